@@ -1,0 +1,42 @@
+# Two commands do all the set-up: `make demo` and `make test`.
+# Both create .venv/ in the repo root when it is missing; nothing is registered outside it
+# (notebooks run on the venv's own ipykernel, found through sys.prefix).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: venv demo test test-fast bench sample-data clean-notebooks clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m analysis demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+# Skips the notebook runs (real kernels) for a quick loop.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+bench: $(STAMP)
+	$(PY) benchmarks/loaders.py
+	$(PY) benchmarks/stats.py
+	$(PY) benchmarks/tcpd.py
+	$(PY) benchmarks/accuracy.py
+
+sample-data: $(STAMP)
+	$(PY) -m analysis generate --out sample_data
+
+clean-notebooks: $(STAMP)
+	$(PY) -m jupyter nbconvert --clear-output --inplace notebooks/*.ipynb
+
+clean:
+	rm -rf $(VENV) reports .pytest_cache

@@ -1,0 +1,59 @@
+"""Redaction and escaping of text that comes from the data (prompts, responses).
+
+Prompts and responses may hold personal data and markup. Every report redacts them by default
+(``redact=False`` / ``--no-redact`` turns it off) and always escapes them for HTML.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+__all__ = ["redact_text", "escape_html", "safe_text", "PATTERNS"]
+
+# Order matters: the most specific patterns first, so that an email is not half-eaten by a
+# phone-number pattern.
+PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("EMAIL", re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")),
+    ("URL", re.compile(r"\bhttps?://[^\s<>\"']+", re.IGNORECASE)),
+    ("IBAN", re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){3,7}(?:[ ]?[A-Z0-9]{1,3})?\b")),
+    ("CARD", re.compile(r"\b(?:\d[ \-]?){13,19}\b")),
+    ("SSN", re.compile(r"\b\d{3}-\d{2}-\d{4}\b")),
+    ("IP", re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b")),
+    ("PHONE", re.compile(r"(?<![\w])(?:\+?\d{1,3}[ .\-]?)?(?:\(\d{2,4}\)[ .\-]?)?\d{2,4}[ .\-]\d{2,4}[ .\-]?\d{2,5}(?![\w])")),
+)
+
+
+def redact_text(text: Any) -> Any:
+    """Replace emails, URLs, IBANs, card numbers, SSNs, IP addresses and phone numbers.
+
+    Each match becomes ``[EMAIL]``, ``[PHONE]``, ... Non-string values are returned as they are.
+    """
+    if not isinstance(text, str):
+        return text
+    for label, pattern in PATTERNS:
+        text = pattern.sub(f"[{label}]", text)
+    return text
+
+
+def escape_html(text: Any) -> str:
+    """Escape ``&``, ``<``, ``>`` and quotes; ``None`` becomes an empty string."""
+    if text is None:
+        return ""
+    return html.escape(str(text), quote=True)
+
+
+def safe_text(text: Any, *, redact: bool = True, max_len: int | None = 500) -> Any:
+    """Redact (by default) and shorten a value from the data for a report; not escaped.
+
+    Escaping is the job of the format writer (HTML escapes, Markdown escapes its own
+    metacharacters); see :func:`escape_html` and :func:`analysis.postmortem`.
+    """
+    if not isinstance(text, str):
+        return text
+    if redact:
+        text = redact_text(text)
+    if max_len is not None and len(text) > max_len:
+        text = text[: max_len - 1] + "\u2026"
+    return text

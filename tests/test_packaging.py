@@ -1,0 +1,71 @@
+"""The set-up: pyproject.toml and environment.yml agree; the command line lists its commands."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Conda and PyPI name a few packages differently.
+CONDA_NAMES = {"pyyaml": "pyyaml"}
+
+
+def _name_and_spec(req: str) -> tuple[str, str]:
+    m = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$", req)
+    assert m, req
+    return m.group(1).lower().replace("_", "-"), m.group(2).replace(" ", "")
+
+
+def _pyproject_requirements() -> dict[str, str]:
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    reqs = list(data["project"]["dependencies"]) + list(data["project"]["optional-dependencies"]["test"])
+    return dict(_name_and_spec(r) for r in reqs)
+
+
+def _environment_requirements() -> dict[str, str]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    out: dict[str, str] = {}
+    for dep in env["dependencies"]:
+        if isinstance(dep, dict):
+            for pip_dep in dep.get("pip", []):
+                if pip_dep.startswith("-e"):
+                    continue
+                name, spec = _name_and_spec(pip_dep)
+                out[name] = spec
+            continue
+        name, spec = _name_and_spec(dep)
+        if name in ("python", "pip"):
+            continue
+        out[name] = spec
+    return out
+
+
+def test_environment_yml_agrees_with_pyproject():
+    py = _pyproject_requirements()
+    env = _environment_requirements()
+    assert set(py) == set(env), (
+        f"only in pyproject.toml: {sorted(set(py) - set(env))}; only in environment.yml: {sorted(set(env) - set(py))}"
+    )
+    for name, spec in py.items():
+        assert env[name] == spec, f"{name}: pyproject.toml says {spec!r}, environment.yml says {env[name]!r}"
+
+
+def test_python_version_agrees():
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pins = [d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python")]
+    assert pins == [f"python{data['project']['requires-python']}"]
+
+
+def test_cli_help_lists_commands():
+    out = subprocess.run(
+        [sys.executable, "-m", "analysis", "--help"], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
+    for command in ("investigate", "demo", "generate"):
+        assert command in out, out
