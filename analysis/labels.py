@@ -1,0 +1,444 @@
+"""Derived outcome labels: ``refused`` and ``escalated`` from the response text when missing.
+
+Real trace exports rarely carry a ``refused`` or ``escalated`` column, but they do carry the
+response text and the finish reason. This module fills a *missing* label from them with small,
+transparent rules, and measures a rule against the rows that do carry a label
+(:func:`evaluate_rule`), so a report can say "refusal rate (derived; precision 0.99, recall
+0.95 on 1,234 labelled rows)". A label that is present is never overwritten.
+
+The rules (``DEFAULT_RULES``)
+-----------------------------
+A rule looks at the response one sentence at a time (sentences split at ``.``, ``!``, ``?``
+and line breaks). A sentence counts when it matches one of the rule's patterns and none of its
+vetoes; the row is ``True`` when any sentence counts or the finish reason is one of the rule's
+finish reasons, ``False`` when there is response text and nothing counts, and stays missing
+when there is neither text nor a deciding finish reason (an errored request has no outcome).
+
+``refused`` (rule ``refusal-phrases``)
+    * ``finish_reason == "content_filter"`` (the provider blocked the answer);
+    * a first-person decline of the request: *I* + *can't / cannot / won't / am not able to /
+      am unable to / am not allowed to / must decline to* + (one optional word) + *help,
+      assist, provide, give, offer, answer, recommend, advise, diagnose, discuss, share,
+      suggest, prescribe, comply*: "I can't help with that", "I'm not able to give medical
+      advice", "I'm sorry, but I can't provide treatment advice", "I cannot really recommend";
+      *I don't* only with *provide, give, offer, answer, discuss, share, diagnose, prescribe*
+      ("I don't give medical advice"), because "I don't recommend ibuprofen for babies" is advice;
+    * "I must decline", "not something I can help with", "As an AI, I can't ...".
+
+    Decisions on tricky cases. Emphasis idioms are **not** refusals: "I can't stress enough how
+    important it is to call 911" (the assistant engaged; a veto drops any *can't stress /
+    emphasise / overstate / recommend ... enough* sentence), "I can't help but wonder",
+    "I can't say for certain, but ..." (a hedge: *say* is not a decline verb), "I'm not a
+    doctor, but ..." (a hedge). A safety referral without a decline ("These symptoms need
+    urgent assessment. Call 911 now.") is not a refusal either. Soft redirects without a
+    decline phrase ("This needs a clinician, not a chatbot.") are missed on purpose (the rule
+    prefers precision); :func:`evaluate_rule` measures what that costs in recall.
+
+``escalated`` (rule ``handoff-phrases``)
+    * a hand-off tool call in the response: ``handoff_to_human``, ``transfer_to_agent``,
+      ``transfer_to_human``, ``escalate_to_human``, ``escalate_to_agent``, ``human_handoff``
+      (``finish_reason == "tool_calls"`` alone is not enough: order lookups are tool calls too);
+    * a first-person hand-off in progress or done: "I'm transferring you to a human agent",
+      "Let me connect you with a member of our support team", "I've escalated your ticket to
+      the billing team", "A human agent will be with you shortly", "Your case has been
+      escalated".
+
+    Offers and conditionals are **not** escalations: "If you'd like, I can connect you with a
+    human agent", "you can ask to speak with a human agent at any time", "Would you like me to
+    transfer you?", "I'll connect you with an agent if that doesn't work".
+
+Rules are data (:class:`Rule`): pass your own to :func:`derive_outcomes` and
+:func:`evaluate_rule` for another product's phrasing or language.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis.intervals import wilson_interval
+
+__all__ = [
+    "Rule",
+    "REFUSAL_RULE",
+    "ESCALATION_RULE",
+    "DEFAULT_RULES",
+    "DerivedOutcomes",
+    "RuleEvaluation",
+    "derive_outcomes",
+    "evaluate_rule",
+]
+
+_A = r"['\u2019]"  # straight or curly apostrophe
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A transparent labelling rule for one outcome column.
+
+    Attributes
+    ----------
+    column
+        The outcome column the rule fills (``"refused"``, ``"escalated"``).
+    name, description
+        Shown in reports next to the derived metric.
+    patterns
+        Regular expressions (case-insensitive); a sentence matching one counts...
+    vetoes
+        ...unless it also matches one of these.
+    finish_reasons
+        Finish reasons that decide ``True`` on their own (compared case-insensitively).
+    text_column
+        Where the response text is.
+    """
+
+    column: str
+    name: str
+    description: str
+    patterns: tuple[str, ...]
+    vetoes: tuple[str, ...] = ()
+    finish_reasons: tuple[str, ...] = ()
+    text_column: str = "output_text"
+    _compiled: tuple[re.Pattern[str], ...] = field(default=(), init=False, repr=False, compare=False)
+    _vetoes: tuple[re.Pattern[str], ...] = field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.patterns and not self.finish_reasons:
+            raise ValueError(f"`patterns` or `finish_reasons` must be given for rule {self.name!r}")
+        try:
+            object.__setattr__(self, "_compiled", tuple(re.compile(p, re.IGNORECASE) for p in self.patterns))
+            object.__setattr__(self, "_vetoes", tuple(re.compile(p, re.IGNORECASE) for p in self.vetoes))
+        except re.error as exc:
+            raise ValueError(f"rule {self.name!r} has an invalid regular expression: {exc}") from None
+
+    def matches_text(self, text: str) -> bool:
+        """Whether any sentence of ``text`` matches a pattern and no veto."""
+        for sentence in _SENTENCE_SPLIT.split(text):
+            if any(p.search(sentence) for p in self._compiled) and not any(v.search(sentence) for v in self._vetoes):
+                return True
+        return False
+
+    def predict(self, frame: pd.DataFrame) -> pd.Series:
+        """The rule's label for every row: ``True``/``False``, missing when there is no evidence."""
+        n = len(frame)
+        fr_hit = np.zeros(n, dtype=bool)
+        if self.finish_reasons and "finish_reason" in frame.columns:
+            fr = frame["finish_reason"].astype("string").str.strip().str.lower()
+            fr_hit = fr.isin([f.lower() for f in self.finish_reasons]).fillna(False).to_numpy(dtype=bool)
+        has_text = np.zeros(n, dtype=bool)
+        text_hit = np.zeros(n, dtype=bool)
+        if self.text_column in frame.columns:
+            txt = frame[self.text_column].astype("string")
+            has_text = (txt.notna() & (txt.str.strip() != "")).fillna(False).to_numpy(dtype=bool)
+            if has_text.any():
+                values = txt[has_text].astype(object).to_numpy()
+                uniq, inv = np.unique(values.astype(str), return_inverse=True)
+                hits = np.fromiter((self.matches_text(u) for u in uniq), dtype=bool, count=len(uniq))
+                text_hit[has_text] = hits[inv]
+        out = np.full(n, None, dtype=object)
+        out[has_text] = False
+        out[text_hit | fr_hit] = True
+        return pd.Series(pd.array(out, dtype="boolean"), index=frame.index, name=self.column)
+
+
+_DECLINE_MODAL = (
+    rf"(?:can(?:not|{_A}?t| not)|won{_A}?t(?: be able to)?|will not(?: be able to)?|(?:am|{_A}m) (?:not able|unable|not allowed) to"
+    rf"|must decline to|have to decline to)"
+)
+_DECLINE_VERB = (
+    r"(?:help|assist|provide|give|offer|answer|recommend|advise|diagnose|discuss|share|suggest|prescribe|comply)"
+)
+
+REFUSAL_RULE = Rule(
+    column="refused",
+    name="refusal-phrases",
+    description=(
+        "refused = finish_reason is 'content_filter', or a sentence of output_text declines in the first person "
+        "(I can't / cannot / won't / am not able to / am unable to / must decline to + help, assist, provide, give, "
+        "offer, answer, recommend, advise, diagnose, discuss, share, suggest, prescribe, comply; 'I must decline'; "
+        "'not something I can help with'). Emphasis idioms ('I can't stress enough ...', 'I can't help but ...') "
+        "and hedges ('I can't say for certain') are not refusals."
+    ),
+    patterns=(
+        rf"\bI\s*{_DECLINE_MODAL}\s+(?:\w+\s+)?{_DECLINE_VERB}\b",
+        rf"\bI\s*(?:do not|don{_A}?t)\s+(?:provide|give|offer|answer|discuss|share|diagnose|prescribe)\b",
+        r"\bI must decline\b",
+        r"\bnot something I can (?:help|assist) with\b",
+        rf"\bas an AI(?: (?:language )?model| assistant)?,? I (?:can(?:not|{_A}?t)|am not able|{_A}m not able|am unable|{_A}m unable)\b",
+    ),
+    vetoes=(
+        rf"\bcan(?:not|{_A}?t| not)\s+(?:stress|emphasi[sz]e|overstate|recommend|thank|praise)\b[^.!?]*\benough\b",
+        rf"\bcan(?:not|{_A}?t| not)\s+help\s+(?:but|feeling|thinking|noticing|wondering)\b",
+    ),
+    finish_reasons=("content_filter",),
+)
+
+ESCALATION_RULE = Rule(
+    column="escalated",
+    name="handoff-phrases",
+    description=(
+        "escalated = output_text holds a hand-off tool call (handoff_to_human, transfer_to_agent, transfer_to_human, "
+        "escalate_to_human, escalate_to_agent, human_handoff), or a sentence hands off in the first person "
+        "('I'm transferring you to a human agent', 'Let me connect you with our support team', 'I've escalated your "
+        "ticket', 'A human agent will be with you', 'has been escalated'). Offers and conditionals ('If you'd like, "
+        "I can connect you ...', 'you can ask to speak with an agent') are not escalations."
+    ),
+    patterns=(
+        r"\b(?:handoff_to_human|transfer_to_agent|transfer_to_human|escalate_to_human|escalate_to_agent|human_handoff)\b",
+        rf"\b(?:I{_A}m|I am|I{_A}ll|I will|let me|I{_A}ve|I have|we{_A}re|we are|we{_A}ve|we have)\s+(?:now\s+|just\s+|going to\s+)?"
+        r"(?:transferr(?:ing|ed)|transfer|connect(?:ing|ed)?|hand(?:ing|ed)?\s+(?:you\s+|this\s+|it\s+)?over|"
+        r"pass(?:ing|ed)?\s+(?:you\s+|this\s+|it\s+)?(?:on|over|along)|escalat(?:e|ed|ing)|forward(?:ing|ed)?|rout(?:e|ing|ed))\b"
+        r"[^.!?]*\b(?:human|agent|representative|specialist|team|colleague|person|staff|someone)\b",
+        r"\b(?:a|an|one of our)\s+(?:human|live|support)\s+(?:agent|representative|team member)\s+will\b",
+        r"\b(?:has|have|been)\s+(?:now\s+)?escalated\b",
+    ),
+    vetoes=(
+        rf"\bif you(?:{_A}d| would)?\s+(?:like|want|prefer|wish)\b",
+        r"\bwould you like me to\b",
+        r"\byou can (?:ask|request|choose) to\b",
+        rf"\bif (?:this|that|it|the \w+) (?:doesn{_A}?t|does not|didn{_A}?t|did not|won{_A}?t)\b",
+    ),
+)
+
+DEFAULT_RULES: tuple[Rule, ...] = (REFUSAL_RULE, ESCALATION_RULE)
+
+
+def _check_rules(rules: Any) -> tuple[Rule, ...]:
+    if isinstance(rules, Rule):
+        rules = (rules,)
+    rules = tuple(rules)
+    for r in rules:
+        if not isinstance(r, Rule):
+            raise TypeError(f"`rules` must hold Rule objects, got {type(r).__name__}")
+    cols = [r.column for r in rules]
+    if len(set(cols)) != len(cols):
+        raise ValueError(f"`rules` has more than one rule for the same column: {cols}")
+    return rules
+
+
+def _check_frame(events: Any) -> pd.DataFrame:
+    if not isinstance(events, pd.DataFrame):
+        raise TypeError(f"`events` must be a pandas DataFrame, got {type(events).__name__}")
+    return events
+
+
+@dataclass(frozen=True)
+class DerivedOutcomes:
+    """The events with missing outcome labels filled by rules.
+
+    Attributes
+    ----------
+    frame
+        A copy of the events; present labels untouched, missing ones filled where the rule
+        had evidence (the column is created when it did not exist and something was derived).
+    derived
+        Columns in which at least one value was derived (mark these metrics as derived).
+    rules
+        Column -> the rule's description, for every rule applied.
+    n_derived
+        Column -> number of values filled.
+    mask
+        Boolean frame, one column per rule applied: ``True`` where the value was derived.
+    """
+
+    frame: pd.DataFrame
+    derived: list[str]
+    rules: dict[str, str]
+    n_derived: dict[str, int]
+    mask: pd.DataFrame
+
+
+def derive_outcomes(
+    events: pd.DataFrame,
+    *,
+    rules: Sequence[Rule] | Rule = DEFAULT_RULES,
+    columns: Iterable[str] | None = None,
+) -> DerivedOutcomes:
+    """Fill missing ``refused`` / ``escalated`` labels from the response text.
+
+    Parameters
+    ----------
+    events
+        Events with ``output_text`` and/or ``finish_reason``.
+    rules
+        The rules to apply (see the module docstring for the defaults).
+    columns
+        Only apply the rules for these outcome columns (default: every rule).
+
+    Returns
+    -------
+    DerivedOutcomes
+    """
+    events = _check_frame(events)
+    rules = _check_rules(rules)
+    if columns is not None:
+        wanted = set([columns] if isinstance(columns, str) else columns)
+        unknown = wanted - {r.column for r in rules}
+        if unknown:
+            raise ValueError(f"`columns` names outcomes no rule derives: {sorted(unknown)}; rules cover {[r.column for r in rules]}")
+        rules = tuple(r for r in rules if r.column in wanted)
+    frame = events.copy()
+    derived: list[str] = []
+    n_derived: dict[str, int] = {}
+    masks: dict[str, np.ndarray] = {}
+    for rule in rules:
+        if rule.column in frame.columns:
+            current = frame[rule.column]
+            if not pd.api.types.is_bool_dtype(current.dtype) and current.notna().any():
+                raise ValueError(
+                    f"`events[{rule.column!r}]` must be boolean to be completed by a rule, got dtype {current.dtype}"
+                )
+            current = current.astype("boolean")
+        else:
+            current = pd.Series(pd.array([pd.NA] * len(frame), dtype="boolean"), index=frame.index)
+        missing = current.isna().to_numpy(dtype=bool)
+        fill = np.zeros(len(frame), dtype=bool)
+        if missing.any():
+            pred = rule.predict(frame.loc[missing])
+            ok = pred.notna().to_numpy(dtype=bool)
+            if ok.any():
+                filled = current.copy()
+                idx = frame.index[missing][ok]
+                filled.loc[idx] = pred[ok].to_numpy()
+                current = filled
+                fill[np.flatnonzero(missing)[ok]] = True
+        if fill.any() or rule.column in frame.columns:
+            frame[rule.column] = current.astype("boolean")
+        n_derived[rule.column] = int(fill.sum())
+        masks[rule.column] = fill
+        if fill.any():
+            derived.append(rule.column)
+    return DerivedOutcomes(
+        frame=frame,
+        derived=derived,
+        rules={r.column: r.description for r in rules},
+        n_derived=n_derived,
+        mask=pd.DataFrame(masks, index=frame.index),
+    )
+
+
+@dataclass(frozen=True)
+class RuleEvaluation:
+    """A rule's agreement with the labels it would replace.
+
+    ``precision = tp / (tp + fp)``, ``recall = tp / (tp + fn)``, ``accuracy = (tp + tn) / n``
+    over the ``n`` rows that carry a label *and* on which the rule has evidence; each with a
+    Wilson interval (``*_ci``). NaN when the denominator is 0. ``false_positives`` /
+    ``false_negatives`` list a few ``event_id`` values (or index labels) for inspection.
+    """
+
+    column: str
+    rule: str
+    n: int
+    tp: int
+    fp: int
+    fn: int
+    tn: int
+    precision: float
+    recall: float
+    accuracy: float
+    f1: float
+    precision_ci: tuple[float, float]
+    recall_ci: tuple[float, float]
+    accuracy_ci: tuple[float, float]
+    n_labelled: int
+    n_without_evidence: int
+    alpha: float
+    false_positives: tuple[Any, ...] = ()
+    false_negatives: tuple[Any, ...] = ()
+
+    def summary(self) -> str:
+        """One line for a report."""
+        return (
+            f"{self.column} derived by rule '{self.rule}': precision {self.precision:.3f}, recall {self.recall:.3f}, "
+            f"accuracy {self.accuracy:.3f} on {self.n:,} labelled rows"
+        )
+
+
+def _ratio(a: int, b: int) -> float:
+    return float(a / b) if b else float("nan")
+
+
+def _ci(x: int, n: int, alpha: float) -> tuple[float, float]:
+    lo, hi = wilson_interval(x, n, alpha)
+    return float(lo), float(hi)
+
+
+def evaluate_rule(
+    events_with_labels: pd.DataFrame,
+    column: str,
+    *,
+    rules: Sequence[Rule] | Rule = DEFAULT_RULES,
+    alpha: float = 0.05,
+    max_examples: int = 10,
+) -> RuleEvaluation:
+    """Precision, recall and accuracy of the rule for ``column`` on the rows that have a label.
+
+    Parameters
+    ----------
+    events_with_labels
+        Events where ``column`` is (at least partly) present, with the response text.
+    column
+        ``"refused"`` or ``"escalated"`` (any column a rule in ``rules`` covers).
+    rules
+        The rules (the one whose ``column`` matches is evaluated).
+    alpha
+        One minus the coverage of the Wilson intervals.
+    max_examples
+        How many misclassified ids to keep.
+
+    Returns
+    -------
+    RuleEvaluation
+    """
+    events = _check_frame(events_with_labels)
+    rules = _check_rules(rules)
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"`alpha` must be in (0, 1), got {alpha!r}")
+    matching = [r for r in rules if r.column == column]
+    if not matching:
+        raise ValueError(f"`column` {column!r} has no rule; rules cover {[r.column for r in rules]}")
+    if column not in events.columns:
+        raise ValueError(f"`events_with_labels` has no {column!r} column to evaluate against")
+    rule = matching[0]
+    truth = events[column].astype("boolean")
+    labelled = truth.notna().to_numpy(dtype=bool)
+    sub = events.loc[labelled]
+    pred = rule.predict(sub)
+    has = pred.notna().to_numpy(dtype=bool)
+    y = truth[labelled].to_numpy(dtype=bool, na_value=False)[has]
+    p = pred.to_numpy(dtype=bool, na_value=False)[has]
+    tp = int((y & p).sum())
+    fp = int((~y & p).sum())
+    fn = int((y & ~p).sum())
+    tn = int((~y & ~p).sum())
+    n = tp + fp + fn + tn
+    ids = sub["event_id"].to_numpy(dtype=object)[has] if "event_id" in sub.columns else sub.index.to_numpy()[has]
+    precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
+    f1 = 2 * precision * recall / (precision + recall) if (precision + recall) > 0 else float("nan")
+    return RuleEvaluation(
+        column=column,
+        rule=rule.name,
+        n=n,
+        tp=tp,
+        fp=fp,
+        fn=fn,
+        tn=tn,
+        precision=precision,
+        recall=recall,
+        accuracy=_ratio(tp + tn, n),
+        f1=float(f1),
+        precision_ci=_ci(tp, tp + fp, alpha),
+        recall_ci=_ci(tp, tp + fn, alpha),
+        accuracy_ci=_ci(tp + tn, n, alpha),
+        n_labelled=int(labelled.sum()),
+        n_without_evidence=int((~has).sum()),
+        alpha=float(alpha),
+        false_positives=tuple(ids[~y & p][:max_examples].tolist()),
+        false_negatives=tuple(ids[y & ~p][:max_examples].tolist()),
+    )

@@ -1,0 +1,192 @@
+"""Tests for analysis.labels: hand-written examples (with the tricky negatives decided in the
+module docstring), the never-overwrite guarantee, and rule quality measured on the scenarios'
+labelled text against counts recomputed here with plain pandas."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from statsmodels.stats.proportion import proportion_confint
+
+from analysis.labels import DEFAULT_RULES, ESCALATION_RULE, REFUSAL_RULE, Rule, derive_outcomes, evaluate_rule
+from analysis.scenarios import generate
+
+# (text, expected) for the refusal rule. The tricky negatives are the documented decisions.
+REFUSAL_CASES = [
+    ("I can't help with diagnosing chest pain. Please call 911.", True),
+    ("I'm not able to give medical advice for this.", True),
+    ("I’m sorry, but I can’t provide treatment advice for these symptoms.", True),  # curly apostrophes
+    ("I cannot recommend a dose for that combination.", True),
+    ("I am unable to assist with that request.", True),
+    ("I won't be able to help with this one.", True),
+    ("I must decline to answer that.", True),
+    ("That's not something I can help with, sorry.", True),
+    ("I don't give medical advice, please see your GP.", True),
+    ("As an AI, I can't diagnose conditions.", True),
+    ("i cant help with that", True),
+    # tricky negatives
+    ("I can't stress enough how important it is to call 911 if the pain lasts.", False),
+    ("Rest and take aspirin. I can't emphasize enough that you should see a doctor today.", False),
+    ("I can't recommend this clinic highly enough.", False),
+    ("I can't help but notice you mentioned dizziness; that matters.", False),
+    ("I can't say for certain without more details, but this is usually not serious.", False),
+    ("I'm not a doctor, but a sprain usually heals in two weeks.", False),
+    ("I don't recommend ibuprofen for babies under 3 months.", False),
+    ("These symptoms need urgent assessment. Call 911 or your local emergency number now.", False),
+    ("You can't be too careful with chest pain: chew an aspirin and rest.", False),
+    ("Chest pain that spreads to the arm is often cardiac; chew a 325 mg aspirin.", False),
+]
+
+ESCALATION_CASES = [
+    ('[tool_call] handoff_to_human(queue="billing", reason="low_confidence")', True),
+    ('{"name": "transfer_to_agent", "arguments": {"queue": "tech"}}', True),
+    ("I'm transferring you to a human agent who can look into this.", True),
+    ("Let me connect you with a member of our support team.", True),
+    ("I've escalated your ticket to the billing team; they reply within a day.", True),
+    ("A human agent will be with you shortly.", True),
+    ("Your case has been escalated to a specialist.", True),
+    ("I'll pass you over to a colleague in returns.", True),
+    # tricky negatives
+    ("If you'd like, I can connect you with a human agent.", False),
+    ("If this doesn't help, you can ask to speak with a human agent at any time.", False),
+    ("Would you like me to transfer you to an agent?", False),
+    ("I'll connect you with an agent if that doesn't work.", False),
+    ('[tool_call] lookup_order(order_id="123456")', False),
+    ("Our agents are available 24/7 by phone.", False),
+    ("Let me connect you with the right help article: Settings > Billing.", False),
+    ("Refunds are processed within 5-7 business days.", False),
+]
+
+
+def _frame(texts, column, labels=None, finish=None):
+    n = len(texts)
+    return pd.DataFrame(
+        {
+            "event_id": pd.array([f"e{i}" for i in range(n)], dtype="string[pyarrow]"),
+            "output_text": pd.array(list(texts), dtype="string[pyarrow]"),
+            "finish_reason": pd.array(list(finish) if finish is not None else ["stop"] * n, dtype="string[pyarrow]"),
+            column: pd.array(list(labels) if labels is not None else [None] * n, dtype="boolean"),
+        }
+    )
+
+
+@pytest.mark.parametrize("text, expected", REFUSAL_CASES)
+def test_refusal_rule_on_hand_written_examples(text, expected):
+    assert REFUSAL_RULE.matches_text(text) is expected
+
+
+@pytest.mark.parametrize("text, expected", ESCALATION_CASES)
+def test_escalation_rule_on_hand_written_examples(text, expected):
+    assert ESCALATION_RULE.matches_text(text) is expected
+
+
+def test_derive_fills_only_missing_labels():
+    texts = [
+        "I can't help with that.",  # missing -> True
+        "Take two tablets with water.",  # missing -> False
+        "I can't help with that.",  # present False: kept although the text looks like a refusal
+        "Take two tablets with water.",  # present True: kept
+        None,  # missing, no text, finish stop -> stays missing
+        None,  # missing, no text, content filter -> True
+        "   ",  # missing, blank text -> stays missing
+    ]
+    labels = [None, None, False, True, None, None, None]
+    finish = ["stop", "stop", "stop", "stop", "stop", "content_filter", "stop"]
+    ev = _frame(texts, "refused", labels, finish)
+    out = derive_outcomes(ev, columns=["refused"])
+    assert out.frame["refused"].tolist() == [True, False, False, True, pd.NA, True, pd.NA]
+    assert out.derived == ["refused"] and out.n_derived == {"refused": 3}
+    assert out.mask["refused"].tolist() == [True, True, False, False, False, True, False]
+    assert str(out.frame["refused"].dtype) == "boolean"
+    assert ev["refused"].isna().sum() == 5  # the input is not modified
+    assert "content_filter" in out.rules["refused"]
+
+
+def test_derive_creates_a_missing_column_and_reports_nothing_when_labels_are_complete():
+    ev = _frame(["I'm transferring you to a human agent.", "Done, anything else?"], "refused", [False, False])
+    out = derive_outcomes(ev)
+    assert out.frame["escalated"].tolist() == [True, False]
+    assert out.derived == ["escalated"] and out.n_derived == {"refused": 0, "escalated": 2}
+    full = derive_outcomes(ev.assign(escalated=pd.array([True, False], dtype="boolean")))
+    assert full.derived == []
+
+
+def test_evaluate_rule_on_a_hand_labelled_sample():
+    # Hand count: tp = 2 (rows 0, 1), fp = 1 (row 2: the label says an engaged answer),
+    # fn = 1 (row 3: a soft redirect), tn = 2 (rows 4, 5); row 6 has no label; row 7 no evidence.
+    texts = [
+        "I can't help with that.",
+        None,
+        "I cannot recommend a dose; here is the usual one anyway: 500 mg.",
+        "This needs a clinician, not a chatbot.",
+        "Rest and fluids.",
+        "I can't stress enough how important rest is.",
+        "I can't help with that.",
+        None,
+    ]
+    labels = [True, True, False, True, False, False, None, True]
+    finish = ["stop", "content_filter", "stop", "stop", "stop", "stop", "stop", "stop"]
+    ev = _frame(texts, "refused", labels, finish)
+    r = evaluate_rule(ev, "refused", alpha=0.05)
+    assert (r.tp, r.fp, r.fn, r.tn) == (2, 1, 1, 2)
+    assert r.n == 6 and r.n_labelled == 7 and r.n_without_evidence == 1
+    assert r.precision == pytest.approx(2 / 3) and r.recall == pytest.approx(2 / 3) and r.accuracy == pytest.approx(4 / 6)
+    lo, hi = proportion_confint(2, 3, alpha=0.05, method="wilson")
+    assert r.precision_ci == pytest.approx((lo, hi), rel=1e-10)
+    assert r.false_positives == ("e2",) and r.false_negatives == ("e3",)
+    assert "precision 0.667" in r.summary()
+
+
+@pytest.mark.parametrize(
+    "pattern, column, soft_text",
+    [
+        ("refusal", "refused", "This needs a clinician, not a chatbot. Please call emergency services right now."),
+        ("escalation", "escalated", "One of my colleagues will pick this up shortly."),
+    ],
+)
+def test_rules_on_the_scenarios_labelled_text(pattern, column, soft_text):
+    ev = generate(pattern, seed=11, scale=0.3).events
+    r = evaluate_rule(ev, column)
+    # Independent confusion counts with plain pandas: the generator's labelled soft redirects are
+    # the only texts the rules are designed to miss; everything else must agree with the label.
+    lab = ev[ev[column].notna()]
+    evidence = lab["output_text"].notna() | (lab["finish_reason"] == "content_filter").fillna(False)
+    lab = lab[evidence.to_numpy(dtype=bool)]
+    soft = (lab["output_text"] == soft_text).fillna(False)
+    positives = int(lab[column].sum())
+    assert r.n == len(lab)
+    assert r.fn == int((soft & lab[column]).sum()) and r.fn > 0
+    assert r.fp == 0 and r.tp == positives - r.fn
+    assert r.precision == 1.0 and 0.85 <= r.recall < 1.0
+
+
+def test_derived_labels_agree_with_hidden_labels():
+    ev = generate("refusal", seed=12, scale=0.3).events
+    rng = np.random.default_rng(0)
+    hide = rng.random(len(ev)) < 0.5
+    partial = ev.copy()
+    partial.loc[hide, "refused"] = pd.NA
+    out = derive_outcomes(partial, columns=("refused",))
+    kept = ~hide & ev["refused"].notna().to_numpy()
+    pd.testing.assert_series_equal(out.frame.loc[kept, "refused"], ev.loc[kept, "refused"])
+    filled = out.mask["refused"].to_numpy()
+    agree = (out.frame.loc[filled, "refused"] == ev.loc[filled, "refused"]).mean()
+    assert agree > 0.98  # only the soft redirects (~5% of refusals, ~0.4% of rows) disagree
+
+
+def test_rule_and_argument_checks():
+    with pytest.raises(ValueError, match="invalid regular expression"):
+        Rule(column="refused", name="bad", description="", patterns=("(unclosed",))
+    with pytest.raises(ValueError, match="`patterns` or `finish_reasons`"):
+        Rule(column="refused", name="empty", description="", patterns=())
+    with pytest.raises(ValueError, match="more than one rule"):
+        derive_outcomes(_frame(["x"], "refused"), rules=(REFUSAL_RULE, REFUSAL_RULE))
+    with pytest.raises(ValueError, match="`columns`"):
+        derive_outcomes(_frame(["x"], "refused"), columns=("correct",))
+    with pytest.raises(ValueError, match="`column`"):
+        evaluate_rule(_frame(["x"], "refused", [True]), "correct")
+    bad = _frame(["x"], "refused").assign(refused=["yes"])
+    with pytest.raises(ValueError, match="must be boolean"):
+        derive_outcomes(bad)
+    assert {r.column for r in DEFAULT_RULES} == {"refused", "escalated"}
