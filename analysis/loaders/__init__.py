@@ -1,0 +1,158 @@
+"""Loaders: every input format -> the canonical ``events``/``changes`` table plus a load report.
+
+>>> res = load_events("traces.jsonl")               # format detected from extension and content
+>>> res.frame, res.rows_read, res.rows_loaded, res.rejected, res.warnings
+
+Formats (``format=``): ``parquet``, ``jsonl``, ``json``, ``csv`` (canonical tables), ``otlp``
+(OTLP JSON, GenAI or OpenInference attributes), ``phoenix`` (Phoenix spans dataframe, Parquet or
+JSONL), ``langfuse`` (observations/scores exports, a directory of them, or a single-trace JSON);
+change logs: ``csv``, ``jsonl``, ``json``, ``yaml``, ``parquet``. ``openinference`` resolves to
+``otlp`` or ``phoenix`` from the content.
+
+Every error on bad input is a :class:`~analysis.schema.SchemaError` (``LoadError`` for
+file-level problems) whose message names the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping as TMapping
+
+from ..schema import CHANGES, EVENTS, SchemaError, TableSchema
+from .canonical import Collector, read_canonical
+from .changes import read_yaml
+from .detect import CHANGE_FORMATS, EVENT_FORMATS, detect_format, normalize_format
+from .mapping import MappingState, load_mapping
+from .result import DEFAULT_CHUNKSIZE, LoadError, LoadResult, file_sha256
+
+__all__ = [
+    "load_events",
+    "load_changes",
+    "LoadResult",
+    "LoadError",
+    "SchemaError",
+    "detect_format",
+    "EVENT_FORMATS",
+    "CHANGE_FORMATS",
+    "DEFAULT_CHUNKSIZE",
+]
+
+
+def _check_path(path: str | Path) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise LoadError("file not found.", source=str(p))
+    if p.is_file():
+        if p.stat().st_size == 0:
+            raise LoadError("is empty (0 bytes).", source=str(p))
+        with open(p, "rb") as f:
+            head = f.read(1 << 16)
+        if len(head) < (1 << 16) and not head.strip().lstrip(b"\xef\xbb\xbf").strip():
+            raise LoadError("is empty (only whitespace).", source=str(p))
+    return p
+
+
+def _check_chunksize(chunksize: int) -> int:
+    if not isinstance(chunksize, int) or isinstance(chunksize, bool) or chunksize < 1:
+        raise ValueError(f"`chunksize` must be a positive number of rows, got {chunksize!r}")
+    return chunksize
+
+
+def _load_table(
+    path: str | Path,
+    schema: TableSchema,
+    *,
+    format: str | None,
+    assume_tz: str | None,
+    mapping: TMapping[str, Any] | str | Path | None,
+    chunksize: int,
+) -> LoadResult:
+    chunksize = _check_chunksize(chunksize)
+    p = _check_path(path)
+    table = schema.name
+    fmt = detect_format(p, table) if format is None else normalize_format(format, p, table)
+    state = MappingState(load_mapping(mapping, schema))
+    source = str(p)
+    if fmt in ("otlp", "phoenix", "langfuse"):
+        from .traces import load_trace_format
+
+        return load_trace_format(p, fmt, assume_tz=assume_tz, mapping=state, chunksize=chunksize)
+    col = Collector(schema, source, assume_tz, state)
+    if fmt == "yaml":
+        read_yaml(p, col)
+        sha = None
+    else:
+        sha = read_canonical(p, fmt, col, chunksize)
+    frame, rejected, rows_read, warnings = col.finish()
+    if rows_read == 0:
+        if table == "events":
+            raise LoadError("has no rows: nothing to analyse.", source=source)
+        warnings.append("the change log has no rows")
+    return LoadResult(
+        frame=frame,
+        rows_read=rows_read,
+        rows_loaded=len(frame),
+        rejected=rejected,
+        warnings=warnings,
+        source=source,
+        format=fmt,
+        sha256=sha or file_sha256(p),
+    )
+
+
+def load_events(
+    path: str | Path,
+    *,
+    format: str | None = None,
+    assume_tz: str | None = None,
+    mapping: TMapping[str, Any] | str | Path | None = None,
+    chunksize: int = DEFAULT_CHUNKSIZE,
+) -> LoadResult:
+    """Load an events table or a trace export into the canonical ``events`` table.
+
+    Parameters
+    ----------
+    path
+        A file (or, for a Langfuse export, a directory holding ``observations``, ``scores`` and
+        ``traces`` files).
+    format
+        One of :data:`EVENT_FORMATS` (or ``openinference``); detected when ``None``.
+    assume_tz
+        The zone of timestamps written without an offset (e.g. ``"UTC"``); ``None`` makes them
+        an error, except for Langfuse exports, whose timestamps are UTC by specification.
+    mapping
+        Application attributes or columns -> canonical columns (a dict or a YAML file); see
+        :mod:`analysis.loaders.mapping`.
+    chunksize
+        Rows per chunk when streaming Parquet, JSONL and CSV tables.
+
+    Returns
+    -------
+    LoadResult
+        The canonical frame and the load report; ``rows_read == rows_loaded + len(rejected)``.
+
+    Raises
+    ------
+    SchemaError
+        A missing required column (naming it, the file and the columns found), timestamps
+        without an offset and no ``assume_tz``, an empty, unreadable or unrecognised file
+        (:class:`LoadError`). Bad rows are never raised: they are in ``rejected``.
+    """
+    return _load_table(path, EVENTS, format=format, assume_tz=assume_tz, mapping=mapping, chunksize=chunksize)
+
+
+def load_changes(
+    path: str | Path,
+    *,
+    format: str | None = None,
+    assume_tz: str | None = None,
+    mapping: TMapping[str, Any] | str | Path | None = None,
+    chunksize: int = DEFAULT_CHUNKSIZE,
+) -> LoadResult:
+    """Load a change log (CSV, JSONL, JSON, YAML or Parquet) into the canonical ``changes`` table.
+
+    Parameters and errors as :func:`load_events`; ``change_type`` must be one of
+    :data:`analysis.schema.CHANGE_TYPES` (other values reject the row; a value map in
+    ``mapping`` can translate the log's own names).
+    """
+    return _load_table(path, CHANGES, format=format, assume_tz=assume_tz, mapping=mapping, chunksize=chunksize)

@@ -1,0 +1,105 @@
+"""Reading JSON trace files record by record, whatever their layout.
+
+Trace exports come as JSON Lines (one record per line), as one JSON document, or as
+pretty-printed objects written back to back. :func:`read_json_records` returns every top-level
+value with the line it starts on; a part that does not parse becomes an error record with its
+line number, and reading resumes at the next line (JSON Lines) or at the next object that starts
+a line (pretty-printed streams). Bytes that are not UTF-8 are replaced with U+FFFD and reported.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["JsonRecord", "read_json_records", "decode_reporting"]
+
+_WS = re.compile(r"\s*")
+_OBJ_START = re.compile(r"\n[\[{]")
+
+
+@dataclass
+class JsonRecord:
+    line: int
+    value: Any = None
+    error: str | None = None
+    raw: str = ""
+
+
+def decode_reporting(data: bytes) -> tuple[str, list[int]]:
+    """UTF-8 text of ``data`` and the (1-based) lines where invalid bytes were replaced."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8"), []
+    except UnicodeDecodeError:
+        pass
+    bad: list[int] = []
+    parts = []
+    for i, line in enumerate(data.split(b"\n")):
+        try:
+            parts.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            bad.append(i + 1)
+            parts.append(line.decode("utf-8", errors="replace"))
+    return "\n".join(parts), bad
+
+
+def _line_mode(text: str) -> bool:
+    """True when the first non-blank line is a complete JSON value on its own (JSON Lines)."""
+    for line in text.split("\n", 200)[:200]:
+        t = line.strip()
+        if not t:
+            continue
+        try:
+            json.loads(t)
+            return True
+        except json.JSONDecodeError:
+            return False
+    return False
+
+
+def read_json_records(path: Path) -> tuple[list[JsonRecord], list[str]]:
+    """Every top-level JSON value of the file, with its line; plus warnings."""
+    text, bad_lines = decode_reporting(path.read_bytes())
+    warnings = []
+    if bad_lines:
+        shown = ", ".join(map(str, bad_lines[:10])) + (" ..." if len(bad_lines) > 10 else "")
+        warnings.append(f"bytes that are not UTF-8 were replaced with U+FFFD on {len(bad_lines)} line(s): {shown}")
+    records: list[JsonRecord] = []
+    if _line_mode(text):
+        for i, line in enumerate(text.split("\n")):
+            t = line.strip()
+            if not t:
+                continue
+            try:
+                records.append(JsonRecord(i + 1, json.loads(t), raw=t))
+            except json.JSONDecodeError as e:
+                records.append(JsonRecord(i + 1, error=f"malformed JSON: {e.msg} at column {e.colno}", raw=t))
+        return records, warnings
+    dec = json.JSONDecoder()
+    pos = _WS.match(text, 0).end()
+    line = 1 + text.count("\n", 0, pos)
+    n = len(text)
+    while pos < n:
+        start_line = line
+        try:
+            value, end = dec.raw_decode(text, pos)
+            records.append(JsonRecord(start_line, value, raw=text[pos:end]))
+        except json.JSONDecodeError as e:
+            m = _OBJ_START.search(text, pos + 1)
+            end = m.start() + 1 if m else n
+            records.append(
+                JsonRecord(start_line, error=f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}", raw=text[pos:end].strip()[:2000])
+            )
+        line += text.count("\n", pos, end)
+        nxt = _WS.match(text, end).end()
+        # tolerate separators some writers put between objects
+        while nxt < n and text[nxt] == ",":
+            nxt = _WS.match(text, nxt + 1).end()
+        line += text.count("\n", end, nxt)
+        pos = nxt
+    return records, warnings

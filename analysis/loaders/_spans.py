@@ -1,0 +1,267 @@
+"""Spans from any trace format, and how a trace becomes events.
+
+Every trace format is first turned into :class:`Span` objects; a *dialect* (OTel GenAI,
+OpenInference, Langfuse) says what role each span plays and which canonical columns it fills.
+:func:`assemble` then makes one event per inference span and folds the rest of its trace in:
+
+* retrieval spans give ``retrieval_scores``/``retrieval_doc_ids`` to the inference span that
+  follows them in the same trace (the first one starting at or after the retrieval started;
+  failing that, the last one before it);
+* embedding spans give ``embedding_model`` the same way;
+* evaluation results (``gen_ai.evaluation.result`` events) become ``eval.<name>`` columns of the
+  evaluated event (matched by ``gen_ai.response.id``, else the span carrying them or its nearest
+  inference ancestor, else the trace's only inference span);
+* ancestors (e.g. the request's root span) supply session and user ids when the inference span
+  has none, and any attribute a user mapping asks for.
+
+Nothing is dropped silently: every span is counted in ``spans_by_kind`` and spans or
+evaluations that could not be attached are named in the warnings.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["Span", "SpanEvent", "Dialect", "Assembled", "assemble", "jsonable", "to_float"]
+
+INFERENCE, RETRIEVAL, EMBEDDING, OTHER = "inference", "retrieval", "embedding", "other"
+
+
+@dataclass
+class SpanEvent:
+    name: str
+    time_ns: int | None
+    attrs: dict[str, Any]
+
+
+@dataclass
+class Span:
+    trace_id: str | None
+    span_id: str | None
+    parent_id: str | None
+    name: str | None
+    start_ns: int | None
+    end_ns: int | None
+    attrs: dict[str, Any]
+    row: int
+    source: Any = None  # the record it came from, for the `raw` column of rejected rows
+    kind: str | None = None
+    events: list[SpanEvent] = field(default_factory=list)
+    status: str | None = None
+    status_message: str | None = None
+    resource: dict[str, Any] = field(default_factory=dict)
+    scope: str | None = None
+    dialect: Any = None
+    start: Any = None  # formats with textual timestamps keep them here (coerced later)
+    end: Any = None
+
+    def raw(self) -> str:
+        try:
+            return json.dumps(self.source, ensure_ascii=False, default=str)
+        except (TypeError, ValueError):
+            return str(self.source)
+
+
+class Dialect:
+    """What a span means in one attribute convention. Subclasses override the hooks."""
+
+    name = "base"
+
+    def role(self, span: Span) -> str:
+        return OTHER
+
+    def fields(self, span: Span) -> dict[str, Any]:
+        return {}
+
+    def retrieval_docs(self, span: Span) -> list[tuple[Any, Any]]:
+        return []
+
+    def embedding_model(self, span: Span) -> str | None:
+        return None
+
+    def inherited(self, span: Span) -> dict[str, Any]:
+        """Columns an ancestor can supply when the event lacks them (session, user)."""
+        return {}
+
+    def context(self, span: Span) -> dict[str, Any]:
+        """Keys a user mapping can name."""
+        return dict(span.attrs)
+
+    def evaluations(self, span: Span) -> list[dict[str, Any]]:
+        out = []
+        for ev in span.events:
+            if ev.name == "gen_ai.evaluation.result":
+                out.append(ev.attrs)
+        return out
+
+
+def to_float(v: Any) -> float | None:
+    if v is None or isinstance(v, bool):
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+def jsonable(v: Any) -> Any:
+    """Scalars as they are; lists and dicts as JSON text (extra columns stay flat)."""
+    if isinstance(v, (list, tuple, dict)):
+        return json.dumps(v, ensure_ascii=False, default=str, sort_keys=isinstance(v, dict))
+    return v
+
+
+@dataclass
+class Assembled:
+    records: list[dict[str, Any]]
+    labels: list[int]
+    raws: list[str]
+    spans_by_kind: dict[str, int]
+    warnings: list[str]
+
+
+def _order_key(s: Span) -> tuple[int, int]:
+    t = s.start_ns
+    if t is None and s.start is not None:
+        try:
+            ts = pd.Timestamp(s.start)
+            t = ts.value if ts.tzinfo else ts.tz_localize("UTC").value
+        except (ValueError, TypeError):
+            t = None
+    return (0, t) if t is not None else (1, 0)
+
+
+def assemble(spans: list[Span], *, mapping_sources: list[str] = ()) -> Assembled:
+    roles = [s.dialect.role(s) for s in spans]
+    by_trace: dict[str, list[int]] = defaultdict(list)
+    for i, s in enumerate(spans):
+        by_trace[s.trace_id if s.trace_id else f"\x00no-trace-{i}"].append(i)
+    counts: Counter = Counter()
+    warnings: list[str] = []
+    folded: dict[int, list[int]] = defaultdict(list)  # inference idx -> folded span idxs
+    evals: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    unused: Counter = Counter()
+    unused_traces: dict[str, list[str]] = defaultdict(list)
+    eval_unattached = 0
+    ancestors: dict[int, list[int]] = {}
+    for tid, idxs in by_trace.items():
+        by_id = {}
+        for i in idxs:
+            if spans[i].span_id and spans[i].span_id not in by_id:
+                by_id[spans[i].span_id] = i
+        inf = sorted((i for i in idxs if roles[i] == INFERENCE), key=lambda i: _order_key(spans[i]))
+        for i in idxs:
+            chain, seen, p = [], {i}, spans[i].parent_id
+            while p and p in by_id and by_id[p] not in seen:
+                j = by_id[p]
+                chain.append(j)
+                seen.add(j)
+                p = spans[j].parent_id
+            ancestors[i] = chain  # nearest first
+        for i in idxs:
+            r = roles[i]
+            if r in (RETRIEVAL, EMBEDDING):
+                if not inf:
+                    counts[f"{r}_unused"] += 1
+                    unused[r] += 1
+                    unused_traces[r].append(tid)
+                    continue
+                k = _order_key(spans[i])
+                after = [j for j in inf if _order_key(spans[j]) >= k]
+                target = after[0] if after else inf[-1]
+                folded[target].append(i)
+                counts[f"{r}_folded"] += 1
+            elif r == INFERENCE:
+                counts[INFERENCE] += 1
+            else:
+                counts[OTHER] += 1
+        # evaluations, wherever in the trace they were recorded
+        resp_ids = {}
+        for j in inf:
+            rid = spans[j].attrs.get("gen_ai.response.id")
+            if rid:
+                resp_ids[str(rid)] = j
+        for i in idxs:
+            for ev in spans[i].dialect.evaluations(spans[i]):
+                target = None
+                rid = ev.get("gen_ai.response.id")
+                if rid and str(rid) in resp_ids:
+                    target = resp_ids[str(rid)]
+                elif roles[i] == INFERENCE:
+                    target = i
+                else:
+                    target = next((a for a in ancestors[i] if roles[a] == INFERENCE), None)
+                    if target is None and len(inf) == 1:
+                        target = inf[0]
+                if target is None:
+                    eval_unattached += 1
+                else:
+                    evals[target].append(ev)
+    records: list[dict[str, Any]] = []
+    labels: list[int] = []
+    raws: list[str] = []
+    eval_attached = 0
+    for i, s in enumerate(spans):
+        if roles[i] != INFERENCE:
+            continue
+        d = s.dialect
+        rec = d.fields(s)
+        for a in ancestors.get(i, []):
+            for k, v in spans[a].dialect.inherited(spans[a]).items():
+                if rec.get(k) is None and v is not None:
+                    rec[k] = v
+        docs: list[tuple[Any, Any]] = []
+        for j in folded.get(i, []):
+            if roles[j] == RETRIEVAL:
+                docs += spans[j].dialect.retrieval_docs(spans[j])
+                em = spans[j].dialect.embedding_model(spans[j])
+            else:
+                em = spans[j].dialect.embedding_model(spans[j])
+            if em and rec.get("embedding_model") is None:
+                rec["embedding_model"] = em
+        if docs and rec.get("retrieval_scores") is None:
+            docs = sorted(docs, key=lambda x: -(to_float(x[1]) if to_float(x[1]) is not None else -math.inf))
+            scores = [to_float(sc) for _, sc in docs]
+            rec["retrieval_scores"] = scores if any(x is not None for x in scores) else None
+            ids = [None if di is None else str(di) for di, _ in docs]
+            rec["retrieval_doc_ids"] = ids if any(x is not None for x in ids) else None
+        for ev in evals.get(i, []):
+            name = ev.get("gen_ai.evaluation.name") or "unnamed"
+            eval_attached += 1
+            if "gen_ai.evaluation.score.value" in ev:
+                rec[f"eval.{name}"] = to_float(ev.get("gen_ai.evaluation.score.value"))
+            if ev.get("gen_ai.evaluation.score.label") is not None:
+                rec[f"eval.{name}.label"] = ev.get("gen_ai.evaluation.score.label")
+        if mapping_sources:
+            ctx: dict[str, Any] = dict(s.resource)
+            for a in reversed(ancestors.get(i, [])):
+                ctx.update(spans[a].dialect.context(spans[a]))
+            for j in folded.get(i, []):
+                ctx.update(spans[j].dialect.context(spans[j]))
+            ctx.update(d.context(s))
+            ctx.update({k: v for k, v in rec.items() if v is not None})
+            for src in mapping_sources:
+                if src in ctx and src not in rec:
+                    rec[src] = jsonable(ctx[src])
+        records.append(rec)
+        labels.append(s.row)
+        raws.append(s.raw())
+    for r, n in unused.items():
+        tids = sorted(set(unused_traces[r]))
+        shown = ", ".join(t for t in tids[:3] if not t.startswith("\x00"))
+        warnings.append(
+            f"{n} {r} span(s) are in traces with no inference span and were not used"
+            + (f" (traces {shown}{' ...' if len(tids) > 3 else ''})" if shown else "")
+        )
+    if eval_unattached:
+        warnings.append(f"{eval_unattached} evaluation result(s) could not be matched to an inference span and were not used")
+    if eval_attached:
+        warnings.append(f"{eval_attached} evaluation result(s) kept as eval.<name> columns (outcomes only through `mapping`)")
+    return Assembled(records, labels, raws, dict(counts), warnings)

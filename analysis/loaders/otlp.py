@@ -1,0 +1,378 @@
+"""OTLP JSON traces with the OpenTelemetry GenAI semantic conventions.
+
+Layouts: the collector file exporter's JSON Lines of ``TracesData``, one
+``ExportTraceServiceRequest`` document, pretty-printed ``TracesData`` or bare ``ResourceSpans``
+written back to back, or a JSON array of any of these. Encodings: ids as lowercase hex (the
+OTLP/JSON mapping) or base64 (protobuf's generic JSON mapping); ``intValue`` and nanosecond
+timestamps as strings or numbers; ``kind``/``status.code`` as integers or enum names; camelCase
+or snake_case field names. Spans carrying ``openinference.span.kind`` are read with the
+OpenInference dialect (:mod:`.openinference`), the others with the GenAI dialect below.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Any
+
+from ._messages import first_output_text, last_user_text, maybe_json
+from ._spans import EMBEDDING, INFERENCE, OTHER, RETRIEVAL, Dialect, Span, SpanEvent, jsonable
+
+__all__ = ["spans_from_otlp", "GenAIDialect", "GENAI", "any_value", "norm_id"]
+
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+_KINDS = {0: "unspecified", 1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
+_STATUS = {0: "unset", 1: "ok", 2: "error"}
+
+
+def _g(d: dict[str, Any], camel: str, snake: str | None = None, default: Any = None) -> Any:
+    if camel in d:
+        return d[camel]
+    if snake is None:
+        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", camel).lower()
+    return d.get(snake, default)
+
+
+def any_value(v: Any) -> Any:
+    """An OTLP ``AnyValue`` as a Python value."""
+    if not isinstance(v, dict):
+        return v
+    if not v:
+        return None
+    for k, conv in (("stringValue", str), ("string_value", str)):
+        if k in v:
+            return conv(v[k])
+    for k in ("boolValue", "bool_value"):
+        if k in v:
+            b = v[k]
+            return b if isinstance(b, bool) else str(b).lower() == "true"
+    for k in ("intValue", "int_value"):
+        if k in v:
+            try:
+                return int(v[k])
+            except (TypeError, ValueError):
+                return v[k]
+    for k in ("doubleValue", "double_value"):
+        if k in v:
+            try:
+                return float(v[k])
+            except (TypeError, ValueError):
+                return v[k]
+    for k in ("arrayValue", "array_value"):
+        if k in v:
+            return [any_value(x) for x in (v[k] or {}).get("values", [])]
+    for k in ("kvlistValue", "kvlist_value"):
+        if k in v:
+            return attributes((v[k] or {}).get("values", []))
+    for k in ("bytesValue", "bytes_value"):
+        if k in v:
+            return v[k]
+    return None
+
+
+def attributes(items: Any) -> dict[str, Any]:
+    if isinstance(items, dict):  # some writers emit a plain object
+        return dict(items)
+    out: dict[str, Any] = {}
+    for kv in items or []:
+        if isinstance(kv, dict) and "key" in kv:
+            out[str(kv["key"])] = any_value(kv.get("value"))
+    return out
+
+
+def norm_id(v: Any, nbytes: int) -> str | None:
+    """Trace/span id as lowercase hex, from hex or base64; None when absent or all zeros."""
+    if v is None or v == "":
+        return None
+    s = str(v).strip()
+    if len(s) == 2 * nbytes and _HEX.match(s):
+        h = s.lower()
+    else:
+        try:
+            raw = base64.b64decode(s + "=" * (-len(s) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) == nbytes:
+            h = raw.hex()
+        elif _HEX.match(s):
+            h = s.lower()
+        else:
+            return s
+    return None if set(h) == {"0"} else h
+
+
+def _ns(v: Any) -> int | None:
+    if v is None or v == "":
+        return None
+    try:
+        n = int(v)
+    except (TypeError, ValueError):
+        try:
+            n = int(float(v))
+        except (TypeError, ValueError):
+            return None
+    return n if n > 0 else None
+
+
+def _enum(v: Any, table: dict[int, str], prefix: str) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, int):
+        return table.get(v, str(v))
+    s = str(v)
+    if s.isdigit():
+        return table.get(int(s), s)
+    return s.removeprefix(prefix).lower()
+
+
+def spans_from_otlp(value: Any, row: int, dialect_for: Any) -> tuple[list[Span], list[str]]:
+    """Spans in one top-level JSON value; plus problems found (as reasons)."""
+    problems: list[str] = []
+    if isinstance(value, list):
+        out: list[Span] = []
+        for v in value:
+            s, p = spans_from_otlp(v, row, dialect_for)
+            out += s
+            problems += p
+        return out, problems
+    if not isinstance(value, dict):
+        return [], [f"not an OTLP object: expected {{\"resourceSpans\": [...]}}, got {type(value).__name__}"]
+    if "resourceSpans" in value or "resource_spans" in value:
+        rss = _g(value, "resourceSpans", "resource_spans") or []
+    elif any(k in value for k in ("scopeSpans", "scope_spans", "instrumentationLibrarySpans")):
+        rss = [value]
+    else:
+        keys = ", ".join(list(value)[:8])
+        return [], [f"not an OTLP object: no resourceSpans or scopeSpans (keys: {keys})"]
+    spans: list[Span] = []
+    for rs in rss if isinstance(rss, list) else []:
+        if not isinstance(rs, dict):
+            continue
+        resource = attributes((rs.get("resource") or {}).get("attributes"))
+        scopes = _g(rs, "scopeSpans", "scope_spans") or rs.get("instrumentationLibrarySpans") or []
+        for ss in scopes:
+            if not isinstance(ss, dict):
+                continue
+            scope = ss.get("scope") or ss.get("instrumentationLibrary") or {}
+            for sp in ss.get("spans") or []:
+                if not isinstance(sp, dict):
+                    problems.append(f"span is not an object: {str(sp)[:80]}")
+                    continue
+                attrs = attributes(sp.get("attributes"))
+                status = sp.get("status") or {}
+                events = [
+                    SpanEvent(str(e.get("name")), _ns(_g(e, "timeUnixNano")), attributes(e.get("attributes")))
+                    for e in sp.get("events") or []
+                    if isinstance(e, dict)
+                ]
+                span = Span(
+                    trace_id=norm_id(_g(sp, "traceId"), 16),
+                    span_id=norm_id(_g(sp, "spanId"), 8),
+                    parent_id=norm_id(_g(sp, "parentSpanId"), 8),
+                    name=sp.get("name"),
+                    start_ns=_ns(_g(sp, "startTimeUnixNano")),
+                    end_ns=_ns(_g(sp, "endTimeUnixNano")),
+                    attrs=attrs,
+                    row=row,
+                    source=sp,
+                    kind=_enum(sp.get("kind"), _KINDS, "SPAN_KIND_"),
+                    events=events,
+                    status=_enum(status.get("code"), _STATUS, "STATUS_CODE_") or "unset",
+                    status_message=status.get("message") or None,
+                    resource=resource,
+                    scope=scope.get("name") if isinstance(scope, dict) else None,
+                )
+                span.dialect = dialect_for(span)
+                spans.append(span)
+    return spans, problems
+
+
+# --------------------------------------------------------------------------------------------
+# GenAI semantic conventions
+# --------------------------------------------------------------------------------------------
+
+_INFERENCE_OPS = {"chat", "text_completion", "generate_content", "completion"}
+# Attributes whose meaning is used below (not kept again as extra columns).
+_GENAI_USED = {
+    "gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.system", "gen_ai.request.model",
+    "gen_ai.response.model", "gen_ai.request.temperature", "gen_ai.request.top_p", "gen_ai.request.top_k",
+    "gen_ai.request.max_tokens", "gen_ai.request.seed", "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens",
+    "gen_ai.usage.prompt_tokens", "gen_ai.usage.completion_tokens", "gen_ai.response.finish_reasons",
+    "gen_ai.conversation.id", "session.id", "user.id", "enduser.id", "error.type",
+    "openai.response.system_fingerprint", "gen_ai.openai.response.system_fingerprint",
+}
+# Content (may hold personal data): read into input_text/output_text, never kept as columns.
+_CONTENT = re.compile(
+    r"^(gen_ai\.(input|output)\.messages|gen_ai\.system_instructions|gen_ai\.(prompt|completion)(\.\d+\..*)?"
+    r"|gen_ai\.tool\.definitions|gen_ai\.retrieval\.(documents|query\.text))$"
+)
+
+
+def _first(a: dict[str, Any], *keys: str) -> Any:
+    for k in keys:
+        v = a.get(k)
+        if v is not None and v != "":
+            return v
+    return None
+
+
+def _indexed_messages(a: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
+    """``gen_ai.prompt.0.role``/``.content`` style attributes as a list of messages."""
+    msgs: dict[int, dict[str, Any]] = {}
+    pat = re.compile(rf"^{re.escape(prefix)}\.(\d+)\.(\w+)$")
+    for k, v in a.items():
+        m = pat.match(k)
+        if m:
+            msgs.setdefault(int(m.group(1)), {})[m.group(2)] = v
+    return [msgs[i] for i in sorted(msgs)]
+
+
+def exception_type(span: Span) -> str | None:
+    for ev in span.events:
+        if ev.name == "exception" and ev.attrs.get("exception.type"):
+            return str(ev.attrs["exception.type"])
+    return None
+
+
+def base_fields(span: Span) -> dict[str, Any]:
+    """Columns every span-based event has: ids, times, status, resource attributes."""
+    rec: dict[str, Any] = {
+        "event_id": span.span_id,
+        "trace_id": span.trace_id,
+        "ts": span.start if span.start is not None else (
+            None if span.start_ns is None else _ts_text(span.start_ns)
+        ),
+        "latency_ms": (span.end_ns - span.start_ns) / 1e6 if span.start_ns and span.end_ns else None,
+        "status": span.status,
+        "span.name": span.name,
+    }
+    for k, v in span.resource.items():
+        rec.setdefault(k, jsonable(v))
+    return rec
+
+
+def _ts_text(ns: int) -> str:
+    import pandas as pd
+
+    return pd.Timestamp(ns, unit="ns", tz="UTC").isoformat()
+
+
+class GenAIDialect(Dialect):
+    name = "genai"
+
+    def role(self, span: Span) -> str:
+        a = span.attrs
+        op = a.get("gen_ai.operation.name")
+        if op is not None:
+            op = str(op).lower()
+            if op in _INFERENCE_OPS:
+                return INFERENCE
+            if op == "retrieval":
+                return RETRIEVAL
+            if op in ("embeddings", "embedding"):
+                return EMBEDDING
+            return OTHER
+        # Older instrumentations set no operation name, only the model and the system.
+        req_type = str(a.get("llm.request.type", "")).lower()
+        if req_type in ("chat", "completion"):
+            return INFERENCE
+        if req_type == "embedding":
+            return EMBEDDING
+        if a.get("gen_ai.request.model") or a.get("gen_ai.response.model"):
+            return INFERENCE
+        return OTHER
+
+    def fields(self, span: Span) -> dict[str, Any]:
+        a = span.attrs
+        rec = base_fields(span)
+        fr = a.get("gen_ai.response.finish_reasons")
+        if isinstance(fr, list):
+            fr = ",".join(str(x) for x in fr) or None
+        rec.update(
+            {
+                "model_version": _first(a, "gen_ai.response.model"),
+                "model_requested": _first(a, "gen_ai.request.model"),
+                "provider": _first(a, "gen_ai.provider.name", "gen_ai.system"),
+                "upstream_fingerprint": _first(a, "openai.response.system_fingerprint", "gen_ai.openai.response.system_fingerprint"),
+                "temperature": a.get("gen_ai.request.temperature"),
+                "top_p": a.get("gen_ai.request.top_p"),
+                "top_k": a.get("gen_ai.request.top_k"),
+                "max_tokens": a.get("gen_ai.request.max_tokens"),
+                "seed": a.get("gen_ai.request.seed"),
+                "input_tokens": _first(a, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"),
+                "output_tokens": _first(a, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
+                "finish_reason": fr,
+                "session_id": _first(a, "gen_ai.conversation.id", "session.id"),
+                "user_id": _first(a, "user.id", "enduser.id"),
+                "error_type": _first(a, "error.type") or (exception_type(span) if span.status == "error" else None),
+                "input_text": self._input_text(span),
+                "output_text": self._output_text(span),
+            }
+        )
+        if rec["model_version"] is None and rec["model_requested"] is not None:
+            rec["model_version"] = rec["model_requested"]
+            rec["_model_from_request"] = True
+        if rec["finish_reason"] is None:
+            outs = _indexed_messages(a, "gen_ai.completion")
+            frs = [str(m["finish_reason"]) for m in outs if m.get("finish_reason")]
+            rec["finish_reason"] = ",".join(frs) or None
+        for k, v in a.items():
+            if k in _GENAI_USED or _CONTENT.match(k) or k in rec:
+                continue
+            rec[k] = jsonable(v)
+        return rec
+
+    def _input_text(self, span: Span) -> str | None:
+        a = span.attrs
+        if a.get("gen_ai.input.messages") is not None:
+            return last_user_text(a["gen_ai.input.messages"])
+        msgs = _indexed_messages(a, "gen_ai.prompt")
+        if msgs:
+            return last_user_text(msgs)
+        for ev in reversed(span.events):
+            if ev.name == "gen_ai.user.message":
+                return last_user_text(ev.attrs.get("content", ev.attrs.get("gen_ai.event.content")))
+            if ev.name == "gen_ai.content.prompt" and "gen_ai.prompt" in ev.attrs:
+                return last_user_text(ev.attrs["gen_ai.prompt"])
+        return None
+
+    def _output_text(self, span: Span) -> str | None:
+        a = span.attrs
+        if a.get("gen_ai.output.messages") is not None:
+            return first_output_text(a["gen_ai.output.messages"])
+        msgs = _indexed_messages(a, "gen_ai.completion")
+        if msgs:
+            return first_output_text(msgs)
+        for ev in span.events:
+            if ev.name == "gen_ai.choice":
+                m = maybe_json(ev.attrs.get("message"))
+                if m is not None:
+                    return first_output_text(m)
+                if "message.content" in ev.attrs:
+                    return str(ev.attrs["message.content"])
+            if ev.name == "gen_ai.content.completion" and "gen_ai.completion" in ev.attrs:
+                return first_output_text(ev.attrs["gen_ai.completion"])
+        return None
+
+    def retrieval_docs(self, span: Span) -> list[tuple[Any, Any]]:
+        docs = maybe_json(span.attrs.get("gen_ai.retrieval.documents"))
+        out: list[tuple[Any, Any]] = []
+        if isinstance(docs, list):
+            for d in docs:
+                d = maybe_json(d)
+                if isinstance(d, dict):
+                    out.append((d.get("id"), d.get("score")))
+        return out
+
+    def embedding_model(self, span: Span) -> str | None:
+        if self.role(span) == EMBEDDING:
+            return _first(span.attrs, "gen_ai.response.model", "gen_ai.request.model")
+        return None
+
+    def inherited(self, span: Span) -> dict[str, Any]:
+        a = span.attrs
+        return {"session_id": _first(a, "gen_ai.conversation.id", "session.id"), "user_id": _first(a, "user.id", "enduser.id")}
+
+
+GENAI = GenAIDialect()
