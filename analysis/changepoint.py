@@ -1,0 +1,732 @@
+"""Offline change-point detection: exact PELT and binary segmentation.
+
+:func:`detect` segments a series (or per-window successes and trials for a rate) into stretches of
+constant level, with an interval for the location of every change. Costs live in
+:mod:`analysis.changepoint_costs`; this module holds the search methods, the penalties, the
+location intervals and the result types.
+
+PELT here reproduces ruptures' ``Pelt(model=..., jump=1, min_size=...)`` exactly -- including its
+pruning rule, which with ``min_size > 1`` can discard a candidate that would have been optimal
+fewer than ``min_size`` steps later, so the segmentation can cost more than the global optimum.
+In a check on random signals (n 20-400, ``min_size`` 2-10, 1,600 per penalty) that happened in
+32% of the signals at penalty 1, 5% at penalty 5 and 0.5% at 3 ln n.
+It runs block-vectorised in numpy: steps are handled ``block`` at a time as a fixed point of the
+PELT recursion, and candidates whose lower bound shows they cannot be the minimiser in a block are
+skipped (their pruning status is settled exactly when they become competitive again).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+from scipy import special
+
+from analysis.changepoint_costs import (
+    COSTS,
+    CostBinomial,
+    CostL2,
+    CostNormalMean,
+    binomial_dispersion,
+    long_run_variance,
+    make_cost,
+    robust_sigma,
+)
+
+__all__ = ["Segment", "ChangePointResult", "detect", "PENALTIES", "METHODS"]
+
+METHODS = ("pelt", "binseg")
+PENALTIES = ("auto", "bic", "mbic", "aic", "hq")
+
+# --------------------------------------------------------------------------------------------
+# result types
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One stretch of constant level: observations ``start, ..., end - 1`` (original positions).
+
+    ``level`` is the mean (the pooled rate for the binomial cost), ``spread`` the standard
+    deviation (ddof=1; for the binomial cost the standard deviation of the window rates), NaN for a
+    single observation. ``n_obs`` counts the non-missing observations (windows) in the segment.
+    For multivariate input both average over the columns.
+    """
+
+    start: int
+    end: int
+    level: float
+    spread: float
+    n_obs: int
+
+
+@dataclass(frozen=True)
+class ChangePointResult:
+    """Result of :func:`detect`.
+
+    Attributes
+    ----------
+    change_points
+        Sorted 0-based positions (in the original series, missing values included) where a new
+        segment starts; never 0 or ``n``.
+    segments
+        :class:`Segment` tuple covering ``[0, n)``; empty when there is no observation.
+    intervals
+        One ``(low, high)`` pair per change point, inclusive positions, the equal-tailed
+        ``interval_level`` posterior interval for the location with the neighbouring change
+        points held fixed (see :func:`detect` Notes).
+    statistic
+        -2 log-likelihood ratio of the segmentation against no change (for ``cost="l2"`` the drop
+        in the residual sum of squares).
+    pvalue
+        Always ``None``: a penalised model choice has no p-value; use the intervals and the
+        penalty.
+    effect
+        Largest shift between adjacent segments: in robust noise standard deviations
+        (``params["noise_sigma"]``, from first differences) for Gaussian costs, as a rate difference
+        for the binomial cost; 0 when there is no change.
+    params
+        What the fit estimated: ``penalty_rule``, ``noise_sigma``, ``long_run_variance``,
+        ``variance`` (Gaussian costs), ``cost_sigma`` (``normal_mean`` with ``penalty="auto"``),
+        ``dependence_factor`` (``normal_meanvar``, auto), ``dispersion`` (``binomial``, auto).
+    """
+
+    change_points: tuple[int, ...]
+    segments: tuple[Segment, ...]
+    penalty: float
+    method: str
+    cost: str
+    n: int
+    n_obs: int
+    min_size: int
+    intervals: tuple[tuple[int, int], ...]
+    interval_level: float
+    statistic: float
+    pvalue: None
+    effect: float
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_changes(self) -> int:
+        return len(self.change_points)
+
+    def _check_k(self, k: int) -> int:
+        if not isinstance(k, (int, np.integer)) or not -self.n_changes <= k < self.n_changes:
+            raise IndexError(f"`k` must index one of the {self.n_changes} change points, got {k!r}")
+        return int(k) % self.n_changes
+
+    def level_before(self, k: int) -> float:
+        """Level of the segment that ends at the ``k``-th change point (``k`` indexes ``change_points``)."""
+        return self.segments[self._check_k(k)].level
+
+    def level_after(self, k: int) -> float:
+        """Level of the segment that starts at the ``k``-th change point."""
+        return self.segments[self._check_k(k) + 1].level
+
+    def shift(self, k: int) -> float:
+        """``level_after(k) - level_before(k)``."""
+        return self.level_after(k) - self.level_before(k)
+
+    def segment_of(self, index: int) -> Segment:
+        """The segment holding original position ``index``."""
+        if not self.segments or not 0 <= index < self.n:
+            raise IndexError(f"`index` must be in [0, {self.n}), got {index!r}")
+        return self.segments[int(np.searchsorted(self.change_points, index, side="right"))]
+
+    def fitted(self) -> np.ndarray:
+        """Piecewise-constant fit: each position's segment level (length ``n``)."""
+        out = np.full(self.n, np.nan)
+        for seg in self.segments:
+            out[seg.start : seg.end] = seg.level
+        return out
+
+    def segments_frame(self) -> pd.DataFrame:
+        """Segments as a DataFrame: ``start``, ``end`` (exclusive), ``n_obs`` (Int64), ``level``, ``spread``."""
+        return pd.DataFrame(
+            {
+                "start": pd.array([s.start for s in self.segments], dtype="Int64"),
+                "end": pd.array([s.end for s in self.segments], dtype="Int64"),
+                "n_obs": pd.array([s.n_obs for s in self.segments], dtype="Int64"),
+                "level": np.array([s.level for s in self.segments], dtype="float64"),
+                "spread": np.array([s.spread for s in self.segments], dtype="float64"),
+            }
+        )
+
+    def changes_frame(self) -> pd.DataFrame:
+        """One row per change point: ``index``, ``low``, ``high``, ``level_before``, ``level_after``, ``shift``."""
+        k = range(self.n_changes)
+        return pd.DataFrame(
+            {
+                "index": pd.array(list(self.change_points), dtype="Int64"),
+                "low": pd.array([lo for lo, _ in self.intervals], dtype="Int64"),
+                "high": pd.array([hi for _, hi in self.intervals], dtype="Int64"),
+                "level_before": np.array([self.level_before(i) for i in k], dtype="float64"),
+                "level_after": np.array([self.level_after(i) for i in k], dtype="float64"),
+                "shift": np.array([self.shift(i) for i in k], dtype="float64"),
+            }
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# input checks
+
+
+def _check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"`{name}` must be one of {list(choices)}, got {value!r}")
+    return value
+
+
+def _check_min_size(min_size: Any, cost: str) -> int:
+    if isinstance(min_size, bool) or not isinstance(min_size, (int, np.integer)) or min_size < 1:
+        raise ValueError(f"`min_size` must be a positive integer, got {min_size!r}")
+    if cost == "normal_meanvar" and min_size < 2:
+        raise ValueError(
+            f"`min_size` must be >= 2 for cost='normal_meanvar' (a variance needs two points), got {min_size!r}"
+        )
+    return int(min_size)
+
+
+def _check_max_changes(max_changes: Any, method: str) -> int | None:
+    if max_changes is None:
+        return None
+    if isinstance(max_changes, bool) or not isinstance(max_changes, (int, np.integer)) or max_changes < 0:
+        raise ValueError(f"`max_changes` must be a non-negative integer or None, got {max_changes!r}")
+    if method != "binseg":
+        raise ValueError(f"`max_changes` applies to method='binseg' only (PELT is penalised), got method={method!r}")
+    return int(max_changes)
+
+
+def _check_alpha(alpha: Any) -> float:
+    if not isinstance(alpha, (int, float, np.floating)) or not 0.0 < alpha < 1.0:
+        raise ValueError(f"`alpha` must be in (0, 1), got {alpha!r}")
+    return float(alpha)
+
+
+def _check_penalty(penalty: Any) -> float | str:
+    if isinstance(penalty, str):
+        return _check_choice("penalty", penalty, PENALTIES)
+    if isinstance(penalty, bool) or not isinstance(penalty, (int, float, np.integer, np.floating)):
+        raise ValueError(f"`penalty` must be a non-negative number or one of {list(PENALTIES)}, got {penalty!r}")
+    if not (math.isfinite(penalty) and penalty >= 0):
+        raise ValueError(f"`penalty` must be a finite non-negative number, got {penalty!r}")
+    return float(penalty)
+
+
+def _to_float_array(x: Any, name: str) -> np.ndarray:
+    if isinstance(x, (pd.Series, pd.DataFrame, pd.Index)):
+        try:
+            return x.to_numpy(dtype="float64", na_value=np.nan)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"`{name}` must be numeric, got dtype {getattr(x, 'dtype', None)!s}") from exc
+    try:
+        arr = np.asarray(x, dtype="float64")
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"`{name}` must be a numeric array-like, got {type(x).__name__}") from exc
+    return arr
+
+
+def _prepare(x: Any, cost: str, trials: Any) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, int]:
+    """Return (values, trials or None, original positions of the kept rows, n)."""
+    arr = _to_float_array(x, "x")
+    if cost == "binomial":
+        if arr.ndim != 1:
+            raise ValueError(f"`x` must be 1-D for cost='binomial', got shape {arr.shape}")
+        if trials is None:
+            raise ValueError("`trials` is required for cost='binomial' (the per-window counts)")
+        tr = _to_float_array(trials, "trials")
+        if tr.shape != arr.shape:
+            raise ValueError(f"`trials` must have the shape of `x`, got {tr.shape} and {arr.shape}")
+        if np.any(np.isinf(tr) | (tr < 0)):
+            i = int(np.flatnonzero(np.isinf(tr) | (tr < 0))[0])
+            raise ValueError(f"`trials` must be non-negative and finite (NaN or 0: missing), got trials[{i}]={tr[i]!r}")
+        keep = np.isfinite(arr) & np.isfinite(tr) & (tr > 0)
+        bad = keep & ((arr < 0) | (arr > tr))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"`x` must hold successes in [0, trials], got x[{i}]={arr[i]!r} with trials {tr[i]!r}")
+        pos = np.flatnonzero(keep)
+        return arr[pos], tr[pos], pos, arr.shape[0]
+    if trials is not None:
+        raise ValueError(f"`trials` applies to cost='binomial' only, got cost={cost!r}")
+    if arr.ndim not in (1, 2):
+        raise ValueError(f"`x` must be 1-D (or 2-D: observations x columns), got shape {arr.shape}")
+    if np.isinf(arr).any():
+        raise ValueError("`x` must not contain infinite values (NaN marks a missing value)")
+    keep = np.isfinite(arr) if arr.ndim == 1 else np.isfinite(arr).all(axis=1)
+    pos = np.flatnonzero(keep)
+    return arr[pos], None, pos, arr.shape[0]
+
+
+# --------------------------------------------------------------------------------------------
+# PELT
+
+
+def _solve_block(cost, F: np.ndarray, s0: int, s1: int, cand: np.ndarray, k_known: int, pen: float, m: int):
+    """PELT recursion over steps ``s0 .. s1-1`` as a fixed point, for candidates ``cand``.
+
+    ``cand`` is sorted; ``F`` is known for the first ``k_known`` candidates, the others start inside
+    the block. The value of step ``s`` depends only on values of earlier steps, so iterating from
+    any guess reaches the exact values in at most ``s1 - s0`` rounds (nearly always 1 or 2).
+    Returns the values, the arg-min row per step, which rows were pruned, the last column.
+    """
+    B = s1 - s0
+    steps = np.arange(s0, s1)
+    adm = (cand[:, None] + m) <= steps[None, :]
+    C = cost.cost(cand[:, None], steps[None, :])
+    C += pen
+    Fc = np.empty(cand.size)
+    Fc[:k_known] = F[cand[:k_known]]
+    if k_known:
+        Vk = Fc[:k_known, None] + C[:k_known]
+        Vk[~adm[:k_known]] = np.inf
+        guess = Vk.min(axis=0)
+    else:
+        guess = np.full(B, np.inf)
+    cols = np.arange(B)
+    unknown = cand[k_known:] - s0
+    rounds = 0
+    while True:
+        rounds += 1
+        Fc[k_known:] = guess[unknown]
+        # ruptures sums values in this order: F[t] + (cost + pen).
+        V = Fc[:, None] + C
+        V[~adm] = np.inf
+        # ruptures' rule: after step s keep t only if F[t] + c(t, s) + pen <= F[s] + pen.
+        prune = V > (guess + pen)[None, :]
+        prune &= adm
+        anyp = prune.any(axis=1)
+        first = np.where(anyp, prune.argmax(axis=1), B)
+        V[cols[None, :] > first[:, None]] = np.inf
+        arg = V.argmin(axis=0)  # first minimum: the earliest candidate, as ruptures' min()
+        Fn = V[arg, cols]
+        if np.array_equal(Fn, guess):
+            return guess, arg, anyp, V[:, -1], rounds
+        guess = Fn
+
+
+def _pelt(cost, n: int, pen: float, m: int, block: int = 64, max_block: int = 128) -> list[int]:
+    """Change points (segment starts, 0-based) of PELT with ruptures' pruning rule.
+
+    Steps ``s`` (ends of the prefix ``y[:s]``) run from ``m`` to ``n``; candidate ``t`` (the start
+    of the last segment) enters at step ``t + m`` and is dropped by ruptures' rule the first time
+    ``F[t] + c(t, s) + pen > F[s] + pen``.
+
+    Speed-up without changing the result: a candidate admitted before a block, whose lower bound
+    ``V[t, r] + c(r, s0) + c(s0, s)`` (from ``c(t, s) >= c(t, r) + c(r, s0) + c(s0, s)``, true of
+    every maximum-likelihood cost) exceeds ``F[s]`` at every step of the block, cannot be the
+    minimiser there, so it sits in a "group" and is not evaluated. Whether ruptures' rule would have
+    pruned it meanwhile matters only if it becomes a minimiser again; its row is checked then, and
+    the block solved again without it if the rule had dropped it.
+    """
+    F = np.empty(n + 1)
+    F[0] = 0.0
+    P = np.zeros(n + 1, dtype=np.int64)
+    # First step at which ruptures' rule was not checked for a candidate (n + 1: checked always).
+    unchecked = np.full(n + 1, n + 1, dtype=np.int64)
+    active = np.zeros(0, dtype=np.int64)
+    g_r: list[int] = []
+    g_minv: list[float] = []
+    g_mem: list[np.ndarray] = []
+    demote = 0.5 * pen
+    s0 = m
+    while s0 <= n:
+        s1 = min(s0 + block, n + 1)
+        lo = max(s0 - m, 0)
+        new = np.arange(lo, s1 - m, dtype=np.int64)
+        if m > 1 and lo < m:
+            new = new[(new == 0) | (new >= m)]
+        while True:
+            cand = np.concatenate([active, new])
+            k_known = int(np.searchsorted(cand, s0))
+            vals, arg, pruned, vlast, rounds = _solve_block(cost, F, s0, s1, cand, k_known, pen, m)
+            # A minimiser must have survived ruptures' rule at the steps it spent in a group.
+            winners = np.unique(cand[arg])
+            doubt = winners[unchecked[winners] < s0]
+            if doubt.size:
+                ok = _never_pruned(cost, F, doubt, unchecked[doubt], s0, pen)
+                unchecked[doubt[ok]] = n + 1
+                if not ok.all():
+                    active = np.setdiff1d(active, doubt[~ok])
+                    continue
+            if not g_r:
+                break
+            steps = np.arange(s0, s1)
+            c_blk = cost.cost(np.full(steps.size, s0), steps)
+            c_blk[0] = 0.0  # empty segment
+            g = float(np.max(vals - c_blk))
+            thr = g + 1e-9 * (1.0 + abs(g))  # rounding margin: err on the side of evaluating
+            r_arr = np.asarray(g_r, dtype=np.int64)
+            lb = np.asarray(g_minv) + cost.cost(r_arr, np.full(r_arr.size, s0))
+            fail = np.flatnonzero(lb <= thr)
+            if fail.size == 0:
+                break
+            mem = np.concatenate([g_mem[i] for i in fail])
+            for i in fail[::-1]:
+                del g_r[i], g_minv[i], g_mem[i]
+            r2 = s0 - 1
+            vm = F[mem] + (cost.cost(mem, np.full(mem.size, r2)) + pen)
+            alive = vm <= F[r2] + pen  # otherwise pruned at r2 (if not before)
+            mem, vm = mem[alive], vm[alive]
+            c1 = float(cost.cost(np.array([r2]), np.array([s0]))[0])
+            wake = vm + c1 <= thr
+            if (~wake).any():
+                g_r.append(r2)
+                g_minv.append(float(vm[~wake].min()))
+                g_mem.append(mem[~wake])
+            if not wake.any():
+                break
+            active = np.sort(np.concatenate([active, mem[wake]]))
+        F[s0:s1] = vals
+        P[s0:s1] = cand[arg]
+        keep = ~pruned
+        last = s1 - 1
+        idle = keep & (vlast > F[last] + demote)
+        if idle.any():
+            d = cand[idle]
+            g_r.append(last)
+            g_minv.append(float(vlast[idle].min()))
+            g_mem.append(d)
+            unchecked[d] = np.minimum(unchecked[d], last + 1)
+        active = cand[keep & ~idle]
+        # Many fixed-point rounds mean many changes inside the block: use shorter blocks there.
+        block = max(16, block // 2) if rounds > 3 else min(max_block, block * 2) if rounds == 1 else block
+        s0 = s1
+    out = []
+    s = n
+    while s > 0:
+        t = int(P[s])
+        if t > 0:
+            out.append(t)
+        s = t
+    return out[::-1]
+
+
+def _never_pruned(cost, F: np.ndarray, ts: np.ndarray, a: np.ndarray, b: int, pen: float) -> np.ndarray:
+    """Whether ruptures' rule kept each candidate ``ts[i]`` at every step in ``[a[i], b)``."""
+    lens = np.maximum(b - a, 0)
+    ok = np.ones(ts.size, dtype=bool)
+    todo = np.flatnonzero(lens > 0)
+    if not todo.size:
+        return ok
+    # Ragged rows flattened, in chunks of about a million evaluations.
+    n_chunks = int(lens[todo].sum() // 1_000_000) + 1
+    for chunk in np.array_split(todo, n_chunks):
+        if not chunk.size:
+            continue
+        ln = lens[chunk]
+        rows = np.repeat(np.arange(chunk.size), ln)
+        offs = np.arange(int(ln.sum())) - np.repeat(np.cumsum(ln) - ln, ln)
+        ss = a[chunk][rows] + offs
+        tt = ts[chunk][rows]
+        bad = F[tt] + (cost.cost(tt, ss) + pen) > F[ss] + pen
+        ok[chunk] = np.bincount(rows, weights=bad, minlength=chunk.size) == 0
+    return ok
+
+
+# --------------------------------------------------------------------------------------------
+# binary segmentation
+
+
+def _best_split(cost, start: int, end: int, m: int) -> tuple[int | None, float]:
+    """Best split of ``[start, end)`` as in ruptures' ``Binseg.single_bkp`` (ties: the later index)."""
+    cand = np.arange(start + m, end - m + 1)
+    if cand.size == 0:
+        return None, 0.0
+    whole = float(cost.cost(np.array([start]), np.array([end]))[0])
+    gain = whole - cost.cost(np.full(cand.size, start), cand) - cost.cost(cand, np.full(cand.size, end))
+    best = gain.max()
+    i = int(np.flatnonzero(gain == best)[-1])
+    return int(cand[i]), float(best)
+
+
+def _binseg(cost, n: int, pen: float, m: int, max_changes: int | None) -> list[int]:
+    """Greedy binary segmentation with ruptures' ``Binseg`` choices (jump=1).
+
+    Each round splits, among all current segments, the one whose best split gains most (the
+    leftmost on ties); it stops when that gain is not above ``pen`` or after ``max_changes``.
+    """
+    bkps = [n]
+    cache: dict[tuple[int, int], tuple[int | None, float]] = {}
+    while max_changes is None or len(bkps) - 1 < max_changes:
+        best: tuple[int | None, float] | None = None
+        for a, b in zip([0] + bkps[:-1], bkps):
+            if (a, b) not in cache:
+                cache[(a, b)] = _best_split(cost, a, b, m)
+            if best is None or cache[(a, b)][1] > best[1]:
+                best = cache[(a, b)]
+        bkp, gain = best
+        if bkp is None or not gain > pen:
+            break
+        bkps = sorted(bkps + [bkp])
+    return bkps[:-1]
+
+
+# --------------------------------------------------------------------------------------------
+# penalties, intervals
+
+
+def _named_penalty(rule: str, n_params: int, n: int) -> float:
+    """R changepoint's penalties (``penalty_decision``), ``p`` = parameters that change per segment."""
+    ln = math.log(max(n, 2))
+    if rule == "bic":
+        return (n_params + 1) * ln
+    if rule == "mbic":
+        return (n_params + 2) * ln
+    if rule == "aic":
+        return 2.0 * (n_params + 1)
+    if rule == "hq":
+        return (n_params + 1) * math.log(max(ln, 1.0 + 1e-9))
+    raise ValueError(rule)  # pragma: no cover - checked before
+
+
+def _location_logpost(cost, a: int, b: int, taus: np.ndarray, inv_var: float) -> np.ndarray:
+    """Log posterior (up to a constant) of a single change at each of ``taus`` inside ``[a, b)``."""
+    if isinstance(cost, CostBinomial):
+        # Beta(1, 1) priors on both rates, integrated out exactly; tempered by the dispersion.
+        x1, n1 = cost._xn(np.full(taus.size, a), taus)
+        x2, n2 = cost._xn(taus, np.full(taus.size, b))
+        return inv_var * (special.betaln(x1 + 1, n1 - x1 + 1) + special.betaln(x2 + 1, n2 - x2 + 1))
+    d = cost.cost(np.full(taus.size, a), taus) + cost.cost(taus, np.full(taus.size, b))
+    lp = -0.5 * inv_var * d
+    if cost.model in ("l2", "normal_mean"):
+        # Flat priors on the two means integrated out: a factor (n1 * n2) ** (-d/2).
+        lp = lp - 0.5 * cost.d * (np.log(taus - a) + np.log(b - taus))
+    return lp
+
+
+def _intervals(cost, cps: list[int], n: int, m: int, level: float, inv_var: float) -> list[tuple[int, int]]:
+    out = []
+    bounds = [0] + cps + [n]
+    lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
+    for k, tau in enumerate(cps):
+        a, b = bounds[k], bounds[k + 2]
+        taus = np.arange(a + m, b - m + 1)
+        if taus.size <= 1:
+            out.append((tau, tau))
+            continue
+        lp = _location_logpost(cost, a, b, taus, inv_var)
+        w = np.exp(lp - lp.max())
+        cdf = np.cumsum(w) / w.sum()
+        low = int(taus[min(np.searchsorted(cdf, lo_q), taus.size - 1)])
+        high = int(taus[min(np.searchsorted(cdf, hi_q), taus.size - 1)])
+        out.append((min(low, tau), max(high, tau)))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# the public function
+
+
+def detect(
+    x: ArrayLike,
+    *,
+    method: str = "pelt",
+    cost: str = "normal_mean",
+    penalty: float | str = "auto",
+    min_size: int = 2,
+    trials: ArrayLike | None = None,
+    max_changes: int | None = None,
+    seed: int | None = 0,
+    alpha: float = 0.05,
+) -> ChangePointResult:
+    """Detect changes in level (and spread, or rate) of a series.
+
+    Parameters
+    ----------
+    x
+        1-D array-like (NaN marks a missing value: dropped for the fit, positions mapped back), or
+        2-D ``(n, d)`` for the Gaussian costs (a row with any NaN is dropped). For
+        ``cost="binomial"``, the per-window successes.
+    method
+        ``"pelt"`` (exact penalised optimum, ruptures' pruning rule) or ``"binseg"``.
+    cost
+        ``"normal_mean"`` (default: Gaussian mean change, noise variance estimated robustly from
+        first differences), ``"l2"`` (sum of squared residuals, ruptures' ``CostL2``),
+        ``"normal_meanvar"`` (mean and variance change), ``"binomial"`` (rates).
+    penalty
+        Penalty added per change, in the cost's units: a non-negative number, or ``"bic"``,
+        ``"mbic"``, ``"aic"``, ``"hq"`` (R changepoint's definitions), or ``"auto"``; see Notes.
+        Named penalties are log-likelihood penalties; for ``cost="l2"`` they are multiplied by the
+        robust noise variance so that they keep their meaning.
+    min_size
+        Minimum number of observations per segment (non-missing ones).
+    trials
+        Per-window trials for ``cost="binomial"``; 0 or NaN marks a missing window.
+    max_changes
+        ``method="binseg"`` only: stop after this many changes.
+    seed
+        Kept for the shared signature; the result is deterministic and does not use it.
+    alpha
+        The location intervals have level ``1 - alpha``.
+
+    Returns
+    -------
+    ChangePointResult
+
+    Notes
+    -----
+    PELT minimises :math:`\\sum_{k} [c(\\tau_k, \\tau_{k+1}) + \\beta]` over segmentations with
+    every segment at least ``min_size`` long, by the recursion
+    :math:`F(s) = \\min_t F(t) + c(t, s) + \\beta` with Killick et al.'s pruning (as ruptures
+    applies it). Binary segmentation splits greedily while the best split lowers the cost by more
+    than :math:`\\beta`.
+
+    ``penalty="auto"`` is the MBIC penalty :math:`(p + 2) \\ln n` (``p`` parameters change per
+    segment and column; :math:`3 \\ln n` for a mean) on a noise scale estimated under the
+    no-change hypothesis, so that autocorrelation or a trend cannot pass for changes:
+
+    * ``normal_mean``: the cost uses :math:`\\hat\\sigma^2 = \\max(\\hat\\sigma^2_{LR}, s^2)`
+      instead of the first-difference scale, with :math:`s^2` the sample variance and
+      :math:`\\hat\\sigma^2_{LR}` the robust long-run variance from differences of block means
+      (blocks of :math:`\\sqrt n`, see :func:`analysis.changepoint_costs.long_run_variance`);
+      ``l2``: the penalty is multiplied by that variance;
+    * ``normal_meanvar``: the penalty is multiplied by :math:`\\max(1, \\hat\\sigma^2_{LR}/s^2)`;
+    * ``binomial``: the penalty is multiplied by the robust dispersion
+      :math:`\\max(1, \\hat\\phi)` of :func:`analysis.changepoint_costs.binomial_dispersion`
+      (quasi-likelihood for over-dispersed rates).
+
+    This is conservative: a change must be large against the series' overall spread, and a small
+    change next to a large one can go unreported. ``penalty="mbic"`` with ``normal_mean`` keeps
+    the first-difference scale: more sensitive on white noise, but it splits autocorrelated
+    series over and over. On the annotated TCPD series the defaults score cover 0.677 and F1
+    0.696, against 0.650 / 0.656 for PELT with a unit-variance cost and :math:`3 \\ln n` and
+    0.542 / 0.634 for "no change" (``benchmarks/tcpd.py``).
+
+    Location intervals: for change :math:`\\tau_k` with its neighbours :math:`a = \\tau_{k-1}` and
+    :math:`b = \\tau_{k+1}` held fixed, the posterior of a single change in ``[a, b)`` under a flat
+    prior on its position, :math:`p(\\tau) \\propto \\exp(-[c(a, \\tau) + c(\\tau, b)]/2)`. For the
+    mean costs (``l2``, ``normal_mean``) :math:`c` is the residual sum of squares divided by
+    :math:`\\max(` pooled residual variance of the fit, :math:`\\hat\\sigma^2_{LR})` (wider under
+    autocorrelation) and the two means are integrated out under flat priors (a factor
+    :math:`(n_1 n_2)^{-1/2}`); ``normal_meanvar`` uses the profile likelihood; ``binomial``
+    integrates Beta(1, 1) rates out exactly and divides the log-likelihood by the dispersion. The
+    interval is the equal-tailed ``1 - alpha`` credible interval, widened to contain the estimate.
+    On white noise its coverage is close to nominal (about 95-97% for steps of 0.75 to 2 noise
+    sd, 86-95% for ``normal_meanvar``); under strong dependence treat it as approximate.
+
+    References
+    ----------
+    Killick, R., Fearnhead, P. and Eckley, I. A. (2012). Optimal detection of changepoints with a
+    linear computational cost. JASA 107(500), 1590-1598.
+    Truong, C., Oudre, L. and Vayatis, N. (2020). Selective review of offline change point
+    detection methods. Signal Processing 167 (ruptures).
+    Zhang, N. R. and Siegmund, D. O. (2007). A modified Bayes information criterion with
+    applications to the analysis of comparative genomic hybridization data. Biometrics 63, 22-32.
+    van den Burg, G. J. J. and Williams, C. K. I. (2020). An evaluation of change point detection
+    algorithms. arXiv:2003.06222 (the TCPD benchmark).
+    """
+    method = _check_choice("method", method, METHODS)
+    cost_name = _check_choice("cost", cost, tuple(COSTS))
+    pen_arg = _check_penalty(penalty)
+    m = _check_min_size(min_size, cost_name)
+    max_changes = _check_max_changes(max_changes, method)
+    level = 1.0 - _check_alpha(alpha)
+    y, tr, pos, n = _prepare(x, cost_name, trials)
+    n_obs = int(pos.size)
+    return _fit(y, tr, pos, n, n_obs, method, cost_name, pen_arg, m, max_changes, level)
+
+
+def _fit(y, tr, pos, n, n_obs, method, cost_name, pen_arg, m, max_changes, level) -> ChangePointResult:
+    params: dict[str, Any] = {"penalty_rule": pen_arg if isinstance(pen_arg, str) else "value"}
+    gaussian = cost_name != "binomial"
+    y2 = (y if y.ndim == 2 else y[:, None]) if gaussian else None
+    lrv = null_var = sig = None
+    if gaussian and n_obs:
+        sig = robust_sigma(y2)
+        lrv = long_run_variance(y2)
+        null_var = np.maximum(lrv, y2.var(axis=0))
+        params["noise_sigma"] = float(np.mean(sig))
+        params["long_run_variance"] = float(np.mean(lrv))
+        params["variance"] = float(np.mean(y2.var(axis=0)))
+
+    if cost_name == "normal_mean" and pen_arg == "auto" and n_obs:
+        c = CostNormalMean(sigma=np.sqrt(np.where(null_var > 0, null_var, 1.0)))
+        params["cost_sigma"] = float(np.mean(np.sqrt(null_var)))
+    else:
+        c = make_cost(cost_name)
+    if gaussian:
+        c.fit(y)
+    else:
+        c.fit(y, tr)
+
+    if isinstance(pen_arg, str):
+        rule = "mbic" if pen_arg == "auto" else pen_arg
+        pen = _named_penalty(rule, c.n_params * c.d, max(n_obs, 1))
+        if pen_arg == "auto" and n_obs:
+            if cost_name == "l2":
+                pen *= float(np.mean(null_var))
+            elif cost_name == "normal_meanvar":
+                var = y2.var(axis=0)
+                ratio = np.where(var > 0, lrv / np.where(var > 0, var, 1.0), 1.0)
+                params["dependence_factor"] = float(max(1.0, np.mean(ratio)))
+                pen *= params["dependence_factor"]
+            elif cost_name == "binomial":
+                params["dispersion"] = max(1.0, binomial_dispersion(y, tr))
+                pen *= params["dispersion"]
+        elif cost_name == "l2" and sig is not None:
+            pen *= float(np.mean(sig**2)) if np.any(sig > 0) else 1.0
+    else:
+        pen = pen_arg
+
+    constant = gaussian and n_obs > 0 and not np.any(np.ptp(y2, axis=0) > 0)
+    if n_obs < 2 * m or constant:
+        cps: list[int] = []
+    elif method == "pelt":
+        cps = _pelt(c, n_obs, pen, m)
+    else:
+        cps = _binseg(c, n_obs, pen, m, max_changes)
+    return _result(c, y, cps, pos, n, n_obs, method, cost_name, pen, m, level, params, lrv)
+
+
+def _result(c, y, cps, pos, n, n_obs, method, cost_name, pen, m, level, params, lrv) -> ChangePointResult:
+    bounds = [0] + list(cps) + [n_obs]
+    segs = []
+    if n_obs:
+        for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+            lev, spr = c.level_spread(a, b)
+            start = 0 if k == 0 else int(pos[a])
+            end = n if b == n_obs else int(pos[b])
+            segs.append(Segment(start, end, float(lev), float(spr), b - a))
+    starts, ends = np.asarray(bounds[:-1]), np.asarray(bounds[1:])
+    total = float(np.sum(c.cost(starts, ends))) if n_obs else 0.0
+    whole = float(c.cost(np.array([0]), np.array([n_obs]))[0]) if n_obs else 0.0
+
+    ivs: list[tuple[int, int]] = []
+    if cps:
+        if cost_name in ("l2", "normal_mean"):
+            # Location uncertainty is governed by the noise around the fitted levels, or by the
+            # long-run variance when the noise is autocorrelated, whichever is larger.
+            raw = CostL2().fit(y)
+            rss = raw._rss(starts, ends)
+            rss = rss.sum(axis=0) if rss.ndim > 1 else np.atleast_1d(rss.sum())
+            pooled = rss / max(n_obs - len(bounds) + 1, 1)
+            var_i = np.maximum(pooled, lrv if lrv is not None else 0.0)
+            ci_cost = CostNormalMean(sigma=np.sqrt(np.where(var_i > 0, var_i, 1.0))).fit(y)
+            ivs = _intervals(ci_cost, list(cps), n_obs, m, level, 1.0)
+        else:
+            ivs = _intervals(c, list(cps), n_obs, m, level, 1.0 / params.get("dispersion", 1.0))
+    if cost_name == "binomial":
+        shifts = [abs(segs[k + 1].level - segs[k].level) for k in range(len(cps))]
+    else:
+        sd = params.get("noise_sigma", 0.0) or 1.0
+        shifts = [abs(segs[k + 1].level - segs[k].level) / sd for k in range(len(cps))]
+    return ChangePointResult(
+        change_points=tuple(int(pos[t]) for t in cps),
+        segments=tuple(segs),
+        penalty=float(pen),
+        method=method,
+        cost=cost_name,
+        n=int(n),
+        n_obs=int(n_obs),
+        min_size=int(m),
+        intervals=tuple((int(pos[lo]), int(pos[hi])) for lo, hi in ivs),
+        interval_level=float(level),
+        statistic=whole - total,
+        pvalue=None,
+        effect=float(max(shifts)) if shifts else 0.0,
+        params=params,
+    )
