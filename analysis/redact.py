@@ -13,27 +13,62 @@ from typing import Any
 __all__ = ["redact_text", "escape_html", "safe_text", "PATTERNS"]
 
 # Order matters: the most specific patterns first, so that an email is not half-eaten by a
-# phone-number pattern.
+# phone-number pattern. CARD and PHONE matches are only candidates: they are kept as they are when
+# the check beside them says they are something else (a number failing the Luhn check, a date).
 PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("EMAIL", re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")),
     ("URL", re.compile(r"\bhttps?://[^\s<>\"']+", re.IGNORECASE)),
     ("IBAN", re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){3,7}(?:[ ]?[A-Z0-9]{1,3})?\b")),
-    ("CARD", re.compile(r"\b(?:\d[ \-]?){13,19}\b")),
+    ("CARD", re.compile(r"\b(?:\d[ \-]?){12,18}\d\b")),
     ("SSN", re.compile(r"\b\d{3}-\d{2}-\d{4}\b")),
     ("IP", re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b")),
-    ("PHONE", re.compile(r"(?<![\w])(?:\+?\d{1,3}[ .\-]?)?(?:\(\d{2,4}\)[ .\-]?)?\d{2,4}[ .\-]\d{2,4}[ .\-]?\d{2,5}(?![\w])")),
+    (
+        "PHONE",
+        re.compile(
+            r"(?<![\w.+\-])(?:\+\d{1,3}[ .\-]?)?(?:\(\d{1,4}\)[ .\-]?)?\d{1,4}(?:[ .\-]\d{1,5}){1,6}(?![\w]|[.\-]\d)"
+            r"|(?<![\w.+\-])\(\d{1,4}\)[ .\-]?\d{3,5}(?![\w]|[.\-]\d)"
+            r"|(?<![\w+])\+\d{7,15}(?!\w)"
+        ),
+    ),
 )
+
+# A calendar date at the start of a phone candidate (2026-03-01, 2026.03.01, 2026/03/01, 2026-03-01 12).
+_DATE = re.compile(r"^(?:19|20)\d{2}[-./](?:0?[1-9]|1[0-2])[-./](?:0?[1-9]|[12]\d|3[01])(?!\d)")
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def _keep(label: str, match: str) -> bool:
+    """True when a candidate match is not personal data after all."""
+    digits = re.sub(r"\D", "", match)
+    if label == "CARD":
+        return not (13 <= len(digits) <= 19 and _luhn_ok(digits))
+    if label == "PHONE":
+        return not (7 <= len(digits) <= 15) or bool(_DATE.match(match))
+    return False
 
 
 def redact_text(text: Any) -> Any:
     """Replace emails, URLs, IBANs, card numbers, SSNs, IP addresses and phone numbers.
 
     Each match becomes ``[EMAIL]``, ``[PHONE]``, ... Non-string values are returned as they are.
+    Card numbers must pass the Luhn check; phone numbers have 7 to 15 digits (E.164) and calendar
+    dates such as ``2026-03-01`` are not taken for phone numbers.
     """
     if not isinstance(text, str):
         return text
     for label, pattern in PATTERNS:
-        text = pattern.sub(f"[{label}]", text)
+        text = pattern.sub(lambda m, label=label: m.group(0) if _keep(label, m.group(0)) else f"[{label}]", text)
     return text
 
 

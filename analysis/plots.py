@@ -1,0 +1,641 @@
+"""Figures for the incident report, drawn from a :class:`~analysis.postmortem.Postmortem`.
+
+Every function takes the postmortem (or the result objects it holds) and returns a
+:class:`matplotlib.figure.Figure`. Nothing is recomputed here: the series, intervals, chart paths,
+limits, alarms, drift statistics and change-point levels all come from the results of
+:mod:`analysis.windows`, :mod:`analysis.spc`, :mod:`analysis.drift`, :mod:`analysis.changepoint`
+and :mod:`analysis.backtest` that the investigation kept for this purpose.
+
+Figures are built with :class:`matplotlib.figure.Figure` directly (not ``pyplot``), so they work
+on any backend (Agg in tests and on servers), are not kept alive by pyplot's figure manager, and
+display inline in a notebook after ``%matplotlib inline``.
+
+* :func:`plot_metric_timeline` -- the metric per window with its interval, the change events (the
+  most likely cause highlighted), the onset with its interval shaded, the report, and a fixed
+  threshold (e.g. the 0.72 retrieval-relevance bar) with its rolling value where one applies;
+* :func:`plot_control_charts` -- CUSUM, EWMA and rolling 2-sigma paths with limits and alarms;
+* :func:`plot_drift_heatmap` -- query-mix drift per column and window;
+* :func:`plot_segments` -- the metric per segment as small multiples;
+* :func:`plot_detection_gap` -- each monitor's first alarm against the onset and the report.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from analysis.redact import safe_text
+
+__all__ = [
+    "plot_metric_timeline",
+    "plot_control_charts",
+    "plot_drift_heatmap",
+    "plot_segments",
+    "plot_detection_gap",
+    "plot_all",
+]
+
+# Colours: one meaning each, the same in every figure.
+C_METRIC = "#1f4e79"
+C_BAND = "#9dc3e6"
+C_ONSET = "#c00000"
+C_CAUSE = "#c55a11"
+C_CHANGE = "#7f7f7f"
+C_REPORT = "#000000"
+C_ALARM = "#d62728"
+C_LIMIT = "#ff7f0e"
+C_THRESH = "#7030a0"
+
+_WIDTH = 11.0
+
+
+# ----------------------------------------------------------------------------------------------
+# small accessors (tolerant of missing parts: an investigation without incident has no onset)
+# ----------------------------------------------------------------------------------------------
+
+
+def _ts(v: Any) -> pd.Timestamp | None:
+    if v is None:
+        return None
+    try:
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):
+        pass
+    try:
+        t = pd.Timestamp(v)
+    except (TypeError, ValueError):
+        return None
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
+def _naive(t: pd.Timestamp | None) -> Any:
+    """Timestamps as naive UTC datetimes for matplotlib's date axis (labelled UTC)."""
+    return None if t is None else t.tz_convert("UTC").tz_localize(None).to_datetime64()
+
+
+def _x(series: pd.Series) -> np.ndarray:
+    s = pd.to_datetime(series, utc=True)
+    return s.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+
+
+def _onset(pm: Any) -> tuple[pd.Timestamp | None, tuple[pd.Timestamp, pd.Timestamp] | None]:
+    on = getattr(pm, "onset", None) or {}
+    ts = _ts(on.get("ts")) if isinstance(on, Mapping) else None
+    interval = on.get("interval") if isinstance(on, Mapping) else None
+    if interval is None and getattr(pm, "onset_result", None) is not None:
+        interval = getattr(pm.onset_result, "interval", None)
+    iv = None
+    if interval is not None and len(interval) == 2:
+        lo, hi = _ts(interval[0]), _ts(interval[1])
+        if lo is not None and hi is not None:
+            iv = (lo, hi)
+    return ts, iv
+
+
+def _reported_at(pm: Any) -> pd.Timestamp | None:
+    q4 = getattr(pm, "q4", None)
+    t = _ts(getattr(q4, "reported_at", None)) if q4 is not None else None
+    if t is None:
+        params = getattr(pm, "parameters", None) or {}
+        t = _ts(params.get("reported_at")) if isinstance(params, Mapping) else None
+    return t
+
+
+def _candidates(pm: Any) -> pd.DataFrame:
+    q2 = getattr(pm, "q2", None)
+    c = getattr(q2, "candidates", None) if q2 is not None else None
+    if c is None or len(c) == 0:
+        return pd.DataFrame(columns=["change_id", "change_type", "ts", "rank"])
+    c = c.copy()
+    if "rank" not in c.columns:
+        c["rank"] = np.arange(1, len(c) + 1)
+    return c
+
+
+def _runs(pm: Any) -> dict[str, Any]:
+    q4 = getattr(pm, "q4", None)
+    runs = getattr(q4, "runs", None) if q4 is not None else None
+    return dict(runs or {})
+
+
+def _value_column(series: pd.DataFrame) -> str | None:
+    for col in ("rate", "mean", "value"):
+        if col in series.columns:
+            return col
+    return None
+
+
+def _metric_label(pm: Any) -> str:
+    on = getattr(pm, "onset", None) or {}
+    metric = on.get("metric") if isinstance(on, Mapping) else None
+    if not metric:
+        params = getattr(pm, "parameters", None) or {}
+        metric = params.get("metric") if isinstance(params, Mapping) else None
+    return str(metric or "metric")
+
+
+def _segment_text(seg: Any) -> str:
+    if isinstance(seg, Mapping):
+        return ", ".join(f"{k}={v}" for k, v in seg.items()) or "all traffic"
+    if seg in (None, "", "__all__"):
+        return "all traffic"
+    return str(seg)
+
+
+def _short(text: Any, n: int = 40) -> str:
+    return str(safe_text(str(text), redact=True, max_len=n))
+
+
+def _date_axis(ax: Any) -> None:
+    loc = mdates.AutoDateLocator(minticks=4, maxticks=9)
+    ax.xaxis.set_major_locator(loc)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc, show_offset=True))
+    ax.grid(True, axis="both", color="#e6e6e6", linewidth=0.6)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+
+def _empty(message: str, height: float = 2.0) -> Figure:
+    fig = Figure(figsize=(_WIDTH, height), layout="constrained")
+    ax = fig.subplots()
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=11, color="#555555", transform=ax.transAxes)
+    return fig
+
+
+def _mark_events(ax: Any, pm: Any, *, label: bool = False, changes: bool = False) -> None:
+    """Onset (line + shaded interval), report, and optionally the change events."""
+    onset, interval = _onset(pm)
+    if interval is not None:
+        ax.axvspan(_naive(interval[0]), _naive(interval[1]), color=C_ONSET, alpha=0.10, lw=0,
+                   label="onset interval" if label else None)
+    if onset is not None:
+        ax.axvline(_naive(onset), color=C_ONSET, lw=1.4, ls="-", label="onset" if label else None)
+    rep = _reported_at(pm)
+    if rep is not None:
+        ax.axvline(_naive(rep), color=C_REPORT, lw=1.2, ls="--", label="reported" if label else None)
+    if changes:
+        _mark_changes(ax, pm, label=label, annotate=False)
+
+
+def _mark_changes(ax: Any, pm: Any, *, label: bool, annotate: bool, max_labels: int = 3) -> None:
+    """Change events as vertical lines; labelled: the logged ones and the top-ranked inferred ones."""
+    cands = _candidates(pm)
+    if len(cands) == 0:
+        return
+    ts = pd.to_datetime(cands["ts"], utc=True, errors="coerce")
+    top_shown = other_shown = False
+    ymax = ax.get_ylim()[1]
+    for i, (t, row) in enumerate(zip(ts, cands.to_dict("records"))):
+        if pd.isna(t):
+            continue
+        is_top = int(row.get("rank", i + 1)) == 1
+        colour = C_CAUSE if is_top else C_CHANGE
+        lab = None
+        if label and is_top and not top_shown:
+            lab, top_shown = "most likely cause", True
+        elif label and not is_top and not other_shown:
+            lab, other_shown = "other change events", True
+        ax.axvline(_naive(pd.Timestamp(t)), color=colour, lw=1.6 if is_top else 0.9, ls=":" if not is_top else "-.", label=lab)
+        if annotate and (int(row.get("rank", i + 1)) <= max_labels or not bool(row.get("inferred", False))):
+            ax.annotate(
+                _short(row.get("change_id"), 18),
+                xy=(_naive(pd.Timestamp(t)), ymax),
+                xytext=(2, -2),
+                textcoords="offset points",
+                rotation=90,
+                va="top",
+                ha="left",
+                fontsize=7.5,
+                color=colour,
+                fontweight="bold" if is_top else "normal",
+            )
+
+
+def _plot_series(ax: Any, series: pd.DataFrame, *, colour: str = C_METRIC, label: str | None = None, band: bool = True) -> None:
+    col = _value_column(series)
+    if col is None or "window_start" not in series.columns:
+        return
+    x = _x(series["window_start"])
+    y = pd.to_numeric(series[col], errors="coerce").to_numpy(float)
+    if band and {"ci_low", "ci_high"} <= set(series.columns):
+        lo = pd.to_numeric(series["ci_low"], errors="coerce").to_numpy(float)
+        hi = pd.to_numeric(series["ci_high"], errors="coerce").to_numpy(float)
+        ax.fill_between(x, lo, hi, color=C_BAND if colour == C_METRIC else colour, alpha=0.35 if colour == C_METRIC else 0.15,
+                        lw=0, step="post", label="95% interval" if label else None)
+    ax.step(x, y, where="post", color=colour, lw=1.0, label=label)
+
+
+def _changepoint_levels(ax: Any, pm: Any, series: pd.DataFrame) -> None:
+    """Segment levels of the change-point fit, if it ran on ``series``."""
+    onset_result = getattr(pm, "onset_result", None)
+    cp = getattr(onset_result, "changepoint", None) if onset_result is not None else None
+    if cp is None:
+        cp = getattr(pm, "changepoint", None)
+    segs = getattr(cp, "segments", None)
+    if segs is None or len(segs) == 0 or "window_start" not in series.columns:
+        return
+    starts = pd.to_datetime(series["window_start"], utc=True).reset_index(drop=True)
+    frame = segs if isinstance(segs, pd.DataFrame) else pd.DataFrame(segs)
+    if not {"start", "end", "level"} <= set(frame.columns):
+        return
+    first = True
+    for r in frame.to_dict("records"):
+        a, b = int(r["start"]), int(r["end"])
+        if a < 0 or a >= len(starts) or b <= a:
+            continue
+        x0 = starts.iat[a]
+        x1 = starts.iat[b] if b < len(starts) else starts.iat[-1] + (starts.iat[-1] - starts.iat[-2] if len(starts) > 1 else pd.Timedelta(hours=1))
+        ax.hlines(float(r["level"]), _naive(x0), _naive(x1), color=C_ONSET, lw=2.2, alpha=0.8,
+                  label="change-point segment levels" if first else None)
+        first = False
+
+
+# ----------------------------------------------------------------------------------------------
+# 1. the metric over time
+# ----------------------------------------------------------------------------------------------
+
+
+def plot_metric_timeline(pm: Any) -> Figure:
+    """The metric per window with its 95% interval, change events, onset and report.
+
+    Panels: the metric in the segment where the onset was found (with the change-point segment
+    levels) and, in grey, on all traffic when that differs; then one panel per fixed-threshold
+    monitor on another signal (e.g. retrieval relevance against its 0.72 bar), with the monitor's
+    rolling value and its alarms.
+    """
+    onset_result = getattr(pm, "onset_result", None)
+    main = getattr(onset_result, "series", None) if onset_result is not None else None
+    overall = getattr(pm, "metric_series", None)
+    if main is None or len(main) == 0:
+        main, overall = overall, None
+    if main is None or len(main) == 0:
+        return _empty("No metric series: nothing to plot.")
+    metric = _metric_label(pm)
+    seg = _segment_text((getattr(pm, "onset", None) or {}).get("segment"))
+
+    thresholds = [r for r in _runs(pm).values() if getattr(r, "kind", None) == "threshold"]
+    # On the main panel: the threshold monitor of the same metric, on the same segment if there is one.
+    same_all = [r for r in thresholds if r.metric == metric]
+    same = [r for r in same_all if str(getattr(r, "segment", "")) == seg] or same_all[:1]
+    # One extra panel per other signal (its first threshold monitor), e.g. relevance under hallucination.
+    extra: dict[str, Any] = {}
+    for r in thresholds:
+        if r.metric != metric:
+            extra.setdefault(r.metric, r)
+
+    n_panels = 1 + len(extra)
+    fig = Figure(figsize=(_WIDTH, 3.6 + 2.6 * len(extra)), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(n_panels, 1, sharex=True, height_ratios=[1.4] + [1.0] * len(extra)))
+    ax = axes[0]
+    if overall is not None and len(overall) and seg != "all traffic":
+        _plot_series(ax, overall, colour="#a6a6a6", label="all traffic", band=False)
+    _plot_series(ax, main, label=f"{metric} ({seg})")
+    _changepoint_levels(ax, pm, main)
+    for r in same:
+        _threshold_lines(ax, r)
+    _fit_ylim(ax, main, same)
+    _date_axis(ax)
+    ax.set_ylabel(metric)
+    _mark_events(ax, pm, label=True)
+    _mark_changes(ax, pm, label=True, annotate=True)
+    ax.set_title(f"{metric} per window, {seg}", loc="left", fontsize=11)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+
+    for ax_, (m, run) in zip(axes[1:], extra.items()):
+        series = getattr(run, "series", None)
+        if series is not None and len(series):
+            _plot_series(ax_, series, colour="#5b9bd5", label=f"{m} per window", band=False)
+        _threshold_lines(ax_, run)
+        if series is not None and len(series):
+            _fit_ylim(ax_, series, [run])
+        _date_axis(ax_)
+        ax_.set_ylabel(m)
+        _mark_events(ax_, pm, label=False)
+        _mark_changes(ax_, pm, label=False, annotate=False)
+        ax_.set_title(f"{m}: {run.description}", loc="left", fontsize=10)
+        ax_.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    axes[-1].set_xlabel("window start (UTC)")
+    return fig
+
+
+def _fit_ylim(ax: Any, series: pd.DataFrame, runs: Sequence[Any]) -> None:
+    """Scale the y axis to the values (and thresholds), not to the widest interval of a tiny window."""
+    col = _value_column(series)
+    if col is None:
+        return
+    y = pd.to_numeric(series[col], errors="coerce").to_numpy(float)
+    y = y[np.isfinite(y)]
+    if y.size == 0:
+        return
+    lo, hi = float(np.percentile(y, 0.5)), float(np.percentile(y, 99.5))
+    for r in runs:
+        bar = (getattr(r, "design", None) or {}).get("threshold")
+        if bar is not None and np.isfinite(float(bar)):
+            lo, hi = min(lo, float(bar)), max(hi, float(bar))
+    pad = 0.12 * (hi - lo) if hi > lo else max(abs(hi) * 0.05, 0.05)
+    lo, hi = lo - pad, hi + pad
+    if col == "rate":
+        lo, hi = max(lo, -0.02), min(hi, 1.02)
+    ax.set_ylim(lo, hi)
+
+
+def _threshold_lines(ax: Any, run: Any) -> None:
+    design = getattr(run, "design", None) or {}
+    bar = design.get("threshold")
+    chart = getattr(run, "chart", None)
+    series = getattr(run, "series", None)
+    if isinstance(chart, Mapping) and "value" in chart and series is not None and len(series) == len(chart["value"]):
+        x = _x(series["window_start"])
+        ax.plot(x, np.asarray(chart["value"], float), color=C_THRESH, lw=1.6,
+                label=f"rolling {design.get('rolling', '')}-window mean".replace(" -", " "))
+        alarm = np.asarray(chart.get("alarm", []), bool)
+        if alarm.size == len(x) and alarm.any():
+            ax.scatter(x[alarm], np.asarray(chart["value"], float)[alarm], s=3, color=C_ALARM, zorder=3, label="threshold alarm")
+    if bar is not None and np.isfinite(float(bar)):
+        ax.axhline(float(bar), color=C_THRESH, lw=1.2, ls="--", label=f"threshold {float(bar):g} ({design.get('side', '')})")
+
+
+# ----------------------------------------------------------------------------------------------
+# 2. control charts
+# ----------------------------------------------------------------------------------------------
+
+
+_CHART_TYPES = ("rolling_2sigma", "cusum", "ewma")
+_CHART_ORDER = {"cusum": 0, "ewma": 1, "rolling_2sigma": 2}
+
+
+def _chart_key(name: str) -> tuple[int, str, int]:
+    """All traffic first, then the affected segment, then other signals; CUSUM, EWMA, 2-sigma."""
+    kind = next((k for k in _CHART_TYPES if name.endswith(k)), "")
+    prefix = name[: len(name) - len(kind)] if kind else name
+    group = 0 if prefix == "" else 1 if prefix == "segment_" else 2
+    return group, prefix, _CHART_ORDER.get(kind, 3)
+
+
+def _spc_runs(pm: Any) -> list[Any]:
+    runs = [r for r in _runs(pm).values() if getattr(r, "kind", None) == "spc" and getattr(r, "chart", None) is not None]
+    return sorted(runs, key=lambda r: _chart_key(r.name))
+
+
+def plot_control_charts(pm: Any, *, names: Sequence[str] | None = None) -> Figure:
+    """The replayed control charts: CUSUM (upper/lower sums against h), EWMA (statistic against
+    its limits), rolling 2-sigma (values against the rolling band); alarms marked, the first one
+    after the onset circled.
+
+    ``names`` picks monitors by name (default: every chart the investigation replayed).
+    """
+    runs = _spc_runs(pm)
+    if names is not None:
+        runs = [r for r in runs if r.name in set(names)]
+    if not runs:
+        return _empty("No control charts were replayed (no incident metric).")
+    fig = Figure(figsize=(_WIDTH, 2.3 * len(runs) + 0.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(len(runs), 1, sharex=True))
+    for ax, run in zip(axes, runs):
+        _draw_chart(ax, run)
+        _mark_events(ax, pm, label=ax is axes[0], changes=False)
+        _date_axis(ax)
+        lead = getattr(run, "lead_time_hours", None)
+        first = _ts(getattr(run, "first_alarm", None))
+        tail = (f"first alarm {first:%Y-%m-%d %H:%M} UTC, {lead:.0f} h before the report" if first is not None and lead is not None
+                else "no alarm after the onset")
+        ax.set_title(f"{run.name} on {run.metric} ({run.segment}): {tail}; {run.false_alarms_baseline} false alarms in the baseline",
+                     loc="left", fontsize=9.5)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    axes[-1].set_xlabel("window start (UTC)")
+    return fig
+
+
+def _draw_chart(ax: Any, run: Any) -> None:
+    chart, series = run.chart, run.series
+    if series is None or "window_start" not in getattr(series, "columns", []):
+        ax.text(0.5, 0.5, "no series", transform=ax.transAxes, ha="center")
+        return
+    x = _x(series["window_start"].reset_index(drop=True))
+    alarms = np.asarray(getattr(chart, "alarms", []), dtype=int)
+    alarms = alarms[(alarms >= 0) & (alarms < len(x))]
+    if hasattr(chart, "upper") and hasattr(chart, "lower") and hasattr(chart, "run_length_upper"):
+        # tabular CUSUM: C+ and C- (both >= 0) against the decision interval h; C- drawn negative
+        h = (getattr(chart, "params", None) or {}).get("h")
+        up, lo = np.asarray(chart.upper, float), np.asarray(chart.lower, float)
+        ax.plot(x[: len(up)], up, color=C_METRIC, lw=1.1, label="C+ (upper sum)")
+        ax.plot(x[: len(lo)], -lo, color="#5b9bd5", lw=1.1, label="C- (lower sum, drawn negative)")
+        if h is not None:
+            ax.axhline(float(h), color=C_LIMIT, ls="--", lw=1.0, label=f"decision interval h = {float(h):.2f}")
+            ax.axhline(-float(h), color=C_LIMIT, ls="--", lw=1.0)
+        side = np.asarray(getattr(chart, "side", []), dtype=object)
+        ys = [-lo[i] if (j < len(side) and str(side[j]) == "lower") else up[i] for j, i in enumerate(alarms)]
+        if len(alarms):
+            ax.scatter(x[alarms], ys, s=10, color=C_ALARM, zorder=3, label="alarms")
+        ax.set_ylabel("CUSUM (z units)")
+    elif hasattr(chart, "z") and hasattr(chart, "ucl"):
+        z = np.asarray(chart.z, float)
+        ax.plot(x[: len(z)], z, color=C_METRIC, lw=1.1, label="EWMA statistic")
+        ax.plot(x[: len(z)], np.asarray(chart.ucl, float), color=C_LIMIT, ls="--", lw=1.0, label="control limits")
+        ax.plot(x[: len(z)], np.asarray(chart.lcl, float), color=C_LIMIT, ls="--", lw=1.0)
+        if len(alarms):
+            ax.scatter(x[alarms], z[alarms], s=10, color=C_ALARM, zorder=3, label="alarms")
+        ax.set_ylabel("EWMA (z units)")
+    elif hasattr(chart, "values") and hasattr(chart, "upper"):
+        v = np.asarray(chart.values, float)
+        ax.plot(x[: len(v)], v, color=C_METRIC, lw=1.0, label="value")
+        ax.fill_between(x[: len(v)], np.asarray(chart.lower, float), np.asarray(chart.upper, float), color=C_LIMIT, alpha=0.15,
+                        lw=0, label="rolling mean \u00b1 2 sd")
+        if len(alarms):
+            ax.scatter(x[alarms], v[alarms], s=10, color=C_ALARM, zorder=3, label="alarms")
+        ax.set_ylabel(run.metric)
+    else:
+        ax.text(0.5, 0.5, f"{type(chart).__name__}: no path to draw", transform=ax.transAxes, ha="center")
+    first = _ts(getattr(run, "first_alarm", None))
+    if first is not None:
+        ax.axvline(_naive(first), color=C_ALARM, lw=0.8, alpha=0.6)
+
+
+# ----------------------------------------------------------------------------------------------
+# 3. drift over time
+# ----------------------------------------------------------------------------------------------
+
+
+def _drift_results(pm: Any) -> dict[str, Any]:
+    scans = dict(getattr(pm, "drift_scans", None) or {})
+    if not scans:
+        for r in _runs(pm).values():
+            if getattr(r, "kind", None) == "drift" and getattr(r, "chart", None) is not None:
+                scans[r.metric] = r.chart
+    return {k: v for k, v in scans.items() if getattr(v, "frame", None) is not None and len(v.frame)}
+
+
+def plot_drift_heatmap(pm: Any) -> Figure:
+    """Query-mix drift per column (rows) and window (columns), coloured by effect size.
+
+    Each row is one drift scan against its reference period (chi-square/Cramer's V on categories,
+    KS on numbers, as the scan chose); drifted windows (significant and above the scan's effect
+    threshold) are dotted. A line per column underneath shows the same effect over time.
+    """
+    scans = _drift_results(pm)
+    if not scans:
+        return _empty("No drift scans: the investigation did not compare the query mix.")
+    cols = list(scans)
+    starts = sorted({t for s in scans.values() for t in pd.to_datetime(s.frame["window_start"], utc=True)})
+    index = pd.DatetimeIndex(starts)
+    grid = np.full((len(cols), len(index)), np.nan)
+    drifted = np.zeros_like(grid, dtype=bool)
+    for i, c in enumerate(cols):
+        f = scans[c].frame
+        pos = index.get_indexer(pd.to_datetime(f["window_start"], utc=True))
+        grid[i, pos] = pd.to_numeric(f["effect"], errors="coerce").to_numpy(float)
+        if "drifted" in f.columns:
+            drifted[i, pos] = f["drifted"].astype("boolean").fillna(False).to_numpy(bool)
+    fig = Figure(figsize=(_WIDTH, 1.2 + 0.55 * len(cols) + 2.4), layout="constrained")
+    ax, ax2 = fig.subplots(2, 1, sharex=True, height_ratios=[max(1.0, 0.45 * len(cols)), 1.6])
+    xnum = mdates.date2num(index.tz_convert("UTC").tz_localize(None).to_numpy())
+    step = float(np.median(np.diff(xnum))) if len(xnum) > 1 else 0.25
+    edges = np.concatenate([xnum, [xnum[-1] + step]])
+    vmax = float(np.nanpercentile(grid, 99)) if np.isfinite(grid).any() else 1.0
+    mesh = ax.pcolormesh(edges, np.arange(len(cols) + 1), np.ma.masked_invalid(grid), cmap="magma_r", vmin=0,
+                         vmax=vmax if vmax > 0 else 1.0, shading="flat")
+    yy, xx = np.nonzero(drifted)
+    if yy.size:
+        ax.scatter(xnum[xx] + step / 2, yy + 0.5, s=4, color="#00b0f0", marker="o")
+    labels = [f"{c} ({getattr(scans[c], 'test', '')}, {getattr(scans[c], 'effect_name', 'effect')})" for c in cols]
+    ax.set_yticks(np.arange(len(cols)) + 0.5, labels, fontsize=8)
+    ax.invert_yaxis()
+    fig.colorbar(mesh, ax=ax, label="effect size", fraction=0.025, pad=0.01)
+    ax.set_title("Query-mix drift against the reference period" + (" (dots: drifted windows)" if yy.size else ""),
+                 loc="left", fontsize=11)
+    ax.xaxis_date()
+    for i, c in enumerate(cols):
+        f = scans[c].frame
+        ax2.plot(_x(f["window_start"]), pd.to_numeric(f["effect"], errors="coerce"), lw=1.0, label=c)
+        ref = getattr(scans[c], "reference", None)
+        if i == 0 and ref is not None and ref[0] is not None:
+            ax2.axvspan(_naive(_ts(ref[0])), _naive(_ts(ref[1])), color="#70ad47", alpha=0.12, lw=0, label="reference period")
+    _mark_events(ax, pm, label=False)
+    _mark_events(ax2, pm, label=True)
+    _mark_changes(ax2, pm, label=True, annotate=False)
+    _date_axis(ax2)
+    ax.grid(False)
+    ax2.set_ylabel("effect size")
+    ax2.set_xlabel("window start (UTC)")
+    ax2.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# 4. segments
+# ----------------------------------------------------------------------------------------------
+
+
+def plot_segments(pm: Any, *, max_panels: int = 12, ncols: int = 3) -> Figure:
+    """The metric per segment as small multiples on a shared scale, onset and report marked.
+
+    Segments come from ``pm.segment_series`` (label -> windowed series) in the order the
+    investigation ranked them; at most ``max_panels`` are drawn.
+    """
+    segs = {k: v for k, v in (getattr(pm, "segment_series", None) or {}).items() if v is not None and len(v)}
+    if not segs:
+        return _empty("No per-segment series.")
+    items = list(segs.items())[:max_panels]
+    ncols = max(1, min(ncols, len(items)))
+    nrows = math.ceil(len(items) / ncols)
+    fig = Figure(figsize=(_WIDTH, 2.2 * nrows + 0.7), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)).ravel()
+    metric = _metric_label(pm)
+    for ax, (label, series) in zip(axes, items):
+        _plot_series(ax, series)
+        _mark_events(ax, pm, label=False)
+        _date_axis(ax)
+        ax.set_title(_short(label, 48), loc="left", fontsize=9)
+        ax.tick_params(labelsize=7.5)
+    allv = pd.concat([s[[c for c in ("rate", "mean") if c in s.columns]] for _, s in items], ignore_index=True)
+    if len(allv.columns):
+        _fit_ylim(axes[0], allv, [])  # sharey: scaling one panel scales them all
+    for ax in axes[len(items):]:
+        ax.axis("off")
+    fig.suptitle(f"{metric} per segment (95% intervals; red: onset, dashed: report)", x=0.01, ha="left", fontsize=11)
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# 5. the detection gap
+# ----------------------------------------------------------------------------------------------
+
+
+def plot_detection_gap(pm: Any, *, max_monitors: int = 16) -> Figure:
+    """Each replayed monitor's first alarm against the onset, the cause and the report.
+
+    One row per monitor (earliest first): a dot at its first alarm after the incident started and
+    a bar from there to the report (the lead time it would have bought); monitors too noisy to keep
+    (more false alarms in the baseline than allowed) are drawn hollow and grey; monitors that never
+    fired are listed at the bottom without a dot.
+    """
+    q4 = getattr(pm, "q4", None)
+    table = getattr(q4, "monitors", None) if q4 is not None else None
+    if table is None or len(table) == 0:
+        return _empty("No monitors were replayed.")
+    t = table.head(max_monitors).reset_index(drop=True)
+    rep = _reported_at(pm)
+    onset, interval = _onset(pm)
+    fig = Figure(figsize=(_WIDTH, 1.4 + 0.32 * len(t)), layout="constrained")
+    ax = fig.subplots()
+    closing = getattr(q4, "closing_monitor", None)
+    for i, r in enumerate(t.to_dict("records")):
+        first = _ts(r.get("first_alarm"))
+        usable = bool(r.get("usable", True))
+        colour = C_ALARM if usable else "#a6a6a6"
+        if first is not None:
+            if rep is not None and first <= rep:
+                ax.hlines(i, _naive(first), _naive(rep), color=colour, lw=4 if r.get("name") == closing else 2.2, alpha=0.55)
+            ax.scatter([_naive(first)], [i], s=36, zorder=3, facecolor=colour if usable else "white", edgecolor=colour)
+            lead = r.get("lead_time_hours")
+            if lead is not None and np.isfinite(float(lead)):
+                ax.annotate(f"{float(lead):.0f} h", xy=(_naive(first), i), xytext=(-4, 0), textcoords="offset points",
+                            ha="right", va="center", fontsize=7.5, color=colour)
+    names = [
+        f"{r['name']} ({_short(r.get('segment', ''), 26)})" + (" *" if r.get("name") == closing else "")
+        + ("" if bool(r.get("usable", True)) else f" [{int(r.get('false_alarms_baseline', 0))} false alarms]")
+        for r in t.to_dict("records")
+    ]
+    ax.set_yticks(np.arange(len(t)), names, fontsize=8)
+    ax.invert_yaxis()
+    if interval is not None:
+        ax.axvspan(_naive(interval[0]), _naive(interval[1]), color=C_ONSET, alpha=0.10, lw=0, label="onset interval")
+    if onset is not None:
+        ax.axvline(_naive(onset), color=C_ONSET, lw=1.4, label="onset")
+    if rep is not None:
+        ax.axvline(_naive(rep), color=C_REPORT, lw=1.2, ls="--", label="reported")
+    cands = _candidates(pm)
+    if len(cands):
+        top = _ts(cands.iloc[0]["ts"])
+        if top is not None:
+            ax.axvline(_naive(top), color=C_CAUSE, lw=1.4, ls="-.", label=f"most likely cause ({_short(cands.iloc[0]['change_id'], 16)})")
+    _date_axis(ax)
+    gap = getattr(q4, "gap_hours", None)
+    cat = getattr(q4, "gap_category", None)
+    title = "Detection gap: first alarm of each replayed monitor (bar: lead time before the report)"
+    if gap is not None and cat:
+        title += f"\ngap {float(gap):.0f} h, {cat.replace('_', ' ')}" + (f"; * closes it: {closing}" if closing else "")
+    ax.set_title(title, loc="left", fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    ax.set_xlabel("time (UTC)")
+    return fig
+
+
+def plot_all(pm: Any) -> dict[str, Figure]:
+    """Every figure of the report, by name (the notebooks show them one by one)."""
+    return {
+        "metric_timeline": plot_metric_timeline(pm),
+        "control_charts": plot_control_charts(pm),
+        "drift_heatmap": plot_drift_heatmap(pm),
+        "segments": plot_segments(pm),
+        "detection_gap": plot_detection_gap(pm),
+    }
