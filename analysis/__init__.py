@@ -1,6 +1,23 @@
 """AI incident forensics kit.
 
 Data flows one way: load -> validate -> aggregate -> test and detect -> attribute -> report.
+
+``analysis.investigate(events, changes, ...)`` runs the whole investigation and returns an
+:class:`analysis.postmortem.Postmortem` (imported lazily, so ``import analysis`` stays light).
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 __version__ = "0.1.0"
+
+__all__ = ["__version__", "investigate", "Postmortem"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("investigate", "Postmortem"):
+        from analysis import postmortem
+
+        return getattr(postmortem, name)
+    raise AttributeError(f"module 'analysis' has no attribute {name!r}")

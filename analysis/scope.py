@@ -1,0 +1,965 @@
+"""Baseline against current, per segment: the output gap (Q1) and "isolated or systematic?" (Q3).
+
+Everything here works on per-period totals of the windowed aggregates (:mod:`analysis.windows`):
+for each ``(segment_column, segment)`` the number of requests ``n`` and, per metric, ``m__n``,
+``m__sum`` (and ``m__sumsq`` for numeric metrics), summed over the windows of a period.
+
+Q1 (:func:`compare_periods`) compares every metric in every segment between the baseline and the
+current period: a two-proportion test with a Newcombe interval and Cohen's h for rates, Welch's t
+test with a Welch-Satterthwaite interval and Cohen's d for means. :func:`error_confidence` splits
+the errors of the current period by the output's confidence: errors made with high confidence point
+to a model regression, errors made with low confidence to retrieval or context assembly.
+
+Q3 (:func:`scan_segments`, :func:`scope_verdict`) is a sample scan: in each segment the failures of
+the current period are tested against the segment's own baseline failure rate plus the tolerance of
+the segment's risk tier, with an exact binomial test and a Clopper-Pearson interval.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+__all__ = [
+    "DEFAULT_RISK_THRESHOLDS",
+    "PATTERN_RISK_THRESHOLDS",
+    "DEFAULT_TIER",
+    "VERDICTS",
+    "clopper_pearson",
+    "BinomialScanResult",
+    "binomial_scan",
+    "holm",
+    "period_totals",
+    "compare_periods",
+    "error_confidence",
+    "ErrorConfidence",
+    "scan_segments",
+    "scope_verdict",
+    "affected_events",
+    "Q1Result",
+    "Q3Result",
+    "FINDINGS_COLUMNS",
+    "SCAN_COLUMNS",
+    "check_risk_thresholds",
+    "baseline_envelope",
+    "drill_down",
+]
+
+#: Tolerated excess failure rate above the segment's own baseline, per risk tier. A segment whose
+#: failure rate exceeds ``baseline + threshold`` (exact binomial test, Holm-adjusted) is a
+#: systematic failure. 0.1% for high-risk (medical advice: one unsafe answer in a thousand is
+#: already a pattern), 1% for medium, 5% for low-risk (creative writing) traffic.
+DEFAULT_RISK_THRESHOLDS: dict[str, float] = {"high": 0.001, "medium": 0.01, "low": 0.05}
+#: Per-pattern defaults (the real cases): a medical triage assistant uses the defaults; a legal RAG
+#: assistant tolerates a little more noise on low-stakes look-ups; a support bot's escalation rate
+#: swings by several points over a day, so its tiers are wider.
+PATTERN_RISK_THRESHOLDS: dict[str, dict[str, float]] = {
+    "refusal": {"high": 0.001, "medium": 0.01, "low": 0.05},
+    "retrieval": {"high": 0.005, "medium": 0.02, "low": 0.05},
+    "escalation": {"high": 0.02, "medium": 0.05, "low": 0.10},
+}
+#: Tier of a segment whose events carry no ``risk_category`` among the threshold's keys.
+DEFAULT_TIER = "medium"
+VERDICTS = ("systematic", "isolated", "no_incident")
+
+
+def _check_alpha(alpha: float) -> None:
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"`alpha` must be in (0, 1), got {alpha!r}")
+
+
+def _check_alternative(alternative: str) -> None:
+    if alternative not in ("greater", "less", "two-sided"):
+        raise ValueError(f"`alternative` must be 'greater', 'less' or 'two-sided', got {alternative!r}")
+
+
+def check_risk_thresholds(risk_thresholds: Mapping[str, float] | None) -> dict[str, float]:
+    """Validate ``risk_thresholds`` (tier -> tolerated excess rate in [0, 1))."""
+    if risk_thresholds is None:
+        return dict(DEFAULT_RISK_THRESHOLDS)
+    if not isinstance(risk_thresholds, Mapping) or not risk_thresholds:
+        raise ValueError(f"`risk_thresholds` must be a non-empty mapping tier -> rate, got {risk_thresholds!r}")
+    out: dict[str, float] = {}
+    for tier, thr in risk_thresholds.items():
+        try:
+            v = float(thr)
+        except (TypeError, ValueError):
+            raise ValueError(f"`risk_thresholds[{tier!r}]` must be a number in [0, 1), got {thr!r}") from None
+        if not 0.0 <= v < 1.0:
+            raise ValueError(f"`risk_thresholds[{tier!r}]` must be in [0, 1), got {thr!r}")
+        out[str(tier)] = v
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# exact binomial machinery
+# ----------------------------------------------------------------------------------------------
+
+
+def clopper_pearson(successes: Any, n: Any, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Clopper-Pearson ("exact") interval for a binomial proportion, vectorised.
+
+    Notes
+    -----
+    With :math:`x` successes in :math:`n` trials, the limits are beta quantiles:
+
+    .. math:: L = B(\\alpha/2;\\, x, n-x+1), \\qquad U = B(1-\\alpha/2;\\, x+1, n-x)
+
+    with :math:`L = 0` when :math:`x = 0` and :math:`U = 1` when :math:`x = n`. Where ``n == 0``
+    the interval is ``(nan, nan)``.
+
+    References
+    ----------
+    Clopper, C. J. and Pearson, E. S. (1934). The use of confidence or fiducial limits illustrated
+    in the case of the binomial. Biometrika 26(4), 404-413.
+    """
+    _check_alpha(alpha)
+    x = np.asarray(successes, dtype=float)
+    n = np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lo = np.where(x > 0, stats.beta.ppf(alpha / 2, x, n - x + 1), 0.0)
+        hi = np.where(x < n, stats.beta.ppf(1 - alpha / 2, x + 1, n - x), 1.0)
+    lo = np.where(n > 0, lo, np.nan)
+    hi = np.where(n > 0, hi, np.nan)
+    return lo, hi
+
+
+def _binom_pvalue(k: np.ndarray, n: np.ndarray, p: np.ndarray, alternative: str) -> np.ndarray:
+    """Exact binomial p-values, vectorised (two-sided: the minimum-likelihood method of binomtest)."""
+    k = np.asarray(k, dtype=float)
+    n = np.asarray(n, dtype=float)
+    p = np.clip(np.asarray(p, dtype=float), 0.0, 1.0)
+    if alternative == "greater":
+        out = stats.binom.sf(k - 1, n, p)
+    elif alternative == "less":
+        out = stats.binom.cdf(k, n, p)
+    else:
+        out = np.array([stats.binomtest(int(a), int(b), float(c)).pvalue if b > 0 else np.nan
+                        for a, b, c in zip(np.atleast_1d(k), np.atleast_1d(n), np.atleast_1d(np.broadcast_to(p, np.shape(k))))])
+        out = out.reshape(np.shape(k))
+    return np.where(n > 0, np.clip(out, 0.0, 1.0), np.nan)
+
+
+def _cohens_h(p1: Any, p2: Any) -> np.ndarray:
+    """Cohen's h = 2 asin(sqrt(p1)) - 2 asin(sqrt(p2))."""
+    a = np.clip(np.asarray(p1, dtype=float), 0.0, 1.0)
+    b = np.clip(np.asarray(p2, dtype=float), 0.0, 1.0)
+    return 2 * np.arcsin(np.sqrt(a)) - 2 * np.arcsin(np.sqrt(b))
+
+
+@dataclass(frozen=True)
+class BinomialScanResult:
+    """An exact binomial test of a failure count against a baseline rate plus a tolerance.
+
+    Attributes
+    ----------
+    statistic
+        The failure count :math:`k`.
+    pvalue
+        Exact binomial p-value of :math:`H_0: p \\le p_0` (``alternative="greater"``).
+    n, rate
+        Sample size and observed failure rate :math:`k/n`.
+    baseline_rate, threshold, null_rate
+        :math:`p_0 = \\min(1, \\text{baseline\\_rate} + \\text{threshold})`.
+    ci_low, ci_high
+        Clopper-Pearson interval of the rate at level ``1 - alpha``.
+    effect
+        Cohen's h of the observed rate against the null rate.
+    """
+
+    statistic: int
+    pvalue: float
+    n: int
+    rate: float
+    baseline_rate: float
+    threshold: float
+    null_rate: float
+    ci_low: float
+    ci_high: float
+    effect: float
+    alpha: float
+    alternative: str
+    method: str = "exact binomial test, Clopper-Pearson interval"
+
+    @property
+    def excess(self) -> float:
+        """Observed rate minus the baseline rate."""
+        return self.rate - self.baseline_rate
+
+    @property
+    def excess_events(self) -> float:
+        """Failures beyond what the null rate explains: :math:`k - n p_0`."""
+        return self.statistic - self.n * self.null_rate
+
+
+def binomial_scan(
+    successes: int,
+    n: int,
+    baseline_rate: float,
+    *,
+    threshold: float = 0.0,
+    alpha: float = 0.05,
+    alternative: str = "greater",
+) -> BinomialScanResult:
+    """Exact binomial test of ``successes`` failures in ``n`` against ``baseline_rate + threshold``.
+
+    Parameters
+    ----------
+    successes, n
+        Failures and sample size in the current period.
+    baseline_rate
+        The segment's failure rate in the baseline period.
+    threshold
+        Tolerated excess rate of the segment's risk tier (e.g. 0.001 for medical advice).
+    alpha
+        One minus the coverage of the Clopper-Pearson interval.
+    alternative
+        ``"greater"`` (default: more failures than the baseline explains), ``"less"``, ``"two-sided"``.
+
+    Notes
+    -----
+    :math:`p_0 = \\min(1, \\pi_0 + \\tau)` and, for ``"greater"``,
+    :math:`p = P(X \\ge k) = \\sum_{j \\ge k} \\binom{n}{j} p_0^j (1-p_0)^{n-j}`.
+
+    References
+    ----------
+    Same p-value as ``scipy.stats.binomtest(k, n, p0, alternative=...)``; interval as
+    ``statsmodels.stats.proportion.proportion_confint(k, n, alpha, method="beta")``.
+    """
+    _check_alpha(alpha)
+    _check_alternative(alternative)
+    k, nn = int(successes), int(n)
+    if nn < 0 or k < 0 or k > nn:
+        raise ValueError(f"`successes` must be in [0, n], got successes={successes!r}, n={n!r}")
+    if not 0.0 <= baseline_rate <= 1.0:
+        raise ValueError(f"`baseline_rate` must be in [0, 1], got {baseline_rate!r}")
+    if not 0.0 <= threshold < 1.0:
+        raise ValueError(f"`threshold` must be in [0, 1), got {threshold!r}")
+    p0 = min(1.0, baseline_rate + threshold)
+    pv = float(_binom_pvalue(np.array([k]), np.array([nn]), np.array([p0]), alternative)[0])
+    lo, hi = clopper_pearson(k, nn, alpha)
+    rate = k / nn if nn else float("nan")
+    return BinomialScanResult(
+        statistic=k,
+        pvalue=pv,
+        n=nn,
+        rate=rate,
+        baseline_rate=float(baseline_rate),
+        threshold=float(threshold),
+        null_rate=p0,
+        ci_low=float(lo),
+        ci_high=float(hi),
+        effect=float(_cohens_h(rate, p0)) if nn else float("nan"),
+        alpha=alpha,
+        alternative=alternative,
+    )
+
+
+def holm(pvalues: Any) -> np.ndarray:
+    """Holm's step-down adjusted p-values (NaN entries are left out and stay NaN).
+
+    References
+    ----------
+    Holm, S. (1979). A simple sequentially rejective multiple test procedure. Scand. J. Statist. 6, 65-70.
+    """
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    m = int(ok.sum())
+    if m == 0:
+        return out
+    q = p[ok]
+    order = np.argsort(q, kind="stable")
+    adj = np.maximum.accumulate((m - np.arange(m)) * q[order])
+    res = np.empty(m)
+    res[order] = np.minimum(adj, 1.0)
+    out[ok] = res
+    return out
+
+
+def _bh(pvalues: Any) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (NaN kept)."""
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    m = int(ok.sum())
+    if m == 0:
+        return out
+    q = p[ok]
+    order = np.argsort(q, kind="stable")
+    ranked = q[order] * m / np.arange(1, m + 1)
+    adj = np.minimum.accumulate(ranked[::-1])[::-1]
+    res = np.empty(m)
+    res[order] = np.minimum(adj, 1.0)
+    out[ok] = res
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# period totals from the windowed aggregates
+# ----------------------------------------------------------------------------------------------
+
+
+def period_totals(table: pd.DataFrame, start: Any = None, end: Any = None) -> pd.DataFrame:
+    """Sum a windowed aggregate table over ``start <= window_start < end`` per segment.
+
+    Parameters
+    ----------
+    table
+        ``WindowedAggregates.table``: ``window_start``, ``segment_column``, ``segment``, ``n``
+        and the ``<metric>__n``, ``<metric>__sum``, ``<metric>__sumsq`` columns.
+    start, end
+        Period bounds (UTC); None for open.
+
+    Returns
+    -------
+    DataFrame
+        One row per ``(segment_column, segment)``: ``n`` and the summed metric columns.
+    """
+    t = table
+    mask = np.ones(len(t), dtype=bool)
+    if start is not None:
+        mask &= (t["window_start"] >= pd.Timestamp(start)).to_numpy()
+    if end is not None:
+        mask &= (t["window_start"] < pd.Timestamp(end)).to_numpy()
+    num = [c for c in t.columns if c == "n" or "__" in c]
+    sub = t.loc[mask, ["segment_column", "segment", *num]].copy()
+    for c in num:
+        sub[c] = pd.to_numeric(sub[c], errors="coerce").astype("float64")
+    keys = t[["segment_column", "segment"]].drop_duplicates()
+    out = sub.groupby(["segment_column", "segment"], sort=False, observed=True)[num].sum(min_count=0).reset_index()
+    out = keys.merge(out, on=["segment_column", "segment"], how="left")
+    out[num] = out[num].fillna(0.0)
+    for c in ("segment_column", "segment"):
+        out[c] = out[c].astype(str)
+    return out.reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Q1: baseline against current per metric and segment
+# ----------------------------------------------------------------------------------------------
+
+FINDINGS_COLUMNS = (
+    "metric", "kind", "segment_column", "segment", "n_baseline", "n_current", "baseline", "current",
+    "difference", "ci_low", "ci_high", "effect", "statistic", "pvalue", "p_adjusted", "significant", "test",
+)
+
+
+def _welch_from_moments(n0, s0, ss0, n1, s1, ss1, alpha):
+    """Welch's t test and interval of mean1 - mean0 from counts, sums and sums of squares."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m0, m1 = s0 / n0, s1 / n1
+        v0 = np.maximum(ss0 - n0 * m0**2, 0.0) / (n0 - 1)
+        v1 = np.maximum(ss1 - n1 * m1**2, 0.0) / (n1 - 1)
+        se2 = v0 / n0 + v1 / n1
+        se = np.sqrt(se2)
+        t = (m1 - m0) / se
+        df = se2**2 / ((v0 / n0) ** 2 / (n0 - 1) + (v1 / n1) ** 2 / (n1 - 1))
+        p = 2 * stats.t.sf(np.abs(t), df)
+        q = stats.t.isf(alpha / 2, df)
+        pooled = np.sqrt(((n0 - 1) * v0 + (n1 - 1) * v1) / (n0 + n1 - 2))
+        d = (m1 - m0) / pooled
+    bad = (n0 < 2) | (n1 < 2) | ~np.isfinite(t)
+    # Both periods constant and equal (se = 0): no evidence of a change.
+    same = (se == 0) & (m0 == m1) & (n0 >= 2) & (n1 >= 2)
+    t = np.where(same, 0.0, np.where(bad, np.nan, t))
+    p = np.where(same, 1.0, np.where(bad, np.nan, p))
+    d = np.where(same, 0.0, d)
+    lo = np.where(bad & ~same, np.nan, (m1 - m0) - q * se)
+    hi = np.where(bad & ~same, np.nan, (m1 - m0) + q * se)
+    return m0, m1, t, p, lo, hi, d
+
+
+def compare_periods(
+    baseline_totals: pd.DataFrame,
+    current_totals: pd.DataFrame,
+    metrics: Mapping[str, str],
+    *,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Q1 findings: every metric in every segment, baseline period against current period.
+
+    Parameters
+    ----------
+    baseline_totals, current_totals
+        :func:`period_totals` of the two periods.
+    metrics
+        Metric name -> ``"rate"`` or ``"mean"`` (``WindowedAggregates.metrics``).
+    alpha
+        One minus the interval coverage; ``significant`` uses Benjamini-Hochberg adjusted
+        p-values over all rows at this level.
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`FINDINGS_COLUMNS`; ``difference = current - baseline`` with its interval
+        (Newcombe for rates, Welch-Satterthwaite for means); ``effect`` is Cohen's h (rates) or
+        Cohen's d (means).
+
+    Notes
+    -----
+    Rates use :func:`analysis.drift.proportion_test` (two-proportion z test, Newcombe interval,
+    Cohen's h). Means use Welch's t test from the sufficient statistics
+    :math:`(n, \\sum x, \\sum x^2)`:
+    :math:`t = (\\bar x_1 - \\bar x_0)/\\sqrt{s_0^2/n_0 + s_1^2/n_1}` with Welch-Satterthwaite
+    degrees of freedom.
+    """
+    _check_alpha(alpha)
+    merged = baseline_totals.merge(current_totals, on=["segment_column", "segment"], suffixes=("_b", "_c"), how="outer")
+    merged = merged.fillna(0.0)
+    rows: list[dict] = []
+    for metric, kind in metrics.items():
+        ncol = f"{metric}__n"
+        if f"{ncol}_b" not in merged.columns:
+            continue
+        n0 = merged[f"{ncol}_b"].to_numpy(float)
+        n1 = merged[f"{ncol}_c"].to_numpy(float)
+        s0 = merged[f"{metric}__sum_b"].to_numpy(float)
+        s1 = merged[f"{metric}__sum_c"].to_numpy(float)
+        if kind == "rate":
+            from analysis import drift
+
+            for i in range(len(merged)):
+                base = dict(metric=metric, kind=kind, segment_column=merged["segment_column"].iat[i],
+                            segment=merged["segment"].iat[i], n_baseline=n0[i], n_current=n1[i])
+                if n0[i] < 1 or n1[i] < 1:
+                    rows.append({**base, "baseline": s0[i] / n0[i] if n0[i] else np.nan,
+                                 "current": s1[i] / n1[i] if n1[i] else np.nan, "test": "two-proportion z"})
+                    continue
+                r = drift.proportion_test(int(s0[i]), int(n0[i]), int(s1[i]), int(n1[i]), alpha=alpha, alternative="two-sided")
+                diff = float(r.rate_b - r.rate_a)
+                lo, hi = (float(v) for v in r.ci_difference)
+                if np.isfinite(float(r.difference)) and float(r.difference) * diff < 0:
+                    lo, hi = -hi, -lo  # the interval was for baseline - current
+                rows.append({**base, "baseline": float(r.rate_a), "current": float(r.rate_b),
+                             "difference": diff, "ci_low": lo, "ci_high": hi,
+                             "effect": float(_cohens_h(r.rate_b, r.rate_a)),
+                             "statistic": float(r.statistic), "pvalue": float(r.pvalue), "test": "two-proportion z"})
+        else:
+            ss0 = merged[f"{metric}__sumsq_b"].to_numpy(float)
+            ss1 = merged[f"{metric}__sumsq_c"].to_numpy(float)
+            m0, m1, t, p, lo, hi, d = _welch_from_moments(n0, s0, ss0, n1, s1, ss1, alpha)
+            for i in range(len(merged)):
+                rows.append(dict(metric=metric, kind=kind, segment_column=merged["segment_column"].iat[i],
+                                 segment=merged["segment"].iat[i], n_baseline=n0[i], n_current=n1[i],
+                                 baseline=m0[i], current=m1[i], difference=m1[i] - m0[i], ci_low=lo[i], ci_high=hi[i],
+                                 effect=d[i], statistic=t[i], pvalue=p[i], test="Welch t"))
+    out = pd.DataFrame(rows, columns=[c for c in FINDINGS_COLUMNS if c not in ("p_adjusted", "significant")])
+    for c in ("n_baseline", "n_current", "baseline", "current", "difference", "ci_low", "ci_high", "effect", "statistic", "pvalue"):
+        out[c] = pd.to_numeric(out[c], errors="coerce").astype("float64")
+    out["p_adjusted"] = _bh(out["pvalue"].to_numpy())
+    out["significant"] = (out["p_adjusted"] < alpha).astype(bool)
+    return out[list(FINDINGS_COLUMNS)]
+
+
+# ----------------------------------------------------------------------------------------------
+# error by confidence
+# ----------------------------------------------------------------------------------------------
+
+#: Confidence bands: [0, 0.5) low, [0.5, 0.8) medium, [0.8, 1] high.
+CONFIDENCE_BANDS: tuple[tuple[str, float, float], ...] = (("low", 0.0, 0.5), ("medium", 0.5, 0.8), ("high", 0.8, 1.0000001))
+
+
+@dataclass(frozen=True)
+class ErrorConfidence:
+    """Errors of a period split by the output's confidence.
+
+    ``table`` has one row per band: ``band``, ``n``, ``errors``, ``error_rate``, ``ci_low``,
+    ``ci_high`` (Wilson), ``share_of_errors``; ``interpretation`` is ``model_regression`` (most
+    errors made with high confidence), ``retrieval_or_context`` (most errors made with low
+    confidence), ``mixed`` or ``unknown`` (no confidence or no errors).
+    """
+
+    table: pd.DataFrame
+    interpretation: str
+    high_share: float
+    low_share: float
+    errors: int
+    n: int
+    error_definition: str
+    statistic: float = float("nan")
+    pvalue: float = float("nan")
+    method: str = "chi-square test of independence, error x confidence band"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "interpretation": self.interpretation,
+            "error_definition": self.error_definition,
+            "errors": self.errors,
+            "n": self.n,
+            "high_confidence_share": _nan_none(self.high_share),
+            "low_confidence_share": _nan_none(self.low_share),
+            "statistic": _nan_none(self.statistic),
+            "pvalue": _nan_none(self.pvalue),
+            "bands": [
+                {k: (_nan_none(v) if isinstance(v, float) else v) for k, v in rec.items()}
+                for rec in self.table.to_dict("records")
+            ],
+        }
+
+
+def _nan_none(v: Any) -> Any:
+    if v is None:
+        return None
+    if isinstance(v, (float, np.floating)):
+        return None if not np.isfinite(v) else float(v)
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    return v
+
+
+def error_confidence(
+    confidence: Any,
+    error: Any,
+    *,
+    error_definition: str = "error",
+    alpha: float = 0.05,
+    dominance: float = 0.5,
+) -> ErrorConfidence:
+    """Split errors by the output's confidence band.
+
+    Parameters
+    ----------
+    confidence
+        Confidence of each output in [0, 1] (NaN where unknown).
+    error
+        Boolean error flag per output (NA where unlabelled).
+    error_definition
+        Human-readable definition of the error flag, kept in the report.
+    dominance
+        Share of errors a band must hold to name the interpretation.
+
+    Notes
+    -----
+    High-confidence errors mean the model produced a wrong answer while sure of it: its behaviour
+    changed (model regression). Low-confidence errors mean it answered from poor context: retrieval
+    or context assembly failed. The chi-square test of independence (error x band) says whether the
+    error rate depends on the band at all.
+    """
+    _check_alpha(alpha)
+    from analysis.intervals import wilson_interval
+
+    c = pd.to_numeric(pd.Series(confidence), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    e_ser = pd.Series(error).astype("boolean")
+    ok = np.isfinite(c) & e_ser.notna().to_numpy()
+    e = e_ser.fillna(False).to_numpy(dtype=bool)
+    rows = []
+    for band, lo, hi in CONFIDENCE_BANDS:
+        m = ok & (c >= lo) & (c < hi)
+        n, k = int(m.sum()), int((m & e).sum())
+        wl, wh = wilson_interval(k, n, alpha)
+        rows.append({"band": band, "n": n, "errors": k, "error_rate": k / n if n else np.nan,
+                     "ci_low": float(wl), "ci_high": float(wh)})
+    table = pd.DataFrame(rows)
+    total_err = int(table["errors"].sum())
+    table["share_of_errors"] = table["errors"] / total_err if total_err else np.nan
+    n_all = int(table["n"].sum())
+    if total_err == 0 or n_all == 0:
+        return ErrorConfidence(table, "unknown", float("nan"), float("nan"), total_err, n_all, error_definition)
+    high = float(table.loc[table["band"] == "high", "share_of_errors"].iat[0])
+    low = float(table.loc[table["band"] == "low", "share_of_errors"].iat[0])
+    if high >= dominance and high > low:
+        interp = "model_regression"
+    elif low >= dominance and low > high:
+        interp = "retrieval_or_context"
+    else:
+        interp = "mixed"
+    obs = np.array([table["errors"].to_numpy(), (table["n"] - table["errors"]).to_numpy()], dtype=float)
+    obs = obs[:, obs.sum(axis=0) > 0]
+    stat, pv = float("nan"), float("nan")
+    if obs.shape[1] >= 2 and (obs.sum(axis=1) > 0).all():
+        res = stats.chi2_contingency(obs, correction=False)
+        stat, pv = float(res.statistic), float(res.pvalue)
+    return ErrorConfidence(table, interp, high, low, total_err, n_all, error_definition, stat, pv)
+
+
+# ----------------------------------------------------------------------------------------------
+# Q3: the sample scan
+# ----------------------------------------------------------------------------------------------
+
+SCAN_COLUMNS = (
+    "segment_column", "segment", "tier", "threshold", "n_baseline", "failures_baseline", "baseline_rate",
+    "baseline_upper", "n_current", "failures_current", "current_rate", "ci_low", "ci_high", "null_rate",
+    "excess", "excess_events", "effect", "pvalue", "p_adjusted", "pvalue_baseline", "p_adjusted_baseline", "status",
+)
+
+
+def scan_segments(
+    table: pd.DataFrame,
+    *,
+    risk_thresholds: Mapping[str, float] | None = None,
+    alpha: float = 0.05,
+    default_tier: str = DEFAULT_TIER,
+    min_excess_events: float = 3.0,
+) -> pd.DataFrame:
+    """Exact binomial scan of the current failures against each segment's baseline.
+
+    Parameters
+    ----------
+    table
+        One row per segment: ``segment_column``, ``segment``, ``n_baseline``,
+        ``failures_baseline``, ``n_current``, ``failures_current`` and optionally ``tier``,
+        ``envelope`` (:func:`baseline_envelope`: the baseline's own variation) and
+        ``baseline_source`` (kept as is: where the baseline counts came from).
+    risk_thresholds
+        Tier -> tolerated excess rate (default :data:`DEFAULT_RISK_THRESHOLDS`).
+    alpha
+        Family-wise error rate (Holm over the segments) and the interval level.
+    default_tier
+        Tier of segments with no or an unknown ``tier``.
+    min_excess_events
+        A segment is only called ``systematic`` when it has at least this many failures beyond
+        the null rate: a rate shift is made of more than one or two unlucky requests.
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`SCAN_COLUMNS`. ``status`` is ``systematic`` (failure rate significantly
+        above baseline + the tier's tolerance), ``elevated`` (significantly above the baseline,
+        within the tolerance), or ``ok``.
+
+    Notes
+    -----
+    The baseline rate is itself an estimate: the null rate uses its one-sided upper
+    Clopper-Pearson limit :math:`\\pi_0^+` (level ``1 - alpha``), so that a short or quiet baseline
+    does not turn noise into an incident; with an ``envelope`` :math:`e` the null uses
+    :math:`\\max(\\pi_0^+, e)`:
+
+    .. math:: H_0: p \\le \\min(1, \\pi_0^+ + \\tau_{tier}), \\qquad
+              p\\text{-value} = P(X \\ge k \\mid n, \\pi_0^+ + \\tau_{tier}).
+
+    The p-values are Holm-adjusted over the segments (family-wise error ``alpha``).
+    """
+    _check_alpha(alpha)
+    thr = check_risk_thresholds(risk_thresholds)
+    if default_tier not in thr:
+        raise ValueError(f"`default_tier` must be one of the tiers {sorted(thr)}, got {default_tier!r}")
+    t = table.copy()
+    if "tier" not in t.columns:
+        t["tier"] = default_tier
+    t["tier"] = [x if isinstance(x, str) and x in thr else default_tier for x in t["tier"]]
+    t["threshold"] = t["tier"].map(thr).astype(float)
+    n0 = t["n_baseline"].to_numpy(float)
+    k0 = t["failures_baseline"].to_numpy(float)
+    n1 = t["n_current"].to_numpy(float)
+    k1 = t["failures_current"].to_numpy(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t["baseline_rate"] = np.where(n0 > 0, k0 / n0, np.nan)
+        t["current_rate"] = np.where(n1 > 0, k1 / n1, np.nan)
+    # one-sided upper limit = two-sided limit at 2 * alpha
+    _, up = clopper_pearson(k0, n0, min(2 * alpha, 0.999))
+    lo, hi = clopper_pearson(k1, n1, alpha)
+    t["ci_low"], t["ci_high"] = lo, hi
+    base = np.where(np.isfinite(up), up, 0.0)
+    if "envelope" in t.columns:
+        # what the baseline explains: also its own variation over stretches as long as the current period
+        env = pd.to_numeric(t["envelope"], errors="coerce").to_numpy(float)
+        base = np.where(np.isfinite(env), np.maximum(base, env), base)
+    t["baseline_upper"] = base
+    null = np.minimum(1.0, base + t["threshold"].to_numpy(float))
+    valid = (n0 > 0) & (n1 > 0)
+    t["null_rate"] = np.where(valid, null, np.nan)
+    t["excess"] = t["current_rate"] - t["baseline_rate"]
+    t["excess_events"] = np.where(valid, k1 - n1 * null, np.nan)
+    t["effect"] = np.where(valid, _cohens_h(t["current_rate"].fillna(0), null), np.nan)
+    t["pvalue"] = np.where(valid, _binom_pvalue(k1, n1, null, "greater"), np.nan)
+    t["pvalue_baseline"] = np.where(valid, _binom_pvalue(k1, n1, np.minimum(1.0, base), "greater"), np.nan)
+    t["p_adjusted"] = holm(t["pvalue"].to_numpy())
+    t["p_adjusted_baseline"] = holm(t["pvalue_baseline"].to_numpy())
+    sys_ = (t["p_adjusted"] < alpha) & (t["excess_events"] >= min_excess_events)
+    elev = ~sys_ & (t["p_adjusted_baseline"] < alpha) & (k1 - n1 * base >= 1)
+    t["status"] = np.where(sys_, "systematic", np.where(elev, "elevated", "ok"))
+    for c in ("n_baseline", "failures_baseline", "n_current", "failures_current"):
+        t[c] = t[c].astype("float64")
+    extra = [c for c in ("baseline_source",) if c in t.columns]
+    return t[[*SCAN_COLUMNS, *extra]].reset_index(drop=True)
+
+
+def scope_verdict(scan: pd.DataFrame, *, max_isolated: float = 10.0) -> tuple[str, str]:
+    """``(verdict, reason)`` from a :func:`scan_segments` table.
+
+    * ``systematic``: some segment's failure rate exceeds its baseline plus its tier's tolerance;
+    * ``isolated``: failures exceed the baseline somewhere, within every tolerance, and they are
+      few -- at most ``max_isolated`` beyond what the baseline explains (a handful of unsafe
+      answers, not a rate shift);
+    * ``no_incident``: nothing moved beyond what the baseline explains, or a rate moved but stayed
+      within its tier's tolerance (traffic moving between segments, not failures).
+    """
+    if len(scan) == 0:
+        return "no_incident", "no segment had data in both periods"
+    sys_ = scan[scan["status"] == "systematic"]
+    if len(sys_):
+        top = sys_.sort_values("p_adjusted").iloc[0]
+        return "systematic", (
+            f"{len(sys_)} segment(s) above baseline + tier tolerance; strongest {_seg(top)}: "
+            f"{top['failures_current']:.0f}/{top['n_current']:.0f} = {top['current_rate']:.4f} "
+            f"against baseline {top['baseline_rate']:.4f} + {top['threshold']:.4f} ({top['tier']} tier), "
+            f"Holm-adjusted p = {top['p_adjusted']:.2g}"
+        )
+    el = scan[scan["status"] == "elevated"]
+    if len(el):
+        beyond = el["failures_current"] - el["n_current"] * el["baseline_upper"]
+        few = beyond <= max_isolated
+        if few.any():
+            top = el[few].sort_values("p_adjusted_baseline").iloc[0]
+            return "isolated", (
+                f"a few failures above the baseline in {int(few.sum())} segment(s), within every tier tolerance; strongest "
+                f"{_seg(top)}: {top['failures_current']:.0f}/{top['n_current']:.0f} against baseline "
+                f"{top['baseline_rate']:.4f} (tolerance {top['threshold']:.4f})"
+            )
+        top = el.sort_values("p_adjusted_baseline").iloc[0]
+        return "no_incident", (
+            f"the failure rate moved in {len(el)} segment(s) but stayed within the tier tolerances (strongest {_seg(top)}: "
+            f"{top['current_rate']:.4f} against baseline {top['baseline_rate']:.4f}, tolerance {top['threshold']:.4f})"
+        )
+    return "no_incident", "no segment's failure rate moved beyond what its baseline explains"
+
+
+def _seg(row: Mapping[str, Any]) -> str:
+    if row["segment_column"] == "__all__":
+        return "all traffic"
+    return f"{row['segment_column']}={row['segment']}"
+
+
+def affected_events(
+    events: pd.DataFrame,
+    failure: Any,
+    *,
+    start: Any,
+    end: Any,
+    segments: Sequence[tuple[str, str]] = (),
+    why: str = "",
+    columns: Iterable[str] = (),
+) -> pd.DataFrame:
+    """The events to review by hand: failures in the current period within the given segments.
+
+    Parameters
+    ----------
+    events
+        Canonical events.
+    failure
+        Boolean failure flag aligned with ``events``.
+    start, end
+        The failure window ``[start, end]``.
+    segments
+        ``(segment_column, segment)`` pairs; an event is kept when it belongs to any of them
+        (``("__all__", "__all__")`` or no pairs keep all traffic).
+    why
+        Reason text placed in the ``why`` column (the segment the event belongs to is prefixed).
+    columns
+        Extra columns to carry (segment columns are always carried when present).
+
+    Returns
+    -------
+    DataFrame
+        ``event_id``, ``ts``, the segment columns, ``input_text``, ``output_text``, ``why``.
+    """
+    from analysis.schema import SEGMENT_COLUMNS
+
+    f = pd.Series(failure, index=events.index).astype("boolean").fillna(False).to_numpy(dtype=bool)
+    ts = events["ts"]
+    m = f & (ts >= pd.Timestamp(start)).to_numpy() & (ts <= pd.Timestamp(end)).to_numpy()
+    member = np.zeros(len(events), dtype=bool)
+    labels = np.array([""] * len(events), dtype=object)
+    segs = [s for s in segments if s[0] != "__all__"]
+    if not segs:
+        member[:] = True
+        labels[:] = "all traffic"
+    for col, val in segs:
+        if col not in events.columns:
+            continue
+        hit = (events[col].astype("string") == val).fillna(False).to_numpy(dtype=bool)
+        new = hit & ~member
+        labels[new] = f"{col}={val}"
+        member |= hit
+    keep = m & member
+    seg_cols = [c for c in SEGMENT_COLUMNS if c in events.columns]
+    extra = [c for c in columns if c in events.columns and c not in seg_cols]
+    cols = ["event_id", "ts", *seg_cols, *extra, *[c for c in ("input_text", "output_text") if c in events.columns]]
+    out = events.loc[keep, cols].copy()
+    out["why"] = [f"{lab}: {why}" if why else lab for lab in labels[keep]]
+    for c in ("input_text", "output_text"):
+        if c not in out.columns:
+            out[c] = pd.Series(pd.NA, index=out.index, dtype="string[pyarrow]")
+    out["why"] = out["why"].astype("string[pyarrow]")
+    return out.sort_values("ts", kind="stable").reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# results
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Q1Result:
+    """Q1: what was the output, and what should it have been?
+
+    ``findings`` (:data:`FINDINGS_COLUMNS`), the periods compared, the error-by-confidence split.
+    """
+
+    findings: pd.DataFrame
+    baseline: tuple[pd.Timestamp, pd.Timestamp]
+    current: tuple[pd.Timestamp, pd.Timestamp]
+    error_confidence: ErrorConfidence | None
+    metrics: dict[str, str] = field(default_factory=dict)
+    derived_metrics: tuple[str, ...] = ()
+    alpha: float = 0.05
+
+
+@dataclass(frozen=True)
+class Q3Result:
+    """Q3: isolated or systematic?
+
+    ``segments`` is the :func:`scan_segments` table; ``affected_events`` the events to review;
+    ``affected_share`` their share of all requests in the failure window.
+    """
+
+    verdict: str
+    reason: str
+    segments: pd.DataFrame
+    affected_events: pd.DataFrame
+    affected_share: float
+    failure_definition: str
+    risk_thresholds: dict[str, float]
+    window: tuple[pd.Timestamp, pd.Timestamp]
+    alpha: float = 0.05
+
+
+# ----------------------------------------------------------------------------------------------
+# what the baseline explains, and the drill-down to the affected slice
+# ----------------------------------------------------------------------------------------------
+
+
+def baseline_envelope(
+    table: pd.DataFrame,
+    *,
+    metric: str,
+    baseline: tuple[Any, Any],
+    length: int,
+    quantile: float = 0.95,
+    min_windows: int = 3,
+) -> pd.DataFrame:
+    """The highest failure rate the baseline itself shows over stretches as long as the current period.
+
+    Parameters
+    ----------
+    table
+        ``WindowedAggregates.table`` holding ``<metric>__n`` and ``<metric>__sum``.
+    metric
+        The failure flag (a rate metric).
+    baseline
+        ``(start, end)`` of the baseline period.
+    length
+        Length of the current period in windows.
+    quantile
+        Quantile of the rolling rates taken as "what the baseline explains".
+
+    Returns
+    -------
+    DataFrame
+        ``segment_column``, ``segment``, ``envelope`` (NaN where the baseline is shorter than
+        ``min_windows`` stretches).
+
+    Notes
+    -----
+    Real traffic varies from day to day more than binomial sampling allows (a support bot's
+    escalation rate moves between 8 and 12% with the day's mix). The rate of every stretch of
+    ``length`` consecutive baseline windows is computed (count-weighted); its ``quantile`` is the
+    level the current period must clear before its failures count as unexplained.
+    """
+    b0, b1 = pd.Timestamp(baseline[0]), pd.Timestamp(baseline[1])
+    t = table[(table["window_start"] >= b0) & (table["window_start"] < b1)]
+    L = max(int(length), 1)
+    rows = []
+    for (col, seg), g in t.groupby(["segment_column", "segment"], sort=False, observed=True):
+        g = g.sort_values("window_start")
+        n = pd.to_numeric(g[f"{metric}__n"], errors="coerce").fillna(0).to_numpy(float)
+        k = pd.to_numeric(g[f"{metric}__sum"], errors="coerce").fillna(0).to_numpy(float)
+        env = np.nan
+        if n.size >= L + min_windows - 1:
+            cn = np.convolve(n, np.ones(L), mode="valid")
+            ck = np.convolve(k, np.ones(L), mode="valid")
+            ok = cn > 0
+            if ok.sum() >= min_windows:
+                env = float(np.quantile(ck[ok] / cn[ok], quantile))
+        rows.append({"segment_column": str(col), "segment": str(seg), "envelope": env})
+    return pd.DataFrame(rows, columns=["segment_column", "segment", "envelope"])
+
+
+def drill_down(
+    events: pd.DataFrame,
+    failure: Any,
+    *,
+    start_segment: tuple[str, str],
+    current: tuple[Any, Any],
+    baseline: tuple[Any, Any],
+    columns: Sequence[str],
+    alpha: float = 0.05,
+    keep_excess: float = 0.9,
+) -> tuple[dict[str, list[str]], np.ndarray, list[str]]:
+    """Narrow a systematic segment to the slice that holds its excess failures.
+
+    Starting from ``start_segment``, for each other column in turn, keep only the values whose
+    current failure count exceeds their baseline rate significantly (exact binomial, Holm
+    within the column, against the value's own baseline rate inside the slice) -- when those
+    values hold at least ``keep_excess`` of the slice's excess failures. A value with fewer than
+    20 baseline requests in the slice is compared with the slice's baseline rate.
+
+    Returns
+    -------
+    (conditions, mask, notes)
+        ``{column: [values]}`` (the start segment included), the boolean mask of the events in
+        the slice, and one note per refinement.
+    """
+    f = pd.Series(failure, index=events.index).astype("boolean")
+    lab = f.notna().to_numpy()
+    fv = f.fillna(False).to_numpy(dtype=bool)
+    ts = events["ts"]
+    cur = ((ts >= pd.Timestamp(current[0])) & (ts <= pd.Timestamp(current[1]))).to_numpy() & lab
+    base = ((ts >= pd.Timestamp(baseline[0])) & (ts < pd.Timestamp(baseline[1]))).to_numpy() & lab
+    col0, val0 = start_segment
+    conds: dict[str, list[str]] = {}
+    mask = np.ones(len(events), dtype=bool)
+    if col0 != "__all__" and col0 in events.columns:
+        mask &= (events[col0].astype("string") == val0).fillna(False).to_numpy(dtype=bool)
+        conds[col0] = [val0]
+    notes: list[str] = []
+    nb = int((mask & base).sum())
+    p_slice = fv[mask & base].mean() if nb else fv[base].mean() if base.any() else 0.0
+    for col in columns:
+        if col in conds or col not in events.columns:
+            continue
+        vals = events[col].astype("string")
+        sub_cur = mask & cur
+        if sub_cur.sum() == 0:
+            break
+        groups = pd.Series(vals[sub_cur].to_numpy(dtype=object)).fillna("__missing__")
+        stats_rows = []
+        for v in groups.unique():
+            in_v = (vals.fillna("__missing__") == v).to_numpy(dtype=bool)
+            n1 = int((in_v & sub_cur).sum())
+            k1 = int((in_v & sub_cur & fv).sum())
+            n0 = int((in_v & mask & base).sum())
+            k0 = int((in_v & mask & base & fv).sum())
+            p0 = k0 / n0 if n0 >= 20 else p_slice
+            stats_rows.append((v, n1, k1, p0, k1 - n1 * p0))
+        if len(stats_rows) < 2:
+            continue
+        pv = _binom_pvalue(np.array([r[2] for r in stats_rows]), np.array([r[1] for r in stats_rows]),
+                           np.array([r[3] for r in stats_rows]), "greater")
+        adj = holm(pv)
+        excess = np.array([max(r[4], 0.0) for r in stats_rows])
+        total = excess.sum()
+        keep = [r[0] for r, a in zip(stats_rows, adj) if a < alpha and r[4] > 0]
+        if not keep or total <= 0 or len(keep) == len(stats_rows):
+            continue
+        kept = sum(max(r[4], 0.0) for r in stats_rows if r[0] in keep)
+        if kept >= keep_excess * total:
+            conds[col] = [str(k) for k in keep]
+            mask &= vals.fillna("__missing__").isin(keep).to_numpy(dtype=bool)
+            notes.append(f"{col} in {keep} holds {kept / total:.0%} of the excess failures")
+    return conds, mask, notes
