@@ -310,7 +310,14 @@ class Postmortem:
         return json_safe(out)
 
     def to_json(self, *, redact: bool = True, indent: int = 2) -> str:
-        return json.dumps(self.to_dict(redact=redact), indent=indent, allow_nan=False)
+        """``report.json``'s text.
+
+        ``<``, ``>`` and ``&`` are written as JSON escapes (``\\u003c`` ...): the data is intact for
+        any JSON reader, and text from the data cannot become markup where the file is shown or
+        embedded in a page.
+        """
+        text = json.dumps(self.to_dict(redact=redact), indent=indent, allow_nan=False)
+        return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
     # -- report.md -----------------------------------------------------------------------------
 
