@@ -24,6 +24,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from analysis._common import iso_z
+
 __all__ = [
     "BAD_DIRECTION",
     "MIN_EFFECT",
@@ -248,15 +250,6 @@ def _check_direction(direction: str) -> str:
     return direction
 
 
-def _fmt_ts(ts: Any) -> str | None:
-    if ts is None:
-        return None
-    try:
-        if pd.isna(ts):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return pd.Timestamp(ts).tz_convert("UTC").isoformat().replace("+00:00", "Z")
 
 
 def segment_dict(segment_column: str, segment: str) -> dict[str, str]:
@@ -320,17 +313,17 @@ class Onset:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "ts": _fmt_ts(self.ts),
+            "ts": iso_z(self.ts),
             "metric": self.metric,
             "segment": self.segment_dict,
             "method": self.method,
-            "interval": None if self.interval is None else [_fmt_ts(self.interval[0]), _fmt_ts(self.interval[1])],
+            "interval": None if self.interval is None else [iso_z(self.interval[0]), iso_z(self.interval[1])],
             "direction": self.direction,
             "baseline": _num(self.baseline_level),
             "current": _num(self.current_level),
             "effect": _num(self.effect),
             "pvalue": _num(self.pvalue),
-            "change_points": [_fmt_ts(t) for t in self.change_points],
+            "change_points": [iso_z(t) for t in self.change_points],
             "significant": bool(self.significant),
             "reason": self.reason,
         }

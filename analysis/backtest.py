@@ -34,6 +34,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from analysis._common import to_utc
+
 __all__ = [
     "DEFAULT_THRESHOLDS",
     "QUALITY_SIGNALS",
@@ -64,16 +66,6 @@ QUALITY_SIGNALS = frozenset({"retrieval_top1_score", "retrieval_mean_score", "qu
 GAP_CATEGORIES = ("quality_signal_missing", "evaluation_lag", "spc_missing")
 
 
-def _ts(v: Any) -> pd.Timestamp | None:
-    if v is None:
-        return None
-    try:
-        if pd.isna(v):
-            return None
-    except (TypeError, ValueError):
-        pass
-    t = pd.Timestamp(v)
-    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 
 @dataclass(frozen=True, eq=False)

@@ -516,7 +516,9 @@ def _ks_sorted(
 
 def _normalise(raw: float, scale: float) -> float:
     if scale > 0:
-        return raw / scale
+        # A tiny spread (subnormal) with a large shift overflows to inf, which is the right answer.
+        with np.errstate(over="ignore"):
+            return float(np.float64(raw) / np.float64(scale))
     return 0.0 if raw == 0 else math.inf
 
 

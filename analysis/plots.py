@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from analysis._common import to_utc
 from analysis.redact import safe_text
 
 __all__ = [
@@ -60,19 +61,6 @@ _WIDTH = 11.0
 # ----------------------------------------------------------------------------------------------
 
 
-def _ts(v: Any) -> pd.Timestamp | None:
-    if v is None:
-        return None
-    try:
-        if pd.isna(v):
-            return None
-    except (TypeError, ValueError):
-        pass
-    try:
-        t = pd.Timestamp(v)
-    except (TypeError, ValueError):
-        return None
-    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 
 def _naive(t: pd.Timestamp | None) -> Any:
@@ -87,13 +75,13 @@ def _x(series: pd.Series) -> np.ndarray:
 
 def _onset(pm: Any) -> tuple[pd.Timestamp | None, tuple[pd.Timestamp, pd.Timestamp] | None]:
     on = getattr(pm, "onset", None) or {}
-    ts = _ts(on.get("ts")) if isinstance(on, Mapping) else None
+    ts = to_utc(on.get("ts")) if isinstance(on, Mapping) else None
     interval = on.get("interval") if isinstance(on, Mapping) else None
     if interval is None and getattr(pm, "onset_result", None) is not None:
         interval = getattr(pm.onset_result, "interval", None)
     iv = None
     if interval is not None and len(interval) == 2:
-        lo, hi = _ts(interval[0]), _ts(interval[1])
+        lo, hi = to_utc(interval[0]), to_utc(interval[1])
         if lo is not None and hi is not None:
             iv = (lo, hi)
     return ts, iv
@@ -101,10 +89,10 @@ def _onset(pm: Any) -> tuple[pd.Timestamp | None, tuple[pd.Timestamp, pd.Timesta
 
 def _reported_at(pm: Any) -> pd.Timestamp | None:
     q4 = getattr(pm, "q4", None)
-    t = _ts(getattr(q4, "reported_at", None)) if q4 is not None else None
+    t = to_utc(getattr(q4, "reported_at", None)) if q4 is not None else None
     if t is None:
         params = getattr(pm, "parameters", None) or {}
-        t = _ts(params.get("reported_at")) if isinstance(params, Mapping) else None
+        t = to_utc(params.get("reported_at")) if isinstance(params, Mapping) else None
     return t
 
 
@@ -405,7 +393,7 @@ def plot_control_charts(pm: Any, *, names: Sequence[str] | None = None) -> Figur
         _mark_events(ax, pm, label=ax is axes[0], changes=False)
         _date_axis(ax)
         lead = getattr(run, "lead_time_hours", None)
-        first = _ts(getattr(run, "first_alarm", None))
+        first = to_utc(getattr(run, "first_alarm", None))
         tail = (f"first alarm {first:%Y-%m-%d %H:%M} UTC, {lead:.0f} h before the report" if first is not None and lead is not None
                 else "no alarm after the onset")
         ax.set_title(f"{run.name} on {run.metric} ({run.segment}): {tail}; {run.false_alarms_baseline} false alarms in the baseline",
@@ -455,7 +443,7 @@ def _draw_chart(ax: Any, run: Any) -> None:
         ax.set_ylabel(run.metric)
     else:
         ax.text(0.5, 0.5, f"{type(chart).__name__}: no path to draw", transform=ax.transAxes, ha="center")
-    first = _ts(getattr(run, "first_alarm", None))
+    first = to_utc(getattr(run, "first_alarm", None))
     if first is not None:
         ax.axvline(_naive(first), color=C_ALARM, lw=0.8, alpha=0.6)
 
@@ -518,7 +506,7 @@ def plot_drift_heatmap(pm: Any) -> Figure:
         ax2.plot(_x(f["window_start"]), pd.to_numeric(f["effect"], errors="coerce"), lw=1.0, label=c)
         ref = getattr(scans[c], "reference", None)
         if i == 0 and ref is not None and ref[0] is not None:
-            ax2.axvspan(_naive(_ts(ref[0])), _naive(_ts(ref[1])), color="#70ad47", alpha=0.12, lw=0, label="reference period")
+            ax2.axvspan(_naive(to_utc(ref[0])), _naive(to_utc(ref[1])), color="#70ad47", alpha=0.12, lw=0, label="reference period")
     _mark_events(ax, pm, label=False)
     _mark_events(ax2, pm, label=True)
     _mark_changes(ax2, pm, label=True, annotate=False)
@@ -589,7 +577,7 @@ def plot_detection_gap(pm: Any, *, max_monitors: int = 16) -> Figure:
     ax = fig.subplots()
     closing = getattr(q4, "closing_monitor", None)
     for i, r in enumerate(t.to_dict("records")):
-        first = _ts(r.get("first_alarm"))
+        first = to_utc(r.get("first_alarm"))
         usable = bool(r.get("usable", True))
         colour = C_ALARM if usable else "#a6a6a6"
         if first is not None:
@@ -615,7 +603,7 @@ def plot_detection_gap(pm: Any, *, max_monitors: int = 16) -> Figure:
         ax.axvline(_naive(rep), color=C_REPORT, lw=1.2, ls="--", label="reported")
     cands = _candidates(pm)
     if len(cands):
-        top = _ts(cands.iloc[0]["ts"])
+        top = to_utc(cands.iloc[0]["ts"])
         if top is not None:
             ax.axvline(_naive(top), color=C_CAUSE, lw=1.4, ls="-.", label=f"most likely cause ({_short(cands.iloc[0]['change_id'], 16)})")
     _date_axis(ax)

@@ -21,6 +21,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from analysis._common import iso_z
 from analysis.redact import escape_html, safe_text
 
 __all__ = ["Postmortem", "investigate", "json_safe", "SCHEMA_VERSION", "PATTERN_DEFAULTS"]
@@ -33,17 +34,6 @@ SCHEMA_VERSION = 1
 # ----------------------------------------------------------------------------------------------
 
 
-def _iso(ts: Any) -> str | None:
-    if ts is None:
-        return None
-    try:
-        if pd.isna(ts):
-            return None
-    except (TypeError, ValueError):
-        pass
-    t = pd.Timestamp(ts)
-    t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
-    return t.isoformat().replace("+00:00", "Z")
 
 
 def json_safe(obj: Any) -> Any:
@@ -51,7 +41,7 @@ def json_safe(obj: Any) -> Any:
     if obj is None or isinstance(obj, (bool, str)):
         return obj
     if isinstance(obj, (pd.Timestamp, _dt.datetime, np.datetime64)):
-        return _iso(obj)
+        return iso_z(obj)
     if isinstance(obj, (pd.Timedelta, _dt.timedelta)):
         return pd.Timedelta(obj).total_seconds() / 3600.0
     if isinstance(obj, (np.bool_,)):
@@ -82,7 +72,9 @@ def json_safe(obj: Any) -> Any:
 
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+# Data text is always inline (after a bullet's label or inside a table cell, newlines folded), so
+# only the inline metacharacters need escaping; `<`, `>` and `&` are HTML-escaped before.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
 
 def md_text(text: Any, *, redact: bool = True, max_len: int | None = 300) -> str:
@@ -449,7 +441,7 @@ def _safe_csv(frame: pd.DataFrame, *, redact: bool) -> pd.DataFrame:
     f = frame.copy()
     for c in f.columns:
         if pd.api.types.is_datetime64_any_dtype(f[c].dtype):
-            f[c] = [_iso(v) for v in f[c]]
+            f[c] = [iso_z(v) for v in f[c]]
         elif f[c].dtype == object or pd.api.types.is_string_dtype(f[c].dtype):
             f[c] = [csv_safe(v, redact=redact) if isinstance(v, str) else v for v in f[c].astype(object)]
     return f
