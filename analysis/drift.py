@@ -580,20 +580,27 @@ def ks_test(
 def _merge_sparse(
     labels: list[Any], r: np.ndarray, c: np.ndarray, min_expected: float
 ) -> tuple[list[Any], np.ndarray, np.ndarray, list[Any]]:
-    """Merge the categories whose smallest expected count is below ``min_expected`` into one cell."""
+    """Merge the categories whose smallest expected count is below ``min_expected`` into one cell.
+
+    A category seen on one side only, at least ``min_expected`` times there, is never merged: a
+    brand-new category (a new traffic source, a new query type) is the very signal a drift test is
+    for, and merging it with an established small category would dilute it away.
+    """
     total = r + c
     n_r, n_c = int(r.sum()), int(c.sum())
     # Expected count of a category's smaller row: total_j * min(n_r, n_c) / N.
     need = min_expected * (n_r + n_c) / min(n_r, n_c)
+    one_sided = ((r == 0) & (c >= min_expected)) | ((c == 0) & (r >= min_expected))
     order = np.argsort(total, kind="stable")  # ascending
-    sparse = [j for j in order if total[j] < need]
+    sparse = [j for j in order if total[j] < need and not one_sided[j]]
     if not sparse:
         return labels, r, c, []
     merged_total = int(total[sparse].sum())
-    rest = [j for j in order if total[j] >= need]
+    rest = [j for j in order if total[j] >= need or one_sided[j]]
     # A merged cell that is still too small takes the next smallest category.
-    while merged_total < need and rest:
-        j = rest.pop(0)
+    while merged_total < need and any(not one_sided[j] for j in rest):
+        j = next(j for j in rest if not one_sided[j])
+        rest.remove(j)
         sparse.append(j)
         merged_total += int(total[j])
     keep = sorted(rest)
@@ -686,7 +693,10 @@ def chi_square_test(
     min_expected
         Categories whose expected count in either sample falls below this are merged, smallest
         first, into one cell labelled :data:`MERGED_LABEL` (the cell itself also reaches the
-        bound, or takes the next smallest category). ``0`` disables merging.
+        bound, or takes the next smallest category). ``0`` disables merging. A category seen on
+        one side only, at least ``min_expected`` times, keeps its own cell: a new category is the
+        drift (its cell's chi-square term is then large and the asymptotic p-value is only a
+        bound of the order of magnitude, the exact one being as small or smaller).
     counts
         Force the interpretation of the inputs as counts (True) or raw labels (False).
 

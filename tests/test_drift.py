@@ -715,3 +715,21 @@ def test_results_are_frozen():
     with pytest.raises(AttributeError):
         res.statistic = 0.0  # type: ignore[misc]
     assert drift.KS_EXACT_MAX_N == 10_000
+
+
+def test_new_category_keeps_its_own_cell():
+    # A traffic source that appears only in the current window (7 requests) must not be merged
+    # into "(other)" with an established category: it is the drift. Hand-built table: with no
+    # merge, the result is scipy's chi-square on the full 2 x 4 table.
+    ref = {"a": 1000, "b": 1000, "c": 60}
+    cur = {"a": 100, "b": 100, "c": 6, "new": 7}
+    res = drift.chi_square_test(ref, cur)
+    assert res.merged == ()
+    assert "new" in res.categories
+    table = np.array([[1000, 1000, 60, 0], [100, 100, 6, 7]])
+    expected = stats.chi2_contingency(table, correction=False)
+    assert res.statistic == pytest.approx(expected.statistic, rel=1e-12)
+    assert res.pvalue == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-300)
+    # Below min_expected on its own side, a one-sided category is merged like any sparse one.
+    res_small = drift.chi_square_test(ref, {"a": 100, "b": 100, "c": 6, "new": 2})
+    assert "new" in res_small.merged
