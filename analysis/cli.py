@@ -23,7 +23,7 @@ EXIT_USAGE = 2  # bad input: files, timestamps, options, data that cannot be rea
 EXIT_FAILED = 1  # the investigation itself failed
 
 # Exceptions raised inside the notebook that mean "your input is wrong", not "the kit failed".
-_INPUT_ERRORS = {"ParameterError", "SchemaError", "FileNotFoundError", "LoaderError", "MappingError"}
+_INPUT_ERRORS = {"ParameterError", "SchemaError", "LoadError", "FileNotFoundError", "LoaderError", "MappingError"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -80,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="time zone of timestamps without an offset, e.g. UTC or Europe/Paris (default: reject them)",
     )
     inv.add_argument("--mapping", default="", metavar="FILE", help="column mapping file (YAML or JSON) for non-canonical exports")
+    inv.add_argument(
+        "--evaluations",
+        default="",
+        metavar="FILE",
+        help="offline evaluation history (CSV, JSONL or Parquet with ts and passed), replayed as the weekly "
+        "evaluation monitor (default: simulate a weekly evaluation)",
+    )
     inv.add_argument("--seed", type=int, default=0, help="seed for the sampled parts of the analysis (default: 0)")
     inv.add_argument(
         "--no-redact",
@@ -127,7 +134,11 @@ def _investigate(args: argparse.Namespace) -> int:
     events, changes = Path(args.events).expanduser(), Path(args.changes).expanduser()
     if not events.exists():  # a file, or a folder for a Langfuse export
         return _error(f"--events: file not found: {events}")
-    for flag, path in (("--changes", changes), ("--mapping", Path(args.mapping).expanduser() if args.mapping else None)):
+    for flag, path in (
+        ("--changes", changes),
+        ("--mapping", Path(args.mapping).expanduser() if args.mapping else None),
+        ("--evaluations", Path(args.evaluations).expanduser() if args.evaluations else None),
+    ):
         if path is not None and not path.is_file():
             return _error(f"{flag}: file not found: {path}")
     params: dict[str, Any] = {
@@ -142,6 +153,7 @@ def _investigate(args: argparse.Namespace) -> int:
         "redact": bool(args.redact),
         "assume_tz": args.assume_tz,
         "mapping_path": _abs(args.mapping),
+        "evaluations_path": _abs(args.evaluations),
         "seed": int(args.seed),
     }
     try:
@@ -165,6 +177,7 @@ _CLI_FLAGS = {
     "`segment_by`": "--segment-by",
     "`assume_tz`": "--assume-tz",
     "`mapping_path`": "--mapping",
+    "`evaluations_path`": "--evaluations",
     "`out_dir`": "--out",
     "`pattern`": "--pattern",
     "`metric`": "--metric",
@@ -198,6 +211,7 @@ def _demo(args: argparse.Namespace) -> int:
         if events is None:
             return _error(f"no events file in {data / case}")
         truth_reported = ""
+        evaluations = data / case / "evaluations.csv"
         params = {
             "events_path": str(events),
             "changes_path": str(data / case / "changes.csv"),
@@ -210,6 +224,7 @@ def _demo(args: argparse.Namespace) -> int:
             "redact": True,
             "assume_tz": "",
             "mapping_path": "",
+            "evaluations_path": str(evaluations) if evaluations.is_file() else "",
             "seed": 0,
         }
         try:

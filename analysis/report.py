@@ -212,6 +212,12 @@ def _check_mapping_path(value: str, _: Mapping[str, Any]) -> Path | None:
     return resolve_input_path(value.strip(), name="mapping_path")
 
 
+def _check_evaluations_path(value: str, _: Mapping[str, Any]) -> Path | None:
+    if not value.strip():
+        return None
+    return resolve_input_path(value.strip(), name="evaluations_path")
+
+
 def _check_assume_tz(value: str, _: Mapping[str, Any]) -> str | None:
     tz = value.strip()
     if not tz:
@@ -310,6 +316,12 @@ _PARAMS: tuple[Param, ...] = (
     Param("redact", bool, "redact emails, phone numbers and similar personal data in the reports", None),
     Param("assume_tz", str, "time zone of timestamps without an offset (e.g. UTC); empty: reject them", _check_assume_tz),
     Param("mapping_path", str, "column mapping file (YAML or JSON) for non-canonical exports; empty: none", _check_mapping_path),
+    Param(
+        "evaluations_path",
+        str,
+        "offline evaluation history (CSV, JSONL or Parquet with ts and passed); empty: simulate a weekly evaluation",
+        _check_evaluations_path,
+    ),
     Param("seed", int, "seed for the sampled parts of the analysis", _check_seed),
 )
 
@@ -622,6 +634,7 @@ def run_investigation(
         changes_path=str(p.changes_path),
         out_dir=str(out_dir),
         mapping_path=str(p.mapping_path) if p.mapping_path is not None else "",
+        evaluations_path=str(p.evaluations_path) if p.evaluations_path is not None else "",
     )
     executed = out_dir / nb_path.name
     nb = run_notebook(nb_path, executed, params, progress=progress)
@@ -644,7 +657,8 @@ def _report_title(out_dir: Path) -> str | None:
 
 
 def inputs_summary(**loads: Any) -> dict[str, dict[str, Any]]:
-    """report.json's ``inputs`` from LoadResults: ``inputs_summary(events=ev, changes=ch)``."""
+    """report.json's ``inputs`` from LoadResults: ``inputs_summary(events=ev, changes=ch, evaluations=evals)``;
+    ``None`` entries (an input not given) are left out."""
     out: dict[str, dict[str, Any]] = {}
     for name, lr in loads.items():
         if lr is None:

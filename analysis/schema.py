@@ -1,4 +1,4 @@
-"""The canonical tables: ``events`` and ``changes``.
+"""The canonical tables: ``events``, ``changes`` and the offline ``evaluations`` history.
 
 Every loader returns these tables and every downstream module reads them. A column's *kind*
 fixes its pandas dtype:
@@ -50,6 +50,7 @@ __all__ = [
     "SchemaError",
     "EVENTS",
     "CHANGES",
+    "EVALUATIONS",
     "CHANGE_TYPES",
     "OUTCOME_COLUMNS",
     "VERSION_COLUMNS",
@@ -268,6 +269,21 @@ CHANGES = TableSchema(
         Column("source", "string"),
     ),
     allowed_values={"change_type": CHANGE_TYPES},
+)
+
+EVALUATIONS = TableSchema(
+    name="evaluations",
+    key="eval_id",
+    columns=(
+        Column("eval_id", "string", doc="id of the evaluation run; optional, repeats are kept once"),
+        Column("ts", "timestamp", True, "when the run was made, UTC"),
+        Column("passed", "bool", True, "whether the run met its bar (a failed run is an alarm)"),
+        Column("suite", "string", doc="name of the evaluation suite"),
+        Column("n_questions", "int"),
+        Column("n_correct", "int"),
+        Column("citation_accuracy", "float"),
+        Column("threshold", "float", doc="the run's pass bar"),
+    ),
 )
 
 OUTCOME_COLUMNS = ("refused", "escalated", "correct", "hallucinated")
@@ -1014,6 +1030,7 @@ def _missing_column(c: Column, n: int) -> pd.Series:
 
 def _duplicate_reasons(key: pd.Series, labels: np.ndarray, valid: np.ndarray, key_name: str) -> dict[int, str]:
     """Reasons for every valid row whose key was already seen in an earlier valid row."""
+    valid = valid & key.notna().to_numpy(dtype=bool)  # an optional key (eval_id) may be missing
     if not valid.any():
         return {}
     pos = np.flatnonzero(valid)
@@ -1162,7 +1179,8 @@ def validate(frame: pd.DataFrame, schema: TableSchema, *, source: str | None = N
             bad = np.flatnonzero(s.notna().to_numpy(dtype=bool) & ~s.isin(sorted(allowed)).to_numpy(dtype=bool, na_value=False))
             if len(bad):
                 raise SchemaError(f"unknown value {s.iloc[bad[0]]!r}", source=source, column=col.name, rows=bad, expected=f"one of {sorted(allowed)}")
-    dup = np.flatnonzero(frame[schema.key].duplicated().to_numpy())
+    keys = frame[schema.key]
+    dup = np.flatnonzero((keys.duplicated() & keys.notna()).to_numpy(dtype=bool))
     if len(dup):
         raise SchemaError("duplicate keys", source=source, column=schema.key, rows=dup, expected="unique values")
     return frame

@@ -12,6 +12,7 @@ CASES = {
     "retrieval_degradation": dict(
         pattern="retrieval",
         data="retrieval_degradation",
+        evaluations="sample_data/retrieval_degradation/evaluations.csv",
         title="Retrieval degradation: a legal RAG assistant cites cases that do not exist",
         intro=(
             "The assistant fabricates case citations. No errors, no latency change. The usual cause: the corpus "
@@ -86,7 +87,7 @@ CASES = {
     ),
 }
 
-def params_source(data: str, pattern: str, out: str) -> str:
+def params_source(data: str, pattern: str, out: str, evaluations: str = "") -> str:
     """The parameters cell: one typed, commented line per parameter; the help comes from the spec."""
     import json
 
@@ -104,6 +105,7 @@ def params_source(data: str, pattern: str, out: str) -> str:
         "redact": True,
         "assume_tz": "",
         "mapping_path": "",
+        "evaluations_path": evaluations,
         "seed": 0,
     }
     lines = [
@@ -133,7 +135,7 @@ def build(name: str, spec: dict[str, str]) -> nbformat.NotebookNode:
     )
     cells = [
         new_markdown_cell(f"# {spec['title']}\n\n{spec['intro']}\n\n{how}"),
-        new_code_cell(params_source(spec["data"], spec["pattern"], name)),
+        new_code_cell(params_source(spec["data"], spec["pattern"], name, spec.get("evaluations", ""))),
         new_code_cell(
             "# papermill injects unknown and ill-typed parameters silently: reject them here, before anything runs.\n"
             "import analysis.report as report\n"
@@ -142,7 +144,8 @@ def build(name: str, spec: dict[str, str]) -> nbformat.NotebookNode:
             "p"
         ),
         new_markdown_cell(
-            "## Load\n\nThe loaders map every format onto the canonical `events` and `changes` tables. Rows that "
+            "## Load\n\nThe loaders map every format onto the canonical `events` and `changes` tables (and the "
+            "offline evaluation history, when `evaluations_path` is given, onto `evaluations`). Rows that "
             "cannot be read are not dropped silently: they are counted here and written to "
             "`rejected_<table>.csv` in the report directory, with the reason."
         ),
@@ -150,12 +153,14 @@ def build(name: str, spec: dict[str, str]) -> nbformat.NotebookNode:
             "%matplotlib inline\n"
             "import analysis\n"
             "from analysis import plots\n"
-            "from analysis.loaders import load_changes, load_events\n"
+            "from analysis.loaders import load_changes, load_evaluations, load_events\n"
             "\n"
             "events = load_events(p.events_path, assume_tz=p.assume_tz, mapping=p.mapping_path)\n"
             "changes = load_changes(p.changes_path, assume_tz=p.assume_tz)\n"
-            "rejected_files = report.write_rejected(p.out_dir, redact=p.redact, events=events, changes=changes)\n"
-            "report.load_summary(events=events, changes=changes)"
+            "evaluations = load_evaluations(p.evaluations_path, assume_tz=p.assume_tz) if p.evaluations_path else None\n"
+            "rejected_files = report.write_rejected(p.out_dir, redact=p.redact, events=events, changes=changes, "
+            "evaluations=evaluations)\n"
+            "report.load_summary(events=events, changes=changes, evaluations=evaluations)"
         ),
         new_markdown_cell(
             "## Investigate\n\nOne call runs the whole investigation; the sections below read its answers to the "
@@ -171,8 +176,9 @@ def build(name: str, spec: dict[str, str]) -> nbformat.NotebookNode:
             "    segment_by=p.segment_by,\n"
             "    window=p.window,\n"
             "    seed=p.seed,\n"
+            "    evaluations=evaluations.frame if evaluations else None,\n"
             "    progress=False,\n"
-            "    inputs=report.inputs_summary(events=events, changes=changes),\n"
+            "    inputs=report.inputs_summary(events=events, changes=changes, evaluations=evaluations),\n"
             ")\n"
             "report.show_headline(pm, redact=p.redact)"
         ),

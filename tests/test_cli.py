@@ -55,7 +55,7 @@ def test_no_command_prints_help_and_succeeds(capsys: pytest.CaptureFixture[str])
 @pytest.mark.parametrize(
     "flag",
     ["--events", "--changes", "--reported-at", "--pattern", "--metric", "--segment-by", "--out", "--assume-tz",
-     "--mapping", "--no-redact", "--window", "--seed"],
+     "--mapping", "--evaluations", "--no-redact", "--window", "--seed"],
 )
 def test_investigate_help_documents_every_option(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
@@ -106,6 +106,18 @@ def test_missing_changes_file(tiny_inputs: tuple[Path, Path], tmp_path: Path) ->
     events, _ = tiny_inputs
     out = run_cli("investigate", "--events", str(events), "--changes", str(tmp_path / "nope.csv"))
     _assert_one_line_error(out, "--changes", "nope.csv")
+
+
+def test_missing_evaluations_file(tiny_inputs: tuple[Path, Path], tmp_path: Path) -> None:
+    events, changes = tiny_inputs
+    out = run_cli("investigate", "--events", str(events), "--changes", str(changes),
+                  "--evaluations", str(tmp_path / "no_evals.csv"))
+    _assert_one_line_error(out, "--evaluations", "no_evals.csv")
+
+
+def test_evaluations_parameter_error_names_the_flag() -> None:
+    msg = report.ParameterError("`evaluations_path`: file not found: 'x.csv'")
+    assert cli._cli_names(str(msg)).startswith("--evaluations: file not found")
 
 
 @pytest.mark.parametrize(
@@ -172,6 +184,7 @@ def _params(**overrides: object) -> dict[str, object]:
         "redact": True,
         "assume_tz": "",
         "mapping_path": "",
+        "evaluations_path": "",
         "seed": 0,
     }
     base.update(overrides)
@@ -193,11 +206,14 @@ def test_investigate_passes_every_option_to_the_notebook(
     tiny_inputs: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     events, changes = tiny_inputs
+    evaluations = tmp_path / "evals.csv"
+    evaluations.write_text("ts,passed\n2026-03-01T06:00:00Z,true\n", encoding="utf-8")
     rec = _Recorder(tmp_path)
     monkeypatch.setattr(report, "run_investigation", rec)
     monkeypatch.chdir(tmp_path)
     code = cli.main(
-        ["investigate", "--events", events.name, "--changes", changes.name, "--reported-at", "2026-03-02T00:00:00Z",
+        ["investigate", "--events", events.name, "--changes", changes.name, "--evaluations", evaluations.name,
+         "--reported-at", "2026-03-02T00:00:00Z",
          "--pattern", "refusal", "--metric", "refused", "--segment-by", "risk_category", "framing",
          "--window", "30min", "--out", "out", "--assume-tz", "UTC", "--no-redact", "--seed", "7", "--quiet"]
     )
@@ -206,6 +222,7 @@ def test_investigate_passes_every_option_to_the_notebook(
     # Relative paths are the user's working directory's, made absolute for the kernel.
     assert p["events_path"] == str(events.resolve())
     assert p["changes_path"] == str(changes.resolve())
+    assert p["evaluations_path"] == str(evaluations.resolve())
     assert p["out_dir"] == str((tmp_path / "out").resolve())
     assert p["segment_by"] == "risk_category,framing"
     assert (p["pattern"], p["metric"], p["window"], p["assume_tz"], p["seed"]) == ("refusal", "refused", "30min", "UTC", 7)
@@ -222,12 +239,17 @@ def test_demo_runs_the_three_cases_into_reports_case(
         (data / case).mkdir(parents=True)
         (data / case / "events.parquet").write_bytes(b"")
         (data / case / "changes.csv").write_text("change_id,ts,change_type\n", encoding="utf-8")
+    with_evals = next(iter(report.CASES))  # only this case folder has an evaluation history
+    (data / with_evals / "evaluations.csv").write_text("ts,passed\n", encoding="utf-8")
     rec = _Recorder(tmp_path)
     monkeypatch.setattr(report, "run_investigation", rec)
     assert cli.main(["demo", "--data", str(data), "--out", str(tmp_path / "reports"), "--quiet"]) == 0
     assert [Path(str(c["out_dir"])).name for c in rec.calls] == list(report.CASES)
     assert [c["pattern"] for c in rec.calls] == list(report.CASES.values())
     assert all(c["redact"] is True for c in rec.calls)
+    assert [c["evaluations_path"] for c in rec.calls] == [
+        str(data.resolve() / case / "evaluations.csv") if case == with_evals else "" for case in report.CASES
+    ]
     printed = capsys.readouterr().out
     for case in report.CASES:
         assert str(tmp_path / "reports" / case / "report.html") in printed

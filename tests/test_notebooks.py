@@ -121,6 +121,11 @@ def test_defaults_are_valid_and_point_at_sample_data(path: Path, monkeypatch: py
     p = validate_parameters(defaults)
     assert p.events_path.is_relative_to(SAMPLE) and p.changes_path.is_relative_to(SAMPLE)
     assert p.out_dir.is_relative_to(REPO / "reports")
+    # the retrieval case replays its logged weekly evaluation; the others simulate one
+    if path.stem == "retrieval_degradation":
+        assert p.evaluations_path == SAMPLE / "retrieval_degradation" / "evaluations.csv"
+    else:
+        assert p.evaluations_path is None
     expected_pattern = {v: k for k, v in report.PATTERN_NOTEBOOKS.items()}[path.name]
     assert p.pattern == expected_pattern
 
@@ -143,6 +148,7 @@ def _good(**overrides: Any) -> dict[str, Any]:
         "redact": True,
         "assume_tz": "",
         "mapping_path": "",
+        "evaluations_path": "",
         "seed": 0,
     }
     base.update(overrides)
@@ -152,7 +158,7 @@ def _good(**overrides: Any) -> dict[str, Any]:
 def test_defaults_normalise_empty_strings_to_none() -> None:
     p = validate_parameters(_good())
     assert p.reported_at is None and p.metric is None and p.segment_by is None and p.window is None
-    assert p.assume_tz is None and p.mapping_path is None
+    assert p.assume_tz is None and p.mapping_path is None and p.evaluations_path is None
     assert p.events_path == Path(__file__).resolve()
     assert p.raw["out_dir"] == "reports/x" and p.out_dir.is_absolute()
 
@@ -214,6 +220,7 @@ def test_missing_parameters_are_named() -> None:
         ("events_path", "no/such/file.parquet", "`events_path`: file not found: 'no/such/file.parquet'"),
         ("events_path", "", "`events_path` is required"),
         ("mapping_path", "no/such.yaml", "`mapping_path`: file not found"),
+        ("evaluations_path", "no/such/evaluations.csv", "`evaluations_path`: file not found"),
         ("out_dir", " ", "`out_dir` must name a directory"),
         ("seed", -1, "`seed` must be a non-negative integer"),
     ],
@@ -288,10 +295,12 @@ def executed(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], 
     root = tmp_path_factory.mktemp("notebook_runs")
     for nb, data in RUNS:
         target = root / f"{nb}__{data}"
+        evaluations = SAMPLE / data / "evaluations.csv"
         run = report.run_investigation(
             _good(
                 events_path=str(SAMPLE / data / "events.parquet"),
                 changes_path=str(SAMPLE / data / "changes.csv"),
+                evaluations_path=str(evaluations) if nb == "retrieval_degradation" and evaluations.is_file() else "",
                 pattern={v: k for k, v in report.PATTERN_NOTEBOOKS.items()}[f"{nb}.ipynb"],
                 out_dir=str(target),
             ),
@@ -359,6 +368,28 @@ def test_report_files_and_contract_keys(executed: dict, key: tuple[str, str]) ->
     assert "data:image/png;base64" in html_text  # the plots survive sanitising
     executed_nb = nbformat.read(run.notebook, as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed_nb.cells)
+
+
+@pytest.mark.slow
+def test_retrieval_run_replays_the_logged_evaluation(executed: dict) -> None:
+    """weekly_evaluation is the evaluations.csv history, not a simulated sample: its first alarm
+    is the first run the file marks as failed (read here with pandas, not the kit's loader)."""
+    path = SAMPLE / "retrieval_degradation" / "evaluations.csv"
+    r = executed[("retrieval_degradation", "retrieval_degradation")]["report"]
+    (mon,) = [m for m in r["q4_detection_gap"]["monitors"] if m["name"] == "weekly_evaluation"]
+    raw = pd.read_csv(path)
+    assert mon["description"].startswith("the logged offline evaluation")
+    assert f"({raw['suite'].iat[0]}, {len(raw)} runs)" in mon["description"]
+    first_failed = pd.to_datetime(raw.loc[~raw["passed"].astype(bool), "ts"], utc=True).min()
+    assert pd.Timestamp(mon["first_alarm"]) == first_failed
+    assert mon["alarms_total"] == int((~raw["passed"].astype(bool)).sum())
+    assert r["inputs"]["evaluations"]["rows_loaded"] == len(raw)
+    assert r["inputs"]["evaluations"]["path"] == str(path)
+    # the other notebooks were given no history: their weekly evaluation is simulated
+    other = executed[("refusal_regression", "refusal_regression")]["report"]
+    assert "evaluations" not in other["inputs"]
+    (sim,) = [m for m in other["q4_detection_gap"]["monitors"] if m["name"] == "weekly_evaluation"]
+    assert not sim["description"].startswith("the logged offline evaluation")
 
 
 @pytest.mark.slow

@@ -6,7 +6,8 @@
 Formats (``format=``): ``parquet``, ``jsonl``, ``json``, ``csv`` (canonical tables), ``otlp``
 (OTLP JSON, GenAI or OpenInference attributes), ``phoenix`` (Phoenix spans dataframe, Parquet or
 JSONL), ``langfuse`` (observations/scores exports, a directory of them, or a single-trace JSON);
-change logs: ``csv``, ``jsonl``, ``json``, ``yaml``, ``parquet``. ``openinference`` resolves to
+change logs: ``csv``, ``jsonl``, ``json``, ``yaml``, ``parquet``; offline evaluation histories
+(:func:`load_evaluations`): ``csv``, ``jsonl``, ``json``, ``parquet``. ``openinference`` resolves to
 ``otlp`` or ``phoenix`` from the content.
 
 Every error on bad input is a :class:`~analysis.schema.SchemaError` (``LoadError`` for
@@ -28,6 +29,7 @@ from .result import DEFAULT_CHUNKSIZE, LoadError, LoadResult, file_sha256
 __all__ = [
     "load_events",
     "load_changes",
+    "load_evaluations",
     "LoadResult",
     "LoadError",
     "SchemaError",
@@ -156,3 +158,6 @@ def load_changes(
     ``mapping`` can translate the log's own names).
     """
     return _load_table(path, CHANGES, format=format, assume_tz=assume_tz, mapping=mapping, chunksize=chunksize)
+
+
+from .evaluations import load_evaluations  # noqa: E402 - uses _check_path above
