@@ -582,15 +582,17 @@ def _merge_sparse(
 ) -> tuple[list[Any], np.ndarray, np.ndarray, list[Any]]:
     """Merge the categories whose smallest expected count is below ``min_expected`` into one cell.
 
-    A category seen on one side only, at least ``min_expected`` times there, is never merged: a
-    brand-new category (a new traffic source, a new query type) is the very signal a drift test is
-    for, and merging it with an established small category would dilute it away.
+    A category seen on one side only is never merged when its expected count on the side where
+    it is absent reaches ``min_expected``: that absence is informative (a brand-new traffic source
+    or query type is the very signal a drift test is for), and merging it with an established
+    small category would dilute it away.
     """
     total = r + c
     n_r, n_c = int(r.sum()), int(c.sum())
+    n = n_r + n_c
     # Expected count of a category's smaller row: total_j * min(n_r, n_c) / N.
-    need = min_expected * (n_r + n_c) / min(n_r, n_c)
-    one_sided = ((r == 0) & (c >= min_expected)) | ((c == 0) & (r >= min_expected))
+    need = min_expected * n / min(n_r, n_c)
+    one_sided = ((r == 0) & (c * n_r / n >= min_expected)) | ((c == 0) & (r * n_c / n >= min_expected))
     order = np.argsort(total, kind="stable")  # ascending
     sparse = [j for j in order if total[j] < need and not one_sided[j]]
     if not sparse:
@@ -694,9 +696,10 @@ def chi_square_test(
         Categories whose expected count in either sample falls below this are merged, smallest
         first, into one cell labelled :data:`MERGED_LABEL` (the cell itself also reaches the
         bound, or takes the next smallest category). ``0`` disables merging. A category seen on
-        one side only, at least ``min_expected`` times, keeps its own cell: a new category is the
-        drift (its cell's chi-square term is then large and the asymptotic p-value is only a
-        bound of the order of magnitude, the exact one being as small or smaller).
+        one side only keeps its own cell when its expected count on the side where it is absent
+        reaches ``min_expected``: a new category is the drift. (Its expected count on the other
+        side may be small; the chi-square term is then large and the asymptotic p-value gives
+        the order of magnitude only.)
     counts
         Force the interpretation of the inputs as counts (True) or raw labels (False).
 
