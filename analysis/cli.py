@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     inv.add_argument("--events", required=True, metavar="FILE", help="events: Parquet, JSONL, CSV, OTLP JSON, Phoenix or Langfuse export")
-    inv.add_argument("--changes", required=True, metavar="FILE", help="change log: CSV, JSONL or Parquet")
+    inv.add_argument("--changes", required=True, metavar="FILE", help="change log: CSV, JSONL, YAML or Parquet")
     inv.add_argument(
         "--reported-at",
         default="",

@@ -202,7 +202,7 @@ def _check_events_path(value: str, _: Mapping[str, Any]) -> Path:
 
 def _check_changes_path(value: str, _: Mapping[str, Any]) -> Path:
     if not value.strip():
-        raise ParameterError("`changes_path` is required (the change log: CSV, JSONL or Parquet)")
+        raise ParameterError("`changes_path` is required (the change log: CSV, JSONL, YAML or Parquet)")
     return resolve_input_path(value.strip(), name="changes_path")
 
 
@@ -306,7 +306,7 @@ def _check_seed(value: int, _: Mapping[str, Any]) -> int:
 
 _PARAMS: tuple[Param, ...] = (
     Param("events_path", str, "events file (Parquet, JSONL, CSV, a trace export; a folder for Langfuse)", _check_events_path),
-    Param("changes_path", str, "change log (CSV, JSONL or Parquet)", _check_changes_path),
+    Param("changes_path", str, "change log (CSV, JSONL, YAML or Parquet)", _check_changes_path),
     Param("reported_at", str, "when the incident was reported, ISO 8601 with offset; empty: the last event", _check_reported_at),
     Param("pattern", str, "auto, retrieval, refusal or escalation", _check_pattern),
     Param("metric", str, "outcome column to investigate; empty: the pattern's default", _check_metric),
