@@ -25,6 +25,7 @@ import html
 import json
 import os
 import re
+import subprocess
 import zoneinfo
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -531,10 +532,30 @@ def run_notebook(
             # The kernel's own start-up/shut-down log lines are noise on the user's terminal;
             # errors in cells still come back through papermill.
             extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+            kernel_manager_class=_quiet_kernel_manager(),
         )
     except PapermillExecutionError as exc:
         evalue = str(exc.evalue).strip().splitlines()[0] if str(exc.evalue).strip() else ""
         raise NotebookFailed(exc.ename, evalue, output if output.exists() else None) from None
+
+
+def _quiet_kernel_manager() -> type:
+    """A kernel manager whose kernel process writes nothing to the user's terminal.
+
+    Cell outputs and errors travel over the kernel's messaging channels, not its stderr; what the
+    process itself prints there is start-up and shut-down noise (e.g. libzmq's
+    ``Assertion failed: pfd.revents & POLLIN`` when a socket is torn down at exit), which would
+    break the command's promise of one clear line on bad input. A kernel that dies is still
+    reported by nbclient (``DeadKernelError``).
+    """
+    from jupyter_client import AsyncKernelManager
+
+    class QuietKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            kw.setdefault("stderr", subprocess.DEVNULL)
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return QuietKernelManager
 
 
 # Markup that has no business in a report output: scripts, frames, event handlers, javascript: URLs.

@@ -448,3 +448,21 @@ def test_timestamps_without_offset_in_the_data_are_a_one_line_input_error(tmp_pa
     out = run_cli("investigate", "--events", str(events), "--changes", str(changes), "--out", str(tmp_path / "r"), "--quiet",
                   timeout=120)
     _assert_one_line_error(out, "SchemaError", "--assume-tz", "triage.ipynb")
+
+
+@pytest.mark.slow
+def test_kernel_process_stderr_never_reaches_the_terminal(tmp_path: Path) -> None:
+    """What the kernel process writes to its own stderr (libzmq's shut-down assertions seen on CI,
+    start-up noise) must not reach the user: the command promises one clear line on bad input.
+    Plain papermill lets such a write through (checked by hand); ``run_notebook`` must not."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import os\nos.write(2, b'KERNEL-FD2-NOISE\\n')")])
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    src = tmp_path / "noise.ipynb"
+    nbformat.write(nb, src)
+    code = (
+        "from analysis.report import run_notebook; "
+        f"run_notebook({str(src)!r}, {str(tmp_path / 'out.ipynb')!r}, {{}}, progress=False)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "KERNEL-FD2-NOISE" not in out.stderr + out.stdout
