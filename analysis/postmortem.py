@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import html
 import json
 import math
 import re
@@ -87,7 +88,7 @@ def md_text(text: Any, *, redact: bool = True, max_len: int | None = 300) -> str
     except (TypeError, ValueError):
         pass
     t = safe_text(str(text), redact=redact, max_len=max_len)
-    t = escape_html(t)
+    t = html.escape(t, quote=False)  # markup needs <, > and &; quotes are harmless in Markdown text
     t = _MD_SPECIAL.sub(r"\\\1", t)
     return t.replace("\r", " ").replace("\n", " ")
 
@@ -329,7 +330,10 @@ class Postmortem:
         q3, q4 = d["q3_scope"], d["q4_detection_gap"]
         L.append(f"- **Onset:** {_fmt_iso(on.get('ts'))} in `{on.get('metric')}` ({md_text(seg, redact=redact)})"
                  + (f", interval {_fmt_iso(on['interval'][0])} .. {_fmt_iso(on['interval'][1])}" if on.get("interval") else "") + "\n")
-        if top:
+        if top and not on.get("ts"):
+            L.append("- **Most likely cause:** none: no onset was detected, so no change can be tied to one "
+                     "(the change log is listed under question 2)\n")
+        elif top:
             L.append(f"- **Most likely cause:** `{md_text(top['change_id'], redact=redact)}` ({md_text(top['change_type'])}, "
                      f"{_fmt_iso(top['ts'])}), score {_fmt(top['score'])}: {md_text(top['evidence'], redact=redact, max_len=400)}\n")
         else:
@@ -337,9 +341,11 @@ class Postmortem:
         if q3:
             L.append(f"- **Scope:** {q3['verdict']}: {md_text(q3.get('reason'), redact=redact, max_len=400)}; "
                      f"{q3['affected_events']} affected events ({_fmt_pct(q3.get('affected_share'))} of traffic in the failure window)\n")
-        if q4:
+        if q4 and q4.get("earliest_alarm"):
             L.append(f"- **Detection gap:** {_fmt(q4.get('gap_hours'), 1)} h ({md_text(q4.get('gap_category'))}); "
                      f"earliest alarm {_fmt_iso(q4.get('earliest_alarm'))} by {md_text(q4.get('closing_monitor'))}\n")
+        elif q4:
+            L.append(f"- **Detection gap:** no replayed monitor alarmed ({md_text(q4.get('gap_category')) or 'no gap category'})\n")
         dur = d.get("durations") or {}
         if dur:
             L.append(f"- **Durations:** time to detect {_fmt(dur.get('time_to_detect_hours'), 1)} h, detection gap "

@@ -174,3 +174,27 @@ def test_derived_labels_are_marked():
     assert d["onset"]["derived"] is True and "escalated" in d["derived_metrics"]
     assert pm.q2.candidates["change_id"].iat[0] == sc.truth.cause_change_id
     assert "escalated" in d["label_rules"]
+
+
+@pytest.mark.parametrize(
+    "events_file",
+    ["otlp_genai_collector.jsonl", "phoenix_spans.parquet", "langfuse_observations.jsonl"],
+)
+def test_trace_exports_run_end_to_end_to_a_no_incident_report(events_file, tmp_path):
+    """A few dozen spans written by the real OpenTelemetry SDK (and the Phoenix and Langfuse export
+    layouts) go through loader -> investigate -> writers. Half a day of normal traffic holds no
+    incident: the verdict must say so, and the draft must not name a "most likely cause"."""
+    from pathlib import Path
+
+    from analysis.loaders import load_changes, load_events
+
+    fixtures = Path(__file__).resolve().parent / "fixtures"
+    events = load_events(fixtures / events_file)
+    changes = load_changes(fixtures / "changes.yaml")
+    pm = investigate(events.frame, changes.frame, progress=False)
+    d = json.loads(pm.to_json())
+    assert d["q3_scope"]["verdict"] == "no_incident"
+    assert d["onset"]["ts"] is None
+    assert "none: no onset was detected" in pm.to_markdown()
+    written = pm.write(tmp_path)
+    assert {"report.json", "report.md", "timeline.csv"} <= set(written)
