@@ -710,6 +710,11 @@ def investigate(
     if ev["ts"].dt.tz is None:
         raise ValueError("`events.ts` must be timezone-aware (UTC)")
     rep = _as_utc(reported_at, "reported_at") or ev["ts"].max()
+    if rep <= ev["ts"].iloc[0]:
+        raise ValueError(
+            f"`reported_at` ({iso_z(rep)}) is not after the first event ({iso_z(ev['ts'].iloc[0])}): "
+            "there is no history before the report to investigate"
+        )
     mit = _as_utc(mitigated_at, "mitigated_at")
     if changes is None:
         changes = att._empty_changes()

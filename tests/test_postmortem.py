@@ -198,3 +198,10 @@ def test_trace_exports_run_end_to_end_to_a_no_incident_report(events_file, tmp_p
     assert "none: no onset was detected" in pm.to_markdown()
     written = pm.write(tmp_path)
     assert {"report.json", "report.md", "timeline.csv"} <= set(written)
+
+
+def test_report_time_before_every_event_is_a_clear_error():
+    sc = scenarios.generate("escalation", seed=0, scale=0.2)
+    first = sc.events["ts"].min()
+    with pytest.raises(ValueError, match="`reported_at` .* is not after the first event"):
+        investigate(sc.events, sc.changes, reported_at=first - pd.Timedelta(hours=1), progress=False)
