@@ -364,8 +364,7 @@ def _arrow_strings(s: pd.Series) -> pa.Array | None:
 
 def _blank_mask(arr: pa.Array) -> np.ndarray:
     """Null or whitespace-only strings."""
-    blank = pc.equal(pc.utf8_trim_whitespace(arr), "")
-    return pc.fill_null(pc.or_kleene(pc.is_null(arr), blank), True).to_numpy(zero_copy_only=False)
+    return _blank_mask_arrow(arr).to_numpy(zero_copy_only=False)
 
 
 def _to_bool_np(a: pa.Array | pa.ChunkedArray) -> np.ndarray:

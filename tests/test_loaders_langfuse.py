@@ -5,7 +5,6 @@ Reference: the rows written by ``make_fixtures._lf_rows`` (the export schema fil
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -15,10 +14,9 @@ import pytest
 from analysis.loaders import detect_format, load_events
 from analysis.schema import EVENTS, validate
 
+from fixtures import make_fixtures as mf  # tests/ is on sys.path (rootdir-relative imports)
+
 FIX = Path(__file__).parent / "fixtures"
-_spec = importlib.util.spec_from_file_location("make_fixtures", FIX / "make_fixtures.py")
-mf = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(mf)
 TRACES, OBS, SCORES = mf._lf_rows()
 GENS = [o for o in OBS if o["type"] == "GENERATION"]
 

@@ -6,7 +6,6 @@ Reference: the SDK spans recorded by ``make_fixtures.openinference_spans`` (attr
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -17,10 +16,9 @@ from openinference.semconv.trace import SpanAttributes
 from analysis.loaders import detect_format, load_events
 from analysis.schema import EVENTS, validate
 
+from fixtures import make_fixtures as mf  # tests/ is on sys.path (rootdir-relative imports)
+
 FIX = Path(__file__).parent / "fixtures"
-_spec = importlib.util.spec_from_file_location("make_fixtures", FIX / "make_fixtures.py")
-mf = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(mf)
 
 FILES = ["otlp_openinference.json", "phoenix_spans.parquet", "phoenix_spans.jsonl"]
 

@@ -7,7 +7,6 @@ tests below regenerate those spans and compare the loaded events with the SDK's 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -18,10 +17,9 @@ from analysis.loaders import LoadError, detect_format, load_events
 from analysis.loaders.otlp import norm_id
 from analysis.schema import EVENTS, validate
 
+from fixtures import make_fixtures as mf  # tests/ is on sys.path (rootdir-relative imports)
+
 FIX = Path(__file__).parent / "fixtures"
-_spec = importlib.util.spec_from_file_location("make_fixtures", FIX / "make_fixtures.py")
-mf = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(mf)
 
 LAYOUTS = ["otlp_genai_request.json", "otlp_genai_collector.jsonl", "otlp_genai_resourcespans.json"]
 

@@ -24,7 +24,8 @@ from .canonical import Collector, read_canonical
 from .changes import read_yaml
 from .detect import CHANGE_FORMATS, EVENT_FORMATS, detect_format, normalize_format
 from .mapping import MappingState, load_mapping
-from .result import DEFAULT_CHUNKSIZE, LoadError, LoadResult, file_sha256
+from .evaluations import load_evaluations
+from .result import DEFAULT_CHUNKSIZE, LoadError, LoadResult, check_path
 
 __all__ = [
     "load_events",
@@ -38,20 +39,6 @@ __all__ = [
     "CHANGE_FORMATS",
     "DEFAULT_CHUNKSIZE",
 ]
-
-
-def _check_path(path: str | Path) -> Path:
-    p = Path(path)
-    if not p.exists():
-        raise LoadError("file not found.", source=str(p))
-    if p.is_file():
-        if p.stat().st_size == 0:
-            raise LoadError("is empty (0 bytes).", source=str(p))
-        with open(p, "rb") as f:
-            head = f.read(1 << 16)
-        if len(head) < (1 << 16) and not head.strip().lstrip(b"\xef\xbb\xbf").strip():
-            raise LoadError("is empty (only whitespace).", source=str(p))
-    return p
 
 
 def _check_chunksize(chunksize: int) -> int:
@@ -70,7 +57,7 @@ def _load_table(
     chunksize: int,
 ) -> LoadResult:
     chunksize = _check_chunksize(chunksize)
-    p = _check_path(path)
+    p = check_path(path)
     table = schema.name
     fmt = detect_format(p, table) if format is None else normalize_format(format, p, table)
     state = MappingState(load_mapping(mapping, schema))
@@ -85,21 +72,12 @@ def _load_table(
         sha = None
     else:
         sha = read_canonical(p, fmt, col, chunksize)
-    frame, rejected, rows_read, warnings = col.finish()
-    if rows_read == 0:
+    res = col.finish(fmt, sha)
+    if res.rows_read == 0:
         if table == "events":
             raise LoadError("has no rows: nothing to analyse.", source=source)
-        warnings.append("the change log has no rows")
-    return LoadResult(
-        frame=frame,
-        rows_read=rows_read,
-        rows_loaded=len(frame),
-        rejected=rejected,
-        warnings=warnings,
-        source=source,
-        format=fmt,
-        sha256=sha or file_sha256(p),
-    )
+        res.warnings.append("the change log has no rows")
+    return res
 
 
 def load_events(
@@ -158,6 +136,3 @@ def load_changes(
     ``mapping`` can translate the log's own names).
     """
     return _load_table(path, CHANGES, format=format, assume_tz=assume_tz, mapping=mapping, chunksize=chunksize)
-
-
-from .evaluations import load_evaluations  # noqa: E402 - uses _check_path above

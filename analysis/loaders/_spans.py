@@ -28,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["Span", "SpanEvent", "Dialect", "Assembled", "assemble", "jsonable", "to_float"]
+__all__ = ["Span", "SpanEvent", "Dialect", "Assembled", "assemble", "first_value", "jsonable", "to_float"]
 
 INFERENCE, RETRIEVAL, EMBEDDING, OTHER = "inference", "retrieval", "embedding", "other"
 
@@ -109,6 +109,15 @@ def to_float(v: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return None if math.isnan(f) else f
+
+
+def first_value(a: dict[str, Any], *keys: str) -> Any:
+    """The value of the first key that is present and neither None nor an empty string."""
+    for k in keys:
+        v = a.get(k)
+        if v is not None and v != "":
+            return v
+    return None
 
 
 def jsonable(v: Any) -> Any:
@@ -221,9 +230,7 @@ def assemble(spans: list[Span], *, mapping_sources: list[str] = ()) -> Assembled
         for j in folded.get(i, []):
             if roles[j] == RETRIEVAL:
                 docs += spans[j].dialect.retrieval_docs(spans[j])
-                em = spans[j].dialect.embedding_model(spans[j])
-            else:
-                em = spans[j].dialect.embedding_model(spans[j])
+            em = spans[j].dialect.embedding_model(spans[j])
             if em and rec.get("embedding_model") is None:
                 rec["embedding_model"] = em
         if docs and rec.get("retrieval_scores") is None:

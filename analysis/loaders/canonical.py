@@ -34,7 +34,7 @@ from ..schema import (
     rejected_frame,
 )
 from .mapping import MappingState
-from .result import LoadError
+from .result import LoadError, LoadResult, file_sha256
 
 __all__ = ["Collector", "read_parquet", "read_jsonl", "read_json_array", "read_csv", "read_canonical"]
 
@@ -81,7 +81,11 @@ class Collector:
         if len(res.rejected):
             self.rejected.append(res.rejected)
 
-    def finish(self) -> tuple[pd.DataFrame, pd.DataFrame, int, list[str]]:
+    def finish(self, fmt: str, sha256: str | None = None) -> LoadResult:
+        """The load result: the de-duplicated frame, every rejected row and the warnings.
+
+        ``sha256`` is the file's hash when the reader computed it while reading; else it is computed here.
+        """
         warnings: list[str] = []
         if self.frames:
             frame = self.frames[0] if len(self.frames) == 1 else pd.concat(self.frames, ignore_index=True)
@@ -105,7 +109,16 @@ class Collector:
         if len(rejected):
             rejected = rejected.sort_values("row", kind="stable").reset_index(drop=True)
         warnings += self.mapping.warnings()
-        return frame, rejected, self.rows_read, warnings
+        return LoadResult(
+            frame=frame,
+            rows_read=self.rows_read,
+            rows_loaded=len(frame),
+            rejected=rejected,
+            warnings=warnings,
+            source=self.source,
+            format=fmt,
+            sha256=sha256 or file_sha256(Path(self.source)),
+        )
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..schema import EVALUATIONS
 from .canonical import Collector, read_canonical
 from .mapping import MappingState, load_mapping
-from .result import DEFAULT_CHUNKSIZE, LoadError, LoadResult, file_sha256
+from .result import DEFAULT_CHUNKSIZE, LoadError, LoadResult, check_path
 
 __all__ = ["load_evaluations", "EVALUATION_FORMATS"]
 
@@ -73,25 +73,14 @@ def load_evaluations(path: str | Path, *, assume_tz: str | None = None) -> LoadR
         raised: a value that cannot be parsed, a missing ``ts`` or ``passed`` value, or a
         repeated ``eval_id`` rejects the row, with the reason, into ``rejected``.
     """
-    from . import _check_path  # the package imports this module
-
-    p = _check_path(path)
+    p = check_path(path)
     fmt = _detect(p)
     source = str(p)
     col = Collector(EVALUATIONS, source, assume_tz, MappingState(load_mapping(None, EVALUATIONS)))
     sha = read_canonical(p, fmt, col, DEFAULT_CHUNKSIZE)
-    frame, rejected, rows_read, warnings = col.finish()
-    if rows_read == 0:
+    res = col.finish(fmt, sha)
+    if res.rows_read == 0:
         raise LoadError("has no rows: no evaluation runs to replay.", source=source)
-    if len(frame) == 0:
-        warnings.append("no evaluation run was loaded (all rows rejected): the weekly evaluation will be simulated")
-    return LoadResult(
-        frame=frame,
-        rows_read=rows_read,
-        rows_loaded=len(frame),
-        rejected=rejected,
-        warnings=warnings,
-        source=source,
-        format=fmt,
-        sha256=sha or file_sha256(p),
-    )
+    if res.rows_loaded == 0:
+        res.warnings.append("no evaluation run was loaded (all rows rejected): the weekly evaluation will be simulated")
+    return res

@@ -21,7 +21,7 @@ import pandas as pd
 
 from ._jsonio import read_json_records
 from ._messages import content_text, first_output_text, last_user_text, maybe_json
-from ._spans import EMBEDDING, INFERENCE, OTHER, RETRIEVAL, Dialect, Span, SpanEvent, jsonable
+from ._spans import EMBEDDING, INFERENCE, OTHER, RETRIEVAL, Dialect, Span, SpanEvent, first_value, jsonable
 from .otlp import base_fields, exception_type
 from .result import LoadError
 
@@ -39,14 +39,6 @@ _OI_CONTENT = re.compile(
     r"|retrieval\.documents\..*|reranker\..*documents\..*|embedding\.embeddings\..*|llm\.tools\..*|llm\.prompts\..*"
     r"|llm\.token_count\.(prompt|completion)_details\..*)$"
 )
-
-
-def _first(a: dict[str, Any], *keys: str) -> Any:
-    for k in keys:
-        v = a.get(k)
-        if v is not None and v != "":
-            return v
-    return None
 
 
 def _indexed(a: dict[str, Any], prefix: str) -> dict[int, dict[str, Any]]:
@@ -91,14 +83,14 @@ class OpenInferenceDialect(Dialect):
         out_msgs = _oi_messages(a, "llm.output_messages")
         rec.update(
             {
-                "model_version": _first(a, "llm.model_name") or out_body.get("model"),
+                "model_version": first_value(a, "llm.model_name") or out_body.get("model"),
                 "model_requested": params.get("model"),
-                "provider": _first(a, "llm.provider", "llm.system"),
+                "provider": first_value(a, "llm.provider", "llm.system"),
                 "upstream_fingerprint": out_body.get("system_fingerprint"),
                 "temperature": params.get("temperature"),
                 "top_p": params.get("top_p"),
                 "top_k": params.get("top_k"),
-                "max_tokens": _first(params, "max_tokens", "max_completion_tokens", "max_output_tokens"),
+                "max_tokens": first_value(params, "max_tokens", "max_completion_tokens", "max_output_tokens"),
                 "seed": params.get("seed"),
                 "input_tokens": a.get("llm.token_count.prompt"),
                 "output_tokens": a.get("llm.token_count.completion"),

@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 from ._messages import first_output_text, last_user_text, maybe_json
-from ._spans import EMBEDDING, INFERENCE, OTHER, RETRIEVAL, Dialect, Span, SpanEvent, jsonable
+from ._spans import EMBEDDING, INFERENCE, OTHER, RETRIEVAL, Dialect, Span, SpanEvent, first_value, jsonable
 
 __all__ = ["spans_from_otlp", "GenAIDialect", "GENAI", "any_value", "norm_id"]
 
@@ -209,14 +209,6 @@ _CONTENT = re.compile(
 )
 
 
-def _first(a: dict[str, Any], *keys: str) -> Any:
-    for k in keys:
-        v = a.get(k)
-        if v is not None and v != "":
-            return v
-    return None
-
-
 def _indexed_messages(a: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
     """``gen_ai.prompt.0.role``/``.content`` style attributes as a list of messages."""
     msgs: dict[int, dict[str, Any]] = {}
@@ -291,21 +283,21 @@ class GenAIDialect(Dialect):
             fr = ",".join(str(x) for x in fr) or None
         rec.update(
             {
-                "model_version": _first(a, "gen_ai.response.model"),
-                "model_requested": _first(a, "gen_ai.request.model"),
-                "provider": _first(a, "gen_ai.provider.name", "gen_ai.system"),
-                "upstream_fingerprint": _first(a, "openai.response.system_fingerprint", "gen_ai.openai.response.system_fingerprint"),
+                "model_version": first_value(a, "gen_ai.response.model"),
+                "model_requested": first_value(a, "gen_ai.request.model"),
+                "provider": first_value(a, "gen_ai.provider.name", "gen_ai.system"),
+                "upstream_fingerprint": first_value(a, "openai.response.system_fingerprint", "gen_ai.openai.response.system_fingerprint"),
                 "temperature": a.get("gen_ai.request.temperature"),
                 "top_p": a.get("gen_ai.request.top_p"),
                 "top_k": a.get("gen_ai.request.top_k"),
                 "max_tokens": a.get("gen_ai.request.max_tokens"),
                 "seed": a.get("gen_ai.request.seed"),
-                "input_tokens": _first(a, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"),
-                "output_tokens": _first(a, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
+                "input_tokens": first_value(a, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"),
+                "output_tokens": first_value(a, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
                 "finish_reason": fr,
-                "session_id": _first(a, "gen_ai.conversation.id", "session.id"),
-                "user_id": _first(a, "user.id", "enduser.id"),
-                "error_type": _first(a, "error.type") or (exception_type(span) if span.status == "error" else None),
+                "session_id": first_value(a, "gen_ai.conversation.id", "session.id"),
+                "user_id": first_value(a, "user.id", "enduser.id"),
+                "error_type": first_value(a, "error.type") or (exception_type(span) if span.status == "error" else None),
                 "input_text": self._input_text(span),
                 "output_text": self._output_text(span),
             }
@@ -367,12 +359,12 @@ class GenAIDialect(Dialect):
 
     def embedding_model(self, span: Span) -> str | None:
         if self.role(span) == EMBEDDING:
-            return _first(span.attrs, "gen_ai.response.model", "gen_ai.request.model")
+            return first_value(span.attrs, "gen_ai.response.model", "gen_ai.request.model")
         return None
 
     def inherited(self, span: Span) -> dict[str, Any]:
         a = span.attrs
-        return {"session_id": _first(a, "gen_ai.conversation.id", "session.id"), "user_id": _first(a, "user.id", "enduser.id")}
+        return {"session_id": first_value(a, "gen_ai.conversation.id", "session.id"), "user_id": first_value(a, "user.id", "enduser.id")}
 
 
 GENAI = GenAIDialect()

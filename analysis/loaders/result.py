@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..schema import SchemaError
 
-__all__ = ["LoadResult", "LoadError", "file_sha256", "DEFAULT_CHUNKSIZE"]
+__all__ = ["LoadResult", "LoadError", "file_sha256", "check_path", "DEFAULT_CHUNKSIZE"]
 
 #: Rows per chunk when streaming canonical files (Parquet batches, CSV blocks, JSONL blocks).
 DEFAULT_CHUNKSIZE = 100_000
@@ -90,6 +90,21 @@ class LoadResult:
             "rows_loaded": int(self.rows_loaded),
             "rows_rejected": int(len(self.rejected)),
         }
+
+
+def check_path(path: str | Path) -> Path:
+    """The path, after checking that it exists and is not an empty or whitespace-only file."""
+    p = Path(path)
+    if not p.exists():
+        raise LoadError("file not found.", source=str(p))
+    if p.is_file():
+        if p.stat().st_size == 0:
+            raise LoadError("is empty (0 bytes).", source=str(p))
+        with open(p, "rb") as f:
+            head = f.read(1 << 16)
+        if len(head) < (1 << 16) and not head.strip().lstrip(b"\xef\xbb\xbf").strip():
+            raise LoadError("is empty (only whitespace).", source=str(p))
+    return p
 
 
 def file_sha256(path: Path) -> str:
