@@ -1,12 +1,13 @@
-"""Small shared helpers (like scipy's ``_common.py``): timestamps in and out of results."""
+"""Small shared helpers (like scipy's ``_common.py``): timestamps in and out of results, parameter checks."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["to_utc", "iso_z"]
+__all__ = ["to_utc", "iso_z", "check_alpha"]
 
 
 def to_utc(value: Any) -> pd.Timestamp | None:
@@ -30,3 +31,10 @@ def iso_z(value: Any) -> str | None:
     """ISO 8601 text with a ``Z`` suffix (``2026-01-26T06:00:00Z``), or ``None`` when missing."""
     t = to_utc(value)
     return None if t is None else t.isoformat().replace("+00:00", "Z")
+
+
+def check_alpha(alpha: Any) -> float:
+    """``alpha`` as a float in (0, 1), or a ``ValueError`` naming the parameter and the bad value."""
+    if not isinstance(alpha, (int, float, np.floating)) or not 0.0 < float(alpha) < 1.0:
+        raise ValueError(f"`alpha` must be in (0, 1), got {alpha!r}")
+    return float(alpha)

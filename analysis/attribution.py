@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from analysis._common import iso_z
+from analysis.drift import cohen_h
 
 __all__ = [
     "BAD_DIRECTION",
@@ -337,12 +338,6 @@ def _num(v: Any) -> float | None:
     return f if np.isfinite(f) else None
 
 
-def _h(p1: Any, p0: Any) -> np.ndarray:
-    a = np.clip(np.asarray(p1, float), 0, 1)
-    b = np.clip(np.asarray(p0, float), 0, 1)
-    return 2 * np.arcsin(np.sqrt(a)) - 2 * np.arcsin(np.sqrt(b))
-
-
 def _pooled(series: pd.DataFrame, kind: str, idx: np.ndarray) -> tuple[float, float, float]:
     """(level, n, sd) of the rows ``idx`` of a rate or mean series, pooled over windows."""
     s = series.iloc[idx]
@@ -379,7 +374,7 @@ def _compare(series: pd.DataFrame, kind: str, pre: np.ndarray, post: np.ndarray)
         var = pooled * (1 - pooled) * (1 / n0 + 1 / n1)
         z = (p1 - p0) / np.sqrt(var) if var > 0 else 0.0
         pv = float(2 * stats.norm.sf(abs(z)))
-        return p0, p1, float(_h(p1, p0)), float(z), pv, n0, n1
+        return p0, p1, float(cohen_h(p0, p1)), float(z), pv, n0, n1
     se = np.sqrt(sd0**2 / n0 + sd1**2 / n1) if n0 > 1 and n1 > 1 else np.nan
     sp = np.sqrt(((n0 - 1) * sd0**2 + (n1 - 1) * sd1**2) / (n0 + n1 - 2)) if n0 + n1 > 2 else np.nan
     if not np.isfinite(se) or se == 0:
@@ -928,7 +923,7 @@ def stratified_comparison(
     pv = float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else 0.0
     if kind == "rate":
         p_old = float(s0.sum() / n0.sum())
-        eff = float(_h(np.clip(p_old + D, 0, 1), p_old))
+        eff = float(cohen_h(p_old, p_old + D))
     else:
         eff = D / sd_pool if sd_pool > 0 else np.nan
     return StratifiedResult(float(z), pv, eff, D, lvl_new, lvl_old, windows_shared=int(both.sum()), **base)

@@ -26,6 +26,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import special
 
+from analysis._common import check_alpha as _check_alpha
 from analysis.changepoint_costs import (
     COSTS,
     CostBinomial,
@@ -198,12 +199,6 @@ def _check_max_changes(max_changes: Any, method: str) -> int | None:
     if method != "binseg":
         raise ValueError(f"`max_changes` applies to method='binseg' only (PELT is penalised), got method={method!r}")
     return int(max_changes)
-
-
-def _check_alpha(alpha: Any) -> float:
-    if not isinstance(alpha, (int, float, np.floating)) or not 0.0 < alpha < 1.0:
-        raise ValueError(f"`alpha` must be in (0, 1), got {alpha!r}")
-    return float(alpha)
 
 
 def _check_penalty(penalty: Any) -> float | str:

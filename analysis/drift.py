@@ -42,6 +42,7 @@ import pyarrow as pa
 from numpy.typing import ArrayLike
 from scipy import stats
 
+from analysis._common import check_alpha as _check_alpha
 from analysis.intervals import newcombe_interval, wilson_interval
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "wasserstein",
     "proportion_test",
     "benjamini_hochberg",
+    "cohen_h",
     "embedding_drift",
     "drift_table",
     "drift_scan",
@@ -268,12 +270,6 @@ class DriftScanResult:
 # ----------------------------------------------------------------------------------------------
 # Input checks
 # ----------------------------------------------------------------------------------------------
-
-
-def _check_alpha(alpha: float) -> float:
-    if not isinstance(alpha, (int, float, np.floating)) or not 0.0 < float(alpha) < 1.0:
-        raise ValueError(f"`alpha` must be in (0, 1), got {alpha!r}")
-    return float(alpha)
 
 
 def _check_alternative(alternative: str) -> str:
@@ -796,6 +792,12 @@ def _histograms(reference: Any, current: Any, bins: int) -> _Histograms:
     return _Histograms("categorical", r, c, None, tuple(labels), "")
 
 
+def _psi_contributions(r: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Per-bin PSI terms of shares ``r`` (reference) and ``c`` (current), floored at PSI_EPSILON."""
+    rf, cf = np.maximum(r, PSI_EPSILON), np.maximum(c, PSI_EPSILON)
+    return (cf - rf) * np.log(cf / rf)
+
+
 def psi(reference: Any, current: Any, bins: int = 10) -> PSIResult:
     """Population stability index of ``current`` against ``reference``.
 
@@ -836,8 +838,7 @@ def psi(reference: Any, current: Any, bins: int = 10) -> PSIResult:
     h = _histograms(reference, current, bins)
     r = h.ref / h.ref.sum()
     c = h.cur / h.cur.sum()
-    rf, cf = np.maximum(r, PSI_EPSILON), np.maximum(c, PSI_EPSILON)
-    contrib = (cf - rf) * np.log(cf / rf)
+    contrib = _psi_contributions(r, c)
     return PSIResult(
         statistic=float(contrib.sum()),
         method="psi",
@@ -974,8 +975,20 @@ def _check_count(value: Any, name: str) -> int:
     return int(round(f))
 
 
-def _cohen_h(p_a: float, p_b: float) -> float:
-    return 2.0 * math.asin(math.sqrt(p_b)) - 2.0 * math.asin(math.sqrt(p_a))
+def cohen_h(p_a: Any, p_b: Any) -> Any:
+    """Cohen's h of the change from rate ``p_a`` to rate ``p_b`` (vectorised; rates clipped to [0, 1]).
+
+    Notes
+    -----
+    .. math:: h = 2\\arcsin\\sqrt{p_b} - 2\\arcsin\\sqrt{p_a}
+
+    References
+    ----------
+    Cohen, J. (1988). Statistical Power Analysis for the Behavioral Sciences, 2nd ed., ch. 6.
+    """
+    a = np.clip(np.asarray(p_a, dtype=float), 0.0, 1.0)
+    b = np.clip(np.asarray(p_b, dtype=float), 0.0, 1.0)
+    return 2.0 * np.arcsin(np.sqrt(b)) - 2.0 * np.arcsin(np.sqrt(a))
 
 
 def proportion_test(
@@ -1064,7 +1077,7 @@ def proportion_test(
         ci_b=(float(lb), float(ub)),
         difference=pb - pa,
         ci_difference=(float(ld), float(ud)),
-        effect=_cohen_h(pa, pb),
+        effect=float(cohen_h(pa, pb)),
         odds_ratio=float(fisher.statistic),
         successes_a=xa,
         n_a=na,
@@ -1721,8 +1734,7 @@ class _Prepared:
             _, ref_h, cur_h = _align_counts(self.counts, _label_counts(cur, "current"))
         p, q = ref_h / ref_h.sum(), cur_h / cur_h.sum()
         if t == "psi":
-            pf, qf = np.maximum(p, PSI_EPSILON), np.maximum(q, PSI_EPSILON)
-            v = float(np.sum((qf - pf) * np.log(qf / pf)))
+            v = float(np.sum(_psi_contributions(p, q)))
         else:
             v = _js_distance(p, q)
         return v, math.nan, v

@@ -10,12 +10,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
+from analysis._common import check_alpha as _check_alpha
+
 __all__ = ["wilson_interval", "newcombe_interval"]
-
-
-def _check_alpha(alpha: float) -> None:
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"`alpha` must be in (0, 1), got {alpha!r}")
 
 
 def wilson_interval(successes: ArrayLike, n: ArrayLike, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:

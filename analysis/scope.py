@@ -24,6 +24,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis._common import check_alpha as _check_alpha
+from analysis.drift import benjamini_hochberg, cohen_h, proportion_test
+from analysis.intervals import wilson_interval
+
 __all__ = [
     "DEFAULT_RISK_THRESHOLDS",
     "PATTERN_RISK_THRESHOLDS",
@@ -65,11 +69,6 @@ PATTERN_RISK_THRESHOLDS: dict[str, dict[str, float]] = {
 #: Tier of a segment whose events carry no ``risk_category`` among the threshold's keys.
 DEFAULT_TIER = "medium"
 VERDICTS = ("systematic", "isolated", "no_incident")
-
-
-def _check_alpha(alpha: float) -> None:
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"`alpha` must be in (0, 1), got {alpha!r}")
 
 
 def _check_alternative(alternative: str) -> None:
@@ -142,13 +141,6 @@ def _binom_pvalue(k: np.ndarray, n: np.ndarray, p: np.ndarray, alternative: str)
                         for a, b, c in zip(np.atleast_1d(k), np.atleast_1d(n), np.atleast_1d(np.broadcast_to(p, np.shape(k))))])
         out = out.reshape(np.shape(k))
     return np.where(n > 0, np.clip(out, 0.0, 1.0), np.nan)
-
-
-def _cohens_h(p1: Any, p2: Any) -> np.ndarray:
-    """Cohen's h = 2 asin(sqrt(p1)) - 2 asin(sqrt(p2))."""
-    a = np.clip(np.asarray(p1, dtype=float), 0.0, 1.0)
-    b = np.clip(np.asarray(p2, dtype=float), 0.0, 1.0)
-    return 2 * np.arcsin(np.sqrt(a)) - 2 * np.arcsin(np.sqrt(b))
 
 
 @dataclass(frozen=True)
@@ -253,7 +245,7 @@ def binomial_scan(
         null_rate=p0,
         ci_low=float(lo),
         ci_high=float(hi),
-        effect=float(_cohens_h(rate, p0)) if nn else float("nan"),
+        effect=float(cohen_h(p0, rate)) if nn else float("nan"),
         alpha=alpha,
         alternative=alternative,
     )
@@ -275,24 +267,6 @@ def holm(pvalues: Any) -> np.ndarray:
     q = p[ok]
     order = np.argsort(q, kind="stable")
     adj = np.maximum.accumulate((m - np.arange(m)) * q[order])
-    res = np.empty(m)
-    res[order] = np.minimum(adj, 1.0)
-    out[ok] = res
-    return out
-
-
-def _bh(pvalues: Any) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (NaN kept)."""
-    p = np.asarray(pvalues, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    m = int(ok.sum())
-    if m == 0:
-        return out
-    q = p[ok]
-    order = np.argsort(q, kind="stable")
-    ranked = q[order] * m / np.arange(1, m + 1)
-    adj = np.minimum.accumulate(ranked[::-1])[::-1]
     res = np.empty(m)
     res[order] = np.minimum(adj, 1.0)
     out[ok] = res
@@ -421,8 +395,6 @@ def compare_periods(
         s0 = merged[f"{metric}__sum_b"].to_numpy(float)
         s1 = merged[f"{metric}__sum_c"].to_numpy(float)
         if kind == "rate":
-            from analysis import drift
-
             for i in range(len(merged)):
                 base = dict(metric=metric, kind=kind, segment_column=merged["segment_column"].iat[i],
                             segment=merged["segment"].iat[i], n_baseline=n0[i], n_current=n1[i])
@@ -430,14 +402,11 @@ def compare_periods(
                     rows.append({**base, "baseline": s0[i] / n0[i] if n0[i] else np.nan,
                                  "current": s1[i] / n1[i] if n1[i] else np.nan, "test": "two-proportion z"})
                     continue
-                r = drift.proportion_test(int(s0[i]), int(n0[i]), int(s1[i]), int(n1[i]), alpha=alpha, alternative="two-sided")
-                diff = float(r.rate_b - r.rate_a)
-                lo, hi = (float(v) for v in r.ci_difference)
-                if np.isfinite(float(r.difference)) and float(r.difference) * diff < 0:
-                    lo, hi = -hi, -lo  # the interval was for baseline - current
-                rows.append({**base, "baseline": float(r.rate_a), "current": float(r.rate_b),
-                             "difference": diff, "ci_low": lo, "ci_high": hi,
-                             "effect": float(_cohens_h(r.rate_b, r.rate_a)),
+                r = proportion_test(int(s0[i]), int(n0[i]), int(s1[i]), int(n1[i]), alpha=alpha, alternative="two-sided")
+                lo, hi = r.ci_difference  # Newcombe interval of current - baseline
+                rows.append({**base, "baseline": r.rate_a, "current": r.rate_b,
+                             "difference": r.difference, "ci_low": lo, "ci_high": hi,
+                             "effect": r.effect,
                              "statistic": float(r.statistic), "pvalue": float(r.pvalue), "test": "two-proportion z"})
         else:
             ss0 = merged[f"{metric}__sumsq_b"].to_numpy(float)
@@ -451,7 +420,7 @@ def compare_periods(
     out = pd.DataFrame(rows, columns=[c for c in FINDINGS_COLUMNS if c not in ("p_adjusted", "significant")])
     for c in ("n_baseline", "n_current", "baseline", "current", "difference", "ci_low", "ci_high", "effect", "statistic", "pvalue"):
         out[c] = pd.to_numeric(out[c], errors="coerce").astype("float64")
-    out["p_adjusted"] = _bh(out["pvalue"].to_numpy())
+    out["p_adjusted"] = benjamini_hochberg(out["pvalue"].to_numpy())
     out["significant"] = (out["p_adjusted"] < alpha).astype(bool)
     return out[list(FINDINGS_COLUMNS)]
 
@@ -541,8 +510,6 @@ def error_confidence(
     error rate depends on the band at all.
     """
     _check_alpha(alpha)
-    from analysis.intervals import wilson_interval
-
     c = pd.to_numeric(pd.Series(confidence), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     e_ser = pd.Series(error).astype("boolean")
     ok = np.isfinite(c) & e_ser.notna().to_numpy()
@@ -665,7 +632,7 @@ def scan_segments(
     t["null_rate"] = np.where(valid, null, np.nan)
     t["excess"] = t["current_rate"] - t["baseline_rate"]
     t["excess_events"] = np.where(valid, k1 - n1 * null, np.nan)
-    t["effect"] = np.where(valid, _cohens_h(t["current_rate"].fillna(0), null), np.nan)
+    t["effect"] = np.where(valid, cohen_h(null, t["current_rate"].fillna(0)), np.nan)
     t["pvalue"] = np.where(valid, _binom_pvalue(k1, n1, null, "greater"), np.nan)
     t["pvalue_baseline"] = np.where(valid, _binom_pvalue(k1, n1, np.minimum(1.0, base), "greater"), np.nan)
     t["p_adjusted"] = holm(t["pvalue"].to_numpy())

@@ -51,6 +51,7 @@ import pandas as pd
 import pyarrow as pa
 from scipy import stats
 
+from analysis._common import check_alpha as _check_alpha
 from analysis.intervals import wilson_interval
 
 __all__ = [
@@ -439,7 +440,7 @@ def aggregate(
                 parts["col"].append(np.full(len(pick), j, dtype=np.int32))
                 parts["value"].append(val[pick])
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    table = _finish_table(table, kinds)
+    table = _finish_table(table)
     if parts["w"] and sum(len(x) for x in parts["w"]):
         cat = {name: np.concatenate(v) for name, v in parts.items()}
         samples = pd.DataFrame(
@@ -469,7 +470,7 @@ def aggregate(
     )
 
 
-def _finish_table(table: pd.DataFrame, kinds: Mapping[str, str]) -> pd.DataFrame:
+def _finish_table(table: pd.DataFrame) -> pd.DataFrame:
     table = table.copy()
     if len(table.columns):
         table["window_start"] = table["window_start"].astype("datetime64[ns, UTC]")
@@ -496,11 +497,6 @@ def _finish_samples(samples: pd.DataFrame | None) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 # Series
 # --------------------------------------------------------------------------------------------
-
-
-def _check_alpha(alpha: float) -> None:
-    if not isinstance(alpha, (int, float, np.floating)) or not 0.0 < alpha < 1.0:
-        raise ValueError(f"`alpha` must be in (0, 1), got {alpha!r}")
 
 
 def _select(agg: WindowedAggregates, metric: str, kind: str | None, segment_column: str, segment: Any) -> pd.DataFrame:

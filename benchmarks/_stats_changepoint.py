@@ -19,17 +19,15 @@ Run alone: ``.venv/bin/python benchmarks/_stats_changepoint.py``.
 from __future__ import annotations
 
 import math
-import statistics
 import sys
-import time
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis.changepoint import detect  # noqa: E402
+from _stats_common import median_time, print_table  # noqa: E402
 
 LEVELS = (0.0, 2.0, -1.0, 1.5, -0.5, 1.0)
 FRACTIONS = (0.17, 0.33, 0.52, 0.66, 0.84)  # where the 5 changes fall
@@ -40,15 +38,6 @@ def make_signal(n: int, seed: int = 0) -> tuple[np.ndarray, list[int]]:
     cuts = [int(f * n) for f in FRACTIONS]
     sig = np.repeat(np.asarray(LEVELS), np.diff([0, *cuts, n]))
     return sig + np.random.default_rng(seed).normal(size=n), cuts
-
-
-def _median_time(fn: Callable[[], object], repeats: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
 
 
 def _row(name, ours, ref_name, ref_t, target_ratio, same, extra) -> dict:
@@ -74,8 +63,8 @@ def run() -> list[dict]:
     n = 2_000
     x, _ = make_signal(n)
     pen = 3 * math.log(n)
-    t_ours, ours = _median_time(lambda: detect(x, cost="l2", penalty=pen, min_size=2), 7)
-    t_ref, ref = _median_time(lambda: rpt.Pelt(model="l2", jump=1, min_size=2).fit(x).predict(pen=pen), 3)
+    t_ours, ours = median_time(lambda: detect(x, cost="l2", penalty=pen, min_size=2), 7)
+    t_ref, ref = median_time(lambda: rpt.Pelt(model="l2", jump=1, min_size=2).fit(x).predict(pen=pen), 3)
     same = list(ours.change_points) == [int(b) for b in ref[:-1]]
     rows.append(
         _row(
@@ -92,8 +81,8 @@ def run() -> list[dict]:
     n = 100_000
     x, cuts = make_signal(n)
     pen = 3 * math.log(n)
-    t_ours, ours = _median_time(lambda: detect(x, cost="l2", penalty=pen, min_size=2), 5)
-    t_ref, ref = _median_time(lambda: rpt.KernelCPD(kernel="linear", min_size=2).fit(x).predict(pen=pen), 3)
+    t_ours, ours = median_time(lambda: detect(x, cost="l2", penalty=pen, min_size=2), 5)
+    t_ref, ref = median_time(lambda: rpt.KernelCPD(kernel="linear", min_size=2).fit(x).predict(pen=pen), 3)
     same = list(ours.change_points) == [int(b) for b in ref[:-1]]
     rows.append(
         _row(
@@ -107,7 +96,7 @@ def run() -> list[dict]:
         )
     )
 
-    t_def, res = _median_time(lambda: detect(x), 3)
+    t_def, res = median_time(lambda: detect(x), 3)
     rows.append(
         {
             "benchmark": f"detect() defaults, n={n:,}, 5 changes",
@@ -125,12 +114,7 @@ def run() -> list[dict]:
 
 
 def main() -> None:
-    rows = run()
-    keys = list(rows[0])
-    widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in keys}
-    print("  ".join(k.ljust(widths[k]) for k in keys))
-    for r in rows:
-        print("  ".join(str(r[k]).ljust(widths[k]) for k in keys))
+    print_table(run())
 
 
 if __name__ == "__main__":

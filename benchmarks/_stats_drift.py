@@ -21,9 +21,7 @@ Run alone: ``.venv/bin/python benchmarks/_stats_drift.py``.
 from __future__ import annotations
 
 import gc
-import statistics
 import sys
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -36,6 +34,7 @@ from statsmodels.stats.multitest import multipletests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis.drift import drift_table  # noqa: E402
+from _stats_common import median_time  # noqa: E402
 
 N = 1_000_000
 REPEATS = 3
@@ -86,20 +85,10 @@ def naive_scipy(ref: pd.DataFrame, cur: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _median_time(fn, repeats: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeats):
-        gc.collect()
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
-
-
 def run() -> list[dict]:
     ref, cur = make_frames()
-    t_ours, table = _median_time(lambda: drift_table(ref, cur), REPEATS)
-    t_naive, naive = _median_time(lambda: naive_scipy(ref, cur), REPEATS)
+    t_ours, table = median_time(lambda: drift_table(ref, cur), REPEATS)
+    t_naive, naive = median_time(lambda: naive_scipy(ref, cur), REPEATS)
 
     gc.collect()
     pool_before = pa.total_allocated_bytes()

@@ -11,7 +11,6 @@ Nothing here asserts.
 from __future__ import annotations
 
 import math
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis import spc  # noqa: E402
+from _stats_common import median_time, print_table  # noqa: E402
 
 N = 10_000_000
 N_LOOP = 200_000
@@ -29,13 +29,7 @@ REPEATS = 3
 
 
 def _median_time(fn: Callable[[], object], repeats: int = REPEATS) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-        del out
-    return statistics.median(times)
+    return median_time(fn, repeats)[0]
 
 
 def _loop_cusum(x: np.ndarray, k: float, h: float) -> int:
@@ -155,19 +149,8 @@ def calibration(seed: int = 11) -> list[dict]:
     return rows
 
 
-def _print(rows: list[dict]) -> None:
-    keys: list[str] = []
-    for r in rows:
-        keys += [k for k in r if k not in keys]
-    widths = {k: max(len(k), *(len(str(r.get(k, ""))) for r in rows)) for k in keys}
-    print("  ".join(k.ljust(widths[k]) for k in keys))
-    for r in rows:
-        print("  ".join(str(r.get(k, "")).ljust(widths[k]) for k in keys))
-    print()
-
-
 if __name__ == "__main__":
     print("== control charts: speed (median of 3) ==")
-    _print(run())
+    print_table(run())
     print("== control charts: calibration (designed ARL0 = 10,000; 600,000 in-control points) ==")
-    _print(calibration())
+    print_table(calibration())

@@ -15,25 +15,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _stats_changepoint  # noqa: E402
 import _stats_drift  # noqa: E402
 import _stats_spc  # noqa: E402
-
-
-def _print(rows: list[dict]) -> None:
-    if not rows:
-        return
-    keys: list[str] = []
-    for r in rows:
-        keys += [k for k in r if k not in keys]
-    widths = {k: max(len(k), *(len(str(r.get(k, ""))) for r in rows)) for k in keys}
-    print("  ".join(k.ljust(widths[k]) for k in keys))
-    for r in rows:
-        print("  ".join(str(r.get(k, "")).ljust(widths[k]) for k in keys))
-    print()
+from _stats_common import print_table  # noqa: E402
 
 
 def main() -> None:
     for name, module in (("change points", _stats_changepoint), ("control charts", _stats_spc), ("drift", _stats_drift)):
         print(f"== {name} ==")
-        _print(module.run())
+        print_table(module.run())
 
 
 if __name__ == "__main__":

@@ -739,3 +739,12 @@ def test_new_category_keeps_its_own_cell():
     # Expected below min_expected where it is absent (2 * 2060 / 2268 = 1.8): merged like any sparse one.
     res_small = drift.chi_square_test(ref, {"a": 100, "b": 100, "c": 6, "new": 2})
     assert "new" in res_small.merged
+
+
+def test_cohen_h_is_vectorised_and_matches_statsmodels():
+    # statsmodels.stats.proportion.proportion_effectsize(prop1, prop2) = 2 asin sqrt(prop1) - 2 asin sqrt(prop2)
+    from statsmodels.stats.proportion import proportion_effectsize
+
+    p_a = np.array([0.10, 0.99, 0.0, 0.5])
+    p_b = np.array([0.15, 0.02, 1.0, 0.5])
+    np.testing.assert_allclose(drift.cohen_h(p_a, p_b), proportion_effectsize(p_b, p_a), rtol=1e-12, atol=1e-15)

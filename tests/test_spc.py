@@ -109,15 +109,23 @@ def _batch_cusum(case, sigma, k, h):
     return spc.tabular_cusum(case["data"], target=case["target"], sigma=sigma, k=k, h=h)
 
 
-def _stream_cusum(case, sigma, k, h):
-    chart = spc.CusumChart(target=case["target"], sigma=sigma, k=k, h=h)
-    up, lo, alarms = [], [], []
-    for i, v in enumerate(case["data"]):
+def _stream(chart, data, *attrs):
+    """Feed ``data`` to ``chart`` one value at a time: the path of each of ``attrs``, alarm positions, sides."""
+    paths = [[] for _ in attrs]
+    alarms, sides = [], []
+    for i, v in enumerate(data):
         chart.update(v)
-        up.append(chart.upper)
-        lo.append(chart.lower)
+        for path, a in zip(paths, attrs):
+            path.append(getattr(chart, a))
         if chart.alarm:
             alarms.append(i)
+            sides.append(chart.side)
+    return paths, alarms, sides
+
+
+def _stream_cusum(case, sigma, k, h):
+    chart = spc.CusumChart(target=case["target"], sigma=sigma, k=k, h=h)
+    (up, lo), alarms, _ = _stream(chart, case["data"], "upper", "lower")
     return up, lo, alarms
 
 
@@ -179,15 +187,7 @@ def test_montgomery_9_2_ewma(mode):
         r = spc.ewma_chart(c["data"], **kw)
         z, ucl, lcl, alarms = r.z, r.ucl, r.lcl, r.alarms
     else:
-        chart = spc.EwmaChart(**kw)
-        z, ucl, lcl, alarms = [], [], [], []
-        for i, v in enumerate(c["data"]):
-            chart.update(v)
-            z.append(chart.z)
-            ucl.append(chart.ucl)
-            lcl.append(chart.lcl)
-            if chart.alarm:
-                alarms.append(i)
+        (z, ucl, lcl), alarms, _ = _stream(spc.EwmaChart(**kw), c["data"], "z", "ucl", "lcl")
     for period, expected in c["expected_points"].items():
         i = int(period) - 1
         # z at periods 1-3 is printed with all its digits (9.945, 9.7495, 9.70355): exact
@@ -210,12 +210,7 @@ def test_nist_6_3_2_4_ewma(mode):
         z, ucl, lcl, alarms = r.z, r.ucl, r.lcl, list(r.alarms)
     else:
         chart = spc.EwmaChart(**kw)
-        z, alarms = [], []
-        for i, v in enumerate(c["data"]):
-            chart.update(v)
-            z.append(chart.z)
-            if chart.alarm:
-                alarms.append(i)
+        (z,), alarms, _ = _stream(chart, c["data"], "z")
         ucl, lcl = np.full(len(z), chart.ucl), np.full(len(z), chart.lcl)
     np.testing.assert_allclose(z, c["expected_z"], rtol=0, atol=half_unit(c["decimals"]))
     # the limits are printed with 4 decimals (52.5884, 47.4116)
@@ -620,15 +615,7 @@ def test_cusum_chart_equals_batch(reset):
     x = _with_shifts_and_gaps(13, 20_000)
     r = spc.tabular_cusum(x, target=10.0, sigma=2.0, k=0.5, h=4.0, reset=reset)
     chart = spc.CusumChart(target=10.0, sigma=2.0, k=0.5, h=4.0, reset=reset)
-    up, lo, nu, alarms, sides = [], [], [], [], []
-    for i, v in enumerate(x):
-        chart.update(v)
-        up.append(chart.upper)
-        lo.append(chart.lower)
-        nu.append(chart.run_length_upper)
-        if chart.alarm:
-            alarms.append(i)
-            sides.append(chart.side)
+    (up, lo, nu), alarms, sides = _stream(chart, x, "upper", "lower", "run_length_upper")
     np.testing.assert_allclose(up, r.upper, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(lo, r.lower, rtol=1e-9, atol=1e-9)
     np.testing.assert_array_equal(nu, r.run_length_upper)
@@ -641,13 +628,7 @@ def test_ewma_chart_equals_batch(reset):
     x = _with_shifts_and_gaps(14, 20_000)
     r = spc.ewma_chart(x, target=10.0, sigma=2.0, lam=0.2, L=2.8, reset=reset)
     chart = spc.EwmaChart(target=10.0, sigma=2.0, lam=0.2, L=2.8, reset=reset)
-    z, ucl, alarms = [], [], []
-    for i, v in enumerate(x):
-        chart.update(v)
-        z.append(chart.z)
-        ucl.append(chart.ucl)
-        if chart.alarm:
-            alarms.append(i)
+    (z, ucl), alarms, _ = _stream(chart, x, "z", "ucl")
     np.testing.assert_allclose(z, r.z, rtol=1e-12, atol=1e-9)
     np.testing.assert_allclose(ucl, r.ucl, rtol=1e-12, atol=1e-9)
     assert alarms == r.alarms.tolist()
@@ -660,12 +641,7 @@ def test_bernoulli_chart_equals_batch(reset):
     flags[::53] = np.nan
     r = spc.bernoulli_cusum(flags, p0=0.9, p1=0.8, h=3.0, reset=reset)
     chart = spc.BernoulliCusumChart(p0=0.9, p1=0.8, h=3.0, reset=reset)
-    path, alarms = [], []
-    for i, v in enumerate(flags):
-        chart.update(v)
-        path.append(chart.lower)
-        if chart.alarm:
-            alarms.append(i)
+    (path,), alarms, _ = _stream(chart, flags, "lower")
     np.testing.assert_allclose(path, r.lower, rtol=1e-9, atol=1e-9)
     assert alarms == r.alarms.tolist()
     # the binomial twin: update(successes, trials)
