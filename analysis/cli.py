@@ -196,7 +196,7 @@ def _cli_names(message: str) -> str:
 def _demo(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from analysis.report import CASES, NotebookFailed, ParameterError, run_investigation
+    from analysis.report import CASES, NotebookFailed, ParameterError, default_parameters, run_investigation
 
     data = Path(args.data).expanduser().resolve()
     out = Path(args.out).expanduser().resolve()
@@ -210,23 +210,14 @@ def _demo(args: argparse.Namespace) -> int:
         events = _case_events(data / case)
         if events is None:
             return _error(f"no events file in {data / case}")
-        truth_reported = ""
         evaluations = data / case / "evaluations.csv"
-        params = {
-            "events_path": str(events),
-            "changes_path": str(data / case / "changes.csv"),
-            "reported_at": truth_reported,
-            "pattern": pattern,
-            "metric": "",
-            "segment_by": "",
-            "window": "",
-            "out_dir": str(out / case),
-            "redact": True,
-            "assume_tz": "",
-            "mapping_path": "",
-            "evaluations_path": str(evaluations) if evaluations.is_file() else "",
-            "seed": 0,
-        }
+        params = default_parameters(
+            events_path=str(events),
+            changes_path=str(data / case / "changes.csv"),
+            pattern=pattern,
+            out_dir=str(out / case),
+            evaluations_path=str(evaluations) if evaluations.is_file() else "",
+        )
         try:
             runs.append(
                 run_investigation(params, progress=False if args.quiet else {"desc": case, "leave": False, "position": 1})

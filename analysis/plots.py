@@ -159,8 +159,8 @@ def _empty(message: str, height: float = 2.0) -> Figure:
     return fig
 
 
-def _mark_events(ax: Any, pm: Any, *, label: bool = False, changes: bool = False) -> None:
-    """Onset (line + shaded interval), report, and optionally the change events."""
+def _mark_events(ax: Any, pm: Any, *, label: bool = False) -> None:
+    """Onset (line + shaded interval) and report; the change events are :func:`_mark_changes`."""
     onset, interval = _onset(pm)
     if interval is not None:
         ax.axvspan(_naive(interval[0]), _naive(interval[1]), color=C_ONSET, alpha=0.10, lw=0,
@@ -170,8 +170,6 @@ def _mark_events(ax: Any, pm: Any, *, label: bool = False, changes: bool = False
     rep = _reported_at(pm)
     if rep is not None:
         ax.axvline(_naive(rep), color=C_REPORT, lw=1.2, ls="--", label="reported" if label else None)
-    if changes:
-        _mark_changes(ax, pm, label=label, annotate=False)
 
 
 def _mark_changes(ax: Any, pm: Any, *, label: bool, annotate: bool, max_labels: int = 3) -> None:
@@ -390,7 +388,7 @@ def plot_control_charts(pm: Any, *, names: Sequence[str] | None = None) -> Figur
     axes = np.atleast_1d(fig.subplots(len(runs), 1, sharex=True))
     for ax, run in zip(axes, runs):
         _draw_chart(ax, run)
-        _mark_events(ax, pm, label=ax is axes[0], changes=False)
+        _mark_events(ax, pm, label=ax is axes[0])
         _date_axis(ax)
         lead = getattr(run, "lead_time_hours", None)
         first = to_utc(getattr(run, "first_alarm", None))

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from analysis._common import iso_z
-from analysis.redact import escape_html, safe_text
+from analysis.redact import safe_text
 
 __all__ = ["Postmortem", "investigate", "json_safe", "SCHEMA_VERSION", "PATTERN_DEFAULTS"]
 
@@ -416,6 +416,8 @@ class Postmortem:
         Returns the written paths by name. Text cells of the CSVs are redacted (unless
         ``redact=False``), HTML-escaped and protected against spreadsheet formula injection.
         """
+        from analysis.report import csv_safe_frame
+
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths: dict[str, Path] = {}
@@ -426,31 +428,13 @@ class Postmortem:
         p.write_text(self.to_markdown(redact=redact), encoding="utf-8")
         paths["report.md"] = p
         p = out / "timeline.csv"
-        _safe_csv(self.timeline, redact=redact).to_csv(p, index=False)
+        csv_safe_frame(self.timeline, redact=redact).to_csv(p, index=False)
         paths["timeline.csv"] = p
         if self.affected_events is not None and len(self.affected_events):
             p = out / "affected_events.csv"
-            _safe_csv(self.affected_events, redact=redact).to_csv(p, index=False)
+            csv_safe_frame(self.affected_events, redact=redact).to_csv(p, index=False)
             paths["affected_events.csv"] = p
         return paths
-
-
-def _safe_csv(frame: pd.DataFrame, *, redact: bool) -> pd.DataFrame:
-    try:
-        from analysis.report import csv_safe
-    except ImportError:  # pragma: no cover - the report module ships with the kit
-        def csv_safe(v: Any, *, redact: bool = True) -> Any:
-            if not isinstance(v, str):
-                return v
-            t = escape_html(safe_text(v, redact=redact, max_len=None))
-            return "'" + t if t[:1] in ("=", "+", "-", "@") else t
-    f = frame.copy()
-    for c in f.columns:
-        if pd.api.types.is_datetime64_any_dtype(f[c].dtype):
-            f[c] = [iso_z(v) for v in f[c]]
-        elif f[c].dtype == object or pd.api.types.is_string_dtype(f[c].dtype):
-            f[c] = [csv_safe(v, redact=redact) if isinstance(v, str) else v for v in f[c].astype(object)]
-    return f
 
 
 def _seg_dict(col: Any, val: Any) -> dict[str, str]:

@@ -35,6 +35,7 @@ from typing import Any
 
 import pandas as pd
 
+from analysis._common import iso_z, to_utc
 from analysis.redact import escape_html, safe_text
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "Param",
     "Parameters",
     "NOTEBOOK_PARAMETERS",
+    "default_parameters",
     "PATTERN_NOTEBOOKS",
     "CASES",
     "validate_parameters",
@@ -60,6 +62,7 @@ __all__ = [
     "load_summary",
     "write_rejected",
     "csv_safe",
+    "csv_safe_frame",
     "show_table",
     "show_runbook",
     "show_headline",
@@ -169,16 +172,18 @@ def resolve_output_dir(path: str | os.PathLike[str]) -> Path:
 
 @dataclass(frozen=True)
 class Param:
-    """One notebook parameter: its plain type, help text and an optional value check.
+    """One notebook parameter: its plain type, help text, an optional value check and its default.
 
     ``check(value, values)`` returns the normalised value (e.g. ``""`` -> ``None``, a resolved path)
     or raises :class:`ParameterError`; ``values`` holds the raw values of all parameters.
+    ``default`` is the raw value when not given (``""``: none / the pattern's default).
     """
 
     name: str
     type: type
     help: str
     check: Callable[[Any, Mapping[str, Any]], Any] | None = None
+    default: Any = ""
 
 
 def _type_ok(value: Any, typ: type) -> bool:
@@ -309,12 +314,12 @@ _PARAMS: tuple[Param, ...] = (
     Param("events_path", str, "events file (Parquet, JSONL, CSV, a trace export; a folder for Langfuse)", _check_events_path),
     Param("changes_path", str, "change log (CSV, JSONL, YAML or Parquet)", _check_changes_path),
     Param("reported_at", str, "when the incident was reported, ISO 8601 with offset; empty: the last event", _check_reported_at),
-    Param("pattern", str, "auto, retrieval, refusal or escalation", _check_pattern),
+    Param("pattern", str, "auto, retrieval, refusal or escalation", _check_pattern, "auto"),
     Param("metric", str, "outcome column to investigate; empty: the pattern's default", _check_metric),
     Param("segment_by", str, "comma-separated segment columns; empty: the pattern's default", _check_segment_by),
     Param("window", str, "aggregation window such as 1h or 30min; empty: the pattern's default", _check_window),
     Param("out_dir", str, "report directory; relative: to the repository root", _check_out_dir),
-    Param("redact", bool, "redact emails, phone numbers and similar personal data in the reports", None),
+    Param("redact", bool, "redact emails, phone numbers and similar personal data in the reports", None, True),
     Param("assume_tz", str, "time zone of timestamps without an offset (e.g. UTC); empty: reject them", _check_assume_tz),
     Param("mapping_path", str, "column mapping file (YAML or JSON) for non-canonical exports; empty: none", _check_mapping_path),
     Param(
@@ -323,11 +328,20 @@ _PARAMS: tuple[Param, ...] = (
         "offline evaluation history (CSV, JSONL or Parquet with ts and passed); empty: simulate a weekly evaluation",
         _check_evaluations_path,
     ),
-    Param("seed", int, "seed for the sampled parts of the analysis", _check_seed),
+    Param("seed", int, "seed for the sampled parts of the analysis", _check_seed, 0),
 )
 
 #: The parameters every notebook takes (same names, types and meaning in all four notebooks).
 NOTEBOOK_PARAMETERS: dict[str, Param] = {p.name: p for p in _PARAMS}
+
+
+def default_parameters(**values: Any) -> dict[str, Any]:
+    """Raw values for every notebook parameter: each :attr:`Param.default`, updated with ``values``.
+
+    The paths (``events_path``, ``changes_path``, ``out_dir``) default to ``""``, which
+    :func:`validate_parameters` rejects: give them. ``values`` is not checked here.
+    """
+    return {**{name: p.default for name, p in NOTEBOOK_PARAMETERS.items()}, **values}
 
 # Names IPython puts in the user namespace; never parameters.
 _IPYTHON_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython", "open", "display"})
@@ -737,6 +751,17 @@ def csv_safe(value: Any, *, redact: bool = True) -> Any:
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
+def csv_safe_frame(frame: pd.DataFrame, *, redact: bool = True) -> pd.DataFrame:
+    """A copy of ``frame`` for a CSV: text cells through :func:`csv_safe`, timestamps as ISO 8601 ``Z``."""
+    f = frame.copy()
+    for c in f.columns:
+        if pd.api.types.is_datetime64_any_dtype(f[c].dtype):
+            f[c] = [iso_z(v) for v in f[c]]
+        elif f[c].dtype == object or pd.api.types.is_string_dtype(f[c].dtype):
+            f[c] = [csv_safe(v, redact=redact) for v in f[c].astype(object)]
+    return f
+
+
 def write_rejected(out_dir: str | os.PathLike[str], *, redact: bool = True, **loads: Any) -> dict[str, Path]:
     """Write ``rejected_<table>.csv`` (row, reason, raw) for every load that rejected rows.
 
@@ -750,12 +775,8 @@ def write_rejected(out_dir: str | os.PathLike[str], *, redact: bool = True, **lo
         if rej is None or len(rej) == 0:
             continue
         out.mkdir(parents=True, exist_ok=True)
-        frame = rej.copy()
-        for col in frame.columns:
-            if frame[col].dtype == object or pd.api.types.is_string_dtype(frame[col].dtype):
-                frame[col] = frame[col].astype(object).map(lambda v: csv_safe(v, redact=redact))
         path = out / f"rejected_{name}.csv"
-        frame.to_csv(path, index=False, quoting=csv.QUOTE_MINIMAL)
+        csv_safe_frame(rej, redact=redact).to_csv(path, index=False, quoting=csv.QUOTE_MINIMAL)
         written[name] = path
     return written
 
@@ -886,11 +907,8 @@ def show_runbook(runbook: list[Mapping[str, Any]], *, redact: bool = True) -> Ht
 
 
 def _fmt_ts(ts: Any) -> str:
-    if ts is None or _isna(ts):
-        return "none"
-    t = pd.Timestamp(ts)
-    t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
-    return t.strftime("%Y-%m-%d %H:%M UTC")
+    t = to_utc(ts)
+    return "none" if t is None else t.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def show_headline(pm: Any, *, redact: bool = True) -> HtmlBlock:

@@ -23,6 +23,8 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from analysis._common import iso_z
+
 __all__ = ["KINDS", "TIMELINE_COLUMNS", "Durations", "Timeline", "build_timeline", "durations", "hours_between"]
 
 TIMELINE_COLUMNS = ("ts", "t_rel_hours", "kind", "source", "description", "evidence")
@@ -135,10 +137,6 @@ class Timeline:
     durations: Durations
 
 
-def _fmt_ts(ts: pd.Timestamp | None) -> str | None:
-    return None if ts is None else ts.isoformat().replace("+00:00", "Z")
-
-
 def _change_rows(changes: pd.DataFrame | None, kind: str, reported_at: pd.Timestamp | None) -> list[dict]:
     rows: list[dict] = []
     if changes is None or len(changes) == 0:
@@ -215,7 +213,7 @@ def build_timeline(
             _to_ts(onset_interval[0], "onset_interval"),
             _to_ts(onset_interval[1], "onset_interval"),
         )
-        ev = f"interval {_fmt_ts(lo)} .. {_fmt_ts(hi)}" if lo is not None and hi is not None else ""
+        ev = f"interval {iso_z(lo)} .. {iso_z(hi)}" if lo is not None and hi is not None else ""
         rows.append({"ts": o, "kind": "onset", "source": "changepoint", "description": onset_description or "onset", "evidence": ev})
     earliest: pd.Timestamp | None = None
     if alarms is not None and len(alarms):

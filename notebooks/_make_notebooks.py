@@ -91,23 +91,15 @@ def params_source(data: str, pattern: str, out: str, evaluations: str = "") -> s
     """The parameters cell: one typed, commented line per parameter; the help comes from the spec."""
     import json
 
-    from analysis.report import NOTEBOOK_PARAMETERS
+    from analysis.report import NOTEBOOK_PARAMETERS, default_parameters
 
-    defaults = {
-        "events_path": f"sample_data/{data}/events.parquet",
-        "changes_path": f"sample_data/{data}/changes.csv",
-        "reported_at": "",
-        "pattern": pattern,
-        "metric": "",
-        "segment_by": "",
-        "window": "",
-        "out_dir": f"reports/{out}",
-        "redact": True,
-        "assume_tz": "",
-        "mapping_path": "",
-        "evaluations_path": evaluations,
-        "seed": 0,
-    }
+    defaults = default_parameters(
+        events_path=f"sample_data/{data}/events.parquet",
+        changes_path=f"sample_data/{data}/changes.csv",
+        pattern=pattern,
+        out_dir=f"reports/{out}",
+        evaluations_path=evaluations,
+    )
     lines = [
         "# Notebook parameters (papermill -p NAME VALUE; list them with papermill --help-notebook).",
         "# Relative paths are looked up from the working directory, then from the repository root.",

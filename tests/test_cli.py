@@ -172,23 +172,7 @@ def test_generate_rejects_bad_options(args: list[str], needle: str, tmp_path: Pa
 
 
 def _params(**overrides: object) -> dict[str, object]:
-    base: dict[str, object] = {
-        "events_path": __file__,
-        "changes_path": __file__,
-        "reported_at": "",
-        "pattern": "auto",
-        "metric": "",
-        "segment_by": "",
-        "window": "",
-        "out_dir": "reports/x",
-        "redact": True,
-        "assume_tz": "",
-        "mapping_path": "",
-        "evaluations_path": "",
-        "seed": 0,
-    }
-    base.update(overrides)
-    return base
+    return report.default_parameters(**{"events_path": __file__, "changes_path": __file__, "out_dir": "reports/x", **overrides})
 
 
 class _Recorder:

@@ -136,23 +136,7 @@ def test_defaults_are_valid_and_point_at_sample_data(path: Path, monkeypatch: py
 
 
 def _good(**overrides: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "events_path": __file__,
-        "changes_path": __file__,
-        "reported_at": "",
-        "pattern": "auto",
-        "metric": "",
-        "segment_by": "",
-        "window": "",
-        "out_dir": "reports/x",
-        "redact": True,
-        "assume_tz": "",
-        "mapping_path": "",
-        "evaluations_path": "",
-        "seed": 0,
-    }
-    base.update(overrides)
-    return base
+    return report.default_parameters(**{"events_path": __file__, "changes_path": __file__, "out_dir": "reports/x", **overrides})
 
 
 def test_defaults_normalise_empty_strings_to_none() -> None:
