@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-fast bench sample-data clean-notebooks clean
+.PHONY: venv demo test test-fast lab bench bench-scale sample-data clean-notebooks clean
 
 venv: $(STAMP)
 
@@ -21,6 +21,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# JupyterLab on the venv's own kernel (the notebooks in notebooks/ open on it).
+lab: $(STAMP)
+	$(PY) -m jupyter lab --notebook-dir=notebooks
 
 # Skips the notebook runs (real kernels) for a quick loop.
 test-fast: $(STAMP)

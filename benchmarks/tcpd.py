@@ -1,6 +1,6 @@
 """Score ``analysis.changepoint.detect`` on the annotated TCPD series.
 
-Protocol of van den Burg and Williams (2020), as ``../shared/datasets/tcpd/README.md`` states it:
+Protocol of van den Burg and Williams (2020), as ``benchmarks/data/tcpd/README.md`` states it:
 z-score each series (missing values kept as missing), run each detector with its default
 settings, add index 0 to the annotators' sets and to the prediction, then
 
@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis.changepoint import detect  # noqa: E402
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "tcpd"
+DEFAULT_DATA = Path(__file__).resolve().parent / "data" / "tcpd"  # copied from the TCPD, with its LICENSE
 MARGIN = 5
 
 

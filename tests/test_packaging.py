@@ -13,7 +13,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 # Conda and PyPI name a few packages differently.
-CONDA_NAMES = {"pyyaml": "pyyaml"}
+CONDA_NAMES = {"python-duckdb": "duckdb"}
+# Conda-only runtime pieces that PyPI cannot carry (Spark's Java).
+CONDA_ONLY = {"openjdk"}
+PROJECT = "llm-incident-forensics"
 
 
 def _name_and_spec(req: str) -> tuple[str, str]:
@@ -24,7 +27,16 @@ def _name_and_spec(req: str) -> tuple[str, str]:
 
 def _pyproject_requirements() -> dict[str, str]:
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    reqs = list(data["project"]["dependencies"]) + list(data["project"]["optional-dependencies"]["test"])
+    extras = data["project"]["optional-dependencies"]
+    reqs: list[str] = list(data["project"]["dependencies"])
+    todo = ["test"]
+    while todo:  # the test extra includes others through self-references ("llm-incident-forensics[spark]")
+        for r in extras[todo.pop()]:
+            m = re.match(rf"^{PROJECT}\[([a-z,\s]+)\]$", r)
+            if m:
+                todo.extend(x.strip() for x in m.group(1).split(","))
+            else:
+                reqs.append(r)
     return dict(_name_and_spec(r) for r in reqs)
 
 
@@ -40,9 +52,9 @@ def _environment_requirements() -> dict[str, str]:
                 out[name] = spec
             continue
         name, spec = _name_and_spec(dep)
-        if name in ("python", "pip"):
+        if name in ("python", "pip") or name in CONDA_ONLY:
             continue
-        out[name] = spec
+        out[CONDA_NAMES.get(name, name)] = spec
     return out
 
 
@@ -59,7 +71,7 @@ def test_environment_yml_agrees_with_pyproject():
 def test_python_version_agrees():
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    pins = [d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python")]
+    pins = [d for d in env["dependencies"] if isinstance(d, str) and re.match(r"python\b(?!-)", d)]
     assert pins == [f"python{data['project']['requires-python']}"]
 
 

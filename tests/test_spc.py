@@ -2,7 +2,7 @@
 plain-loop re-implementations of the textbook recursions, and seeded simulation.
 
 Reference sources:
-- /work/shared/reference/control_charts.json: Montgomery Examples 9.1 / 9.2, NIST 6.3.2.3 / 6.3.2.4.
+- tests/data/control_charts.json: Montgomery Examples 9.1 / 9.2, NIST 6.3.2.3 / 6.3.2.4.
 - Montgomery, Introduction to Statistical Quality Control, Table 9.3 (two-sided tabular CUSUM ARLs,
   k = 1/2, h = 4 and 5, from Hawkins 1993) and Table 9.11 (EWMA ARLs from Lucas & Saccucci 1990).
 """
@@ -22,9 +22,8 @@ from scipy import stats
 
 from analysis import spc
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "control_charts.json"
-if not REFERENCE.exists():  # the checkout may sit elsewhere; the reference folder is /work/shared
-    REFERENCE = Path("/work/shared/reference/control_charts.json")
+# Copied from the project's shared/reference/control_charts.json (its sources are listed in the file).
+REFERENCE = Path(__file__).resolve().parent / "data" / "control_charts.json"
 CASES = {c["id"]: c for c in json.loads(REFERENCE.read_text())["cases"]}
 
 
