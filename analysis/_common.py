@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["to_utc", "iso_z", "check_alpha"]
+__all__ = ["to_utc", "iso_z", "check_alpha", "check_duration"]
 
 
 def to_utc(value: Any) -> pd.Timestamp | None:
@@ -38,3 +38,14 @@ def check_alpha(alpha: Any) -> float:
     if not isinstance(alpha, (int, float, np.floating)) or not 0.0 < float(alpha) < 1.0:
         raise ValueError(f"`alpha` must be in (0, 1), got {alpha!r}")
     return float(alpha)
+
+
+def check_duration(value: Any, name: str = "window") -> pd.Timedelta:
+    """A positive duration (``"1h"``, ``"15min"``, a Timedelta), or a ``ValueError`` naming the parameter."""
+    try:
+        w = pd.Timedelta(value)
+    except (ValueError, TypeError):
+        raise ValueError(f"`{name}` must be a positive duration such as '1h' or '15min', got {value!r}") from None
+    if pd.isna(w) or w <= pd.Timedelta(0):
+        raise ValueError(f"`{name}` must be a positive duration such as '1h' or '15min', got {value!r}")
+    return w

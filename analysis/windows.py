@@ -52,6 +52,7 @@ import pyarrow as pa
 from scipy import stats
 
 from analysis._common import check_alpha as _check_alpha
+from analysis._common import check_duration
 from analysis.intervals import wilson_interval
 
 __all__ = [
@@ -131,13 +132,7 @@ class WindowedAggregates:
 
 
 def _check_window(window: Any) -> pd.Timedelta:
-    try:
-        w = pd.Timedelta(window)
-    except (ValueError, TypeError):
-        raise ValueError(f"`window` must be a positive duration such as '1h' or '15min', got {window!r}") from None
-    if pd.isna(w) or w <= pd.Timedelta(0):
-        raise ValueError(f"`window` must be a positive duration, got {window!r}")
-    return w
+    return check_duration(window, "window")
 
 
 def _check_events(events: Any) -> pd.Series:

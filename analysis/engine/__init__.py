@@ -1,0 +1,37 @@
+"""The narrow waist: the only code that reads raw event rows.
+
+:func:`open_engine` opens an events source on DuckDB (embedded, the default) or Apache Spark and
+returns an :class:`Engine` whose queries (profile, window aggregates, samples, totals, value
+counts, versions, rows to a file) each return a small table. Everything after the engine works on
+those tables.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analysis.engine.base import Engine, Profile, QueryLimitError, RowsResult, Versions
+from analysis.engine.duckdb import DEFAULT_MEMORY_LIMIT, DuckDBEngine
+from analysis.engine.query import ALL, MISSING, Metric, Where
+from analysis.engine.sources import Source, SourceError, resolve_source
+
+__all__ = [
+    "ALL", "MISSING", "DEFAULT_MEMORY_LIMIT", "ENGINES", "Engine", "DuckDBEngine", "Metric", "Profile", "QueryLimitError",
+    "RowsResult", "Source", "SourceError", "Versions", "Where", "open_engine", "resolve_source",
+]
+
+ENGINES = ("duckdb", "spark")
+
+
+def open_engine(events: Any, *, engine: str = "duckdb", memory_limit: str = DEFAULT_MEMORY_LIMIT, threads: int | None = None,
+                spark_master: str = "local[*]", spark: Any = None, max_result_rows: int | None = None) -> Engine:
+    """Open ``events`` on ``engine`` (``"duckdb"`` or ``"spark"``). An :class:`Engine` passes through."""
+    if isinstance(events, Engine):
+        return events
+    if engine == "duckdb":
+        return DuckDBEngine(events, memory_limit=memory_limit, threads=threads, max_result_rows=max_result_rows)
+    if engine == "spark":
+        from analysis.engine.spark import SparkEngine
+
+        return SparkEngine(events, master=spark_master, spark=spark, max_result_rows=max_result_rows)
+    raise ValueError(f"`engine` must be one of {ENGINES}, got {engine!r}")

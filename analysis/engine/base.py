@@ -1,0 +1,331 @@
+"""The engine: the one layer that reads raw event rows, answering a small fixed set of queries.
+
+Each query returns a small table (thousands of rows, not millions); everything downstream works on
+those tables. :class:`Engine` holds the query logic once; a backend (:mod:`analysis.engine.duckdb`,
+:mod:`analysis.engine.spark`) only runs SQL and writes rows to a file.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis._common import check_duration
+from analysis.engine import query as q
+from analysis.engine.query import ALL, MISSING, Metric, Where
+
+__all__ = ["Engine", "Profile", "RowsResult", "QueryLimitError", "Versions"]
+
+
+class QueryLimitError(RuntimeError):
+    """A query would bring more rows out of the engine than the caller allows."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What is in the source: rows, time range, and per column its kind, null count, distinct count.
+
+    ``columns`` has ``column``, ``kind`` (``string``, ``bool``, ``float``, ``int``, ``timestamp``,
+    ``list``, ``other``), ``non_null`` and ``distinct`` (string columns only, else NA).
+    """
+
+    rows: int
+    ts_min: pd.Timestamp | None
+    ts_max: pd.Timestamp | None
+    columns: pd.DataFrame
+
+    def kind(self, column: str) -> str | None:
+        hit = self.columns.loc[self.columns["column"] == column, "kind"]
+        return str(hit.iat[0]) if len(hit) else None
+
+    def present(self, column: str) -> bool:
+        """The column exists and holds at least one value."""
+        hit = self.columns.loc[self.columns["column"] == column, "non_null"]
+        return bool(len(hit) and int(hit.iat[0]) > 0)
+
+    def distinct(self, column: str) -> int | None:
+        hit = self.columns.loc[self.columns["column"] == column, "distinct"]
+        return None if not len(hit) or pd.isna(hit.iat[0]) else int(hit.iat[0])
+
+
+@dataclass(frozen=True)
+class RowsResult:
+    """Rows matching a filter: how many, where they were written, and the first ``limit`` of them."""
+
+    n: int
+    path: Path | None
+    head: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Versions:
+    """Per version column and value: ``n``, ``first_seen``, ``last_seen`` (UTC)."""
+
+    table: pd.DataFrame
+
+
+def _us_to_ts(values: Any) -> pd.Series:
+    """Epoch microseconds as UTC timestamps (NaT for a null)."""
+    s = pd.Series(values).astype("Int64")
+    return pd.Series(pd.to_datetime(s * 1000, unit="ns", utc=True), dtype="datetime64[ns, UTC]")
+
+
+class Engine(abc.ABC):
+    """Queries over one events source. Subclasses implement :meth:`_sql`, :meth:`_kinds` and :meth:`_write`.
+
+    Parameters
+    ----------
+    max_result_rows
+        A query whose result has more rows than this raises :class:`QueryLimitError`: the engine
+        never hands a full table to Python (the tests run whole investigations under a small limit).
+    """
+
+    name = "engine"
+
+    def __init__(self, *, max_result_rows: int | None = None) -> None:
+        self.max_result_rows = max_result_rows
+        self._profile: Profile | None = None
+        self.queries = 0
+
+    # -- backend --------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def _run(self, sql: str) -> pd.DataFrame:
+        """Run DuckDB-dialect SQL over ``events`` and return the (small) result."""
+
+    @abc.abstractmethod
+    def _kinds(self) -> dict[str, str]:
+        """Column name -> kind, from the source's schema."""
+
+    @abc.abstractmethod
+    def _write(self, sql: str, path: Path) -> None:
+        """Write the result of ``sql`` to a Parquet file at ``path``, streaming."""
+
+    def close(self) -> None:
+        """Release the engine's resources."""
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def sql(self, sql: str) -> pd.DataFrame:
+        """Run a query (DuckDB dialect) and return its result, within ``max_result_rows``."""
+        self.queries += 1
+        out = self._run(sql)
+        if self.max_result_rows is not None and len(out) > self.max_result_rows:
+            raise QueryLimitError(f"{self.name}: a query returned {len(out)} rows, over the limit of {self.max_result_rows}")
+        return out
+
+    # -- queries --------------------------------------------------------------------------------
+    @property
+    def columns(self) -> dict[str, str]:
+        """Column name -> kind."""
+        return self._kinds()
+
+    def has(self, column: str) -> bool:
+        return column in self.columns
+
+    def profile(self) -> Profile:
+        """Rows, time range, null counts, and distinct counts of the string columns (cached)."""
+        if self._profile is None:
+            kinds = self._kinds()
+            strings = [c for c, k in kinds.items() if k == "string"]
+            others = [c for c, k in kinds.items() if k != "string"]
+            r = self.sql(q.profile_sql(strings=strings, others=others)).iloc[0]
+            rows = []
+            for i, c in enumerate([*strings, *others]):
+                nd = r.get(f"nd_{i}") if c in strings else None
+                rows.append({"column": c, "kind": kinds[c], "non_null": int(r[f"nn_{i}"]),
+                             "distinct": pd.NA if nd is None or pd.isna(nd) else int(nd)})
+            order = {c: i for i, c in enumerate(kinds)}
+            cols = pd.DataFrame(rows, columns=["column", "kind", "non_null", "distinct"])
+            cols = cols.sort_values("column", key=lambda s: s.map(order)).reset_index(drop=True)
+            cols["distinct"] = cols["distinct"].astype("Int64")
+            n = int(r["n_rows"])
+            tmin = None if pd.isna(r["ts_min_us"]) else _us_to_ts([r["ts_min_us"]]).iat[0]
+            tmax = None if pd.isna(r["ts_max_us"]) else _us_to_ts([r["ts_max_us"]]).iat[0]
+            self._profile = Profile(rows=n, ts_min=tmin, ts_max=tmax, columns=cols)
+        return self._profile
+
+    def count(self, where: Where | None = None) -> int:
+        return int(self.sql(q.count_sql(where or Where())).iat[0, 0])
+
+    def window_aggregates(
+        self,
+        *,
+        window: str | pd.Timedelta,
+        segment_by: Sequence[str] = (),
+        metrics: Mapping[str, Any] | None = None,
+        start: Any = None,
+        end: Any = None,
+        where: Where | None = None,
+        version: str | None = None,
+        sample_size: int = 0,
+        seed: int = 0,
+    ):
+        """Per window x segment (x ``version`` value) counts and sums, as :class:`analysis.windows.WindowedAggregates`.
+
+        The result has the same table as :func:`analysis.windows.aggregate` on the same rows:
+        every window of ``[start, end)`` for every segment seen (``n = 0`` when empty). With
+        ``version`` the table has a ``version`` column too (and only the windows where a version
+        value was seen appear). ``start`` defaults to the first event floored to the window
+        (aligned to the epoch), ``end`` to the end of the window holding the last event.
+        """
+        from analysis.windows import WindowedAggregates, _offset_string
+
+        w = check_duration(window)
+        specs = q.metric_specs(metrics or {})
+        seg_cols = tuple(segment_by)
+        for c in (*seg_cols, *([version] if version else [])):
+            if not self.has(c):
+                raise ValueError(f"`segment_by` names a column that is not in the events: {c!r}")
+        prof = self.profile()
+        if start is None:
+            start = prof.ts_min.floor(w) if prof.ts_min is not None else None
+        start = q.to_utc(start)
+        if end is None and prof.ts_max is not None and start is not None:
+            end = start + (int((prof.ts_max - start) // w) + 1) * w
+        end = q.to_utc(end)
+        if start is None or end is None:
+            n_windows = 0
+            starts = pd.DatetimeIndex([], tz="UTC")
+        else:
+            if end < start:
+                raise ValueError(f"`end` ({end}) must not be before `start` ({start})")
+            n_windows = int(-(-(end - start) // w))
+            starts = pd.DatetimeIndex(start + np.arange(n_windows) * w)
+        rng = Where(start, end).and_(where)
+        value_cols = ["n"] + [f"{m}__{p}" for m, s in specs.items() for p in (("n", "sum") if s.kind == "rate" else ("n", "sum", "sumsq"))]
+        key = ["window_start", "segment_column", "segment", *(["version"] if version else [])]
+        if n_windows:
+            t = self.sql(q.window_aggregates_sql(start_us=q.epoch_us(start), window_us=int(w.value // 1000), segment_by=seg_cols,
+                                                 metrics=specs, where=rng, version=version))
+        else:
+            t = pd.DataFrame(columns=["w", "segment_column", "segment", *(["version"] if version else []), *value_cols])
+        table = _grid(t, starts, specs, value_cols, version=version is not None)
+        samples = self.samples(window=w, segment_by=seg_cols, columns=[m for m, s in specs.items() if s.kind == "mean" and s.expr is None],
+                               size=sample_size, seed=seed, start=start, end=end, where=where) if sample_size and n_windows else None
+        from analysis.windows import _finish_samples
+
+        n_events = int(table.loc[table["segment_column"] == ALL, "n"].sum()) if len(table) else 0
+        return WindowedAggregates(
+            table=table[[*key, *value_cols]].reset_index(drop=True), samples=_finish_samples(samples), window=_offset_string(w),
+            metrics={m: s.kind for m, s in specs.items()}, segment_by=seg_cols, start=start, end=end, sample_size=int(sample_size),
+            seed=int(seed), n_events=n_events, windows=starts,
+        )
+
+    def samples(self, *, window: str | pd.Timedelta, segment_by: Sequence[str], columns: Sequence[str], size: int, seed: int = 0,
+                start: Any, end: Any, where: Where | None = None) -> pd.DataFrame:
+        """Up to ``size`` raw values per window x segment x column, the same rows on every engine."""
+        w = check_duration(window)
+        if not columns or not size:
+            return None
+        start = q.to_utc(start)
+        t = self.sql(q.samples_sql(start_us=q.epoch_us(start), window_us=int(w.value // 1000), segment_by=tuple(segment_by),
+                                   columns=list(columns), size=int(size), seed=int(seed), where=Where(start, end).and_(where)))
+        t["window_start"] = start + pd.to_numeric(t.pop("w")).astype("int64").to_numpy() * w
+        t["value"] = pd.to_numeric(t["value"]).astype("float64")
+        return t[["window_start", "segment_column", "segment", "column", "value"]].sort_values(
+            ["segment_column", "segment", "column", "window_start", "value"], kind="stable").reset_index(drop=True)
+
+    def totals(self, *, by: Sequence[str] = (), metrics: Mapping[str, Any] | None = None, where: Where | None = None) -> pd.DataFrame:
+        """One row per combination of the ``by`` columns' values: ``n`` and the metric sums."""
+        specs = q.metric_specs(metrics or {})
+        t = self.sql(q.totals_sql(by=list(by), metrics=specs, where=where or Where()))
+        return _numeric(t, specs).sort_values(list(by) or ["n"], kind="stable").reset_index(drop=True)
+
+    def value_counts(self, columns: Sequence[str], *, where: Where | None = None, window: Any = None, start: Any = None) -> pd.DataFrame:
+        """Per (window x) column x value: ``n``, ``first_seen``, ``last_seen``."""
+        cols = [c for c in columns if self.has(c)]
+        if not cols:
+            return pd.DataFrame(columns=[*(["window_start"] if window is not None else []), "column", "value", "n", "first_seen", "last_seen"])
+        if window is not None:
+            w = check_duration(window)
+            start = q.to_utc(start) if start is not None else self.profile().ts_min.floor(w)
+            t = self.sql(q.value_counts_sql(columns=cols, where=where or Where(), start_us=q.epoch_us(start), window_us=int(w.value // 1000)))
+            t["window_start"] = start + pd.to_numeric(t.pop("w")).astype("int64").to_numpy() * w
+        else:
+            t = self.sql(q.value_counts_sql(columns=cols, where=where or Where()))
+        t["n"] = pd.to_numeric(t["n"]).astype("int64")
+        t["first_seen"] = _us_to_ts(pd.to_numeric(t.pop("first_us")).to_numpy()).to_numpy()
+        t["last_seen"] = _us_to_ts(pd.to_numeric(t.pop("last_us")).to_numpy()).to_numpy()
+        t["value"] = t["value"].astype("string[pyarrow]")
+        order = [*(["window_start"] if window is not None else []), "column", "value"]
+        return t.sort_values(order, kind="stable").reset_index(drop=True)
+
+    def versions(self, columns: Sequence[str], *, where: Where | None = None) -> Versions:
+        """First and last time each value of each version column is seen, and its count."""
+        t = self.value_counts(columns, where=where)
+        return Versions(t[t["value"] != MISSING].reset_index(drop=True))
+
+    def quantile(self, column: str, q_: float, *, where: Where | None = None) -> float:
+        """An approximate quantile of a numeric column."""
+        v = self.sql(q.quantile_sql(column=column, q=q_, where=where or Where())).iat[0, 0]
+        return float("nan") if v is None or pd.isna(v) else float(v)
+
+    def rows(self, *, where: Where, columns: Sequence[str] | None = None, path: str | Path | None = None, limit: int = 1000,
+             extra: Mapping[str, str] | None = None) -> RowsResult:
+        """The events matching ``where``, ordered by time: written whole to ``path`` (Parquet), the first ``limit`` returned."""
+        cols = [c for c in (columns or list(self.columns)) if self.has(c)]
+        sql = q.rows_sql(columns=cols, where=where, extra=extra)
+        n = self.count(where)
+        out = None
+        if path is not None:
+            out = Path(path)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            self._write(sql, out)
+        head = self.sql(f"SELECT * FROM ({sql}) r LIMIT {int(limit)}") if limit else pd.DataFrame(columns=cols)
+        return RowsResult(n=n, path=out, head=head.reset_index(drop=True))
+
+
+def _numeric(t: pd.DataFrame, specs: Mapping[str, Metric]) -> pd.DataFrame:
+    t = t.copy()
+    t["n"] = pd.to_numeric(t["n"]).fillna(0).astype("int64")
+    for m, s in specs.items():
+        t[f"{m}__n"] = pd.to_numeric(t[f"{m}__n"]).fillna(0).astype("int64")
+        if s.kind == "rate":
+            t[f"{m}__sum"] = pd.to_numeric(t[f"{m}__sum"]).fillna(0).astype("int64")
+        else:
+            t[f"{m}__sum"] = pd.to_numeric(t[f"{m}__sum"]).fillna(0.0).astype("float64")
+            t[f"{m}__sumsq"] = pd.to_numeric(t[f"{m}__sumsq"]).fillna(0.0).astype("float64")
+    return t
+
+
+def _grid(t: pd.DataFrame, starts: pd.DatetimeIndex, specs: Mapping[str, Metric], value_cols: Sequence[str], *, version: bool) -> pd.DataFrame:
+    """Every window for every segment seen, empty windows as zeros, ordered like ``windows.aggregate``."""
+    t = _numeric(t, specs) if len(t) else t
+    seg_key = ["segment_column", "segment", *(["version"] if version else [])]
+    if len(starts) == 0:
+        empty = {"window_start": pd.Series([], dtype="datetime64[ns, UTC]"), **{c: pd.Series([], dtype=object) for c in seg_key}}
+        out = pd.DataFrame(empty)
+        for c in value_cols:
+            out[c] = pd.Series([], dtype="int64")
+        return out
+    t = t.copy()
+    t["w"] = pd.to_numeric(t["w"]).astype("int64")
+    for c in seg_key:
+        t[c] = t[c].astype(str)
+    segs = t[seg_key].drop_duplicates()
+    # segment order: __all__ first, then the segment columns in their order, values sorted
+    col_rank = {c: i for i, c in enumerate(dict.fromkeys(t["segment_column"]))}
+    segs = segs.assign(_r=segs["segment_column"].map(col_rank)).sort_values(["_r", *seg_key[1:]]).drop(columns="_r")
+    if version:
+        full = t
+    else:
+        full = segs.merge(pd.DataFrame({"w": np.arange(len(starts), dtype=np.int64)}), how="cross")
+        full = full.merge(t, on=["w", *seg_key], how="left")
+    for c in value_cols:
+        full[c] = full[c].fillna(0)
+    full = _numeric(full, specs)
+    full["window_start"] = starts[full["w"].to_numpy()]
+    full["_r"] = full["segment_column"].map(col_rank)
+    full = full.sort_values(["_r", "w", *seg_key[1:]], kind="stable").drop(columns=["_r"])
+    for c in seg_key:
+        full[c] = full[c].astype("string[pyarrow]")
+    return full.reset_index(drop=True)
