@@ -47,5 +47,5 @@ def check_duration(value: Any, name: str = "window") -> pd.Timedelta:
     except (ValueError, TypeError):
         raise ValueError(f"`{name}` must be a positive duration such as '1h' or '15min', got {value!r}") from None
     if pd.isna(w) or w <= pd.Timedelta(0):
-        raise ValueError(f"`{name}` must be a positive duration such as '1h' or '15min', got {value!r}")
+        raise ValueError(f"`{name}` must be a positive duration, got {value!r}")
     return w
