@@ -26,6 +26,7 @@ import pandas as pd
 
 from analysis._common import iso_z
 from analysis.drift import cohen_h
+from analysis.engine import MISSING, Engine, Where, as_engine
 
 __all__ = [
     "BAD_DIRECTION",
@@ -659,20 +660,21 @@ INFERRED_TYPES: dict[str, str] = {
 
 
 def infer_changes(
-    events: pd.DataFrame,
+    events: Any,
     changes: pd.DataFrame | None,
     *,
     columns: Sequence[str] | None = None,
     min_count: int = 5,
     min_share: float = 0.01,
     match_within: str | pd.Timedelta = "24h",
+    where: Where | None = None,
 ) -> pd.DataFrame:
     """Change events inferred from the logs: a value of a version column that appears after the start.
 
     Parameters
     ----------
     events
-        Canonical events.
+        Canonical events, or an :class:`analysis.engine.Engine` over them.
     changes
         The logged changes; a value already announced by a change on the same ``attribute``
         (same ``to_value``, or any change on that attribute within ``match_within``) is not
@@ -684,6 +686,8 @@ def infer_changes(
         first appearance (a handful of odd requests is not a change).
     match_within
         Tolerance between a logged change and the first appearance of its value.
+    where
+        Only the events matching this filter (e.g. those before the report).
 
     Returns
     -------
@@ -693,58 +697,52 @@ def infer_changes(
     """
     from analysis.schema import VERSION_COLUMNS
 
-    cols = list(columns) if columns is not None else [*VERSION_COLUMNS, "traffic_source"]
+    eng = as_engine(events)
+    where = where or Where()
+    cols = [c for c in (list(columns) if columns is not None else [*VERSION_COLUMNS, "traffic_source"]) if eng.has(c)]
     tol = pd.Timedelta(match_within)
-    ts = events["ts"]
-    if len(events) == 0:
+    n_all, t_start, t_end = eng.time_range(where)
+    if n_all == 0 or not cols:
         return _empty_changes()
-    t_start = ts.min()
-    warmup = t_start + min((ts.max() - t_start) * 0.05, pd.Timedelta(hours=6))
+    warmup = t_start + min((t_end - t_start) * 0.05, pd.Timedelta(hours=6))
+    vc = eng.value_counts(cols, where=where)
+    vc = vc[vc["value"] != MISSING]
     rows = []
-    for col in cols:
-        if col not in events.columns:
+    for col, value, count, t0 in vc[["column", "value", "n", "first_seen"]].itertuples(index=False):
+        if t0 <= warmup:
             continue
-        v = events[col]
-        if v.notna().sum() == 0:
+        if count < min_count:
             continue
-        vs = v.astype("string")
-        first = ts.groupby(vs, observed=True, sort=False).min()
-        counts = vs.value_counts(dropna=True)
-        for value, t0 in first.items():
-            if pd.isna(value) or t0 <= warmup:
-                continue
-            after = (ts >= t0).to_numpy()
-            share = counts.get(value, 0) / max(int(after.sum()), 1)
-            if counts.get(value, 0) < min_count or share < min_share:
-                continue
-            if changes is not None and len(changes) and "attribute" in changes.columns:
-                same_attr = changes[(changes["attribute"].astype("string") == col).fillna(False).to_numpy(dtype=bool)]
-                if len(same_attr):
-                    to_match = (same_attr["to_value"].astype("string") == str(value)).fillna(False).any()
-                    near = ((same_attr["ts"] - t0).abs() <= tol).any()
-                    if to_match or near:
-                        continue
-                # the same new value announced on a sibling column (model_requested moves with
-                # model_version): already logged
-                sibling = ((changes["to_value"].astype("string") == str(value)).fillna(False).to_numpy(dtype=bool)
-                           & ((changes["ts"] - t0).abs() <= tol).to_numpy(dtype=bool))
-                if sibling.any():
+        after_n = eng.count(where.and_(Where(start=t0)))
+        if count / max(after_n, 1) < min_share:
+            continue
+        if changes is not None and len(changes) and "attribute" in changes.columns:
+            same_attr = changes[(changes["attribute"].astype("string") == col).fillna(False).to_numpy(dtype=bool)]
+            if len(same_attr):
+                to_match = (same_attr["to_value"].astype("string") == str(value)).fillna(False).any()
+                near = ((same_attr["ts"] - t0).abs() <= tol).any()
+                if to_match or near:
                     continue
-            prev = vs[(ts < t0).to_numpy()].dropna()
-            frm = str(prev.iloc[-1]) if len(prev) else None
-            rows.append(
-                {
-                    "change_id": f"inferred:{col}:{value}",
-                    "ts": t0,
-                    "change_type": INFERRED_TYPES.get(col, "other"),
-                    "component": col,
-                    "attribute": col,
-                    "from_value": frm,
-                    "to_value": str(value),
-                    "description": f"{col} changed from {frm} to {value} in the logs without a change event",
-                    "source": "inferred from logs",
-                }
-            )
+            # the same new value announced on a sibling column (model_requested moves with
+            # model_version): already logged
+            sibling = ((changes["to_value"].astype("string") == str(value)).fillna(False).to_numpy(dtype=bool)
+                       & ((changes["ts"] - t0).abs() <= tol).to_numpy(dtype=bool))
+            if sibling.any():
+                continue
+        frm = _last_value(eng, col, where.and_(Where(end=t0)))
+        rows.append(
+            {
+                "change_id": f"inferred:{col}:{value}",
+                "ts": t0,
+                "change_type": INFERRED_TYPES.get(col, "other"),
+                "component": col,
+                "attribute": col,
+                "from_value": frm,
+                "to_value": str(value),
+                "description": f"{col} changed from {frm} to {value} in the logs without a change event",
+                "source": "inferred from logs",
+            }
+        )
     if not rows:
         return _empty_changes()
     out = pd.DataFrame(rows)
@@ -752,6 +750,15 @@ def infer_changes(
     for c in ("change_id", "change_type", "component", "attribute", "from_value", "to_value", "description", "source"):
         out[c] = out[c].astype("string[pyarrow]")
     return out.sort_values("ts", kind="stable").reset_index(drop=True)
+
+
+def _last_value(eng: Engine, column: str, where: Where) -> str | None:
+    """The value of ``column`` on the last event matching ``where`` that has one (None if none)."""
+    vc = eng.value_counts([column], where=where)
+    vc = vc[vc["value"] != MISSING]
+    if not len(vc):
+        return None
+    return str(vc.sort_values(["last_seen", "value"], kind="stable")["value"].iat[-1])
 
 
 def _empty_changes() -> pd.DataFrame:
@@ -817,15 +824,6 @@ class StratifiedResult:
     method: str = "Mantel-Haenszel weighted difference over shared windows"
 
 
-def _aggregate_table(events: pd.DataFrame, *, window: str | pd.Timedelta, segment_by: Sequence[str], metric: str) -> pd.DataFrame:
-    """``windows.aggregate(...).table`` for one metric (the only bulk reader of raw rows)."""
-    from analysis import windows
-
-    w = window if isinstance(window, str) else _offset(window)
-    agg = windows.aggregate(events, window=w, segment_by=tuple(segment_by), metrics=[metric], sample_size=0)
-    return agg.table
-
-
 def _offset(td: pd.Timedelta) -> str:
     secs = int(pd.Timedelta(td).total_seconds())
     if secs % 86400 == 0:
@@ -838,7 +836,7 @@ def _offset(td: pd.Timedelta) -> str:
 
 
 def stratified_comparison(
-    events: pd.DataFrame,
+    events: Any,
     *,
     metric: str,
     kind: str,
@@ -848,40 +846,39 @@ def stratified_comparison(
     start: Any,
     end: Any,
     window: str | pd.Timedelta = "1h",
-    mask: np.ndarray | None = None,
+    where: Where | None = None,
     segment: str = "all traffic",
 ) -> StratifiedResult | None:
     """Compare ``metric`` between ``attribute == new_value`` and the other requests, concurrently.
 
-    Returns None when the attribute is not in the events or neither arm has labelled requests.
+    ``events`` is a canonical table or an engine; ``where`` narrows to a segment. Returns None
+    when the attribute is not in the events or neither arm has labelled requests.
     """
     from scipy import stats
 
-    if attribute not in events.columns or metric not in events.columns:
+    eng = as_engine(events)
+    if not eng.has(attribute) or not eng.has(metric) or new_value is None:
         return None
-    ts = events["ts"]
-    sel = np.array(((ts >= pd.Timestamp(start)) & (ts < pd.Timestamp(end))).to_numpy(), dtype=bool)
-    if mask is not None:
-        sel &= mask
-    sub = events.loc[sel, ["event_id", "ts", attribute, metric]]
-    if len(sub) == 0:
+    w = pd.Timedelta(window)
+    rng = Where.of(start, end).and_(where)
+    n_sel, first, _ = eng.time_range(rng)
+    if n_sel == 0:
         return None
-    vals = sub[attribute].astype("string")
-    if new_value is None:
-        return None
-    is_new = (vals == str(new_value)).fillna(False).to_numpy(dtype=bool)
+    agg = eng.window_aggregates(window=w, metrics={metric: kind}, version=attribute, where=rng, start=first.floor(w),
+                                end=pd.Timestamp(end) + w)
+    t = agg.table[agg.table["segment_column"] == "__all__"].copy()
+    vals = t["version"].astype(str)
+    is_new = (vals == str(new_value)).to_numpy()
     if old_values:
-        is_old = vals.isin([str(v) for v in old_values]).fillna(False).to_numpy(dtype=bool)
+        is_old = vals.isin([str(v) for v in old_values]).to_numpy()
     else:
-        is_old = ~is_new & vals.notna().to_numpy() if attribute != "traffic_source" else ~is_new
-    keep = is_new | is_old
-    sub = sub.loc[keep].copy()
-    sub["__arm"] = pd.array(np.where(is_new[keep], "new", "old"), dtype="string[pyarrow]")
-    if len(sub) == 0:
+        is_old = ~is_new & ((vals != MISSING).to_numpy() if attribute != "traffic_source" else True)
+    t["segment"] = np.where(is_new, "new", "old")
+    t = t[is_new | is_old]
+    if not len(t) or t["n"].sum() == 0:
         return None
-    t = _aggregate_table(sub[["event_id", "ts", "__arm", metric]], window=window, segment_by=("__arm",), metric=metric)
-    t = t[t["segment_column"] == "__arm"]
     n_col, s_col, ss_col = f"{metric}__n", f"{metric}__sum", f"{metric}__sumsq"
+    t = t.astype({c: "float64" for c in (n_col, s_col, ss_col) if c in t.columns})
     piv = t.pivot_table(index="window_start", columns="segment", values=[n_col, s_col] + ([ss_col] if kind == "mean" else []),
                         aggfunc="sum", fill_value=0.0)
     def col(name: str, arm: str) -> np.ndarray:
@@ -949,43 +946,39 @@ def step_test(
     return {"baseline": b, "current": c, "effect": eff, "statistic": stat, "pvalue": pv, "n_before": n0, "n_after": n1}
 
 
-def _share(events: pd.DataFrame, attribute: str, value: str, start: Any, end: Any, mask: np.ndarray | None = None) -> tuple[float, int]:
-    ts = events["ts"]
-    sel = np.array(((ts >= pd.Timestamp(start)) & (ts < pd.Timestamp(end))).to_numpy(), dtype=bool)
-    if mask is not None:
-        sel &= mask
-    n = int(sel.sum())
-    if n == 0 or attribute not in events.columns:
-        return float("nan"), n
-    hit = (events.loc[sel, attribute].astype("string") == str(value)).fillna(False).to_numpy(dtype=bool)
-    return float(hit.mean()), n
+def _share(eng: Engine, attribute: str, value: str, start: Any, end: Any, where: Where | None = None) -> tuple[float, int]:
+    """Share of the events in ``[start, end)`` (and ``where``) with ``attribute == value``, and their count."""
+    if not eng.has(attribute):
+        return float("nan"), eng.count(Where.of(start, end).and_(where))
+    t = eng.totals(by=[attribute], where=Where.of(start, end).and_(where))
+    n = int(t["n"].sum())
+    if n == 0:
+        return float("nan"), 0
+    return float(t.loc[t[attribute] == str(value), "n"].sum() / n), n
 
 
-def staleness(events: pd.DataFrame, changes: pd.DataFrame | None, *, at: pd.Timestamp, end: pd.Timestamp) -> dict[str, Any]:
+def staleness(events: Any, changes: pd.DataFrame | None, *, at: pd.Timestamp, end: pd.Timestamp) -> dict[str, Any]:
     """Is the retrieval index stale against the corpus after a corpus (or embedding) change at ``at``?
 
     Stale when ``index_version`` did not change between ``at`` and ``end`` (in the logs) and no
     ``index_rebuild`` change was logged in that span, while the corpus moved.
     """
     out: dict[str, Any] = {"checked": False, "stale": False}
-    if "index_version" not in events.columns or events["index_version"].notna().sum() == 0:
+    eng = as_engine(events)
+    if not eng.profile().present("index_version"):
         return out
-    ts = events["ts"]
-    before = events.loc[(ts < at).to_numpy(), "index_version"].dropna()
-    after = events.loc[((ts >= at) & (ts < end)).to_numpy(), "index_version"].dropna()
+    after = eng.value_counts(["index_version"], where=Where.of(at, end))
+    after = after[after["value"] != MISSING]
     if len(after) == 0:
         return out
-    idx_before = str(before.iloc[-1]) if len(before) else None
-    idx_after = set(after.astype(str).unique())
+    idx_before = _last_value(eng, "index_version", Where.of(None, at))
+    idx_after = set(after["value"].astype(str))
     rebuilt_logged = False
     if changes is not None and len(changes):
         ct = changes["change_type"].astype("string")
         rebuilt_logged = bool((((ct == "index_rebuild") | (ct == "embedding_model_update")) & (changes["ts"] >= at) & (changes["ts"] < end)).fillna(False).any())
     moved = idx_before is None or idx_after != {idx_before}
-    corpus_after = None
-    if "corpus_version" in events.columns:
-        ca = events.loc[((ts >= at) & (ts < end)).to_numpy(), "corpus_version"].dropna()
-        corpus_after = str(ca.iloc[-1]) if len(ca) else None
+    corpus_after = _last_value(eng, "corpus_version", Where.of(at, end)) if eng.has("corpus_version") else None
     out.update(checked=True, stale=bool(not moved and not rebuilt_logged), index_version=idx_before,
                corpus_version=corpus_after, index_rebuilt=bool(moved or rebuilt_logged))
     return out
@@ -995,6 +988,8 @@ def staleness(events: pd.DataFrame, changes: pd.DataFrame | None, *, at: pd.Time
 # scoring the candidates
 # ----------------------------------------------------------------------------------------------
 
+#: Rows per period the candidates' mix-drift evidence tests at most (a bounded md5-keyed sample).
+DRIFT_SAMPLE = 20_000
 #: Columns whose drift the candidates' mix evidence looks at.
 DRIFT_COLUMNS = ("query_category", "traffic_source", "risk_category", "framing", "confidence")
 RETRIEVAL_METRICS = frozenset({"retrieval_top1_score", "retrieval_mean_score", "hallucinated", "correct", "quality_score"})
@@ -1076,14 +1071,14 @@ def _drift_strengths(drift_mod: Any, ref: pd.DataFrame, cur: pd.DataFrame, cols:
 def score_candidates(
     candidates: pd.DataFrame,
     *,
-    events: pd.DataFrame,
+    events: Any,
     changes: pd.DataFrame | None,
     onset: Onset | None,
     metric: str,
     kind: str,
     direction: str,
     segment_series: pd.DataFrame,
-    segment_mask: np.ndarray | None,
+    segment_where: Where | None,
     segment_label: str,
     window: str | pd.Timedelta,
     reported_at: pd.Timestamp,
@@ -1100,13 +1095,14 @@ def score_candidates(
     candidates
         Logged and inferred changes (``changes`` columns) made before the report.
     events, changes
-        Canonical events; the logged changes (for the staleness check).
+        Canonical events or an engine over them; the logged changes (for the staleness check).
     onset
         The detected onset (None or ``onset.ts is None`` when nothing changed).
     metric, kind, direction
         The incident metric, ``"rate"``/``"mean"``, and its bad direction.
-    segment_series, segment_mask, segment_label
-        The metric's windowed series in the onset's segment, the mask of its events, its name.
+    segment_series, segment_where, segment_label
+        The metric's windowed series in the onset's segment, the filter of its events (None: all
+        traffic), its name.
     window
         Window length of the series.
     reported_at
@@ -1170,8 +1166,10 @@ def score_candidates(
         o = lo = hi = None
         bad_sign = 1.0 if direction == "up" else -1.0
         min_eff = MIN_EFFECT.get(kind, 0.2)
-    t_first = events["ts"].min()
-    seg_cols = [c for c in DRIFT_COLUMNS if c in events.columns and events[c].notna().any()]
+    eng = as_engine(events)
+    prof = eng.profile()
+    t_first = prof.ts_min
+    seg_cols = [c for c in DRIFT_COLUMNS if prof.present(c)]
     rows = []
     strat: dict[str, StratifiedResult] = {}
     recs = candidates.to_dict("records")
@@ -1215,19 +1213,19 @@ def score_candidates(
         detail["lead_hours"] = lead
         # -- association: the metric by the change's own column, concurrently
         A = 0.0
-        if attr is not None and to_v is not None and attr in events.columns:
+        if attr is not None and to_v is not None and eng.has(attr):
             best: StratifiedResult | None = None
-            for m_, lab in ((segment_mask, segment_label), (None, "all traffic")):
+            for m_, lab in ((segment_where, segment_label), (None, "all traffic")):
                 if m_ is None and lab != "all traffic":
                     continue
-                r = stratified_comparison(events, metric=metric, kind=kind, attribute=attr, new_value=to_v,
-                                          start=t_c, end=reported_at, window=w, mask=m_, segment=lab)
+                r = stratified_comparison(eng, metric=metric, kind=kind, attribute=attr, new_value=to_v,
+                                          start=t_c, end=reported_at, window=w, where=m_, segment=lab)
                 if r is None:
                     continue
                 s_ = _strength(r.effect, r.pvalue, bad_sign, scale=0.5, alpha=a_level / 2, floor=min_eff / 2) if r.windows_shared >= 3 else 0.0
                 if best is None or s_ > A or (s_ == A and r.windows_shared > best.windows_shared):
                     best, A = r, max(A, s_)
-                if segment_mask is None:
+                if segment_where is None:
                     break
             if best is not None:
                 strat[cid] = best
@@ -1261,11 +1259,11 @@ def score_candidates(
         # that) was not started by it, so only the part beyond that counts
         D = 0.0
         if separable and seg_cols and (a1 - t_c) >= pd.Timedelta(hours=6) and (t_c - b0) >= pd.Timedelta(hours=6):
-            ts = events["ts"]
             pre0 = max(b0 - (t_c - b0), t_first)
-            ref = events.loc[((ts >= b0) & (ts < t_c)).to_numpy(), seg_cols]
-            cur = events.loc[((ts >= t_c) & (ts < a1)).to_numpy(), seg_cols]
-            older = events.loc[((ts >= pre0) & (ts < b0)).to_numpy(), seg_cols]
+            # bounded samples (every row while a period holds at most DRIFT_SAMPLE of them)
+            ref = eng.sample_rows(seg_cols, size=DRIFT_SAMPLE, where=Where.of(b0, t_c))[seg_cols]
+            cur = eng.sample_rows(seg_cols, size=DRIFT_SAMPLE, where=Where.of(t_c, a1))[seg_cols]
+            older = eng.sample_rows(seg_cols, size=DRIFT_SAMPLE, where=Where.of(pre0, b0))[seg_cols]
             if len(ref) >= 30 and len(cur) >= 30:
                 now = _drift_strengths(drift_mod, ref, cur, seg_cols, a_level, decompositions, bad_sign)
                 before = (_drift_strengths(drift_mod, older, ref, seg_cols, a_level, decompositions, bad_sign, gated=False)
@@ -1284,7 +1282,7 @@ def score_candidates(
         # -- staleness of the index against the corpus
         V = 0.0
         if ctype in ("corpus_update", "embedding_model_update") or attr in ("corpus_version", "embedding_model"):
-            stl = staleness(events, changes, at=t_c, end=reported_at)
+            stl = staleness(eng, changes, at=t_c, end=reported_at)
             detail["staleness"] = stl
             if stl.get("stale"):
                 if metric in RETRIEVAL_METRICS:
@@ -1294,9 +1292,9 @@ def score_candidates(
                 texts.append("the index was rebuilt after this change")
         # -- mechanism: the new value's share grows towards the failure window
         M = 0.0
-        if attr is not None and to_v is not None and attr in events.columns and has_onset and not after:
-            early, _ = _share(events, attr, to_v, t_c, min(t_c + pd.Timedelta(hours=24), reported_at), segment_mask)
-            late, _ = _share(events, attr, to_v, max(o, t_c), reported_at, segment_mask)
+        if attr is not None and to_v is not None and eng.has(attr) and has_onset and not after:
+            early, _ = _share(eng, attr, to_v, t_c, min(t_c + pd.Timedelta(hours=24), reported_at), segment_where)
+            late, _ = _share(eng, attr, to_v, max(o, t_c), reported_at, segment_where)
             detail["share"] = {"after_change": early, "failure_window": late}
             if np.isfinite(early) and np.isfinite(late) and late >= 0.05 and late >= 2 * max(early, 1e-9) and (A > 0 or D > 0):
                 M = 1.0

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from analysis._common import to_utc
+from analysis.engine import MISSING, DuckDBEngine, Engine, Where, as_engine
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -357,28 +358,54 @@ def _calibrate_binomial_h(n_windows: np.ndarray, p0: float, p1: float, arl0: flo
     return float(hs[ok[0]]) if ok.size else float(h_events)
 
 
+#: Values per drift-monitor window (6 h) a numeric scan (KS) tests at most (a bounded md5-keyed
+#: sample); categorical scans use exact counts.
+DRIFT_MONITOR_SAMPLE = 500
+
+
 def drift_monitors(
-    events: pd.DataFrame,
+    events: Any,
     *,
     columns: Sequence[str],
     reference: tuple[pd.Timestamp, pd.Timestamp],
     window: str = "6h",
     alpha: float = 0.01,
     consecutive: int = 2,
+    where: Where | None = None,
+    grain: pd.Timedelta | None = None,
 ) -> dict[str, tuple[list[pd.Timestamp], Any]]:
     """Query-mix drift scans (``analysis.drift.drift_scan``) against a reference period.
 
     An alarm is raised at the end of the ``consecutive``-th drifted window in a row (one drifted
-    6-hour window is often a burst, two in a row is a shift).
+    6-hour window is often a burst, two in a row is a shift). ``events`` is a table or an engine.
+    A categorical column is scanned on its exact counts per ``grain`` (the window of the
+    reference bounds, default one hour; a reference bound falls on it); a numeric one on a
+    bounded sample of each window (:data:`DRIFT_MONITOR_SAMPLE` values).
     """
     from analysis import drift
 
+    eng = as_engine(events)
+    prof = eng.profile()
     out: dict[str, tuple[list[pd.Timestamp], Any]] = {}
+    g = grain if grain is not None else pd.Timedelta("1h")
     for col in columns:
-        if col not in events.columns or events[col].notna().sum() == 0:
+        if not prof.present(col):
+            continue
+        if prof.kind(col) in ("string", "bool"):
+            vc = eng.value_counts([col], where=where, window=g, start=pd.Timestamp(reference[0]).floor(g) if prof.ts_min is None
+                                  else min(prof.ts_min.floor(g), pd.Timestamp(reference[0]).floor(g)))
+            vc = vc[vc["value"] != MISSING]
+            rows = pd.DataFrame({"ts": vc["window_start"].to_numpy(), col: vc["value"].astype(object).to_numpy(),
+                                 "n": vc["n"].to_numpy()})
+            rows["ts"] = pd.to_datetime(rows["ts"], utc=True)
+            kw = {"weights": "n"}
+        else:
+            rows = eng.sample_rows([col], size=DRIFT_MONITOR_SAMPLE, window=window, where=where)
+            kw = {}
+        if not len(rows) or rows[col].notna().sum() == 0:
             continue
         try:
-            res = drift.drift_scan(events, col, reference=reference, window=window, alpha=alpha)
+            res = drift.drift_scan(rows, col, reference=reference, window=window, alpha=alpha, **kw)
         except ValueError:
             continue
         f = res.frame
@@ -397,8 +424,8 @@ def drift_monitors(
 
 
 def weekly_evaluation(
-    events: pd.DataFrame,
-    failure: pd.Series,
+    events: Any,
+    failure: Any,
     *,
     start: pd.Timestamp,
     end: pd.Timestamp,
@@ -407,32 +434,36 @@ def weekly_evaluation(
     baseline_failure_rate: float = 0.0,
     lookback: pd.Timedelta = pd.Timedelta(days=1),
     seed: int = 0,
-    mask: np.ndarray | None = None,
+    where: Where | None = None,
 ) -> tuple[list[pd.Timestamp], pd.DataFrame]:
     """A weekly evaluation: ``sample_size`` labelled requests from the day before each run.
 
-    The run fails when the failure share exceeds ``max(1 - pass_rate, baseline_failure_rate +
-    (1 - pass_rate))`` (a 95% bar over whatever the metric's normal failure rate is). Runs are at
-    ``start + 7 days``, ``start + 14 days``, ... Returns (alarm times, one row per run).
+    ``events`` and ``failure`` are a table and its failure flag per row, or an engine and the
+    failure as SQL (``where`` then narrows to the evaluated slice). The requests are chosen by
+    ``MD5(event_id:seed)``. The run fails when the failure share exceeds ``max(1 - pass_rate,
+    baseline_failure_rate + (1 - pass_rate))`` (a 95% bar over whatever the metric's normal
+    failure rate is). Runs are at ``start + 7 days``, ``start + 14 days``, ... Returns (alarm
+    times, one row per run).
     """
-    rng = np.random.default_rng(seed)
-    f = pd.Series(failure, index=events.index).astype("boolean")
-    ok = np.array(f.notna().to_numpy(), dtype=bool)
-    if mask is not None:
-        ok &= mask
-    ts = events["ts"]
+    if not isinstance(events, Engine):
+        frame = events.assign(__failure=pd.Series(failure, index=events.index).astype("boolean").to_numpy())
+        with DuckDBEngine(frame) as eng:
+            return weekly_evaluation(eng, '"__failure"', start=start, end=end, sample_size=sample_size, pass_rate=pass_rate,
+                                     baseline_failure_rate=baseline_failure_rate, lookback=lookback, seed=seed, where=where)
+    eng = events
     bar = max(1 - pass_rate, baseline_failure_rate + (1 - pass_rate))
+    labelled = Where(expr=f"({failure}) IS NOT NULL").and_(where)
     rows = []
     alarms = []
     t = start.normalize() + pd.Timedelta(days=7)
     while t <= end:
-        sel = np.flatnonzero(ok & (ts >= t - lookback).to_numpy() & (ts < t).to_numpy())
-        if sel.size:
-            pick = rng.choice(sel, size=min(sample_size, sel.size), replace=False)
-            fails = int(f.iloc[pick].fillna(False).sum())
-            share = fails / pick.size
+        pick = eng.sample_rows([], size=sample_size, seed=seed, where=labelled.and_(Where.of(t - lookback, t)),
+                               exprs={"__f": f"CASE WHEN {failure} THEN 1 ELSE 0 END"})
+        if len(pick):
+            fails = int(pd.to_numeric(pick["__f"]).sum())
+            share = fails / len(pick)
             failed = share > bar
-            rows.append({"run_at": t, "sampled": int(pick.size), "failures": fails, "failure_share": share, "bar": bar, "failed": failed})
+            rows.append({"run_at": t, "sampled": int(len(pick)), "failures": fails, "failure_share": share, "bar": bar, "failed": failed})
             if failed:
                 alarms.append(t)
         t += pd.Timedelta(days=7)
@@ -482,9 +513,10 @@ def replay_monitors(
     all_series: pd.DataFrame,
     segment_series: pd.DataFrame | None,
     segment_label: str,
-    events: pd.DataFrame,
-    failure: pd.Series | None,
-    failure_mask: np.ndarray | None = None,
+    events: Any,
+    failure: str | None,
+    failure_where: Where | None = None,
+    where: Where | None = None,
     baseline: tuple[pd.Timestamp, pd.Timestamp],
     detect_from: pd.Timestamp | None,
     reported_at: pd.Timestamp | None,
@@ -506,9 +538,10 @@ def replay_monitors(
         The incident's metric, ``"rate"``/``"mean"`` and its bad direction.
     all_series, segment_series
         The metric's windowed series on all traffic and on the affected segment (or None).
-    events, failure, failure_mask
-        Events with the per-event failure flag (for the weekly evaluation) and the mask of the
-        events in the affected segment.
+    events, failure, failure_where, where
+        The events (a table or an engine), the failure as SQL (for the weekly evaluation), the
+        filter of the affected segment, and the filter of the history replayed (e.g. up to the
+        report).
     baseline
         ``(start, end)`` of the in-control period: false alarms are counted there and the charts
         are designed from it.
@@ -538,6 +571,8 @@ def replay_monitors(
         as ``weekly_evaluation`` instead of the simulated one.
     """
     thr = dict(DEFAULT_THRESHOLDS if thresholds is None else thresholds)
+    eng = as_engine(events)
+    n_events, t_first, t_last = eng.time_range(where)
     if arl0 is None:
         arl0 = max(pd.Timedelta(days=30) / window, 20.0)
     b0, b1 = baseline
@@ -584,7 +619,7 @@ def replay_monitors(
     # query-mix drift against a reference week at the start of the baseline
     ref_days = min(7.0, max((b1 - b0) / pd.Timedelta(days=1) / 2, 1.0))
     ref = (b0, b0 + pd.Timedelta(days=ref_days))
-    for col, (alarms, res) in drift_monitors(events, columns=drift_columns, reference=ref).items():
+    for col, (alarms, res) in drift_monitors(eng, columns=drift_columns, reference=ref, where=where, grain=window).items():
         signal = "quality" if col in QUALITY_SIGNALS else "traffic"
         base_from = ref[1]
         r = _run(f"drift:{col}", col, all_label, "drift", signal, alarms, baseline=(base_from, b1), detect_from=detect_from,
@@ -603,10 +638,11 @@ def replay_monitors(
             description=f"the logged offline evaluation ({suite}, {len(e)} runs)", design={"runs": int(len(e))},
             chart=e.reset_index(drop=True), series=e.reset_index(drop=True),
         )
-    elif failure is not None and events is not None and len(events):
-        end = reported_at if reported_at is not None else events["ts"].max()
-        alarms, table = weekly_evaluation(events, failure, start=events["ts"].min(), end=end + pd.Timedelta(days=7),
-                                          baseline_failure_rate=baseline_failure_rate, seed=seed, mask=failure_mask)
+    elif failure is not None and n_events:
+        end = reported_at if reported_at is not None else t_last
+        alarms, table = weekly_evaluation(eng, failure, start=t_first, end=end + pd.Timedelta(days=7),
+                                          baseline_failure_rate=baseline_failure_rate, seed=seed,
+                                          where=failure_where.and_(where) if failure_where is not None else where)
         runs["weekly_evaluation"] = _run(
             "weekly_evaluation", metric, segment_label, "evaluation", "outcome", alarms, **common,
             description="50 sampled requests from the day before, weekly, 95% pass bar", design={"sample_size": 50, "pass_rate": 0.95},

@@ -1677,11 +1677,38 @@ def _as_bound(value: Any, tz: Any, name: str) -> pd.Timestamp:
     return ts
 
 
+class _Counted:
+    """Categorical values given as counts (one row a label and its count), e.g. an engine's value counts."""
+
+    def __init__(self, values: pd.Series, weights: Any) -> None:
+        w = pd.to_numeric(pd.Series(weights), errors="coerce").to_numpy(dtype=float)
+        ok = values.notna().to_numpy() & np.isfinite(w) & (w > 0)
+        s = pd.Series(w[ok], index=pd.Index(values[ok].astype(object).to_numpy(), dtype=object))
+        self.counts = s.groupby(level=0, sort=False).sum().sort_values(ascending=False, kind="stable")
+
+    def notna_sum(self) -> int:
+        return int(round(self.counts.sum()))
+
+
+def _counts_of(x: Any, name: str) -> pd.Series:
+    if isinstance(x, _Counted):
+        if x.counts.size == 0:
+            raise ValueError(f"`{name}` has no values once missing values are dropped")
+        return x.counts
+    return _label_counts(x, name)
+
+
 class _Prepared:
     """A reference sample prepared once for many window comparisons."""
 
-    def __init__(self, test: str, ref: pd.Series, bins: int = 10) -> None:
+    def __init__(self, test: str, ref: Any, bins: int = 10) -> None:
         self.test = test
+        if isinstance(ref, _Counted):
+            if test not in ("chi-square", "psi", "jensen-shannon"):
+                raise ValueError(f"`weights` apply to categorical tests (chi-square, psi, jensen-shannon), not {test!r}")
+            self.counts = _counts_of(ref, "reference")
+            self.n = int(round(self.counts.sum()))
+            return
         if test in ("ks", "wasserstein"):
             self.xs = np.sort(_numeric_sample(ref, "reference"))
             self.spread = _robust_spread(self.xs)
@@ -1717,7 +1744,7 @@ class _Prepared:
             w = _normalise(_ecdf_compare(self.xs, ys).wasserstein, self.spread[0])
             return w, math.nan, w
         if t == "chi-square":
-            labels, r_, c_ = _align_counts(self.counts, _label_counts(cur, "current"))
+            labels, r_, c_ = _align_counts(self.counts, _counts_of(cur, "current"))
             r = _chi_square_from_counts(labels, r_, c_, 5.0)
             return r.statistic, r.pvalue, r.effect
         if t == "proportion":
@@ -1731,7 +1758,7 @@ class _Prepared:
             ref_h = self.hist
             cur_h = _binned_counts(_numeric_sample(cur, "current"), self.inner)
         else:
-            _, ref_h, cur_h = _align_counts(self.counts, _label_counts(cur, "current"))
+            _, ref_h, cur_h = _align_counts(self.counts, _counts_of(cur, "current"))
         p, q = ref_h / ref_h.sum(), cur_h / cur_h.sum()
         if t == "psi":
             v = float(np.sum(_psi_contributions(p, q)))
@@ -1761,6 +1788,7 @@ def drift_scan(
     ts_column: str = "ts",
     alpha: float = 0.05,
     effect_threshold: float | None = None,
+    weights: str | None = None,
 ) -> DriftScanResult:
     """A drift test of one column in each time window against a reference period.
 
@@ -1788,6 +1816,9 @@ def drift_scan(
         False discovery rate; p-values are Benjamini-Hochberg adjusted across the windows.
     effect_threshold
         Effect a window needs to be ``drifted``; default from :data:`DEFAULT_EFFECT_THRESHOLDS`.
+    weights
+        A column of counts: each row stands for that many events with its value (an engine's
+        value counts per window), for the categorical tests.
 
     Returns
     -------
@@ -1838,11 +1869,16 @@ def drift_scan(
                 f"value per event ({len(events)}), got {type(reference).__name__}"
             )
         ref_bounds = None
+    if weights is not None and weights not in events.columns:
+        raise ValueError(f"`weights` {weights!r} is not a column of `events`")
+    wts = events[weights] if weights is not None else None
     ref_values = values[ref_mask]
     if ref_values.notna().sum() == 0:
         raise ValueError("`reference` selects no events with a value in `column`")
 
     kind = _series_kind(values)
+    if wts is not None and kind != "categorical":
+        raise ValueError(f"`weights` apply to a categorical column, {column!r} is {kind}")
     if test == "auto":
         if kind not in ("numeric", "categorical", "boolean"):
             raise ValueError(f"`column` {column!r} has no automatic test (kind {kind}); pass `test`")
@@ -1853,7 +1889,7 @@ def drift_scan(
         threshold = DEFAULT_EFFECT_THRESHOLDS[test]
     else:
         threshold = _resolve_thresholds(effect_threshold)[test]
-    prepared = _Prepared(test, ref_values)
+    prepared = _Prepared(test, ref_values if wts is None else _Counted(ref_values, wts[ref_mask]))
 
     valid = ts.notna().to_numpy()
     t_ns = np.asarray(ts[valid].dt.as_unit("ns").array.asi8)  # UTC epoch ns when tz-aware
@@ -1863,6 +1899,7 @@ def drift_scan(
     t_sorted = t_ns[order]
     vals = vals.iloc[order]
     in_ref = in_ref[order]
+    w_sorted = wts[valid].iloc[order] if wts is not None else None
 
     starts: list[int] = []
     if t_sorted.size:
@@ -1876,7 +1913,11 @@ def drift_scan(
         lo = int(np.searchsorted(t_sorted, s0, side="left"))
         hi = int(np.searchsorted(t_sorted, s0 + win_ns, side="left"))
         chunk = vals.iloc[lo:hi]
-        n = int(chunk.notna().sum())
+        if w_sorted is not None:
+            chunk = _Counted(chunk, w_sorted.iloc[lo:hi])
+            n = chunk.notna_sum()
+        else:
+            n = int(chunk.notna().sum())
         stat = p = eff = math.nan
         if n > 0:
             stat, p, eff = prepared.compare(chunk)

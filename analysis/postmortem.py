@@ -15,6 +15,7 @@ import html
 import json
 import math
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -22,7 +23,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis._common import iso_z
+from analysis._common import check_duration, iso_z
+from analysis.engine import DEFAULT_MEMORY_LIMIT, Engine, Metric, Profile, Where, open_engine
+from analysis.engine.query import quote_ident, quote_literal
 from analysis.redact import safe_text
 
 __all__ = ["Postmortem", "investigate", "json_safe", "SCHEMA_VERSION", "PATTERN_DEFAULTS"]
@@ -236,7 +239,7 @@ class Postmortem:
             q3d = {
                 "verdict": q3.verdict,
                 "reason": q3.reason,
-                "affected_events": int(len(q3.affected_events)),
+                "affected_events": q3.n_affected,
                 "affected_share": q3.affected_share,
                 "failure_definition": q3.failure_definition,
                 "risk_thresholds": q3.risk_thresholds,
@@ -381,7 +384,8 @@ class Postmortem:
             segs = [s for s in q3["segments"] if s.get("status") != "ok"] or q3["segments"][:10]
             L.append(_md_table(segs, ["segment", "tier", "baseline_rate", "current_rate", "ci_low", "ci_high", "p_adjusted", "status"], redact=redact))
         if len(self.affected_events):
-            L.append(f"Affected events ({'first 20 of ' if len(self.affected_events) > 20 else ''}{len(self.affected_events)}; all in affected_events.csv):\n")
+            n_aff = self.q3.n_affected
+            L.append(f"Affected events ({'first 20 of ' if n_aff > 20 else ''}{n_aff}; all in affected_events.csv):\n")
             ae = self.affected_events.head(20).to_dict("records")
             L.append(_md_table(ae, ["event_id", "ts", "input_text", "output_text", "why"], redact=redact, max_rows=20))
         L.append("## 4. What was the detection gap?\n")
@@ -432,9 +436,29 @@ class Postmortem:
         paths["timeline.csv"] = p
         if self.affected_events is not None and len(self.affected_events):
             p = out / "affected_events.csv"
-            csv_safe_frame(self.affected_events, redact=redact).to_csv(p, index=False)
+            full = getattr(self.q3, "affected_file", None)
+            if full and Path(full).exists() and self.q3.n_affected > len(self.affected_events):
+                _stream_csv(Path(full), p, like=self.affected_events, redact=redact)
+            else:
+                csv_safe_frame(self.affected_events, redact=redact).to_csv(p, index=False)
             paths["affected_events.csv"] = p
         return paths
+
+
+def _stream_csv(src: Path, dst: Path, *, like: pd.DataFrame, redact: bool) -> None:
+    """All the affected events from the engine's Parquet file into a safe CSV, one batch at a time."""
+    import pyarrow.parquet as pq
+
+    from analysis.report import csv_safe_frame
+
+    first = True
+    with dst.open("w", encoding="utf-8", newline="") as fh:
+        for batch in pq.ParquetFile(src).iter_batches(batch_size=50_000):
+            frame = batch.to_pandas()
+            frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+            frame = frame[[c for c in like.columns if c in frame.columns]]
+            csv_safe_frame(frame, redact=redact).to_csv(fh, index=False, header=first)
+            first = False
 
 
 def _seg_dict(col: Any, val: Any) -> dict[str, str]:
@@ -488,22 +512,16 @@ PATTERN_DEFAULTS: dict[str, dict[str, Any]] = {
 AUTO_METRICS = ("refused", "escalated", "hallucinated", "correct", "retrieval_top1_score", "quality_score")
 PATTERNS = ("auto", "retrieval", "refusal", "escalation")
 _MAX_SEGMENT_VALUES = 40
+#: Rows per period the Q2 drift table tests at most (a bounded md5-keyed sample of the engine's rows).
+DRIFT_TABLE_SAMPLE = 20_000
+#: Affected events kept in memory for the report; all of them are written to affected_events.csv.
+AFFECTED_IN_MEMORY = 10_000
 
 
 def _check_pattern(pattern: str) -> str:
     if pattern not in PATTERNS:
         raise ValueError(f"`pattern` must be one of {PATTERNS}, got {pattern!r}")
     return pattern
-
-
-def _check_window(window: Any) -> pd.Timedelta:
-    try:
-        w = pd.Timedelta(window)
-    except (TypeError, ValueError):
-        raise ValueError(f"`window` must be a positive duration such as '1h', got {window!r}") from None
-    if w <= pd.Timedelta(0):
-        raise ValueError(f"`window` must be a positive duration such as '1h', got {window!r}")
-    return w
 
 
 def _as_utc(value: Any, name: str) -> pd.Timestamp | None:
@@ -518,92 +536,111 @@ def _as_utc(value: Any, name: str) -> pd.Timestamp | None:
     return t.tz_convert("UTC")
 
 
-def _auto_window(events: pd.DataFrame) -> pd.Timedelta:
-    """Smallest of 1h..1D with a median of >= 30 requests per window and <= 2000 windows."""
-    ts = events["ts"]
-    span = ts.max() - ts.min()
+def _auto_window(eng: Engine) -> pd.Timedelta:
+    """Smallest of 1h..1D with a median of >= 30 requests per (non-empty) window and <= 2000 windows."""
+    prof = eng.profile()
+    span = prof.ts_max - prof.ts_min
+    hourly = eng.window_aggregates(window="1h").table
+    hourly = hourly[hourly["n"] > 0]
     for cand in ("1h", "2h", "3h", "6h", "12h", "1D"):
         w = pd.Timedelta(cand)
         if span / w > 2000:
             continue
-        counts = ts.dt.floor(w).value_counts()
+        # windows are epoch-aligned, so the hourly counts add up into any longer window
+        counts = hourly.groupby(hourly["window_start"].dt.floor(w))["n"].sum()
         if counts.median() >= 30:
             return w
     return pd.Timedelta("1D")
 
 
-def _segment_columns(events: pd.DataFrame, segment_by: Sequence[str] | None) -> list[str]:
+def _segment_columns(prof: Profile, segment_by: Sequence[str] | None) -> list[str]:
     from analysis.schema import SEGMENT_COLUMNS
 
     if segment_by is not None:
         cols = [segment_by] if isinstance(segment_by, str) else list(segment_by)
-        missing = [c for c in cols if c not in events.columns]
+        missing = [c for c in cols if prof.kind(c) is None]
         if missing:
             raise ValueError(f"`segment_by` names columns that are not in the events: {missing}")
         return cols
-    out = []
-    for c in SEGMENT_COLUMNS:
-        if c in events.columns and events[c].notna().any() and events[c].nunique(dropna=True) <= _MAX_SEGMENT_VALUES:
-            out.append(c)
-    return out
+    return [c for c in SEGMENT_COLUMNS if prof.present(c) and (prof.distinct(c) or 0) <= _MAX_SEGMENT_VALUES]
 
 
-def _present(events: pd.DataFrame, col: str) -> bool:
-    return col in events.columns and bool(events[col].notna().any())
+def _kind_of(prof: Profile, col: str) -> str:
+    return "rate" if prof.kind(col) == "bool" else "mean"
 
 
-def _kind_of(events: pd.DataFrame, col: str) -> str:
-    dt = events[col].dtype
-    return "rate" if pd.api.types.is_bool_dtype(dt) or str(dt) == "boolean" else "mean"
-
-
-def _failure_flag(events: pd.DataFrame, metric: str, kind: str, direction: str, pattern: str) -> tuple[pd.Series, str]:
-    """The per-event failure used by the sample scan and the error-by-confidence split."""
+def _failure_flag(eng: Engine, metric: str, kind: str, direction: str) -> tuple[str, str]:
+    """The per-event failure as SQL, used by the sample scan and the error-by-confidence split, and its description."""
+    prof = eng.profile()
+    m = quote_ident(metric)
     if kind == "rate":
-        v = events[metric].astype("boolean")
         if direction == "down":
-            return ~v, f"{metric} == False"
-        return v, f"{metric} == True"
-    if _present(events, "hallucinated"):
-        return events["hallucinated"].astype("boolean"), "hallucinated == True (fabricated output)"
-    if _present(events, "correct"):
-        return ~events["correct"].astype("boolean"), "correct == False"
+            return f"NOT {m}", f"{metric} == False"
+        return f"{m}", f"{metric} == True"
+    if prof.present("hallucinated"):
+        return '"hallucinated"', "hallucinated == True (fabricated output)"
+    if prof.present("correct"):
+        return 'NOT "correct"', "correct == False"
     from analysis.backtest import DEFAULT_THRESHOLDS
 
-    x = pd.to_numeric(events[metric], errors="coerce")
+    x = f"CAST({m} AS DOUBLE)"
     if metric in DEFAULT_THRESHOLDS:
         side, bar = DEFAULT_THRESHOLDS[metric]
-        flag = (x < bar) if side == "below" else (x > bar)
-        desc = f"{metric} {'<' if side == 'below' else '>'} {bar}"
-    else:
-        q = x.quantile(0.05 if direction != "up" else 0.95)
-        flag = (x < q) if direction != "up" else (x > q)
-        desc = f"{metric} beyond its overall 5% tail ({q:.4g})"
-    return pd.Series(pd.array(np.where(x.isna(), pd.NA, flag), dtype="boolean"), index=events.index), desc
+        op = "<" if side == "below" else ">"
+        return f"{x} {op} {float(bar)!r}", f"{metric} {op} {bar}"
+    q = eng.quantile(metric, 0.05 if direction != "up" else 0.95)
+    op = "<" if direction != "up" else ">"
+    return f"{x} {op} {q!r}", f"{metric} beyond its overall 5% tail ({q:.4g})"
 
 
 def _derive_labels(events: pd.DataFrame, metric: str | None, metrics: Sequence[str]) -> tuple[pd.DataFrame, list[str], dict[str, Any]]:
     """Derive missing outcome labels from text (analysis.labels) when the wanted metric is empty."""
+    def present(c: str) -> bool:
+        return c in events.columns and bool(events[c].notna().any())
+
     want = [m for m in ([metric] if metric else list(metrics)) if m in ("refused", "escalated")]
-    need = [m for m in want if not _present(events, m)]
-    if metric is None and any(_present(events, m) for m in ("refused", "escalated", "correct", "hallucinated")):
+    need = [m for m in want if not present(m)]
+    if metric is None and any(present(m) for m in ("refused", "escalated", "correct", "hallucinated")):
         # scanning every metric of a log that carries outcome labels: derive nothing
         need = []
-    has_text = _present(events, "output_text") or _present(events, "finish_reason")
+    has_text = present("output_text") or present("finish_reason")
     if not need or not has_text:
         return events, [], {}
     from analysis import labels
 
     res = labels.derive_outcomes(events)
-    derived = [m for m in getattr(res, "derived", []) if m in need or not _present(events, m)]
+    derived = [m for m in getattr(res, "derived", []) if m in need or not present(m)]
     rules = getattr(res, "rules", None) or getattr(res, "descriptions", None) or getattr(res, "rule_descriptions", None) or {}
     if not isinstance(rules, Mapping):
         rules = {"rules": json_safe(rules)}
     return res.frame, list(derived), dict(rules)
 
 
+def _open_events(events: Any, metric: str | None, metrics: Sequence[str], pattern: str, *, engine: str, memory_limit: str | None,
+                 spark_master: str, max_result_rows: int | None) -> tuple[Engine, list[str], dict[str, Any], bool]:
+    """The events on the engine, with labels derived from text first when an in-memory table lacks them.
+
+    Returns ``(engine, derived metrics, label rules, owned)``; ``owned``: the engine was opened here.
+    """
+    if isinstance(events, Engine):
+        return events, [], {}, False
+    derived: list[str] = []
+    rules: dict[str, Any] = {}
+    if isinstance(events, pd.DataFrame):
+        if "ts" not in events.columns or "event_id" not in events.columns:
+            raise ValueError("`events` must be a canonical events DataFrame with `event_id` and `ts`")
+        if len(events) == 0:
+            raise ValueError("`events` is empty: nothing to investigate")
+        if not isinstance(events["ts"].dtype, pd.DatetimeTZDtype):
+            raise ValueError("`events.ts` must be timezone-aware (UTC)")
+        events, derived, rules = _derive_labels(events, metric or (metrics[0] if pattern != "auto" else None), metrics)
+    eng = open_engine(events, engine=engine, memory_limit=memory_limit or DEFAULT_MEMORY_LIMIT, spark_master=spark_master,
+                      max_result_rows=max_result_rows)
+    return eng, derived, rules, True
+
+
 def investigate(
-    events: pd.DataFrame,
+    events: Any,
     changes: pd.DataFrame | None,
     *,
     pattern: str = "auto",
@@ -621,14 +658,22 @@ def investigate(
     evaluations: pd.DataFrame | None = None,
     thresholds: Mapping[str, tuple[str, float]] | None = None,
     title: str | None = None,
+    engine: str = "duckdb",
+    memory_limit: str | None = None,
+    spark_master: str = "local[*]",
+    max_result_rows: int | None = None,
+    workdir: str | Path | None = None,
 ) -> Postmortem:
     """Investigate an incident in LLM application logs: the four questions, the timeline, the runbook.
 
     Parameters
     ----------
-    events, changes
-        Canonical ``events`` and ``changes`` tables (:mod:`analysis.schema`); ``changes`` may be
-        None or empty.
+    events
+        The canonical ``events`` (:mod:`analysis.schema`): an in-memory table, a Parquet file, a
+        glob or a (Hive-partitioned) folder of Parquet files, a Spark table name (``engine="spark"``),
+        or an open :class:`analysis.engine.Engine`. Only the engine reads its rows.
+    changes
+        The canonical ``changes`` table; may be None or empty.
     pattern
         ``"auto"`` (scan every outcome metric and segment, take the strongest change),
         ``"retrieval"``, ``"refusal"`` or ``"escalation"`` (the case-study defaults: metric,
@@ -637,8 +682,8 @@ def investigate(
         When the incident was reported (timezone-aware); default the last event.
     metric
         The outcome column to investigate; default the pattern's. When it is missing or empty
-        but the text is there, it is derived (:func:`analysis.labels.derive_outcomes`) and
-        marked as derived in the report.
+        but the text is there (in-memory tables), it is derived (:func:`analysis.labels.derive_outcomes`)
+        and marked as derived in the report.
     segment_by
         Segment columns; default the canonical segment columns present with at most 40 values.
     window
@@ -652,7 +697,7 @@ def investigate(
         :data:`analysis.scope.PATTERN_RISK_THRESHOLDS` for the pattern (``{"high": 0.001,
         "medium": 0.01, "low": 0.05}`` for ``auto`` and ``refusal``).
     seed
-        Seed for the sampled parts (the replayed weekly evaluation).
+        Seed for the sampled parts (the replayed weekly evaluation, the drift samples).
     progress
         Show progress bars (tqdm) on the long steps.
     inputs
@@ -669,34 +714,68 @@ def investigate(
         Fixed business bars for the threshold monitor (:data:`analysis.backtest.DEFAULT_THRESHOLDS`).
     title
         Report title.
+    engine, memory_limit, spark_master
+        The engine that reads the events (``"duckdb"``, embedded, or ``"spark"``), DuckDB's memory
+        limit (default :data:`analysis.engine.DEFAULT_MEMORY_LIMIT`), and the Spark master URL.
+    max_result_rows
+        Refuse any engine query returning more rows (the tests keep the narrow waist honest with it).
+    workdir
+        Where the affected events are written whole (default a temporary folder); the report
+        keeps the first :data:`AFFECTED_IN_MEMORY` of them.
 
     Returns
     -------
     Postmortem
     """
+    pattern = _check_pattern(pattern)
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise ValueError(f"`seed` must be an integer, got {seed!r}")
+    defaults = PATTERN_DEFAULTS[pattern]
+    if metric is not None:
+        candidates_metrics = [metric]
+    elif pattern == "auto":
+        candidates_metrics = list(AUTO_METRICS)
+    else:
+        candidates_metrics = [defaults["metric"], *defaults["fallbacks"]]
+    eng, derived, label_rules, owned = _open_events(events, metric, candidates_metrics, pattern, engine=engine,
+                                                    memory_limit=memory_limit, spark_master=spark_master,
+                                                    max_result_rows=max_result_rows)
+    try:
+        return _investigate(
+            eng, changes, pattern=pattern, reported_at=reported_at, metric=metric, candidates_metrics=candidates_metrics,
+            derived=derived, label_rules=label_rules, segment_by=segment_by, window=window, baseline=baseline,
+            risk_thresholds=risk_thresholds, seed=int(seed), progress=progress, inputs=inputs, alpha=alpha,
+            mitigated_at=mitigated_at, evaluations=evaluations, thresholds=thresholds, title=title, workdir=workdir,
+        )
+    finally:
+        if owned:
+            eng.close()
+
+
+def _investigate(eng: Engine, changes: pd.DataFrame | None, *, pattern: str, reported_at: Any, metric: str | None,
+                 candidates_metrics: list[str], derived: list[str], label_rules: dict[str, Any], segment_by: Sequence[str] | None,
+                 window: str | None, baseline: tuple[Any, Any] | None, risk_thresholds: Mapping[str, float] | None, seed: int,
+                 progress: bool, inputs: Mapping[str, Any] | None, alpha: float, mitigated_at: Any,
+                 evaluations: pd.DataFrame | None, thresholds: Mapping[str, tuple[str, float]] | None, title: str | None,
+                 workdir: str | Path | None) -> Postmortem:
     from analysis import attribution as att
     from analysis import backtest, scope, timeline as tl_mod, windows
     from analysis.schema import VERSION_COLUMNS
 
-    pattern = _check_pattern(pattern)
-    if not isinstance(events, pd.DataFrame) or "ts" not in events.columns or "event_id" not in events.columns:
-        raise ValueError("`events` must be a canonical events DataFrame with `event_id` and `ts`")
-    if len(events) == 0:
+    prof = eng.profile()
+    if prof.rows == 0:
         raise ValueError("`events` is empty: nothing to investigate")
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise ValueError(f"`seed` must be an integer, got {seed!r}")
+    if prof.kind("ts") != "timestamp":
+        raise ValueError("`events.ts` must be timezone-aware timestamps (UTC)")
     risk_thr = scope.check_risk_thresholds(
         risk_thresholds if risk_thresholds is not None else scope.PATTERN_RISK_THRESHOLDS.get(pattern, scope.DEFAULT_RISK_THRESHOLDS)
     )
     default_tier = scope.DEFAULT_TIER if scope.DEFAULT_TIER in risk_thr else sorted(risk_thr)[0]
     defaults = PATTERN_DEFAULTS[pattern]
-    ev = events.sort_values("ts", kind="stable").reset_index(drop=True)
-    if ev["ts"].dt.tz is None:
-        raise ValueError("`events.ts` must be timezone-aware (UTC)")
-    rep = _as_utc(reported_at, "reported_at") or ev["ts"].max()
-    if rep <= ev["ts"].iloc[0]:
+    rep = _as_utc(reported_at, "reported_at") or prof.ts_max
+    if rep <= prof.ts_min:
         raise ValueError(
-            f"`reported_at` ({iso_z(rep)}) is not after the first event ({iso_z(ev['ts'].iloc[0])}): "
+            f"`reported_at` ({iso_z(rep)}) is not after the first event ({iso_z(prof.ts_min)}): "
             "there is no history before the report to investigate"
         )
     mit = _as_utc(mitigated_at, "mitigated_at")
@@ -716,44 +795,38 @@ def investigate(
             bar.set_postfix_str(name)
             bar.update(1)
 
-    # -- 1. labels and metrics ---------------------------------------------------------------
-    candidates_metrics: list[str]
-    if metric is not None:
-        candidates_metrics = [metric]
-    elif pattern == "auto":
-        candidates_metrics = list(AUTO_METRICS)
-    else:
-        candidates_metrics = [defaults["metric"], *defaults["fallbacks"]]
-    ev, derived, label_rules = _derive_labels(ev, metric or (candidates_metrics[0] if pattern != "auto" else None), candidates_metrics)
-    metrics = [m for m in candidates_metrics if _present(ev, m)]
+    # -- 1. metrics --------------------------------------------------------------------------------
+    metrics = [m for m in candidates_metrics if prof.present(m)]
     if not metrics:
         raise ValueError(
             f"`metric` {metric or candidates_metrics[0]!r} is not in the events (or empty) and could not be derived from text; "
-            f"columns present: {sorted(c for c in ev.columns if _present(ev, c))[:30]}"
+            f"columns present: {sorted(c for c in prof.columns['column'] if prof.present(c))[:30]}"
         )
     if pattern != "auto":
         metrics = metrics[:1]
     step("labels")
 
     # -- 2. aggregate ----------------------------------------------------------------------------
-    w = _check_window(window) if window else (pd.Timedelta(defaults["window"]) if defaults["window"] else _auto_window(ev))
-    seg_cols = _segment_columns(ev, segment_by)
-    upto = ev[ev["ts"] <= rep]
-    all_metrics = {m: _kind_of(ev, m) for m in dict.fromkeys([*metrics, *[m for m in AUTO_METRICS if _present(ev, m)],
-                                                              *[c for c in ("confidence", "retrieval_mean_score", "latency_ms") if _present(ev, c)]])}
-    agg = windows.aggregate(upto, window=w, segment_by=tuple(seg_cols), metrics=all_metrics, sample_size=0, seed=int(seed))
+    w = check_duration(window) if window else (pd.Timedelta(defaults["window"]) if defaults["window"] else _auto_window(eng))
+    seg_cols = _segment_columns(prof, segment_by)
+    upto = Where.of(None, rep, end_inclusive=True)
+    t0 = prof.ts_min.floor(w)
+    _, _, last_upto = eng.time_range(upto)
+    agg_end = t0 + (int((last_upto - t0) // w) + 1) * w
+    all_metrics = {m: _kind_of(prof, m) for m in dict.fromkeys([*metrics, *[m for m in AUTO_METRICS if prof.present(m)],
+                                                                 *[c for c in ("confidence", "retrieval_mean_score", "latency_ms") if prof.present(c)]])}
+    agg = eng.window_aggregates(window=w, segment_by=seg_cols, metrics=all_metrics, where=upto, start=t0, end=agg_end)
     step("aggregate")
 
     # -- 3. onset ---------------------------------------------------------------------------------
-    onset, onset_scan, seg_mask, seg_series, seg_table = _find_onset(
-        ev, agg, metrics, seg_cols, pattern=pattern, derived=derived, window=w, reported_at=rep, alpha=alpha, progress=progress)
+    onset, onset_scan, seg_where, seg_series, seg_table = _find_onset(
+        eng, agg, metrics, seg_cols, pattern=pattern, derived=derived, window=w, reported_at=rep, alpha=alpha, progress=progress)
     metric_, kind, direction = onset.metric, onset.kind, onset.direction
     all_series = windows.series(agg, metric_)
     seg_label = onset.label
     step("onset")
 
     # -- periods ---------------------------------------------------------------------------------
-    t0 = ev["ts"].min().floor(w)
     if onset.ts is not None:
         cur = (onset.ts, rep)
         pre_end = onset.ts
@@ -762,21 +835,22 @@ def investigate(
         span = min(span, (rep - t0) * 0.25)
         cur = ((rep - span).floor(w), rep)
         pre_end = cur[0]
+    in_cur = Where.of(cur[0], cur[1], end_inclusive=True)
 
     # -- 4. what changed --------------------------------------------------------------------------
     before_rep = ch[ch["ts"] < rep] if len(ch) else ch
-    inferred = att.infer_changes(ev[ev["ts"] <= rep], ch)
+    inferred = att.infer_changes(eng, ch, where=upto)
     cands = pd.concat([before_rep, inferred], ignore_index=True) if len(inferred) else before_rep.copy()
     base_for_decomp = (t0, pre_end)
     decomps = {}
-    dec_cols = [*seg_cols, *[c for c in VERSION_COLUMNS if _present(ev, c) and ev[c].nunique() <= _MAX_SEGMENT_VALUES]]
+    dec_cols = [*seg_cols, *[c for c in VERSION_COLUMNS if prof.present(c) and (prof.distinct(c) or 0) <= _MAX_SEGMENT_VALUES]]
     for col in dict.fromkeys(dec_cols):
-        d_ = _decompose(ev, metric_, kind, col, base_for_decomp, cur)
+        d_ = _decompose(eng, metric_, kind, col, base_for_decomp, cur)
         if d_ is not None:
             decomps[col] = d_
     ranked, strat = att.score_candidates(
-        cands, events=ev, changes=ch, onset=onset if onset.ts is not None else None, metric=metric_, kind=kind,
-        direction=direction, segment_series=seg_series, segment_mask=seg_mask, segment_label=seg_label, window=w,
+        cands, events=eng, changes=ch, onset=onset if onset.ts is not None else None, metric=metric_, kind=kind,
+        direction=direction, segment_series=seg_series, segment_where=seg_where, segment_label=seg_label, window=w,
         reported_at=rep, decompositions=decomps, alpha=alpha, progress=progress,
     )
     # baseline: before the onset and before the most likely cause (when it precedes the onset)
@@ -793,16 +867,15 @@ def investigate(
         if top_ts is not None and top_ts < b1 and (top_ts - b0) >= 0.5 * (b1 - b0):
             b1 = top_ts.floor(w)
     base_period = (b0, b1)
-    drift_cols = [c for c in att.DRIFT_COLUMNS if _present(ev, c)]
+    drift_cols = [c for c in att.DRIFT_COLUMNS if prof.present(c)]
     drift_df = pd.DataFrame(columns=["column", "test", "statistic", "pvalue", "effect", "drifted"])
     if drift_cols:
         from analysis import drift as drift_mod
 
-        ts = ev["ts"]
-        ref = ev.loc[((ts >= b0) & (ts < b1)).to_numpy(), drift_cols]
-        now = ev.loc[((ts >= cur[0]) & (ts <= cur[1])).to_numpy(), drift_cols]
+        ref = eng.sample_rows(drift_cols, size=DRIFT_TABLE_SAMPLE, where=Where.of(b0, b1), seed=seed)[drift_cols]
+        now = eng.sample_rows(drift_cols, size=DRIFT_TABLE_SAMPLE, where=in_cur, seed=seed)[drift_cols]
         if len(ref) >= 10 and len(now) >= 10:
-            drift_df = drift_mod.drift_table(ref, now, drift_cols, alpha=alpha, seed=int(seed), max_sample=20000)
+            drift_df = drift_mod.drift_table(ref, now, drift_cols, alpha=alpha, seed=seed, max_sample=DRIFT_TABLE_SAMPLE)
     q2 = att.Q2Result(candidates=ranked, drift=drift_df, decompositions=list(decomps.values()), inferred=inferred,
                       stratified=strat, onset=onset, notes=[])
     step("what changed")
@@ -812,21 +885,20 @@ def investigate(
     ct = scope.period_totals(agg.table, cur[0], cur[1] + pd.Timedelta(microseconds=1))
     q1_metrics = {m: k for m, k in agg.metrics.items() if m in (*AUTO_METRICS, "confidence", "retrieval_mean_score", "latency_ms")}
     findings = scope.compare_periods(bt, ct, q1_metrics, alpha=alpha)
-    failure, failure_def = _failure_flag(ev, metric_, kind, direction, pattern)
-    ts = ev["ts"]
-    in_cur = ((ts >= cur[0]) & (ts <= cur[1])).to_numpy()
-    ec_mask = in_cur & (seg_mask if seg_mask is not None else True)
+    failure, failure_def = _failure_flag(eng, metric_, kind, direction)
     ec = None
-    if _present(ev, "confidence"):
-        ec = scope.error_confidence(ev.loc[ec_mask, "confidence"], failure[ec_mask], error_definition=f"{failure_def} in {seg_label}", alpha=alpha)
+    if prof.present("confidence"):
+        ec = scope.error_confidence(eng, in_cur.and_(seg_where), error_expr=failure, error_definition=f"{failure_def} in {seg_label}",
+                                    alpha=alpha)
     q1 = scope.Q1Result(findings=findings, baseline=base_period, current=cur, error_confidence=ec, metrics=dict(q1_metrics),
                         derived_metrics=tuple(derived), alpha=alpha)
-    scan, verdict, reason, affected, share, dnotes = _sample_scan(
-        ev, failure, failure_def, seg_cols=seg_cols, window=w, reported_at=rep, baseline=base_period, current=cur,
-        risk_thresholds=risk_thr, default_tier=default_tier, alpha=alpha)
+    scan, verdict, reason, affected, dnotes = _sample_scan(
+        eng, agg, failure, failure_def, seg_cols=seg_cols, window=w, baseline=base_period, current=cur,
+        risk_thresholds=risk_thr, default_tier=default_tier, alpha=alpha, upto=upto, workdir=workdir)
     notes.extend(dnotes)
-    q3 = scope.Q3Result(verdict=verdict, reason=reason, segments=scan, affected_events=affected, affected_share=float(share),
-                        failure_definition=failure_def, risk_thresholds=risk_thr, window=cur, alpha=alpha)
+    q3 = scope.Q3Result(verdict=verdict, reason=reason, segments=scan, affected_events=affected.head, affected_share=float(affected.share),
+                        failure_definition=failure_def, risk_thresholds=risk_thr, window=cur, alpha=alpha,
+                        affected_total=affected.n, affected_file=affected.path)
     step("scope")
 
     # -- 6. detection gap -------------------------------------------------------------------------
@@ -836,18 +908,17 @@ def investigate(
         detect_from = onset.ts if top_ts is None else min(onset.ts, top_ts)
     fa_base = (t0, detect_from if detect_from is not None else rep)
     extra = {}
-    if metric_ != "retrieval_top1_score" and _present(ev, "retrieval_top1_score") and metric_ in att.RETRIEVAL_METRICS:
+    if metric_ != "retrieval_top1_score" and prof.present("retrieval_top1_score") and metric_ in att.RETRIEVAL_METRICS:
         extra["relevance"] = ("retrieval_top1_score", "mean", windows.series(agg, "retrieval_top1_score"))
-    fmask = seg_mask
-    base_fail = float(np.nanmean(failure[((ts >= fa_base[0]) & (ts < fa_base[1])).to_numpy() & (fmask if fmask is not None else True)].astype(float))) \
-        if len(ev) else 0.0
+    fb = eng.totals(metrics={"f": Metric("rate", failure)}, where=Where.of(*fa_base).and_(seg_where))
+    base_fail = float(fb["f__sum"].sum() / fb["f__n"].sum()) if int(fb["f__n"].sum()) else float("nan")
     q4 = backtest.replay_monitors(
         metric=metric_, kind=kind, direction=direction, all_series=all_series,
-        segment_series=seg_series if onset.segment_column != "__all__" else None, segment_label=seg_label, events=ev[ev["ts"] <= rep],
-        failure=failure[(ev["ts"] <= rep).to_numpy()], failure_mask=None if fmask is None else fmask[(ev["ts"] <= rep).to_numpy()],
+        segment_series=seg_series if onset.segment_column != "__all__" else None, segment_label=seg_label, events=eng,
+        failure=failure, failure_where=seg_where, where=upto,
         baseline=fa_base, detect_from=detect_from, reported_at=rep if incident else None, window=w, thresholds=thresholds,
-        extra_series=extra, drift_columns=[c for c in ("query_category", "traffic_source", "confidence") if _present(ev, c)],
-        baseline_failure_rate=base_fail if np.isfinite(base_fail) else 0.0, seed=int(seed), evaluations=evaluations,
+        extra_series=extra, drift_columns=[c for c in ("query_category", "traffic_source", "confidence") if prof.present(c)],
+        baseline_failure_rate=base_fail if np.isfinite(base_fail) else 0.0, seed=seed, evaluations=evaluations,
     )
     if not incident:
         q4 = backtest.with_reported_at(q4, rep)
@@ -872,6 +943,7 @@ def investigate(
         "pattern": pattern, "metric": metric_, "requested_metric": metric, "segment_by": seg_cols, "window": _fmt_window(w),
         "reported_at": rep, "baseline": {"start": b0, "end": b1}, "current": {"start": cur[0], "end": cur[1]},
         "risk_thresholds": risk_thr, "default_tier": default_tier, "alpha": alpha, "seed": int(seed), "mitigated_at": mit,
+        "engine": eng.name,
     }
     # small multiples for the plots: every value of the onset's segment column (or of the first
     # segment column when the onset is on all traffic), largest first, plus all traffic
@@ -887,7 +959,7 @@ def investigate(
         bar.close()
     return Postmortem(
         title=the_title, pattern=pattern, parameters=params, inputs=dict(inputs or {}), onset=onset_d, q1=q1, q2=q2, q3=q3, q4=q4,
-        timeline=tl.frame, affected_events=affected, runbook=runbook, metric_series=all_series, changepoint=onset.changepoint,
+        timeline=tl.frame, affected_events=affected.head, runbook=runbook, metric_series=all_series, changepoint=onset.changepoint,
         charts=q4.charts, drift_scans={k.split(":", 1)[1]: r.chart for k, r in q4.runs.items() if r.kind == "drift"},
         segment_series=seg_series_d, derived_metrics=list(derived), durations=durs, onset_result=onset, onset_scan=onset_scan,
         generated_at=pd.Timestamp.now(tz="UTC").floor("s"), label_rules=label_rules, notes=notes,
@@ -895,7 +967,7 @@ def investigate(
 
 
 def _find_onset(
-    ev: pd.DataFrame,
+    eng: Engine,
     agg: Any,
     metrics: Sequence[str],
     seg_cols: Sequence[str],
@@ -906,10 +978,10 @@ def _find_onset(
     reported_at: pd.Timestamp,
     alpha: float,
     progress: bool,
-) -> tuple[Any, pd.DataFrame, np.ndarray | None, pd.DataFrame, pd.DataFrame]:
+) -> tuple[Any, pd.DataFrame, Where | None, pd.DataFrame, pd.DataFrame]:
     """Scan every metric and segment for the onset; narrow a segment to its failing slice.
 
-    Returns ``(onset, onset_scan, segment_mask, segment_series, segment_table)``; the onset's
+    Returns ``(onset, onset_scan, segment_where, segment_series, segment_table)``; the onset's
     ``direction`` is resolved to ``up``/``down`` when it was ``both``.
     """
     from analysis import attribution as att
@@ -918,7 +990,7 @@ def _find_onset(
     w, rep = window, reported_at
     defaults = PATTERN_DEFAULTS[pattern]
     seg_table = agg.segments()
-    upto_n = int(agg.n_events) if getattr(agg, "n_events", 0) else len(ev)
+    upto_n = int(agg.n_events)
     min_seg_n = max(50, 0.002 * upto_n)
     seg_list = [(c, s) for c, s, n in seg_table[["segment_column", "segment", "n"]].itertuples(index=False)
                 if (c == "__all__" or n >= min_seg_n) and s != "__missing__"]
@@ -950,30 +1022,31 @@ def _find_onset(
     if onset.direction == "both" and onset.significant:
         onset = dataclasses.replace(onset, direction="up" if onset.effect > 0 else "down")
     metric_, kind, direction = onset.metric, onset.kind, onset.direction
-    seg_mask = None
+    seg_where = None
     if onset.segment_column != "__all__":
-        seg_mask = (ev[onset.segment_column].astype("string") == onset.segment).fillna(False).to_numpy(dtype=bool)
+        seg_where = Where.of(conditions={onset.segment_column: [onset.segment]})
     seg_series = windows.series(agg, metric_, segment_column=onset.segment_column, segment=onset.segment)
     if onset.significant and onset.segment_column != "__all__":
         # narrow the segment to the slice that carries its failures (e.g. chest pain questions
         # framed hypothetically) and locate the onset there, where the signal is strongest
-        fl0, _ = _failure_flag(ev, metric_, kind, direction, pattern)
-        conds, dmask, _ = scope.drill_down(ev, fl0, start_segment=(onset.segment_column, onset.segment),
-                                           current=(onset.ts, rep), baseline=(ev["ts"].min(), onset.ts), columns=seg_cols, alpha=alpha)
+        fl0, _ = _failure_flag(eng, metric_, kind, direction)
+        conds, dwhere, _ = scope.drill_down(eng, fl0, start_segment=(onset.segment_column, onset.segment),
+                                            current=(onset.ts, rep), baseline=(eng.profile().ts_min, onset.ts), columns=seg_cols,
+                                            alpha=alpha)
         if len(conds) > 1:
-            sub = ev.loc[dmask & (ev["ts"] <= rep).to_numpy()]
-            sagg = windows.aggregate(sub, window=w, metrics={metric_: kind}, sample_size=0, start=agg.start, end=agg.end)
+            sagg = eng.window_aggregates(window=w, metrics={metric_: kind}, where=dwhere.and_(Where.of(None, rep, end_inclusive=True)),
+                                         start=agg.start, end=agg.end)
             s2 = windows.series(sagg, metric_)
             o2 = att.detect_onset(s2, metric=metric_, kind=kind, segment_column=onset.segment_column, segment=onset.segment,
                                   direction=direction, window=w, alpha=alpha, n_tests=n_tests, end=rep)
             if o2.significant:
                 onset = dataclasses.replace(o2, conditions=conds)
-                seg_mask, seg_series = dmask, s2
+                seg_where, seg_series = dwhere, s2
                 row = _scan_row(onset, "slice", onset.label)
                 row["reason"] = "narrowed to the slice holding the failures"
                 scans.append(row)
     onset_scan = pd.DataFrame(scans).sort_values(["significant", "strength"], ascending=[False, False], kind="stable").reset_index(drop=True)
-    return onset, onset_scan, seg_mask, seg_series, seg_table
+    return onset, onset_scan, seg_where, seg_series, seg_table
 
 
 def _scan_row(o: Any, col: str, seg: str) -> dict[str, Any]:
@@ -981,34 +1054,43 @@ def _scan_row(o: Any, col: str, seg: str) -> dict[str, Any]:
             "pvalue": o.pvalue, "significant": o.significant, "change_points": len(o.change_points), "reason": o.reason}
 
 
+@dataclass(frozen=True)
+class _Affected:
+    """The affected events: how many, the file holding all of them, the first ones, their share of the failure window."""
+
+    n: int
+    path: str | None
+    head: pd.DataFrame
+    share: float
+
+
 def _sample_scan(
-    ev: pd.DataFrame,
-    failure: pd.Series,
+    eng: Engine,
+    agg: Any,
+    failure: str,
     failure_def: str,
     *,
     seg_cols: Sequence[str],
     window: pd.Timedelta,
-    reported_at: pd.Timestamp,
     baseline: tuple[pd.Timestamp, pd.Timestamp],
     current: tuple[pd.Timestamp, pd.Timestamp],
     risk_thresholds: Mapping[str, float],
     default_tier: str,
     alpha: float,
-) -> tuple[pd.DataFrame, str, str, pd.DataFrame, float, list[str]]:
+    upto: Where,
+    workdir: str | Path | None,
+) -> tuple[pd.DataFrame, str, str, _Affected, list[str]]:
     """Q3: the per-segment binomial scan, the verdict and the affected events.
 
-    Returns ``(scan, verdict, reason, affected_events, affected_share, notes)``.
+    Returns ``(scan, verdict, reason, affected, notes)``.
     """
-    from analysis import scope, windows
+    from analysis import scope
 
-    w, rep, cur = window, reported_at, current
+    w, cur = window, current
     b0, b1 = baseline
-    ts = ev["ts"]
-    in_cur = ((ts >= cur[0]) & (ts <= cur[1])).to_numpy()
-    fev = pd.DataFrame({"event_id": ev["event_id"], "ts": ev["ts"], "__failure": failure})
-    for c in seg_cols:
-        fev[c] = ev[c]
-    fagg = windows.aggregate(fev[fev["ts"] <= rep], window=w, segment_by=tuple(seg_cols), metrics={"__failure": "rate"}, sample_size=0)
+    in_cur = Where.of(cur[0], cur[1], end_inclusive=True)
+    fagg = eng.window_aggregates(window=w, segment_by=seg_cols, metrics={"__failure": Metric("rate", failure)}, where=upto,
+                                 start=agg.start, end=agg.end)
     fb = scope.period_totals(fagg.table, b0, b1)
     fc = scope.period_totals(fagg.table, cur[0], cur[1] + pd.Timedelta(microseconds=1))
     cols = {"__failure__n": "n", "__failure__sum": "failures"}
@@ -1016,7 +1098,8 @@ def _sample_scan(
         fc[["segment_column", "segment", *cols]].rename(columns={k: f"{v}_current" for k, v in cols.items()}),
         on=["segment_column", "segment"], how="outer").fillna(0.0)
     scan_in = scan_in[scan_in["segment"] != "__missing__"].copy()
-    scan_in["tier"] = [_tier(ev, in_cur, c, s, risk_thresholds, default_tier) for c, s in zip(scan_in["segment_column"], scan_in["segment"])]
+    tiers = _Tiers(eng, in_cur, risk_thresholds, default_tier)
+    scan_in["tier"] = [tiers(c, s) for c, s in zip(scan_in["segment_column"], scan_in["segment"])]
     # a segment absent from the baseline (new traffic) is held to all traffic's baseline rate
     all_row = scan_in[scan_in["segment_column"] == "__all__"]
     scan_in["baseline_source"] = "own"
@@ -1030,26 +1113,55 @@ def _sample_scan(
     scan_in = scan_in.merge(env, on=["segment_column", "segment"], how="left")
     scan = scope.scan_segments(scan_in, risk_thresholds=risk_thresholds, alpha=alpha, default_tier=default_tier)
     verdict, reason = scope.scope_verdict(scan)
-    affected, share, notes = _empty_affected(ev), 0.0, []
+    none = _Affected(0, None, _empty_affected(eng), 0.0)
     if verdict != "systematic":
-        return scan, verdict, reason, affected, share, notes
+        return scan, verdict, reason, none, []
     sys_rows = scan[(scan["status"] == "systematic") & (scan["segment_column"] != "__all__")]
     if len(sys_rows) == 0:
         sys_rows = scan[scan["status"] == "systematic"]
     # start from the segment with (nearly) the most excess failures, the smallest such one
     top_ex = sys_rows["excess_events"].max()
     start_row = sys_rows[sys_rows["excess_events"] >= 0.9 * top_ex].sort_values("n_current").iloc[0]
-    conds, amask, notes = scope.drill_down(ev, failure, start_segment=(start_row["segment_column"], start_row["segment"]),
-                                           current=cur, baseline=baseline, columns=seg_cols, alpha=alpha)
+    conds, awhere, notes = scope.drill_down(eng, failure, start_segment=(start_row["segment_column"], start_row["segment"]),
+                                            current=cur, baseline=baseline, columns=seg_cols, alpha=alpha)
     desc = " and ".join(f"{c} in [{', '.join(v)}]" if len(v) > 1 else f"{c}={v[0]}" for c, v in conds.items()) or "all traffic"
     src = str(start_row.get("baseline_source", "own"))
     where = f"{start_row['segment_column']}={start_row['segment']}" if src == "own" else "all traffic; the segment is new"
     why = f"{desc}: {failure_def} in the failure window (baseline rate {float(start_row['baseline_rate']):.2%} in {where})"
-    fl = failure.fillna(False).to_numpy(dtype=bool) & amask
-    affected = scope.affected_events(ev, fl, start=cur[0], end=cur[1], segments=(), why=why)
-    affected["why"] = affected["why"].str.replace("all traffic: ", "", regex=False)
-    share = len(affected) / max(int(in_cur.sum()), 1)
-    return scan, verdict, reason, affected, float(share), notes
+    folder = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="forensics-affected-"))
+    rows = eng.rows(where=in_cur.and_(awhere).and_(Where(expr=f"COALESCE({failure}, FALSE)")), columns=_affected_columns(eng),
+                    path=folder / "affected_events.parquet", limit=AFFECTED_IN_MEMORY, extra={"why": quote_literal(why)})
+    head = _canonical_affected(rows.head, eng)
+    share = rows.n / max(eng.count(in_cur), 1)
+    return scan, verdict, reason, _Affected(rows.n, str(rows.path), head, float(share)), notes
+
+
+class _Tiers:
+    """Risk tier of a segment: its value for ``risk_category``, else the strictest tier holding >= 25% of
+    its events in the failure window (one engine query per segment column, cached)."""
+
+    def __init__(self, eng: Engine, in_cur: Where, thr: Mapping[str, float], default: str) -> None:
+        self.eng, self.in_cur, self.thr, self.default = eng, in_cur, thr, default
+        self.by_col: dict[str, pd.DataFrame] = {}
+
+    def __call__(self, col: str, seg: str) -> str:
+        thr, default = self.thr, self.default
+        if col == "risk_category":
+            return seg if seg in thr else default
+        if not self.eng.has("risk_category") or col == "__all__" or not self.eng.has(col):
+            return default
+        if col not in self.by_col:
+            self.by_col[col] = self.eng.totals(by=[col, "risk_category"], where=self.in_cur)
+        t = self.by_col[col]
+        t = t[t[col] == seg]
+        if int(t["n"].sum()) == 0:
+            return default
+        t = t[t["risk_category"] != "__missing__"]
+        shares = t.set_index("risk_category")["n"] / max(int(t["n"].sum()), 1)
+        ok = [tier for tier in shares.index if tier in thr and shares[tier] >= 0.25]
+        if not ok:
+            return default
+        return min(ok, key=lambda tier: thr[tier])
 
 
 def _fmt_window(w: pd.Timedelta) -> str:
@@ -1058,49 +1170,48 @@ def _fmt_window(w: pd.Timedelta) -> str:
     return _offset(w)
 
 
-def _tier(ev: pd.DataFrame, in_cur: np.ndarray, col: str, seg: str, thr: Mapping[str, float], default: str) -> str:
-    """Risk tier of a segment: its value for ``risk_category``, else the strictest tier holding >= 25% of its events."""
-    if col == "risk_category":
-        return seg if seg in thr else default
-    if "risk_category" not in ev.columns or col == "__all__" or col not in ev.columns:
-        return default
-    m = in_cur & (ev[col].astype("string") == seg).fillna(False).to_numpy(dtype=bool)
-    if m.sum() == 0:
-        return default
-    shares = ev.loc[m, "risk_category"].astype("string").value_counts(normalize=True)
-    ok = [t for t in shares.index if t in thr and shares[t] >= 0.25]
-    if not ok:
-        return default
-    return min(ok, key=lambda t: thr[t])
-
-
-def _decompose(ev: pd.DataFrame, metric: str, kind: str, col: str, base: tuple, cur: tuple):
+def _decompose(eng: Engine, metric: str, kind: str, col: str, base: tuple, cur: tuple):
     from analysis.attribution import decompose
 
-    if col not in ev.columns or metric not in ev.columns:
+    if not eng.has(col) or not eng.has(metric):
         return None
-    ts = ev["ts"]
     out = []
     for a, b in (base, cur):
-        m = ((ts >= a) & (ts <= b)).to_numpy()
-        sub = ev.loc[m, [col, metric]]
-        x = pd.to_numeric(sub[metric].astype("Float64") if kind == "rate" else sub[metric], errors="coerce")
-        g = pd.DataFrame({"segment": sub[col].astype("string").fillna("__missing__").to_numpy(dtype=object), "x": x.to_numpy(dtype=float, na_value=np.nan)})
-        g = g[np.isfinite(g["x"])]
-        if len(g) == 0:
+        t = eng.totals(by=[col], metrics={metric: kind}, where=Where.of(a, b, end_inclusive=True))
+        t = t[t[f"{metric}__n"] > 0]
+        if len(t) == 0:
             return None
-        agg = g.groupby("segment").agg(n=("x", "size"), value=("x", "mean")).reset_index()
-        out.append(agg)
+        out.append(pd.DataFrame({"segment": t[col].to_numpy(dtype=object), "n": t[f"{metric}__n"].to_numpy(),
+                                 "value": (t[f"{metric}__sum"] / t[f"{metric}__n"]).to_numpy(dtype=float)}))
     try:
         return decompose(out[0], out[1], segment_column=col, metric=metric)
     except ValueError:
         return None
 
 
-def _empty_affected(ev: pd.DataFrame) -> pd.DataFrame:
+def _affected_columns(eng: Engine) -> list[str]:
     from analysis.schema import SEGMENT_COLUMNS
 
-    cols = ["event_id", "ts", *[c for c in SEGMENT_COLUMNS if c in ev.columns], "input_text", "output_text", "why"]
+    return ["event_id", "ts", *[c for c in SEGMENT_COLUMNS if eng.has(c)], *[c for c in ("input_text", "output_text") if eng.has(c)]]
+
+
+def _canonical_affected(head: pd.DataFrame, eng: Engine) -> pd.DataFrame:
+    out = head.copy()
+    out["ts"] = pd.to_datetime(out["ts"], utc=True).astype("datetime64[ns, UTC]")
+    for c in out.columns:
+        if c != "ts":
+            out[c] = out[c].astype("string[pyarrow]")
+    for c in ("input_text", "output_text"):
+        if c not in out.columns:
+            out[c] = pd.Series(pd.NA, index=out.index, dtype="string[pyarrow]")
+    cols = [c for c in out.columns if c != "why"] + ["why"]
+    return out[cols].reset_index(drop=True)
+
+
+def _empty_affected(eng: Engine) -> pd.DataFrame:
+    from analysis.schema import SEGMENT_COLUMNS
+
+    cols = ["event_id", "ts", *[c for c in SEGMENT_COLUMNS if eng.has(c)], "input_text", "output_text", "why"]
     out = pd.DataFrame({c: pd.Series([], dtype="string[pyarrow]") for c in cols})
     out["ts"] = pd.Series([], dtype="datetime64[ns, UTC]")
     return out
@@ -1124,8 +1235,8 @@ def _runbook(onset, ranked, q3, q4, derived, strat, incident) -> list[dict[str, 
     add("triage", "Check that the outcome labels are logged, not derived", not derived,
         f"derived from text: {', '.join(derived)}" if derived else "labels present in the logs")
     add("scope", "Scan the failure rate per segment against the baseline with the risk-tier tolerances", True, f"verdict {q3.verdict}: {q3.reason}")
-    add("scope", "Export the affected events for manual review", bool(len(q3.affected_events)) if q3.verdict == "systematic" else None,
-        f"{len(q3.affected_events)} events ({q3.affected_share:.2%} of the failure window)")
+    add("scope", "Export the affected events for manual review", bool(q3.n_affected) if q3.verdict == "systematic" else None,
+        f"{q3.n_affected} events ({q3.affected_share:.2%} of the failure window)")
     add("scope", "Check the affected events for personal data before sharing", None, "reports redact emails and phone numbers by default")
     if incident and top is not None:
         add("mitigate", f"Roll back or contain the most likely cause: {top['change_id']} ({top['change_type']})", None, str(top.get("evidence", ""))[:300])

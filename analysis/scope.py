@@ -26,6 +26,7 @@ from scipy import stats
 
 from analysis._common import check_alpha as _check_alpha
 from analysis.drift import benjamini_hochberg, cohen_h, proportion_test
+from analysis.engine import MISSING, DuckDBEngine, Engine, Metric, Where
 from analysis.intervals import wilson_interval
 
 __all__ = [
@@ -488,13 +489,16 @@ def error_confidence(
     error_definition: str = "error",
     alpha: float = 0.05,
     dominance: float = 0.5,
+    error_expr: str | None = None,
 ) -> ErrorConfidence:
     """Split errors by the output's confidence band.
 
     Parameters
     ----------
     confidence
-        Confidence of each output in [0, 1] (NaN where unknown).
+        Confidence of each output in [0, 1] (NaN where unknown); or an
+        :class:`analysis.engine.Engine`, counted there (``error`` is then a
+        :class:`analysis.engine.Where` or None and ``error_expr`` the SQL of the error flag).
     error
         Boolean error flag per output (NA where unlabelled).
     error_definition
@@ -510,14 +514,25 @@ def error_confidence(
     error rate depends on the band at all.
     """
     _check_alpha(alpha)
-    c = pd.to_numeric(pd.Series(confidence), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    e_ser = pd.Series(error).astype("boolean")
-    ok = np.isfinite(c) & e_ser.notna().to_numpy()
-    e = e_ser.fillna(False).to_numpy(dtype=bool)
+    if isinstance(confidence, Engine):
+        eng, where = confidence, error if isinstance(error, Where) else Where()
+        if not isinstance(error_expr, str):
+            raise ValueError("error_confidence on an engine needs `error_expr` (SQL of the error flag)")
+        band = " ".join(f"WHEN confidence >= {lo!r} AND confidence < {hi!r} THEN '{b}'" for b, lo, hi in CONFIDENCE_BANDS)
+        t = eng.totals(exprs={"band": f"CASE {band} ELSE NULL END"}, metrics={"e": Metric("rate", error_expr)},
+                       where=where.and_(Where(expr=f"confidence IS NOT NULL AND ({error_expr}) IS NOT NULL"))).set_index("band")
+        counts = [(b, int(t["n"].get(b, 0)), int(t["e__sum"].get(b, 0))) for b, _, _ in CONFIDENCE_BANDS]
+    else:
+        c = pd.to_numeric(pd.Series(confidence), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        e_ser = pd.Series(error).astype("boolean")
+        ok = np.isfinite(c) & e_ser.notna().to_numpy()
+        e = e_ser.fillna(False).to_numpy(dtype=bool)
+        counts = []
+        for band, lo, hi in CONFIDENCE_BANDS:
+            m = ok & (c >= lo) & (c < hi)
+            counts.append((band, int(m.sum()), int((m & e).sum())))
     rows = []
-    for band, lo, hi in CONFIDENCE_BANDS:
-        m = ok & (c >= lo) & (c < hi)
-        n, k = int(m.sum()), int((m & e).sum())
+    for band, n, k in counts:
         wl, wh = wilson_interval(k, n, alpha)
         rows.append({"band": band, "n": n, "errors": k, "error_rate": k / n if n else np.nan,
                      "ci_low": float(wl), "ci_high": float(wh)})
@@ -781,8 +796,10 @@ class Q1Result:
 class Q3Result:
     """Q3: isolated or systematic?
 
-    ``segments`` is the :func:`scan_segments` table; ``affected_events`` the events to review;
-    ``affected_share`` their share of all requests in the failure window.
+    ``segments`` is the :func:`scan_segments` table; ``affected_events`` the events to review
+    (the first ones when there are many: ``affected_total`` counts them all and
+    ``affected_file`` holds them all, as Parquet); ``affected_share`` their share of all requests
+    in the failure window.
     """
 
     verdict: str
@@ -794,6 +811,13 @@ class Q3Result:
     risk_thresholds: dict[str, float]
     window: tuple[pd.Timestamp, pd.Timestamp]
     alpha: float = 0.05
+    affected_total: int | None = None
+    affected_file: str | None = None
+
+    @property
+    def n_affected(self) -> int:
+        """How many events are affected (all of them, not only those kept in memory)."""
+        return int(self.affected_total) if self.affected_total is not None else int(len(self.affected_events))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -858,7 +882,7 @@ def baseline_envelope(
 
 
 def drill_down(
-    events: pd.DataFrame,
+    events: Any,
     failure: Any,
     *,
     start_segment: tuple[str, str],
@@ -867,7 +891,8 @@ def drill_down(
     columns: Sequence[str],
     alpha: float = 0.05,
     keep_excess: float = 0.9,
-) -> tuple[dict[str, list[str]], np.ndarray, list[str]]:
+    where: Where | None = None,
+) -> tuple[dict[str, list[str]], Any, list[str]]:
     """Narrow a systematic segment to the slice that holds its excess failures.
 
     Starting from ``start_segment``, for each other column in turn, keep only the values whose
@@ -876,44 +901,74 @@ def drill_down(
     values hold at least ``keep_excess`` of the slice's excess failures. A value with fewer than
     20 baseline requests in the slice is compared with the slice's baseline rate.
 
+    Parameters
+    ----------
+    events, failure
+        A canonical events table and its boolean failure flag (one per row); or an
+        :class:`analysis.engine.Engine` and the failure as SQL (``"NOT refused"``) or a
+        :class:`analysis.engine.Metric`.
+    where
+        (Engine only) a filter every count is taken within, e.g. the events before the report.
+
     Returns
     -------
-    (conditions, mask, notes)
-        ``{column: [values]}`` (the start segment included), the boolean mask of the events in
-        the slice, and one note per refinement.
+    (conditions, mask_or_filter, notes)
+        ``{column: [values]}`` (the start segment included); for a table, the boolean mask of its
+        events in the slice, for an engine the slice as a :class:`analysis.engine.Where`; and one
+        note per refinement.
     """
+    if isinstance(events, Engine):
+        return _drill_down(events, failure, start_segment=start_segment, current=current, baseline=baseline, columns=columns,
+                           alpha=alpha, keep_excess=keep_excess, where=where)
     f = pd.Series(failure, index=events.index).astype("boolean")
-    lab = f.notna().to_numpy()
-    fv = f.fillna(False).to_numpy(dtype=bool)
-    ts = events["ts"]
-    cur = ((ts >= pd.Timestamp(current[0])) & (ts <= pd.Timestamp(current[1]))).to_numpy() & lab
-    base = ((ts >= pd.Timestamp(baseline[0])) & (ts < pd.Timestamp(baseline[1]))).to_numpy() & lab
+    frame = events.assign(__failure=f.to_numpy())
+    with DuckDBEngine(frame) as eng:
+        conds, _, notes = _drill_down(eng, Metric("rate", '"__failure"'), start_segment=start_segment, current=current,
+                                      baseline=baseline, columns=columns, alpha=alpha, keep_excess=keep_excess)
+    mask = np.ones(len(events), dtype=bool)
+    for col, vals in conds.items():
+        mask &= events[col].astype("string").fillna(MISSING).isin(vals).to_numpy(dtype=bool)
+    return conds, mask, notes
+
+
+def _drill_down(eng: Engine, failure: Any, *, start_segment: tuple[str, str], current: tuple[Any, Any], baseline: tuple[Any, Any],
+                columns: Sequence[str], alpha: float, keep_excess: float, where: Where | None = None
+                ) -> tuple[dict[str, list[str]], Where, list[str]]:
+    fm = {"f": failure if isinstance(failure, Metric) else Metric("rate", str(failure))}
+    cur = Where.of(current[0], current[1], end_inclusive=True).and_(where)
+    base = Where.of(baseline[0], baseline[1]).and_(where)
     col0, val0 = start_segment
     conds: dict[str, list[str]] = {}
-    mask = np.ones(len(events), dtype=bool)
-    if col0 != "__all__" and col0 in events.columns:
-        mask &= (events[col0].astype("string") == val0).fillna(False).to_numpy(dtype=bool)
+    if col0 != "__all__" and eng.has(col0):
         conds[col0] = [val0]
     notes: list[str] = []
-    nb = int((mask & base).sum())
-    p_slice = fv[mask & base].mean() if nb else fv[base].mean() if base.any() else 0.0
+
+    def slice_(w: Where) -> Where:
+        return w.and_(Where.of(conditions=conds))
+
+    tb = eng.totals(metrics=fm, where=slice_(base))
+    nb, kb = int(tb["f__n"].sum()), int(tb["f__sum"].sum())
+    if nb:
+        p_slice = kb / nb
+    else:
+        ta = eng.totals(metrics=fm, where=base)
+        p_slice = float(ta["f__sum"].sum() / ta["f__n"].sum()) if int(ta["f__n"].sum()) else 0.0
     for col in columns:
-        if col in conds or col not in events.columns:
+        if col in conds or not eng.has(col):
             continue
-        vals = events[col].astype("string")
-        sub_cur = mask & cur
-        if sub_cur.sum() == 0:
+        tc = eng.totals(by=[col], metrics=fm, where=slice_(cur))
+        tc = tc[tc["f__n"] > 0]
+        if int(tc["f__n"].sum()) == 0:
             break
-        groups = pd.Series(vals[sub_cur].to_numpy(dtype=object)).fillna("__missing__")
+        # the values in the order they first appear in the failure window
+        tc = tc.sort_values(["first_seen", col], kind="stable")
+        t0 = eng.totals(by=[col], metrics=fm, where=slice_(base)).set_index(col)
         stats_rows = []
-        for v in groups.unique():
-            in_v = (vals.fillna("__missing__") == v).to_numpy(dtype=bool)
-            n1 = int((in_v & sub_cur).sum())
-            k1 = int((in_v & sub_cur & fv).sum())
-            n0 = int((in_v & mask & base).sum())
-            k0 = int((in_v & mask & base & fv).sum())
+        for v, n1, k1 in tc[[col, "f__n", "f__sum"]].itertuples(index=False):
+            n0 = int(t0["f__n"].get(v, 0))
+            k0 = int(t0["f__sum"].get(v, 0))
             p0 = k0 / n0 if n0 >= 20 else p_slice
-            stats_rows.append((v, n1, k1, p0, k1 - n1 * p0))
+            stats_rows.append((v, int(n1), int(k1), p0, int(k1) - int(n1) * p0))
         if len(stats_rows) < 2:
             continue
         pv = _binom_pvalue(np.array([r[2] for r in stats_rows]), np.array([r[1] for r in stats_rows]),
@@ -927,6 +982,5 @@ def drill_down(
         kept = sum(max(r[4], 0.0) for r in stats_rows if r[0] in keep)
         if kept >= keep_excess * total:
             conds[col] = [str(k) for k in keep]
-            mask &= vals.fillna("__missing__").isin(keep).to_numpy(dtype=bool)
             notes.append(f"{col} in {keep} holds {kept / total:.0%} of the excess failures")
-    return conds, mask, notes
+    return conds, Where.of(conditions=conds), notes

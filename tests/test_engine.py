@@ -196,3 +196,43 @@ def test_spark_answers_like_duckdb(tmp_path):
         rs = s.rows(where=where, columns=["event_id", "ts"], path=tmp_path / "s.parquet", limit=3)
         assert rd.n == rs.n
         assert pd.read_parquet(tmp_path / "d.parquet")["event_id"].tolist() == pd.read_parquet(tmp_path / "s.parquet")["event_id"].tolist()
+
+
+@pytest.mark.slow
+def test_the_whole_investigation_runs_on_a_source_that_refuses_full_table_reads(tmp_path, refusal_frame):
+    """The narrow waist: no engine query may return even half of the table's rows, and the answers
+    are those of the same investigation on the in-memory table."""
+    from analysis import postmortem
+
+    changes = loaders.load_changes(REFUSAL.parent / "changes.csv").frame
+    limit = len(refusal_frame) // 2
+    with open_engine(REFUSAL, max_result_rows=limit) as eng:
+        assert eng.profile().rows > limit
+        pm = postmortem.investigate(eng, changes, pattern="refusal", progress=False, workdir=tmp_path)
+        assert eng.queries > 20
+    ref = postmortem.investigate(refusal_frame, changes, pattern="refusal", progress=False)
+    a, b = pm.to_dict(), ref.to_dict()
+    assert a["onset"]["ts"] == b["onset"]["ts"] and a["onset"]["segment"] == b["onset"]["segment"]
+    assert [c["change_id"] for c in a["q2_what_changed"]["candidates"]] == [c["change_id"] for c in b["q2_what_changed"]["candidates"]]
+    assert a["q3_scope"]["verdict"] == b["q3_scope"]["verdict"] == "systematic"
+    assert a["q3_scope"]["affected_events"] == b["q3_scope"]["affected_events"] > 0
+    # the affected events are streamed to a file, and the report's CSV holds all of them
+    assert Path(pm.q3.affected_file).exists()
+    assert len(pd.read_parquet(pm.q3.affected_file)) == a["q3_scope"]["affected_events"]
+
+
+@pytest.mark.slow
+def test_spark_investigation_gives_duckdbs_answers(tmp_path):
+    spark_or_skip()
+    from analysis import postmortem
+
+    changes = loaders.load_changes(REFUSAL.parent / "changes.csv").frame
+    d = postmortem.investigate(REFUSAL, changes, pattern="refusal", progress=False, workdir=tmp_path / "d").to_dict()
+    s = postmortem.investigate(REFUSAL, changes, pattern="refusal", progress=False, engine="spark", workdir=tmp_path / "s").to_dict()
+    assert s["parameters"]["engine"] == "spark"
+    assert s["onset"] == d["onset"]
+    assert [(c["change_id"], round(c["score"], 9)) for c in s["q2_what_changed"]["candidates"]] == \
+        [(c["change_id"], round(c["score"], 9)) for c in d["q2_what_changed"]["candidates"]]
+    assert s["q3_scope"]["verdict"] == d["q3_scope"]["verdict"]
+    assert s["q3_scope"]["affected_events"] == d["q3_scope"]["affected_events"]
+    assert [m["first_alarm"] for m in s["q4_detection_gap"]["monitors"]] == [m["first_alarm"] for m in d["q4_detection_gap"]["monitors"]]

@@ -17,7 +17,7 @@ from analysis.engine.sources import Source, SourceError, resolve_source
 
 __all__ = [
     "ALL", "MISSING", "DEFAULT_MEMORY_LIMIT", "ENGINES", "Engine", "DuckDBEngine", "Metric", "Profile", "QueryLimitError",
-    "RowsResult", "Source", "SourceError", "Versions", "Where", "open_engine", "resolve_source",
+    "RowsResult", "Source", "SourceError", "Versions", "Where", "as_engine", "open_engine", "resolve_source",
 ]
 
 ENGINES = ("duckdb", "spark")
@@ -35,3 +35,12 @@ def open_engine(events: Any, *, engine: str = "duckdb", memory_limit: str = DEFA
 
         return SparkEngine(events, master=spark_master, spark=spark, max_result_rows=max_result_rows)
     raise ValueError(f"`engine` must be one of {ENGINES}, got {engine!r}")
+
+
+def as_engine(events: Any) -> Engine:
+    """``events`` as an engine: an :class:`Engine` as it is, anything else (a DataFrame, a path) on DuckDB.
+
+    The statistics' public functions take either, so a small in-memory table goes through the
+    same queries as a 500M-row lake.
+    """
+    return events if isinstance(events, Engine) else DuckDBEngine(events)

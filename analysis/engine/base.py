@@ -234,11 +234,17 @@ class Engine(abc.ABC):
         return t[["window_start", "segment_column", "segment", "column", "value"]].sort_values(
             ["segment_column", "segment", "column", "window_start", "value"], kind="stable").reset_index(drop=True)
 
-    def totals(self, *, by: Sequence[str] = (), metrics: Mapping[str, Any] | None = None, where: Where | None = None) -> pd.DataFrame:
-        """One row per combination of the ``by`` columns' values: ``n`` and the metric sums."""
+    def totals(self, *, by: Sequence[str] = (), metrics: Mapping[str, Any] | None = None, where: Where | None = None,
+               exprs: Mapping[str, str] | None = None) -> pd.DataFrame:
+        """One row per combination of the ``by`` columns' values (and of ``exprs``, name -> SQL):
+        ``n``, the metric sums, and ``first_seen``; ordered by the keys."""
         specs = q.metric_specs(metrics or {})
-        t = self.sql(q.totals_sql(by=list(by), metrics=specs, where=where or Where()))
-        return _numeric(t, specs).sort_values(list(by) or ["n"], kind="stable").reset_index(drop=True)
+        t = self.sql(q.totals_sql(by=list(by), metrics=specs, where=where or Where(), exprs=exprs))
+        t["first_seen"] = _us_to_ts(pd.to_numeric(t.pop("first_us")).to_numpy()).to_numpy()
+        keys = [*by, *(exprs or {})]
+        for c in keys:
+            t[c] = t[c].astype(str)
+        return _numeric(t, specs).sort_values(keys or ["n"], kind="stable").reset_index(drop=True)
 
     def value_counts(self, columns: Sequence[str], *, where: Where | None = None, window: Any = None, start: Any = None) -> pd.DataFrame:
         """Per (window x) column x value: ``n``, ``first_seen``, ``last_seen``."""
@@ -264,8 +270,34 @@ class Engine(abc.ABC):
         t = self.value_counts(columns, where=where)
         return Versions(t[t["value"] != MISSING].reset_index(drop=True))
 
+    def time_range(self, where: Where | None = None) -> tuple[int, pd.Timestamp | None, pd.Timestamp | None]:
+        """``(rows, first ts, last ts)`` of the events matching ``where``."""
+        r = self.sql(q.time_range_sql(where or Where())).iloc[0]
+        lo = None if pd.isna(r["lo"]) else _us_to_ts([r["lo"]]).iat[0]
+        hi = None if pd.isna(r["hi"]) else _us_to_ts([r["hi"]]).iat[0]
+        return int(r["n"]), lo, hi
+
+    def sample_rows(self, columns: Sequence[str], *, size: int, where: Where | None = None, seed: int = 0,
+                    window: Any = None, start: Any = None, exprs: Mapping[str, str] | None = None) -> pd.DataFrame:
+        """At most ``size`` rows (per window, when ``window`` is given) with ``event_id``, ``ts`` and ``columns``.
+
+        Rows are chosen by ``MD5(event_id:seed)``: the same rows on every engine and in any order;
+        when a window holds at most ``size`` rows, all of them.
+        """
+        cols = [c for c in columns if self.has(c)]
+        if window is not None:
+            w = check_duration(window)
+            start = q.to_utc(start) if start is not None else self.profile().ts_min.floor(w)
+            sql = q.sample_rows_sql(columns=cols, where=where or Where(), size=size, seed=seed, start_us=q.epoch_us(start),
+                                    window_us=int(w.value // 1000), exprs=exprs)
+        else:
+            sql = q.sample_rows_sql(columns=cols, where=where or Where(), size=size, seed=seed, exprs=exprs)
+        t = self.sql(sql)
+        t["ts"] = pd.to_datetime(t["ts"], utc=True).astype("datetime64[ns, UTC]")
+        return t.reset_index(drop=True)
+
     def quantile(self, column: str, q_: float, *, where: Where | None = None) -> float:
-        """An approximate quantile of a numeric column."""
+        """The quantile of a numeric column (exact, interpolated)."""
         v = self.sql(q.quantile_sql(column=column, q=q_, where=where or Where())).iat[0, 0]
         return float("nan") if v is None or pd.isna(v) else float(v)
 

@@ -170,11 +170,12 @@ def window_aggregates_sql(*, start_us: int, window_us: int, segment_by: Sequence
     return "\nUNION ALL\n".join(branches)
 
 
-def totals_sql(*, by: Sequence[str], metrics: Mapping[str, Metric], where: Where) -> str:
-    """One row per combination of ``by`` values (text, nulls ``__missing__``): n and the metric sums."""
-    keys = [f"{segment_expr(c)} AS {quote_ident(c)}" for c in by]
-    sel = ", ".join([*keys, "COUNT(*) AS n", *_metric_selects(metrics)])
-    group = f" GROUP BY {', '.join(segment_expr(c) for c in by)}" if by else ""
+def totals_sql(*, by: Sequence[str], metrics: Mapping[str, Metric], where: Where, exprs: Mapping[str, str] | None = None) -> str:
+    """One row per combination of ``by`` values (text, nulls ``__missing__``) and ``exprs`` (name -> SQL):
+    n, the metric sums, and the first time seen (``first_us``)."""
+    keys = [(segment_expr(c), quote_ident(c)) for c in by] + [(e, quote_ident(n)) for n, e in (exprs or {}).items()]
+    sel = ", ".join([*(f"{e} AS {n}" for e, n in keys), "COUNT(*) AS n", *_metric_selects(metrics), "MIN(EPOCH_US(ts)) AS first_us"])
+    group = f" GROUP BY {', '.join(e for e, _ in keys)}" if keys else ""
     return f"SELECT {sel} FROM events WHERE {where.sql()}{group}"
 
 
@@ -219,7 +220,24 @@ def profile_sql(*, strings: Sequence[str], others: Sequence[str]) -> str:
 
 
 def quantile_sql(*, column: str, q: float, where: Where) -> str:
-    return f"SELECT APPROX_QUANTILE(CAST({quote_ident(column)} AS DOUBLE), {float(q)}) AS q FROM events WHERE {where.sql()}"
+    """The exact quantile with linear interpolation (Spark: ``PERCENTILE``), the same on every engine."""
+    return f"SELECT QUANTILE_CONT(CAST({quote_ident(column)} AS DOUBLE), {float(q)}) AS q FROM events WHERE {where.sql()}"
+
+
+def time_range_sql(where: Where) -> str:
+    return f"SELECT COUNT(*) AS n, MIN(EPOCH_US(ts)) AS lo, MAX(EPOCH_US(ts)) AS hi FROM events WHERE {where.sql()}"
+
+
+def sample_rows_sql(*, columns: Sequence[str], where: Where, size: int, seed: int, start_us: int | None = None,
+                    window_us: int | None = None, exprs: Mapping[str, str] | None = None) -> str:
+    """At most ``size`` rows (per window when ``window_us``), chosen by ``MD5(event_id:seed)``."""
+    key = f"MD5(CONCAT(CAST(event_id AS VARCHAR), ':', {quote_literal(int(seed))}))"
+    names = [quote_ident(c) for c in dict.fromkeys(["event_id", "ts", *columns])]
+    inner = ", ".join([*names, *(f"{e} AS {quote_ident(n)}" for n, e in (exprs or {}).items())])
+    cols = ", ".join([*names, *(quote_ident(n) for n in (exprs or {}))])
+    part = f"PARTITION BY {bucket_expr(start_us, window_us)} " if window_us else ""
+    return (f"SELECT {cols} FROM (SELECT {inner}, ROW_NUMBER() OVER ({part}ORDER BY {key}) AS rn__ "
+            f"FROM events WHERE {where.sql()}) s WHERE rn__ <= {int(size)} ORDER BY ts, event_id")
 
 
 def rows_sql(*, columns: Sequence[str], where: Where, extra: Mapping[str, str] | None = None) -> str:

@@ -23,13 +23,15 @@ from analysis.engine.sources import Source, SourceError, resolve_source
 __all__ = ["SparkEngine", "to_spark_sql", "spark_available"]
 
 _EPOCH = re.compile(r"\bEPOCH_US\(", re.IGNORECASE)
+_PCT = re.compile(r"\bPERCENTILE_CONT\(", re.IGNORECASE)
 
 
 @lru_cache(maxsize=512)
 def to_spark_sql(sql: str) -> str:
-    """DuckDB SQL as Spark SQL (sqlglot, plus ``EPOCH_US`` -> ``UNIX_MICROS``, which sqlglot leaves as is)."""
+    """DuckDB SQL as Spark SQL: sqlglot, plus ``EPOCH_US`` -> ``UNIX_MICROS`` (left as is by sqlglot) and
+    ``QUANTILE_CONT(x, q)`` -> ``PERCENTILE(x, q)`` (Spark's exact interpolated quantile)."""
     out = sqlglot.transpile(sql, read="duckdb", write="spark")
-    return _EPOCH.sub("UNIX_MICROS(", ";\n".join(out))
+    return _PCT.sub("PERCENTILE(", _EPOCH.sub("UNIX_MICROS(", ";\n".join(out)))
 
 
 def spark_available() -> tuple[bool, str]:
