@@ -1,10 +1,12 @@
-"""Command line: ``python -m analysis {investigate,demo,generate}``.
+"""Command line: ``python -m analysis {investigate,demo,generate,convert}``.
 
 * ``investigate`` papermill-executes the pattern's notebook (``auto`` -> ``triage.ipynb``) with the
   given files and options, then renders ``report.html`` (inputs hidden) next to the notebook's
   ``report.json``, ``report.md`` and ``timeline.csv``, and saves the executed notebook there.
 * ``demo`` does that for the three case studies in ``sample_data/`` into ``reports/<case>/``.
-* ``generate`` writes ``sample_data/`` (the case studies and their no-incident twins).
+* ``generate`` writes ``sample_data/`` (the case studies and their no-incident twins); above
+  ``--scale 10`` (or with ``--chunked``) it streams them day by day with bounded memory.
+* ``convert`` turns an events export into canonical Parquet once, for the engine to read directly.
 
 Bad input (a missing file, a timestamp without an offset, an unknown pattern) ends with a one-line
 ``error: ...`` on stderr and exit code 2, without a traceback.
@@ -21,6 +23,11 @@ __all__ = ["main", "build_parser", "EXIT_USAGE", "EXIT_FAILED"]
 
 EXIT_USAGE = 2  # bad input: files, timestamps, options, data that cannot be read
 EXIT_FAILED = 1  # the investigation itself failed
+
+# `generate` streams the events in time slices (analysis.scenarios.write_events) above this scale:
+# in memory, a case takes ~1.6 kB per event (scale 10: ~0.66M refusal events, ~1.2 GB).
+CHUNKED_SCALE = 10.0
+_CASES = ("retrieval_degradation", "refusal_regression", "escalation_storm")
 
 # Exceptions raised inside the notebook that mean "your input is wrong", not "the kit failed".
 _INPUT_ERRORS = {"ParameterError", "SchemaError", "LoadError", "FileNotFoundError", "LoaderError", "MappingError"}
@@ -94,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="keep emails, phone numbers and similar personal data in the reports (default: redact)",
     )
+    inv.add_argument("--engine", default="duckdb", choices=("duckdb", "spark"),
+                     help="engine that reads the events: duckdb (embedded, default) or spark")
+    inv.add_argument("--memory-limit", default="1GB", metavar="SIZE",
+                     help="DuckDB memory limit, e.g. 4GB; past it DuckDB spills to disk (default: 1GB)")
+    inv.add_argument("--spark-master", default="local[*]", metavar="URL",
+                     help="Spark master URL with --engine spark (default: local[*])")
     inv.add_argument("--quiet", action="store_true", help="no progress bar")
 
     demo = sub.add_parser(
@@ -105,14 +118,71 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data", default="sample_data", metavar="DIR", help="case-study data (default: sample_data)")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
 
+    conv = sub.add_parser(
+        "convert",
+        help="turn any supported events export into canonical Parquet once (read directly by the engine afterwards)",
+        description="Stream an events export (canonical Parquet/JSONL/CSV, OTLP, Phoenix, Langfuse) into one canonical "
+                    "Parquet file, sorted by ts and with one row per event_id; rejected rows go to OUT.rejected.csv.",
+    )
+    conv.add_argument("--events", required=True, metavar="FILE", help="the export to convert")
+    conv.add_argument("--out", required=True, metavar="FILE", help="the canonical Parquet file to write")
+    conv.add_argument("--format", default=None, metavar="FMT", help="input format (default: detected)")
+    conv.add_argument("--assume-tz", default=None, metavar="TZ", help="IANA zone of timestamps written without an offset")
+    conv.add_argument("--mapping", default=None, metavar="FILE", help="column mapping file (YAML or JSON)")
+    conv.add_argument("--memory-limit", default="1GB", metavar="SIZE", help="DuckDB memory limit for the de-duplication (default: 1GB)")
+
     gen = sub.add_parser(
         "generate",
         help="write the case-study data (and no-incident twins) to sample_data/",
-        description="Generate the three seeded case studies with their ground truth and no-incident twins.",
+        description=(
+            "Generate the three seeded case studies with their ground truth and no-incident twins. Above "
+            f"--scale {CHUNKED_SCALE:g} (or with --chunked) the events are generated and written in time slices "
+            "of at most --max-chunk-events events, so memory stays bounded (about 1 GB) whatever the volume; "
+            "the scenario (changes, onset, ground truth, rates) is the same, the rows are not those of the "
+            "in-memory generator."
+        ),
     )
     gen.add_argument("--out", default="sample_data", metavar="DIR", help="output directory (default: sample_data)")
-    gen.add_argument("--scale", type=float, default=1.0, help="traffic volume multiplier (default: 1.0)")
+    gen.add_argument("--scale", type=float, default=1.0, help="traffic volume multiplier (default: 1.0; 1.0 is ~66,000 refusal events)")
     gen.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    gen.add_argument(
+        "--case",
+        nargs="+",
+        choices=[*_CASES, "all"],
+        default=["all"],
+        metavar="CASE",
+        help=f"case(s) to write: {', '.join(_CASES)} or all (default: all)",
+    )
+    gen.add_argument("--no-baseline", dest="baselines", action="store_false", help="skip the no-incident twins (<case>_baseline/)")
+    mode = gen.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--chunked",
+        dest="chunked",
+        action="store_const",
+        const=True,
+        default=None,
+        help=f"stream the events in time slices with bounded memory (default above --scale {CHUNKED_SCALE:g})",
+    )
+    mode.add_argument(
+        "--in-memory",
+        dest="chunked",
+        action="store_const",
+        const=False,
+        help=f"generate each case in memory, as at small scales (default up to --scale {CHUNKED_SCALE:g})",
+    )
+    gen.add_argument(
+        "--partition-by",
+        choices=["day"],
+        default=None,
+        help="write events/day=YYYY-MM-DD/part-0.parquet (a Hive-partitioned folder) instead of events.parquet; implies --chunked",
+    )
+    gen.add_argument(
+        "--max-chunk-events",
+        type=int,
+        default=400_000,
+        metavar="N",
+        help="chunked: split the days into slices of at most ~N expected events (the memory bound; default: 400000)",
+    )
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -155,6 +225,9 @@ def _investigate(args: argparse.Namespace) -> int:
         "mapping_path": _abs(args.mapping),
         "evaluations_path": _abs(args.evaluations),
         "seed": int(args.seed),
+        "engine": args.engine,
+        "memory_limit": args.memory_limit,
+        "spark_master": args.spark_master,
     }
     try:
         run = run_investigation(params, progress=not args.quiet)
@@ -183,6 +256,9 @@ _CLI_FLAGS = {
     "`metric`": "--metric",
     "`window`": "--window",
     "`seed`": "--seed",
+    "`engine`": "--engine",
+    "`memory_limit`": "--memory-limit",
+    "`spark_master`": "--spark-master",
 }
 
 
@@ -191,6 +267,20 @@ def _cli_names(message: str) -> str:
     for param, flag in _CLI_FLAGS.items():
         message = message.replace(param, flag)
     return message
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from analysis.loaders.convert import convert_events
+    from analysis.schema import SchemaError
+
+    try:
+        res = convert_events(Path(args.events).expanduser(), Path(args.out).expanduser(), format=args.format,
+                             assume_tz=args.assume_tz, mapping=args.mapping, memory_limit=args.memory_limit)
+    except (SchemaError, ValueError) as exc:
+        return _error(str(exc))
+    for line in res.lines():
+        print(line)
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -247,12 +337,29 @@ def _generate(args: argparse.Namespace) -> int:
         return _error(f"--scale must be positive, got {args.scale}")
     if args.seed < 0:
         return _error(f"--seed must be a non-negative integer, got {args.seed}")
+    if args.max_chunk_events < 1:
+        return _error(f"--max-chunk-events must be a positive integer, got {args.max_chunk_events}")
+    partition = args.partition_by == "day"
+    if partition and args.chunked is False:
+        return _error("--partition-by day needs the chunked writer: drop --in-memory")
+    chunked = args.chunked if args.chunked is not None else (partition or args.scale > CHUNKED_SCALE)
     try:
         from analysis.scenarios import write_sample_data
     except ImportError as exc:  # pragma: no cover - depends on the install
         return _error(f"cannot import analysis.scenarios: {exc}", EXIT_FAILED)
     out = Path(args.out).expanduser().resolve()
-    written = write_sample_data(out, scale=args.scale, seed=args.seed, progress=not args.quiet)
+    # Only the options that differ from the defaults, so that a plain `generate` is today's call.
+    extra: dict[str, Any] = {}
+    if "all" not in args.case:
+        extra["cases"] = tuple(dict.fromkeys(args.case))
+    if not args.baselines:
+        extra["baselines"] = False
+    if chunked:
+        extra.update(chunked=True, partition_by_day=partition, max_chunk_events=args.max_chunk_events)
+    try:
+        written = write_sample_data(out, scale=args.scale, seed=args.seed, progress=not args.quiet, **extra)
+    except (ValueError, FileExistsError) as exc:
+        return _error(str(exc))
     print(f"Sample data written to {out}")
     if isinstance(written, dict):
         for key, value in written.items():
@@ -267,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    handler = {"investigate": _investigate, "demo": _demo, "generate": _generate}[args.command]
+    handler = {"investigate": _investigate, "demo": _demo, "generate": _generate, "convert": _convert}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:

@@ -304,6 +304,32 @@ def _check_out_dir(value: str, _: Mapping[str, Any]) -> Path:
     return resolve_output_dir(value.strip())
 
 
+def _check_engine(value: str, _: Mapping[str, Any]) -> str:
+    from analysis.engine import ENGINES
+
+    v = value.strip()
+    if v not in ENGINES:
+        raise ParameterError(f"`engine` must be one of {', '.join(ENGINES)}, got {value!r}")
+    return v
+
+
+_MEMORY = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+
+
+def _check_memory_limit(value: str, _: Mapping[str, Any]) -> str:
+    v = value.strip()
+    if not _MEMORY.match(v):
+        raise ParameterError(f"`memory_limit` must be a size such as '1GB' or '512MB', got {value!r}")
+    return v
+
+
+def _check_spark_master(value: str, _: Mapping[str, Any]) -> str:
+    v = value.strip()
+    if not re.match(r"^(local(\[(\*|\d+)\])?|spark://\S+|yarn|k8s://\S+|mesos://\S+)$", v):
+        raise ParameterError(f"`spark_master` must be a Spark master URL such as 'local[*]' or 'spark://host:7077', got {value!r}")
+    return v
+
+
 def _check_seed(value: int, _: Mapping[str, Any]) -> int:
     if value < 0:
         raise ParameterError(f"`seed` must be a non-negative integer, got {value!r}")
@@ -329,6 +355,9 @@ _PARAMS: tuple[Param, ...] = (
         _check_evaluations_path,
     ),
     Param("seed", int, "seed for the sampled parts of the analysis", _check_seed, 0),
+    Param("engine", str, "engine that reads the events: duckdb (embedded) or spark", _check_engine, "duckdb"),
+    Param("memory_limit", str, "DuckDB memory limit; past it DuckDB spills to disk", _check_memory_limit, "1GB"),
+    Param("spark_master", str, "Spark master URL when engine is spark", _check_spark_master, "local[*]"),
 )
 
 #: The parameters every notebook takes (same names, types and meaning in all four notebooks).
@@ -704,7 +733,7 @@ def inputs_summary(**loads: Any) -> dict[str, dict[str, Any]]:
             "sha256": lr.sha256,
             "rows_read": int(lr.rows_read),
             "rows_loaded": int(lr.rows_loaded),
-            "rows_rejected": int(len(lr.rejected)) if lr.rejected is not None else 0,
+            "rows_rejected": int(getattr(lr, "rows_rejected", len(lr.rejected) if lr.rejected is not None else 0)),
             "warnings": [str(w) for w in (lr.warnings or [])],
         }
     return out
@@ -716,7 +745,7 @@ def load_summary(**loads: Any) -> HtmlBlock:
     for name, lr in loads.items():
         if lr is None:
             continue
-        rejected = int(len(lr.rejected)) if lr.rejected is not None else 0
+        rejected = int(getattr(lr, "rows_rejected", len(lr.rejected) if lr.rejected is not None else 0))
         rows.append(
             {
                 "table": name,

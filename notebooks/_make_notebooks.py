@@ -136,7 +136,9 @@ def build(name: str, spec: dict[str, str]) -> nbformat.NotebookNode:
             "p"
         ),
         new_markdown_cell(
-            "## Load\n\nThe loaders map every format onto the canonical `events` and `changes` tables (and the "
+            "## Load\n\nThe events are opened on the engine (DuckDB, or Spark with `engine=\"spark\"`), which reads "
+            "canonical Parquet where it lies and validates it with queries; other formats are mapped by their loaders. "
+            "The loaders map every format onto the canonical `events` and `changes` tables (and the "
             "offline evaluation history, when `evaluations_path` is given, onto `evaluations`). Rows that "
             "cannot be read are not dropped silently: they are counted here and written to "
             "`rejected_<table>.csv` in the report directory, with the reason."
@@ -145,9 +147,10 @@ def build(name: str, spec: dict[str, str]) -> nbformat.NotebookNode:
             "%matplotlib inline\n"
             "import analysis\n"
             "from analysis import plots\n"
-            "from analysis.loaders import load_changes, load_evaluations, load_events\n"
+            "from analysis.loaders import load_changes, load_evaluations, open_events\n"
             "\n"
-            "events = load_events(p.events_path, assume_tz=p.assume_tz, mapping=p.mapping_path)\n"
+            "events = open_events(p.events_path, engine=p.engine, memory_limit=p.memory_limit, spark_master=p.spark_master,\n"
+            "                     assume_tz=p.assume_tz, mapping=p.mapping_path)\n"
             "changes = load_changes(p.changes_path, assume_tz=p.assume_tz)\n"
             "evaluations = load_evaluations(p.evaluations_path, assume_tz=p.assume_tz) if p.evaluations_path else None\n"
             "rejected_files = report.write_rejected(p.out_dir, redact=p.redact, events=events, changes=changes, "
@@ -160,7 +163,7 @@ def build(name: str, spec: dict[str, str]) -> nbformat.NotebookNode:
         ),
         new_code_cell(
             "pm = analysis.investigate(\n"
-            "    events.frame,\n"
+            "    events.engine,\n"
             "    changes.frame,\n"
             "    pattern=p.pattern,\n"
             "    reported_at=p.reported_at,\n"

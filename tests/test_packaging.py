@@ -79,5 +79,5 @@ def test_cli_help_lists_commands():
     out = subprocess.run(
         [sys.executable, "-m", "analysis", "--help"], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout
-    for command in ("investigate", "demo", "generate"):
+    for command in ("investigate", "demo", "generate", "convert"):
         assert command in out, out

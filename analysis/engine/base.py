@@ -105,6 +105,31 @@ class Engine(abc.ABC):
     def _write(self, sql: str, path: Path) -> None:
         """Write the result of ``sql`` to a Parquet file at ``path``, streaming."""
 
+    @abc.abstractmethod
+    def ts_has_zone(self) -> bool:
+        """Whether the source's ``ts`` holds time-zone-aware timestamps."""
+
+    @abc.abstractmethod
+    def _redefine(self, sql: str) -> None:
+        """Make ``events`` the result of ``sql`` (a query over the current ``events``)."""
+
+    def restrict(self, valid: str, *, dedupe: bool = False) -> None:
+        """From now on ``events`` holds only the rows where ``valid`` (SQL) holds, and with
+        ``dedupe`` only the first row (by ``ts``) of each ``event_id``: the rows validation kept."""
+        inner = f"SELECT * FROM events WHERE {valid}"
+        if dedupe:
+            inner = (f"SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY ts) AS rn__ FROM events "
+                     f"WHERE {valid}) d WHERE rn__ = 1")
+            self._redefine(inner)
+            self._redefine_drop("rn__")
+        else:
+            self._redefine(inner)
+        self._profile = None
+
+    def _redefine_drop(self, column: str) -> None:
+        cols = ", ".join(q.quote_ident(c) for c in self._kinds() if c != column)
+        self._redefine(f"SELECT {cols} FROM events")
+
     def close(self) -> None:
         """Release the engine's resources."""
 

@@ -124,6 +124,18 @@ class DuckDBEngine(Engine):
     def _write(self, sql: str, path: Path) -> None:
         self.con.execute(f"COPY ({sql}) TO {quote_literal(str(path))} (FORMAT PARQUET)")
 
+    def ts_has_zone(self) -> bool:
+        """Whether the source's ``ts`` is a time-zone-aware timestamp (naive ones are rejected)."""
+        t = self.con.sql("SELECT ts FROM events_raw LIMIT 0").to_arrow_table().schema.field("ts").type
+        return bool(pa.types.is_timestamp(t) and t.tz is not None)
+
+    def _redefine(self, sql: str) -> None:
+        self._views = getattr(self, "_views", 0) + 1
+        name = f"events_v{self._views}"
+        self.con.execute(f"ALTER VIEW events RENAME TO {name}")
+        self.con.execute(f"CREATE VIEW events AS {sql.replace('FROM events', f'FROM {name}')}")
+        self._kinds_cache = None
+
     def close(self) -> None:
         try:
             self.con.close()

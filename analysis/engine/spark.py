@@ -176,6 +176,20 @@ class SparkEngine(Engine):
         shutil.move(str(part), str(path))
         shutil.rmtree(tmp, ignore_errors=True)
 
+    def ts_has_zone(self) -> bool:
+        """Whether ``ts`` is an instant (Spark's TIMESTAMP), not a TIMESTAMP_NTZ; nanosecond files are instants."""
+        from pyspark.sql import types as T
+
+        return not isinstance(self._df.schema["ts"].dataType, T.TimestampNTZType)
+
+    def _redefine(self, sql: str) -> None:
+        df = self.spark.sql(self._spark_sql(sql))
+        self._df = df
+        self._views = getattr(self, "_views", 0) + 1
+        self._view = f"events_{id(self)}_v{self._views}"
+        df.createOrReplaceTempView(self._view)
+        self._kinds_cache = None
+
     def close(self) -> None:
         try:
             self.spark.catalog.dropTempView(self._view)

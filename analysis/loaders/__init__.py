@@ -26,8 +26,11 @@ from .detect import CHANGE_FORMATS, EVENT_FORMATS, detect_format, normalize_form
 from .mapping import MappingState, load_mapping
 from .evaluations import load_evaluations
 from .result import DEFAULT_CHUNKSIZE, LoadError, LoadResult, check_path
+from .engine_events import EventsSource, open_events
 
 __all__ = [
+    "open_events",
+    "EventsSource",
     "load_events",
     "load_changes",
     "load_evaluations",
