@@ -236,3 +236,20 @@ def test_spark_investigation_gives_duckdbs_answers(tmp_path):
     assert s["q3_scope"]["verdict"] == d["q3_scope"]["verdict"]
     assert s["q3_scope"]["affected_events"] == d["q3_scope"]["affected_events"]
     assert [m["first_alarm"] for m in s["q4_detection_gap"]["monitors"]] == [m["first_alarm"] for m in d["q4_detection_gap"]["monitors"]]
+
+
+def test_sample_rows_prefilter_keeps_the_smallest_keys(refusal_frame):
+    """The per-window md5-prefix pre-filter is an optimisation only: the same rows as a full sort
+    (checked against pandas: hashlib md5 of event_id:seed, smallest k per window)."""
+    import hashlib
+
+    with open_engine(REFUSAL) as eng:
+        got = eng.sample_rows(["framing"], size=20, window="6h", seed=3)
+        top = eng.sample_rows(["framing"], size=50, seed=3, where=Where.of("2026-01-20T00:00Z", "2026-01-22T00:00Z"))
+    f = refusal_frame[["event_id", "ts"]].copy()
+    f["key"] = [hashlib.md5(f"{e}:3".encode()).hexdigest() for e in f["event_id"]]
+    f["w"] = f["ts"].dt.floor("6h")
+    exp = f.sort_values("key").groupby("w").head(20)
+    assert sorted(got["event_id"]) == sorted(exp["event_id"])
+    sub = f[(f["ts"] >= pd.Timestamp("2026-01-20T00:00Z")) & (f["ts"] < pd.Timestamp("2026-01-22T00:00Z"))]
+    assert sorted(top["event_id"]) == sorted(sub.sort_values("key").head(50)["event_id"])

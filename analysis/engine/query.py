@@ -228,16 +228,41 @@ def time_range_sql(where: Where) -> str:
     return f"SELECT COUNT(*) AS n, MIN(EPOCH_US(ts)) AS lo, MAX(EPOCH_US(ts)) AS hi FROM events WHERE {where.sql()}"
 
 
+def sample_key(seed: int) -> str:
+    """The portable sampling key: the md5 hex of ``event_id:seed`` (hex text sorts like the number)."""
+    return f"MD5(CONCAT(CAST(event_id AS VARCHAR), ':', {quote_literal(int(seed))}))"
+
+
+def hex_threshold(fraction: float) -> str | None:
+    """The md5 prefix below which about ``fraction`` of the keys fall (None: keep every row)."""
+    if fraction >= 1:
+        return None
+    return format(int(max(fraction, 0.0) * 16**8), "08x")
+
+
 def sample_rows_sql(*, columns: Sequence[str], where: Where, size: int, seed: int, start_us: int | None = None,
-                    window_us: int | None = None, exprs: Mapping[str, str] | None = None) -> str:
-    """At most ``size`` rows (per window when ``window_us``), chosen by ``MD5(event_id:seed)``."""
-    key = f"MD5(CONCAT(CAST(event_id AS VARCHAR), ':', {quote_literal(int(seed))}))"
+                    window_us: int | None = None, exprs: Mapping[str, str] | None = None,
+                    thresholds: Mapping[int, str] | None = None) -> str:
+    """At most ``size`` rows (per window when ``window_us``), the ones with the smallest ``MD5(event_id:seed)``.
+
+    ``thresholds`` (window index -> md5 prefix) pre-filters large windows to the keys below the
+    prefix, chosen so that each keeps several times ``size`` rows: the same rows, fewer sorted.
+    """
+    key = sample_key(seed)
     names = [quote_ident(c) for c in dict.fromkeys(["event_id", "ts", *columns])]
     inner = ", ".join([*names, *(f"{e} AS {quote_ident(n)}" for n, e in (exprs or {}).items())])
     cols = ", ".join([*names, *(quote_ident(n) for n in (exprs or {}))])
-    part = f"PARTITION BY {bucket_expr(start_us, window_us)} " if window_us else ""
-    return (f"SELECT {cols} FROM (SELECT {inner}, ROW_NUMBER() OVER ({part}ORDER BY {key}) AS rn__ "
-            f"FROM events WHERE {where.sql()}) s WHERE rn__ <= {int(size)} ORDER BY ts, event_id")
+    if not window_us:
+        # one top-N over the whole filter: no window sort
+        return (f"SELECT {cols} FROM (SELECT {inner}, {key} AS k__ FROM events WHERE {where.sql()} "
+                f"ORDER BY k__ LIMIT {int(size)}) s ORDER BY ts, event_id")
+    b = bucket_expr(start_us, window_us)
+    pre = ""
+    if thresholds:
+        cases = " ".join(f"WHEN {int(w)} THEN {quote_literal(t)}" for w, t in sorted(thresholds.items()))
+        pre = f" AND {key} < CASE {b} {cases} ELSE 'g' END"  # 'g' sorts after every hex digit: keep all
+    return (f"SELECT {cols} FROM (SELECT {inner}, ROW_NUMBER() OVER (PARTITION BY {b} ORDER BY {key}) AS rn__ "
+            f"FROM events WHERE {where.sql()}{pre}) s WHERE rn__ <= {int(size)} ORDER BY ts, event_id")
 
 
 def rows_sql(*, columns: Sequence[str], where: Where, extra: Mapping[str, str] | None = None) -> str:
