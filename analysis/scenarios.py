@@ -49,13 +49,25 @@ Patterns (see ``/shared/DESIGN.md``):
 
 ``generate(pattern, seed=s)`` varies the onset (date and hour), the magnitude, the volume
 and the history length with the seed when they are not given, for the accuracy benchmark.
+
+``write_events(pattern, out_dir, ...)`` writes the same scenario at any volume with bounded
+memory: the parameters (onset, changes, ground-truth window) are resolved once, then the events
+are drawn and streamed to Parquet one time slice at a time (UTC days, halved while a slice is
+expected to hold more than ``max_chunk_events``), each slice with its own seeded generator. Every
+per-event draw depends only on the event's time, so the slices add up to the scenario; the rows
+differ from :func:`generate`'s, the changes, onset, ground truth and rates do not.
+``write_sample_data(..., chunked=True)`` (``python -m analysis generate`` above ``--scale 10``)
+uses it for every case.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
+import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -73,6 +85,8 @@ __all__ = [
     "GroundTruth",
     "Scenario",
     "generate",
+    "write_events",
+    "WrittenEvents",
     "write_sample_data",
 ]
 
@@ -95,6 +109,8 @@ _ANCHOR = pd.Timestamp("2026-01-05T00:00:00Z")
 # hour at scale 1, before the daily and weekly cycles).
 _DAYS = {"retrieval": (56, (52, 60), 49), "refusal": (14, (12, 17), 11), "escalation": (14, (11, 17), 6)}
 _BASE_RATE = {"retrieval": 26.0, "refusal": 210.0, "escalation": 70.0}
+# Per pattern: (minimum, events per user) of the user population.
+_USER_POOL = {"retrieval": (200, 60), "refusal": (500, 6), "escalation": (300, 5)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -386,6 +402,69 @@ def _arrivals(
     return ts[ts < end.value]
 
 
+def _rate_streams(p: _Params) -> list[tuple[pd.Timestamp, Callable[[np.ndarray], np.ndarray]]]:
+    """The pattern's arrival streams: ``(start, rate)`` with ``rate(ns)`` in events per hour.
+
+    Deterministic functions of the resolved parameters, shared by :func:`generate` and the
+    chunked writer (which also uses them to size its slices before drawing anything).
+    """
+    if p.pattern == "retrieval":
+        weekly = (1.0, 1.05, 1.05, 1.0, 0.9, 0.3, 0.25)
+        base = _BASE_RATE["retrieval"] * p.scale
+        return [(p.start, lambda ns: base * _cycle(ns, peak_hour=16.0, amplitude=0.75, weekly=weekly))]
+    if p.pattern == "refusal":
+        weekly = (1.0, 1.0, 0.98, 0.98, 0.95, 0.85, 0.85)
+        base = _BASE_RATE["refusal"] * p.scale
+        return [(p.start, lambda ns: base * _cycle(ns, peak_hour=18.0, amplitude=0.55, weekly=weekly))]
+    m = p.magnitude
+    onset = p.onset
+    t_traffic = onset - 48 * HOUR
+    weekly = (1.0, 1.0, 1.0, 1.0, 0.95, 0.7, 0.6)
+    base = _BASE_RATE["escalation"] * p.scale
+    profile = dict(peak_hour=17.0, amplitude=0.6, weekly=weekly)
+
+    def blog_rate(ns: np.ndarray) -> np.ndarray:
+        pre = np.clip((ns - t_traffic.value) / (48 * _NS_HOUR), 0.0, 1.0)
+        post = np.clip(1.0 - np.exp(-(ns - onset.value) / (1.5 * _NS_HOUR)), 0.0, None)
+        r = np.where(ns < t_traffic.value, 0.0, 0.01 + 0.02 * pre + 30.0 * post)
+        return base * m * r * np.sqrt(_cycle(ns, **profile))
+
+    return [(p.start, lambda ns: base * _cycle(ns, **profile)), (t_traffic, blog_rate)]
+
+
+def _expected_events(p: _Params, lo: int, hi: int, bin_minutes: int = 5) -> float:
+    """Expected number of arrivals in ``[lo, hi)`` (ns), from the rates on the arrival bins."""
+    step = bin_minutes * 60 * 1_000_000_000
+    total = 0.0
+    for start, rate in _rate_streams(p):
+        a = max(lo, start.value)
+        if a < hi:
+            bins = np.arange(a, hi, step, dtype=np.int64)
+            total += float(np.maximum(rate(bins), 0.0).sum()) * bin_minutes / 60.0
+    return total
+
+
+@dataclass(frozen=True)
+class _Part:
+    """A time slice ``[lo, hi)`` of a scenario, for the chunked writer.
+
+    ``id0`` is the index of the slice's first event in the whole scenario (event ids and the
+    escalation case's anonymous sessions continue across slices); ``user_pool`` the size of the
+    user population of the whole scenario; ``day_factor`` the escalation case's day-to-day
+    factor of the base escalation rate, one per day since ``start`` (drawn once).
+    """
+
+    lo: pd.Timestamp
+    hi: pd.Timestamp
+    id0: int
+    user_pool: int
+    day_factor: np.ndarray | None = None
+
+
+def _window(p: _Params, part: _Part | None) -> tuple[pd.Timestamp, pd.Timestamp, int]:
+    return (p.start, p.reported_at, 0) if part is None else (part.lo, part.hi, part.id0)
+
+
 def _choice(rng: np.random.Generator, values: Sequence[str], p: Sequence[float], n: int) -> np.ndarray:
     p = np.asarray(p, dtype=float)
     return np.asarray(values, dtype=object)[rng.choice(len(values), size=n, p=p / p.sum())]
@@ -411,15 +490,19 @@ _FIRST = ("jane", "omar", "li", "maria", "sam", "priya", "tom", "ana", "kofi", "
 _LAST = ("doe", "haddad", "chen", "rossi", "okafor", "patel", "berg", "silva", "mensah", "novak", "iyer", "walsh")
 
 
-def _pii_sentences(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Fake personal data (reserved example.com addresses, 555-01xx numbers)."""
+def _pii_sentences(rng: np.random.Generator, n: int, keep: np.ndarray | None = None) -> np.ndarray:
+    """Fake personal data (reserved example.com addresses, 555-01xx numbers).
+
+    Draws for all ``n`` rows; only the rows in the boolean ``keep`` (default: all) are written,
+    the others stay ``None``.
+    """
     first = _pick(rng, _FIRST, n)
     last = _pick(rng, _LAST, n)
     kind = rng.integers(0, 4, size=n)
     num = rng.integers(0, 100, size=n)
     area = _pick(rng, ("212", "415", "312", "617", "206"), n)
     out = np.empty(n, dtype=object)
-    for i in range(n):
+    for i in range(n) if keep is None else np.flatnonzero(keep):
         if kind[i] == 0:
             out[i] = f"My email is {first[i]}.{last[i]}@example.com."
         elif kind[i] == 1:
@@ -444,26 +527,55 @@ def _fill(templates: Sequence[str], idx: np.ndarray, slots: Mapping[str, np.ndar
 
 def _with_pii(rng: np.random.Generator, text: np.ndarray, share: float = 0.03) -> np.ndarray:
     has = rng.random(len(text)) < share
-    pii = _pii_sentences(rng, len(text))
+    pii = _pii_sentences(rng, len(text), keep=has)
     out = text.copy()
     out[has] = [f"{t} {p}" for t, p in zip(text[has], pii[has])]
     return out
 
 
-def _ids(prefix: str, n: int) -> np.ndarray:
-    return np.array([f"{prefix}-{i:07d}" for i in range(n)], dtype=object)
+def _ids(prefix: str, n: int, start: int = 0) -> np.ndarray:
+    return np.array([f"{prefix}-{i:07d}" for i in range(start, start + n)], dtype=object)
+
+
+@functools.lru_cache(maxsize=4)
+def _user_perm(pool: int) -> np.ndarray:
+    # Cached: the chunked writer asks for the same (large) pool once per chunk.
+    perm = np.random.default_rng(pool).permutation(pool)
+    perm.setflags(write=False)
+    return perm
+
+
+def _user_pool(pattern: str, n: int) -> int:
+    """Size of the user population for ``n`` events (a few heavy users, a long tail)."""
+    floor, per_user = _USER_POOL[pattern]
+    return max(floor, n // per_user)
 
 
 def _users(rng: np.random.Generator, n: int, prefix: str, pool: int) -> np.ndarray:
     # Zipf-like activity: a few heavy users, a long tail.
     ranks = np.minimum(rng.zipf(1.3, size=n), pool) - 1
-    perm = np.random.default_rng(pool).permutation(pool)
-    return np.array([f"{prefix}{perm[r]:05d}" for r in ranks], dtype=object)
+    perm = _user_perm(pool)
+    # Format each distinct user once (heavy users repeat).
+    uniq, inverse = np.unique(ranks, return_inverse=True)
+    names = np.array([f"{prefix}{perm[r]:05d}" for r in uniq], dtype=object)
+    return names[inverse.reshape(-1)]
 
 
 def _sessions(users: np.ndarray, ts: np.ndarray) -> np.ndarray:
-    day = ts // _NS_DAY
-    return np.array([None if u is None else f"{u}-{d % 100000:05d}" for u, d in zip(users, day)], dtype=object)
+    """One session per user and UTC day: ``<user>-<day number mod 100000>`` (``None`` for no user)."""
+    day = np.asarray(ts, dtype=np.int64) // _NS_DAY
+    out = np.full(len(day), None, dtype=object)
+    if not len(day):
+        return out
+    codes, uniq = pd.factorize(np.asarray(users, dtype=object), use_na_sentinel=True)
+    has = codes >= 0
+    d0 = int(day.min())
+    span = int(day.max()) - d0 + 1
+    # Format each distinct (user, day) once.
+    pairs, inverse = np.unique(codes[has].astype(np.int64) * span + (day[has] - d0), return_inverse=True)
+    names = np.array([f"{uniq[k // span]}-{(k % span + d0) % 100000:05d}" for k in pairs.tolist()], dtype=object)
+    out[has] = names[inverse.reshape(-1)]
+    return out
 
 
 def _lognormal_latency(rng: np.random.Generator, base: np.ndarray, sigma: float = 0.25) -> np.ndarray:
@@ -510,6 +622,53 @@ def _events_frame(cols: Mapping[str, Any], extra: Mapping[str, Any] | None = Non
     frame = schema.derive_retrieval_columns(frame)
     schema.validate(frame, EVENTS, source="analysis.scenarios")
     return frame
+
+
+_ARROW_TYPES = {
+    "string": pa.large_string(),
+    "timestamp": pa.timestamp("ns", tz="UTC"),
+    "float": pa.float64(),
+    "int": pa.int64(),
+    "bool": pa.bool_(),
+    "list_float": schema.dtype_for("list_float").pyarrow_dtype,
+    "list_string": schema.dtype_for("list_string").pyarrow_dtype,
+}
+
+
+def _events_table(cols: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> pa.Table:
+    """The Arrow table that ``pa.Table.from_pandas(_events_frame(cols, extra))`` gives, built directly.
+
+    The chunked writer's path: about twice as fast as going through pandas string arrays, with
+    the same column order and types (missing values are nulls, ``NaN`` floats included).
+    """
+    n = len(cols["event_id"])
+    names, arrays = [], []
+    for c in EVENTS.columns:
+        typ = _ARROW_TYPES[c.kind]
+        v = cols.get(c.name)
+        if v is None:  # (derive_retrieval_columns derives nothing from a missing score list)
+            arr = pa.nulls(n, type=typ)
+        elif c.kind == "timestamp":
+            arr = pa.array(np.asarray(v, dtype=np.int64)).cast(typ)
+        elif c.kind in ("list_float", "list_string"):
+            arr = v.cast(typ) if isinstance(v, pa.Array) else pa.array(v, type=typ)
+        elif c.kind == "float":
+            arr = pa.array(np.asarray(v, dtype=float), type=typ, from_pandas=True)
+        elif c.kind == "bool" or (c.kind == "int" and np.asarray(v).dtype == object):
+            obj = np.asarray(v, dtype=object)
+            missing = np.equal(obj, None)
+            filled = np.where(missing, 0, obj).astype(bool if c.kind == "bool" else np.int64)
+            arr = pa.array(filled, type=typ, mask=missing if missing.any() else None)
+        elif c.kind == "int":
+            arr = pa.array(np.asarray(v).astype(np.int64), type=typ)
+        else:
+            arr = pa.array(np.asarray(v, dtype=object), type=typ, from_pandas=True)
+        names.append(c.name)
+        arrays.append(arr)
+    for k, v in (extra or {}).items():
+        names.append(k)
+        arrays.append(pa.array(v))
+    return pa.Table.from_arrays(arrays, names=names)
 
 
 def _masked_bool(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
@@ -636,12 +795,48 @@ def _citations(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray
     return case, cite
 
 
-def _gen_retrieval(p: _Params, rng: np.random.Generator, incident: bool) -> tuple[dict, list[_Change], dict, pd.DataFrame]:
+def _retrieval_evaluations(p: _Params, rng: np.random.Generator, incident: bool) -> pd.DataFrame:
+    """The retrieval case's weekly citation-50 evaluation history (deterministic times, drawn scores)."""
     m = p.magnitude
     t_c = p.onset
-    weekly = (1.0, 1.05, 1.05, 1.0, 0.9, 0.3, 0.25)
-    base = _BASE_RATE["retrieval"] * p.scale
-    ts = _arrivals(rng, p.start, p.reported_at, lambda ns: base * _cycle(ns, peak_hour=16.0, amplitude=0.75, weekly=weekly))
+    t_old_corpus = _clip_ts(t_c - 7 * DAY + 2 * HOUR, p)
+    t_old_index = t_old_corpus + 6 * HOUR
+    # Weekly evaluation: 50 fixed questions written before the update, one question a week
+    # replaced by one about the latest filings; the eval therefore lags the traffic.
+    eval_ts = pd.date_range((p.start + 6 * HOUR).floor("D"), p.reported_at, freq="W-MON") + 6 * HOUR
+    eval_ts = eval_ts[(eval_ts >= p.start) & (eval_ts < p.reported_at)]
+    # The first question about filings added at t_c enters the set two weekly refreshes later.
+    k_new = np.clip(np.floor((eval_ts - t_c) / (7 * DAY)).astype(int) - 1, 0, 50)
+    old_ok = rng.binomial(50 - k_new, 0.99)
+    new_ok = rng.binomial(k_new, 0.99 if not incident else max(0.02, 1.0 - 0.5 * m))
+    n_correct = old_ok + new_ok
+    ev = pd.DataFrame(
+        {
+            "eval_id": [f"eval-{i:03d}" for i in range(len(eval_ts))],
+            "ts": eval_ts,
+            "suite": "citation-50",
+            "n_questions": 50,
+            "n_correct": n_correct,
+            "citation_accuracy": n_correct / 50.0,
+            "threshold": 0.95,
+            "passed": n_correct / 50.0 >= 0.95,
+            "n_recent_questions": k_new,
+            "corpus_version": _step_version(eval_ts.asi8, [(t_old_corpus, "filings-v41"), (t_c, "filings-v42")], "filings-v40"),
+            "index_version": _step_version(eval_ts.asi8, [(t_old_index, "ann-v41")], "ann-v40"),
+        }
+    )
+    ev = ev.astype({c: schema.dtype_for(k) for c, k in _EVAL_COLUMNS.items()})
+    return ev
+
+
+def _gen_retrieval(
+    p: _Params, rng: np.random.Generator, incident: bool, part: _Part | None = None
+) -> tuple[dict, list[_Change], dict, pd.DataFrame]:
+    m = p.magnitude
+    t_c = p.onset
+    lo, hi, id0 = _window(p, part)
+    ((_, rate),) = _rate_streams(p)
+    ts = _arrivals(rng, lo, hi, rate)
     n = len(ts)
     # Share of queries about the filings added at t_c: jumps at the update (the filings users were
     # waiting for), then grows as users ask about recent cases.
@@ -694,7 +889,7 @@ def _gen_retrieval(p: _Params, rng: np.random.Generator, incident: bool) -> tupl
     in_tok = (1900 + rng.normal(0, 250, n)).round().astype(np.int64)
     out_tok = np.clip(rng.normal(260, 60, n), 40, 1000).round().astype(np.int64)
     latency = _lognormal_latency(rng, 320 + 0.05 * in_tok + 17.0 * out_tok, 0.2)
-    users = _users(rng, n, "lawyer-", max(200, n // 60))
+    users = _users(rng, n, "lawyer-", _user_pool("retrieval", n) if part is None else part.user_pool)
     # Changes and versions
     t_old_corpus = _clip_ts(t_c - 7 * DAY + 2 * HOUR, p)
     t_old_index = t_old_corpus + 6 * HOUR
@@ -722,7 +917,7 @@ def _gen_retrieval(p: _Params, rng: np.random.Generator, incident: bool) -> tupl
                 "Web app release: export answers to Word.", "ci"),
     ]
     cols = dict(
-        event_id=_ids("rag", n), ts=ts, session_id=_sessions(users, ts), user_id=users,
+        event_id=_ids("rag", n, id0), ts=ts, session_id=_sessions(users, ts), user_id=users,
         model_version=np.full(n, "lexgen-3.1", dtype=object), model_requested=np.full(n, "lexgen-3.1", dtype=object),
         provider=np.full(n, "internal", dtype=object), upstream_fingerprint=fingerprint,
         prompt_template_version=prompt, embedding_model=np.full(n, "legal-embed-v2", dtype=object),
@@ -741,31 +936,8 @@ def _gen_retrieval(p: _Params, rng: np.random.Generator, incident: bool) -> tupl
         status=np.where(errored, "error", "ok").astype(object),
         error_type=np.where(errored, "upstream_timeout", None).astype(object),
     )
-    # Weekly evaluation: 50 fixed questions written before the update, one question a week
-    # replaced by one about the latest filings; the eval therefore lags the traffic.
-    eval_ts = pd.date_range((p.start + 6 * HOUR).floor("D"), p.reported_at, freq="W-MON") + 6 * HOUR
-    eval_ts = eval_ts[(eval_ts >= p.start) & (eval_ts < p.reported_at)]
-    # The first question about filings added at t_c enters the set two weekly refreshes later.
-    k_new = np.clip(np.floor((eval_ts - t_c) / (7 * DAY)).astype(int) - 1, 0, 50)
-    old_ok = rng.binomial(50 - k_new, 0.99)
-    new_ok = rng.binomial(k_new, 0.99 if not incident else max(0.02, 1.0 - 0.5 * m))
-    n_correct = old_ok + new_ok
-    ev = pd.DataFrame(
-        {
-            "eval_id": [f"eval-{i:03d}" for i in range(len(eval_ts))],
-            "ts": eval_ts,
-            "suite": "citation-50",
-            "n_questions": 50,
-            "n_correct": n_correct,
-            "citation_accuracy": n_correct / 50.0,
-            "threshold": 0.95,
-            "passed": n_correct / 50.0 >= 0.95,
-            "n_recent_questions": k_new,
-            "corpus_version": _step_version(eval_ts.asi8, [(t_old_corpus, "filings-v41"), (t_c, "filings-v42")], "filings-v40"),
-            "index_version": _step_version(eval_ts.asi8, [(t_old_index, "ann-v41")], "ann-v40"),
-        }
-    )
-    ev = ev.astype({c: schema.dtype_for(k) for c, k in _EVAL_COLUMNS.items()})
+    # The weekly evaluation is drawn after the events (the chunked writer draws it once, apart).
+    ev = _retrieval_evaluations(p, rng, incident) if part is None else _empty_evaluations()
     affected = degraded & hallucinated
     truth = dict(
         cause="chg-0104",
@@ -935,14 +1107,16 @@ _MED_ANSWERS_HIGH = (
 )
 
 
-def _gen_refusal(p: _Params, rng: np.random.Generator, incident: bool) -> tuple[dict, list[_Change], dict, pd.DataFrame]:
+def _gen_refusal(
+    p: _Params, rng: np.random.Generator, incident: bool, part: _Part | None = None
+) -> tuple[dict, list[_Change], dict, pd.DataFrame]:
     m = p.magnitude
     onset = p.onset
     t_update = onset - 96 * HOUR
     ramp_end = onset + 72 * HOUR
-    weekly = (1.0, 1.0, 0.98, 0.98, 0.95, 0.85, 0.85)
-    base = _BASE_RATE["refusal"] * p.scale
-    ts = _arrivals(rng, p.start, p.reported_at, lambda ns: base * _cycle(ns, peak_hour=18.0, amplitude=0.55, weekly=weekly))
+    lo, hi, id0 = _window(p, part)
+    ((_, rate),) = _rate_streams(p)
+    ts = _arrivals(rng, lo, hi, rate)
     n = len(ts)
     names = [c[0] for c in _MED_CATEGORIES]
     category = _choice(rng, names, [c[2] for c in _MED_CATEGORIES], n)
@@ -1003,7 +1177,7 @@ def _gen_refusal(p: _Params, rng: np.random.Generator, incident: bool) -> tuple[
     out_tok = np.where(refused, rng.normal(55, 10, n), rng.normal(170, 45, n)).clip(5, 700).round().astype(np.int64)
     out_tok = np.where(filtered | errored, 0, out_tok)
     latency = _lognormal_latency(rng, 240 + 21.0 * out_tok, 0.22)
-    users = _users(rng, n, "pt-", max(500, n // 6))
+    users = _users(rng, n, "pt-", _user_pool("refusal", n) if part is None else part.user_pool)
     # Changes and versions
     t_prompt = _clip_ts(t_update - 5 * DAY - 3 * HOUR, p)
     t_silent = _clip_ts(t_update - 60 * HOUR, p)
@@ -1025,7 +1199,7 @@ def _gen_refusal(p: _Params, rng: np.random.Generator, incident: bool) -> tuple[
                 "Raised max_tokens so long answers are not cut off.", "config-repo"),
     ]
     cols = dict(
-        event_id=_ids("tri", n), ts=ts, session_id=_sessions(users, ts), user_id=users,
+        event_id=_ids("tri", n, id0), ts=ts, session_id=_sessions(users, ts), user_id=users,
         model_version=model, model_requested=model, provider=np.full(n, "internal", dtype=object),
         upstream_fingerprint=fingerprint, prompt_template_version=prompt,
         temperature=np.full(n, 0.3), top_p=np.full(n, 0.95), max_tokens=max_tokens,
@@ -1036,6 +1210,21 @@ def _gen_refusal(p: _Params, rng: np.random.Generator, incident: bool) -> tuple[
         error_type=np.where(errored, "timeout", None).astype(object),
     )
     framings = list(_AFFECTED_FRAMINGS)
+
+    def notes(canary_affected: int) -> str:
+        return (
+            "Medical triage assistant. chg-0202 (medtriage-v1 -> v2) starts a staged rollout 96 h before the "
+            "failure window: a 5% canary, then a linear ramp to 100% over 72 h. v2 engages with high-risk "
+            f"chest-pain questions framed hypothetically or in the third person: refusal {0.99:.0%} -> "
+            f"{p_v2_seg:.1%} in that segment (with high confidence: a model regression); all other refusal "
+            "segments are unchanged. Stratified by model_version the regression shows from the update on. "
+            f"{canary_affected} canary events before the onset are affected too but "
+            "are outside the failure window. Decoys: prompt rewording (chg-0201), an unrelated portal deploy "
+            "(chg-0203), max_tokens raised 6 h before the onset (chg-0204, nearer than the cause); "
+            "upstream_fingerprint changes without a change event."
+        )
+
+    counts = {"canary_affected": int((affected & (ts < onset.value)).sum())}
     truth = dict(
         cause="chg-0202",
         cause_type="model_update",
@@ -1052,17 +1241,10 @@ def _gen_refusal(p: _Params, rng: np.random.Generator, incident: bool) -> tuple[
         decoys=("chg-0201", "chg-0203", "chg-0204"),
         silent=({"column": "upstream_fingerprint", "from_value": "fp_a1b2f0", "to_value": "fp_c3d4a9", "ts": t_silent},),
         secondary=("confidence",),
-        notes=(
-            "Medical triage assistant. chg-0202 (medtriage-v1 -> v2) starts a staged rollout 96 h before the "
-            "failure window: a 5% canary, then a linear ramp to 100% over 72 h. v2 engages with high-risk "
-            f"chest-pain questions framed hypothetically or in the third person: refusal {0.99:.0%} -> "
-            f"{p_v2_seg:.1%} in that segment (with high confidence: a model regression); all other refusal "
-            "segments are unchanged. Stratified by model_version the regression shows from the update on. "
-            f"{int((affected & (ts < onset.value)).sum())} canary events before the onset are affected too but "
-            "are outside the failure window. Decoys: prompt rewording (chg-0201), an unrelated portal deploy "
-            "(chg-0203), max_tokens raised 6 h before the onset (chg-0204, nearer than the cause); "
-            "upstream_fingerprint changes without a change event."
-        ),
+        notes=notes(**counts),
+        # Counts the notes quote: the chunked writer sums them over its slices, then calls notes_fn.
+        counts=counts,
+        notes_fn=notes,
     )
     return cols, changes, truth, _empty_evaluations()
 
@@ -1129,22 +1311,17 @@ _SUP_HANDOFF_TEXT = (
 _SUP_HANDOFF_SOFT = "One of my colleagues will pick this up shortly."
 
 
-def _gen_escalation(p: _Params, rng: np.random.Generator, incident: bool) -> tuple[dict, list[_Change], dict, pd.DataFrame]:
+def _gen_escalation(
+    p: _Params, rng: np.random.Generator, incident: bool, part: _Part | None = None
+) -> tuple[dict, list[_Change], dict, pd.DataFrame]:
     m = p.magnitude
     onset = p.onset
     t_traffic = onset - 48 * HOUR
-    weekly = (1.0, 1.0, 1.0, 1.0, 0.95, 0.7, 0.6)
-    base = _BASE_RATE["escalation"] * p.scale
-    profile = dict(peak_hour=17.0, amplitude=0.6, weekly=weekly)
-    ts_main = _arrivals(rng, p.start, p.reported_at, lambda ns: base * _cycle(ns, **profile))
-
-    def blog_rate(ns: np.ndarray) -> np.ndarray:
-        pre = np.clip((ns - t_traffic.value) / (48 * _NS_HOUR), 0.0, 1.0)
-        post = np.clip(1.0 - np.exp(-(ns - onset.value) / (1.5 * _NS_HOUR)), 0.0, None)
-        r = np.where(ns < t_traffic.value, 0.0, 0.01 + 0.02 * pre + 30.0 * post)
-        return base * m * r * np.sqrt(_cycle(ns, **profile))
-
-    ts_blog = _arrivals(rng, t_traffic, p.reported_at, blog_rate, bin_minutes=5)
+    lo, hi, id0 = _window(p, part)
+    (_, main_rate), (_, blog_rate) = _rate_streams(p)
+    ts_main = _arrivals(rng, lo, hi, main_rate)
+    blog_lo = max(lo, t_traffic)
+    ts_blog = _arrivals(rng, blog_lo, hi, blog_rate, bin_minutes=5) if blog_lo < hi else np.empty(0, dtype=np.int64)
     ts_all = np.concatenate([ts_main, ts_blog])
     order = np.argsort(ts_all, kind="stable")
     ts = ts_all[order]
@@ -1168,7 +1345,10 @@ def _gen_escalation(p: _Params, rng: np.random.Generator, incident: bool) -> tup
     conf_ood = rng.beta(1.3, 8, n)
     confidence = np.round(np.where(blog & incident, conf_ood, conf_in), 3)
     day = (ts - p.start.value) // _NS_DAY
-    day_factor = rng.uniform(0.8, 1.2, size=int(day.max()) + 1)[day]
+    if part is None:
+        day_factor = rng.uniform(0.8, 1.2, size=int(day.max()) + 1)[day]
+    else:  # one factor per day of the whole scenario, drawn once by the chunked writer
+        day_factor = part.day_factor[day]
     p_cat = dict(zip(_SUP_CATEGORIES, _SUP_P_ESC))
     p_esc = np.array([p_cat[c] for c in category]) * day_factor
     p_esc = np.where(blog, 0.085 * day_factor, p_esc)
@@ -1209,9 +1389,9 @@ def _gen_escalation(p: _Params, rng: np.random.Generator, incident: bool) -> tup
     out_tok = np.where(tool, rng.normal(25, 4, n), rng.normal(90, 25, n)).clip(5, 400).round().astype(np.int64)
     out_tok = np.where(errored, 0, out_tok)
     latency = _lognormal_latency(rng, 180 + 14.0 * out_tok, 0.22)
-    users = _users(rng, n, "cust-", max(300, n // 5))
+    users = _users(rng, n, "cust-", _user_pool("escalation", n) if part is None else part.user_pool)
     users = np.where(has_account, users, None).astype(object)
-    anon = np.array([f"anon-{hashlib.blake2s(f'{p.seed}-{i // 3}'.encode(), digest_size=4).hexdigest()}" for i in range(n)], dtype=object)
+    anon = np.array([f"anon-{hashlib.blake2s(f'{p.seed}-{i // 3}'.encode(), digest_size=4).hexdigest()}" for i in range(id0, id0 + n)], dtype=object)
     sessions = _sessions(np.where(has_account, users, anon), ts)
     # Changes and versions
     t_classifier = _clip_ts(t_traffic - 9 * DAY, p)
@@ -1236,7 +1416,7 @@ def _gen_escalation(p: _Params, rng: np.random.Generator, incident: bool) -> tup
                 "Raised answer temperature for more varied phrasing.", "config-repo"),
     ]
     cols = dict(
-        event_id=_ids("sup", n), ts=ts, session_id=sessions, user_id=users,
+        event_id=_ids("sup", n, id0), ts=ts, session_id=sessions, user_id=users,
         model_version=np.full(n, "helpdesk-llm-2025-11", dtype=object), model_requested=np.full(n, "helpdesk-llm-2025-11", dtype=object),
         provider=np.full(n, "internal", dtype=object), upstream_fingerprint=fingerprint, prompt_template_version=prompt,
         classifier_version=classifier, temperature=temperature, top_p=np.full(n, 1.0), max_tokens=np.full(n, 400),
@@ -1286,6 +1466,56 @@ _GENERATORS = {"retrieval": _gen_retrieval, "refusal": _gen_refusal, "escalation
 # --------------------------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------------------------
+
+
+def _params_dict(p: _Params, incident: bool) -> dict[str, Any]:
+    return {
+        "pattern": p.pattern,
+        "seed": p.seed,
+        "scale": p.scale,
+        "magnitude": p.magnitude,
+        "days": p.days,
+        "onset": p.onset,
+        "start": p.start,
+        "reported_at": p.reported_at,
+        "incident": bool(incident),
+    }
+
+
+def _ground_truth(
+    p: _Params,
+    t: Mapping[str, Any],
+    incident: bool,
+    affected_ids: tuple[str, ...],
+    share: float,
+    notes: str,
+    params: dict[str, Any],
+) -> GroundTruth:
+    """The :class:`GroundTruth` from a generator's truth dict and the counted affected events."""
+    return GroundTruth(
+        pattern=p.pattern,
+        cause_change_id=t["cause"] if incident else None,
+        cause_change_type=t["cause_type"] if incident else None,
+        onset=t["onset"] if incident else None,
+        onset_window=t["onset_window"] if incident else None,
+        reported_at=p.reported_at,
+        metric=t["metric"],
+        segment=t["segment"],
+        affected_rule=t["affected_rule"],
+        affected_event_ids=affected_ids,
+        incident=bool(incident),
+        notes=notes if incident else (
+            f"No-incident twin: the same traffic and change log (including {t['cause']}, the cause in the incident "
+            "version), but the change has no effect on the outcome. Nothing to find."
+        ),
+        candidate_change_id=t["cause"],
+        failure_window=(t["failure_from"], p.reported_at) if incident else None,
+        affected_share=float(share) if incident else 0.0,
+        decoy_change_ids=tuple(t["decoys"]),
+        silent_changes=tuple(t["silent"]),
+        secondary_metrics=tuple(t["secondary"]),
+        params=params,
+    )
 
 
 def generate(
@@ -1346,41 +1576,8 @@ def generate(
     win = (ts >= t["failure_from"].value) & (ts < p.reported_at.value)
     affected_ids = tuple(events["event_id"].to_numpy(dtype=object)[t["affected"]].tolist()) if incident else ()
     share = len(affected_ids) / max(int(win.sum()), 1)
-    params = {
-        "pattern": pattern,
-        "seed": p.seed,
-        "scale": p.scale,
-        "magnitude": p.magnitude,
-        "days": p.days,
-        "onset": p.onset,
-        "start": p.start,
-        "reported_at": p.reported_at,
-        "incident": bool(incident),
-    }
-    truth = GroundTruth(
-        pattern=pattern,
-        cause_change_id=t["cause"] if incident else None,
-        cause_change_type=t["cause_type"] if incident else None,
-        onset=t["onset"] if incident else None,
-        onset_window=t["onset_window"] if incident else None,
-        reported_at=p.reported_at,
-        metric=t["metric"],
-        segment=t["segment"],
-        affected_rule=t["affected_rule"],
-        affected_event_ids=affected_ids,
-        incident=bool(incident),
-        notes=t["notes"] if incident else (
-            f"No-incident twin: the same traffic and change log (including {t['cause']}, the cause in the incident "
-            "version), but the change has no effect on the outcome. Nothing to find."
-        ),
-        candidate_change_id=t["cause"],
-        failure_window=(t["failure_from"], p.reported_at) if incident else None,
-        affected_share=float(share) if incident else 0.0,
-        decoy_change_ids=tuple(t["decoys"]),
-        silent_changes=tuple(t["silent"]),
-        secondary_metrics=tuple(t["secondary"]),
-        params=params,
-    )
+    params = _params_dict(p, incident)
+    truth = _ground_truth(p, t, incident, affected_ids, share, t["notes"], params)
     return Scenario(pattern, p.seed, events, changes_df, truth, evaluations, params)
 
 
@@ -1444,6 +1641,273 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
     )
 
 
+_EVENTS_ENCODINGS = {"ts": "DELTA_BINARY_PACKED", "event_id": "DELTA_BYTE_ARRAY"}
+
+
+def _parquet_options(schema_: pa.Schema, compression_level: int) -> dict[str, Any]:
+    """``_write_parquet``'s encodings for a ``ParquetWriter``: ts delta, ids delta-strings, the rest dictionary."""
+    dictionary = [c for c in schema_.names if c not in _EVENTS_ENCODINGS]
+    dictionary += [f"{f.name}.list.element" for f in schema_ if pa.types.is_list(f.type)]
+    return dict(
+        compression="zstd", compression_level=compression_level, use_dictionary=dictionary, column_encoding=_EVENTS_ENCODINGS
+    )
+
+
+def _chunk_edges(p: _Params, chunk: pd.Timedelta, max_chunk_events: int | None, split_days: bool) -> list[tuple[int, int]]:
+    """The writer's time slices ``[lo, hi)`` (ns): on the ``chunk`` grid (and at midnight UTC with
+    ``split_days``), halved (on the 5-minute grid) while one is expected to hold more than
+    ``max_chunk_events`` events (the escalation storm brings ~30x the usual traffic)."""
+    lo, hi = p.start.value, p.reported_at.value
+    step = chunk.value
+    cuts = set(range((lo // step + 1) * step, hi, step))
+    if split_days:
+        cuts |= set(range((lo // _NS_DAY + 1) * _NS_DAY, hi, _NS_DAY))
+    points = [lo, *sorted(cuts), hi]
+    stack = list(zip(points[:-1], points[1:]))[::-1]
+    grid = 5 * 60 * 1_000_000_000
+    out: list[tuple[int, int]] = []
+    while stack:
+        a, b = stack.pop()
+        if max_chunk_events and _expected_events(p, a, b) > max_chunk_events:
+            mid = ((a + b) // 2) // grid * grid
+            if a < mid < b:
+                stack += [(mid, b), (a, mid)]
+                continue
+        out.append((a, b))
+    return out
+
+
+def _remove_partitions(folder: Path) -> None:
+    """Delete a previous ``events/day=*/part-*.parquet`` folder (and nothing else)."""
+    if not folder.exists():
+        return
+    files = [f for f in folder.rglob("*") if f.is_file()]
+    foreign = [f for f in files if not (f.parent.parent == folder and f.parent.name.startswith("day=") and f.suffix == ".parquet")]
+    if foreign:
+        raise FileExistsError(f"{folder} holds files that are not event partitions (e.g. {foreign[0]}); remove it by hand")
+    shutil.rmtree(folder)
+
+
+@dataclass(frozen=True)
+class WrittenEvents:
+    """What :func:`write_events` wrote.
+
+    ``files``: file kind -> path (``events`` is ``events.parquet`` or the ``events/`` folder);
+    ``n_events``: rows written; ``n_chunks``: time slices (row groups); ``truth``: the ground
+    truth (its ``affected_event_ids`` are empty when there were more than ``inline_ids``:
+    read ``affected_event_ids.parquet``).
+    """
+
+    files: dict[str, Path]
+    n_events: int
+    n_chunks: int
+    affected_count: int
+    truth: GroundTruth
+
+
+def write_events(
+    pattern: str,
+    out_dir: str | Path,
+    *,
+    seed: int = 0,
+    scale: float | None = None,
+    incident: bool = True,
+    onset: Any = None,
+    magnitude: float | None = None,
+    days: float | None = None,
+    chunk: str | pd.Timedelta = "1D",
+    max_chunk_events: int | None = 400_000,
+    partition_by_day: bool = False,
+    compression_level: int = 3,
+    inline_ids: int = 100_000,
+    progress: bool | Mapping[str, Any] = True,
+) -> WrittenEvents:
+    """Generate one case in time slices and stream it to Parquet: memory bounded by the slice, not the total.
+
+    The scenario is the one :func:`generate` makes with the same arguments: the parameters are
+    resolved once (same onset, changes, ground-truth window, rates), then every slice draws its
+    arrivals and their labels with its own generator ``default_rng([seed, pattern, 17, i])``
+    (``i`` the slice index), so the output is reproducible for a given seed and slicing, but it
+    is not row for row that of :func:`generate`. Per-event draws only depend on the event's
+    time; the few scenario-wide draws (the escalation case's day-to-day factor, the retrieval
+    case's weekly evaluation) are made once, apart. Event ids run on across slices.
+
+    Writes into ``out_dir`` (created): ``events.parquet`` (one row group per slice; the column
+    types of :func:`write_sample_data`'s files) or, with ``partition_by_day``, a Hive folder
+    ``events/day=YYYY-MM-DD/part-0.parquet`` (UTC days); ``changes.csv``; ``truth.json``;
+    ``affected_event_ids.parquet`` (column ``event_id``); ``evaluations.csv`` (retrieval).
+    ``truth.json`` is :meth:`GroundTruth.to_dict` plus ``n_events``, ``affected_count`` and
+    ``affected_event_ids_file``; it lists the affected ids inline only when there are at most
+    ``inline_ids`` of them (else ``affected_event_ids`` is empty: read the Parquet file). The
+    events are written to ``*.partial`` names first and renamed at the end.
+
+    Parameters
+    ----------
+    pattern, seed, scale, incident, onset, magnitude, days
+        As for :func:`generate`.
+    chunk
+        Slice length on a grid from the epoch (``"1D"``: UTC days; ``"6h"``, ...; at least 5 min).
+    max_chunk_events
+        Slices expected (from the rates) to hold more events are halved until they do not:
+        the memory bound. About 1.5 kB of peak memory per event of a slice; ``None``: no limit.
+    partition_by_day
+        Write the Hive folder instead of one file.
+    compression_level
+        zstd level (the committed sample data uses 12, slow at this volume).
+    progress
+        tqdm bar over the events (a dict: tqdm keyword arguments).
+    """
+    import pyarrow.parquet as pq
+    from tqdm.auto import tqdm
+
+    p = _resolve(pattern, seed, scale, onset, magnitude, days)
+    try:
+        step = pd.Timedelta(chunk)
+    except (ValueError, TypeError):
+        raise ValueError(f"`chunk` must be a duration such as '1D' or '6h', got {chunk!r}") from None
+    if step < pd.Timedelta(minutes=5):
+        raise ValueError(f"`chunk` must be at least 5 minutes, got {chunk!r}")
+    if max_chunk_events is not None and (not isinstance(max_chunk_events, (int, np.integer)) or max_chunk_events < 1):
+        raise ValueError(f"`max_chunk_events` must be a positive integer or None, got {max_chunk_events!r}")
+    incident = bool(incident)
+    code = _PATTERN_CODE[pattern]
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    edges = _chunk_edges(p, step, max_chunk_events, partition_by_day)
+    expected = _expected_events(p, p.start.value, p.reported_at.value)
+    pool = _user_pool(pattern, int(round(expected)))
+    day_factor = None
+    if pattern == "escalation":
+        n_days = int((p.reported_at - p.start) // DAY) + 1
+        day_factor = np.random.default_rng([p.seed, code, 13]).uniform(0.8, 1.2, size=n_days)
+
+    single = folder / "events.parquet"
+    parts_dir = folder / "events"
+    target = parts_dir if partition_by_day else single
+    partial = folder / ("events.partial" if partition_by_day else "events.parquet.partial")
+    if partial.is_dir():
+        _remove_partitions(partial)
+    elif partial.exists():
+        partial.unlink()
+    ids_partial = folder / "affected_event_ids.parquet.partial"
+    ids_schema = pa.schema([("event_id", pa.large_string())])
+    ids_writer = pq.ParquetWriter(ids_partial, ids_schema, compression="zstd", compression_level=compression_level)
+
+    bar_kw = dict(progress) if isinstance(progress, Mapping) else {}
+    bar = tqdm(
+        total=int(round(expected)), unit="ev", unit_scale=True, disable=not progress,
+        **{"desc": f"{CASE_NAMES[pattern]}{'' if incident else '_baseline'}", **bar_kw},
+    )
+    writer = None
+    writer_day = None
+    table_schema = None
+    n_total = n_window = n_affected = 0
+    inline: list[str] | None = []
+    counts: dict[str, int] = {}
+    meta: tuple[list[_Change], dict] | None = None
+    try:
+        for i, (a, b) in enumerate(edges):
+            part = _Part(pd.Timestamp(a, tz="UTC"), pd.Timestamp(b, tz="UTC"), n_total, pool, day_factor)
+            rng = np.random.default_rng([p.seed, code, 17, i])
+            cols, changes, t, _ = _GENERATORS[pattern](p, rng, incident, part)
+            if meta is None:
+                meta = (changes, t)
+            for k, v in (t.get("counts") or {}).items():
+                counts[k] = counts.get(k, 0) + int(v)
+            ts = cols["ts"]
+            n = len(ts)
+            table = _events_table(cols, t.get("extra"))
+            del cols
+            if table_schema is None:
+                table_schema = table.schema
+            elif not table.schema.equals(table_schema):  # pragma: no cover - a bug in this module
+                raise AssertionError(f"slice {i} has schema {table.schema}, expected {table_schema}")
+            n_window += int(((ts >= t["failure_from"].value) & (ts < p.reported_at.value)).sum())
+            if incident and t["affected"].any():
+                ids = table.column("event_id").filter(pa.array(t["affected"]))
+                n_affected += len(ids)
+                ids_writer.write_table(pa.Table.from_arrays([ids.combine_chunks()], schema=ids_schema))
+                if inline is not None:
+                    inline.extend(ids.to_pylist())
+                    if len(inline) > inline_ids:
+                        inline = None
+            if n:
+                if partition_by_day:
+                    day = pd.Timestamp(a, tz="UTC").strftime("%Y-%m-%d")
+                    if day != writer_day:
+                        if writer is not None:
+                            writer.close()
+                        path = partial / f"day={day}" / "part-0.parquet"
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        writer = pq.ParquetWriter(path, table_schema, **_parquet_options(table_schema, compression_level))
+                        writer_day = day
+                elif writer is None:
+                    writer = pq.ParquetWriter(partial, table_schema, **_parquet_options(table_schema, compression_level))
+                writer.write_table(table, row_group_size=max(n, 1))
+            n_total += n
+            bar.update(n)
+            del table, ts
+        if writer is None and not partition_by_day:  # no events at all: an empty file with the schema
+            writer = pq.ParquetWriter(partial, table_schema, **_parquet_options(table_schema, compression_level))
+        bar.total = n_total  # the bar's total was the expected count
+        bar.refresh()
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.close()
+        ids_writer.close()
+        _user_perm.cache_clear()  # up to ~130 MB at 100M events
+    # Replace the previous output (and the other layout's, so that a folder holds one).
+    _remove_partitions(parts_dir)
+    if single.exists():
+        single.unlink()
+    if partition_by_day:
+        partial.mkdir(exist_ok=True)
+    os.replace(partial, target)
+    os.replace(ids_partial, folder / "affected_event_ids.parquet")
+
+    assert meta is not None
+    changes, t = meta
+    notes = t["notes_fn"](**counts) if "notes_fn" in t else t["notes"]
+    share = n_affected / max(n_window, 1)
+    params = {**_params_dict(p, incident), "writer": "chunked", "chunks": len(edges)}
+    truth = _ground_truth(p, t, incident, tuple(inline or ()), share, notes, params)
+    evaluations = (
+        _retrieval_evaluations(p, np.random.default_rng([p.seed, code, 19]), incident)
+        if pattern == "retrieval" else _empty_evaluations()
+    )
+    files: dict[str, Path] = {"events": target}
+    files.update(_write_case_tables(folder, _changes_frame(changes), None, evaluations))
+    doc = truth.to_dict()
+    doc.update(n_events=n_total, affected_count=n_affected, affected_event_ids_file="affected_event_ids.parquet")
+    files["truth"] = folder / "truth.json"
+    files["truth"].write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    files["affected_event_ids"] = folder / "affected_event_ids.parquet"
+    return WrittenEvents(files, n_total, len(edges), n_affected, truth)
+
+
+def _write_case_tables(
+    folder: Path, changes: pd.DataFrame | None, truth: GroundTruth | None, evaluations: pd.DataFrame
+) -> dict[str, Path]:
+    """``changes.csv``, ``truth.json`` and (when not empty) ``evaluations.csv`` of a case folder."""
+    files: dict[str, Path] = {}
+    if changes is not None:
+        files["changes"] = folder / "changes.csv"
+        ch = changes.copy()
+        for c in ("ts", "ts_end"):
+            ch[c] = ch[c].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        ch.to_csv(files["changes"], index=False)
+    if truth is not None:
+        files["truth"] = folder / "truth.json"
+        files["truth"].write_text(json.dumps(truth.to_dict(), indent=2) + "\n", encoding="utf-8")
+    if len(evaluations):
+        files["evaluations"] = folder / "evaluations.csv"
+        ev = evaluations.copy()
+        ev["ts"] = ev["ts"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        ev.to_csv(files["evaluations"], index=False)
+    return files
+
+
 def _write_events_jsonl(events: pd.DataFrame, path: Path) -> None:
     frame = events.copy()
     for c in frame.columns:
@@ -1476,6 +1940,11 @@ def write_sample_data(
     seed: int = 0,
     progress: bool = True,
     jsonl: Sequence[str] = (),
+    cases: Sequence[str] | None = None,
+    baselines: bool = True,
+    chunked: bool = False,
+    partition_by_day: bool = False,
+    max_chunk_events: int | None = 400_000,
 ) -> dict[str, dict[str, Path]]:
     """Write the three cases and their no-incident twins under ``out_dir``.
 
@@ -1496,6 +1965,19 @@ def write_sample_data(
         Case folder names (e.g. ``("refusal_regression",)``) that also get ``events.jsonl``:
         the same rows as canonical JSON Lines. None by default: at scale 1 one case is
         20-45 MB of JSON Lines, too much for the committed sample data (< 10 MB in all).
+        Not with ``chunked``.
+    cases
+        Case names (``"retrieval_degradation"``, ``"refusal_regression"``, ``"escalation_storm"``)
+        or patterns to write; ``None``: all three.
+    baselines
+        Also write the no-incident twins.
+    chunked
+        Stream every case with :func:`write_events` (bounded memory: for large ``scale``)
+        instead of generating it in memory; the folders then also hold
+        ``affected_event_ids.parquet``. The scenarios are the same (changes, onsets, ground
+        truth windows, rates), the rows are not those of the in-memory generator.
+    partition_by_day, max_chunk_events
+        Passed to :func:`write_events` (only with ``chunked``).
 
     Returns
     -------
@@ -1505,40 +1987,44 @@ def write_sample_data(
     from tqdm.auto import tqdm
 
     _check_positive("scale", scale)
+    patterns = _select_patterns(cases)
+    if chunked and tuple(jsonl):
+        raise ValueError("`jsonl` is not available with `chunked` (JSON Lines of that volume would not fit in memory)")
+    if partition_by_day and not chunked:
+        raise ValueError("`partition_by_day` needs `chunked=True`")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, dict[str, Path]] = {}
     rows = []
-    jobs = [(pat, inc) for pat in PATTERNS for inc in (True, False)]
-    for pat, inc in tqdm(jobs, desc="sample data", disable=not progress, unit="case"):
-        sc = generate(pat, seed=seed, scale=scale, incident=inc, magnitude=1.0, days=_DAYS[pat][0])
-        folder = out / sc.case
+    jobs = [(pat, inc) for pat in patterns for inc in (True, False) if inc or baselines]
+    outer = tqdm(jobs, desc="sample data", disable=not progress, unit="case")
+    for pat, inc in outer:
+        case = CASE_NAMES[pat] + ("" if inc else "_baseline")
+        folder = out / case
         folder.mkdir(parents=True, exist_ok=True)
-        files: dict[str, Path] = {}
-        files["events"] = folder / "events.parquet"
-        _write_parquet(sc.events, files["events"])
-        files["changes"] = folder / "changes.csv"
-        ch = sc.changes.copy()
-        for c in ("ts", "ts_end"):
-            ch[c] = ch[c].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-        ch.to_csv(files["changes"], index=False)
-        files["truth"] = folder / "truth.json"
-        files["truth"].write_text(json.dumps(sc.truth.to_dict(), indent=2) + "\n", encoding="utf-8")
-        if len(sc.evaluations):
-            files["evaluations"] = folder / "evaluations.csv"
-            ev = sc.evaluations.copy()
-            ev["ts"] = ev["ts"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-            ev.to_csv(files["evaluations"], index=False)
+        if chunked:
+            res = write_events(
+                pat, folder, seed=seed, scale=scale, incident=inc, magnitude=1.0, days=_DAYS[pat][0],
+                partition_by_day=partition_by_day, max_chunk_events=max_chunk_events,
+                progress={"desc": case, "leave": False, "position": 1} if progress else False,
+            )
+            files, n_events, t = res.files, res.n_events, res.truth
+        else:
+            sc = generate(pat, seed=seed, scale=scale, incident=inc, magnitude=1.0, days=_DAYS[pat][0])
+            files = {}
+            files["events"] = folder / "events.parquet"
+            _write_parquet(sc.events, files["events"])
+            files.update(_write_case_tables(folder, sc.changes, sc.truth, sc.evaluations))
+            n_events, t = len(sc.events), sc.truth
         jsonl_path = folder / "events.jsonl"
-        if sc.case in tuple(jsonl):
+        if case in tuple(jsonl):
             _write_events_jsonl(sc.events, jsonl_path)
             files["events_jsonl"] = jsonl_path
         elif jsonl_path.exists():
             jsonl_path.unlink()
-        written[sc.case] = files
-        t = sc.truth
+        written[case] = files
         rows.append(
-            f"| `{sc.case}` | {'incident' if inc else 'no-incident twin'} | {len(sc.events):,} | "
+            f"| `{case}` | {'incident' if inc else 'no-incident twin'} | {n_events:,} | "
             f"{t.cause_change_id or '(none; ' + t.candidate_change_id + ' did nothing)'} | "
             f"{_iso(t.onset) or '-'} | {_iso(t.reported_at)} |"
         )
@@ -1546,6 +2032,21 @@ def write_sample_data(
     readme.write_text(_SAMPLE_README.format(seed=seed, scale=scale, rows="\n".join(rows)), encoding="utf-8")
     written["README"] = {"readme": readme}
     return written
+
+
+def _select_patterns(cases: Sequence[str] | str | None) -> tuple[str, ...]:
+    """Patterns for case names or patterns (``None``: all, in :data:`PATTERNS` order)."""
+    if cases is None:
+        return PATTERNS
+    if isinstance(cases, str):
+        cases = (cases,)
+    by_name = {**{v: k for k, v in CASE_NAMES.items()}, **{k: k for k in PATTERNS}}
+    chosen = set()
+    for c in cases:
+        if c not in by_name:
+            raise ValueError(f"`cases` must hold case names {tuple(CASE_NAMES.values())} or patterns {PATTERNS}, got {c!r}")
+        chosen.add(by_name[c])
+    return tuple(p for p in PATTERNS if p in chosen)
 
 
 def _main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - thin wrapper

@@ -65,7 +65,8 @@ def test_investigate_help_documents_every_option(flag: str, capsys: pytest.Captu
 
 
 def test_demo_and_generate_help(capsys: pytest.CaptureFixture[str]) -> None:
-    for command, flags in (("demo", ["--out", "--data"]), ("generate", ["--out", "--scale", "--seed"])):
+    generate_flags = ["--out", "--scale", "--seed", "--case", "--no-baseline", "--chunked", "--in-memory", "--partition-by", "--max-chunk-events"]
+    for command, flags in (("demo", ["--out", "--data"]), ("generate", generate_flags)):
         with pytest.raises(SystemExit):
             cli.main([command, "--help"])
         text = capsys.readouterr().out
@@ -159,7 +160,16 @@ def test_demo_without_sample_data_says_to_generate(tmp_path: Path) -> None:
     _assert_one_line_error(out, "python -m analysis generate")
 
 
-@pytest.mark.parametrize(("args", "needle"), [(["--scale", "0"], "--scale"), (["--seed", "-1"], "--seed")])
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--scale", "0"], "--scale"),
+        (["--seed", "-1"], "--seed"),
+        (["--case", "latency_spike"], "--case"),
+        (["--partition-by", "day", "--in-memory"], "--partition-by"),
+        (["--max-chunk-events", "0"], "--max-chunk-events"),
+    ],
+)
 def test_generate_rejects_bad_options(args: list[str], needle: str, tmp_path: Path) -> None:
     out = run_cli("generate", "--out", str(tmp_path / "x"), *args)
     _assert_one_line_error(out, needle)
@@ -249,6 +259,51 @@ def test_generate_calls_write_sample_data(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(scenarios, "write_sample_data", fake)
     assert cli.main(["generate", "--out", str(tmp_path / "sd"), "--scale", "0.5", "--seed", "3", "--quiet"]) == 0
     assert seen == {"out_dir": (tmp_path / "sd").resolve(), "scale": 0.5, "seed": 3, "progress": False}
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        # Small scales: today's in-memory call, unless asked otherwise.
+        (["--scale", "10"], {}),
+        (["--scale", "2", "--chunked"], {"chunked": True, "partition_by_day": False, "max_chunk_events": 400_000}),
+        # Large scales switch to the chunked writer by themselves (CHUNKED_SCALE), unless --in-memory.
+        (["--scale", "10.5"], {"chunked": True, "partition_by_day": False, "max_chunk_events": 400_000}),
+        (["--scale", "50", "--in-memory"], {}),
+        (
+            ["--case", "refusal_regression", "escalation_storm", "--partition-by", "day", "--no-baseline", "--max-chunk-events", "1000"],
+            {"cases": ("refusal_regression", "escalation_storm"), "baselines": False, "chunked": True,
+             "partition_by_day": True, "max_chunk_events": 1000},
+        ),
+        (["--case", "all"], {}),
+    ],
+)
+def test_generate_passes_case_and_chunked_options(
+    args: list[str], expected: dict[str, object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scenarios = pytest.importorskip("analysis.scenarios")
+    seen: dict[str, object] = {}
+
+    def fake(out_dir: object, *, scale: float = 1.0, seed: int = 0, progress: bool = True, **kwargs: object) -> None:
+        seen.update(kwargs)
+
+    monkeypatch.setattr(scenarios, "write_sample_data", fake)
+    assert cli.main(["generate", "--out", str(tmp_path / "sd"), "--quiet", *args]) == 0
+    assert seen == expected
+
+
+def test_generate_chunked_writes_a_hive_folder(tmp_path: Path) -> None:
+    import pyarrow.dataset as pads
+
+    out = tmp_path / "big"
+    code = cli.main(["generate", "--out", str(out), "--scale", "0.2", "--seed", "1", "--case", "refusal_regression",
+                     "--partition-by", "day", "--no-baseline", "--quiet"])
+    assert code == 0
+    folder = out / "refusal_regression"
+    truth = json.loads((folder / "truth.json").read_text())
+    assert pads.dataset(folder / "events", format="parquet", partitioning="hive").count_rows() == truth["n_events"] > 0
+    assert (folder / "changes.csv").is_file() and (folder / "affected_event_ids.parquet").is_file()
+    assert not (out / "refusal_regression_baseline").exists() and not (out / "escalation_storm").exists()
 
 
 def test_a_failing_notebook_is_one_line_and_names_the_saved_notebook(

@@ -417,3 +417,222 @@ def test_committed_sample_data_is_small_and_consistent():
             truth = json.loads((folder / "truth.json").read_text())
             assert truth["incident"] is (not folder.name.endswith("_baseline"))
             assert (folder / "events.parquet").exists() and (folder / "changes.csv").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Chunked writer (write_events): the same scenario, streamed in time slices
+# --------------------------------------------------------------------------------------------
+
+import pyarrow as pa  # noqa: E402
+import pyarrow.dataset as pads  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+from analysis import scenarios  # noqa: E402
+from analysis.scenarios import write_events  # noqa: E402
+
+# Small but not tiny: enough events per segment for loose rate comparisons, < 2 s per case.
+_CHUNK_KW = {"retrieval": dict(scale=1.0, days=56), "refusal": dict(scale=1.0, days=14), "escalation": dict(scale=1.0, days=14)}
+_CHUNK_SEED = 4
+
+
+@pytest.fixture(scope="module")
+def chunked(tmp_path_factory):
+    """Per pattern: (write_events result, read-back events frame, generate() scenario), same seed."""
+    root = tmp_path_factory.mktemp("chunked")
+    out = {}
+    for pat in PATTERNS:
+        kw = dict(seed=_CHUNK_SEED, magnitude=1.0, **_CHUNK_KW[pat])
+        res = write_events(pat, root / pat, progress=False, **kw)
+        raw = pd.read_parquet(res.files["events"], dtype_backend="pyarrow")
+        events, rejected = schema.coerce(raw, schema.EVENTS, source=pat)
+        assert len(rejected) == 0
+        out[pat] = (res, events, generate(pat, **kw))
+    return out
+
+
+def _written_schema(frame: pd.DataFrame, path: Path) -> pa.Schema:
+    scenarios._write_parquet(frame, path)
+    return pq.read_schema(path)
+
+
+@pytest.mark.parametrize("pat", PATTERNS)
+def test_chunked_writer_has_the_canonical_schema_and_one_row_group_per_slice(chunked, pat, tmp_path):
+    res, events, sc = chunked[pat]
+    assert pq.read_schema(res.files["events"]).equals(_written_schema(sc.events, tmp_path / "ref.parquet"))
+    committed = REPO / "sample_data" / CASE_NAMES[pat] / "events.parquet"
+    if committed.exists():
+        assert pq.read_schema(res.files["events"]).equals(pq.read_schema(committed))
+    meta = pq.ParquetFile(res.files["events"]).metadata
+    assert meta.num_rows == res.n_events == len(events)
+    assert 1 < meta.num_row_groups <= res.n_chunks  # slices without events write no row group
+    assert events["ts"].is_monotonic_increasing and events["event_id"].is_unique
+    assert events["ts"].min() >= sc.truth.params["start"] and events["ts"].max() < sc.truth.reported_at
+
+
+@pytest.mark.parametrize("pat", PATTERNS)
+def test_chunked_writer_has_the_same_scenario_as_generate(chunked, pat):
+    res, events, sc = chunked[pat]
+    folder = res.files["events"].parent
+    ch = pd.read_csv(folder / "changes.csv", dtype=str)
+    ch_c, ch_rej = schema.coerce(ch, schema.CHANGES)
+    assert len(ch_rej) == 0
+    pd.testing.assert_frame_equal(ch_c.reset_index(drop=True), sc.changes.reset_index(drop=True), check_dtype=False)
+    doc = json.loads((folder / "truth.json").read_text())
+    t, ref = GroundTruth.from_dict(doc), sc.truth
+    expected = ref.to_dict()
+    for name in ("cause_change_id", "cause_change_type", "onset", "onset_window", "failure_window", "reported_at", "metric",
+                 "segment", "affected_rule", "decoy_change_ids", "silent_changes", "candidate_change_id", "incident",
+                 "secondary_metrics"):
+        assert doc[name] == expected[name], name
+    assert {k: v for k, v in doc["params"].items() if k not in ("writer", "chunks")} == expected["params"]
+    # About the same volume (the hour-to-hour over-dispersion makes it vary by ~1-3%).
+    assert len(events) == pytest.approx(len(sc.events), rel=0.06)
+    # The affected events are counted across slices and listed beside truth.json.
+    ids = pq.read_table(folder / "affected_event_ids.parquet").column("event_id").to_pylist()
+    assert len(ids) == doc["affected_count"] == len(t.affected_event_ids) and doc["n_events"] == len(events)
+    assert set(ids) <= set(events["event_id"])
+    window = (events["ts"] >= t.onset) & (events["ts"] < t.reported_at)
+    assert t.affected_share == pytest.approx(len(ids) / window.sum())
+    assert t.affected_share == pytest.approx(ref.affected_share, rel=0.5)  # refusal: ~60-80 affected events
+    if pat == "retrieval":
+        ev = pd.read_csv(folder / "evaluations.csv")
+        assert len(ev) == len(sc.evaluations) and set(ev["ts"]) == set(sc.evaluations["ts"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def test_chunked_refusal_rates_and_affected_rule_match_generate(chunked):
+    res, ev, sc = chunked["refusal"]
+    ref, t = sc.events, sc.truth
+    update = t.onset - 96 * H
+    for frame in (ev, ref):
+        seg = _refusal_segment(frame)
+        assert _rate(frame.loc[seg & (frame["ts"] < update), "refused"]) >= 0.97
+        v2 = frame["model_version"] == "medtriage-v2"
+        assert _rate(frame.loc[seg & v2 & (frame["ts"] >= t.onset), "refused"]) < 0.15
+    # Refusal rate by risk category before and after the onset: close to generate()'s.
+    for risk in ("high", "medium", "low"):
+        for after in (False, True):
+            sel = lambda f: (f["risk_category"] == risk) & ((f["ts"] >= t.onset) == after)  # noqa: E731
+            assert _rate(ev.loc[sel(ev), "refused"]) == pytest.approx(_rate(ref.loc[sel(ref), "refused"]), abs=0.06), (risk, after)
+    # v2's share ramps the same way.
+    for lo, hi in ((update, t.onset), (t.onset + 72 * H, t.reported_at)):
+        sel = lambda f: (f["ts"] >= lo) & (f["ts"] < hi)  # noqa: E731
+        a = (ev.loc[sel(ev), "model_version"] == "medtriage-v2").mean()
+        b = (ref.loc[sel(ref), "model_version"] == "medtriage-v2").mean()
+        assert a == pytest.approx(b, abs=0.03)
+    # The affected ids are exactly the rule, recomputed from the rows.
+    window = (ev["ts"] >= t.onset) & (ev["ts"] < t.reported_at)
+    rule = _refusal_segment(ev) & (ev["model_version"] == "medtriage-v2") & (ev["refused"] == False) & window  # noqa: E712
+    ids = pq.read_table(res.files["affected_event_ids"]).column("event_id").to_pylist()
+    assert set(ev.loc[rule.fillna(False), "event_id"]) == set(ids)
+    # The notes quote the canary count summed over the slices.
+    canary = _refusal_segment(ev) & (ev["model_version"] == "medtriage-v2") & (ev["refused"] == False) & (ev["ts"] < t.onset)  # noqa: E712
+    assert f"{int(canary.fillna(False).sum())} canary events before the onset" in res.truth.notes
+
+
+def test_chunked_escalation_storm_matches_generate(chunked):
+    _, ev, sc = chunked["escalation"]
+    ref, t = sc.events, sc.truth
+    traffic = t.onset - 48 * H
+    for lo, hi, tol in ((ev["ts"].min(), traffic, 0.03), (t.onset + 2 * H, t.reported_at, 0.05)):
+        sel = lambda f: (f["ts"] >= lo) & (f["ts"] < hi)  # noqa: E731
+        assert _rate(ev.loc[sel(ev), "escalated"]) == pytest.approx(_rate(ref.loc[sel(ref), "escalated"]), abs=tol)
+    storm = ev[ev["ts"] >= t.onset + 2 * H]
+    assert (storm["traffic_source"] == "blog_referral").mean() > 0.8 and _rate(storm["escalated"]) >= 0.9
+    assert ev.loc[ev["traffic_source"] == "blog_referral", "ts"].min() >= traffic
+    assert (~ev.loc[ev["traffic_source"] == "blog_referral", "has_account"].astype(bool)).mean() > 0.9
+
+
+def test_chunked_retrieval_relevance_matches_generate(chunked):
+    _, ev, sc = chunked["retrieval"]
+    ref, t = sc.events, sc.truth
+    for lo, hi in ((ev["ts"].min(), t.onset), (t.reported_at - 7 * D, t.reported_at)):
+        sel = lambda f: (f["ts"] >= lo) & (f["ts"] < hi)  # noqa: E731
+        a, b = ev.loc[sel(ev), "retrieval_top1_score"].mean(), ref.loc[sel(ref), "retrieval_top1_score"].mean()
+        assert a == pytest.approx(b, abs=0.01)
+        assert _rate(ev.loc[sel(ev), "hallucinated"]) == pytest.approx(_rate(ref.loc[sel(ref), "hallucinated"]), abs=0.03)
+    after = ev[ev["ts"] >= t.onset]
+    assert set(after["corpus_version"]) == {"filings-v42"} and set(after["index_version"]) == {"ann-v41"}
+
+
+@pytest.mark.parametrize("pat", PATTERNS)
+def test_chunked_version_columns_move_at_their_change(chunked, pat):
+    _, ev, sc = chunked[pat]
+    (silent,) = sc.truth.silent_changes
+    col = silent["column"]
+    assert set(ev.loc[ev["ts"] < silent["ts"], col]) == {silent["from_value"]}
+    assert set(ev.loc[ev["ts"] >= silent["ts"], col]) == {silent["to_value"]}
+
+
+def test_chunked_writer_is_reproducible_and_its_twin_has_the_same_traffic(tmp_path):
+    kw = dict(seed=9, scale=0.4, days=12, max_chunk_events=3_000, progress=False)
+    a = write_events("escalation", tmp_path / "a", **kw)
+    b = write_events("escalation", tmp_path / "b", **kw)
+    assert a.n_chunks > 12  # the storm's slices were halved
+    assert pq.read_table(a.files["events"]).equals(pq.read_table(b.files["events"]))
+    assert a.files["events"].read_bytes() == b.files["events"].read_bytes()
+    assert a.files["truth"].read_text() == b.files["truth"].read_text()
+    twin = write_events("escalation", tmp_path / "twin", incident=False, **kw)
+    ta, tt = pq.read_table(a.files["events"]), pq.read_table(twin.files["events"])
+    for col in ("event_id", "ts", "input_text", "traffic_source"):
+        assert ta.column(col).equals(tt.column(col)), col
+    assert twin.affected_count == 0 and json.loads(twin.files["truth"].read_text())["cause_change_id"] is None
+    other = write_events("escalation", tmp_path / "c", **{**kw, "seed": 10})
+    assert not pq.read_table(other.files["events"]).equals(ta)
+
+
+def test_chunked_writer_partitions_by_day(tmp_path):
+    kw = dict(seed=2, scale=0.3, days=14, progress=False)
+    single = write_events("refusal", tmp_path / "single", **kw)
+    parts = write_events("refusal", tmp_path / "parts", partition_by_day=True, **kw)
+    folder = parts.files["events"]
+    assert folder.is_dir() and not (tmp_path / "parts" / "events.parquet").exists()
+    files = sorted(folder.glob("day=*/part-0.parquet"))
+    assert len(files) >= 12
+    dataset = pads.dataset(folder, format="parquet", partitioning="hive")
+    assert dataset.count_rows() == parts.n_events == single.n_events
+    table = dataset.to_table()
+    days = pd.Series(table.column("day").to_pylist()).astype(str)
+    ts = pd.Series(table.column("ts").to_pandas())
+    assert (ts.dt.strftime("%Y-%m-%d") == days).all()
+    # Day edges are also the single file's slice edges: the same rows.
+    back = table.drop_columns(["day"]).sort_by("ts")
+    assert back.equals(pq.read_table(single.files["events"]).sort_by("ts"))
+    for f in files:
+        assert pq.read_schema(f).equals(pq.read_schema(single.files["events"]))
+    # Writing again replaces the folder (no stale days) and a single file replaces the folder.
+    write_events("refusal", tmp_path / "parts", partition_by_day=True, **{**kw, "days": 12})
+    assert pads.dataset(folder, partitioning="hive").count_rows() < parts.n_events
+    write_events("refusal", tmp_path / "parts", **kw)
+    assert not folder.exists() and (tmp_path / "parts" / "events.parquet").exists()
+
+
+def test_chunked_writer_bounds_the_slices_by_their_expected_events():
+    p = scenarios._resolve("escalation", 0, 5.0, None, 1.0, 14)
+    edges = scenarios._chunk_edges(p, pd.Timedelta("1D"), 20_000, False)
+    assert edges[0][0] == p.start.value and edges[-1][1] == p.reported_at.value
+    assert all(a < b for a, b in edges) and all(b == c for (_, b), (c, _) in zip(edges, edges[1:]))
+    sizes = [scenarios._expected_events(p, a, b) for a, b in edges]
+    assert max(sizes) <= 20_000 and sum(sizes) == pytest.approx(scenarios._expected_events(p, p.start.value, p.reported_at.value), rel=0.01)
+    assert len(edges) > 15  # the storm day is split
+    with pytest.raises(ValueError, match="`chunk`"):
+        write_events("refusal", "/nonexistent/never", chunk="1min")
+
+
+@pytest.mark.parametrize("pat", PATTERNS)
+def test_events_table_is_the_frame_as_arrow(pat):
+    p = scenarios._resolve(pat, 1, 0.2, None, 1.0, None)
+    part = scenarios._Part(p.onset - 6 * H, p.onset + 6 * H, 500, 1000, np.ones(40))
+    cols, _, t, _ = scenarios._GENERATORS[pat](p, np.random.default_rng(0), True, part)
+    assert cols["event_id"][0] == {"retrieval": "rag", "refusal": "tri", "escalation": "sup"}[pat] + "-0000500"
+    a = scenarios._events_table(cols, t.get("extra"))
+    b = pa.Table.from_pandas(scenarios._events_frame(cols, t.get("extra")), preserve_index=False).replace_schema_metadata(None)
+    assert a.equals(b)
+
+
+def test_write_sample_data_chunked_selects_cases(tmp_path):
+    written = write_sample_data(tmp_path, scale=0.1, seed=1, progress=False, cases=["refusal_regression"], baselines=False, chunked=True)
+    assert set(written) == {"refusal_regression", "README"}
+    assert set(written["refusal_regression"]) == {"events", "changes", "truth", "affected_event_ids"}
+    assert "refusal_regression" in (tmp_path / "README.md").read_text()
+    with pytest.raises(ValueError, match="`cases`"):
+        write_sample_data(tmp_path, cases=["latency"], progress=False)
