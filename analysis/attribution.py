@@ -3,7 +3,7 @@
 Three steps, each a pure function on small tables:
 
 1. **Onset** (:func:`detect_onset`, :func:`scan_onsets`): change-point detection
-   (:func:`analysis.changepoint.detect`, binomial cost for rates, Gaussian mean cost for means) on
+   (:func:`analysis.stats.changepoint.detect`, binomial cost for rates, Gaussian mean cost for means) on
    the metric's windowed series per segment; the onset is the first change point after which the
    metric stays away from its baseline level in the bad direction. ``scan_onsets`` runs it over
    every metric and segment and ranks the changes by standardized effect.
@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from analysis._common import iso_z
-from analysis.drift import cohen_h
+from analysis.stats.drift import cohen_h
 from analysis.engine import MISSING, Engine, Where, as_engine
 
 __all__ = [
@@ -433,7 +433,7 @@ def detect_onset(
     window
         Window length (to turn the change-point interval into times).
     penalty, min_size
-        Passed to :func:`analysis.changepoint.detect` (PELT; binomial cost for rates with the
+        Passed to :func:`analysis.stats.changepoint.detect` (PELT; binomial cost for rates with the
         window counts as trials, Gaussian mean cost for means).
     min_effect
         Smallest standardized effect (|h| for rates, |d| for means) for an onset;
@@ -464,7 +464,7 @@ def detect_onset(
     where the ramp starts, noisy when its first hours move few requests). The onset is reported
     midway between them and the interval is widened to hold both; for a step they coincide.
     """
-    from analysis import changepoint
+    from analysis.stats import changepoint
 
     _check_direction(direction)
     if kind not in ("rate", "mean"):
@@ -1137,7 +1137,7 @@ def score_candidates(
       before, cut at the onset interval (so that a change just before the onset gets no credit
       for it); not computed for a change inside the interval, which cannot be told apart from the
       onset itself;
-    * drift :math:`D`: the query mix (:func:`analysis.drift.drift_table`) in the same windows,
+    * drift :math:`D`: the query mix (:func:`analysis.stats.drift.drift_table`) in the same windows,
       times the share of the aggregate change that is mix shift along the drifted column, minus
       the same for the window before against the one before that (a drift already under way was
       not started by this change);
@@ -1150,7 +1150,7 @@ def score_candidates(
     :math:`D` is positive, the score is :math:`0.25\\,T' + 0.75\\,E` (times 0.1 for changes after
     the onset interval). Recency alone gives at most 0.25.
     """
-    from analysis import drift as drift_mod
+    from analysis.stats import drift as drift_mod
 
     w = pd.Timedelta(window)
     decompositions = dict(decompositions or {})

@@ -261,7 +261,7 @@ def chart_monitors(
     lam: float = 0.2,
 ) -> dict[str, tuple[list[pd.Timestamp], Any, dict[str, Any]]]:
     """CUSUM, EWMA and rolling 2-sigma on one series; name -> (alarm times, chart, design)."""
-    from analysis import spc
+    from analysis.stats import spc
 
     z, info = standardize(series, kind, baseline_mask)
     starts = series["window_start"].reset_index(drop=True)
@@ -297,11 +297,11 @@ def _binomial_chart(series: pd.DataFrame, direction: str, baseline_mask: np.ndar
 
     Failures are the successes (``direction="up"``) or the non-successes (``"down"``). ``p0`` is
     the baseline failure rate, ``p1 = min(max(2 p0, p0 + 0.05), (1 + p0)/2)`` (twice the rate, at
-    least 5 points more); ``h`` starts from :func:`analysis.spc.bernoulli_cusum_h_for_arl` for
+    least 5 points more); ``h`` starts from :func:`analysis.stats.spc.bernoulli_cusum_h_for_arl` for
     ``arl0`` windows times the mean window size in events (Gan 1993: a window's increment is the
     sum of its events' increments) and is calibrated to windows by :func:`_calibrate_binomial_h`.
     """
-    from analysis import spc
+    from analysis.stats import spc
 
     n = pd.to_numeric(series["n"], errors="coerce").fillna(0).to_numpy(float)
     k = pd.to_numeric(series["successes"], errors="coerce").fillna(0).to_numpy(float)
@@ -328,7 +328,7 @@ def _calibrate_binomial_h(n_windows: np.ndarray, p0: float, p1: float, arl0: flo
                           replicates: int = 32, seed: int = 20260105) -> float:
     """Decision limit giving a window-level binomial CUSUM about one false alarm per ``arl0`` windows.
 
-    The event-level design (:func:`analysis.spc.bernoulli_cusum_h_for_arl` with ``arl0`` times
+    The event-level design (:func:`analysis.stats.spc.bernoulli_cusum_h_for_arl` with ``arl0`` times
     the mean window size) is conservative on window counts: the chart is only checked at window
     ends. The limit is calibrated by simulating in-control windows (window sizes resampled from
     the baseline's, failures ~ Binomial(n, p0)) for a grid of limits below the event design, and
@@ -374,7 +374,7 @@ def drift_monitors(
     where: Where | None = None,
     grain: pd.Timedelta | None = None,
 ) -> dict[str, tuple[list[pd.Timestamp], Any]]:
-    """Query-mix drift scans (``analysis.drift.drift_scan``) against a reference period.
+    """Query-mix drift scans (``analysis.stats.drift.drift_scan``) against a reference period.
 
     An alarm is raised at the end of the ``consecutive``-th drifted window in a row (one drifted
     6-hour window is often a burst, two in a row is a shift). ``events`` is a table or an engine.
@@ -382,7 +382,7 @@ def drift_monitors(
     reference bounds, default one hour; a reference bound falls on it); a numeric one on a
     bounded sample of each window (:data:`DRIFT_MONITOR_SAMPLE` values).
     """
-    from analysis import drift
+    from analysis.stats import drift
 
     eng = as_engine(events)
     prof = eng.profile()

@@ -60,7 +60,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.intervals import wilson_interval
+from analysis.stats.intervals import wilson_interval
 
 __all__ = [
     "Rule",

@@ -870,7 +870,7 @@ def _investigate(eng: Engine, changes: pd.DataFrame | None, *, pattern: str, rep
     drift_cols = [c for c in att.DRIFT_COLUMNS if prof.present(c)]
     drift_df = pd.DataFrame(columns=["column", "test", "statistic", "pvalue", "effect", "drifted"])
     if drift_cols:
-        from analysis import drift as drift_mod
+        from analysis.stats import drift as drift_mod
 
         ref = eng.sample_rows(drift_cols, size=DRIFT_TABLE_SAMPLE, where=Where.of(b0, b1), seed=seed)[drift_cols]
         now = eng.sample_rows(drift_cols, size=DRIFT_TABLE_SAMPLE, where=in_cur, seed=seed)[drift_cols]

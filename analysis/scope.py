@@ -25,9 +25,9 @@ import pandas as pd
 from scipy import stats
 
 from analysis._common import check_alpha as _check_alpha
-from analysis.drift import benjamini_hochberg, cohen_h, proportion_test
+from analysis.stats.drift import benjamini_hochberg, cohen_h, proportion_test
 from analysis.engine import MISSING, DuckDBEngine, Engine, Metric, Where
-from analysis.intervals import wilson_interval
+from analysis.stats.intervals import wilson_interval
 
 __all__ = [
     "DEFAULT_RISK_THRESHOLDS",
@@ -377,7 +377,7 @@ def compare_periods(
 
     Notes
     -----
-    Rates use :func:`analysis.drift.proportion_test` (two-proportion z test, Newcombe interval,
+    Rates use :func:`analysis.stats.drift.proportion_test` (two-proportion z test, Newcombe interval,
     Cohen's h). Means use Welch's t test from the sufficient statistics
     :math:`(n, \\sum x, \\sum x^2)`:
     :math:`t = (\\bar x_1 - \\bar x_0)/\\sqrt{s_0^2/n_0 + s_1^2/n_1}` with Welch-Satterthwaite

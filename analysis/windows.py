@@ -53,7 +53,7 @@ from scipy import stats
 
 from analysis._common import check_alpha as _check_alpha
 from analysis._common import check_duration
-from analysis.intervals import wilson_interval
+from analysis.stats.intervals import wilson_interval
 
 __all__ = [
     "ALL",
@@ -532,7 +532,7 @@ def rate_series(
     Notes
     -----
     :math:`\\hat p = x / n` with the Wilson score interval
-    (:func:`analysis.intervals.wilson_interval`).
+    (:func:`analysis.stats.intervals.wilson_interval`).
     """
     _check_alpha(alpha)
     sel = _select(agg, metric, "rate", segment_column, segment)

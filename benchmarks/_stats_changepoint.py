@@ -1,4 +1,4 @@
-"""Benchmark of ``analysis.changepoint.detect`` (part of ``benchmarks/stats.py``).
+"""Benchmark of ``analysis.stats.changepoint.detect`` (part of ``benchmarks/stats.py``).
 
 PELT with the ``l2`` cost on a piecewise-constant signal with 5 changes plus N(0, 1) noise, penalty
 ``3 ln n``, ``min_size=2``, timed through the public ``detect()`` (location intervals included),
@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.changepoint import detect  # noqa: E402
+from analysis.stats.changepoint import detect  # noqa: E402
 from _stats_common import median_time, print_table  # noqa: E402
 
 LEVELS = (0.0, 2.0, -1.0, 1.5, -0.5, 1.0)

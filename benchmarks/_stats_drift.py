@@ -1,4 +1,4 @@
-"""Benchmark of ``analysis.drift.drift_table`` (part of ``benchmarks/stats.py``).
+"""Benchmark of ``analysis.stats.drift.drift_table`` (part of ``benchmarks/stats.py``).
 
 ``drift_table`` on 1,000,000 vs 1,000,000 rows x 8 columns (4 numeric, 2 categorical, 2 boolean)
 with two injected drifts (a 0.5-sigma mean shift of ``quality_score``, a 10-point shift of one
@@ -33,7 +33,7 @@ from statsmodels.stats.multitest import multipletests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.drift import drift_table  # noqa: E402
+from analysis.stats.drift import drift_table  # noqa: E402
 from _stats_common import median_time  # noqa: E402
 
 N = 1_000_000

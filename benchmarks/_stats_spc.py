@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis import spc  # noqa: E402
+from analysis.stats import spc  # noqa: E402
 from _stats_common import median_time, print_table  # noqa: E402
 
 N = 10_000_000

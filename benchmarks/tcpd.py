@@ -1,4 +1,4 @@
-"""Score ``analysis.changepoint.detect`` on the annotated TCPD series.
+"""Score ``analysis.stats.changepoint.detect`` on the annotated TCPD series.
 
 Protocol of van den Burg and Williams (2020), as ``benchmarks/data/tcpd/README.md`` states it:
 z-score each series (missing values kept as missing), run each detector with its default
@@ -11,7 +11,7 @@ settings, add index 0 to the annotators' sets and to the prediction, then
 
 Detectors compared:
 
-* ``detect()``: :func:`analysis.changepoint.detect` with its defaults;
+* ``detect()``: :func:`analysis.stats.changepoint.detect` with its defaults;
 * ``pelt_mbic``: PELT, Gaussian mean cost with unit variance on the z-scored series (R
   changepoint's ``cpt.mean`` convention), penalty ``3 ln n``, ``min_size=1`` (R's ``minseglen``
   default), run through ``detect(cost="l2", penalty=3 ln n, min_size=1)``;
@@ -39,7 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.changepoint import detect  # noqa: E402
+from analysis.stats.changepoint import detect  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parent / "data" / "tcpd"  # copied from the TCPD, with its LICENSE
 MARGIN = 5

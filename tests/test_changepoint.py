@@ -1,4 +1,4 @@
-"""Tests of analysis.changepoint against ruptures, scipy and hand-worked cases.
+"""Tests of analysis.stats.changepoint against ruptures, scipy and hand-worked cases.
 
 References: ruptures 1.1.10 (``Pelt``, ``Binseg``, ``CostL2``, and ``Pelt(custom_cost=...)`` to check
 the search on our other costs), scipy.stats log-densities for the cost values, hand-worked tiny
@@ -22,8 +22,8 @@ from ruptures.base import BaseCost
 from scipy import stats
 from scipy.special import gammaln
 
-from analysis.changepoint import ChangePointResult, Segment, detect
-from analysis.changepoint_costs import (
+from analysis.stats.changepoint import ChangePointResult, Segment, detect
+from analysis.stats.changepoint_costs import (
     CostBinomial,
     CostL2,
     CostNormalMean,

@@ -1,4 +1,4 @@
-"""Tests of analysis.drift against scipy, statsmodels and hand-worked values.
+"""Tests of analysis.stats.drift against scipy, statsmodels and hand-worked values.
 
 Tolerances: statistics computed by the same formula as the reference library agree to rounding
 (rtol 1e-12, a few ulp after sums of up to 2e6 terms); p-values are smooth functions of those
@@ -25,8 +25,8 @@ from statsmodels.stats.proportion import (
     proportions_ztest,
 )
 
-from analysis import drift
-from analysis.drift import (
+from analysis.stats import drift
+from analysis.stats.drift import (
     DEFAULT_EFFECT_THRESHOLDS,
     MERGED_LABEL,
     PSI_EPSILON,

@@ -1,7 +1,7 @@
 """Figures (analysis/plots.py) draw what the result objects hold, and nothing recomputed.
 
 The reference values are the result objects themselves, built here independently of the plots:
-control charts from :mod:`analysis.spc` run on a seeded series, windowed series written by hand,
+control charts from :mod:`analysis.stats.spc` run on a seeded series, windowed series written by hand,
 and one real :class:`~analysis.postmortem.Postmortem` from a seeded scenario. Each test reads the
 drawn artists back (line data, scatter offsets, mesh values) and compares them with those objects.
 """
@@ -23,7 +23,8 @@ import pytest  # noqa: E402
 from matplotlib.collections import PathCollection, QuadMesh  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from analysis import plots, spc  # noqa: E402
+from analysis import plots  # noqa: E402
+from analysis.stats import spc  # noqa: E402
 from analysis.backtest import MonitorRun  # noqa: E402
 
 T0 = pd.Timestamp("2026-01-01T00:00:00Z")

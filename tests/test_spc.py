@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from analysis import spc
+from analysis.stats import spc
 
 # Copied from the project's shared/reference/control_charts.json (its sources are listed in the file).
 REFERENCE = Path(__file__).resolve().parent / "data" / "control_charts.json"

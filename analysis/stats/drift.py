@@ -43,7 +43,7 @@ from numpy.typing import ArrayLike
 from scipy import stats
 
 from analysis._common import check_alpha as _check_alpha
-from analysis.intervals import newcombe_interval, wilson_interval
+from analysis.stats.intervals import newcombe_interval, wilson_interval
 
 __all__ = [
     "DEFAULT_EFFECT_THRESHOLDS",

@@ -2,7 +2,7 @@
 
 :func:`detect` segments a series (or per-window successes and trials for a rate) into stretches of
 constant level, with an interval for the location of every change. Costs live in
-:mod:`analysis.changepoint_costs`; this module holds the search methods, the penalties, the
+:mod:`analysis.stats.changepoint_costs`; this module holds the search methods, the penalties, the
 location intervals and the result types.
 
 PELT here reproduces ruptures' ``Pelt(model=..., jump=1, min_size=...)`` exactly -- including its
@@ -27,7 +27,7 @@ from numpy.typing import ArrayLike
 from scipy import special
 
 from analysis._common import check_alpha as _check_alpha
-from analysis.changepoint_costs import (
+from analysis.stats.changepoint_costs import (
     COSTS,
     CostBinomial,
     CostL2,
@@ -577,11 +577,11 @@ def detect(
     * ``normal_mean``: the cost uses :math:`\\hat\\sigma^2 = \\max(\\hat\\sigma^2_{LR}, s^2)`
       instead of the first-difference scale, with :math:`s^2` the sample variance and
       :math:`\\hat\\sigma^2_{LR}` the robust long-run variance from differences of block means
-      (blocks of :math:`\\sqrt n`, see :func:`analysis.changepoint_costs.long_run_variance`);
+      (blocks of :math:`\\sqrt n`, see :func:`analysis.stats.changepoint_costs.long_run_variance`);
       ``l2``: the penalty is multiplied by that variance;
     * ``normal_meanvar``: the penalty is multiplied by :math:`\\max(1, \\hat\\sigma^2_{LR}/s^2)`;
     * ``binomial``: the penalty is multiplied by the robust dispersion
-      :math:`\\max(1, \\hat\\phi)` of :func:`analysis.changepoint_costs.binomial_dispersion`
+      :math:`\\max(1, \\hat\\phi)` of :func:`analysis.stats.changepoint_costs.binomial_dispersion`
       (quasi-likelihood for over-dispersed rates).
 
     This is conservative: a change must be large against the series' overall spread, and a small
