@@ -16,8 +16,12 @@ __all__ = ["__version__", "investigate", "Postmortem"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("investigate", "Postmortem"):
-        from analysis import postmortem
+    if name == "investigate":
+        from analysis.investigation import investigate
 
-        return getattr(postmortem, name)
+        return investigate
+    if name == "Postmortem":
+        from analysis.postmortem import Postmortem
+
+        return Postmortem
     raise AttributeError(f"module 'analysis' has no attribute {name!r}")

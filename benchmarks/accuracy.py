@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis import scenarios  # noqa: E402
-from analysis.postmortem import investigate  # noqa: E402
+from analysis.investigation import investigate  # noqa: E402
 
 
 def _run_one(pattern: str, seed: int, incident: bool) -> dict:

@@ -7,7 +7,7 @@ from fractions import Fraction as F
 import pandas as pd
 import pytest
 
-from analysis.attribution import decompose
+from analysis.investigation.attribution import decompose
 
 
 def _period(rows):
@@ -83,7 +83,7 @@ def test_decomposition_rejects_bad_input():
 
 import numpy as np  # noqa: E402
 
-from analysis.attribution import detect_onset, infer_changes, stratified_comparison  # noqa: E402
+from analysis.investigation.attribution import detect_onset, infer_changes, stratified_comparison  # noqa: E402
 
 T0 = pd.Timestamp("2026-01-05T00:00:00Z")
 

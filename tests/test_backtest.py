@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.backtest import (
+from analysis.investigation.backtest import (
     DEFAULT_THRESHOLDS,
     MonitorRun,
     classify_gap,
@@ -130,7 +130,7 @@ def test_chart_design_false_alarm_rate_near_one_a_month():
     # spc.cusum_h_for_arl(720) should raise about one false alarm per 720 windows. Over 20 seeded
     # histories of 2160 windows (60 expected alarms at the design) the observed mean must lie in
     # [0.5, 2] per 720 windows: the Gaussian design is approximate for a skewed binomial.
-    from analysis.backtest import chart_monitors
+    from analysis.investigation.backtest import chart_monitors
 
     counts = []
     for seed in range(20):

@@ -202,15 +202,15 @@ def test_spark_answers_like_duckdb(tmp_path):
 def test_the_whole_investigation_runs_on_a_source_that_refuses_full_table_reads(tmp_path, refusal_frame):
     """The narrow waist: no engine query may return even half of the table's rows, and the answers
     are those of the same investigation on the in-memory table."""
-    from analysis import postmortem
+    from analysis.investigation import investigate
 
     changes = loaders.load_changes(REFUSAL.parent / "changes.csv").frame
     limit = len(refusal_frame) // 2
     with open_engine(REFUSAL, max_result_rows=limit) as eng:
         assert eng.profile().rows > limit
-        pm = postmortem.investigate(eng, changes, pattern="refusal", progress=False, workdir=tmp_path)
+        pm = investigate(eng, changes, pattern="refusal", progress=False, workdir=tmp_path)
         assert eng.queries > 20
-    ref = postmortem.investigate(refusal_frame, changes, pattern="refusal", progress=False)
+    ref = investigate(refusal_frame, changes, pattern="refusal", progress=False)
     a, b = pm.to_dict(), ref.to_dict()
     assert a["onset"]["ts"] == b["onset"]["ts"] and a["onset"]["segment"] == b["onset"]["segment"]
     assert [c["change_id"] for c in a["q2_what_changed"]["candidates"]] == [c["change_id"] for c in b["q2_what_changed"]["candidates"]]
@@ -224,11 +224,11 @@ def test_the_whole_investigation_runs_on_a_source_that_refuses_full_table_reads(
 @pytest.mark.slow
 def test_spark_investigation_gives_duckdbs_answers(tmp_path):
     spark_or_skip()
-    from analysis import postmortem
+    from analysis.investigation import investigate
 
     changes = loaders.load_changes(REFUSAL.parent / "changes.csv").frame
-    d = postmortem.investigate(REFUSAL, changes, pattern="refusal", progress=False, workdir=tmp_path / "d").to_dict()
-    s = postmortem.investigate(REFUSAL, changes, pattern="refusal", progress=False, engine="spark", workdir=tmp_path / "s").to_dict()
+    d = investigate(REFUSAL, changes, pattern="refusal", progress=False, workdir=tmp_path / "d").to_dict()
+    s = investigate(REFUSAL, changes, pattern="refusal", progress=False, engine="spark", workdir=tmp_path / "s").to_dict()
     assert s["parameters"]["engine"] == "spark"
     assert s["onset"] == d["onset"]
     assert [(c["change_id"], round(c["score"], 9)) for c in s["q2_what_changed"]["candidates"]] == \

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from analysis import plots  # noqa: E402
 from analysis.stats import spc  # noqa: E402
-from analysis.backtest import MonitorRun  # noqa: E402
+from analysis.investigation.backtest import MonitorRun  # noqa: E402
 
 T0 = pd.Timestamp("2026-01-01T00:00:00Z")
 N = 96
@@ -261,7 +261,7 @@ def test_no_incident_draws_placeholders_without_failing() -> None:
 @pytest.fixture(scope="module")
 def real_pm() -> Any:
     scenarios = pytest.importorskip("analysis.scenarios")
-    from analysis.postmortem import investigate
+    from analysis.investigation import investigate
 
     s = scenarios.generate("escalation", seed=1, scale=0.3)
     return investigate(s.events, s.changes, pattern="escalation", progress=False)

@@ -16,7 +16,8 @@ import pytest
 
 import analysis
 from analysis import scenarios
-from analysis.postmortem import Postmortem, investigate
+from analysis.investigation import investigate
+from analysis.postmortem import Postmortem
 
 # (pattern, scale, days): the shortest histories the generator allows, volumes ~0.5x
 CASES = {"retrieval": (0.5, 49), "refusal": (0.6, 11), "escalation": (0.5, 7)}

@@ -9,7 +9,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
-from analysis.scope import (
+from analysis.investigation.scope import (
     baseline_envelope,
     drill_down,
     DEFAULT_RISK_THRESHOLDS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from analysis.timeline import TIMELINE_COLUMNS, build_timeline, durations, hours_between
+from analysis.investigation.timeline import TIMELINE_COLUMNS, build_timeline, durations, hours_between
 
 T0 = pd.Timestamp("2026-03-01T00:00:00Z")
 

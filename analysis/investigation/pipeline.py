@@ -1,0 +1,782 @@
+"""``investigate()``: the four questions as a short sequence of steps over the engine's small tables.
+
+Load (the engine opens and validates the events) -> aggregate -> onset -> what changed -> scope ->
+detection gap -> timeline and runbook -> :class:`analysis.postmortem.Postmortem`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis._common import check_duration, iso_z
+from analysis.engine import DEFAULT_MEMORY_LIMIT, Engine, Metric, Profile, Where, open_engine
+from analysis.engine.query import quote_ident, quote_literal
+from analysis.postmortem import Postmortem, _fmt_iso, _fmt_pct, _seg_text, json_safe
+
+__all__ = ["investigate", "PATTERN_DEFAULTS", "AUTO_METRICS", "PATTERNS"]
+
+
+#: Per pattern: the metric, the way it goes wrong, the default window, the failure used by the
+#: sample scan (Q3) and the error-by-confidence split, and the risk-tier tolerances.
+PATTERN_DEFAULTS: dict[str, dict[str, Any]] = {
+    "retrieval": {"metric": "retrieval_top1_score", "fallbacks": ("hallucinated", "correct"), "direction": "down", "window": "6h",
+                  "current_if_none": "7D"},
+    "refusal": {"metric": "refused", "fallbacks": (), "direction": "down", "window": "1h", "current_if_none": "72h"},
+    "escalation": {"metric": "escalated", "fallbacks": (), "direction": "up", "window": "1h", "current_if_none": "24h"},
+    "auto": {"metric": None, "fallbacks": (), "direction": "both", "window": None, "current_if_none": "72h"},
+}
+#: Metrics ``pattern="auto"`` scans (outcome labels and the quality signals that stand for them).
+AUTO_METRICS = ("refused", "escalated", "hallucinated", "correct", "retrieval_top1_score", "quality_score")
+PATTERNS = ("auto", "retrieval", "refusal", "escalation")
+_MAX_SEGMENT_VALUES = 40
+#: Rows per period the Q2 drift table tests at most (a bounded md5-keyed sample of the engine's rows).
+DRIFT_TABLE_SAMPLE = 20_000
+#: Affected events kept in memory for the report; all of them are written to affected_events.csv.
+AFFECTED_IN_MEMORY = 10_000
+
+
+def _check_pattern(pattern: str) -> str:
+    if pattern not in PATTERNS:
+        raise ValueError(f"`pattern` must be one of {PATTERNS}, got {pattern!r}")
+    return pattern
+
+
+def _as_utc(value: Any, name: str) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    try:
+        t = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"`{name}` must be an ISO 8601 timestamp with an offset, got {value!r}") from None
+    if t.tzinfo is None:
+        raise ValueError(f"`{name}` must be timezone-aware (e.g. '2026-03-01T12:00Z'), got {value!r}")
+    return t.tz_convert("UTC")
+
+
+def _auto_window(eng: Engine) -> pd.Timedelta:
+    """Smallest of 1h..1D with a median of >= 30 requests per (non-empty) window and <= 2000 windows."""
+    prof = eng.profile()
+    span = prof.ts_max - prof.ts_min
+    hourly = eng.window_aggregates(window="1h").table
+    hourly = hourly[hourly["n"] > 0]
+    for cand in ("1h", "2h", "3h", "6h", "12h", "1D"):
+        w = pd.Timedelta(cand)
+        if span / w > 2000:
+            continue
+        # windows are epoch-aligned, so the hourly counts add up into any longer window
+        counts = hourly.groupby(hourly["window_start"].dt.floor(w))["n"].sum()
+        if counts.median() >= 30:
+            return w
+    return pd.Timedelta("1D")
+
+
+def _segment_columns(prof: Profile, segment_by: Sequence[str] | None) -> list[str]:
+    from analysis.schema import SEGMENT_COLUMNS
+
+    if segment_by is not None:
+        cols = [segment_by] if isinstance(segment_by, str) else list(segment_by)
+        missing = [c for c in cols if prof.kind(c) is None]
+        if missing:
+            raise ValueError(f"`segment_by` names columns that are not in the events: {missing}")
+        return cols
+    return [c for c in SEGMENT_COLUMNS if prof.present(c) and (prof.distinct(c) or 0) <= _MAX_SEGMENT_VALUES]
+
+
+def _kind_of(prof: Profile, col: str) -> str:
+    return "rate" if prof.kind(col) == "bool" else "mean"
+
+
+def _failure_flag(eng: Engine, metric: str, kind: str, direction: str) -> tuple[str, str]:
+    """The per-event failure as SQL, used by the sample scan and the error-by-confidence split, and its description."""
+    prof = eng.profile()
+    m = quote_ident(metric)
+    if kind == "rate":
+        if direction == "down":
+            return f"NOT {m}", f"{metric} == False"
+        return f"{m}", f"{metric} == True"
+    if prof.present("hallucinated"):
+        return '"hallucinated"', "hallucinated == True (fabricated output)"
+    if prof.present("correct"):
+        return 'NOT "correct"', "correct == False"
+    from analysis.investigation.backtest import DEFAULT_THRESHOLDS
+
+    x = f"CAST({m} AS DOUBLE)"
+    if metric in DEFAULT_THRESHOLDS:
+        side, bar = DEFAULT_THRESHOLDS[metric]
+        op = "<" if side == "below" else ">"
+        return f"{x} {op} {float(bar)!r}", f"{metric} {op} {bar}"
+    q = eng.quantile(metric, 0.05 if direction != "up" else 0.95)
+    op = "<" if direction != "up" else ">"
+    return f"{x} {op} {q!r}", f"{metric} beyond its overall 5% tail ({q:.4g})"
+
+
+def _derive_labels(events: pd.DataFrame, metric: str | None, metrics: Sequence[str]) -> tuple[pd.DataFrame, list[str], dict[str, Any]]:
+    """Derive missing outcome labels from text (analysis.labels) when the wanted metric is empty."""
+    def present(c: str) -> bool:
+        return c in events.columns and bool(events[c].notna().any())
+
+    want = [m for m in ([metric] if metric else list(metrics)) if m in ("refused", "escalated")]
+    need = [m for m in want if not present(m)]
+    if metric is None and any(present(m) for m in ("refused", "escalated", "correct", "hallucinated")):
+        # scanning every metric of a log that carries outcome labels: derive nothing
+        need = []
+    has_text = present("output_text") or present("finish_reason")
+    if not need or not has_text:
+        return events, [], {}
+    from analysis import labels
+
+    res = labels.derive_outcomes(events)
+    derived = [m for m in getattr(res, "derived", []) if m in need or not present(m)]
+    rules = getattr(res, "rules", None) or getattr(res, "descriptions", None) or getattr(res, "rule_descriptions", None) or {}
+    if not isinstance(rules, Mapping):
+        rules = {"rules": json_safe(rules)}
+    return res.frame, list(derived), dict(rules)
+
+
+def _open_events(events: Any, metric: str | None, metrics: Sequence[str], pattern: str, *, engine: str, memory_limit: str | None,
+                 spark_master: str, max_result_rows: int | None) -> tuple[Engine, list[str], dict[str, Any], bool]:
+    """The events on the engine, with labels derived from text first when an in-memory table lacks them.
+
+    Returns ``(engine, derived metrics, label rules, owned)``; ``owned``: the engine was opened here.
+    """
+    if isinstance(events, Engine):
+        return events, [], {}, False
+    derived: list[str] = []
+    rules: dict[str, Any] = {}
+    if isinstance(events, pd.DataFrame):
+        if "ts" not in events.columns or "event_id" not in events.columns:
+            raise ValueError("`events` must be a canonical events DataFrame with `event_id` and `ts`")
+        if len(events) == 0:
+            raise ValueError("`events` is empty: nothing to investigate")
+        if not isinstance(events["ts"].dtype, pd.DatetimeTZDtype):
+            raise ValueError("`events.ts` must be timezone-aware (UTC)")
+        events, derived, rules = _derive_labels(events, metric or (metrics[0] if pattern != "auto" else None), metrics)
+    eng = open_engine(events, engine=engine, memory_limit=memory_limit or DEFAULT_MEMORY_LIMIT, spark_master=spark_master,
+                      max_result_rows=max_result_rows)
+    return eng, derived, rules, True
+
+
+def investigate(
+    events: Any,
+    changes: pd.DataFrame | None,
+    *,
+    pattern: str = "auto",
+    reported_at: Any = None,
+    metric: str | None = None,
+    segment_by: Sequence[str] | None = None,
+    window: str | None = None,
+    baseline: tuple[Any, Any] | None = None,
+    risk_thresholds: Mapping[str, float] | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    inputs: Mapping[str, Any] | None = None,
+    alpha: float = 0.05,
+    mitigated_at: Any = None,
+    evaluations: pd.DataFrame | None = None,
+    thresholds: Mapping[str, tuple[str, float]] | None = None,
+    title: str | None = None,
+    engine: str = "duckdb",
+    memory_limit: str | None = None,
+    spark_master: str = "local[*]",
+    max_result_rows: int | None = None,
+    workdir: str | Path | None = None,
+) -> Postmortem:
+    """Investigate an incident in LLM application logs: the four questions, the timeline, the runbook.
+
+    Parameters
+    ----------
+    events
+        The canonical ``events`` (:mod:`analysis.schema`): an in-memory table, a Parquet file, a
+        glob or a (Hive-partitioned) folder of Parquet files, a Spark table name (``engine="spark"``),
+        or an open :class:`analysis.engine.Engine`. Only the engine reads its rows.
+    changes
+        The canonical ``changes`` table; may be None or empty.
+    pattern
+        ``"auto"`` (scan every outcome metric and segment, take the strongest change),
+        ``"retrieval"``, ``"refusal"`` or ``"escalation"`` (the case-study defaults: metric,
+        window, risk tiers).
+    reported_at
+        When the incident was reported (timezone-aware); default the last event.
+    metric
+        The outcome column to investigate; default the pattern's. When it is missing or empty
+        but the text is there (in-memory tables), it is derived (:func:`analysis.labels.derive_outcomes`)
+        and marked as derived in the report.
+    segment_by
+        Segment columns; default the canonical segment columns present with at most 40 values.
+    window
+        Aggregation window (``"1h"``); default the pattern's, or for ``auto`` the smallest window
+        with a median of 30 requests.
+    baseline
+        ``(start, end)`` of the baseline period; default from the first event to the earlier of
+        the onset and the most likely cause.
+    risk_thresholds
+        Risk tier -> tolerated excess failure rate for the sample scan; default
+        :data:`analysis.investigation.scope.PATTERN_RISK_THRESHOLDS` for the pattern (``{"high": 0.001,
+        "medium": 0.01, "low": 0.05}`` for ``auto`` and ``refusal``).
+    seed
+        Seed for the sampled parts (the replayed weekly evaluation, the drift samples).
+    progress
+        Show progress bars (tqdm) on the long steps.
+    inputs
+        report.json's ``inputs`` (paths, hashes, row counts; the command fills it).
+    alpha
+        Significance level of every test.
+    mitigated_at
+        When the incident was mitigated, if known (otherwise the first logged change after the
+        report counts as the mitigation).
+    evaluations
+        An offline evaluation history (``ts``, ``passed``, ...; e.g. ``Scenario.evaluations``),
+        replayed as the ``weekly_evaluation`` monitor instead of a simulated one.
+    thresholds
+        Fixed business bars for the threshold monitor (:data:`analysis.investigation.backtest.DEFAULT_THRESHOLDS`).
+    title
+        Report title.
+    engine, memory_limit, spark_master
+        The engine that reads the events (``"duckdb"``, embedded, or ``"spark"``), DuckDB's memory
+        limit (default :data:`analysis.engine.DEFAULT_MEMORY_LIMIT`), and the Spark master URL.
+    max_result_rows
+        Refuse any engine query returning more rows (the tests keep the narrow waist honest with it).
+    workdir
+        Where the affected events are written whole (default a temporary folder); the report
+        keeps the first :data:`AFFECTED_IN_MEMORY` of them.
+
+    Returns
+    -------
+    Postmortem
+    """
+    pattern = _check_pattern(pattern)
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise ValueError(f"`seed` must be an integer, got {seed!r}")
+    defaults = PATTERN_DEFAULTS[pattern]
+    if metric is not None:
+        candidates_metrics = [metric]
+    elif pattern == "auto":
+        candidates_metrics = list(AUTO_METRICS)
+    else:
+        candidates_metrics = [defaults["metric"], *defaults["fallbacks"]]
+    eng, derived, label_rules, owned = _open_events(events, metric, candidates_metrics, pattern, engine=engine,
+                                                    memory_limit=memory_limit, spark_master=spark_master,
+                                                    max_result_rows=max_result_rows)
+    try:
+        return _investigate(
+            eng, changes, pattern=pattern, reported_at=reported_at, metric=metric, candidates_metrics=candidates_metrics,
+            derived=derived, label_rules=label_rules, segment_by=segment_by, window=window, baseline=baseline,
+            risk_thresholds=risk_thresholds, seed=int(seed), progress=progress, inputs=inputs, alpha=alpha,
+            mitigated_at=mitigated_at, evaluations=evaluations, thresholds=thresholds, title=title, workdir=workdir,
+        )
+    finally:
+        if owned:
+            eng.close()
+
+
+def _investigate(eng: Engine, changes: pd.DataFrame | None, *, pattern: str, reported_at: Any, metric: str | None,
+                 candidates_metrics: list[str], derived: list[str], label_rules: dict[str, Any], segment_by: Sequence[str] | None,
+                 window: str | None, baseline: tuple[Any, Any] | None, risk_thresholds: Mapping[str, float] | None, seed: int,
+                 progress: bool, inputs: Mapping[str, Any] | None, alpha: float, mitigated_at: Any,
+                 evaluations: pd.DataFrame | None, thresholds: Mapping[str, tuple[str, float]] | None, title: str | None,
+                 workdir: str | Path | None) -> Postmortem:
+    from analysis.investigation import attribution as att
+    from analysis import windows
+    from analysis.investigation import backtest, scope
+    from analysis.investigation import timeline as tl_mod
+    from analysis.schema import VERSION_COLUMNS
+
+    prof = eng.profile()
+    if prof.rows == 0:
+        raise ValueError("`events` is empty: nothing to investigate")
+    if prof.kind("ts") != "timestamp":
+        raise ValueError("`events.ts` must be timezone-aware timestamps (UTC)")
+    risk_thr = scope.check_risk_thresholds(
+        risk_thresholds if risk_thresholds is not None else scope.PATTERN_RISK_THRESHOLDS.get(pattern, scope.DEFAULT_RISK_THRESHOLDS)
+    )
+    default_tier = scope.DEFAULT_TIER if scope.DEFAULT_TIER in risk_thr else sorted(risk_thr)[0]
+    defaults = PATTERN_DEFAULTS[pattern]
+    rep = _as_utc(reported_at, "reported_at") or prof.ts_max
+    if rep <= prof.ts_min:
+        raise ValueError(
+            f"`reported_at` ({iso_z(rep)}) is not after the first event ({iso_z(prof.ts_min)}): "
+            "there is no history before the report to investigate"
+        )
+    mit = _as_utc(mitigated_at, "mitigated_at")
+    if changes is None:
+        changes = att._empty_changes()
+    ch = changes.sort_values("ts", kind="stable").reset_index(drop=True) if len(changes) else att._empty_changes()
+    notes: list[str] = []
+    steps = ["labels", "aggregate", "onset", "what changed", "scope", "detection gap", "report"]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(steps), desc="investigate", leave=False)
+
+    def step(name: str) -> None:
+        if bar is not None:
+            bar.set_postfix_str(name)
+            bar.update(1)
+
+    # -- 1. metrics --------------------------------------------------------------------------------
+    metrics = [m for m in candidates_metrics if prof.present(m)]
+    if not metrics:
+        raise ValueError(
+            f"`metric` {metric or candidates_metrics[0]!r} is not in the events (or empty) and could not be derived from text; "
+            f"columns present: {sorted(c for c in prof.columns['column'] if prof.present(c))[:30]}"
+        )
+    if pattern != "auto":
+        metrics = metrics[:1]
+    step("labels")
+
+    # -- 2. aggregate ----------------------------------------------------------------------------
+    w = check_duration(window) if window else (pd.Timedelta(defaults["window"]) if defaults["window"] else _auto_window(eng))
+    seg_cols = _segment_columns(prof, segment_by)
+    upto = Where.of(None, rep, end_inclusive=True)
+    t0 = prof.ts_min.floor(w)
+    _, _, last_upto = eng.time_range(upto)
+    agg_end = t0 + (int((last_upto - t0) // w) + 1) * w
+    all_metrics = {m: _kind_of(prof, m) for m in dict.fromkeys([*metrics, *[m for m in AUTO_METRICS if prof.present(m)],
+                                                                 *[c for c in ("confidence", "retrieval_mean_score", "latency_ms") if prof.present(c)]])}
+    agg = eng.window_aggregates(window=w, segment_by=seg_cols, metrics=all_metrics, where=upto, start=t0, end=agg_end)
+    step("aggregate")
+
+    # -- 3. onset ---------------------------------------------------------------------------------
+    onset, onset_scan, seg_where, seg_series, seg_table = _find_onset(
+        eng, agg, metrics, seg_cols, pattern=pattern, derived=derived, window=w, reported_at=rep, alpha=alpha, progress=progress)
+    metric_, kind, direction = onset.metric, onset.kind, onset.direction
+    all_series = windows.series(agg, metric_)
+    seg_label = onset.label
+    step("onset")
+
+    # -- periods ---------------------------------------------------------------------------------
+    if onset.ts is not None:
+        cur = (onset.ts, rep)
+        pre_end = onset.ts
+    else:
+        span = pd.Timedelta(defaults["current_if_none"])
+        span = min(span, (rep - t0) * 0.25)
+        cur = ((rep - span).floor(w), rep)
+        pre_end = cur[0]
+    in_cur = Where.of(cur[0], cur[1], end_inclusive=True)
+
+    # -- 4. what changed --------------------------------------------------------------------------
+    before_rep = ch[ch["ts"] < rep] if len(ch) else ch
+    inferred = att.infer_changes(eng, ch, where=upto)
+    cands = pd.concat([before_rep, inferred], ignore_index=True) if len(inferred) else before_rep.copy()
+    base_for_decomp = (t0, pre_end)
+    decomps = {}
+    dec_cols = [*seg_cols, *[c for c in VERSION_COLUMNS if prof.present(c) and (prof.distinct(c) or 0) <= _MAX_SEGMENT_VALUES]]
+    for col in dict.fromkeys(dec_cols):
+        d_ = _decompose(eng, metric_, kind, col, base_for_decomp, cur)
+        if d_ is not None:
+            decomps[col] = d_
+    ranked, strat = att.score_candidates(
+        cands, events=eng, changes=ch, onset=onset if onset.ts is not None else None, metric=metric_, kind=kind,
+        direction=direction, segment_series=seg_series, segment_where=seg_where, segment_label=seg_label, window=w,
+        reported_at=rep, decompositions=decomps, alpha=alpha, progress=progress,
+    )
+    # baseline: before the onset and before the most likely cause (when it precedes the onset)
+    top_ts = None
+    if onset.ts is not None and len(ranked) and ranked["score"].iat[0] >= 0.5 and not ranked["excluded"].iat[0]:
+        top_ts = pd.Timestamp(ranked["ts"].iat[0])
+    if baseline is not None:
+        b0, b1 = _as_utc(baseline[0], "baseline"), _as_utc(baseline[1], "baseline")
+        if b0 is None or b1 is None or b1 <= b0:
+            raise ValueError(f"`baseline` must be (start, end) with start < end, got {baseline!r}")
+    else:
+        b0 = t0
+        b1 = pre_end
+        if top_ts is not None and top_ts < b1 and (top_ts - b0) >= 0.5 * (b1 - b0):
+            b1 = top_ts.floor(w)
+    base_period = (b0, b1)
+    drift_cols = [c for c in att.DRIFT_COLUMNS if prof.present(c)]
+    drift_df = pd.DataFrame(columns=["column", "test", "statistic", "pvalue", "effect", "drifted"])
+    if drift_cols:
+        from analysis.stats import drift as drift_mod
+
+        ref = eng.sample_rows(drift_cols, size=DRIFT_TABLE_SAMPLE, where=Where.of(b0, b1), seed=seed)[drift_cols]
+        now = eng.sample_rows(drift_cols, size=DRIFT_TABLE_SAMPLE, where=in_cur, seed=seed)[drift_cols]
+        if len(ref) >= 10 and len(now) >= 10:
+            drift_df = drift_mod.drift_table(ref, now, drift_cols, alpha=alpha, seed=seed, max_sample=DRIFT_TABLE_SAMPLE)
+    q2 = att.Q2Result(candidates=ranked, drift=drift_df, decompositions=list(decomps.values()), inferred=inferred,
+                      stratified=strat, onset=onset, notes=[])
+    step("what changed")
+
+    # -- 5. Q1 and Q3 ---------------------------------------------------------------------------
+    bt = scope.period_totals(agg.table, b0, b1)
+    ct = scope.period_totals(agg.table, cur[0], cur[1] + pd.Timedelta(microseconds=1))
+    q1_metrics = {m: k for m, k in agg.metrics.items() if m in (*AUTO_METRICS, "confidence", "retrieval_mean_score", "latency_ms")}
+    findings = scope.compare_periods(bt, ct, q1_metrics, alpha=alpha)
+    failure, failure_def = _failure_flag(eng, metric_, kind, direction)
+    ec = None
+    if prof.present("confidence"):
+        ec = scope.error_confidence(eng, in_cur.and_(seg_where), error_expr=failure, error_definition=f"{failure_def} in {seg_label}",
+                                    alpha=alpha)
+    q1 = scope.Q1Result(findings=findings, baseline=base_period, current=cur, error_confidence=ec, metrics=dict(q1_metrics),
+                        derived_metrics=tuple(derived), alpha=alpha)
+    scan, verdict, reason, affected, dnotes = _sample_scan(
+        eng, agg, failure, failure_def, seg_cols=seg_cols, window=w, baseline=base_period, current=cur,
+        risk_thresholds=risk_thr, default_tier=default_tier, alpha=alpha, upto=upto, workdir=workdir)
+    notes.extend(dnotes)
+    q3 = scope.Q3Result(verdict=verdict, reason=reason, segments=scan, affected_events=affected.head, affected_share=float(affected.share),
+                        failure_definition=failure_def, risk_thresholds=risk_thr, window=cur, alpha=alpha,
+                        affected_total=affected.n, affected_file=affected.path)
+    step("scope")
+
+    # -- 6. detection gap -------------------------------------------------------------------------
+    incident = verdict != "no_incident" and onset.ts is not None
+    detect_from = None
+    if incident:
+        detect_from = onset.ts if top_ts is None else min(onset.ts, top_ts)
+    fa_base = (t0, detect_from if detect_from is not None else rep)
+    extra = {}
+    if metric_ != "retrieval_top1_score" and prof.present("retrieval_top1_score") and metric_ in att.RETRIEVAL_METRICS:
+        extra["relevance"] = ("retrieval_top1_score", "mean", windows.series(agg, "retrieval_top1_score"))
+    fb = eng.totals(metrics={"f": Metric("rate", failure)}, where=Where.of(*fa_base).and_(seg_where))
+    base_fail = float(fb["f__sum"].sum() / fb["f__n"].sum()) if int(fb["f__n"].sum()) else float("nan")
+    q4 = backtest.replay_monitors(
+        metric=metric_, kind=kind, direction=direction, all_series=all_series,
+        segment_series=seg_series if onset.segment_column != "__all__" else None, segment_label=seg_label, events=eng,
+        failure=failure, failure_where=seg_where, where=upto,
+        baseline=fa_base, detect_from=detect_from, reported_at=rep if incident else None, window=w, thresholds=thresholds,
+        extra_series=extra, drift_columns=[c for c in ("query_category", "traffic_source", "confidence") if prof.present(c)],
+        baseline_failure_rate=base_fail if np.isfinite(base_fail) else 0.0, seed=seed, evaluations=evaluations,
+    )
+    if not incident:
+        q4 = backtest.with_reported_at(q4, rep)
+    step("detection gap")
+
+    # -- 7. timeline, runbook, result ----------------------------------------------------------------
+    alarms = q4.monitors[["name", "metric", "segment", "first_alarm", "lead_time_hours"]] if incident else None
+    onset_desc = f"{metric_} starts moving in {seg_label}" if onset.ts is not None else ""
+    tl = tl_mod.build_timeline(
+        changes=ch, inferred=inferred, onset=onset.ts if incident else None,
+        onset_interval=onset.interval if incident else None, onset_description=onset_desc, alarms=alarms,
+        reported_at=rep, mitigated_at=mit,
+    )
+    # the detection gap counts from the earliest detection Q4 found (from the cause on, not only the onset)
+    durs = tl_mod.durations(onset=onset.ts if incident else None, earliest_alarm=q4.earliest_alarm, reported_at=rep,
+                            mitigated_at=tl.durations.mitigated_at)
+    runbook = _runbook(onset, ranked, q3, q4, derived, strat, incident)
+    onset_d = onset.to_dict() if incident else {**onset.to_dict(), "ts": None, "interval": None}
+    onset_d["derived"] = metric_ in derived
+    onset_d["segment_label"] = seg_label
+    params = {
+        "pattern": pattern, "metric": metric_, "requested_metric": metric, "segment_by": seg_cols, "window": _fmt_window(w),
+        "reported_at": rep, "baseline": {"start": b0, "end": b1}, "current": {"start": cur[0], "end": cur[1]},
+        "risk_thresholds": risk_thr, "default_tier": default_tier, "alpha": alpha, "seed": int(seed), "mitigated_at": mit,
+        "engine": eng.name,
+    }
+    # small multiples for the plots: every value of the onset's segment column (or of the first
+    # segment column when the onset is on all traffic), largest first, plus all traffic
+    seg_series_d: dict[str, pd.DataFrame] = {"all traffic": all_series}
+    show_col = onset.segment_column if onset.segment_column != "__all__" else (seg_cols[0] if seg_cols else None)
+    if show_col is not None:
+        vals = seg_table[seg_table["segment_column"] == show_col].sort_values("n", ascending=False)["segment"].tolist()
+        for v in [v for v in vals if v != "__missing__"][:12]:
+            seg_series_d[att.segment_label(show_col, v)] = windows.series(agg, metric_, segment_column=show_col, segment=v)
+    the_title = title or (f"Incident postmortem (draft): {metric_} in {seg_label}" if incident else "Investigation: no incident found")
+    step("report")
+    if bar is not None:
+        bar.close()
+    return Postmortem(
+        title=the_title, pattern=pattern, parameters=params, inputs=dict(inputs or {}), onset=onset_d, q1=q1, q2=q2, q3=q3, q4=q4,
+        timeline=tl.frame, affected_events=affected.head, runbook=runbook, metric_series=all_series, changepoint=onset.changepoint,
+        charts=q4.charts, drift_scans={k.split(":", 1)[1]: r.chart for k, r in q4.runs.items() if r.kind == "drift"},
+        segment_series=seg_series_d, derived_metrics=list(derived), durations=durs, onset_result=onset, onset_scan=onset_scan,
+        generated_at=pd.Timestamp.now(tz="UTC").floor("s"), label_rules=label_rules, notes=notes,
+    )
+
+
+def _find_onset(
+    eng: Engine,
+    agg: Any,
+    metrics: Sequence[str],
+    seg_cols: Sequence[str],
+    *,
+    pattern: str,
+    derived: Sequence[str],
+    window: pd.Timedelta,
+    reported_at: pd.Timestamp,
+    alpha: float,
+    progress: bool,
+) -> tuple[Any, pd.DataFrame, Where | None, pd.DataFrame, pd.DataFrame]:
+    """Scan every metric and segment for the onset; narrow a segment to its failing slice.
+
+    Returns ``(onset, onset_scan, segment_where, segment_series, segment_table)``; the onset's
+    ``direction`` is resolved to ``up``/``down`` when it was ``both``.
+    """
+    from analysis.investigation import attribution as att
+    from analysis import windows
+    from analysis.investigation import scope
+
+    w, rep = window, reported_at
+    defaults = PATTERN_DEFAULTS[pattern]
+    seg_table = agg.segments()
+    upto_n = int(agg.n_events)
+    min_seg_n = max(50, 0.002 * upto_n)
+    seg_list = [(c, s) for c, s, n in seg_table[["segment_column", "segment", "n"]].itertuples(index=False)
+                if (c == "__all__" or n >= min_seg_n) and s != "__missing__"]
+    n_tests = max(len(seg_list) * len(metrics), 1)
+    it: Any = [(m, c, s) for m in metrics for (c, s) in seg_list]
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, desc="change points", leave=False)
+    scans, onsets = [], []
+    for m, c, s in it:
+        direction = defaults["direction"] if pattern != "auto" else att.BAD_DIRECTION.get(m, "both")
+        sr = windows.series(agg, m, segment_column=c, segment=s)
+        o = att.detect_onset(sr, metric=m, kind=agg.metrics[m], segment_column=c, segment=s, direction=direction, window=w,
+                             alpha=alpha, n_tests=n_tests, end=rep)
+        onsets.append(o)
+        scans.append(_scan_row(o, c, s))
+    sig = [o for o in onsets if o.significant]
+    if sig:
+        onset = max(sig, key=lambda o: (o.strength, o.segment_column == "__all__"))
+        # the incident as users saw it: all traffic, unless a segment shows a much stronger change
+        # (the aggregate hides it, as a 0.3%-of-traffic refusal regression does)
+        whole = [o for o in sig if o.segment_column == "__all__" and o.metric == onset.metric]
+        if whole and whole[0].strength >= 0.5 * onset.strength:
+            onset = whole[0]
+    else:
+        first = next((m for m in metrics if m not in derived), metrics[0])
+        onset = next((o for o in onsets if o.metric == first and o.segment_column == "__all__"), onsets[0])
+    if onset.direction == "both" and onset.significant:
+        onset = dataclasses.replace(onset, direction="up" if onset.effect > 0 else "down")
+    metric_, kind, direction = onset.metric, onset.kind, onset.direction
+    seg_where = None
+    if onset.segment_column != "__all__":
+        seg_where = Where.of(conditions={onset.segment_column: [onset.segment]})
+    seg_series = windows.series(agg, metric_, segment_column=onset.segment_column, segment=onset.segment)
+    if onset.significant and onset.segment_column != "__all__":
+        # narrow the segment to the slice that carries its failures (e.g. chest pain questions
+        # framed hypothetically) and locate the onset there, where the signal is strongest
+        fl0, _ = _failure_flag(eng, metric_, kind, direction)
+        conds, dwhere, _ = scope.drill_down(eng, fl0, start_segment=(onset.segment_column, onset.segment),
+                                            current=(onset.ts, rep), baseline=(eng.profile().ts_min, onset.ts), columns=seg_cols,
+                                            alpha=alpha)
+        if len(conds) > 1:
+            sagg = eng.window_aggregates(window=w, metrics={metric_: kind}, where=dwhere.and_(Where.of(None, rep, end_inclusive=True)),
+                                         start=agg.start, end=agg.end)
+            s2 = windows.series(sagg, metric_)
+            o2 = att.detect_onset(s2, metric=metric_, kind=kind, segment_column=onset.segment_column, segment=onset.segment,
+                                  direction=direction, window=w, alpha=alpha, n_tests=n_tests, end=rep)
+            if o2.significant:
+                onset = dataclasses.replace(o2, conditions=conds)
+                seg_where, seg_series = dwhere, s2
+                row = _scan_row(onset, "slice", onset.label)
+                row["reason"] = "narrowed to the slice holding the failures"
+                scans.append(row)
+    onset_scan = pd.DataFrame(scans).sort_values(["significant", "strength"], ascending=[False, False], kind="stable").reset_index(drop=True)
+    return onset, onset_scan, seg_where, seg_series, seg_table
+
+
+def _scan_row(o: Any, col: str, seg: str) -> dict[str, Any]:
+    return {"metric": o.metric, "segment_column": col, "segment": seg, "onset": o.ts, "strength": o.strength, "effect": o.effect,
+            "pvalue": o.pvalue, "significant": o.significant, "change_points": len(o.change_points), "reason": o.reason}
+
+
+@dataclass(frozen=True)
+class _Affected:
+    """The affected events: how many, the file holding all of them, the first ones, their share of the failure window."""
+
+    n: int
+    path: str | None
+    head: pd.DataFrame
+    share: float
+
+
+def _sample_scan(
+    eng: Engine,
+    agg: Any,
+    failure: str,
+    failure_def: str,
+    *,
+    seg_cols: Sequence[str],
+    window: pd.Timedelta,
+    baseline: tuple[pd.Timestamp, pd.Timestamp],
+    current: tuple[pd.Timestamp, pd.Timestamp],
+    risk_thresholds: Mapping[str, float],
+    default_tier: str,
+    alpha: float,
+    upto: Where,
+    workdir: str | Path | None,
+) -> tuple[pd.DataFrame, str, str, _Affected, list[str]]:
+    """Q3: the per-segment binomial scan, the verdict and the affected events.
+
+    Returns ``(scan, verdict, reason, affected, notes)``.
+    """
+    from analysis.investigation import scope
+
+    w, cur = window, current
+    b0, b1 = baseline
+    in_cur = Where.of(cur[0], cur[1], end_inclusive=True)
+    fagg = eng.window_aggregates(window=w, segment_by=seg_cols, metrics={"__failure": Metric("rate", failure)}, where=upto,
+                                 start=agg.start, end=agg.end)
+    fb = scope.period_totals(fagg.table, b0, b1)
+    fc = scope.period_totals(fagg.table, cur[0], cur[1] + pd.Timedelta(microseconds=1))
+    cols = {"__failure__n": "n", "__failure__sum": "failures"}
+    scan_in = fb[["segment_column", "segment", *cols]].rename(columns={k: f"{v}_baseline" for k, v in cols.items()}).merge(
+        fc[["segment_column", "segment", *cols]].rename(columns={k: f"{v}_current" for k, v in cols.items()}),
+        on=["segment_column", "segment"], how="outer").fillna(0.0)
+    scan_in = scan_in[scan_in["segment"] != "__missing__"].copy()
+    tiers = _Tiers(eng, in_cur, risk_thresholds, default_tier)
+    scan_in["tier"] = [tiers(c, s) for c, s in zip(scan_in["segment_column"], scan_in["segment"])]
+    # a segment absent from the baseline (new traffic) is held to all traffic's baseline rate
+    all_row = scan_in[scan_in["segment_column"] == "__all__"]
+    scan_in["baseline_source"] = "own"
+    if len(all_row):
+        small = scan_in["n_baseline"] < 20
+        scan_in.loc[small, "baseline_source"] = "all traffic (segment absent from the baseline)"
+        scan_in.loc[small, "failures_baseline"] = float(all_row["failures_baseline"].iat[0])
+        scan_in.loc[small, "n_baseline"] = float(all_row["n_baseline"].iat[0])
+    length = max(int(np.ceil((cur[1] - cur[0]) / w)), 1)
+    env = scope.baseline_envelope(fagg.table, metric="__failure", baseline=baseline, length=length, quantile=1 - alpha)
+    scan_in = scan_in.merge(env, on=["segment_column", "segment"], how="left")
+    scan = scope.scan_segments(scan_in, risk_thresholds=risk_thresholds, alpha=alpha, default_tier=default_tier)
+    verdict, reason = scope.scope_verdict(scan)
+    none = _Affected(0, None, _empty_affected(eng), 0.0)
+    if verdict != "systematic":
+        return scan, verdict, reason, none, []
+    sys_rows = scan[(scan["status"] == "systematic") & (scan["segment_column"] != "__all__")]
+    if len(sys_rows) == 0:
+        sys_rows = scan[scan["status"] == "systematic"]
+    # start from the segment with (nearly) the most excess failures, the smallest such one
+    top_ex = sys_rows["excess_events"].max()
+    start_row = sys_rows[sys_rows["excess_events"] >= 0.9 * top_ex].sort_values("n_current").iloc[0]
+    conds, awhere, notes = scope.drill_down(eng, failure, start_segment=(start_row["segment_column"], start_row["segment"]),
+                                            current=cur, baseline=baseline, columns=seg_cols, alpha=alpha)
+    desc = " and ".join(f"{c} in [{', '.join(v)}]" if len(v) > 1 else f"{c}={v[0]}" for c, v in conds.items()) or "all traffic"
+    src = str(start_row.get("baseline_source", "own"))
+    where = f"{start_row['segment_column']}={start_row['segment']}" if src == "own" else "all traffic; the segment is new"
+    why = f"{desc}: {failure_def} in the failure window (baseline rate {float(start_row['baseline_rate']):.2%} in {where})"
+    folder = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="forensics-affected-"))
+    rows = eng.rows(where=in_cur.and_(awhere).and_(Where(expr=f"COALESCE({failure}, FALSE)")), columns=_affected_columns(eng),
+                    path=folder / "affected_events.parquet", limit=AFFECTED_IN_MEMORY, extra={"why": quote_literal(why)})
+    head = _canonical_affected(rows.head, eng)
+    share = rows.n / max(eng.count(in_cur), 1)
+    return scan, verdict, reason, _Affected(rows.n, str(rows.path), head, float(share)), notes
+
+
+class _Tiers:
+    """Risk tier of a segment: its value for ``risk_category``, else the strictest tier holding >= 25% of
+    its events in the failure window (one engine query per segment column, cached)."""
+
+    def __init__(self, eng: Engine, in_cur: Where, thr: Mapping[str, float], default: str) -> None:
+        self.eng, self.in_cur, self.thr, self.default = eng, in_cur, thr, default
+        self.by_col: dict[str, pd.DataFrame] = {}
+
+    def __call__(self, col: str, seg: str) -> str:
+        thr, default = self.thr, self.default
+        if col == "risk_category":
+            return seg if seg in thr else default
+        if not self.eng.has("risk_category") or col == "__all__" or not self.eng.has(col):
+            return default
+        if col not in self.by_col:
+            self.by_col[col] = self.eng.totals(by=[col, "risk_category"], where=self.in_cur)
+        t = self.by_col[col]
+        t = t[t[col] == seg]
+        if int(t["n"].sum()) == 0:
+            return default
+        t = t[t["risk_category"] != "__missing__"]
+        shares = t.set_index("risk_category")["n"] / max(int(t["n"].sum()), 1)
+        ok = [tier for tier in shares.index if tier in thr and shares[tier] >= 0.25]
+        if not ok:
+            return default
+        return min(ok, key=lambda tier: thr[tier])
+
+
+def _fmt_window(w: pd.Timedelta) -> str:
+    from analysis.investigation.attribution import _offset
+
+    return _offset(w)
+
+
+def _decompose(eng: Engine, metric: str, kind: str, col: str, base: tuple, cur: tuple):
+    from analysis.investigation.attribution import decompose
+
+    if not eng.has(col) or not eng.has(metric):
+        return None
+    out = []
+    for a, b in (base, cur):
+        t = eng.totals(by=[col], metrics={metric: kind}, where=Where.of(a, b, end_inclusive=True))
+        t = t[t[f"{metric}__n"] > 0]
+        if len(t) == 0:
+            return None
+        out.append(pd.DataFrame({"segment": t[col].to_numpy(dtype=object), "n": t[f"{metric}__n"].to_numpy(),
+                                 "value": (t[f"{metric}__sum"] / t[f"{metric}__n"]).to_numpy(dtype=float)}))
+    try:
+        return decompose(out[0], out[1], segment_column=col, metric=metric)
+    except ValueError:
+        return None
+
+
+def _affected_columns(eng: Engine) -> list[str]:
+    from analysis.schema import SEGMENT_COLUMNS
+
+    return ["event_id", "ts", *[c for c in SEGMENT_COLUMNS if eng.has(c)], *[c for c in ("input_text", "output_text") if eng.has(c)]]
+
+
+def _canonical_affected(head: pd.DataFrame, eng: Engine) -> pd.DataFrame:
+    out = head.copy()
+    out["ts"] = pd.to_datetime(out["ts"], utc=True).astype("datetime64[ns, UTC]")
+    for c in out.columns:
+        if c != "ts":
+            out[c] = out[c].astype("string[pyarrow]")
+    for c in ("input_text", "output_text"):
+        if c not in out.columns:
+            out[c] = pd.Series(pd.NA, index=out.index, dtype="string[pyarrow]")
+    cols = [c for c in out.columns if c != "why"] + ["why"]
+    return out[cols].reset_index(drop=True)
+
+
+def _empty_affected(eng: Engine) -> pd.DataFrame:
+    from analysis.schema import SEGMENT_COLUMNS
+
+    cols = ["event_id", "ts", *[c for c in SEGMENT_COLUMNS if eng.has(c)], "input_text", "output_text", "why"]
+    out = pd.DataFrame({c: pd.Series([], dtype="string[pyarrow]") for c in cols})
+    out["ts"] = pd.Series([], dtype="datetime64[ns, UTC]")
+    return out
+
+
+def _runbook(onset, ranked, q3, q4, derived, strat, incident) -> list[dict[str, Any]]:
+    top = ranked.iloc[0].to_dict() if len(ranked) else None
+    rb: list[dict[str, Any]] = []
+
+    def add(section: str, item: str, checked: bool | None, evidence: str = "") -> None:
+        rb.append({"section": section, "item": item, "checked": checked, "evidence": evidence})
+
+    seg = onset.segment_dict
+    seg_t = ", ".join(f"{k}={v}" for k, v in seg.items()) or "all traffic"
+    add("triage", "Confirm the symptom in the logs (a significant, persistent change in the metric)", bool(onset.significant),
+        f"{onset.metric} in {seg_t}: {onset.baseline_level:.4g} -> {onset.current_level:.4g}, effect {onset.effect:+.2f}" if onset.significant else onset.reason)
+    add("triage", "Identify the changes made before the onset (logged and inferred from the logs)", bool(len(ranked)),
+        f"{len(ranked)} candidate change(s)")
+    add("triage", "Stratify the metric by the changed version columns", bool(strat),
+        "; ".join(f"{k}: effect {v.effect:+.2f} over {v.windows_shared} shared windows" for k, v in list(strat.items())[:3]) if strat else "no version column to compare")
+    add("triage", "Check that the outcome labels are logged, not derived", not derived,
+        f"derived from text: {', '.join(derived)}" if derived else "labels present in the logs")
+    add("scope", "Scan the failure rate per segment against the baseline with the risk-tier tolerances", True, f"verdict {q3.verdict}: {q3.reason}")
+    add("scope", "Export the affected events for manual review", bool(q3.n_affected) if q3.verdict == "systematic" else None,
+        f"{q3.n_affected} events ({q3.affected_share:.2%} of the failure window)")
+    add("scope", "Check the affected events for personal data before sharing", None, "reports redact emails and phone numbers by default")
+    if incident and top is not None:
+        add("mitigate", f"Roll back or contain the most likely cause: {top['change_id']} ({top['change_type']})", None, str(top.get("evidence", ""))[:300])
+        det = top.get("evidence_detail") or {}
+        if isinstance(det, Mapping) and (det.get("staleness") or {}).get("stale"):
+            add("mitigate", "Rebuild the retrieval index against the current corpus", None, "index stale against the corpus")
+        add("mitigate", "Confirm the metric returns to its baseline after the mitigation", None, "")
+        add("post_incident", f"Add the monitor that would have closed the gap: {q4.closing_monitor or 'a quality signal'}", None,
+            f"{q4.gap_category}: {q4.gap_explanation}")
+        add("post_incident", "Add the change log entries that were missing (inferred changes)", None if len(ranked) else False,
+            ", ".join(c for c in ranked["change_id"] if str(c).startswith("inferred:")) or "none inferred")
+        add("post_incident", "Review the risk-tier tolerances with the product owner", None, "")
+    else:
+        add("mitigate", "Nothing to mitigate: no incident found in the logs", None, "")
+        add("post_incident", "If users still report a problem, check the labels and the segments the logs carry", None, "")
+    return rb
