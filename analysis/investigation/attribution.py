@@ -19,7 +19,7 @@ Three steps, each a pure function on small tables:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -1087,7 +1087,7 @@ def score_candidates(
     step_hours: float = 48.0,
     tau_hours: float = 168.0,
     progress: bool = False,
-) -> tuple[pd.DataFrame, dict[str, StratifiedResult]]:
+) -> "Ranking":
     """Score every candidate change on evidence and rank them.
 
     Parameters
@@ -1119,9 +1119,9 @@ def score_candidates(
 
     Returns
     -------
-    (DataFrame, dict)
-        Candidates ranked by ``score`` with :data:`CANDIDATE_COLUMNS`, and the stratified
-        comparisons by ``change_id``.
+    Ranking
+        ``candidates`` ranked by ``score`` with :data:`CANDIDATE_COLUMNS`, and the
+        ``stratified`` comparisons by ``change_id`` (a named tuple: it unpacks as a pair).
 
     Notes
     -----
@@ -1148,28 +1148,20 @@ def score_candidates(
 
     With :math:`E = 1 - (1-A)(1-S)(1-D)(1-0.7V)` and :math:`T' = \\max(T, M)` when :math:`A` or
     :math:`D` is positive, the score is :math:`0.25\\,T' + 0.75\\,E` (times 0.1 for changes after
-    the onset interval). Recency alone gives at most 0.25.
+    the onset interval). Recency alone gives at most 0.25. The weights are :data:`TIMING_WEIGHT`,
+    :data:`EVIDENCE_WEIGHT`, :data:`STALENESS_WEIGHT`, :data:`AFTER_ONSET_FACTOR` and
+    :data:`NO_ONSET_WEIGHT`; each kind of evidence is its own function (``_timing``,
+    ``_association``, ``_step``, ``_mix_drift``, ``_staleness``, ``_mechanism``).
     """
-    from analysis.stats import drift as drift_mod
-
     w = pd.Timedelta(window)
-    decompositions = dict(decompositions or {})
-    n_c = max(len(candidates), 1)
-    a_level = alpha / n_c
-    has_onset = onset is not None and onset.ts is not None
-    if has_onset:
-        o = onset.ts
-        lo, hi = onset.interval if onset.interval is not None else (o - w, o + w)
-        bad_sign = 1.0 if direction == "up" else -1.0 if direction == "down" else float(np.sign(onset.effect) or 1.0)
-        min_eff = MIN_EFFECT.get(kind, 0.2)
-    else:
-        o = lo = hi = None
-        bad_sign = 1.0 if direction == "up" else -1.0
-        min_eff = MIN_EFFECT.get(kind, 0.2)
     eng = as_engine(events)
     prof = eng.profile()
-    t_first = prof.ts_min
-    seg_cols = [c for c in DRIFT_COLUMNS if prof.present(c)]
+    ctx = _ScoringContext.build(
+        eng=eng, changes=changes, onset=onset, metric=metric, kind=kind, direction=direction, window=w, reported_at=reported_at,
+        segment_series=segment_series, segment_where=segment_where, segment_label=segment_label,
+        decompositions=dict(decompositions or {}), alpha_level=alpha / max(len(candidates), 1), step_hours=step_hours,
+        tau_hours=tau_hours, t_first=prof.ts_min, drift_columns=tuple(c for c in DRIFT_COLUMNS if prof.present(c)),
+    )
     rows = []
     strat: dict[str, StratifiedResult] = {}
     recs = candidates.to_dict("records")
@@ -1179,141 +1171,10 @@ def score_candidates(
 
         it = tqdm(recs, desc="scoring changes", leave=False)
     for rec in it:
-        cid = str(rec["change_id"])
-        t_c = pd.Timestamp(rec["ts"])
-        attr = rec.get("attribute")
-        attr = str(attr) if isinstance(attr, str) and attr else None
-        to_v = rec.get("to_value")
-        to_v = str(to_v) if isinstance(to_v, str) and to_v else None
-        ctype = str(rec.get("change_type") or "other")
-        detail: dict[str, Any] = {}
-        texts: list[str] = []
-        # -- timing
-        after = False
-        if has_onset:
-            lead = (o - t_c) / pd.Timedelta(hours=1)
-            end_ok = hi + w
-            if t_c > end_ok:
-                T, after = 0.0, True
-                texts.append(f"after the onset interval ({-lead:.1f} h after the onset): cannot be its cause")
-            elif t_c > o:
-                T = float(max(0.0, 1 - (t_c - o) / (end_ok - o)))
-                texts.append(f"{-lead:.1f} h after the detected onset, inside its interval")
-            elif t_c >= lo - w:
-                T = 1.0
-                texts.append(f"coincides with the onset ({lead:.1f} h before it, inside its interval)")
-            else:
-                T = float(np.exp(-((lo - t_c) / pd.Timedelta(hours=1)) / tau_hours))
-                texts.append(f"{lead:.1f} h before the onset")
-            coincident = (t_c >= lo - w) and not after
-        else:
-            lead = np.nan
-            T, coincident = 0.5, False
-            texts.append("no onset detected: timing cannot be judged")
-        detail["lead_hours"] = lead
-        # -- association: the metric by the change's own column, concurrently
-        A = 0.0
-        if attr is not None and to_v is not None and eng.has(attr):
-            best: StratifiedResult | None = None
-            for m_, lab in ((segment_where, segment_label), (None, "all traffic")):
-                if m_ is None and lab != "all traffic":
-                    continue
-                r = stratified_comparison(eng, metric=metric, kind=kind, attribute=attr, new_value=to_v,
-                                          start=t_c, end=reported_at, window=w, where=m_, segment=lab)
-                if r is None:
-                    continue
-                s_ = _strength(r.effect, r.pvalue, bad_sign, scale=0.5, alpha=a_level / 2, floor=min_eff / 2) if r.windows_shared >= 3 else 0.0
-                if best is None or s_ > A or (s_ == A and r.windows_shared > best.windows_shared):
-                    best, A = r, max(A, s_)
-                if segment_where is None:
-                    break
-            if best is not None:
-                strat[cid] = best
-                detail["stratified"] = {k: v for k, v in best.__dict__.items()}
-                if best.windows_shared == 0:
-                    texts.append(f"{attr} switched for all traffic at once: no concurrent comparison possible")
-                else:
-                    texts.append(
-                        f"{metric} with {attr}={to_v} vs the rest in the same {best.windows_shared} windows ({best.segment}): "
-                        f"{best.level_new:.3g} vs {best.level_old:.3g}, effect {best.effect:+.2f}, {_pfmt(best.pvalue)}"
-                    )
-        # -- step at the change, before the onset
-        S = 0.0
-        b0 = max(t_c - pd.Timedelta(hours=step_hours), t_first)
-        a1 = t_c + pd.Timedelta(hours=step_hours)
-        # only a change before the onset interval can show its own step and drift: for one at
-        # the onset they cannot be told apart from the onset itself
-        separable = has_onset and not coincident and not after
-        if separable:
-            # one window of margin: the onset is only known to the window
-            a1 = min(a1, lo - w)
-        a1 = min(a1, reported_at)
-        st = step_test(segment_series, kind=kind, at=t_c, before=(b0, t_c), after=(t_c, a1)) if separable else None
-        if st is not None:
-            S = _strength(st["effect"], st["pvalue"], bad_sign, scale=2 * min_eff, alpha=a_level, floor=min_eff)
-            detail["step"] = st
-            if S > 0:
-                texts.append(f"{metric} stepped {st['baseline']:.3g} -> {st['current']:.3g} at the change (effect {st['effect']:+.2f}, {_pfmt(st['pvalue'])})")
-        # -- query-mix drift at the change, linked to the failure by the decomposition; a drift
-        # already under way before the change (the window before it drifted from the one before
-        # that) was not started by it, so only the part beyond that counts
-        D = 0.0
-        if separable and seg_cols and (a1 - t_c) >= pd.Timedelta(hours=6) and (t_c - b0) >= pd.Timedelta(hours=6):
-            pre0 = max(b0 - (t_c - b0), t_first)
-            # bounded samples (every row while a period holds at most DRIFT_SAMPLE of them)
-            ref = eng.sample_rows(seg_cols, size=DRIFT_SAMPLE, where=Where.of(b0, t_c))[seg_cols]
-            cur = eng.sample_rows(seg_cols, size=DRIFT_SAMPLE, where=Where.of(t_c, a1))[seg_cols]
-            older = eng.sample_rows(seg_cols, size=DRIFT_SAMPLE, where=Where.of(pre0, b0))[seg_cols]
-            if len(ref) >= 30 and len(cur) >= 30:
-                now = _drift_strengths(drift_mod, ref, cur, seg_cols, a_level, decompositions, bad_sign)
-                before = (_drift_strengths(drift_mod, older, ref, seg_cols, a_level, decompositions, bad_sign, gated=False)
-                          if len(older) >= 30 else {})
-                best_d, best_col = 0.0, None
-                for col, (sd, _) in now.items():
-                    net = max(0.0, sd - before.get(col, (0.0, None))[0])
-                    if net > best_d:
-                        best_d, best_col = net, col
-                D = best_d
-                detail["drift"] = [r for _, (_, r) in now.items()]
-                if best_col is not None:
-                    texts.append(f"the query mix started to drift at the change ({best_col}), and the mix shift along {best_col} carries the aggregate change")
-                elif any(v[0] > 0 for v in now.values()):
-                    texts.append("the query mix drifted after the change but was already drifting before it")
-        # -- staleness of the index against the corpus
-        V = 0.0
-        if ctype in ("corpus_update", "embedding_model_update") or attr in ("corpus_version", "embedding_model"):
-            stl = staleness(eng, changes, at=t_c, end=reported_at)
-            detail["staleness"] = stl
-            if stl.get("stale"):
-                if metric in RETRIEVAL_METRICS:
-                    V = 1.0
-                texts.append(f"index {stl.get('index_version')} was not rebuilt after the corpus moved to {stl.get('corpus_version')}: stale")
-            elif stl.get("checked"):
-                texts.append("the index was rebuilt after this change")
-        # -- mechanism: the new value's share grows towards the failure window
-        M = 0.0
-        if attr is not None and to_v is not None and eng.has(attr) and has_onset and not after:
-            early, _ = _share(eng, attr, to_v, t_c, min(t_c + pd.Timedelta(hours=24), reported_at), segment_where)
-            late, _ = _share(eng, attr, to_v, max(o, t_c), reported_at, segment_where)
-            detail["share"] = {"after_change": early, "failure_window": late}
-            if np.isfinite(early) and np.isfinite(late) and late >= 0.05 and late >= 2 * max(early, 1e-9) and (A > 0 or D > 0):
-                M = 1.0
-                texts.append(f"share of {attr}={to_v} grew from {early:.1%} after the change to {late:.1%} in the failure window")
-        E = 1 - (1 - A) * (1 - S) * (1 - D) * (1 - 0.7 * V)
-        T_eff = max(T, M) if (A > 0 or D > 0) and not after else T
-        if has_onset:
-            score = 0.25 * T_eff + 0.75 * E
-            if after:
-                score *= 0.1
-        else:
-            score = 0.5 * E
-        rows.append({
-            "change_id": cid, "change_type": ctype, "ts": t_c, "score": float(score), "evidence": "; ".join(texts),
-            "inferred": cid.startswith("inferred:"), "attribute": attr, "from_value": rec.get("from_value"),
-            "to_value": to_v, "description": rec.get("description"), "lead_hours": lead, "timing": T_eff,
-            "association": A, "step": S, "drift": D, "staleness": V, "mechanism": M, "excluded": after,
-            "evidence_detail": detail,
-        })
+        row, best = _score_one(ctx, rec)
+        if best is not None:
+            strat[row["change_id"]] = best
+        rows.append(row)
     out = pd.DataFrame(rows, columns=[c for c in CANDIDATE_COLUMNS if c != "rank"])
     if len(out):
         # ties: a logged change before an inferred one, then the nearer one
@@ -1321,4 +1182,243 @@ def score_candidates(
         out = out.sort_values(["score", "inferred", "_abs_lead"], ascending=[False, True, True], kind="stable").drop(columns="_abs_lead")
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     out["ts"] = pd.to_datetime(out["ts"], utc=True)
-    return out.reset_index(drop=True), strat
+    return Ranking(out.reset_index(drop=True), strat)
+
+
+class Ranking(NamedTuple):
+    """The ranked candidates and the stratified comparisons behind their association evidence."""
+
+    candidates: pd.DataFrame
+    stratified: dict[str, StratifiedResult]
+
+
+#: How the evidence adds up to a score (see :func:`score_candidates`): timing counts a quarter and
+#: the evidence three quarters; staleness enters the evidence at 0.7; a change after the onset
+#: interval keeps a tenth of its score; without an onset the score is half the evidence.
+TIMING_WEIGHT = 0.25
+EVIDENCE_WEIGHT = 0.75
+STALENESS_WEIGHT = 0.7
+AFTER_ONSET_FACTOR = 0.1
+NO_ONSET_WEIGHT = 0.5
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One kind of evidence for one change: its strength in [0, 1], its sentences, its numbers."""
+
+    value: float = 0.0
+    texts: tuple[str, ...] = ()
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Where a change sits against the onset: ``value`` (T), ``after`` the interval (cannot be the
+    cause), ``coincident`` with it (its own step cannot be told from the onset), ``lead`` hours."""
+
+    value: float
+    after: bool
+    coincident: bool
+    lead: float
+    text: str
+
+
+@dataclass(frozen=True)
+class _ScoringContext:
+    """What every piece of evidence needs: the engine, the incident, the levels."""
+
+    eng: Engine
+    changes: pd.DataFrame | None
+    metric: str
+    kind: str
+    window: pd.Timedelta
+    reported_at: pd.Timestamp
+    segment_series: pd.DataFrame
+    segment_where: Where | None
+    segment_label: str
+    decompositions: dict[str, Decomposition]
+    alpha_level: float
+    step_hours: float
+    tau_hours: float
+    t_first: pd.Timestamp
+    drift_columns: tuple[str, ...]
+    has_onset: bool
+    onset_ts: pd.Timestamp | None
+    lo: pd.Timestamp | None
+    hi: pd.Timestamp | None
+    bad_sign: float
+    min_effect: float
+
+    @staticmethod
+    def build(*, onset: Onset | None, direction: str, kind: str, window: pd.Timedelta, **kw: Any) -> "_ScoringContext":
+        has_onset = onset is not None and onset.ts is not None
+        if has_onset:
+            o = onset.ts
+            lo, hi = onset.interval if onset.interval is not None else (o - window, o + window)
+            bad_sign = 1.0 if direction == "up" else -1.0 if direction == "down" else float(np.sign(onset.effect) or 1.0)
+        else:
+            o = lo = hi = None
+            bad_sign = 1.0 if direction == "up" else -1.0
+        return _ScoringContext(kind=kind, window=window, has_onset=has_onset, onset_ts=o, lo=lo, hi=hi, bad_sign=bad_sign,
+                               min_effect=MIN_EFFECT.get(kind, 0.2), **kw)
+
+
+def _timing(ctx: _ScoringContext, t_c: pd.Timestamp) -> Timing:
+    """T: 1 inside the onset interval, falling to 0 at its end, e^(-hours before / tau) before it."""
+    if not ctx.has_onset:
+        return Timing(0.5, False, False, np.nan, "no onset detected: timing cannot be judged")
+    o, lo, hi, w = ctx.onset_ts, ctx.lo, ctx.hi, ctx.window
+    lead = (o - t_c) / pd.Timedelta(hours=1)
+    end_ok = hi + w
+    if t_c > end_ok:
+        return Timing(0.0, True, False, lead, f"after the onset interval ({-lead:.1f} h after the onset): cannot be its cause")
+    if t_c > o:
+        return Timing(float(max(0.0, 1 - (t_c - o) / (end_ok - o))), False, True, lead,
+                      f"{-lead:.1f} h after the detected onset, inside its interval")
+    if t_c >= lo - w:
+        return Timing(1.0, False, True, lead, f"coincides with the onset ({lead:.1f} h before it, inside its interval)")
+    return Timing(float(np.exp(-((lo - t_c) / pd.Timedelta(hours=1)) / ctx.tau_hours)), False, False, lead,
+                  f"{lead:.1f} h before the onset")
+
+
+def _association(ctx: _ScoringContext, attr: str | None, to_v: str | None, t_c: pd.Timestamp) -> tuple[Evidence, StratifiedResult | None]:
+    """A: the metric with the change's new value against the rest in the same windows (segment, then all traffic)."""
+    if attr is None or to_v is None or not ctx.eng.has(attr):
+        return Evidence(), None
+    A = 0.0
+    best: StratifiedResult | None = None
+    for where, label in ((ctx.segment_where, ctx.segment_label), (None, "all traffic")):
+        if where is None and label != "all traffic":
+            continue
+        r = stratified_comparison(ctx.eng, metric=ctx.metric, kind=ctx.kind, attribute=attr, new_value=to_v, start=t_c,
+                                  end=ctx.reported_at, window=ctx.window, where=where, segment=label)
+        if r is None:
+            continue
+        s_ = (_strength(r.effect, r.pvalue, ctx.bad_sign, scale=0.5, alpha=ctx.alpha_level / 2, floor=ctx.min_effect / 2)
+              if r.windows_shared >= 3 else 0.0)
+        if best is None or s_ > A or (s_ == A and r.windows_shared > best.windows_shared):
+            best, A = r, max(A, s_)
+        if ctx.segment_where is None:
+            break
+    if best is None:
+        return Evidence(), None
+    if best.windows_shared == 0:
+        text = f"{attr} switched for all traffic at once: no concurrent comparison possible"
+    else:
+        text = (f"{ctx.metric} with {attr}={to_v} vs the rest in the same {best.windows_shared} windows ({best.segment}): "
+                f"{best.level_new:.3g} vs {best.level_old:.3g}, effect {best.effect:+.2f}, {_pfmt(best.pvalue)}")
+    return Evidence(A, (text,), {"stratified": dict(best.__dict__)}), best
+
+
+def _step(ctx: _ScoringContext, t_c: pd.Timestamp, before: tuple[pd.Timestamp, pd.Timestamp], after: tuple[pd.Timestamp, pd.Timestamp]) -> Evidence:
+    """S: the metric's level after the change against before it, in the onset's segment."""
+    st = step_test(ctx.segment_series, kind=ctx.kind, at=t_c, before=before, after=after)
+    if st is None:
+        return Evidence()
+    S = _strength(st["effect"], st["pvalue"], ctx.bad_sign, scale=2 * ctx.min_effect, alpha=ctx.alpha_level, floor=ctx.min_effect)
+    text = (f"{ctx.metric} stepped {st['baseline']:.3g} -> {st['current']:.3g} at the change (effect {st['effect']:+.2f}, "
+            f"{_pfmt(st['pvalue'])})")
+    return Evidence(S, (text,) if S > 0 else (), {"step": st})
+
+
+def _mix_drift(ctx: _ScoringContext, t_c: pd.Timestamp, b0: pd.Timestamp, a1: pd.Timestamp) -> Evidence:
+    """D: the query mix drifting at the change, linked to the failure by the decomposition, net of a
+    drift already under way before it (the window before against the one before that)."""
+    from analysis.stats import drift as drift_mod
+
+    cols = list(ctx.drift_columns)
+    if not cols or (a1 - t_c) < pd.Timedelta(hours=6) or (t_c - b0) < pd.Timedelta(hours=6):
+        return Evidence()
+    pre0 = max(b0 - (t_c - b0), ctx.t_first)
+    # bounded samples (every row while a period holds at most DRIFT_SAMPLE of them)
+    ref = ctx.eng.sample_rows(cols, size=DRIFT_SAMPLE, where=Where.of(b0, t_c))[cols]
+    cur = ctx.eng.sample_rows(cols, size=DRIFT_SAMPLE, where=Where.of(t_c, a1))[cols]
+    older = ctx.eng.sample_rows(cols, size=DRIFT_SAMPLE, where=Where.of(pre0, b0))[cols]
+    if len(ref) < 30 or len(cur) < 30:
+        return Evidence()
+    now = _drift_strengths(drift_mod, ref, cur, cols, ctx.alpha_level, ctx.decompositions, ctx.bad_sign)
+    before = (_drift_strengths(drift_mod, older, ref, cols, ctx.alpha_level, ctx.decompositions, ctx.bad_sign, gated=False)
+              if len(older) >= 30 else {})
+    best_d, best_col = 0.0, None
+    for col, (sd, _) in now.items():
+        net = max(0.0, sd - before.get(col, (0.0, None))[0])
+        if net > best_d:
+            best_d, best_col = net, col
+    texts: tuple[str, ...] = ()
+    if best_col is not None:
+        texts = (f"the query mix started to drift at the change ({best_col}), and the mix shift along {best_col} carries the aggregate change",)
+    elif any(v[0] > 0 for v in now.values()):
+        texts = ("the query mix drifted after the change but was already drifting before it",)
+    return Evidence(best_d, texts, {"drift": [r for _, (_, r) in now.items()]})
+
+
+def _staleness(ctx: _ScoringContext, ctype: str, attr: str | None, t_c: pd.Timestamp) -> Evidence:
+    """V: a corpus (or embedding) change after which the retrieval index was not rebuilt."""
+    if not (ctype in ("corpus_update", "embedding_model_update") or attr in ("corpus_version", "embedding_model")):
+        return Evidence()
+    stl = staleness(ctx.eng, ctx.changes, at=t_c, end=ctx.reported_at)
+    if stl.get("stale"):
+        return Evidence(1.0 if ctx.metric in RETRIEVAL_METRICS else 0.0,
+                        (f"index {stl.get('index_version')} was not rebuilt after the corpus moved to {stl.get('corpus_version')}: stale",),
+                        {"staleness": stl})
+    return Evidence(0.0, ("the index was rebuilt after this change",) if stl.get("checked") else (), {"staleness": stl})
+
+
+def _mechanism(ctx: _ScoringContext, attr: str | None, to_v: str | None, t_c: pd.Timestamp, *, linked: bool) -> Evidence:
+    """M: the new value's share grows from the change to the failure window (a rollout, a spreading source)."""
+    if attr is None or to_v is None or not ctx.eng.has(attr):
+        return Evidence()
+    early, _ = _share(ctx.eng, attr, to_v, t_c, min(t_c + pd.Timedelta(hours=24), ctx.reported_at), ctx.segment_where)
+    late, _ = _share(ctx.eng, attr, to_v, max(ctx.onset_ts, t_c), ctx.reported_at, ctx.segment_where)
+    detail = {"share": {"after_change": early, "failure_window": late}}
+    if np.isfinite(early) and np.isfinite(late) and late >= 0.05 and late >= 2 * max(early, 1e-9) and linked:
+        return Evidence(1.0, (f"share of {attr}={to_v} grew from {early:.1%} after the change to {late:.1%} in the failure window",), detail)
+    return Evidence(0.0, (), detail)
+
+
+def _score_one(ctx: _ScoringContext, rec: Mapping[str, Any]) -> tuple[dict[str, Any], StratifiedResult | None]:
+    """One candidate's evidence, score and row of the ranking."""
+    cid = str(rec["change_id"])
+    t_c = pd.Timestamp(rec["ts"])
+    attr = rec.get("attribute")
+    attr = str(attr) if isinstance(attr, str) and attr else None
+    to_v = rec.get("to_value")
+    to_v = str(to_v) if isinstance(to_v, str) and to_v else None
+    ctype = str(rec.get("change_type") or "other")
+    tm = _timing(ctx, t_c)
+    assoc, best = _association(ctx, attr, to_v, t_c)
+    b0 = max(t_c - pd.Timedelta(hours=ctx.step_hours), ctx.t_first)
+    a1 = t_c + pd.Timedelta(hours=ctx.step_hours)
+    # only a change before the onset interval can show its own step and drift: for one at the
+    # onset they cannot be told apart from the onset itself
+    separable = ctx.has_onset and not tm.coincident and not tm.after
+    if separable:
+        a1 = min(a1, ctx.lo - ctx.window)  # one window of margin: the onset is only known to the window
+    a1 = min(a1, ctx.reported_at)
+    step = _step(ctx, t_c, (b0, t_c), (t_c, a1)) if separable else Evidence()
+    drift = _mix_drift(ctx, t_c, b0, a1) if separable else Evidence()
+    stale = _staleness(ctx, ctype, attr, t_c)
+    A, S, D, V = assoc.value, step.value, drift.value, stale.value
+    mech = (_mechanism(ctx, attr, to_v, t_c, linked=A > 0 or D > 0) if ctx.has_onset and not tm.after else Evidence())
+    M = mech.value
+    E = 1 - (1 - A) * (1 - S) * (1 - D) * (1 - STALENESS_WEIGHT * V)
+    T_eff = max(tm.value, M) if (A > 0 or D > 0) and not tm.after else tm.value
+    if ctx.has_onset:
+        score = TIMING_WEIGHT * T_eff + EVIDENCE_WEIGHT * E
+        if tm.after:
+            score *= AFTER_ONSET_FACTOR
+    else:
+        score = NO_ONSET_WEIGHT * E
+    detail: dict[str, Any] = {"lead_hours": tm.lead}
+    texts = [tm.text]
+    for ev in (assoc, step, drift, stale, mech):
+        detail.update(ev.detail)
+        texts.extend(ev.texts)
+    row = {
+        "change_id": cid, "change_type": ctype, "ts": t_c, "score": float(score), "evidence": "; ".join(texts),
+        "inferred": cid.startswith("inferred:"), "attribute": attr, "from_value": rec.get("from_value"),
+        "to_value": to_v, "description": rec.get("description"), "lead_hours": tm.lead, "timing": T_eff,
+        "association": A, "step": S, "drift": D, "staleness": V, "mechanism": M, "excluded": tm.after,
+        "evidence_detail": detail,
+    }
+    return row, best
