@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["to_utc", "iso_z", "check_alpha", "check_duration"]
+__all__ = ["to_utc", "iso_z", "check_alpha", "check_duration", "check_timestamp"]
 
 
 def to_utc(value: Any) -> pd.Timestamp | None:
@@ -49,3 +49,22 @@ def check_duration(value: Any, name: str = "window") -> pd.Timedelta:
     if pd.isna(w) or w <= pd.Timedelta(0):
         raise ValueError(f"`{name}` must be a positive duration, got {value!r}")
     return w
+
+
+def check_timestamp(value: Any, name: str) -> pd.Timestamp | None:
+    """A timezone-aware timestamp in UTC (``None`` for a missing value), or a ``ValueError`` naming the
+    parameter: unparseable text and a timestamp without an offset are both refused."""
+    if value is None:
+        return None
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    try:
+        t = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        t = None
+    if t is None or t.tzinfo is None:
+        raise ValueError(f"`{name}` must be a timezone-aware timestamp (e.g. '2026-03-01T12:00Z'), got {value!r}")
+    return t.tz_convert("UTC")

@@ -77,6 +77,7 @@ import pandas as pd
 import pyarrow as pa
 
 from analysis import schema
+from analysis._common import check_timestamp
 from analysis.schema import CHANGES, EVENTS
 
 __all__ = [
@@ -296,15 +297,7 @@ def _check_positive(name: str, value: float | None) -> None:
 
 
 def _check_onset(onset: Any) -> pd.Timestamp | None:
-    if onset is None:
-        return None
-    try:
-        ts = pd.Timestamp(onset)
-    except (ValueError, TypeError):
-        raise ValueError(f"`onset` must be a timezone-aware timestamp, got {onset!r}") from None
-    if ts.tzinfo is None:
-        raise ValueError(f"`onset` must be a timezone-aware timestamp (e.g. '2026-02-01T09:00Z'), got {onset!r}")
-    return ts.tz_convert("UTC")
+    return check_timestamp(onset, "onset")
 
 
 @dataclass(frozen=True)

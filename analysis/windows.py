@@ -52,7 +52,7 @@ import pyarrow as pa
 from scipy import stats
 
 from analysis._common import check_alpha as _check_alpha
-from analysis._common import check_duration
+from analysis._common import check_duration, check_timestamp
 from analysis.stats.intervals import wilson_interval
 
 __all__ = [
@@ -219,15 +219,7 @@ def _check_sample_size(sample_size: Any) -> int:
 
 
 def _check_ts(name: str, value: Any) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        raise ValueError(f"`{name}` must be a timezone-aware timestamp, got {value!r}") from None
-    if ts.tzinfo is None:
-        raise ValueError(f"`{name}` must be a timezone-aware timestamp (e.g. '2026-03-01T00:00Z'), got {value!r}")
-    return ts.tz_convert("UTC")
+    return check_timestamp(value, name)
 
 
 def _offset_string(w: pd.Timedelta) -> str:

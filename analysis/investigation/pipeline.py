@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis._common import check_duration, iso_z
+from analysis._common import check_duration, check_timestamp, iso_z
 from analysis.engine import DEFAULT_MEMORY_LIMIT, Engine, Metric, Profile, Where, open_engine
 from analysis.engine.query import quote_ident, quote_literal
 from analysis.postmortem import Postmortem, _fmt_iso, _fmt_pct, _seg_text, json_safe
@@ -49,15 +49,7 @@ def _check_pattern(pattern: str) -> str:
 
 
 def _as_utc(value: Any, name: str) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    try:
-        t = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be an ISO 8601 timestamp with an offset, got {value!r}") from None
-    if t.tzinfo is None:
-        raise ValueError(f"`{name}` must be timezone-aware (e.g. '2026-03-01T12:00Z'), got {value!r}")
-    return t.tz_convert("UTC")
+    return check_timestamp(value, name)
 
 
 def _auto_window(eng: Engine) -> pd.Timedelta:

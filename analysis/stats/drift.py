@@ -43,6 +43,7 @@ from numpy.typing import ArrayLike
 from scipy import stats
 
 from analysis._common import check_alpha as _check_alpha
+from analysis._common import check_duration
 from analysis.stats.intervals import newcombe_interval, wilson_interval
 
 __all__ = [
@@ -1653,13 +1654,7 @@ def drift_table(
 
 
 def _check_duration(value: Any, name: str) -> pd.Timedelta:
-    try:
-        td = pd.Timedelta(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be a positive duration such as '6h', got {value!r}") from None
-    if pd.isna(td) or td <= pd.Timedelta(0):
-        raise ValueError(f"`{name}` must be a positive duration such as '6h', got {value!r}")
-    return td
+    return check_duration(value, name)
 
 
 def _as_bound(value: Any, tz: Any, name: str) -> pd.Timestamp:
