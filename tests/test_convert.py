@@ -85,3 +85,22 @@ def test_open_events_validates_on_the_engine(tmp_path):
     frame.iloc[:0].to_parquet(tmp_path / "empty.parquet")
     with pytest.raises(ValueError, match=r"empty.parquet.*no rows"):
         open_events(tmp_path / "empty.parquet")
+
+
+def test_open_events_casts_and_rejects_bad_values_like_the_loader(tmp_path):
+    frame = pd.read_parquet(REFUSAL).head(300)
+    frame["refused"] = frame["refused"].map({True: "true", False: "false"}).astype(object)
+    frame.loc[4, "refused"] = "maybe"
+    frame["latency_ms"] = frame["latency_ms"].astype(str)
+    frame.loc[9, "latency_ms"] = "fast"
+    frame.to_parquet(tmp_path / "types.parquet")
+    src = open_events(tmp_path / "types.parquet")
+    ref = load_events(tmp_path / "types.parquet")
+    assert (src.rows_read, src.rows_loaded, src.rows_rejected) == (ref.rows_read, ref.rows_loaded, len(ref.rejected)) == (300, 298, 2)
+    assert sorted(src.rejected["reason"]) == ["column latency_ms: cannot parse fast as a number",
+                                               "column refused: cannot parse maybe as a boolean"]
+    assert src.engine.columns["refused"] == "bool" and src.engine.columns["latency_ms"] == "float"
+    tot = src.engine.totals(metrics={"refused": "rate"})
+    assert int(tot["refused__sum"].iat[0]) == int(ref.frame["refused"].sum())
+    assert any("refused -> a boolean" in w for w in src.warnings)
+    src.close()

@@ -126,6 +126,13 @@ class Engine(abc.ABC):
             self._redefine(inner)
         self._profile = None
 
+    def recast(self, casts: Mapping[str, str]) -> None:
+        """From now on ``events`` has the given columns cast (``TRY_CAST``) to the given SQL types."""
+        cols = ", ".join(f"TRY_CAST({q.quote_ident(c)} AS {casts[c]}) AS {q.quote_ident(c)}" if c in casts else q.quote_ident(c)
+                         for c in self._kinds())
+        self._redefine(f"SELECT {cols} FROM events")
+        self._profile = None
+
     def _redefine_drop(self, column: str) -> None:
         cols = ", ".join(q.quote_ident(c) for c in self._kinds() if c != column)
         self._redefine(f"SELECT {cols} FROM events")

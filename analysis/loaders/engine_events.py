@@ -19,6 +19,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from ..engine import DEFAULT_MEMORY_LIMIT, Engine, Where, open_engine, resolve_source
+from ..engine.query import quote_ident
 from ..schema import SchemaError, rejected_frame
 from .result import LoadError, LoadResult, file_sha256
 
@@ -149,10 +150,17 @@ def _validate(eng: Engine, src: Any, text: str) -> EventsSource:
     if rows_read == 0:
         raise LoadError("has no rows: nothing to analyse.", source=text)
     blank_id = "(event_id IS NULL OR TRIM(CAST(event_id AS VARCHAR)) = '')"
+    # canonical columns stored with another type are cast; a value that does not cast rejects its row
+    casts = _casts(kinds)
+    cast_bad = [f"({quote_ident(c)} IS NOT NULL AND TRY_CAST({quote_ident(c)} AS {t}) IS NULL)" for c, t in casts.items()]
+    cast_reasons = " ".join(
+        f"WHEN {b} THEN CONCAT('column {c}: cannot parse ', CAST({quote_ident(c)} AS VARCHAR), ' as {_KIND_TEXT[t]}')"
+        for (c, t), b in zip(casts.items(), cast_bad))
     reason = (f"CASE WHEN {blank_id} THEN 'missing required value in event_id' "
-              "WHEN ts IS NULL THEN 'missing required value in ts' END")
-    bad = eng.count(Where(expr=f"{blank_id} OR ts IS NULL"))
-    valid = f"NOT ({blank_id}) AND ts IS NOT NULL"
+              f"WHEN ts IS NULL THEN 'missing required value in ts' {cast_reasons} END")
+    invalid = " OR ".join([blank_id, "ts IS NULL", *cast_bad])
+    bad = eng.count(Where(expr=invalid))
+    valid = f"NOT ({invalid})"
     # distinct 64-bit hashes first (cheap): no fewer hashes than rows proves there is no repeat;
     # otherwise (a repeat, or a hash collision) count exactly
     dups = int(eng.sql(f"SELECT COUNT(*) - COUNT(DISTINCT HASH(event_id)) AS d FROM events WHERE {valid}").iat[0, 0] or 0)
@@ -160,7 +168,7 @@ def _validate(eng: Engine, src: Any, text: str) -> EventsSource:
         dups = int(eng.sql(f"SELECT COUNT(*) - COUNT(DISTINCT event_id) AS d FROM events WHERE {valid}").iat[0, 0] or 0)
     warnings: list[str] = []
     rejected = rejected_frame()
-    if bad or dups:
+    if bad or dups or casts:
         parts = []
         if bad:
             parts.append(f"SELECT {reason} AS reason, CAST(event_id AS VARCHAR) AS event_id, CAST(ts AS VARCHAR) AS ts_text "
@@ -171,7 +179,8 @@ def _validate(eng: Engine, src: Any, text: str) -> EventsSource:
                 "CAST(event_id AS VARCHAR) AS event_id, CAST(ts AS VARCHAR) AS ts_text FROM ("
                 f"SELECT event_id, ts, ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY ts) AS rn__ FROM events WHERE {valid}) d "
                 "WHERE rn__ > 1")
-        head = eng.sql(f"SELECT * FROM ({' UNION ALL '.join(parts)}) r LIMIT {REJECTED_IN_MEMORY}")
+        head = (eng.sql(f"SELECT * FROM ({' UNION ALL '.join(parts)}) r LIMIT {REJECTED_IN_MEMORY}") if parts
+                else pd.DataFrame({"reason": [], "event_id": [], "ts_text": []}))
         raws = [f'{{"event_id": {_json(e)}, "ts": {_json(t)}}}' for e, t in zip(head["event_id"], head["ts_text"])]
         rejected = rejected_frame(pd.array([pd.NA] * len(head), dtype="Int64"), head["reason"].tolist(), raws)
         if dups:
@@ -179,10 +188,35 @@ def _validate(eng: Engine, src: Any, text: str) -> EventsSource:
         if bad + dups > REJECTED_IN_MEMORY:
             warnings.append(f"{bad + dups} rows rejected; the first {REJECTED_IN_MEMORY} are listed")
         eng.restrict(valid, dedupe=bool(dups))
+    if casts:
+        eng.recast(casts)
+        held = [c for c in casts if eng.profile().present(c)]
+        if held:
+            warnings.append("columns stored with another type were cast: " + ", ".join(f"{c} -> {_KIND_TEXT[casts[c]]}" for c in held))
     rows_loaded = rows_read - bad - dups
     fmt = "parquet" if src.kind == "parquet" else "table"
     return EventsSource(engine=eng, rows_read=int(rows_read), rows_loaded=int(rows_loaded), rows_rejected=int(bad + dups),
                         rejected=rejected, warnings=warnings, source=text, format=fmt, sha256=_sha256(src))
+
+
+#: Canonical column kind -> the SQL type a differently stored column is cast to.
+_SQL_TYPE = {"float": "DOUBLE", "int": "BIGINT", "bool": "BOOLEAN", "string": "VARCHAR"}
+_KIND_TEXT = {"DOUBLE": "a number", "BIGINT": "an integer", "BOOLEAN": "a boolean", "VARCHAR": "a string"}
+_ACCEPTS = {"float": {"float", "int"}, "int": {"int"}, "bool": {"bool"}, "string": {"string"}}
+
+
+def _casts(kinds: Mapping[str, str]) -> dict[str, str]:
+    """Canonical columns whose stored kind differs from the schema's -> the SQL type to cast them to."""
+    from ..schema import EVENTS
+
+    out = {}
+    for col in EVENTS.columns:
+        k = kinds.get(col.name)
+        if k is None or col.name in ("event_id", "ts") or col.kind not in _SQL_TYPE:
+            continue
+        if k not in _ACCEPTS[col.kind]:
+            out[col.name] = _SQL_TYPE[col.kind]
+    return out
 
 
 def _json(v: Any) -> str:
