@@ -276,9 +276,8 @@ def _investigate(eng: Engine, changes: pd.DataFrame | None, *, pattern: str, rep
                  workdir: str | Path | None) -> Postmortem:
     from analysis.investigation import attribution as att
     from analysis import windows
-    from analysis.investigation import backtest, scope
+    from analysis.investigation import scope
     from analysis.investigation import timeline as tl_mod
-    from analysis.schema import VERSION_COLUMNS
 
     prof = eng.profile()
     if prof.rows == 0:
@@ -359,41 +358,16 @@ def _investigate(eng: Engine, changes: pd.DataFrame | None, *, pattern: str, rep
     before_rep = ch[ch["ts"] < rep] if len(ch) else ch
     inferred = att.infer_changes(eng, ch, where=upto)
     cands = pd.concat([before_rep, inferred], ignore_index=True) if len(inferred) else before_rep.copy()
-    base_for_decomp = (t0, pre_end)
-    decomps = {}
-    dec_cols = [*seg_cols, *[c for c in VERSION_COLUMNS if prof.present(c) and (prof.distinct(c) or 0) <= _MAX_SEGMENT_VALUES]]
-    for col in dict.fromkeys(dec_cols):
-        d_ = _decompose(eng, metric_, kind, col, base_for_decomp, cur)
-        if d_ is not None:
-            decomps[col] = d_
+    decomps = _decompositions(eng, seg_cols, metric_, kind, (t0, pre_end), cur)
     ranked, strat = att.score_candidates(
         cands, events=eng, changes=ch, onset=onset if onset.ts is not None else None, metric=metric_, kind=kind,
         direction=direction, segment_series=seg_series, segment_where=seg_where, segment_label=seg_label, window=w,
         reported_at=rep, decompositions=decomps, alpha=alpha, progress=progress,
     )
-    # baseline: before the onset and before the most likely cause (when it precedes the onset)
-    top_ts = None
-    if onset.ts is not None and len(ranked) and ranked["score"].iat[0] >= 0.5 and not ranked["excluded"].iat[0]:
-        top_ts = pd.Timestamp(ranked["ts"].iat[0])
-    if baseline is not None:
-        b0, b1 = _as_utc(baseline[0], "baseline"), _as_utc(baseline[1], "baseline")
-        if b0 is None or b1 is None or b1 <= b0:
-            raise ValueError(f"`baseline` must be (start, end) with start < end, got {baseline!r}")
-    else:
-        b0 = t0
-        b1 = pre_end
-        if top_ts is not None and top_ts < b1 and (top_ts - b0) >= 0.5 * (b1 - b0):
-            b1 = top_ts.floor(w)
+    top_ts = _top_cause_ts(onset, ranked)
+    b0, b1 = _baseline_period(baseline, top_ts, t0=t0, pre_end=pre_end, window=w)
     base_period = (b0, b1)
-    drift_cols = [c for c in att.DRIFT_COLUMNS if prof.present(c)]
-    drift_df = pd.DataFrame(columns=["column", "test", "statistic", "pvalue", "effect", "drifted"])
-    if drift_cols:
-        from analysis.stats import drift as drift_mod
-
-        ref = eng.sample_rows(drift_cols, size=DRIFT_TABLE_SAMPLE, where=Where.of(b0, b1), seed=seed)[drift_cols]
-        now = eng.sample_rows(drift_cols, size=DRIFT_TABLE_SAMPLE, where=in_cur, seed=seed)[drift_cols]
-        if len(ref) >= 10 and len(now) >= 10:
-            drift_df = drift_mod.drift_table(ref, now, drift_cols, alpha=alpha, seed=seed, max_sample=DRIFT_TABLE_SAMPLE)
+    drift_df = _drift_table(eng, base_period, in_cur, alpha=alpha, seed=seed)
     q2 = att.Q2Result(candidates=ranked, drift=drift_df, decompositions=list(decomps.values()), inferred=inferred,
                       stratified=strat, onset=onset, notes=[])
     step("what changed")
@@ -421,25 +395,9 @@ def _investigate(eng: Engine, changes: pd.DataFrame | None, *, pattern: str, rep
 
     # -- 6. detection gap -------------------------------------------------------------------------
     incident = verdict != "no_incident" and onset.ts is not None
-    detect_from = None
-    if incident:
-        detect_from = onset.ts if top_ts is None else min(onset.ts, top_ts)
-    fa_base = (t0, detect_from if detect_from is not None else rep)
-    extra = {}
-    if metric_ != "retrieval_top1_score" and prof.present("retrieval_top1_score") and metric_ in att.RETRIEVAL_METRICS:
-        extra["relevance"] = ("retrieval_top1_score", "mean", windows.series(agg, "retrieval_top1_score"))
-    fb = eng.totals(metrics={"f": Metric("rate", failure)}, where=Where.of(*fa_base).and_(seg_where))
-    base_fail = float(fb["f__sum"].sum() / fb["f__n"].sum()) if int(fb["f__n"].sum()) else float("nan")
-    q4 = backtest.replay_monitors(
-        metric=metric_, kind=kind, direction=direction, all_series=all_series,
-        segment_series=seg_series if onset.segment_column != "__all__" else None, segment_label=seg_label, events=eng,
-        failure=failure, failure_where=seg_where, where=upto,
-        baseline=fa_base, detect_from=detect_from, reported_at=rep if incident else None, window=w, thresholds=thresholds,
-        extra_series=extra, drift_columns=[c for c in ("query_category", "traffic_source", "confidence") if prof.present(c)],
-        baseline_failure_rate=base_fail if np.isfinite(base_fail) else 0.0, seed=seed, evaluations=evaluations,
-    )
-    if not incident:
-        q4 = backtest.with_reported_at(q4, rep)
+    q4 = _detection_gap(eng, agg, onset, all_series=all_series, seg_series=seg_series, seg_where=seg_where, seg_label=seg_label,
+                        failure=failure, incident=incident, top_ts=top_ts, t0=t0, reported_at=rep, upto=upto, window=w,
+                        thresholds=thresholds, evaluations=evaluations, seed=seed)
     step("detection gap")
 
     # -- 7. timeline, runbook, result ----------------------------------------------------------------
@@ -681,6 +639,88 @@ class _Tiers:
         if not ok:
             return default
         return min(ok, key=lambda tier: thr[tier])
+
+
+def _detection_gap(eng: Engine, agg: Any, onset: Any, *, all_series: pd.DataFrame, seg_series: pd.DataFrame, seg_where: Where | None,
+                   seg_label: str, failure: str, incident: bool, top_ts: pd.Timestamp | None, t0: pd.Timestamp,
+                   reported_at: pd.Timestamp, upto: Where, window: pd.Timedelta, thresholds: Mapping[str, tuple[str, float]] | None,
+                   evaluations: pd.DataFrame | None, seed: int) -> Any:
+    """Q4: every monitor replayed over the history; detections count from the earlier of the onset and the cause."""
+    from analysis import windows
+    from analysis.investigation import attribution as att
+    from analysis.investigation import backtest
+
+    prof = eng.profile()
+    metric, kind, direction = onset.metric, onset.kind, onset.direction
+    detect_from = None
+    if incident:
+        detect_from = onset.ts if top_ts is None else min(onset.ts, top_ts)
+    fa_base = (t0, detect_from if detect_from is not None else reported_at)
+    extra = {}
+    if metric != "retrieval_top1_score" and prof.present("retrieval_top1_score") and metric in att.RETRIEVAL_METRICS:
+        extra["relevance"] = ("retrieval_top1_score", "mean", windows.series(agg, "retrieval_top1_score"))
+    fb = eng.totals(metrics={"f": Metric("rate", failure)}, where=Where.of(*fa_base).and_(seg_where))
+    base_fail = float(fb["f__sum"].sum() / fb["f__n"].sum()) if int(fb["f__n"].sum()) else float("nan")
+    q4 = backtest.replay_monitors(
+        metric=metric, kind=kind, direction=direction, all_series=all_series,
+        segment_series=seg_series if onset.segment_column != "__all__" else None, segment_label=seg_label, events=eng,
+        failure=failure, failure_where=seg_where, where=upto,
+        baseline=fa_base, detect_from=detect_from, reported_at=reported_at if incident else None, window=window, thresholds=thresholds,
+        extra_series=extra, drift_columns=[c for c in ("query_category", "traffic_source", "confidence") if prof.present(c)],
+        baseline_failure_rate=base_fail if np.isfinite(base_fail) else 0.0, seed=seed, evaluations=evaluations,
+    )
+    return q4 if incident else backtest.with_reported_at(q4, reported_at)
+
+
+def _decompositions(eng: Engine, seg_cols: Sequence[str], metric: str, kind: str, base: tuple, cur: tuple) -> dict[str, Any]:
+    """The aggregate change split into mix and within-segment parts, per segment and version column."""
+    from analysis.schema import VERSION_COLUMNS
+
+    prof = eng.profile()
+    cols = [*seg_cols, *[c for c in VERSION_COLUMNS if prof.present(c) and (prof.distinct(c) or 0) <= _MAX_SEGMENT_VALUES]]
+    out = {}
+    for col in dict.fromkeys(cols):
+        d = _decompose(eng, metric, kind, col, base, cur)
+        if d is not None:
+            out[col] = d
+    return out
+
+
+def _top_cause_ts(onset: Any, ranked: pd.DataFrame) -> pd.Timestamp | None:
+    """When the most likely cause happened, if the evidence names one (score >= 0.5, not after the onset)."""
+    if onset.ts is not None and len(ranked) and ranked["score"].iat[0] >= 0.5 and not ranked["excluded"].iat[0]:
+        return pd.Timestamp(ranked["ts"].iat[0])
+    return None
+
+
+def _baseline_period(baseline: tuple[Any, Any] | None, top_ts: pd.Timestamp | None, *, t0: pd.Timestamp, pre_end: pd.Timestamp,
+                     window: pd.Timedelta) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The in-control period: given, or before the onset and before the most likely cause (when it precedes the onset)."""
+    if baseline is not None:
+        b0, b1 = _as_utc(baseline[0], "baseline"), _as_utc(baseline[1], "baseline")
+        if b0 is None or b1 is None or b1 <= b0:
+            raise ValueError(f"`baseline` must be (start, end) with start < end, got {baseline!r}")
+        return b0, b1
+    b0, b1 = t0, pre_end
+    if top_ts is not None and top_ts < b1 and (top_ts - b0) >= 0.5 * (b1 - b0):
+        b1 = top_ts.floor(window)
+    return b0, b1
+
+
+def _drift_table(eng: Engine, base_period: tuple[pd.Timestamp, pd.Timestamp], in_cur: Where, *, alpha: float, seed: int) -> pd.DataFrame:
+    """Q2's drift table: the query mix of the failure window against the baseline (bounded md5 samples)."""
+    from analysis.investigation.attribution import DRIFT_COLUMNS
+    from analysis.stats import drift as drift_mod
+
+    cols = [c for c in DRIFT_COLUMNS if eng.profile().present(c)]
+    empty = pd.DataFrame(columns=["column", "test", "statistic", "pvalue", "effect", "drifted"])
+    if not cols:
+        return empty
+    ref = eng.sample_rows(cols, size=DRIFT_TABLE_SAMPLE, where=Where.of(*base_period), seed=seed)[cols]
+    now = eng.sample_rows(cols, size=DRIFT_TABLE_SAMPLE, where=in_cur, seed=seed)[cols]
+    if len(ref) < 10 or len(now) < 10:
+        return empty
+    return drift_mod.drift_table(ref, now, cols, alpha=alpha, seed=seed, max_sample=DRIFT_TABLE_SAMPLE)
 
 
 def _fmt_window(w: pd.Timedelta) -> str:
