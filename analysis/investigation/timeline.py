@@ -23,7 +23,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from analysis._common import iso_z
+from analysis._common import check_timestamp, iso_z
 
 __all__ = ["KINDS", "TIMELINE_COLUMNS", "Durations", "Timeline", "build_timeline", "durations", "hours_between"]
 
@@ -35,20 +35,7 @@ _KIND_ORDER = {k: i for i, k in enumerate(KINDS)}
 
 def _to_ts(value: Any, name: str) -> pd.Timestamp | None:
     """A UTC timestamp or None; naive timestamps are rejected (every table in the kit is UTC)."""
-    if value is None:
-        return None
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be a timestamp, got {value!r}") from None
-    if ts.tzinfo is None:
-        raise ValueError(f"`{name}` must be timezone-aware (UTC), got {value!r} without an offset")
-    return ts.tz_convert("UTC")
+    return check_timestamp(value, name)
 
 
 def hours_between(start: Any, end: Any) -> float | None:
