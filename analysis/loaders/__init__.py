@@ -26,6 +26,7 @@ from .detect import CHANGE_FORMATS, EVENT_FORMATS, detect_format, normalize_form
 from .mapping import MappingState, load_mapping
 from .evaluations import load_evaluations
 from .result import DEFAULT_CHUNKSIZE, LoadError, LoadResult, check_path
+from .traces import load_trace_format
 from .engine_events import EventsSource, open_events
 
 __all__ = [
@@ -66,8 +67,6 @@ def _load_table(
     state = MappingState(load_mapping(mapping, schema))
     source = str(p)
     if fmt in ("otlp", "phoenix", "langfuse"):
-        from .traces import load_trace_format
-
         return load_trace_format(p, fmt, assume_tz=assume_tz, mapping=state, chunksize=chunksize)
     col = Collector(schema, source, assume_tz, state)
     if fmt == "yaml":

@@ -28,6 +28,7 @@ from .canonical import Collector, read_canonical
 from .detect import detect_format, normalize_format
 from .mapping import MappingState, load_mapping
 from .result import DEFAULT_CHUNKSIZE, LoadError, check_path
+from .traces import load_trace_format
 
 __all__ = ["ConvertResult", "convert_events"]
 
@@ -104,8 +105,6 @@ def convert_events(
     with tempfile.TemporaryDirectory(prefix="forensics-convert-") as tmp:
         staging = Path(tmp) / "staging.parquet"
         if fmt in ("otlp", "phoenix", "langfuse"):
-            from .traces import load_trace_format
-
             lr = load_trace_format(p, fmt, assume_tz=assume_tz, mapping=state, chunksize=chunksize)
             col = _StreamingCollector(EVENTS, str(p), assume_tz, state, staging=staging)
             if len(lr.frame):

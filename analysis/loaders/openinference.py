@@ -22,7 +22,7 @@ import pandas as pd
 from ._jsonio import read_json_records
 from ._messages import content_text, first_output_text, last_user_text, maybe_json
 from ._spans import EMBEDDING, INFERENCE, OTHER, RETRIEVAL, Dialect, Span, SpanEvent, first_value, jsonable
-from .otlp import base_fields, exception_type
+from .otlp import GENAI, base_fields, exception_type
 from .result import LoadError
 
 __all__ = ["OpenInferenceDialect", "OPENINFERENCE", "spans_from_phoenix", "flatten"]
@@ -140,6 +140,11 @@ class OpenInferenceDialect(Dialect):
 OPENINFERENCE = OpenInferenceDialect()
 
 
+def dialect_for(span: Span) -> Dialect:
+    """The attribute conventions a span follows: OpenInference when it names its span kind, else OTel GenAI."""
+    return OPENINFERENCE if "openinference.span.kind" in span.attrs else GENAI
+
+
 # --------------------------------------------------------------------------------------------
 # Phoenix spans dataframe
 # --------------------------------------------------------------------------------------------
@@ -234,8 +239,6 @@ def _phoenix_span(row: dict[str, Any], line: int, dialect_for: Any) -> Span:
 
 def spans_from_phoenix(path: Path, fmt_hint: str | None = None) -> tuple[list[Span], list[tuple[int, str, str]], list[str]]:
     """Spans of a Phoenix spans dataframe file; plus unparseable records and warnings."""
-    from .traces import dialect_for
-
     warnings: list[str] = []
     bad: list[tuple[int, str, str]] = []
     rows: list[tuple[int, dict[str, Any]]] = []

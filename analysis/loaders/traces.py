@@ -9,22 +9,16 @@ import pandas as pd
 from ..schema import EVENTS, coerce_rows, rejected_frame
 from ._jsonio import read_json_records
 from ._spans import Span, assemble
+from .langfuse import attach_scores, read_langfuse
 from .mapping import MappingState
+from .openinference import dialect_for, spans_from_phoenix
+from .otlp import spans_from_otlp
 from .result import LoadError, LoadResult, file_sha256
 
 __all__ = ["load_trace_format", "dialect_for"]
 
 
-def dialect_for(span: Span):  # noqa: ANN201
-    from .openinference import OPENINFERENCE
-    from .otlp import GENAI
-
-    return OPENINFERENCE if "openinference.span.kind" in span.attrs else GENAI
-
-
 def _otlp_spans(path: Path) -> tuple[list[Span], list[tuple[int, str, str]], list[str]]:
-    from .otlp import spans_from_otlp
-
     recs, warnings = read_json_records(path)
     spans: list[Span] = []
     bad: list[tuple[int, str, str]] = []
@@ -47,12 +41,8 @@ def load_trace_format(path: Path, fmt: str, *, assume_tz: str | None, mapping: M
     if fmt == "otlp":
         spans, bad, warnings = _otlp_spans(path)
     elif fmt == "phoenix":
-        from .openinference import spans_from_phoenix
-
         spans, bad, warnings = spans_from_phoenix(path)
     elif fmt == "langfuse":
-        from .langfuse import read_langfuse
-
         spans, bad, warnings, scores = read_langfuse(path)
         assume_tz = assume_tz or "UTC"  # Langfuse timestamps without an offset are UTC
     else:  # pragma: no cover
@@ -61,8 +51,6 @@ def load_trace_format(path: Path, fmt: str, *, assume_tz: str | None, mapping: M
     spans_by_kind = dict(asm.spans_by_kind)
     warnings = list(warnings)
     if fmt == "langfuse":
-        from .langfuse import attach_scores
-
         counts, w = attach_scores(asm.records, scores)
         spans_by_kind.update({k: v for k, v in counts.items() if v})
         warnings += w
