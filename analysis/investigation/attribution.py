@@ -27,6 +27,9 @@ import pandas as pd
 from analysis._common import iso_z
 from analysis.stats.drift import cohen_h
 from analysis.engine import MISSING, Engine, Where, as_engine
+from analysis.schema import VERSION_COLUMNS
+from analysis.stats import changepoint
+from analysis.stats import drift as drift_mod
 
 __all__ = [
     "BAD_DIRECTION",
@@ -464,8 +467,6 @@ def detect_onset(
     where the ramp starts, noisy when its first hours move few requests). The onset is reported
     midway between them and the interval is widened to hold both; for a step they coincide.
     """
-    from analysis.stats import changepoint
-
     _check_direction(direction)
     if kind not in ("rate", "mean"):
         raise ValueError(f"`kind` must be 'rate' or 'mean', got {kind!r}")
@@ -695,8 +696,6 @@ def infer_changes(
         Canonical ``changes`` columns with ``change_id = "inferred:<column>:<value>"``,
         ``ts`` = first appearance, ``source = "inferred from logs"``.
     """
-    from analysis.schema import VERSION_COLUMNS
-
     eng = as_engine(events)
     where = where or Where()
     cols = [c for c in (list(columns) if columns is not None else [*VERSION_COLUMNS, "traffic_source"]) if eng.has(c)]
@@ -1324,8 +1323,6 @@ def _step(ctx: _ScoringContext, t_c: pd.Timestamp, before: tuple[pd.Timestamp, p
 def _mix_drift(ctx: _ScoringContext, t_c: pd.Timestamp, b0: pd.Timestamp, a1: pd.Timestamp) -> Evidence:
     """D: the query mix drifting at the change, linked to the failure by the decomposition, net of a
     drift already under way before it (the window before against the one before that)."""
-    from analysis.stats import drift as drift_mod
-
     cols = list(ctx.drift_columns)
     if not cols or (a1 - t_c) < pd.Timedelta(hours=6) or (t_c - b0) < pd.Timedelta(hours=6):
         return Evidence()

@@ -36,6 +36,7 @@ import pandas as pd
 
 from analysis._common import to_utc
 from analysis.engine import MISSING, DuckDBEngine, Engine, Where, as_engine
+from analysis.stats import drift, spc
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -261,8 +262,6 @@ def chart_monitors(
     lam: float = 0.2,
 ) -> dict[str, tuple[list[pd.Timestamp], Any, dict[str, Any]]]:
     """CUSUM, EWMA and rolling 2-sigma on one series; name -> (alarm times, chart, design)."""
-    from analysis.stats import spc
-
     z, info = standardize(series, kind, baseline_mask)
     starts = series["window_start"].reset_index(drop=True)
     out: dict[str, tuple[list[pd.Timestamp], Any, dict[str, Any]]] = {}
@@ -301,8 +300,6 @@ def _binomial_chart(series: pd.DataFrame, direction: str, baseline_mask: np.ndar
     ``arl0`` windows times the mean window size in events (Gan 1993: a window's increment is the
     sum of its events' increments) and is calibrated to windows by :func:`_calibrate_binomial_h`.
     """
-    from analysis.stats import spc
-
     n = pd.to_numeric(series["n"], errors="coerce").fillna(0).to_numpy(float)
     k = pd.to_numeric(series["successes"], errors="coerce").fillna(0).to_numpy(float)
     fails = k if direction == "up" else n - k
@@ -382,8 +379,6 @@ def drift_monitors(
     reference bounds, default one hour; a reference bound falls on it); a numeric one on a
     bounded sample of each window (:data:`DRIFT_MONITOR_SAMPLE` values).
     """
-    from analysis.stats import drift
-
     eng = as_engine(events)
     prof = eng.profile()
     out: dict[str, tuple[list[pd.Timestamp], Any]] = {}

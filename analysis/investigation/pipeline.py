@@ -18,6 +18,14 @@ import pandas as pd
 from analysis._common import check_duration, check_timestamp, iso_z
 from analysis.engine import DEFAULT_MEMORY_LIMIT, Engine, Metric, Profile, Where, open_engine
 from analysis.engine.query import quote_ident, quote_literal
+from analysis import labels, windows
+from analysis.investigation import attribution as att
+from analysis.investigation import backtest, scope
+from analysis.investigation import timeline as tl_mod
+from analysis.investigation.attribution import DRIFT_COLUMNS, _offset, decompose
+from analysis.investigation.backtest import DEFAULT_THRESHOLDS
+from analysis.schema import SEGMENT_COLUMNS, VERSION_COLUMNS
+from analysis.stats import drift as drift_mod
 from analysis.postmortem import Postmortem, _fmt_iso, _fmt_pct, _seg_text, json_safe
 
 __all__ = ["investigate", "PATTERN_DEFAULTS", "AUTO_METRICS", "PATTERNS"]
@@ -70,8 +78,6 @@ def _auto_window(eng: Engine) -> pd.Timedelta:
 
 
 def _segment_columns(prof: Profile, segment_by: Sequence[str] | None) -> list[str]:
-    from analysis.schema import SEGMENT_COLUMNS
-
     if segment_by is not None:
         cols = [segment_by] if isinstance(segment_by, str) else list(segment_by)
         missing = [c for c in cols if prof.kind(c) is None]
@@ -97,8 +103,6 @@ def _failure_flag(eng: Engine, metric: str, kind: str, direction: str) -> tuple[
         return '"hallucinated"', "hallucinated == True (fabricated output)"
     if prof.present("correct"):
         return 'NOT "correct"', "correct == False"
-    from analysis.investigation.backtest import DEFAULT_THRESHOLDS
-
     x = f"CAST({m} AS DOUBLE)"
     if metric in DEFAULT_THRESHOLDS:
         side, bar = DEFAULT_THRESHOLDS[metric]
@@ -122,8 +126,6 @@ def _derive_labels(events: pd.DataFrame, metric: str | None, metrics: Sequence[s
     has_text = present("output_text") or present("finish_reason")
     if not need or not has_text:
         return events, [], {}
-    from analysis import labels
-
     res = labels.derive_outcomes(events)
     derived = [m for m in getattr(res, "derived", []) if m in need or not present(m)]
     rules = getattr(res, "rules", None) or getattr(res, "descriptions", None) or getattr(res, "rule_descriptions", None) or {}
@@ -274,11 +276,6 @@ def _investigate(eng: Engine, changes: pd.DataFrame | None, *, pattern: str, rep
                  progress: bool, inputs: Mapping[str, Any] | None, alpha: float, mitigated_at: Any,
                  evaluations: pd.DataFrame | None, thresholds: Mapping[str, tuple[str, float]] | None, title: str | None,
                  workdir: str | Path | None) -> Postmortem:
-    from analysis.investigation import attribution as att
-    from analysis import windows
-    from analysis.investigation import scope
-    from analysis.investigation import timeline as tl_mod
-
     prof = eng.profile()
     if prof.rows == 0:
         raise ValueError("`events` is empty: nothing to investigate")
@@ -460,10 +457,6 @@ def _find_onset(
     Returns ``(onset, onset_scan, segment_where, segment_series, segment_table)``; the onset's
     ``direction`` is resolved to ``up``/``down`` when it was ``both``.
     """
-    from analysis.investigation import attribution as att
-    from analysis import windows
-    from analysis.investigation import scope
-
     w, rep = window, reported_at
     defaults = PATTERN_DEFAULTS[pattern]
     seg_table = agg.segments()
@@ -561,8 +554,6 @@ def _sample_scan(
 
     Returns ``(scan, verdict, reason, affected, notes)``.
     """
-    from analysis.investigation import scope
-
     w, cur = window, current
     b0, b1 = baseline
     in_cur = Where.of(cur[0], cur[1], end_inclusive=True)
@@ -646,10 +637,6 @@ def _detection_gap(eng: Engine, agg: Any, onset: Any, *, all_series: pd.DataFram
                    reported_at: pd.Timestamp, upto: Where, window: pd.Timedelta, thresholds: Mapping[str, tuple[str, float]] | None,
                    evaluations: pd.DataFrame | None, seed: int) -> Any:
     """Q4: every monitor replayed over the history; detections count from the earlier of the onset and the cause."""
-    from analysis import windows
-    from analysis.investigation import attribution as att
-    from analysis.investigation import backtest
-
     prof = eng.profile()
     metric, kind, direction = onset.metric, onset.kind, onset.direction
     detect_from = None
@@ -674,8 +661,6 @@ def _detection_gap(eng: Engine, agg: Any, onset: Any, *, all_series: pd.DataFram
 
 def _decompositions(eng: Engine, seg_cols: Sequence[str], metric: str, kind: str, base: tuple, cur: tuple) -> dict[str, Any]:
     """The aggregate change split into mix and within-segment parts, per segment and version column."""
-    from analysis.schema import VERSION_COLUMNS
-
     prof = eng.profile()
     cols = [*seg_cols, *[c for c in VERSION_COLUMNS if prof.present(c) and (prof.distinct(c) or 0) <= _MAX_SEGMENT_VALUES]]
     out = {}
@@ -709,9 +694,6 @@ def _baseline_period(baseline: tuple[Any, Any] | None, top_ts: pd.Timestamp | No
 
 def _drift_table(eng: Engine, base_period: tuple[pd.Timestamp, pd.Timestamp], in_cur: Where, *, alpha: float, seed: int) -> pd.DataFrame:
     """Q2's drift table: the query mix of the failure window against the baseline (bounded md5 samples)."""
-    from analysis.investigation.attribution import DRIFT_COLUMNS
-    from analysis.stats import drift as drift_mod
-
     cols = [c for c in DRIFT_COLUMNS if eng.profile().present(c)]
     empty = pd.DataFrame(columns=["column", "test", "statistic", "pvalue", "effect", "drifted"])
     if not cols:
@@ -724,14 +706,10 @@ def _drift_table(eng: Engine, base_period: tuple[pd.Timestamp, pd.Timestamp], in
 
 
 def _fmt_window(w: pd.Timedelta) -> str:
-    from analysis.investigation.attribution import _offset
-
     return _offset(w)
 
 
 def _decompose(eng: Engine, metric: str, kind: str, col: str, base: tuple, cur: tuple):
-    from analysis.investigation.attribution import decompose
-
     if not eng.has(col) or not eng.has(metric):
         return None
     out = []
@@ -749,8 +727,6 @@ def _decompose(eng: Engine, metric: str, kind: str, col: str, base: tuple, cur: 
 
 
 def _affected_columns(eng: Engine) -> list[str]:
-    from analysis.schema import SEGMENT_COLUMNS
-
     return ["event_id", "ts", *[c for c in SEGMENT_COLUMNS if eng.has(c)], *[c for c in ("input_text", "output_text") if eng.has(c)]]
 
 
@@ -768,8 +744,6 @@ def _canonical_affected(head: pd.DataFrame, eng: Engine) -> pd.DataFrame:
 
 
 def _empty_affected(eng: Engine) -> pd.DataFrame:
-    from analysis.schema import SEGMENT_COLUMNS
-
     cols = ["event_id", "ts", *[c for c in SEGMENT_COLUMNS if eng.has(c)], "input_text", "output_text", "why"]
     out = pd.DataFrame({c: pd.Series([], dtype="string[pyarrow]") for c in cols})
     out["ts"] = pd.Series([], dtype="datetime64[ns, UTC]")

@@ -27,6 +27,7 @@ from scipy import stats
 from analysis._common import check_alpha as _check_alpha
 from analysis.stats.drift import benjamini_hochberg, cohen_h, proportion_test
 from analysis.engine import MISSING, DuckDBEngine, Engine, Metric, Where
+from analysis.schema import SEGMENT_COLUMNS
 from analysis.stats.intervals import wilson_interval
 
 __all__ = [
@@ -740,8 +741,6 @@ def affected_events(
     DataFrame
         ``event_id``, ``ts``, the segment columns, ``input_text``, ``output_text``, ``why``.
     """
-    from analysis.schema import SEGMENT_COLUMNS
-
     f = pd.Series(failure, index=events.index).astype("boolean").fillna(False).to_numpy(dtype=bool)
     ts = events["ts"]
     m = f & (ts >= pd.Timestamp(start)).to_numpy() & (ts <= pd.Timestamp(end)).to_numpy()
