@@ -1,7 +1,7 @@
 """The postmortem: the four answers assembled, and the report writers.
 
-:func:`investigate` runs the whole investigation on a canonical ``events`` table and a ``changes``
-table and returns a :class:`Postmortem`; ``Postmortem.write(out_dir)`` writes ``report.json`` (the
+:func:`analysis.investigation.investigate` runs the whole investigation through the engine and
+returns a :class:`Postmortem`; ``Postmortem.write(out_dir)`` writes ``report.json`` (the
 machine-readable contract of DESIGN.md), ``report.md`` (for a ticket), ``timeline.csv`` and
 ``affected_events.csv``. Text that comes from the data (prompts, responses, change descriptions)
 is redacted (emails, phone numbers, ...) unless ``redact=False``, and escaped in Markdown.
