@@ -253,3 +253,13 @@ def test_sample_rows_prefilter_keeps_the_smallest_keys(refusal_frame):
     assert sorted(got["event_id"]) == sorted(exp["event_id"])
     sub = f[(f["ts"] >= pd.Timestamp("2026-01-20T00:00Z")) & (f["ts"] < pd.Timestamp("2026-01-22T00:00Z"))]
     assert sorted(top["event_id"]) == sorted(sub.sort_values("key").head(50)["event_id"])
+
+
+def test_rows_head_is_the_first_rows_by_time(tmp_path):
+    with open_engine(REFUSAL) as eng:
+        r = eng.rows(where=Where.of(conditions={"risk_category": ["low"]}), columns=["event_id", "ts"], limit=50)
+        full = eng.rows(where=Where.of(conditions={"risk_category": ["low"]}), columns=["event_id", "ts"], path=tmp_path / "r.parquet",
+                        limit=0)
+    written = pd.read_parquet(tmp_path / "r.parquet")
+    assert full.n == len(written) > 50
+    assert r.head["event_id"].tolist() == written["event_id"].head(50).tolist()

@@ -355,7 +355,8 @@ class Engine(abc.ABC):
             out = Path(path)
             out.parent.mkdir(parents=True, exist_ok=True)
             self._write(sql, out)
-        head = self.sql(f"SELECT * FROM ({sql}) r LIMIT {int(limit)}") if limit else pd.DataFrame(columns=cols)
+        # the query ends with its ORDER BY: LIMIT on it keeps the first rows by time (a subquery would not)
+        head = self.sql(f"{sql} LIMIT {int(limit)}") if limit else pd.DataFrame(columns=cols)
         return RowsResult(n=n, path=out, head=head.reset_index(drop=True))
 
 
