@@ -9,7 +9,6 @@ is redacted (emails, phone numbers, ...) unless ``redact=False``, and escaped in
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import html
 import json

@@ -296,10 +296,6 @@ def _check_positive(name: str, value: float | None) -> None:
         raise ValueError(f"`{name}` must be a positive number, got {value!r}")
 
 
-def _check_onset(onset: Any) -> pd.Timestamp | None:
-    return check_timestamp(onset, "onset")
-
-
 @dataclass(frozen=True)
 class _Params:
     pattern: str
@@ -320,7 +316,7 @@ def _resolve(pattern: str, seed: int, scale: float | None, onset: Any, magnitude
     _check_positive("scale", scale)
     _check_positive("magnitude", magnitude)
     _check_positive("days", days)
-    onset_ts = _check_onset(onset)
+    onset_ts = check_timestamp(onset, "onset")
     # Always draw every value, in the same order, so that passing one does not move the others.
     prng = np.random.default_rng([int(seed), _PATTERN_CODE[pattern], 7])
     r_scale = float(prng.uniform(0.6, 1.5))

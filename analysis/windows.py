@@ -131,10 +131,6 @@ class WindowedAggregates:
 # --------------------------------------------------------------------------------------------
 
 
-def _check_window(window: Any) -> pd.Timedelta:
-    return check_duration(window, "window")
-
-
 def _check_events(events: Any) -> pd.Series:
     if not isinstance(events, pd.DataFrame):
         raise TypeError(f"`events` must be a pandas DataFrame, got {type(events).__name__}")
@@ -216,10 +212,6 @@ def _check_sample_size(sample_size: Any) -> int:
     if isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer)) or sample_size < 0:
         raise ValueError(f"`sample_size` must be a non-negative integer, got {sample_size!r}")
     return int(sample_size)
-
-
-def _check_ts(name: str, value: Any) -> pd.Timestamp | None:
-    return check_timestamp(value, name)
 
 
 def _offset_string(w: pd.Timedelta) -> str:
@@ -332,14 +324,14 @@ def aggregate(
     depend on row order).
     """
     ts = _check_events(events)
-    w = _check_window(window)
+    w = check_duration(window, "window")
     seg_cols = _check_segment_by(events, segment_by)
     kinds = _check_metrics(events, metrics)
     k = _check_sample_size(sample_size)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ValueError(f"`seed` must be an integer, got {seed!r}")
-    start_ts = _check_ts("start", start)
-    end_ts = _check_ts("end", end)
+    start_ts = check_timestamp(start, "start")
+    end_ts = check_timestamp(end, "end")
     tsv = ts.to_numpy(dtype="datetime64[ns]").astype(np.int64)
     valid_ts = ~ts.isna().to_numpy()
     if start_ts is None:

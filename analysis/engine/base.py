@@ -18,6 +18,7 @@ import pandas as pd
 from analysis._common import check_duration
 from analysis.engine import query as q
 from analysis.engine.query import ALL, MISSING, Metric, Where
+from analysis.windows import WindowedAggregates, _finish_samples, _offset_string
 
 __all__ = ["Engine", "Profile", "RowsResult", "QueryLimitError", "Versions"]
 
@@ -67,6 +68,11 @@ class Versions:
     """Per version column and value: ``n``, ``first_seen``, ``last_seen`` (UTC)."""
 
     table: pd.DataFrame
+
+
+def _us_ts(value: Any) -> pd.Timestamp | None:
+    """One epoch-microsecond value as a UTC timestamp, None for a null."""
+    return None if value is None or pd.isna(value) else _us_to_ts([value]).iat[0]
 
 
 def _us_to_ts(values: Any) -> pd.Series:
@@ -180,9 +186,7 @@ class Engine(abc.ABC):
             cols = cols.sort_values("column", key=lambda s: s.map(order)).reset_index(drop=True)
             cols["distinct"] = cols["distinct"].astype("Int64")
             n = int(r["n_rows"])
-            tmin = None if pd.isna(r["ts_min_us"]) else _us_to_ts([r["ts_min_us"]]).iat[0]
-            tmax = None if pd.isna(r["ts_max_us"]) else _us_to_ts([r["ts_max_us"]]).iat[0]
-            self._profile = Profile(rows=n, ts_min=tmin, ts_max=tmax, columns=cols)
+            self._profile = Profile(rows=n, ts_min=_us_ts(r["ts_min_us"]), ts_max=_us_ts(r["ts_max_us"]), columns=cols)
         return self._profile
 
     def count(self, where: Where | None = None) -> int:
@@ -209,8 +213,6 @@ class Engine(abc.ABC):
         value was seen appear). ``start`` defaults to the first event floored to the window
         (aligned to the epoch), ``end`` to the end of the window holding the last event.
         """
-        from analysis.windows import WindowedAggregates, _offset_string
-
         w = check_duration(window)
         specs = q.metric_specs(metrics or {})
         seg_cols = tuple(segment_by)
@@ -243,8 +245,6 @@ class Engine(abc.ABC):
         table = _grid(t, starts, specs, value_cols, version=version is not None)
         samples = self.samples(window=w, segment_by=seg_cols, columns=[m for m, s in specs.items() if s.kind == "mean" and s.expr is None],
                                size=sample_size, seed=seed, start=start, end=end, where=where) if sample_size and n_windows else None
-        from analysis.windows import _finish_samples
-
         n_events = int(table.loc[table["segment_column"] == ALL, "n"].sum()) if len(table) else 0
         return WindowedAggregates(
             table=table[[*key, *value_cols]].reset_index(drop=True), samples=_finish_samples(samples), window=_offset_string(w),
@@ -305,9 +305,7 @@ class Engine(abc.ABC):
     def time_range(self, where: Where | None = None) -> tuple[int, pd.Timestamp | None, pd.Timestamp | None]:
         """``(rows, first ts, last ts)`` of the events matching ``where``."""
         r = self.sql(q.time_range_sql(where or Where())).iloc[0]
-        lo = None if pd.isna(r["lo"]) else _us_to_ts([r["lo"]]).iat[0]
-        hi = None if pd.isna(r["hi"]) else _us_to_ts([r["hi"]]).iat[0]
-        return int(r["n"]), lo, hi
+        return int(r["n"]), _us_ts(r["lo"]), _us_ts(r["hi"])
 
     def sample_rows(self, columns: Sequence[str], *, size: int, where: Where | None = None, seed: int = 0,
                     window: Any = None, start: Any = None, exprs: Mapping[str, str] | None = None) -> pd.DataFrame:
@@ -375,7 +373,6 @@ def _numeric(t: pd.DataFrame, specs: Mapping[str, Metric]) -> pd.DataFrame:
 
 def _grid(t: pd.DataFrame, starts: pd.DatetimeIndex, specs: Mapping[str, Metric], value_cols: Sequence[str], *, version: bool) -> pd.DataFrame:
     """Every window for every segment seen, empty windows as zeros, ordered like ``windows.aggregate``."""
-    t = _numeric(t, specs) if len(t) else t
     seg_key = ["segment_column", "segment", *(["version"] if version else [])]
     if len(starts) == 0:
         empty = {"window_start": pd.Series([], dtype="datetime64[ns, UTC]"), **{c: pd.Series([], dtype=object) for c in seg_key}}

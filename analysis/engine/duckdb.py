@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 
 from analysis.engine.base import Engine
-from analysis.engine.query import quote_ident, quote_literal
+from analysis.engine.query import quote_literal
 from analysis.engine.sources import Source, SourceError, resolve_source
 
 __all__ = ["DuckDBEngine", "DEFAULT_MEMORY_LIMIT", "arrow_kind"]
@@ -133,7 +134,8 @@ class DuckDBEngine(Engine):
         self._views = getattr(self, "_views", 0) + 1
         name = f"events_v{self._views}"
         self.con.execute(f"ALTER VIEW events RENAME TO {name}")
-        self.con.execute(f"CREATE VIEW events AS {sql.replace('FROM events', f'FROM {name}')}")
+        body = re.sub(r"\bFROM events\b", f"FROM {name}", sql)
+        self.con.execute(f"CREATE VIEW events AS {body}")
         self._kinds_cache = None
 
     def close(self) -> None:
@@ -143,7 +145,3 @@ class DuckDBEngine(Engine):
             if self._tmp is not None:
                 self._tmp.cleanup()
                 self._tmp = None
-
-
-def table_columns(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
-    return [r[0] for r in con.execute(f"DESCRIBE {quote_ident(name)}").fetchall()]

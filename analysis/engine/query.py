@@ -15,7 +15,7 @@ Every function here returns SQL text over a relation called ``events``; nothing 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
@@ -272,13 +272,3 @@ def rows_sql(*, columns: Sequence[str], where: Where, extra: Mapping[str, str] |
 
 def count_sql(where: Where) -> str:
     return f"SELECT COUNT(*) AS n FROM events WHERE {where.sql()}"
-
-
-@dataclass(frozen=True)
-class Columns:
-    """The source's columns by kind."""
-
-    kinds: dict[str, str] = field(default_factory=dict)
-
-    def of_kind(self, *kinds: str) -> list[str]:
-        return [c for c, k in self.kinds.items() if k in kinds]

@@ -163,7 +163,7 @@ class SparkEngine(Engine):
         return self._kinds_cache
 
     def _spark_sql(self, sql: str) -> str:
-        return re.sub(r"\bevents\b", self._view, to_spark_sql(sql))
+        return re.sub(r"\b(FROM|JOIN) events\b", rf"\1 {self._view}", to_spark_sql(sql))
 
     def _run(self, sql: str) -> pd.DataFrame:
         return self.spark.sql(self._spark_sql(sql)).toPandas()

@@ -34,7 +34,6 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis._common import to_utc
 from analysis.engine import MISSING, DuckDBEngine, Engine, Where, as_engine
 from analysis.stats import drift, spc
 
@@ -387,8 +386,7 @@ def drift_monitors(
         if not prof.present(col):
             continue
         if prof.kind(col) in ("string", "bool"):
-            vc = eng.value_counts([col], where=where, window=g, start=pd.Timestamp(reference[0]).floor(g) if prof.ts_min is None
-                                  else min(prof.ts_min.floor(g), pd.Timestamp(reference[0]).floor(g)))
+            vc = eng.value_counts([col], where=where, window=g)  # windows are epoch-aligned: any start fits
             vc = vc[vc["value"] != MISSING]
             rows = pd.DataFrame({"ts": vc["window_start"].to_numpy(), col: vc["value"].astype(object).to_numpy(),
                                  "n": vc["n"].to_numpy()})

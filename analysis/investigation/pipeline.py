@@ -7,6 +7,7 @@ detection gap -> timeline and runbook -> :class:`analysis.postmortem.Postmortem`
 from __future__ import annotations
 
 import dataclasses
+import functools
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from analysis.investigation.attribution import DRIFT_COLUMNS, _offset, decompose
 from analysis.investigation.backtest import DEFAULT_THRESHOLDS
 from analysis.schema import SEGMENT_COLUMNS, VERSION_COLUMNS
 from analysis.stats import drift as drift_mod
-from analysis.postmortem import Postmortem, _fmt_iso, _fmt_pct, _seg_text, json_safe
+from analysis.postmortem import Postmortem, json_safe
 
 __all__ = ["investigate", "PATTERN_DEFAULTS", "AUTO_METRICS", "PATTERNS"]
 
@@ -54,10 +55,6 @@ def _check_pattern(pattern: str) -> str:
     if pattern not in PATTERNS:
         raise ValueError(f"`pattern` must be one of {PATTERNS}, got {pattern!r}")
     return pattern
-
-
-def _as_utc(value: Any, name: str) -> pd.Timestamp | None:
-    return check_timestamp(value, name)
 
 
 def _auto_window(eng: Engine) -> pd.Timedelta:
@@ -286,13 +283,13 @@ def _investigate(eng: Engine, changes: pd.DataFrame | None, *, pattern: str, rep
     )
     default_tier = scope.DEFAULT_TIER if scope.DEFAULT_TIER in risk_thr else sorted(risk_thr)[0]
     defaults = PATTERN_DEFAULTS[pattern]
-    rep = _as_utc(reported_at, "reported_at") or prof.ts_max
+    rep = check_timestamp(reported_at, "reported_at") or prof.ts_max
     if rep <= prof.ts_min:
         raise ValueError(
             f"`reported_at` ({iso_z(rep)}) is not after the first event ({iso_z(prof.ts_min)}): "
             "there is no history before the report to investigate"
         )
-    mit = _as_utc(mitigated_at, "mitigated_at")
+    mit = check_timestamp(mitigated_at, "mitigated_at")
     if changes is None:
         changes = att._empty_changes()
     ch = changes.sort_values("ts", kind="stable").reset_index(drop=True) if len(changes) else att._empty_changes()
@@ -333,8 +330,10 @@ def _investigate(eng: Engine, changes: pd.DataFrame | None, *, pattern: str, rep
     step("aggregate")
 
     # -- 3. onset ---------------------------------------------------------------------------------
+    # the failure flag of a metric, computed once (for a mean metric without a bar it costs a quantile query)
+    failure_of = functools.cache(lambda m, k, d: _failure_flag(eng, m, k, d))
     onset, onset_scan, seg_where, seg_series, seg_table = _find_onset(
-        eng, agg, metrics, seg_cols, pattern=pattern, derived=derived, window=w, reported_at=rep, alpha=alpha, progress=progress)
+        eng, agg, failure_of, metrics, seg_cols, pattern=pattern, derived=derived, window=w, reported_at=rep, alpha=alpha, progress=progress)
     metric_, kind, direction = onset.metric, onset.kind, onset.direction
     all_series = windows.series(agg, metric_)
     seg_label = onset.label
@@ -374,7 +373,7 @@ def _investigate(eng: Engine, changes: pd.DataFrame | None, *, pattern: str, rep
     ct = scope.period_totals(agg.table, cur[0], cur[1] + pd.Timedelta(microseconds=1))
     q1_metrics = {m: k for m, k in agg.metrics.items() if m in (*AUTO_METRICS, "confidence", "retrieval_mean_score", "latency_ms")}
     findings = scope.compare_periods(bt, ct, q1_metrics, alpha=alpha)
-    failure, failure_def = _failure_flag(eng, metric_, kind, direction)
+    failure, failure_def = failure_of(metric_, kind, direction)
     ec = None
     if prof.present("confidence"):
         ec = scope.error_confidence(eng, in_cur.and_(seg_where), error_expr=failure, error_definition=f"{failure_def} in {seg_label}",
@@ -442,6 +441,7 @@ def _investigate(eng: Engine, changes: pd.DataFrame | None, *, pattern: str, rep
 def _find_onset(
     eng: Engine,
     agg: Any,
+    failure_of: Any,
     metrics: Sequence[str],
     seg_cols: Sequence[str],
     *,
@@ -499,7 +499,7 @@ def _find_onset(
     if onset.significant and onset.segment_column != "__all__":
         # narrow the segment to the slice that carries its failures (e.g. chest pain questions
         # framed hypothetically) and locate the onset there, where the signal is strongest
-        fl0, _ = _failure_flag(eng, metric_, kind, direction)
+        fl0, _ = failure_of(metric_, kind, direction)
         conds, dwhere, _ = scope.drill_down(eng, fl0, start_segment=(onset.segment_column, onset.segment),
                                             current=(onset.ts, rep), baseline=(eng.profile().ts_min, onset.ts), columns=seg_cols,
                                             alpha=alpha)
@@ -682,7 +682,7 @@ def _baseline_period(baseline: tuple[Any, Any] | None, top_ts: pd.Timestamp | No
                      window: pd.Timedelta) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The in-control period: given, or before the onset and before the most likely cause (when it precedes the onset)."""
     if baseline is not None:
-        b0, b1 = _as_utc(baseline[0], "baseline"), _as_utc(baseline[1], "baseline")
+        b0, b1 = check_timestamp(baseline[0], "baseline"), check_timestamp(baseline[1], "baseline")
         if b0 is None or b1 is None or b1 <= b0:
             raise ValueError(f"`baseline` must be (start, end) with start < end, got {baseline!r}")
         return b0, b1

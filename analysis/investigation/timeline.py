@@ -33,14 +33,9 @@ KINDS = ("change", "inferred_change", "onset", "alarm", "report", "mitigation", 
 _KIND_ORDER = {k: i for i, k in enumerate(KINDS)}
 
 
-def _to_ts(value: Any, name: str) -> pd.Timestamp | None:
-    """A UTC timestamp or None; naive timestamps are rejected (every table in the kit is UTC)."""
-    return check_timestamp(value, name)
-
-
 def hours_between(start: Any, end: Any) -> float | None:
     """``end - start`` in hours, or None when either end is missing."""
-    a, b = _to_ts(start, "start"), _to_ts(end, "end")
+    a, b = check_timestamp(start, "start"), check_timestamp(end, "end")
     if a is None or b is None:
         return None
     return (b - a) / pd.Timedelta(hours=1)
@@ -98,10 +93,10 @@ def durations(
     >>> d.time_to_detect_hours, d.detection_gap_hours, d.alarm_delay_hours
     (48.0, 42.0, 6.0)
     """
-    o = _to_ts(onset, "onset")
-    a = _to_ts(earliest_alarm, "earliest_alarm")
-    r = _to_ts(reported_at, "reported_at")
-    m = _to_ts(mitigated_at, "mitigated_at")
+    o = check_timestamp(onset, "onset")
+    a = check_timestamp(earliest_alarm, "earliest_alarm")
+    r = check_timestamp(reported_at, "reported_at")
+    m = check_timestamp(mitigated_at, "mitigated_at")
     return Durations(
         onset=o,
         earliest_alarm=a,
@@ -129,7 +124,7 @@ def _change_rows(changes: pd.DataFrame | None, kind: str, reported_at: pd.Timest
     if changes is None or len(changes) == 0:
         return rows
     for rec in changes.to_dict("records"):
-        ts = _to_ts(rec.get("ts"), "changes.ts")
+        ts = check_timestamp(rec.get("ts"), "changes.ts")
         if ts is None:
             continue
         parts = [str(rec.get("change_type") or "change")]
@@ -191,21 +186,21 @@ def build_timeline(
         ``frame`` sorted by time (ties ordered change, onset, alarm, report, mitigation),
         ``t_rel_hours`` measured from the onset, or from the report when there is no onset.
     """
-    o = _to_ts(onset, "onset")
-    r = _to_ts(reported_at, "reported_at")
-    m = _to_ts(mitigated_at, "mitigated_at")
+    o = check_timestamp(onset, "onset")
+    r = check_timestamp(reported_at, "reported_at")
+    m = check_timestamp(mitigated_at, "mitigated_at")
     rows = _change_rows(changes, "change", r) + _change_rows(inferred, "inferred_change", None)
     if o is not None:
         lo, hi = (None, None) if onset_interval is None else (
-            _to_ts(onset_interval[0], "onset_interval"),
-            _to_ts(onset_interval[1], "onset_interval"),
+            check_timestamp(onset_interval[0], "onset_interval"),
+            check_timestamp(onset_interval[1], "onset_interval"),
         )
         ev = f"interval {iso_z(lo)} .. {iso_z(hi)}" if lo is not None and hi is not None else ""
         rows.append({"ts": o, "kind": "onset", "source": "changepoint", "description": onset_description or "onset", "evidence": ev})
     earliest: pd.Timestamp | None = None
     if alarms is not None and len(alarms):
         for rec in alarms.to_dict("records"):
-            ts = _to_ts(rec.get("first_alarm"), "alarms.first_alarm")
+            ts = check_timestamp(rec.get("first_alarm"), "alarms.first_alarm")
             if ts is None:
                 continue
             what = " ".join(str(rec[k]) for k in ("metric", "segment") if isinstance(rec.get(k), str) and rec.get(k))
@@ -228,7 +223,7 @@ def build_timeline(
     if m is not None:
         rows.append({"ts": m, "kind": "mitigation", "source": "mitigation", "description": mitigation_description, "evidence": ""})
     for n in notes:
-        ts = _to_ts(n.get("ts"), "notes.ts")
+        ts = check_timestamp(n.get("ts"), "notes.ts")
         if ts is not None:
             rows.append(
                 {

@@ -62,7 +62,6 @@ class _StreamingCollector(Collector):
         self.staging = staging
         self.writer: pq.ParquetWriter | None = None
         self.written = 0
-        self.rejected_rows = 0
 
     def add(self, df: pd.DataFrame, labels: np.ndarray, raw_text: Any = None) -> None:
         super().add(df, labels, raw_text)

@@ -21,7 +21,7 @@ import pandas as pd
 from ..engine import DEFAULT_MEMORY_LIMIT, Engine, Where, open_engine, resolve_source
 from ..engine.query import quote_ident
 from ..schema import SchemaError, rejected_frame
-from .result import LoadError, LoadResult, file_sha256
+from .result import LoadError, LoadResult, file_sha256, load_summary
 
 __all__ = ["EventsSource", "open_events", "REJECTED_IN_MEMORY"]
 
@@ -47,7 +47,6 @@ class EventsSource:
     format: str
     sha256: str
     spans_by_kind: dict[str, int] = field(default_factory=dict)
-    reject_sql: str | None = None
 
     def __post_init__(self) -> None:
         if self.rows_read != self.rows_loaded + self.rows_rejected:
@@ -61,8 +60,7 @@ class EventsSource:
     frame = None
 
     def summary(self) -> dict[str, Any]:
-        return {"path": self.source, "format": self.format, "sha256": self.sha256, "rows_read": int(self.rows_read),
-                "rows_loaded": int(self.rows_loaded), "rows_rejected": int(self.rows_rejected)}
+        return load_summary(self)
 
     def close(self) -> None:
         self.engine.close()

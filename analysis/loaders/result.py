@@ -82,14 +82,19 @@ class LoadResult:
 
     def summary(self) -> dict[str, Any]:
         """The ``inputs`` entry of ``report.json``: path, sha256 and the row counts."""
-        return {
-            "path": self.source,
-            "format": self.format,
-            "sha256": self.sha256,
-            "rows_read": int(self.rows_read),
-            "rows_loaded": int(self.rows_loaded),
-            "rows_rejected": int(len(self.rejected)),
-        }
+        return load_summary(self)
+
+
+def load_summary(res: Any) -> dict[str, Any]:
+    """report.json's ``inputs`` entry of a load (a :class:`LoadResult` or an ``EventsSource``)."""
+    return {
+        "path": res.source,
+        "format": res.format,
+        "sha256": res.sha256,
+        "rows_read": int(res.rows_read),
+        "rows_loaded": int(res.rows_loaded),
+        "rows_rejected": int(res.rows_rejected),
+    }
 
 
 def check_path(path: str | Path) -> Path:

@@ -1653,10 +1653,6 @@ def drift_table(
 # ----------------------------------------------------------------------------------------------
 
 
-def _check_duration(value: Any, name: str) -> pd.Timedelta:
-    return check_duration(value, name)
-
-
 def _as_bound(value: Any, tz: Any, name: str) -> pd.Timestamp:
     try:
         ts = pd.Timestamp(value)
@@ -1841,8 +1837,8 @@ def drift_scan(
     if test not in _SCAN_TESTS:
         raise ValueError(f"`test` must be one of {_SCAN_TESTS}, got {test!r}")
     alpha = _check_alpha(alpha)
-    window_td = _check_duration(window, "window")
-    step_td = window_td if step is None else _check_duration(step, "step")
+    window_td = check_duration(window, "window")
+    step_td = window_td if step is None else check_duration(step, "step")
     ts = events[ts_column]
     if not pd.api.types.is_datetime64_any_dtype(ts.dtype):
         raise ValueError(f"`ts_column` {ts_column!r} must hold timestamps, got dtype {ts.dtype}")
