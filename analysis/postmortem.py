@@ -340,11 +340,8 @@ class Postmortem:
         if q3:
             L.append(f"- **Scope:** {q3['verdict']}: {md_text(q3.get('reason'), redact=redact, max_len=400)}; "
                      f"{q3['affected_events']} affected events ({_fmt_pct(q3.get('affected_share'))} of traffic in the failure window)\n")
-        if q4 and q4.get("earliest_alarm"):
-            L.append(f"- **Detection gap:** {_fmt(q4.get('gap_hours'), 1)} h ({md_text(q4.get('gap_category'))}); "
-                     f"earliest alarm {_fmt_iso(q4.get('earliest_alarm'))} by {md_text(q4.get('closing_monitor'))}\n")
-        elif q4:
-            L.append(f"- **Detection gap:** no replayed monitor alarmed ({md_text(q4.get('gap_category')) or 'no gap category'})\n")
+        if q4:
+            L.append(f"- **Detection gap:** {gap_sentence(q4)}\n")
         dur = d.get("durations") or {}
         if dur:
             L.append(f"- **Durations:** time to detect {_fmt(dur.get('time_to_detect_hours'), 1)} h, detection gap "
@@ -386,7 +383,7 @@ class Postmortem:
             L.append(_md_table(ae, ["event_id", "ts", "input_text", "output_text", "why"], redact=redact, max_rows=20))
         L.append("## 4. What was the detection gap?\n")
         if q4:
-            L.append(f"Gap **{_fmt(q4.get('gap_hours'), 1)} h**, category **{md_text(q4.get('gap_category'))}**: {md_text(q4.get('gap_explanation'), redact=False, max_len=600)}\n")
+            L.append(f"{gap_sentence(q4, strong=True)}: {md_text(q4.get('gap_explanation'), redact=False, max_len=600)}\n")
             L.append(_md_table(q4["monitors"], ["name", "metric", "segment", "first_alarm", "lead_time_hours", "false_alarms_baseline"], redact=redact))
         L.append("## Timeline\n")
         L.append(_md_table(d["timeline"], ["ts", "t_rel_hours", "kind", "source", "description"], redact=redact, max_rows=60))
@@ -468,6 +465,23 @@ def _seg_text(seg: Any) -> str:
         return ", ".join(f"{k} in [{', '.join(map(str, v))}]" if isinstance(v, (list, tuple)) else f"{k}={v}"
                          for k, v in seg.items()) or "all traffic"
     return str(seg) if seg else "all traffic"
+
+
+def gap_sentence(q4: dict[str, Any], *, strong: bool = False) -> str:
+    """The detection gap in one Markdown sentence, from ``report.json``'s ``q4_detection_gap``.
+
+    Never renders an empty figure: without an alarm before the report it says so (and the gap
+    category, when there is one); without an incident it says there was nothing to detect.
+    """
+    b = "**" if strong else ""
+    cat = q4.get("gap_category")
+    cat_txt = f"category {b}{md_text(cat)}{b}" if cat else "no gap category"
+    if q4.get("earliest_alarm") and q4.get("gap_hours") is not None:
+        return (f"Gap {b}{_fmt(q4.get('gap_hours'), 1)} h{b}, {cat_txt}; earliest alarm "
+                f"{_fmt_iso(q4.get('earliest_alarm'))} by {md_text(q4.get('closing_monitor'))}")
+    if cat is None:
+        return "No incident, so no detection gap"
+    return f"No replayed monitor alarmed before the report ({cat_txt})"
 
 
 def _fmt_iso(s: Any) -> str:

@@ -963,13 +963,24 @@ def show_headline(pm: Any, *, redact: bool = True) -> HtmlBlock:
         ),
         (
             "Detection gap",
-            f"{_fmt_num(q4.get('gap_hours'))} h ({q4.get('gap_category') or '-'}); earliest alarm {_fmt_ts((q4.get('earliest_alarm') or {}).get('ts') if isinstance(q4.get('earliest_alarm'), dict) else q4.get('earliest_alarm'))}",
+            _gap_text(q4),
         ),
     ]
     lines = [(k, str(safe_text(v, redact=redact, max_len=300))) for k, v in lines]
     rows = "".join(f"<tr><th style='text-align:left'>{escape_html(k)}</th><td>{escape_html(v)}</td></tr>" for k, v in lines)
     plain = "\n".join(f"{k}: {v}" for k, v in lines)
     return HtmlBlock(f"<table>{rows}</table>", html.escape(plain, quote=False))
+
+
+def _gap_text(q4: Mapping[str, Any]) -> str:
+    """The detection gap in plain text; never an empty figure (see ``postmortem.gap_sentence``)."""
+    alarm = q4.get("earliest_alarm")
+    alarm = alarm.get("ts") if isinstance(alarm, dict) else alarm
+    if alarm and q4.get("gap_hours") is not None:
+        return f"{_fmt_num(q4.get('gap_hours'))} h ({q4.get('gap_category') or '-'}); earliest alarm {_fmt_ts(alarm)}"
+    if not q4.get("gap_category"):
+        return "no incident, so no detection gap"
+    return f"no replayed monitor alarmed before the report ({q4.get('gap_category')})"
 
 
 def _fmt_num(v: Any) -> str:

@@ -156,6 +156,36 @@ def test_infer_changes_finds_silent_versions_only():
     assert len(infer_changes(ev, None)) == 2
 
 
+def _changes(*rows):
+    """rows: (change_id, hour offset, change_type) -> a canonical-enough change log."""
+    return pd.DataFrame(
+        {
+            "change_id": pd.array([r[0] for r in rows], dtype="string[pyarrow]"),
+            "ts": pd.to_datetime([T0 + pd.Timedelta(hours=r[1]) for r in rows], utc=True),
+            "change_type": pd.array([r[2] for r in rows], dtype="string[pyarrow]"),
+        }
+    )
+
+
+def test_staleness_an_embedding_swap_is_not_its_own_rebuild():
+    from analysis.investigation.attribution import staleness
+
+    rows = [(h, "v1", False) for h in range(40) for _ in range(3)]
+    ev = _events(rows)
+    ev["index_version"] = pd.array(["idx-1"] * len(ev), dtype="string[pyarrow]")
+    at, end = T0 + pd.Timedelta(hours=20), T0 + pd.Timedelta(hours=40)
+    # the query embedder was swapped at hour 20 and the index never rebuilt: stale
+    swap = _changes(("chg-emb", 20, "embedding_model_update"))
+    st = staleness(ev, swap, at=at, end=end)
+    assert st["checked"] and st["stale"] and not st["index_rebuilt"]
+    # a logged rebuild after the swap ends the staleness; one before it does not
+    assert not staleness(ev, _changes(("chg-emb", 20, "embedding_model_update"), ("chg-idx", 25, "index_rebuild")), at=at, end=end)["stale"]
+    assert staleness(ev, _changes(("chg-idx", 5, "index_rebuild"), ("chg-emb", 20, "embedding_model_update")), at=at, end=end)["stale"]
+    # the index version moving in the logs is a rebuild too
+    ev.loc[ev["ts"] >= T0 + pd.Timedelta(hours=30), "index_version"] = "idx-2"
+    assert not staleness(ev, swap, at=at, end=end)["stale"]
+
+
 def _series(n, k):
     ws = pd.date_range(T0, periods=len(n), freq="1h", tz="UTC")
     return pd.DataFrame({"window_start": ws, "n": n, "successes": k, "rate": k / np.maximum(n, 1)})

@@ -206,3 +206,17 @@ def test_report_time_before_every_event_is_a_clear_error():
     first = sc.events["ts"].min()
     with pytest.raises(ValueError, match="`reported_at` .* is not after the first event"):
         investigate(sc.events, sc.changes, reported_at=first - pd.Timedelta(hours=1), progress=False)
+
+
+def test_detection_gap_sentence_never_renders_an_empty_figure():
+    from analysis.postmortem import gap_sentence
+
+    alarmed = {"gap_hours": 41.5, "gap_category": "monitor_existed_not_acted_on", "earliest_alarm": "2026-01-05T06:30:00Z",
+               "closing_monitor": "cusum"}
+    assert gap_sentence(alarmed, strong=True) == (
+        "Gap **41.5 h**, category **monitor\\_existed\\_not\\_acted\\_on**; earliest alarm 2026-01-05 06:30 UTC by cusum")
+    silent = {"gap_hours": 0.0, "gap_category": "no_monitor", "earliest_alarm": None, "closing_monitor": None}
+    assert gap_sentence(silent) == "No replayed monitor alarmed before the report (category no\\_monitor)"
+    assert gap_sentence({"gap_hours": None, "gap_category": None, "earliest_alarm": None}) == "No incident, so no detection gap"
+    for q4 in (alarmed, silent):
+        assert "- h" not in gap_sentence(q4) and "****" not in gap_sentence(q4, strong=True)

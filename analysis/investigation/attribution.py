@@ -975,7 +975,8 @@ def staleness(events: Any, changes: pd.DataFrame | None, *, at: pd.Timestamp, en
     rebuilt_logged = False
     if changes is not None and len(changes):
         ct = changes["change_type"].astype("string")
-        rebuilt_logged = bool((((ct == "index_rebuild") | (ct == "embedding_model_update")) & (changes["ts"] >= at) & (changes["ts"] < end)).fillna(False).any())
+        # only a rebuild rebuilds: an embedding-model swap at ``at`` is what makes the index stale
+        rebuilt_logged = bool(((ct == "index_rebuild") & (changes["ts"] >= at) & (changes["ts"] < end)).fillna(False).any())
     moved = idx_before is None or idx_after != {idx_before}
     corpus_after = _last_value(eng, "corpus_version", Where.of(at, end)) if eng.has("corpus_version") else None
     out.update(checked=True, stale=bool(not moved and not rebuilt_logged), index_version=idx_before,
