@@ -153,6 +153,11 @@ def robust_sigma_trend(y: np.ndarray) -> np.ndarray:
     return np.where(out > 1e-12 * np.maximum(scale, 1e-300), out, 0.0)
 
 
+#: Blocks needed by :func:`long_run_variance_trend`: five second differences, so that the two moved
+#: by one change stay below the MAD's 50% breakdown point.
+MIN_TREND_BLOCKS = 7
+
+
 def trend_block_length(n: int) -> int:
     """Block length :math:`\\max(1, \\mathrm{round}(n^{1/3}))` of :func:`long_run_variance_trend`."""
     return max(1, int(round(n ** (1.0 / 3.0))))
@@ -171,7 +176,7 @@ def long_run_variance_trend(y: np.ndarray, block: int | None = None) -> np.ndarr
     Returns
     -------
     numpy.ndarray
-        Shape ``(d,)``; 0 when there are fewer than three blocks.
+        Shape ``(d,)``; 0 when there are fewer than seven blocks (see Notes).
 
     Notes
     -----
@@ -186,7 +191,9 @@ def long_run_variance_trend(y: np.ndarray, block: int | None = None) -> np.ndarr
     Blocks of :math:`n^{1/3}` are the order that balances the bias and variance of batch-means
     estimators of the long-run variance (Carlstein 1986; Politis, Romano and Wolf 1999, ch. 9).
     A periodic series whose period is longer than a block, or strong positive autocorrelation,
-    makes it large; white noise gives :math:`\approx \sigma^2`.
+    makes it large; white noise gives :math:`\approx \sigma^2`. One change moves up to two second
+    differences, and the MAD ignores them only when they are fewer than half: so at least five
+    second differences (seven blocks) are needed, and with fewer the estimate is 0 (not available).
 
     References
     ----------
@@ -196,7 +203,7 @@ def long_run_variance_trend(y: np.ndarray, block: int | None = None) -> np.ndarr
     n, d = y.shape
     b = trend_block_length(n) if block is None else int(block)
     m = n // b if b > 0 else 0
-    if m < 3:
+    if m < MIN_TREND_BLOCKS:
         return np.zeros(d)
     means = y[: m * b].reshape(m, b, d).mean(axis=1)
     d2 = np.diff(means, n=2, axis=0)
