@@ -11,7 +11,8 @@ settings, add index 0 to the annotators' sets and to the prediction, then
 
 Detectors compared:
 
-* ``detect()``: :func:`analysis.stats.changepoint.detect` with its defaults;
+* ``detect()``: :func:`analysis.stats.changepoint.detect` with its defaults (segments flat or
+  straight lines, MBIC per change, noise scale of the no-change fit; no constant chosen from data);
 * ``pelt_mbic``: PELT, Gaussian mean cost with unit variance on the z-scored series (R
   changepoint's ``cpt.mean`` convention), penalty ``3 ln n``, ``min_size=1`` (R's ``minseglen``
   default), run through ``detect(cost="l2", penalty=3 ln n, min_size=1)``;
@@ -20,8 +21,15 @@ Detectors compared:
 A multivariate series is z-scored column by column and given to ``detect()`` as a 2-D array; the
 ``pelt_mbic`` baseline sums the unit-variance cost over columns the same way.
 
+Leave-one-series-out (LOSO): the defaults have no constant chosen from data, so their LOSO scores
+are their plain scores. As a check that the penalty level generalises, ``loso_k`` picks the
+multiplier ``k`` of ``penalty = k ln n`` (``noise_scale="null"``, the default's scale) from
+:data:`K_GRID` on the 16 other series (best mean of cover and F1; ties: the smaller ``k``) and
+scores the held-out series with it; ``loso_pelt`` does the same for the PELT baseline.
+
 Run: ``.venv/bin/python benchmarks/tcpd.py [--data DIR]``. Prints one row per series and the
-averages, then the averages of a few other settings of ``detect()`` for comparison. The series'
+averages (all series, and the short ones: ``n <= 30`` and ``n <= 60``), the LOSO table, then the averages of a few
+other settings of ``detect()`` for comparison. The series'
 sources and licences are listed in the dataset's README (collection: van den Burg and Williams,
 "An Evaluation of Change Point Detection Algorithms", 2020, MIT-licensed code).
 """
@@ -43,6 +51,8 @@ from analysis.stats.changepoint import detect  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parent / "data" / "tcpd"  # copied from the TCPD, with its LICENSE
 MARGIN = 5
+SHORT = (30, 60)  # series with n <= each of these are also averaged on their own line
+K_GRID = (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0)  # penalty multipliers k of k ln n for LOSO
 
 
 # ---------------------------------------------------------------------------- data
@@ -139,6 +149,20 @@ def det_zero(x: np.ndarray) -> list[int]:
     return []
 
 
+def _n_obs(x: np.ndarray) -> int:
+    return int(np.sum(np.isfinite(x) if x.ndim == 1 else np.isfinite(x).all(axis=1)))
+
+
+def det_trend_k(k: float) -> Callable[[np.ndarray], list[int]]:
+    """``detect()``'s default model and noise scale with penalty ``k ln n``."""
+    return lambda x: list(detect(x, penalty=k * math.log(_n_obs(x)), noise_scale="null").change_points)
+
+
+def det_pelt_k(k: float) -> Callable[[np.ndarray], list[int]]:
+    """The PELT baseline with penalty ``k ln n``."""
+    return lambda x: list(detect(x, cost="l2", penalty=k * math.log(_n_obs(x)), min_size=1).change_points)
+
+
 DETECTORS: dict[str, Callable[[np.ndarray], list[int]]] = {
     "detect()": det_default,
     "pelt_mbic": det_pelt_mbic,
@@ -173,6 +197,38 @@ def _averages(rows: list[dict], name: str) -> tuple[float, float, float]:
     return tuple(float(np.mean([r[f"{name}_{k}"] for r in rows])) for k in ("cover", "f1", "k"))
 
 
+def loso(data: dict, family: Callable[[float], Callable], grid: Iterable[float] = K_GRID) -> list[dict]:
+    """Leave-one-series-out scores of ``family(k)`` with ``k`` chosen on the other series.
+
+    Each series is scored with the ``k`` of ``grid`` that maximises the mean of cover and F1
+    over all the other series (ties: the first, i.e. smallest, ``k``). Returns one row per series:
+    ``series``, ``n``, ``loso_cover``, ``loso_f1``, ``loso_k`` (number of change points),
+    ``loso_choice`` (the chosen ``k``).
+    """
+    grid = tuple(grid)
+    per_k = [score(data, {"g": family(k)}) for k in grid]
+    merit = np.array([[(r["g_cover"] + r["g_f1"]) / 2 for r in rows] for rows in per_k])  # (k, series)
+    out = []
+    for i, base in enumerate(per_k[0]):
+        others = np.delete(merit, i, axis=1).mean(axis=1)
+        j = int(np.argmax(others))
+        r = per_k[j][i]
+        out.append({"series": base["series"], "n": base["n"], "loso_cover": r["g_cover"], "loso_f1": r["g_f1"],
+                    "loso_k": r["g_k"], "loso_choice": grid[j]})
+    return out
+
+
+def _with_loso(rows: list[dict], name: str, table: list[dict]) -> list[dict]:
+    """``rows`` with the columns of a :func:`loso` table added under the detector name ``name``."""
+    return [dict(row, **{f"{name}_{key}": r[f"loso_{key}"] for key in ("cover", "f1", "k", "choice")})
+            for row, r in zip(rows, table)]
+
+
+def _summary_line(label: str, rows: list[dict], names: list[str]) -> str:
+    avg = {d: _averages(rows, d) for d in names}
+    return f"{label:<20}{'':>5}" + "".join(f"  {avg[d][0]:>16.3f}{avg[d][1]:>14.3f}{avg[d][2]:>4.1f}" for d in names)
+
+
 def _table(rows: list[dict], names: list[str]) -> str:
     head = f"{'series':<20}{'n':>5}" + "".join(f"  {d + ' cover':>16}{d + ' F1':>14}{'k':>4}" for d in names)
     lines = [head]
@@ -181,10 +237,11 @@ def _table(rows: list[dict], names: list[str]) -> str:
             f"{r['series']:<20}{r['n']:>5}"
             + "".join(f"  {r[d + '_cover']:>16.3f}{r[d + '_f1']:>14.3f}{r[d + '_k']:>4}" for d in names)
         )
-    avg = {d: _averages(rows, d) for d in names}
-    lines.append(
-        f"{'average':<20}{'':>5}" + "".join(f"  {avg[d][0]:>16.3f}{avg[d][1]:>14.3f}{avg[d][2]:>4.1f}" for d in names)
-    )
+    lines.append(_summary_line("average", rows, names))
+    for limit in SHORT:
+        short = [r for r in rows if r["n"] <= limit]
+        if short:
+            lines.append(_summary_line(f"n<={limit} ({len(short)} series)", short, names))
     return "\n".join(lines)
 
 
@@ -196,6 +253,14 @@ def main(argv: list[str] | None = None) -> None:
     rows = score(data)
     print(f"TCPD: {len(rows)} series from {args.data}; F1 margin {MARGIN}; k = number of change points")
     print(_table(rows, list(DETECTORS)))
+    print()
+    print("Leave-one-series-out: detect() has no constant chosen from data (LOSO = plain). loso_k: detect()'s")
+    print(f"model with penalty k ln n, k from {list(K_GRID)} chosen on the other 16 series; loso_pelt: the same")
+    print("for the PELT baseline.")
+    lrows = _with_loso(_with_loso(rows, "loso_k", loso(data, det_trend_k)), "loso_pelt", loso(data, det_pelt_k))
+    print(_table(lrows, ["detect()", "loso_k", "loso_pelt", "pelt_mbic", "zero"]))
+    print("k chosen (loso_k): " + ", ".join(f"{r['series']} {r['loso_k_choice']:g}" for r in lrows))
+    print("k chosen (loso_pelt): " + ", ".join(f"{r['series']} {r['loso_pelt_choice']:g}" for r in lrows))
     print()
     print("Other settings of detect() (averages over the same series, for comparison):")
     var_rows = score(data, VARIANTS)

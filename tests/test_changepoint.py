@@ -28,9 +28,13 @@ from analysis.stats.changepoint_costs import (
     CostL2,
     CostNormalMean,
     CostNormalMeanVar,
+    CostNormalTrend,
     binomial_dispersion,
     long_run_variance,
+    long_run_variance_trend,
     robust_sigma,
+    robust_sigma_trend,
+    trend_null_variance,
 )
 
 RTOL = 1e-9
@@ -426,6 +430,7 @@ def test_auto_penalty_resists_autocorrelation():
     # AR(1) noise (phi 0.7) without any change: the robust first-difference scale underestimates
     # the noise that matters for a mean (the long-run variance), so penalty="mbic" splits it
     # repeatedly; "auto" scales by the long-run variance and should stay (nearly) silent.
+    # (Written for the mean cost, the default until the trend cost became it: pinned to it.)
     auto = mbic = 0
     for seed in range(10):
         e = np.random.default_rng(seed).normal(size=400)
@@ -433,6 +438,124 @@ def test_auto_penalty_resists_autocorrelation():
         y[0] = e[0]
         for t in range(1, 400):
             y[t] = 0.7 * y[t - 1] + e[t]
-        auto += detect(y).n_changes
-        mbic += detect(y, penalty="mbic").n_changes
+        auto += detect(y, cost="normal_mean").n_changes
+        mbic += detect(y, cost="normal_mean", penalty="mbic").n_changes
     assert auto <= 2 < 20 <= mbic
+
+
+# ------------------------------------------------------------------------------------------
+# the default cost: segments flat or straight lines (normal_trend)
+# ------------------------------------------------------------------------------------------
+
+
+def _polyfit_rss(seg: np.ndarray, degree: int) -> float:
+    """Residual sum of squares of numpy's least-squares polynomial fit (an independent reference)."""
+    i = np.arange(seg.size, dtype=float)
+    return float(np.sum((seg - np.polyval(np.polyfit(i, seg, degree), i)) ** 2))
+
+
+def test_cost_normal_trend_is_the_better_of_flat_and_line_after_bic():
+    rng = np.random.default_rng(12)
+    x = 1e3 + np.r_[np.linspace(0, 5, 40), np.full(30, 2.0)] + rng.normal(size=70)  # offset: precision
+    sigma, lam = 1.7, 4.0
+    c = CostNormalTrend(sigma=sigma, slope_penalty=lam).fit(x)
+    for a, b in [(0, 70), (0, 40), (40, 70), (10, 13), (5, 7)]:
+        seg = x[a:b]
+        ref = min(_polyfit_rss(seg, 0), _polyfit_rss(seg, 1) + lam * sigma**2) / sigma**2
+        # cost() is shifted by the slope charge (super-additivity for the search), see the class notes
+        assert c.cost(np.array([a]), np.array([b]))[0] + lam == pytest.approx(ref, rel=1e-9, abs=1e-7)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pelt_search_on_trend_cost_equals_ruptures_custom_cost(seed):
+    # ruptures' own PELT loop on our (shifted) cost with the penalty plus the shift per segment.
+    rng = np.random.default_rng(seed)
+    n = 150
+    x = np.r_[np.linspace(0, 4, 60), np.full(50, -1.0), np.linspace(-1, 3, 40)] + rng.normal(0, 0.7, n)
+    cost = CostNormalTrend().fit(x)
+    for pen, min_size in ((3.0, 2), (3 * math.log(n), 3)):
+        ours = detect(x, cost="normal_trend", penalty=pen, min_size=min_size).change_points
+        ref = rpt.Pelt(custom_cost=_Wrapped(cost), jump=1, min_size=min_size).fit(x).predict(pen=pen + cost.segment_offset)
+        assert ours == _ruptures_starts(ref), (pen, min_size)
+
+
+def test_short_series_with_a_clear_step_is_found():
+    # n = 16 and n = 21 (short series: the issue's n = 15-21), a step of 6 noise sd in the middle.
+    # Over 100 seeds it is found exactly at its place in 100% (n = 16) and 95% (n = 21) of them;
+    # require 18 of 20 (P(fewer | 20, 0.95) = 0.08, the seeds are fixed). A line explains much of a
+    # step in so few points, which is why smaller steps are found less often (see detect's Notes).
+    for n in (16, 21):
+        h = n // 2
+        found = 0
+        for seed in range(20):
+            x = np.r_[np.zeros(h), np.full(n - h, 6.0)] + np.random.default_rng(seed).normal(size=n)
+            found += detect(x).change_points == (h,)
+        assert found >= 18, n
+
+
+def test_linear_trend_is_not_a_staircase():
+    # A straight line plus white noise has no change. A level-only model cuts it into steps:
+    # ruptures' PELT (l2, MBIC 3 ln n on the z-scored series, R's cpt.mean convention) does in
+    # nearly every seed; the default (lines allowed) should report at most one change in 20 seeds.
+    ours = theirs = 0
+    for seed in range(20):
+        n = 200
+        x = 0.05 * np.arange(n) + np.random.default_rng(seed).normal(size=n)
+        z = (x - x.mean()) / x.std()
+        ours += detect(x).n_changes
+        theirs += len(rpt.Pelt(model="l2", jump=1, min_size=1).fit(z).predict(pen=3 * math.log(n))) - 1
+    assert ours <= 1 and theirs >= 20
+
+
+def test_a_bend_is_a_change_of_slope():
+    # Continuous piecewise-linear signal, slope +0.1 then -0.1 from position 40 (no level jump),
+    # noise sd 0.3: one change, within 3 of the bend.
+    n = 80
+    i = np.arange(n)
+    x = np.where(i < 40, 0.1 * i, 4.0 - 0.1 * (i - 40)) + np.random.default_rng(3).normal(0, 0.3, n)
+    r = detect(x)
+    assert r.n_changes == 1 and abs(r.change_points[0] - 40) <= 3
+    lo, hi = r.intervals[0]
+    assert lo <= r.change_points[0] <= hi
+
+
+def test_trend_cost_is_shift_and_scale_invariant():
+    x = np.r_[np.linspace(0, 3, 50), np.full(40, 0.5), np.linspace(0.5, -2, 60)] + np.random.default_rng(8).normal(0, 0.4, 150)
+    base = detect(x)
+    assert base.n_changes >= 1
+    for a, b in ((1e-3, 5.0), (250.0, -1e4), (-3.0, 0.0)):
+        assert detect(a * x + b).change_points == base.change_points
+    for pen in ("mbic", "bic"):
+        assert detect(-2 * x + 1, penalty=pen).change_points == detect(x, penalty=pen).change_points
+
+
+def test_trend_scales_on_known_noise():
+    # White noise around a line with slope breaks: the second-difference MAD estimates the noise sd
+    # (4,000 points: sampling sd about 3%); AR(1) phi 0.5 has long-run sd 1 / (1 - 0.5) = 2 (20,000
+    # points, blocks of 27: batch-means bias a few %, sampling sd about 10%).
+    rng = np.random.default_rng(6)
+    i = np.arange(4000)
+    y = (np.where(i < 2000, 0.01 * i, 20 - 0.02 * (i - 2000)) + 2.0 * rng.normal(size=4000))[:, None]
+    assert robust_sigma_trend(y)[0] == pytest.approx(2.0, rel=0.08)
+    e = rng.normal(size=20_000)
+    ar = np.empty_like(e)
+    ar[0] = e[0]
+    for t in range(1, e.size):
+        ar[t] = 0.5 * ar[t - 1] + e[t]
+    assert math.sqrt(long_run_variance_trend(ar[:, None])[0]) == pytest.approx(2.0, rel=0.2)
+    # The no-change variance of a noiseless line plus a known residual: the residual's variance
+    # about numpy's least-squares line (n = 12: too few blocks for the long-run part to exceed it).
+    r = np.array([1.0, -1, 2, 0, -2, 1, -1, 0, 2, -2, 1, -1])
+    x = 3.0 + 0.5 * np.arange(12) + r
+    assert trend_null_variance(x[:, None])[0] == pytest.approx(max(_polyfit_rss(x, 1) / 12, long_run_variance_trend(x[:, None])[0]))
+
+
+def test_noise_scale_argument():
+    x = np.r_[np.zeros(30), np.ones(30)] + 0.1 * np.random.default_rng(0).normal(size=60)
+    assert detect(x).params["noise_scale"] == "null"
+    assert detect(x, penalty="mbic").params["noise_scale"] == "local"
+    assert detect(x, penalty=3 * math.log(60), noise_scale="null").change_points == detect(x).change_points
+    with pytest.raises(ValueError, match="`noise_scale` applies to cost in"):
+        detect(x, cost="l2", noise_scale="null")
+    with pytest.raises(ValueError, match="`noise_scale` must be one of"):
+        detect(x, noise_scale="global")

@@ -20,12 +20,16 @@ __all__ = [
     "CostL2",
     "CostNormalMean",
     "CostNormalMeanVar",
+    "CostNormalTrend",
     "CostBinomial",
     "COSTS",
     "make_cost",
     "robust_sigma",
     "long_run_variance",
     "binomial_dispersion",
+    "robust_sigma_trend",
+    "long_run_variance_trend",
+    "trend_null_variance",
 ]
 
 
@@ -114,6 +118,137 @@ def long_run_variance(y: np.ndarray, block: int | None = None) -> np.ndarray:
     dm = np.diff(means, axis=0)
     mad = 1.482602218505602 * np.median(np.abs(dm - np.median(dm, axis=0)), axis=0)
     return b * mad**2 / 2.0
+
+
+def robust_sigma_trend(y: np.ndarray) -> np.ndarray:
+    """Robust noise standard deviation from second differences, per column.
+
+    Parameters
+    ----------
+    y
+        Array of shape ``(n, d)`` without missing values.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(d,)``; 0 for a column that is a straight line.
+
+    Notes
+    -----
+    The analogue of :func:`robust_sigma` for a signal that is locally linear: with
+    :math:`\\Delta^2 y_i = y_{i+2} - 2y_{i+1} + y_i`, a straight line gives 0, a change of level or
+    slope moves at most two second differences, and for independent noise
+    :math:`\\operatorname{Var}(\\Delta^2 y) = 6\\sigma^2`, so
+    :math:`\\hat\\sigma = 1.4826\\,\\operatorname{MAD}(\\Delta^2 y)/\\sqrt 6`. The same fall-backs as
+    :func:`robust_sigma` apply when the MAD is 0.
+    """
+    n, d = y.shape
+    if n < 3:
+        return robust_sigma(y)
+    d2 = np.diff(y, n=2, axis=0)
+    mad = 1.482602218505602 * np.median(np.abs(d2 - np.median(d2, axis=0)), axis=0) / math.sqrt(6.0)
+    sd_d2 = d2.std(axis=0) / math.sqrt(6.0)
+    out = np.where(mad > 0, mad, np.where(sd_d2 > 0, sd_d2, 0.0))
+    scale = np.max(np.abs(y), axis=0)
+    return np.where(out > 1e-12 * np.maximum(scale, 1e-300), out, 0.0)
+
+
+#: Blocks needed by :func:`long_run_variance_trend`: five second differences, so that the two moved
+#: by one change stay below the MAD's 50% breakdown point.
+MIN_TREND_BLOCKS = 7
+
+
+def trend_block_length(n: int) -> int:
+    """Block length :math:`\\max(1, \\mathrm{round}(n^{1/3}))` of :func:`long_run_variance_trend`."""
+    return max(1, int(round(n ** (1.0 / 3.0))))
+
+
+def long_run_variance_trend(y: np.ndarray, block: int | None = None) -> np.ndarray:
+    r"""Robust long-run variance from second differences of block means, per column.
+
+    Parameters
+    ----------
+    y
+        Array ``(n, d)`` without missing values.
+    block
+        Block length ``b``; default :func:`trend_block_length` (:math:`n^{1/3}`).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(d,)``; 0 when there are fewer than seven blocks (see Notes).
+
+    Notes
+    -----
+    With block means :math:`A_j` of :math:`m = \lfloor n/b \rfloor` blocks of length :math:`b`,
+    for a stationary series around a straight line
+    :math:`b\operatorname{Var}(A_{j+1} - 2A_j + A_{j-1}) \to 6\sigma^2_{LR}` (the three block means
+    are nearly independent with variance :math:`\sigma^2_{LR}/b`). A line cancels; a change of level
+    or slope moves only the second differences next to it, which the MAD ignores:
+
+    .. math:: \hat\sigma^2_{LR} = b\,\big(1.4826\,\operatorname{MAD}(\Delta^2 A)\big)^2 / 6.
+
+    Blocks of :math:`n^{1/3}` are the order that balances the bias and variance of batch-means
+    estimators of the long-run variance (Carlstein 1986; Politis, Romano and Wolf 1999, ch. 9).
+    A periodic series whose period is longer than a block, or strong positive autocorrelation,
+    makes it large; white noise gives :math:`\approx \sigma^2`. One change moves up to two second
+    differences, and the MAD ignores them only when they are fewer than half: so at least five
+    second differences (seven blocks) are needed, and with fewer the estimate is 0 (not available).
+
+    References
+    ----------
+    Carlstein, E. (1986). The use of subseries values for estimating the variance of a general
+    statistic from a stationary sequence. Annals of Statistics 14(3), 1171-1179.
+    """
+    n, d = y.shape
+    b = trend_block_length(n) if block is None else int(block)
+    m = n // b if b > 0 else 0
+    if m < MIN_TREND_BLOCKS:
+        return np.zeros(d)
+    means = y[: m * b].reshape(m, b, d).mean(axis=1)
+    d2 = np.diff(means, n=2, axis=0)
+    mad = 1.482602218505602 * np.median(np.abs(d2 - np.median(d2, axis=0)), axis=0)
+    return b * mad**2 / 6.0
+
+
+def _line_rss(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Residual sums of squares of the flat and of the straight-line fit to each column of ``y``."""
+    n = y.shape[0]
+    u = np.arange(n) - (n - 1) / 2.0
+    yc = y - y.mean(axis=0)
+    flat = np.sum(yc * yc, axis=0)
+    sxx = float(np.sum(u * u))
+    sxy = u @ yc
+    line = flat - (sxy * sxy / sxx if sxx > 0 else 0.0)
+    return flat, np.clip(line, 0.0, flat)
+
+
+def trend_null_variance(y: np.ndarray) -> np.ndarray:
+    """Noise variance of ``y`` under "no change" for :class:`CostNormalTrend`, per column.
+
+    Parameters
+    ----------
+    y
+        Array ``(n, d)`` without missing values.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(d,)``: :math:`\\max(\\hat\\sigma^2_0, \\hat\\sigma^2_{LR})`, the residual variance
+        :math:`\\hat\\sigma^2_0` of the single segment (flat, or a straight line when BIC prefers it:
+        :math:`n \\ln(\\mathrm{RSS}_{flat}/\\mathrm{RSS}_{line}) > \\ln n`), or the robust long-run
+        variance of :func:`long_run_variance_trend` when that is larger. A column whose values are a
+        straight line gets its sample variance (or 1 when constant), so the cost stays finite.
+    """
+    n = y.shape[0]
+    flat, line = _line_rss(y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        use_line = (line > 0) & (n * np.log(flat / np.where(line > 0, line, 1.0)) > math.log(max(n, 2)))
+    use_line |= (line == 0) & (flat > 0)
+    v0 = np.where(use_line, line, flat) / max(n, 1)
+    v = np.maximum(v0, long_run_variance_trend(y))
+    fallback = np.where(flat > 0, flat / max(n, 1), 1.0)
+    return np.where(v > 0, v, fallback)
 
 
 def binomial_dispersion(successes: np.ndarray, trials: np.ndarray) -> float:
@@ -307,6 +442,113 @@ class CostNormalMeanVar(_GaussianBase):
         return 1.0
 
 
+class CostNormalTrend:
+    """Gaussian segments that are flat or straight lines, the slope charged by BIC.
+
+    Parameters
+    ----------
+    sigma
+        Noise standard deviation per column; default :func:`robust_sigma_trend`.
+    slope_penalty
+        :math:`\\lambda`, the charge for fitting a slope in a segment (in -2 log-likelihood units);
+        default :math:`\\ln n` (BIC: one parameter).
+
+    Notes
+    -----
+    For segment :math:`(t, s]` and column :math:`j`, with :math:`R^{flat}` and :math:`R^{line}` the
+    residual sums of squares about the segment mean and about its least-squares line,
+
+    .. math:: c(t, s) = \\sum_j \\min\\big(R^{flat}_j/\\sigma_j^2,\\; R^{line}_j/\\sigma_j^2 + \\lambda\\big),
+
+    the -2 log-likelihood (known variance, up to a constant) of the better of the two models after
+    BIC's charge for the slope. :meth:`cost` returns :math:`c - d\\lambda`: that shifted cost is
+    super-additive (:math:`c(t, s) \\ge c(t, r) + c(r, s)`, as PELT's pruning and the search's lower
+    bounds need) because each of the two terms is, and the shift adds the same
+    :attr:`segment_offset` :math:`d\\lambda` to every segment, which the search adds back to the
+    penalty. Lines are fitted through cumulative sums of :math:`u`, :math:`u^2`, :math:`uy` with
+    :math:`u` the centred position.
+    """
+
+    model = "normal_trend"
+    n_params = 1  # a change moves the level; a slope is charged inside the cost
+
+    def __init__(self, sigma: np.ndarray | float | None = None, slope_penalty: float | None = None) -> None:
+        self.n = 0
+        self.d = 1
+        self._sigma_given = sigma
+        self._slope_given = slope_penalty
+
+    def fit(self, y: np.ndarray) -> "CostNormalTrend":
+        y = np.asarray(y, dtype=float)
+        if y.ndim == 1:
+            y = y[:, None]
+        self.y = y
+        self.n, self.d = y.shape
+        if self._sigma_given is not None:
+            sig = np.broadcast_to(np.asarray(self._sigma_given, dtype=float), (self.d,))
+        else:
+            sig = robust_sigma_trend(y) if self.n else np.ones(self.d)
+        self.sigma = np.where(sig > 0, sig, 1.0)
+        lam = math.log(max(self.n, 2)) if self._slope_given is None else float(self._slope_given)
+        self.slope_penalty = lam
+        self.segment_offset = self.d * lam
+        u = (np.arange(self.n) - (self.n - 1) / 2.0) / max(self.n, 1)
+        yc = (y - y.mean(axis=0)) / self.sigma if self.n else y
+
+        def csum(a: np.ndarray) -> np.ndarray:
+            return np.concatenate([np.zeros((1,) + a.shape[1:]), np.cumsum(a, axis=0)])
+
+        self._su, self._suu = csum(u), csum(u * u)
+        self._sy, self._syy, self._suy = csum(yc), csum(yc * yc), csum(u[:, None] * yc)
+        return self
+
+    def _flat_line(self, t: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scaled residual sums of squares (flat, line), shape ``broadcast(t, s) + (d,)``."""
+        t = np.asarray(t)
+        s = np.asarray(s)
+        length = np.maximum(s - t, 1).astype(float)[..., None]
+        su = (self._su[s] - self._su[t])[..., None]
+        suu = (self._suu[s] - self._suu[t])[..., None]
+        sy = self._sy[s] - self._sy[t]
+        syy = self._syy[s] - self._syy[t]
+        suy = self._suy[s] - self._suy[t]
+        flat = np.maximum(syy - sy * sy / length, 0.0)
+        sxx = suu - su * su / length
+        sxy = suy - su * sy / length
+        ok = sxx > 1e-14 * np.maximum(suu, 1e-300)
+        fit = np.where(ok, sxy * sxy / np.where(ok, sxx, 1.0), 0.0)
+        line = np.clip(flat - fit, 0.0, flat)
+        return flat, line
+
+    def cost(self, t: np.ndarray, s: np.ndarray) -> np.ndarray:
+        flat, line = self._flat_line(t, s)
+        lam = self.slope_penalty
+        return (np.minimum(flat, line + lam) - lam).sum(axis=-1)
+
+    def uses_slope(self, t: int, s: int) -> np.ndarray:
+        """Whether each column of segment ``(t, s]`` is fitted by a line (not flat)."""
+        flat, line = self._flat_line(np.array([t]), np.array([s]))
+        return (line[0] + self.slope_penalty) < flat[0]
+
+    def residual_ss(self, t: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """Residual sum of squares (data units) of the chosen fit, per column, shape ``(..., d)``."""
+        flat, line = self._flat_line(t, s)
+        chosen = np.where(line + self.slope_penalty < flat, line, flat)
+        return chosen * self.sigma**2
+
+    def noise_variance(self, total_rss: float, n_free: int) -> float:
+        return 1.0
+
+    def level_spread(self, t: int, s: int) -> tuple[float, float]:
+        """Mean and standard deviation (ddof=1; NaN for one point) of segment ``(t, s]``."""
+        seg = self.y[t:s]
+        level = float(seg.mean()) if self.d == 1 else float(seg.mean(axis=0).mean())
+        if s - t < 2:
+            return level, math.nan
+        spread = float(seg.std(ddof=1)) if self.d == 1 else float(seg.std(axis=0, ddof=1).mean())
+        return level, spread
+
+
 class CostBinomial:
     """Binomial rate change on per-window successes and trials.
 
@@ -365,6 +607,7 @@ COSTS = {
     "l2": CostL2,
     "normal_mean": CostNormalMean,
     "normal_meanvar": CostNormalMeanVar,
+    "normal_trend": CostNormalTrend,
     "binomial": CostBinomial,
 }
 
