@@ -168,6 +168,7 @@ class Postmortem:
     generated_at: pd.Timestamp | None = None
     label_rules: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    data_quality: list[Any] = field(default_factory=list)
 
     # -- report.json ---------------------------------------------------------------------------
 
@@ -241,6 +242,7 @@ class Postmortem:
                 "risk_thresholds": q3.risk_thresholds,
                 "window": {"start": q3.window[0], "end": q3.window[1]},
                 "alpha": q3.alpha,
+                "mix_shift": None if q3.mix_shift is None else {k: txt(v) if isinstance(v, str) else v for k, v in q3.mix_shift.items()},
                 "segments": [
                     {**{k: v for k, v in r.items() if k not in ("segment_column", "segment")},
                      "segment": _seg_dict(r["segment_column"], r["segment"])}
@@ -286,6 +288,8 @@ class Postmortem:
             },
             "q2_what_changed": {
                 "candidates": candidates,
+                "separation": None if q2 is None or q2.separation is None else {
+                    k: txt(v) if isinstance(v, str) else v for k, v in q2.separation.to_dict().items()},
                 "drift": drift_rows,
                 "decomposition": [] if q2 is None else [d_.to_dict() for d_ in q2.decompositions],
                 "inferred_changes": [] if q2 is None or q2.inferred is None else [
@@ -298,6 +302,7 @@ class Postmortem:
             "durations": None if self.durations is None else self.durations.to_dict(),
             "runbook": [{**r, "evidence": txt(r.get("evidence"))} for r in self.runbook],
             "notes": [txt(n) for n in self.notes],
+            "data_quality": [{k: txt(v) if isinstance(v, str) else v for k, v in f.to_dict().items()} for f in self.data_quality],
         }
         return json_safe(out)
 
@@ -363,6 +368,10 @@ class Postmortem:
             L.append(_md_table(ec.get("bands", []), ["band", "n", "errors", "error_rate", "share_of_errors"], redact=redact))
         L.append("## 2. What changed?\n")
         L.append(_md_table(cands, ["rank", "change_id", "change_type", "ts", "score", "evidence"], redact=redact, max_rows=15))
+        sep = d["q2_what_changed"].get("separation")
+        if sep:
+            head = "**Margin:**" if sep.get("separable") else "**The data cannot separate the first two candidates:**"
+            L.append(f"{head} {md_text(sep.get('text'), redact=redact, max_len=500)} (score margin {_fmt(sep.get('margin'))}).\n")
         if d["q2_what_changed"]["decomposition"]:
             L.append("Decomposition of the aggregate change (mix shift against within-segment change):\n")
             L.append(_md_table(d["q2_what_changed"]["decomposition"], ["segment_column", "statistic", "mix", "within", "mix_share", "simpson"], redact=redact))
@@ -372,6 +381,10 @@ class Postmortem:
         L.append("## 3. Isolated or systematic?\n")
         if q3:
             L.append(f"**{q3['verdict']}** -- {md_text(q3.get('reason'), redact=redact, max_len=500)}\n")
+            ms = q3.get("mix_shift")
+            if ms:
+                L.append(f"**Traffic mix shift:** {md_text(ms.get('text'), redact=redact, max_len=400)}; brought by "
+                         f"`{md_text(ms.get('brought_by'), redact=redact)}`. Behaviour within the segments did not change.\n")
             L.append(f"Failure: {md_text(q3.get('failure_definition'))}. Risk-tier tolerances: "
                      + ", ".join(f"{md_text(k)} {_fmt_pct(v)}" for k, v in (q3.get('risk_thresholds') or {}).items()) + ".\n")
             segs = [s for s in q3["segments"] if s.get("status") != "ok"] or q3["segments"][:10]
@@ -385,6 +398,13 @@ class Postmortem:
         if q4:
             L.append(f"{gap_sentence(q4, strong=True)}: {md_text(q4.get('gap_explanation'), redact=False, max_len=600)}\n")
             L.append(_md_table(q4["monitors"], ["name", "metric", "segment", "first_alarm", "lead_time_hours", "false_alarms_baseline"], redact=redact))
+        if d.get("data_quality"):
+            L.append("## Data quality\n")
+            L.append("Facts about the logs, not incidents; each with its effect on this analysis:\n")
+            for f in d["data_quality"]:
+                L.append(f"- {_fmt_iso(f.get('start'))} .. {_fmt_iso(f.get('end'))}: {md_text(f.get('description'), redact=redact)}. "
+                         f"Effect: {md_text(f.get('effect'), redact=redact, max_len=400)}.")
+            L.append("")
         L.append("## Timeline\n")
         L.append(_md_table(d["timeline"], ["ts", "t_rel_hours", "kind", "source", "description"], redact=redact, max_rows=60))
         L.append("## Runbook\n")

@@ -284,3 +284,26 @@ def test_drill_down_narrows_to_failing_slice():
                                     baseline=(t0, t0 + pd.Timedelta(hours=24)), columns=["risk_category", "framing"])
     assert conds == {"query_category": ["chest_pain"], "framing": ["hypothetical", "third_person"]}
     assert mask.sum() == 96 and notes
+
+
+def test_mix_expected_rates_hand_worked():
+    from analysis.investigation.scope import mix_expected_rates
+
+    def cells(rows):
+        return pd.DataFrame(rows, columns=["segment_column", "segment", "cell", "n", "failures"])
+
+    # all traffic: cell a 100 requests / 10 failures (10%), b 100 / 50 (50%); source web holds them 60/40
+    base = cells([("__all__", "__all__", "a", 100, 10), ("__all__", "__all__", "b", 100, 50),
+                  ("source", "web", "a", 60, 6), ("source", "web", "b", 40, 20),
+                  ("source", "app", "a", 40, 4), ("source", "app", "b", 10, 5)])
+    # now b is 3/4 of the traffic; a new cell c appears; app's b cell had only 10 baseline requests
+    cur = cells([("__all__", "__all__", "a", 50, 5), ("__all__", "__all__", "b", 150, 75), ("__all__", "__all__", "c", 20, 2),
+                 ("source", "web", "a", 30, 3), ("source", "web", "b", 90, 45), ("source", "app", "b", 60, 30),
+                 ("source", "app", "c", 20, 2)])
+    e = mix_expected_rates(base, cur).set_index(["segment_column", "segment"])
+    # all traffic: (50 * 0.1 + 150 * 0.5 + 20 * overall 60/200) / 220
+    assert e.loc[("__all__", "__all__"), "expected_rate"] == pytest.approx((5 + 75 + 20 * 0.3) / 220)
+    # web: its own cell rates (60 and 40 requests >= 20): (30 * 0.1 + 90 * 0.5) / 120 = 0.4
+    assert e.loc[("source", "web"), "expected_rate"] == pytest.approx(0.4)
+    # app: b has 10 baseline requests (< 20) -> all traffic's b rate 0.5; c is new everywhere -> app's own rate 9/50
+    assert e.loc[("source", "app"), "expected_rate"] == pytest.approx((60 * 0.5 + 20 * 9 / 50) / 80)

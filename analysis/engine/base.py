@@ -119,11 +119,21 @@ class Engine(abc.ABC):
     def _redefine(self, sql: str) -> None:
         """Make ``events`` the result of ``sql`` (a query over the current ``events``)."""
 
+    #: Repeated event ids dropped by :meth:`restrict` per UTC hour (``window_start``, ``n``), for the
+    #: investigation's duplicate-burst facts; None when nothing was dropped.
+    duplicates_by_hour: pd.DataFrame | None = None
+
     def restrict(self, valid: str, *, dedupe: bool = False) -> None:
         """From now on ``events`` holds only the rows where ``valid`` (SQL) holds, and with
-        ``dedupe`` only the first row (by ``ts``) of each ``event_id``: the rows validation kept."""
+        ``dedupe`` only the first row (by ``ts``) of each ``event_id``: the rows validation kept
+        (the dropped repeats are counted per hour in :attr:`duplicates_by_hour`)."""
         inner = f"SELECT * FROM events WHERE {valid}"
         if dedupe:
+            hour = q.bucket_expr(0, 3_600_000_000)
+            t = self.sql(f"SELECT {hour} AS w, COUNT(*) AS n FROM (SELECT ts, ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY ts) "
+                         f"AS rn__ FROM events WHERE {valid}) d WHERE rn__ > 1 GROUP BY {hour}")
+            self.duplicates_by_hour = pd.DataFrame({"window_start": _us_to_ts(t["w"].astype("int64") * 3_600_000_000).to_numpy(),
+                                                    "n": t["n"].astype("int64").to_numpy()})
             inner = (f"SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY ts) AS rn__ FROM events "
                      f"WHERE {valid}) d WHERE rn__ = 1")
             self._redefine(inner)

@@ -30,6 +30,7 @@ from analysis.engine import MISSING, Engine, Where, as_engine
 from analysis.schema import VERSION_COLUMNS
 from analysis.stats import changepoint
 from analysis.stats import drift as drift_mod
+from analysis.investigation.own_time import SEPARATION_LOGLIK, StepProfile, own_step, step_profile
 
 __all__ = [
     "BAD_DIRECTION",
@@ -996,8 +997,8 @@ RETRIEVAL_METRICS = frozenset({"retrieval_top1_score", "retrieval_mean_score", "
 
 CANDIDATE_COLUMNS = (
     "rank", "change_id", "change_type", "ts", "score", "evidence", "inferred", "attribute", "from_value", "to_value",
-    "description", "lead_hours", "timing", "association", "step", "drift", "staleness", "mechanism", "excluded",
-    "evidence_detail",
+    "description", "lead_hours", "timing", "association", "step", "drift", "staleness", "mechanism", "own_step", "location",
+    "location_loglik", "excluded", "evidence_detail",
 )
 
 
@@ -1016,6 +1017,7 @@ class Q2Result:
     stratified: dict[str, StratifiedResult]
     onset: Onset | None
     notes: list[str] = field(default_factory=list)
+    separation: "Separation | None" = None
 
     @property
     def top(self) -> dict[str, Any] | None:
@@ -1083,6 +1085,7 @@ def score_candidates(
     window: str | pd.Timedelta,
     reported_at: pd.Timestamp,
     decompositions: Mapping[str, Decomposition] | None = None,
+    evidence_series: tuple[pd.DataFrame, str] | None = None,
     alpha: float = 0.05,
     step_hours: float = 48.0,
     tau_hours: float = 168.0,
@@ -1110,6 +1113,9 @@ def score_candidates(
     decompositions
         Segment column -> :class:`Decomposition` of the aggregate change (links a drift to the
         failure: the mix shift along a drifted column must carry the change).
+    evidence_series
+        ``(series, label)``: where the evidence at each change's own time is computed (the
+        segment whose change is the most significant; default: ``segment_series``).
     alpha
         Significance level of every piece of evidence (Bonferroni over the candidates).
     step_hours
@@ -1159,7 +1165,7 @@ def score_candidates(
     ctx = _ScoringContext.build(
         eng=eng, changes=changes, onset=onset, metric=metric, kind=kind, direction=direction, window=w, reported_at=reported_at,
         segment_series=segment_series, segment_where=segment_where, segment_label=segment_label,
-        decompositions=dict(decompositions or {}), alpha_level=alpha / max(len(candidates), 1), step_hours=step_hours,
+        evidence_series=evidence_series or (segment_series, segment_label), decompositions=dict(decompositions or {}), alpha_level=alpha / max(len(candidates), 1), step_hours=step_hours,
         tau_hours=tau_hours, t_first=prof.ts_min, drift_columns=tuple(c for c in DRIFT_COLUMNS if prof.present(c)),
     )
     rows = []
@@ -1175,6 +1181,7 @@ def score_candidates(
         if best is not None:
             strat[row["change_id"]] = best
         rows.append(row)
+    _finish_scores(ctx, rows)
     out = pd.DataFrame(rows, columns=[c for c in CANDIDATE_COLUMNS if c != "rank"])
     if len(out):
         # ties: a logged change before an inferred one, then the nearer one
@@ -1200,6 +1207,12 @@ EVIDENCE_WEIGHT = 0.75
 STALENESS_WEIGHT = 0.7
 AFTER_ONSET_FACTOR = 0.1
 NO_ONSET_WEIGHT = 0.5
+#: How much the evidence at a change's own time counts (its before/after times the relative
+#: likelihood of a step located there): less than a concurrent comparison, which sees the change's
+#: own requests, and enough to outrank timing alone.
+OWN_TIME_WEIGHT = 0.6
+#: How far before the onset's interval the step's location is profiled.
+LOCATION_REGION = pd.Timedelta(hours=72)
 
 
 @dataclass(frozen=True)
@@ -1234,6 +1247,7 @@ class _ScoringContext:
     window: pd.Timedelta
     reported_at: pd.Timestamp
     segment_series: pd.DataFrame
+    evidence_series: tuple[pd.DataFrame, str]
     segment_where: Where | None
     segment_label: str
     decompositions: dict[str, Decomposition]
@@ -1248,6 +1262,7 @@ class _ScoringContext:
     hi: pd.Timestamp | None
     bad_sign: float
     min_effect: float
+    profile: StepProfile | None = None
 
     @staticmethod
     def build(*, onset: Onset | None, direction: str, kind: str, window: pd.Timedelta, **kw: Any) -> "_ScoringContext":
@@ -1259,8 +1274,13 @@ class _ScoringContext:
         else:
             o = lo = hi = None
             bad_sign = 1.0 if direction == "up" else -1.0
+        prof = None
+        if has_onset:
+            # the step's location near the onset: from three days before its interval to the report
+            prof = step_profile(kw["evidence_series"][0], kind=kind, window=window, region=(lo - LOCATION_REGION, kw["reported_at"]),
+                                fit_before=lo - window)
         return _ScoringContext(kind=kind, window=window, has_onset=has_onset, onset_ts=o, lo=lo, hi=hi, bad_sign=bad_sign,
-                               min_effect=MIN_EFFECT.get(kind, 0.2), **kw)
+                               min_effect=MIN_EFFECT.get(kind, 0.2), profile=prof, **kw)
 
 
 def _timing(ctx: _ScoringContext, t_c: pd.Timestamp) -> Timing:
@@ -1319,6 +1339,23 @@ def _step(ctx: _ScoringContext, t_c: pd.Timestamp, before: tuple[pd.Timestamp, p
     text = (f"{ctx.metric} stepped {st['baseline']:.3g} -> {st['current']:.3g} at the change (effect {st['effect']:+.2f}, "
             f"{_pfmt(st['pvalue'])})")
     return Evidence(S, (text,) if S > 0 else (), {"step": st})
+
+
+def _own_time(ctx: _ScoringContext, t_c: pd.Timestamp) -> tuple[Evidence, float]:
+    """O: the metric in the day after the change against the same hours a week (or a day) before,
+    in the onset's segment; and the log-likelihood of a step located exactly at the change
+    (:mod:`analysis.investigation.own_time`). Returns the evidence and the log-likelihood."""
+    ll = ctx.profile.at(t_c) if ctx.profile is not None else float("nan")
+    series, label = ctx.evidence_series
+    st = own_step(series, kind=ctx.kind, at=t_c, window=ctx.window, end=ctx.reported_at)
+    if st is None:
+        return Evidence(0.0, (), {"own_step": None, "location_loglik": ll}), ll
+    O = _strength(st.effect, st.pvalue, ctx.bad_sign, scale=2 * ctx.min_effect, alpha=ctx.alpha_level, floor=ctx.min_effect)
+    text = (f"{ctx.metric} in the day after the change vs the {st.lag} ({label}): {st.baseline:.3g} -> {st.current:.3g} "
+            f"(effect {st.effect:+.2f}, {_pfmt(st.pvalue)})")
+    if O == 0:
+        text += ": no step at the change's own time"
+    return Evidence(O, (text,), {"own_step": dict(st.__dict__), "location_loglik": ll}), ll
 
 
 def _mix_drift(ctx: _ScoringContext, t_c: pd.Timestamp, b0: pd.Timestamp, a1: pd.Timestamp) -> Evidence:
@@ -1396,27 +1433,104 @@ def _score_one(ctx: _ScoringContext, rec: Mapping[str, Any]) -> tuple[dict[str, 
     step = _step(ctx, t_c, (b0, t_c), (t_c, a1)) if separable else Evidence()
     drift = _mix_drift(ctx, t_c, b0, a1) if separable else Evidence()
     stale = _staleness(ctx, ctype, attr, t_c)
+    own, ll = _own_time(ctx, t_c) if ctx.has_onset and not tm.after else (Evidence(), float("nan"))
     A, S, D, V = assoc.value, step.value, drift.value, stale.value
     mech = (_mechanism(ctx, attr, to_v, t_c, linked=A > 0 or D > 0) if ctx.has_onset and not tm.after else Evidence())
     M = mech.value
     E = 1 - (1 - A) * (1 - S) * (1 - D) * (1 - STALENESS_WEIGHT * V)
     T_eff = max(tm.value, M) if (A > 0 or D > 0) and not tm.after else tm.value
-    if ctx.has_onset:
-        score = TIMING_WEIGHT * T_eff + EVIDENCE_WEIGHT * E
-        if tm.after:
-            score *= AFTER_ONSET_FACTOR
-    else:
-        score = NO_ONSET_WEIGHT * E
     detail: dict[str, Any] = {"lead_hours": tm.lead}
     texts = [tm.text]
-    for ev in (assoc, step, drift, stale, mech):
+    for ev in (assoc, step, drift, stale, own, mech):
         detail.update(ev.detail)
         texts.extend(ev.texts)
     row = {
-        "change_id": cid, "change_type": ctype, "ts": t_c, "score": float(score), "evidence": "; ".join(texts),
+        "change_id": cid, "change_type": ctype, "ts": t_c, "score": np.nan, "_E": E, "evidence": "; ".join(texts),
         "inferred": cid.startswith("inferred:"), "attribute": attr, "from_value": rec.get("from_value"),
         "to_value": to_v, "description": rec.get("description"), "lead_hours": tm.lead, "timing": T_eff,
-        "association": A, "step": S, "drift": D, "staleness": V, "mechanism": M, "excluded": tm.after,
+        "association": A, "step": S, "drift": D, "staleness": V, "mechanism": M, "own_step": own.value, "location": np.nan,
+        "location_loglik": ll, "excluded": tm.after,
         "evidence_detail": detail,
     }
     return row, best
+
+
+def _finish_scores(ctx: _ScoringContext, rows: list[dict[str, Any]]) -> None:
+    """Every row's location evidence L (the relative likelihood of a step at the change against the
+    best location) and its score: :math:`E' = 1 - (1 - E)(1 - w\\,O\\,L)` with ``w`` =
+    :data:`OWN_TIME_WEIGHT`, then timing and evidence weighted as :func:`score_candidates` says."""
+    lls = [r["location_loglik"] for r in rows if np.isfinite(r["location_loglik"])]
+    if ctx.profile is not None and np.isfinite(ctx.profile.best):
+        lls.append(ctx.profile.best)
+    top = max(lls) if lls else np.nan
+    for r in rows:
+        ll = r["location_loglik"]
+        L = float(np.exp(ll - top)) if np.isfinite(ll) and np.isfinite(top) else 0.0
+        r["location"] = L
+        E = 1 - (1 - r.pop("_E")) * (1 - OWN_TIME_WEIGHT * r["own_step"] * L)
+        if ctx.has_onset:
+            score = TIMING_WEIGHT * r["timing"] + EVIDENCE_WEIGHT * E
+            if r["excluded"]:
+                score *= AFTER_ONSET_FACTOR
+        else:
+            score = NO_ONSET_WEIGHT * E
+        r["score"] = float(score)
+
+
+
+@dataclass(frozen=True)
+class Separation:
+    """Can the data tell the first candidate from the second?
+
+    ``margin`` is the difference of their scores; ``loglik_difference`` the difference of the
+    log-likelihoods of a step located at each (NaN when either has none). ``separable`` is False
+    when the first has no evidence beyond timing, or when both rest on the evidence at their own
+    time alone and their step locations are in the same 95% profile-likelihood set
+    (:data:`analysis.investigation.own_time.SEPARATION_LOGLIK`).
+    """
+
+    first: str | None
+    second: str | None
+    margin: float
+    loglik_difference: float
+    separable: bool
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _direct(r: Mapping[str, Any]) -> float:
+    """Evidence that sees the change's own requests or its mechanism (not only the series' timing)."""
+    return max(float(r.get("association") or 0), float(r.get("step") or 0), float(r.get("drift") or 0),
+               float(r.get("staleness") or 0), float(r.get("mechanism") or 0) * float(r.get("association") or 0))
+
+
+def separation(ranked: pd.DataFrame) -> Separation | None:
+    """The margin between the first two candidates (not excluded) and whether the data separate them."""
+    live = ranked[~ranked["excluded"].astype(bool)] if len(ranked) else ranked
+    if len(live) == 0:
+        return None
+    a = live.iloc[0].to_dict()
+    if len(live) == 1:
+        return Separation(str(a["change_id"]), None, float(a["score"]), float("nan"), True, "the only candidate before the onset")
+    b = live.iloc[1].to_dict()
+    margin = float(a["score"] - b["score"])
+    own_a = float(a.get("own_step") or 0) * float(a.get("location") or 0)
+    dll = float(a.get("location_loglik", np.nan) - b.get("location_loglik", np.nan))
+    if _direct(a) == 0 and own_a == 0:
+        return Separation(str(a["change_id"]), str(b["change_id"]), margin, dll, False,
+                          f"no evidence beyond timing: the data cannot separate {a['change_id']} from {b['change_id']}")
+    if _direct(a) == 0:
+        # the first rests on its own time alone: any other candidate whose step fits about as well is a rival
+        for r in live.iloc[1:].to_dict("records"):
+            d_r = float(a.get("location_loglik", np.nan) - r.get("location_loglik", np.nan))
+            if float(r.get("own_step") or 0) > 0 and np.isfinite(d_r) and abs(d_r) < SEPARATION_LOGLIK:
+                return Separation(str(a["change_id"]), str(r["change_id"]), float(a["score"] - r["score"]), d_r, False,
+                                  f"both show the step at their own time and a step at either explains the series about as "
+                                  f"well (log-likelihood difference {d_r:.2f} < {SEPARATION_LOGLIK:.2f}): the data cannot "
+                                  f"separate {a['change_id']} from {r['change_id']}")
+    why = (f"log-likelihood of the step {dll:.1f} higher at {a['change_id']}" if np.isfinite(dll) and _direct(a) == 0
+           else "its own requests or mechanism show the change")
+    return Separation(str(a["change_id"]), str(b["change_id"]), margin, dll, True,
+                      f"{a['change_id']} leads {b['change_id']} by {margin:.2f} ({why})")

@@ -22,10 +22,11 @@ from analysis.engine.query import quote_ident, quote_literal
 from analysis import labels, windows
 from analysis.investigation import attribution as att
 from analysis.investigation import backtest, scope
+from analysis.investigation import data_quality as dq
 from analysis.investigation import timeline as tl_mod
 from analysis.investigation.attribution import DRIFT_COLUMNS, _offset, decompose
 from analysis.investigation.backtest import DEFAULT_THRESHOLDS
-from analysis.schema import SEGMENT_COLUMNS, VERSION_COLUMNS
+from analysis.schema import SEGMENT_COLUMNS, TEXT_COLUMNS, VERSION_COLUMNS
 from analysis.stats import drift as drift_mod
 from analysis.postmortem import Postmortem, json_safe
 
@@ -74,14 +75,48 @@ def _auto_window(eng: Engine) -> pd.Timedelta:
     return pd.Timedelta("1D")
 
 
-def _segment_columns(prof: Profile, segment_by: Sequence[str] | None) -> list[str]:
+#: String columns that are never segments: identifiers, free text, the outcomes written as text,
+#: and the version columns (what a change moves: they are compared by the candidates' evidence).
+_NOT_SEGMENTS = frozenset({"event_id", "trace_id", "session_id", "user_id", *TEXT_COLUMNS, *VERSION_COLUMNS,
+                           "finish_reason", "status", "error_type"})
+#: A column is scanned when it has 2.._MAX_SEGMENT_VALUES values and this many rows per value on average.
+_MIN_ROWS_PER_VALUE = 50
+
+
+def _segment_columns(prof: Profile, segment_by: Sequence[str] | None) -> tuple[list[str], list[dict[str, Any]]]:
+    """The segment columns to scan, and for every string column why it was or was not scanned.
+
+    Given ``segment_by``, those columns. Otherwise every low-cardinality string column, canonical or
+    the application's own (``language``, ``tenant``, ...): 2 to :data:`_MAX_SEGMENT_VALUES`
+    values, at least :data:`_MIN_ROWS_PER_VALUE` rows per value, not an identifier, a text, a
+    version or an outcome. Canonical segment columns come first.
+    """
     if segment_by is not None:
         cols = [segment_by] if isinstance(segment_by, str) else list(segment_by)
         missing = [c for c in cols if prof.kind(c) is None]
         if missing:
             raise ValueError(f"`segment_by` names columns that are not in the events: {missing}")
-        return cols
-    return [c for c in SEGMENT_COLUMNS if prof.present(c) and (prof.distinct(c) or 0) <= _MAX_SEGMENT_VALUES]
+        return cols, [{"column": c, "distinct": prof.distinct(c), "scanned": True, "reason": "named by segment_by"} for c in cols]
+    strings = [c for c in prof.columns["column"] if prof.kind(c) == "string"]
+    order = [c for c in SEGMENT_COLUMNS if c in strings] + sorted(c for c in strings if c not in SEGMENT_COLUMNS)
+    out, report = [], []
+    for c in order:
+        k = prof.distinct(c) or 0
+        if c in _NOT_SEGMENTS or c.endswith("_id"):
+            reason = "identifier, text, version or outcome column"
+        elif not prof.present(c):
+            reason = "empty"
+        elif k < 2:
+            reason = "a single value"
+        elif k > _MAX_SEGMENT_VALUES:
+            reason = f"{k} values (more than {_MAX_SEGMENT_VALUES})"
+        elif prof.rows / k < _MIN_ROWS_PER_VALUE:
+            reason = f"fewer than {_MIN_ROWS_PER_VALUE} rows per value"
+        else:
+            reason = "canonical segment" if c in SEGMENT_COLUMNS else "the application's own low-cardinality column"
+            out.append(c)
+        report.append({"column": c, "distinct": k, "scanned": c in out, "reason": reason})
+    return out, report
 
 
 def _kind_of(prof: Profile, col: str) -> str:
@@ -319,7 +354,7 @@ def _investigate(eng: Engine, changes: pd.DataFrame | None, *, pattern: str, rep
 
     # -- 2. aggregate ----------------------------------------------------------------------------
     w = check_duration(window) if window else (pd.Timedelta(defaults["window"]) if defaults["window"] else _auto_window(eng))
-    seg_cols = _segment_columns(prof, segment_by)
+    seg_cols, seg_choice = _segment_columns(prof, segment_by)
     upto = Where.of(None, rep, end_inclusive=True)
     t0 = prof.ts_min.floor(w)
     _, _, last_upto = eng.time_range(upto)
@@ -327,6 +362,7 @@ def _investigate(eng: Engine, changes: pd.DataFrame | None, *, pattern: str, rep
     all_metrics = {m: _kind_of(prof, m) for m in dict.fromkeys([*metrics, *[m for m in AUTO_METRICS if prof.present(m)],
                                                                  *[c for c in ("confidence", "retrieval_mean_score", "latency_ms") if prof.present(c)]])}
     agg = eng.window_aggregates(window=w, segment_by=seg_cols, metrics=all_metrics, where=upto, start=t0, end=agg_end)
+    facts = _data_quality(eng, prof.ts_min, last_upto, upto)
     step("aggregate")
 
     # -- 3. onset ---------------------------------------------------------------------------------
@@ -358,14 +394,15 @@ def _investigate(eng: Engine, changes: pd.DataFrame | None, *, pattern: str, rep
     ranked, strat = att.score_candidates(
         cands, events=eng, changes=ch, onset=onset if onset.ts is not None else None, metric=metric_, kind=kind,
         direction=direction, segment_series=seg_series, segment_where=seg_where, segment_label=seg_label, window=w,
-        reported_at=rep, decompositions=decomps, alpha=alpha, progress=progress,
+        reported_at=rep, decompositions=decomps, evidence_series=_evidence_series(agg, onset, onset_scan, seg_series, w),
+        alpha=alpha, progress=progress,
     )
     top_ts = _top_cause_ts(onset, ranked)
     b0, b1 = _baseline_period(baseline, top_ts, t0=t0, pre_end=pre_end, window=w)
     base_period = (b0, b1)
     drift_df = _drift_table(eng, base_period, in_cur, alpha=alpha, seed=seed)
     q2 = att.Q2Result(candidates=ranked, drift=drift_df, decompositions=list(decomps.values()), inferred=inferred,
-                      stratified=strat, onset=onset, notes=[])
+                      stratified=strat, onset=onset, notes=[], separation=att.separation(ranked) if onset.ts is not None else None)
     step("what changed")
 
     # -- 5. Q1 and Q3 ---------------------------------------------------------------------------
@@ -380,13 +417,18 @@ def _investigate(eng: Engine, changes: pd.DataFrame | None, *, pattern: str, rep
                                     alpha=alpha)
     q1 = scope.Q1Result(findings=findings, baseline=base_period, current=cur, error_confidence=ec, metrics=dict(q1_metrics),
                         derived_metrics=tuple(derived), alpha=alpha)
-    scan, verdict, reason, affected, dnotes = _sample_scan(
+    bad_sign = 1.0 if direction == "up" else -1.0
+    mix_col = _mix_column(decomps, seg_cols, bad_sign) if onset.ts is not None else None
+    scan, verdict, reason, affected, dnotes, mix_shift = _sample_scan(
         eng, agg, failure, failure_def, seg_cols=seg_cols, window=w, baseline=base_period, current=cur,
-        risk_thresholds=risk_thr, default_tier=default_tier, alpha=alpha, upto=upto, workdir=workdir)
+        risk_thresholds=risk_thr, default_tier=default_tier, alpha=alpha, upto=upto, workdir=workdir, mix_column=mix_col)
+    if mix_shift is not None:
+        ranked, mix_shift = _name_traffic_change(ranked, mix_shift, onset)
+        q2 = dataclasses.replace(q2, candidates=ranked, separation=None)
     notes.extend(dnotes)
     q3 = scope.Q3Result(verdict=verdict, reason=reason, segments=scan, affected_events=affected.head, affected_share=float(affected.share),
                         failure_definition=failure_def, risk_thresholds=risk_thr, window=cur, alpha=alpha,
-                        affected_total=affected.n, affected_file=affected.path)
+                        affected_total=affected.n, affected_file=affected.path, mix_shift=mix_shift)
     step("scope")
 
     # -- 6. detection gap -------------------------------------------------------------------------
@@ -402,7 +444,7 @@ def _investigate(eng: Engine, changes: pd.DataFrame | None, *, pattern: str, rep
     tl = tl_mod.build_timeline(
         changes=ch, inferred=inferred, onset=onset.ts if incident else None,
         onset_interval=onset.interval if incident else None, onset_description=onset_desc, alarms=alarms,
-        reported_at=rep, mitigated_at=mit,
+        reported_at=rep, mitigated_at=mit, facts=dq.facts_note(facts) + _mix_shift_note(q3.mix_shift, onset),
     )
     # the detection gap counts from the earliest detection Q4 found (from the cause on, not only the onset)
     durs = tl_mod.durations(onset=onset.ts if incident else None, earliest_alarm=q4.earliest_alarm, reported_at=rep,
@@ -412,7 +454,8 @@ def _investigate(eng: Engine, changes: pd.DataFrame | None, *, pattern: str, rep
     onset_d["derived"] = metric_ in derived
     onset_d["segment_label"] = seg_label
     params = {
-        "pattern": pattern, "metric": metric_, "requested_metric": metric, "segment_by": seg_cols, "window": _fmt_window(w),
+        "pattern": pattern, "metric": metric_, "requested_metric": metric, "segment_by": seg_cols, "segment_columns": seg_choice,
+        "window": _fmt_window(w),
         "reported_at": rep, "baseline": {"start": b0, "end": b1}, "current": {"start": cur[0], "end": cur[1]},
         "risk_thresholds": risk_thr, "default_tier": default_tier, "alpha": alpha, "seed": int(seed), "mitigated_at": mit,
         "engine": eng.name,
@@ -434,7 +477,7 @@ def _investigate(eng: Engine, changes: pd.DataFrame | None, *, pattern: str, rep
         timeline=tl.frame, affected_events=affected.head, runbook=runbook, metric_series=all_series, changepoint=onset.changepoint,
         charts=q4.charts, drift_scans={k.split(":", 1)[1]: r.chart for k, r in q4.runs.items() if r.kind == "drift"},
         segment_series=seg_series_d, derived_metrics=list(derived), durations=durs, onset_result=onset, onset_scan=onset_scan,
-        generated_at=pd.Timestamp.now(tz="UTC").floor("s"), label_rules=label_rules, notes=notes,
+        generated_at=pd.Timestamp.now(tz="UTC").floor("s"), label_rules=label_rules, notes=notes, data_quality=facts,
     )
 
 
@@ -519,6 +562,49 @@ def _find_onset(
     return onset, onset_scan, seg_where, seg_series, seg_table
 
 
+def _data_quality(eng: Engine, first: pd.Timestamp, last: pd.Timestamp, upto: Where) -> list[dq.DataQualityFact]:
+    """Logging gaps, label-coverage drops and duplicate bursts over the whole hours of the history
+    (one hourly query: requests and labelled requests per hour)."""
+    prof = eng.profile()
+    label_cols = [m for m in AUTO_METRICS if prof.present(m)]
+    start, end = first.ceil("h"), last.floor("h")
+    if end - start < pd.Timedelta(hours=48):
+        return []
+    hourly = eng.window_aggregates(window="1h", metrics={m: _kind_of(prof, m) for m in label_cols}, where=upto, start=start, end=end).table
+    hourly = hourly[hourly["segment_column"] == "__all__"]
+    facts = dq.logging_gaps(hourly, start=start, end=end) + dq.coverage_drops(hourly, label_cols, start=start, end=end)
+    if eng.duplicates_by_hour is not None:
+        facts += dq.duplicate_bursts(eng.duplicates_by_hour, hourly, start=start, end=end)
+    return sorted(facts, key=lambda f: f.start)
+
+
+def _mix_shift_note(mix_shift: dict[str, Any] | None, onset: Any) -> list[dict[str, Any]]:
+    """The traffic mix shift as a timeline fact (not an incident)."""
+    if mix_shift is None or onset.ts is None:
+        return []
+    return [{"ts": onset.ts, "source": "traffic_mix_shift", "description": f"traffic mix shift: {mix_shift['text']}",
+             "evidence": f"brought by {mix_shift.get('brought_by')}; behaviour within the segments unchanged: not an incident"}]
+
+
+def _evidence_series(agg: Any, onset: Any, onset_scan: pd.DataFrame, seg_series: pd.DataFrame,
+                     window: pd.Timedelta) -> tuple[pd.DataFrame, str]:
+    """Where the evidence at each change's own time is computed: of the segments whose change in the
+    onset's metric is significant and starts within the onset's interval (give or take two windows),
+    the one where it is most significant (most data on the step), else the onset's own series."""
+    if onset.ts is None or not onset.significant or onset.interval is None or not len(onset_scan):
+        return seg_series, onset.label
+    lo, hi = onset.interval[0] - 2 * window, onset.interval[1] + 2 * window
+    sc = onset_scan[(onset_scan["metric"] == onset.metric) & onset_scan["significant"].astype(bool)
+                    & (onset_scan["segment_column"] != "slice")]
+    sc = sc[(pd.to_datetime(sc["onset"], utc=True) >= lo) & (pd.to_datetime(sc["onset"], utc=True) <= hi)]
+    own_p = float(onset.pvalue) if np.isfinite(onset.pvalue) else 1.0
+    if not len(sc) or float(sc["pvalue"].min()) >= own_p:
+        return seg_series, onset.label
+    best = sc.sort_values("pvalue", kind="stable").iloc[0]
+    col, seg = str(best["segment_column"]), str(best["segment"])
+    return windows.series(agg, onset.metric, segment_column=col, segment=seg), att.segment_label(col, seg)
+
+
 def _scan_row(o: Any, col: str, seg: str) -> dict[str, Any]:
     return {"metric": o.metric, "segment_column": col, "segment": seg, "onset": o.ts, "strength": o.strength, "effect": o.effect,
             "pvalue": o.pvalue, "significant": o.significant, "change_points": len(o.change_points), "reason": o.reason}
@@ -549,10 +635,17 @@ def _sample_scan(
     alpha: float,
     upto: Where,
     workdir: str | Path | None,
-) -> tuple[pd.DataFrame, str, str, _Affected, list[str]]:
+    mix_column: str | None = None,
+) -> tuple[pd.DataFrame, str, str, _Affected, list[str], dict[str, Any] | None]:
     """Q3: the per-segment binomial scan, the verdict and the affected events.
 
-    Returns ``(scan, verdict, reason, affected, notes)``.
+    With a ``mix_column`` (the segment column along which the aggregate moved by mix), every
+    segment is held to its mix-adjusted baseline (:func:`scope.mix_expected_rates`): only a segment
+    that moved within counts. When the raw scan finds segments above their baselines and the
+    adjusted scan finds none, the aggregate moved by mix alone: the verdict is ``no_incident``
+    and the returned ``mix_shift`` describes the traffic shift.
+
+    Returns ``(scan, verdict, reason, affected, notes, mix_shift)``.
     """
     w, cur = window, current
     b0, b1 = baseline
@@ -581,9 +674,22 @@ def _sample_scan(
     scan_in = scan_in.merge(env, on=["segment_column", "segment"], how="left")
     scan = scope.scan_segments(scan_in, risk_thresholds=risk_thresholds, alpha=alpha, default_tier=default_tier)
     verdict, reason = scope.scope_verdict(scan)
-    none = _Affected(0, None, _empty_affected(eng), 0.0)
+    mix_shift = None
+    if mix_column is not None:
+        adj_in = _mix_adjusted(eng, scan_in, failure, seg_cols, mix_column, baseline, cur)
+        adj = scope.scan_segments(adj_in, risk_thresholds=risk_thresholds, alpha=alpha, default_tier=default_tier)
+        adj_verdict, adj_reason = scope.scope_verdict(adj)
+        if verdict == "systematic" and adj_verdict != "systematic":
+            mix_shift = _mix_shift_facts(eng, mix_column, baseline, cur, failure, n_moved=int((scan["status"] == "systematic").sum()))
+            reason = (f"traffic mix shift, not a behaviour regression: {mix_shift['text']}; held to its mix-adjusted baseline, no "
+                      f"segment's failure rate moved beyond it ({len(adj)} segments scanned)")
+            verdict = "no_incident"
+        else:
+            verdict, reason = adj_verdict, adj_reason
+        scan = adj
+    none = _Affected(0, None, _empty_affected(eng, seg_cols), 0.0)
     if verdict != "systematic":
-        return scan, verdict, reason, none, []
+        return scan, verdict, reason, none, [], mix_shift
     sys_rows = scan[(scan["status"] == "systematic") & (scan["segment_column"] != "__all__")]
     if len(sys_rows) == 0:
         sys_rows = scan[scan["status"] == "systematic"]
@@ -597,11 +703,102 @@ def _sample_scan(
     where = f"{start_row['segment_column']}={start_row['segment']}" if src == "own" else "all traffic; the segment is new"
     why = f"{desc}: {failure_def} in the failure window (baseline rate {float(start_row['baseline_rate']):.2%} in {where})"
     folder = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="forensics-affected-"))
-    rows = eng.rows(where=in_cur.and_(awhere).and_(Where(expr=f"COALESCE({failure}, FALSE)")), columns=_affected_columns(eng),
+    rows = eng.rows(where=in_cur.and_(awhere).and_(Where(expr=f"COALESCE({failure}, FALSE)")), columns=_affected_columns(eng, seg_cols),
                     path=folder / "affected_events.parquet", limit=AFFECTED_IN_MEMORY, extra={"why": quote_literal(why)})
     head = _canonical_affected(rows.head, eng)
     share = rows.n / max(eng.count(in_cur), 1)
-    return scan, verdict, reason, _Affected(rows.n, str(rows.path), head, float(share)), notes
+    return scan, verdict, reason, _Affected(rows.n, str(rows.path), head, float(share)), notes, None
+
+
+def _name_traffic_change(ranked: pd.DataFrame, mix_shift: dict[str, Any], onset: Any) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Put the change that brought the traffic first: the best-scored logged ``traffic_source_change``
+    (or change of the mix column) not after the onset's interval, else an inferred
+    ``traffic_mix_shift`` candidate at the onset."""
+    col, seg = mix_shift["column"], mix_shift["segment"]
+    live = ranked[~ranked["excluded"].astype(bool)] if len(ranked) else ranked
+    hit = live[(live["change_type"] == "traffic_source_change") | (live["attribute"] == col)] if len(live) else live
+    text = f"brought the traffic that shifted the mix: {mix_shift['text']}"
+    if len(hit):
+        cid = str(hit["change_id"].iat[0])
+        i = ranked.index[ranked["change_id"] == cid][0]
+        row = ranked.loc[[i]].copy()
+        row["evidence"] = f"{text}; " + str(row["evidence"].iat[0])
+        rest = ranked.drop(index=i)
+    else:
+        cid = f"inferred:traffic_mix_shift:{col}={seg}"
+        row = pd.DataFrame([{c: None for c in ranked.columns}])
+        row = row.assign(change_id=cid, change_type="traffic_source_change", ts=onset.ts, score=np.nan, evidence=text, inferred=True,
+                         attribute=col, from_value=None, to_value=seg, description=f"inferred: the share of {col}={seg} grew",
+                         excluded=False, evidence_detail=[{"mix_shift": dict(mix_shift)}])
+        rest = ranked
+    out = pd.concat([row, rest], ignore_index=True)
+    out["rank"] = np.arange(1, len(out) + 1)
+    out["ts"] = pd.to_datetime(out["ts"], utc=True)
+    return out, {**mix_shift, "brought_by": cid}
+
+
+#: The aggregate moved by mix along a column when at least this share of its change is mix shift.
+MIX_SHARE_MIN = 0.5
+
+
+def _mix_column(decomps: Mapping[str, Any], seg_cols: Sequence[str], bad_sign: float) -> str | None:
+    """The segment column along which the aggregate moved most by mix, in the bad direction (None
+    when no column's decomposition is mostly mix)."""
+    best, best_mix = None, 0.0
+    for col in seg_cols:
+        d = decomps.get(col)
+        if d is None or not np.isfinite(d.mix_share) or d.mix_share < MIX_SHARE_MIN or np.sign(d.mix) != bad_sign:
+            continue
+        if abs(d.mix) > best_mix:
+            best, best_mix = col, abs(d.mix)
+    return best
+
+
+def _cells(eng: Engine, col: str, mix: str, failure: str, period: tuple[pd.Timestamp, pd.Timestamp], end_inclusive: bool) -> pd.DataFrame:
+    """Failure counts per value of ``col`` (``__all__`` when ``col`` is) and cell of ``mix``."""
+    by = [mix] if col == "__all__" else ([col] if col == mix else [col, mix])
+    t = eng.totals(by=by, metrics={"f": Metric("rate", failure)}, where=Where.of(*period, end_inclusive=end_inclusive))
+    return pd.DataFrame({"segment_column": col, "segment": "__all__" if col == "__all__" else t[col].astype(str),
+                         "cell": t[mix].astype(str), "n": t["f__n"].to_numpy(float), "failures": t["f__sum"].to_numpy(float)})
+
+
+def _mix_adjusted(eng: Engine, scan_in: pd.DataFrame, failure: str, seg_cols: Sequence[str], mix: str,
+                  baseline: tuple[pd.Timestamp, pd.Timestamp], cur: tuple[pd.Timestamp, pd.Timestamp]) -> pd.DataFrame:
+    """The scan's input with every segment's baseline failures replaced by its mix-adjusted ones (the
+    baseline's size kept, so its uncertainty is unchanged; the envelope scaled alike)."""
+    cols = ["__all__", *seg_cols]
+    base = pd.concat([_cells(eng, c, mix, failure, baseline, False) for c in cols], ignore_index=True)
+    now = pd.concat([_cells(eng, c, mix, failure, cur, True) for c in cols], ignore_index=True)
+    exp = scope.mix_expected_rates(base, now)
+    out = scan_in.merge(exp[["segment_column", "segment", "expected_rate"]], on=["segment_column", "segment"], how="left")
+    e = out["expected_rate"].to_numpy(float)
+    ok = np.isfinite(e) & (out["n_baseline"].to_numpy(float) > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        raw = out["failures_baseline"].to_numpy(float) / out["n_baseline"].to_numpy(float)
+        factor = np.where(ok & (raw > 0), e / raw, 1.0)
+    out.loc[ok, "failures_baseline"] = (e * out["n_baseline"].to_numpy(float))[ok]
+    if "envelope" in out.columns:
+        out["envelope"] = pd.to_numeric(out["envelope"], errors="coerce") * factor
+    out.loc[ok, "baseline_source"] = f"mix-adjusted ({mix}: the current mix at baseline rates)"
+    return out.drop(columns="expected_rate")
+
+
+def _mix_shift_facts(eng: Engine, mix: str, baseline: tuple[pd.Timestamp, pd.Timestamp], cur: tuple[pd.Timestamp, pd.Timestamp],
+                     failure: str, n_moved: int) -> dict[str, Any]:
+    """The traffic shift: the value of ``mix`` whose share grew most, its shares and base failure rate."""
+    b = _cells(eng, "__all__", mix, failure, baseline, False)
+    c = _cells(eng, "__all__", mix, failure, cur, True)
+    t = b.merge(c, on="cell", how="outer", suffixes=("_b", "_c")).fillna(0.0)
+    t["share_b"] = t["n_b"] / max(float(t["n_b"].sum()), 1.0)
+    t["share_c"] = t["n_c"] / max(float(t["n_c"].sum()), 1.0)
+    g = t.sort_values("share_c", ascending=False, kind="stable")
+    g = g.iloc[int(np.argmax((g["share_c"] - g["share_b"]).to_numpy()))]
+    rate_b = float(g["failures_b"] / g["n_b"]) if g["n_b"] > 0 else float("nan")
+    overall = float(t["failures_b"].sum() / max(float(t["n_b"].sum()), 1.0))
+    text = (f"{mix}={g['cell']} grew from {g['share_b']:.1%} to {g['share_c']:.1%} of traffic, and its baseline failure rate "
+            f"({rate_b:.1%}) is above all traffic's ({overall:.1%})")
+    return {"column": mix, "segment": str(g["cell"]), "share_baseline": float(g["share_b"]), "share_current": float(g["share_c"]),
+            "segment_baseline_rate": rate_b, "overall_baseline_rate": overall, "segments_moved_by_mix": n_moved, "text": text}
 
 
 class _Tiers:
@@ -726,8 +923,13 @@ def _decompose(eng: Engine, metric: str, kind: str, col: str, base: tuple, cur: 
         return None
 
 
-def _affected_columns(eng: Engine) -> list[str]:
-    return ["event_id", "ts", *[c for c in SEGMENT_COLUMNS if eng.has(c)], *[c for c in ("input_text", "output_text") if eng.has(c)]]
+def _segments_kept(eng: Engine, seg_cols: Sequence[str]) -> list[str]:
+    """The canonical segment columns present, then the other scanned ones (the application's own)."""
+    return list(dict.fromkeys([*[c for c in SEGMENT_COLUMNS if eng.has(c)], *[c for c in seg_cols if eng.has(c)]]))
+
+
+def _affected_columns(eng: Engine, seg_cols: Sequence[str] = ()) -> list[str]:
+    return ["event_id", "ts", *_segments_kept(eng, seg_cols), *[c for c in ("input_text", "output_text") if eng.has(c)]]
 
 
 def _canonical_affected(head: pd.DataFrame, eng: Engine) -> pd.DataFrame:
@@ -743,8 +945,8 @@ def _canonical_affected(head: pd.DataFrame, eng: Engine) -> pd.DataFrame:
     return out[cols].reset_index(drop=True)
 
 
-def _empty_affected(eng: Engine) -> pd.DataFrame:
-    cols = ["event_id", "ts", *[c for c in SEGMENT_COLUMNS if eng.has(c)], "input_text", "output_text", "why"]
+def _empty_affected(eng: Engine, seg_cols: Sequence[str] = ()) -> pd.DataFrame:
+    cols = ["event_id", "ts", *_segments_kept(eng, seg_cols), "input_text", "output_text", "why"]
     out = pd.DataFrame({c: pd.Series([], dtype="string[pyarrow]") for c in cols})
     out["ts"] = pd.Series([], dtype="datetime64[ns, UTC]")
     return out

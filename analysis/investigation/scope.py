@@ -31,6 +31,7 @@ from analysis.schema import SEGMENT_COLUMNS
 from analysis.stats.intervals import wilson_interval
 
 __all__ = [
+    "mix_expected_rates",
     "DEFAULT_RISK_THRESHOLDS",
     "PATTERN_RISK_THRESHOLDS",
     "DEFAULT_TIER",
@@ -662,6 +663,46 @@ def scan_segments(
     return t[[*SCAN_COLUMNS, *extra]].reset_index(drop=True)
 
 
+def mix_expected_rates(baseline: pd.DataFrame, current: pd.DataFrame, *, min_n: float = 20.0) -> pd.DataFrame:
+    """Indirect standardisation: each segment's failure rate in the current period had every cell of
+    the mix column kept its baseline rate (the change the traffic mix alone explains).
+
+    Parameters
+    ----------
+    baseline, current
+        Failure counts per segment and mix cell: ``segment_column``, ``segment``, ``cell``, ``n``,
+        ``failures``. The ``__all__`` segment's rows give each cell's rate over all traffic.
+    min_n
+        A (segment, cell) baseline rate is used when it rests on at least this many requests; else
+        the cell's rate over all traffic, else the segment's own baseline rate, else all traffic's.
+
+    Returns
+    -------
+    DataFrame
+        ``segment_column``, ``segment``, ``n_current``, ``expected_failures``, ``expected_rate``
+        (:math:`\\sum_k n^{cur}_{s,k}\\, r^{base}_{s,k} / n^{cur}_s`).
+    """
+    key = ["segment_column", "segment"]
+    b = baseline.copy()
+    b["rate"] = b["failures"] / b["n"].where(b["n"] > 0)
+    cell_all = b[b["segment_column"] == "__all__"].set_index("cell")
+    seg_tot = b.groupby(key)[["n", "failures"]].sum()
+    seg_rate = (seg_tot["failures"] / seg_tot["n"].where(seg_tot["n"] > 0)).rename("seg_rate")
+    all_tot = seg_tot.loc[("__all__", "__all__")] if ("__all__", "__all__") in seg_tot.index else seg_tot.sum()
+    overall = float(all_tot["failures"] / all_tot["n"]) if float(all_tot["n"]) > 0 else 0.0
+    c = current.merge(b[[*key, "cell", "n", "rate"]].rename(columns={"n": "n_base"}), on=[*key, "cell"], how="left")
+    c = c.merge(seg_rate.reset_index(), on=key, how="left")
+    own = np.where(c["n_base"].fillna(0).to_numpy(float) >= min_n, c["rate"].to_numpy(float), np.nan)
+    cell_n = c["cell"].map(cell_all["n"]).fillna(0).to_numpy(float)
+    cell_r = np.where(cell_n >= min_n, c["cell"].map(cell_all["rate"]).to_numpy(float), np.nan)
+    seg_r = c["seg_rate"].to_numpy(float)
+    r = np.where(np.isfinite(own), own, np.where(np.isfinite(cell_r), cell_r, np.where(np.isfinite(seg_r), seg_r, overall)))
+    c["expected_failures"] = c["n"].to_numpy(float) * r
+    out = c.groupby(key, as_index=False).agg(n_current=("n", "sum"), expected_failures=("expected_failures", "sum"))
+    out["expected_rate"] = out["expected_failures"] / out["n_current"].where(out["n_current"] > 0)
+    return out
+
+
 def scope_verdict(scan: pd.DataFrame, *, max_isolated: float = 10.0) -> tuple[str, str]:
     """``(verdict, reason)`` from a :func:`scan_segments` table.
 
@@ -812,6 +853,7 @@ class Q3Result:
     alpha: float = 0.05
     affected_total: int | None = None
     affected_file: str | None = None
+    mix_shift: dict[str, Any] | None = None
 
     @property
     def n_affected(self) -> int:

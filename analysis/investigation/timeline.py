@@ -5,8 +5,9 @@ The timeline is one small table, one row per thing that happened, in time order:
     ts  t_rel_hours  kind  source  description  evidence
 
 ``kind`` is one of :data:`KINDS`: a logged ``change``, an ``inferred_change`` (a version that
-changed in the logs without a change event), the ``onset`` (with its interval in ``evidence``),
-each monitor's first ``alarm``, the ``report`` and the ``mitigation``. ``t_rel_hours`` counts hours
+changed in the logs without a change event), a ``data_quality`` fact (a logging gap, a
+label-coverage drop, a duplicate burst: never an incident), the ``onset`` (with its interval in
+``evidence``), each monitor's first ``alarm``, the ``report``, the ``mitigation`` and ``note`` rows. ``t_rel_hours`` counts hours
 from the onset (from the report when no onset was found), so that "the update came 96 hours
 before the failure window" reads straight off the table.
 
@@ -28,7 +29,7 @@ from analysis._common import check_timestamp, iso_z
 __all__ = ["KINDS", "TIMELINE_COLUMNS", "Durations", "Timeline", "build_timeline", "durations", "hours_between"]
 
 TIMELINE_COLUMNS = ("ts", "t_rel_hours", "kind", "source", "description", "evidence")
-KINDS = ("change", "inferred_change", "onset", "alarm", "report", "mitigation", "note")
+KINDS = ("change", "inferred_change", "data_quality", "onset", "alarm", "report", "mitigation", "note")
 # Same-instant rows are ordered the way a reader tells the story: cause, effect, detection, response.
 _KIND_ORDER = {k: i for i, k in enumerate(KINDS)}
 
@@ -162,6 +163,7 @@ def build_timeline(
     mitigated_at: Any = None,
     mitigation_description: str = "mitigation",
     notes: Iterable[Mapping[str, Any]] = (),
+    facts: Iterable[Mapping[str, Any]] = (),
 ) -> Timeline:
     """Build the incident timeline from the change log, the onset, the monitors and the report.
 
@@ -179,6 +181,9 @@ def build_timeline(
         When the incident was reported and (if known) mitigated.
     notes
         Extra rows (``ts``, ``description``, optional ``source``/``evidence``), kind ``note``.
+    facts
+        Data-quality facts (logging gaps, label-coverage drops, duplicate bursts; same keys),
+        kind ``data_quality``: on the timeline, never incidents.
 
     Returns
     -------
@@ -222,13 +227,15 @@ def build_timeline(
         rows.append({"ts": r, "kind": "report", "source": "report", "description": "incident reported", "evidence": ""})
     if m is not None:
         rows.append({"ts": m, "kind": "mitigation", "source": "mitigation", "description": mitigation_description, "evidence": ""})
-    for n in notes:
-        ts = check_timestamp(n.get("ts"), "notes.ts")
-        if ts is not None:
+    for kind, items in (("note", notes), ("data_quality", facts)):
+        for n in items:
+            ts = check_timestamp(n.get("ts"), f"{kind}.ts")
+            if ts is None:
+                continue
             rows.append(
                 {
                     "ts": ts,
-                    "kind": "note",
+                    "kind": kind,
                     "source": str(n.get("source", "note")),
                     "description": str(n.get("description", "")),
                     "evidence": str(n.get("evidence", "")),

@@ -1,0 +1,356 @@
+"""Seeded incidents of kinds beyond the three case studies, and no-incident logs that look like incidents.
+
+One generic LLM assistant serves all of them: Poisson arrivals with a daily and a weekly cycle
+(the case studies' traffic model), six ``query_category`` values with their own base rates, a
+``risk_category`` per category, three ``traffic_source`` values and the application's own
+``language`` column (not canonical: the investigation must find it in the data). Every version
+column is logged on every request and moves exactly when its change happens.
+
+Incident kinds (each moves one metric in one slice, from ``onset`` on, for all traffic at once:
+no concurrent comparison is possible, so only the evidence at each change's own time can tell
+the cause from the decoys):
+
+``model_update``
+    ``model_version`` asst-v7 -> asst-v8; answers in Japanese (``language=ja``) go wrong
+    (``correct`` 0.93 -> ~0.60).
+``embedding_model_update``
+    The query embedder is swapped (``embedding_model``) and the index is not rebuilt; retrieval
+    relevance of document searches falls (``retrieval_top1_score`` 0.80 -> ~0.66).
+``prompt_template_change``
+    ``prompt_template_version`` p12 -> p13; billing questions escalate (``escalated`` 0.07 -> ~0.30).
+``sampling_config_change``
+    ``temperature`` 0.2 -> 0.9; product-fact answers fabricate (``hallucinated`` 0.03 -> ~0.17).
+``upstream_api_change``
+    The provider's ``upstream_fingerprint`` changes with no change event (the cause must be
+    inferred from the logs); medium-risk questions are refused (``refused`` 0.05 -> ~0.32).
+``guardrail_change``
+    ``classifier_version`` (the guardrail) g3 -> g4; French requests are blocked
+    (``refused`` 0.02 -> ~0.35).
+
+No-incident kinds (the verdict must be ``no_incident``):
+
+``holiday_mix_shift``
+    A holiday campaign (a ``traffic_source_change``) moves traffic toward returns questions,
+    whose base escalation rate is higher; every category's own rate stays the same, so the
+    aggregate escalation rate rises by mix alone.
+``logging_outage``
+    The logging pipeline drops every event for 10 hours.
+``evaluator_outage``
+    The evaluator stops judging for 12 hours: ``correct`` and ``hallucinated`` are missing.
+
+Every kind has decoys at and near the onset: a deploy one hour before it, a configuration change
+three hours before, a prompt-copy change the day before and a feature-flag change two hours
+after. ``generate_kind(kind, seed=s, incident=False)`` is the incident kind's no-incident twin:
+the same draws and change log, no effect.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from analysis.scenarios import (
+    GroundTruth,
+    Scenario,
+    _arrivals,
+    _Change,
+    _changes_frame,
+    _cycle,
+    _events_frame,
+    _ids,
+    _lognormal_latency,
+    _sessions,
+    _users,
+    HOUR,
+    DAY,
+)
+
+__all__ = ["INCIDENT_KINDS", "NO_INCIDENT_KINDS", "KINDS", "generate_kind"]
+
+INCIDENT_KINDS = (
+    "model_update",
+    "embedding_model_update",
+    "prompt_template_change",
+    "sampling_config_change",
+    "upstream_api_change",
+    "guardrail_change",
+)
+NO_INCIDENT_KINDS = ("holiday_mix_shift", "logging_outage", "evaluator_outage")
+KINDS = INCIDENT_KINDS + NO_INCIDENT_KINDS
+
+_ANCHOR = pd.Timestamp("2026-03-02T00:00:00Z")
+_CATEGORIES = ("account", "billing", "returns", "product_facts", "document_search", "health_info")
+_CAT_SHARE = np.array([0.20, 0.18, 0.10, 0.20, 0.20, 0.12])
+_CAT_RISK = ("low", "low", "low", "low", "medium", "medium")
+_CAT_ESCALATED = np.array([0.06, 0.07, 0.25, 0.04, 0.05, 0.09])
+_CAT_REFUSED = np.array([0.02, 0.02, 0.02, 0.03, 0.05, 0.05])
+_SOURCES = ("web", "app", "api")
+_SOURCE_SHARE = np.array([0.5, 0.35, 0.15])
+_LANGUAGES = ("en", "de", "fr", "es", "ja")
+_LANGUAGE_SHARE = np.array([0.52, 0.16, 0.13, 0.12, 0.07])
+_BASE_RATE = 120.0  # requests per hour before the cycles
+
+#: kind -> (metric, segment column, segment value, the change's attribute, from, to, change type, effect)
+_EFFECTS: dict[str, dict[str, Any]] = {
+    "model_update": dict(metric="correct", column="language", value="ja", attribute="model_version",
+                         values=("asst-v7", "asst-v8"), change_type="model_update", level=(0.93, 0.60)),
+    "embedding_model_update": dict(metric="retrieval_top1_score", column="query_category", value="document_search",
+                                   attribute="embedding_model", values=("embed-3-small", "embed-4-small"),
+                                   change_type="embedding_model_update", level=(0.80, 0.66)),
+    "prompt_template_change": dict(metric="escalated", column="query_category", value="billing",
+                                   attribute="prompt_template_version", values=("p12", "p13"),
+                                   change_type="prompt_template_change", level=(0.07, 0.30)),
+    "sampling_config_change": dict(metric="hallucinated", column="query_category", value="product_facts",
+                                   attribute="temperature", values=("0.2", "0.9"), change_type="sampling_config_change",
+                                   level=(0.03, 0.17)),
+    "upstream_api_change": dict(metric="refused", column="risk_category", value="medium", attribute="upstream_fingerprint",
+                                values=("fp_5e1a", "fp_9c07"), change_type="upstream_api_change", level=(0.05, 0.32)),
+    "guardrail_change": dict(metric="refused", column="language", value="fr", attribute="classifier_version",
+                             values=("guard-g3", "guard-g4"), change_type="guardrail_change", level=(0.02, 0.35)),
+}
+_VERSIONS = {"model_version": "asst-v7", "embedding_model": "embed-3-small", "prompt_template_version": "p12",
+             "classifier_version": "guard-g3", "upstream_fingerprint": "fp_5e1a", "index_version": "idx-2026-02",
+             "corpus_version": "kb-2026-02"}
+
+
+def _check_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise ValueError(f"`kind` must be one of {list(KINDS)}, got {kind!r}")
+    return kind
+
+
+def _draw(rng: np.random.Generator, values: tuple[str, ...], share: np.ndarray, n: int) -> np.ndarray:
+    return np.asarray(values, dtype=object)[rng.choice(len(values), size=n, p=share / share.sum())]
+
+
+def _category_share(kind: str, ts: np.ndarray, onset_ns: int, incident: bool, surge: float) -> np.ndarray:
+    """Per-event probability of each category: the holiday surge moves traffic toward returns."""
+    base = np.broadcast_to(_CAT_SHARE, (len(ts), len(_CATEGORIES))).copy()
+    if kind == "holiday_mix_shift" and incident:
+        # the campaign's traffic ramps in over 6 hours from the onset
+        ramp = np.clip((ts - onset_ns) / (6 * 3_600_000_000_000), 0.0, 1.0)
+        base[:, 2] += surge * ramp
+        base /= base.sum(axis=1, keepdims=True)
+    return base
+
+
+def generate_kind(kind: str, *, seed: int = 0, incident: bool = True, days: float | None = None,
+                  scale: float | None = None) -> Scenario:
+    """One incident (or no-incident log) of ``kind`` with its ground truth.
+
+    Parameters
+    ----------
+    kind
+        One of :data:`KINDS`.
+    seed
+        Seeds every draw: the onset (any hour and weekday over four weeks), the effect size
+        (x U(0.8, 1.2)), the volume (x U(0.7, 1.4)) and the history (12-16 days).
+    incident
+        ``False``: the same draws, changes and traffic without the effect (for an incident
+        kind, its no-incident twin; a no-incident kind is the same either way except that
+        ``False`` also removes the outage or the surge).
+    days, scale
+        History length and volume multiplier (``None``: drawn with the seed).
+
+    Returns
+    -------
+    Scenario
+        Canonical ``events`` (plus the application's ``language`` column) and ``changes``;
+        ``truth.pattern`` is the kind.
+    """
+    _check_kind(kind)
+    code = KINDS.index(kind) + 101
+    prm = np.random.default_rng([int(seed), code, 1])
+    n_days = float(days) if days is not None else float(prm.uniform(12, 16))
+    vol = float(scale) if scale is not None else float(prm.uniform(0.7, 1.4))
+    magnitude = float(prm.uniform(0.8, 1.2))
+    onset = (_ANCHOR + pd.Timedelta(minutes=int(prm.integers(0, 28 * 24 * 60)))).floor("min")
+    report_after = pd.Timedelta(hours=float(prm.uniform(20, 40)))
+    reported_at = (onset + report_after).floor("min")
+    start = (reported_at - pd.Timedelta(days=n_days)).floor("h")
+    rng = np.random.default_rng([int(seed), code, 2])
+
+    def rate(ns: np.ndarray) -> np.ndarray:
+        return _BASE_RATE * vol * _cycle(ns, peak_hour=14.0, amplitude=0.55, weekly=(1.05, 1.1, 1.1, 1.05, 1.0, 0.6, 0.55))
+
+    ts = _arrivals(rng, start, reported_at, rate)
+    n = len(ts)
+    on = onset.value
+    after = ts >= on
+    surge = 1.2 * magnitude
+    share = _category_share(kind, ts, on, incident, surge)
+    u = rng.random(n)
+    cat_idx = (u[:, None] > np.cumsum(share, axis=1)).sum(axis=1).clip(0, len(_CATEGORIES) - 1)
+    category = np.asarray(_CATEGORIES, dtype=object)[cat_idx]
+    risk = np.asarray(_CAT_RISK, dtype=object)[cat_idx]
+    source = _draw(rng, _SOURCES, _SOURCE_SHARE, n)
+    if kind == "holiday_mix_shift" and incident:
+        source = np.where((cat_idx == 2) & after & (rng.random(n) < 0.6), "campaign", source).astype(object)
+    language = _draw(rng, _LANGUAGES, _LANGUAGE_SHARE, n)
+    users = _users(rng, n, "u", max(400, n // 8))
+    versions = {c: np.full(n, v, dtype=object) for c, v in _VERSIONS.items()}
+    temperature = np.full(n, 0.2)
+    eff = _EFFECTS.get(kind)
+    if eff is not None:
+        attr, (v0, v1) = eff["attribute"], eff["values"]
+        if attr == "temperature":
+            temperature = np.where(after, float(v1), float(v0))
+        else:
+            versions[attr] = np.where(after, v1, v0).astype(object)
+    # outcomes at their base rates
+    r = [rng.random(n) for _ in range(5)]
+    escalated = r[0] < _CAT_ESCALATED[cat_idx]
+    refused = r[1] < _CAT_REFUSED[cat_idx]
+    p_correct = np.where(category == "health_info", 0.90, 0.93)
+    correct = r[2] < p_correct
+    hallucinated = r[3] < 0.03
+    top1 = np.clip(rng.normal(0.80, 0.06, n), 0.0, 1.0)
+    quality = np.clip(rng.normal(0.82, 0.08, n), 0.0, 1.0)
+    affected = np.zeros(n, dtype=bool)
+    if eff is not None and incident:
+        in_seg = {"language": language, "query_category": category, "risk_category": risk}[eff["column"]] == eff["value"]
+        affected_rows = after & in_seg
+        lo, hi = eff["level"]
+        moved = lo + (hi - lo) * magnitude
+        m = eff["metric"]
+        if m == "correct":
+            correct = np.where(affected_rows, r[2] < moved, correct)
+            affected = affected_rows & ~correct
+        elif m == "escalated":
+            escalated = np.where(affected_rows, r[0] < moved, escalated)
+            affected = affected_rows & escalated & ~(r[0] < lo)
+        elif m == "hallucinated":
+            hallucinated = np.where(affected_rows, r[3] < moved, hallucinated)
+            affected = affected_rows & hallucinated & ~(r[3] < lo)
+        elif m == "refused":
+            refused = np.where(affected_rows, r[1] < moved, refused)
+            affected = affected_rows & refused & ~(r[1] < lo)
+        elif m == "retrieval_top1_score":
+            top1 = np.where(affected_rows, np.clip(top1 - (lo - moved), 0.0, 1.0), top1)
+            hallucinated = np.where(affected_rows, r[3] < 0.03 + 0.5 * (lo - moved), hallucinated)
+            affected = affected_rows & (top1 < 0.72)
+    confidence = np.clip(rng.normal(0.85, 0.07, n) - 0.25 * affected, 0.0, 1.0)
+    labelled = np.ones(n, dtype=bool)
+    keep = np.ones(n, dtype=bool)
+    if kind == "evaluator_outage" and incident:
+        labelled = ~((ts >= on) & (ts < on + 12 * 3_600_000_000_000))
+    if kind == "logging_outage" and incident:
+        keep = ~((ts >= on) & (ts < on + 10 * 3_600_000_000_000))
+    cols: dict[str, Any] = {
+        "event_id": _ids(f"{kind[:3]}{seed}", n),
+        "ts": ts,
+        "user_id": users,
+        "session_id": _sessions(users, ts),
+        "model_version": versions["model_version"],
+        "model_requested": np.full(n, "asst-latest", dtype=object),
+        "provider": np.full(n, "acme-llm", dtype=object),
+        "upstream_fingerprint": versions["upstream_fingerprint"],
+        "prompt_template_version": versions["prompt_template_version"],
+        "embedding_model": versions["embedding_model"],
+        "index_version": versions["index_version"],
+        "corpus_version": versions["corpus_version"],
+        "classifier_version": versions["classifier_version"],
+        "temperature": temperature,
+        "query_category": category,
+        "risk_category": risk,
+        "traffic_source": source,
+        "refused": refused.astype(object),
+        "escalated": escalated.astype(object),
+        "correct": np.where(labelled, correct, None).astype(object),
+        "hallucinated": np.where(labelled, hallucinated, None).astype(object),
+        "confidence": confidence,
+        "quality_score": quality,
+        "retrieval_top1_score": np.where(category == "document_search", top1, np.nan),
+        "latency_ms": _lognormal_latency(rng, np.full(n, 900.0)),
+        "input_tokens": rng.integers(40, 400, n),
+        "output_tokens": rng.integers(20, 600, n),
+        "input_text": np.array([f"[{c}] question {i}" for i, c in enumerate(category)], dtype=object),
+        "output_text": np.full(n, "answer", dtype=object),
+    }
+    cols = {k: (np.asarray(v)[keep] if isinstance(v, np.ndarray) else v) for k, v in cols.items()}
+    language = language[keep]
+    affected = affected[keep]
+    events = _events_frame(cols, {"language": pd.array(language, dtype="string[pyarrow]")})
+    changes, truth_kw = _changes_and_truth(kind, onset, incident, eff)
+    seg = {eff["column"]: eff["value"]} if eff is not None else {}
+    n_win = int(((cols["ts"] >= on) & (cols["ts"] < reported_at.value)).sum())
+    truth = GroundTruth(
+        pattern=kind,
+        cause_change_id=truth_kw["cause"] if (incident and kind in INCIDENT_KINDS) else None,
+        cause_change_type=eff["change_type"] if (incident and eff is not None) else None,
+        onset=onset if (incident and kind in INCIDENT_KINDS) else None,
+        onset_window=(onset - 2 * HOUR, onset + 3 * HOUR) if (incident and kind in INCIDENT_KINDS) else None,
+        reported_at=reported_at,
+        metric=eff["metric"] if eff is not None else _NO_INCIDENT_METRIC[kind],
+        segment=seg,
+        affected_rule=(f"{eff['metric']} failed in {eff['column']}={eff['value']} after the change" if eff is not None
+                       else "none: not an incident"),
+        affected_event_ids=tuple(events["event_id"].to_numpy(dtype=object)[affected].tolist()) if incident else (),
+        incident=bool(incident and kind in INCIDENT_KINDS),
+        notes=_NOTES[kind],
+        candidate_change_id=truth_kw["cause"],
+        failure_window=(onset, reported_at) if (incident and kind in INCIDENT_KINDS) else None,
+        affected_share=float(affected.sum() / max(n_win, 1)) if incident else 0.0,
+        decoy_change_ids=truth_kw["decoys"],
+        silent_changes=truth_kw["silent"],
+        params={"kind": kind, "seed": int(seed), "days": n_days, "scale": vol, "magnitude": magnitude, "onset": onset.isoformat(),
+                "incident": bool(incident), "fact": truth_kw.get("fact")},
+    )
+    return Scenario(kind, int(seed), events, changes, truth, _no_evaluations(), truth.params)
+
+
+_NO_INCIDENT_METRIC = {"holiday_mix_shift": "escalated", "logging_outage": "refused", "evaluator_outage": "correct"}
+_NOTES = {
+    "model_update": "A model update breaks Japanese answers; every other language is unchanged.",
+    "embedding_model_update": "The query embedder is swapped without rebuilding the index: document searches retrieve poorly.",
+    "prompt_template_change": "A prompt template change makes billing questions escalate.",
+    "sampling_config_change": "Temperature 0.2 -> 0.9: product-fact answers fabricate.",
+    "upstream_api_change": "The provider changed its model behind the same name (fingerprint only): medium-risk questions are refused.",
+    "guardrail_change": "A guardrail update blocks French requests.",
+    "holiday_mix_shift": "A holiday campaign brings returns questions (higher base escalation); no category's rate changes.",
+    "logging_outage": "The log pipeline drops every event for 10 hours; nothing else happens.",
+    "evaluator_outage": "The evaluator stops judging for 12 hours; nothing else happens.",
+}
+
+
+def _no_evaluations() -> pd.DataFrame:
+    from analysis.scenarios import _empty_evaluations
+
+    return _empty_evaluations()
+
+
+def _changes_and_truth(kind: str, onset: pd.Timestamp, incident: bool, eff: Mapping[str, Any] | None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The change log (cause, decoys, the campaign) and the truth's ids."""
+    ch = [
+        _Change("chg-deploy-api", onset - HOUR, "deploy", "api-gateway", None, "2026.3.1", "2026.3.2",
+                "Routine deploy of the API gateway (logging library bump)"),
+        _Change("chg-config-timeouts", onset - 3 * HOUR, "config_change", "api-gateway", None, "30s", "45s",
+                "Raised the upstream timeout"),
+        _Change("chg-prompt-copy", onset - DAY, "prompt_template_change", "frontend", None, "greeting-v3", "greeting-v4",
+                "Reworded the welcome message (not a model prompt)"),
+        _Change("chg-flag-feedback", onset + 2 * HOUR, "config_change", "frontend", None, "off", "on",
+                "Enabled the thumbs-up/down widget"),
+    ]
+    decoys = tuple(c.change_id for c in ch)
+    cause: str | None = None
+    silent: tuple[dict[str, Any], ...] = ()
+    if eff is not None:
+        v0, v1 = eff["values"]
+        if kind == "upstream_api_change":
+            cause = f"inferred:upstream_fingerprint:{v1}"
+            silent = ({"column": "upstream_fingerprint", "from_value": v0, "to_value": v1, "ts": onset.isoformat()},)
+        else:
+            cause = f"chg-{kind.replace('_', '-')}"
+            ch.append(_Change(cause, onset, eff["change_type"], "assistant", eff["attribute"], v0, v1,
+                              f"{eff['change_type'].replace('_', ' ')}: {eff['attribute']} {v0} -> {v1}"))
+    elif kind == "holiday_mix_shift":
+        cause = "chg-holiday-campaign"
+        ch.append(_Change(cause, onset, "traffic_source_change", "marketing", "traffic_source", None, "campaign",
+                          "Holiday returns campaign e-mail goes out"))
+    fact = {"logging_outage": ("logging_gap", onset, onset + 10 * HOUR),
+            "evaluator_outage": ("label_coverage_drop", onset, onset + 12 * HOUR)}.get(kind)
+    out = {"cause": cause, "decoys": decoys, "silent": silent,
+           "fact": None if fact is None or not incident else {"kind": fact[0], "start": fact[1].isoformat(), "end": fact[2].isoformat()}}
+    return _changes_frame(ch), out
