@@ -22,8 +22,8 @@ from typing import Any, Mapping as TMapping
 from ..schema import CHANGES, EVENTS, SchemaError, TableSchema
 from .canonical import Collector, read_canonical
 from .changes import read_yaml
-from .detect import CHANGE_FORMATS, EVENT_FORMATS, detect_format, normalize_format
-from .mapping import MappingState, load_mapping
+from .detect import CHANGE_FORMATS, EVENT_FORMATS, TRACE_FORMATS, detect_format, normalize_format
+from .mapping import MappingState, load_mapping, required_sources
 from .evaluations import load_evaluations
 from .result import DEFAULT_CHUNKSIZE, LoadError, LoadResult, check_path
 from .traces import load_trace_format
@@ -63,10 +63,12 @@ def _load_table(
     chunksize = _check_chunksize(chunksize)
     p = check_path(path)
     table = schema.name
-    fmt = detect_format(p, table) if format is None else normalize_format(format, p, table)
-    state = MappingState(load_mapping(mapping, schema))
+    mp = load_mapping(mapping, schema)
+    mapped = required_sources(mp, schema)
+    fmt = detect_format(p, table, mapped=mapped) if format is None else normalize_format(format, p, table, mapped=mapped)
+    state = MappingState(mp)
     source = str(p)
-    if fmt in ("otlp", "phoenix", "langfuse"):
+    if fmt in TRACE_FORMATS:
         return load_trace_format(p, fmt, assume_tz=assume_tz, mapping=state, chunksize=chunksize)
     col = Collector(schema, source, assume_tz, state)
     if fmt == "yaml":

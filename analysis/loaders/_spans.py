@@ -93,6 +93,14 @@ class Dialect:
         """Keys a user mapping can name."""
         return dict(span.attrs)
 
+    def kind_label(self, span: Span) -> str:
+        """What a span that is not an inference span is, for the load report (e.g. ``CHAIN``)."""
+        a = span.attrs
+        v = a.get("openinference.span.kind") or a.get("gen_ai.operation.name")
+        if v:
+            return str(v)
+        return f"{span.kind} span" if span.kind else "span without a GenAI operation"
+
     def evaluations(self, span: Span) -> list[dict[str, Any]]:
         out = []
         for ev in span.events:
@@ -134,6 +142,7 @@ class Assembled:
     raws: list[str]
     spans_by_kind: dict[str, int]
     warnings: list[str]
+    other_kinds: dict[str, int] = field(default_factory=dict)
 
 
 def _order_key(s: Span) -> tuple[int, int]:
@@ -153,6 +162,7 @@ def assemble(spans: list[Span], *, mapping_sources: list[str] = ()) -> Assembled
     for i, s in enumerate(spans):
         by_trace[s.trace_id if s.trace_id else f"\x00no-trace-{i}"].append(i)
     counts: Counter = Counter()
+    other_kinds: Counter = Counter()
     warnings: list[str] = []
     folded: dict[int, list[int]] = defaultdict(list)  # inference idx -> folded span idxs
     evals: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -191,6 +201,7 @@ def assemble(spans: list[Span], *, mapping_sources: list[str] = ()) -> Assembled
                 counts[INFERENCE] += 1
             else:
                 counts[OTHER] += 1
+                other_kinds[spans[i].dialect.kind_label(spans[i])] += 1
         # evaluations, wherever in the trace they were recorded
         resp_ids = {}
         for j in inf:
@@ -271,4 +282,4 @@ def assemble(spans: list[Span], *, mapping_sources: list[str] = ()) -> Assembled
         warnings.append(f"{eval_unattached} evaluation result(s) could not be matched to an inference span and were not used")
     if eval_attached:
         warnings.append(f"{eval_attached} evaluation result(s) kept as eval.<name> columns (outcomes only through `mapping`)")
-    return Assembled(records, labels, raws, dict(counts), warnings)
+    return Assembled(records, labels, raws, dict(counts), warnings, dict(other_kinds))

@@ -148,6 +148,9 @@ class LangfuseDialect(Dialect):
     def inherited(self, span: Span) -> dict[str, Any]:
         return {}
 
+    def kind_label(self, span: Span) -> str:
+        return str(span.attrs.get("type") or "observation without a type")
+
     def context(self, span: Span) -> dict[str, Any]:
         ctx = {k: v for k, v in span.attrs.items()}
         ctx.update(self._metadata(span))

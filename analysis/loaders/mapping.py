@@ -26,7 +26,7 @@ import yaml
 
 from ..schema import SchemaError, TableSchema
 
-__all__ = ["ColumnMap", "Mapping", "load_mapping", "MappingState"]
+__all__ = ["ColumnMap", "Mapping", "load_mapping", "MappingState", "required_sources"]
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,12 @@ def load_mapping(mapping: TMapping[str, Any] | str | Path | None, schema: TableS
         seen[target] = str(src)
         entries.append(ColumnMap(str(src), target, values))
     return Mapping(tuple(entries))
+
+
+def required_sources(mapping: Mapping, schema: TableSchema) -> list[str]:
+    """The names the input must carry for each required column: its mapped source, else the column."""
+    by_target = {e.target: e.source for e in mapping.entries}
+    return [by_target.get(c, c) for c in schema.required]
 
 
 @dataclass
