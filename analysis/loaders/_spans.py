@@ -28,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["Span", "SpanEvent", "Dialect", "Assembled", "assemble", "first_value", "jsonable", "to_float"]
+__all__ = ["Span", "SpanEvent", "Dialect", "Assembled", "assemble", "first_value", "jsonable", "to_float", "param_value"]
 
 INFERENCE, RETRIEVAL, EMBEDDING, OTHER = "inference", "retrieval", "embedding", "other"
 
@@ -117,6 +117,25 @@ def to_float(v: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return None if math.isnan(f) else f
+
+
+_NO_VALUE = frozenset({"", "null", "none", "nil", "undefined", "nan", "inf", "+inf", "-inf", "infinity", "-infinity"})
+
+
+def param_value(v: Any) -> Any:
+    """A model parameter as recorded, or None when it says "no value".
+
+    SDKs write unset parameters as JSON ``null``, as the strings ``"null"``/``"None"``/
+    ``"undefined"``, or as infinities (``max_tokens: Infinity``): a missing optional value never
+    costs the event.
+    """
+    if v is None or isinstance(v, (dict, list)):
+        return None
+    if isinstance(v, str) and v.strip().lower() in _NO_VALUE:
+        return None
+    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+        return None
+    return v
 
 
 def first_value(a: dict[str, Any], *keys: str) -> Any:
