@@ -46,8 +46,13 @@ def open_binary(path: Path) -> Any:
 
 def read_head(path: Path, n: int) -> bytes:
     """The first ``n`` (decompressed) bytes of the file."""
-    with open_binary(path) as f:
-        return f.read(n)
+    try:
+        with open_binary(path) as f:
+            return f.read(n)
+    except OSError as e:  # a truncated or corrupt stream
+        from .result import LoadError
+
+        raise LoadError(f"cannot decompress ({compression_of(path)}): {e}", source=str(path)) from None
 
 
 def read_bytes(path: Path) -> bytes:
