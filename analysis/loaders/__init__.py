@@ -59,6 +59,7 @@ def _load_table(
     assume_tz: str | None,
     mapping: TMapping[str, Any] | str | Path | None,
     chunksize: int,
+    batch_input: str | Path | None = None,
 ) -> LoadResult:
     chunksize = _check_chunksize(chunksize)
     p = check_path(path)
@@ -68,8 +69,11 @@ def _load_table(
     fmt = detect_format(p, table, mapped=mapped) if format is None else normalize_format(format, p, table, mapped=mapped)
     state = MappingState(mp)
     source = str(p)
+    if batch_input is not None and fmt != "openai":
+        raise LoadError(f"`batch_input` is the input file of an OpenAI Batch, but the file holds {fmt!r}.", source=source)
     if fmt in TRACE_FORMATS:
-        return load_trace_format(p, fmt, assume_tz=assume_tz, mapping=state, chunksize=chunksize)
+        bi = None if batch_input is None else check_path(batch_input)
+        return load_trace_format(p, fmt, assume_tz=assume_tz, mapping=state, chunksize=chunksize, batch_input=bi)
     col = Collector(schema, source, assume_tz, state)
     if fmt == "yaml":
         read_yaml(p, col)
@@ -91,6 +95,7 @@ def load_events(
     assume_tz: str | None = None,
     mapping: TMapping[str, Any] | str | Path | None = None,
     chunksize: int = DEFAULT_CHUNKSIZE,
+    batch_input: str | Path | None = None,
 ) -> LoadResult:
     """Load an events table or a trace export into the canonical ``events`` table.
 
@@ -109,6 +114,9 @@ def load_events(
         :mod:`analysis.loaders.mapping`.
     chunksize
         Rows per chunk when streaming Parquet, JSONL and CSV tables.
+    batch_input
+        For an OpenAI Batch output, its input file (joined on ``custom_id``: the requested model,
+        the sampling parameters, the prompt); found by itself when both lie in one folder.
 
     Returns
     -------
@@ -122,7 +130,7 @@ def load_events(
         without an offset and no ``assume_tz``, an empty, unreadable or unrecognised file
         (:class:`LoadError`). Bad rows are never raised: they are in ``rejected``.
     """
-    return _load_table(path, EVENTS, format=format, assume_tz=assume_tz, mapping=mapping, chunksize=chunksize)
+    return _load_table(path, EVENTS, format=format, assume_tz=assume_tz, mapping=mapping, chunksize=chunksize, batch_input=batch_input)
 
 
 def load_changes(

@@ -91,7 +91,8 @@ def _kinds_text(spans: list[Span], roles_other: dict[str, int]) -> str:
     return ", ".join(f"{v} {k}" for k, v in sorted(roles_other.items(), key=lambda x: -x[1]))
 
 
-def load_trace_format(path: Path, fmt: str, *, assume_tz: str | None, mapping: MappingState, chunksize: int) -> LoadResult:
+def load_trace_format(path: Path, fmt: str, *, assume_tz: str | None, mapping: MappingState, chunksize: int,
+                      batch_input: Path | None = None) -> LoadResult:
     """Read a trace export into the events table with its load report.
 
     Every record the format defines (span, observation, response line) is counted: an inference
@@ -101,9 +102,9 @@ def load_trace_format(path: Path, fmt: str, *, assume_tz: str | None, mapping: M
     source = str(path)
     what = RECORD_NAMES.get(fmt, "record")
     if fmt == "openai":
-        from .openai import read_openai
+        from .openai_batch import read_openai
 
-        rd = read_openai(path)
+        rd = read_openai(path, batch_input)
         records, labels, raws, bad, warnings, spans_by_kind = rd.records, rd.labels, rd.raws, list(rd.bad), list(rd.warnings), dict(rd.counts)
         read_line = f"read {rd.lines} line(s): " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(spans_by_kind.items()))
     else:
