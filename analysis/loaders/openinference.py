@@ -24,6 +24,7 @@ from ._messages import content_text, finish_reason_of, first_output_text, last_u
 from ._spans import EMBEDDING, INFERENCE, OTHER, RETRIEVAL, Dialect, Span, SpanEvent, first_value, jsonable, param_value
 from .otlp import GENAI, base_fields, exception_type
 from .result import LoadError
+from .vercel import VERCEL_AI, is_vercel_span
 
 __all__ = ["OpenInferenceDialect", "OPENINFERENCE", "spans_from_phoenix", "flatten"]
 
@@ -147,8 +148,11 @@ OPENINFERENCE = OpenInferenceDialect()
 
 
 def dialect_for(span: Span) -> Dialect:
-    """The attribute conventions a span follows: OpenInference when it names its span kind, else OTel GenAI."""
-    return OPENINFERENCE if "openinference.span.kind" in span.attrs else GENAI
+    """The attribute conventions a span follows: OpenInference when it names its span kind, the
+    Vercel AI SDK's for ``ai.*`` spans, else OTel GenAI."""
+    if "openinference.span.kind" in span.attrs:
+        return OPENINFERENCE
+    return VERCEL_AI if is_vercel_span(span) else GENAI
 
 
 # --------------------------------------------------------------------------------------------
