@@ -230,3 +230,44 @@ def test_a_generation_without_start_time_is_one_verdict(tmp_path):
     res = load_events(p)
     assert (res.rows_read, res.rows_loaded, len(res.rejected)) == (2, 1, 1)
     assert "this observation has no start time" in res.rejected["reason"].iloc[0]
+
+
+# --------------------------------------------------------------------------------------------
+# The scheduled blob export (make_fixtures.write_langfuse_blob), read through DuckDB
+# --------------------------------------------------------------------------------------------
+
+BLOB = FIX / "langfuse_blob"
+
+
+def test_blob_export_gives_the_same_events_as_the_csv_export():
+    assert detect_format(BLOB) == "langfuse"
+    res = load_events(BLOB)
+    validate(res.frame, EVENTS)
+    assert res.rows_read == res.rows_loaded == 8 and len(res.rejected) == 0
+    a = res.frame.set_index("event_id").sort_index()
+    b = load_events(FIX / "langfuse_export").frame.set_index("event_id").sort_index()
+    for c in ("ts", "latency_ms", "model_version", "input_tokens", "output_tokens", "temperature", "max_tokens", "input_text",
+              "output_text", "score.escalated", "score.helpfulness", "session_id", "metadata.query_category",
+              "prompt_template_version", "retrieval_scores", "status"):
+        assert a[c].astype(str).tolist() == b[c].astype(str).tolist(), c
+    # the runs overlap: the repeated rows are kept once, and the report says so
+    assert any("3 row(s) repeated across overlapping runs were kept once" in w for w in res.warnings)
+    assert sum(v for k, v in res.spans_by_kind.items() if not k.startswith("scores")) == len(OBS)
+
+
+def test_blob_scores_become_outcomes_through_the_mapping():
+    f = load_events(BLOB, mapping={"score.escalated": "escalated"}).frame.set_index("event_id")
+    for o in GENS:
+        assert f.loc[o["id"], "escalated"] == (int(o["id"][4:7]) >= 5)
+
+
+def test_blob_manifest_naming_a_missing_file_is_an_error(tmp_path):
+    import shutil
+
+    from analysis.loaders import LoadError
+
+    d = tmp_path / "export"
+    shutil.copytree(BLOB, d)
+    (d / "proj-1" / "scores" / "2026-03-01T12-30-00.csv").unlink()
+    with pytest.raises(LoadError, match=r"manifest .*names 'proj-1/scores/2026-03-01T12-30-00.csv' \(scores, 17 rows\), which is not in the export"):
+        load_events(d)

@@ -265,6 +265,11 @@ def _download_parts(r: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[
 def read_langfuse(path: Path) -> tuple[list[Span], list[tuple[int, str, str]], list[str], list[dict[str, Any]]]:
     """Spans (observations), unparseable records, warnings and the scores."""
     files: list[tuple[Path, str | None]] = []
+    if path.is_dir() and is_blob_export(path):
+        from .langfuse_blob import read_blob_export
+
+        observations, scores, traces, warnings = read_blob_export(path)
+        return _spans_of(observations, traces), [], warnings, scores
     if path.is_dir():
         for f in sorted(path.iterdir()):
             if not f.is_file() or f.suffix.lower() not in (".csv", ".json", ".jsonl", ".ndjson"):
@@ -310,6 +315,18 @@ def read_langfuse(path: Path) -> tuple[list[Span], list[tuple[int, str, str]], l
             else:
                 ignored += 1
                 bad.append((line, f"{label}: not a Langfuse observation, score or trace (keys: {', '.join(list(r)[:8])})", json.dumps(r, default=str)[:2000]))
+    return _spans_of(observations, traces), bad, warnings, scores
+
+
+def is_blob_export(path: Path) -> bool:
+    """A scheduled blob export: table folders (``observations_v2/``, ``scores/``...) or ``manifests/``,
+    directly or under a ``{projectId}/`` prefix."""
+    tables = {"observations_v2", "observations", "scores", "traces", "manifests"}
+    subdirs = [d for d in path.iterdir() if d.is_dir()]
+    return any(d.name in tables for d in subdirs) or any(e.is_dir() and e.name in tables for d in subdirs for e in d.iterdir())
+
+
+def _spans_of(observations: list[tuple[int, dict[str, Any]]], traces: dict[str, dict[str, Any]]) -> list[Span]:
     spans = []
     for line, o in observations:
         tid = None if _blank(o.get("trace_id")) else str(o.get("trace_id"))
@@ -343,7 +360,7 @@ def read_langfuse(path: Path) -> tuple[list[Span], list[tuple[int, str, str]], l
                 end=o.get("end_time"),
             )
         )
-    return spans, bad, warnings, scores
+    return spans
 
 
 def _score_value(s: dict[str, Any]) -> Any:
