@@ -3,12 +3,14 @@
 >>> res = load_events("traces.jsonl")               # format detected from extension and content
 >>> res.frame, res.rows_read, res.rows_loaded, res.rejected, res.warnings
 
-Formats (``format=``): ``parquet``, ``jsonl``, ``json``, ``csv`` (canonical tables), ``otlp``
-(OTLP JSON, GenAI or OpenInference attributes), ``phoenix`` (Phoenix spans dataframe, Parquet or
-JSONL), ``langfuse`` (observations/scores exports, a directory of them, or a single-trace JSON);
-change logs: ``csv``, ``jsonl``, ``json``, ``yaml``, ``parquet``; offline evaluation histories
-(:func:`load_evaluations`): ``csv``, ``jsonl``, ``json``, ``parquet``. ``openinference`` resolves to
-``otlp`` or ``phoenix`` from the content.
+Formats (``format=``), detected by content (:mod:`.detect`): ``parquet``, ``jsonl``, ``json``,
+``csv`` (canonical tables), ``otlp`` (OTLP JSON, bare spans, protobuf, gzip/zstd, S3-exporter
+folders; GenAI, OpenInference or Vercel AI attributes), ``oteljs`` (OpenTelemetry JS span dumps),
+``phoenix`` (Phoenix spans dataframe, Parquet or JSONL), ``langfuse`` (single-trace downloads,
+observations/scores exports, a directory of them, the blob-export folder), ``openai`` (Batch
+output with its input, chat-completion or Responses objects); change logs: ``csv``, ``jsonl``,
+``json``, ``yaml``, ``parquet``; offline evaluation histories (:func:`load_evaluations`): ``csv``,
+``jsonl``, ``json``, ``parquet``. ``openinference`` resolves to ``otlp`` or ``phoenix`` from the content.
 
 Every error on bad input is a :class:`~analysis.schema.SchemaError` (``LoadError`` for
 file-level problems) whose message names the file.
