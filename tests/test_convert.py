@@ -104,3 +104,21 @@ def test_open_events_casts_and_rejects_bad_values_like_the_loader(tmp_path):
     assert int(tot["refused__sum"].iat[0]) == int(ref.frame["refused"].sum())
     assert any("refused -> a boolean" in w for w in src.warnings)
     src.close()
+
+
+def test_a_mapping_onto_a_new_column_survives_into_parquet_and_the_engine(tmp_path):
+    fix = Path(__file__).parent / "fixtures"
+    mapping = {"app.query_category": "language", "service.version": "app_version"}  # neither is canonical
+    out = tmp_path / "events.parquet"
+    res = convert_events(fix / "otlp_genai_request.json", out, mapping=mapping)
+    assert res.rows_written == 12
+    f = pd.read_parquet(out)
+    assert set(f["language"].dropna()) == {"contract", "tort"} and set(f["app_version"]) == {"2.3.1"}
+    src = open_events(out)
+    prof = src.engine.profile()
+    assert prof.kind("language") == "string" and prof.distinct("language") == 2
+    by = src.engine.sql("SELECT language, COUNT(*) AS n FROM events WHERE language IS NOT NULL GROUP BY language")
+    assert dict(zip(by["language"], by["n"])) == f["language"].value_counts().to_dict()
+    src.close()
+    lf = load_events(fix / "langfuse_export", mapping={"metadata.query_category": "topic"}).frame
+    assert set(lf["topic"]) == {"account", "general"}

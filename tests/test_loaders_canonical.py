@@ -228,8 +228,14 @@ def test_mapping_renames_and_value_maps(tmp_path):
     assert res.frame["refused"].tolist()[:2] == [True, False] and res.frame["refused"].isna().iloc[2]
     assert any("'odd' (1)" in w for w in res.warnings)
     assert any("'missing.attr'" in w and "not found" in w for w in res.warnings)
+    # a target that is not a canonical column becomes a new column
+    assert list(load_events(p, mapping=mp).frame.columns).count("risk_category") == 1
+    new = load_events(p, mapping={"request_id": "event_id", "time": "ts", "tier": "language"}).frame
+    assert list(new["language"]) == ["gold", "silver", "gold"] and "tier" not in new
     with pytest.raises(SchemaError, match="must name a column"):
-        load_events(p, mapping={"tier": "risk_tier"})
+        load_events(p, mapping={"tier": ""})
+    with pytest.raises(SchemaError, match="must name a column"):
+        load_events(p, mapping={"tier": 5})
 
 
 def test_detect_format(tmp_path):

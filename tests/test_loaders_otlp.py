@@ -180,3 +180,46 @@ def test_no_inference_spans_is_an_error(tmp_path):
         {"traceId": "0" * 31 + "1", "spanId": "0" * 15 + "1", "name": "GET /", "startTimeUnixNano": "1", "endTimeUnixNano": "2"}]}]}]}))
     with pytest.raises(LoadError, match="no inference span"):
         load_events(p)
+
+
+# --------------------------------------------------------------------------------------------
+# The collector's binary and compressed files, and the S3 exporter's folder
+# (written by make_fixtures.write_genai_proto with the SDK's encode_spans)
+# --------------------------------------------------------------------------------------------
+
+BINARY = ["otlp_genai.pb", "otlp_genai.pb.zst", "otlp_genai_zstd_frames.pb", "otlp_genai.jsonl.gz", "otlp_s3"]
+
+
+@pytest.mark.parametrize("name", BINARY)
+def test_binary_compressed_and_folder_layouts_give_the_same_events(loaded, name):
+    assert detect_format(FIX / name) == "otlp"
+    res = load_events(FIX / name)
+    ref = loaded["otlp_genai_request.json"].frame.sort_values("event_id").reset_index(drop=True)
+    got = res.frame.sort_values("event_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(got[EVENTS.names], ref[EVENTS.names])
+    assert res.rows_read == res.rows_loaded == 12 and len(res.rejected) == 0
+    assert sum(res.spans_by_kind.values()) == 46
+
+
+def test_truncated_proto_file_is_a_clear_rejection(tmp_path):
+    data = (FIX / "otlp_genai.pb").read_bytes()
+    first = int.from_bytes(data[:4], "big")
+    p = tmp_path / "cut.pb"
+    p.write_bytes(data[: len(data) - 100])  # the last message is cut short
+    res = load_events(p)
+    bad = res.rejected
+    assert len(bad) == 1 and bad["row"].iloc[0] == 3
+    assert "truncated file: message 3" in bad["reason"].iloc[0] and "the spans in this message are lost" in bad["reason"].iloc[0]
+    assert res.rows_loaded > 0 and res.rows_read == res.rows_loaded + 1
+    # a message that is not TracesData
+    p.write_bytes(data[: 4 + first] + (5).to_bytes(4, "big") + b"\x0a\xff\xff\xff\xff")
+    res = load_events(p)
+    assert "message 2" in res.rejected["reason"].iloc[0] and "not an OTLP TracesData message" in res.rejected["reason"].iloc[0]
+
+
+def test_truncated_zstd_stream_is_an_error(tmp_path):
+    data = (FIX / "otlp_genai.pb.zst").read_bytes()
+    p = tmp_path / "cut.pb.zst"
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(LoadError, match=r"cut.pb.zst.*cannot decompress \(zstd\)"):
+        load_events(p)

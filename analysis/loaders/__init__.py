@@ -3,12 +3,14 @@
 >>> res = load_events("traces.jsonl")               # format detected from extension and content
 >>> res.frame, res.rows_read, res.rows_loaded, res.rejected, res.warnings
 
-Formats (``format=``): ``parquet``, ``jsonl``, ``json``, ``csv`` (canonical tables), ``otlp``
-(OTLP JSON, GenAI or OpenInference attributes), ``phoenix`` (Phoenix spans dataframe, Parquet or
-JSONL), ``langfuse`` (observations/scores exports, a directory of them, or a single-trace JSON);
-change logs: ``csv``, ``jsonl``, ``json``, ``yaml``, ``parquet``; offline evaluation histories
-(:func:`load_evaluations`): ``csv``, ``jsonl``, ``json``, ``parquet``. ``openinference`` resolves to
-``otlp`` or ``phoenix`` from the content.
+Formats (``format=``), detected by content (:mod:`.detect`): ``parquet``, ``jsonl``, ``json``,
+``csv`` (canonical tables), ``otlp`` (OTLP JSON, bare spans, protobuf, gzip/zstd, S3-exporter
+folders; GenAI, OpenInference or Vercel AI attributes), ``oteljs`` (OpenTelemetry JS span dumps),
+``phoenix`` (Phoenix spans dataframe, Parquet or JSONL), ``langfuse`` (single-trace downloads,
+observations/scores exports, a directory of them, the blob-export folder), ``openai`` (Batch
+output with its input, chat-completion or Responses objects); change logs: ``csv``, ``jsonl``,
+``json``, ``yaml``, ``parquet``; offline evaluation histories (:func:`load_evaluations`): ``csv``,
+``jsonl``, ``json``, ``parquet``. ``openinference`` resolves to ``otlp`` or ``phoenix`` from the content.
 
 Every error on bad input is a :class:`~analysis.schema.SchemaError` (``LoadError`` for
 file-level problems) whose message names the file.
@@ -22,8 +24,8 @@ from typing import Any, Mapping as TMapping
 from ..schema import CHANGES, EVENTS, SchemaError, TableSchema
 from .canonical import Collector, read_canonical
 from .changes import read_yaml
-from .detect import CHANGE_FORMATS, EVENT_FORMATS, detect_format, normalize_format
-from .mapping import MappingState, load_mapping
+from .detect import CHANGE_FORMATS, EVENT_FORMATS, TRACE_FORMATS, detect_format, normalize_format
+from .mapping import MappingState, load_mapping, required_sources
 from .evaluations import load_evaluations
 from .result import DEFAULT_CHUNKSIZE, LoadError, LoadResult, check_path
 from .traces import load_trace_format
@@ -59,15 +61,21 @@ def _load_table(
     assume_tz: str | None,
     mapping: TMapping[str, Any] | str | Path | None,
     chunksize: int,
+    batch_input: str | Path | None = None,
 ) -> LoadResult:
     chunksize = _check_chunksize(chunksize)
     p = check_path(path)
     table = schema.name
-    fmt = detect_format(p, table) if format is None else normalize_format(format, p, table)
-    state = MappingState(load_mapping(mapping, schema))
+    mp = load_mapping(mapping, schema)
+    mapped = required_sources(mp, schema)
+    fmt = detect_format(p, table, mapped=mapped) if format is None else normalize_format(format, p, table, mapped=mapped)
+    state = MappingState(mp)
     source = str(p)
-    if fmt in ("otlp", "phoenix", "langfuse"):
-        return load_trace_format(p, fmt, assume_tz=assume_tz, mapping=state, chunksize=chunksize)
+    if batch_input is not None and fmt != "openai":
+        raise LoadError(f"`batch_input` is the input file of an OpenAI Batch, but the file holds {fmt!r}.", source=source)
+    if fmt in TRACE_FORMATS:
+        bi = None if batch_input is None else check_path(batch_input)
+        return load_trace_format(p, fmt, assume_tz=assume_tz, mapping=state, chunksize=chunksize, batch_input=bi)
     col = Collector(schema, source, assume_tz, state)
     if fmt == "yaml":
         read_yaml(p, col)
@@ -89,6 +97,7 @@ def load_events(
     assume_tz: str | None = None,
     mapping: TMapping[str, Any] | str | Path | None = None,
     chunksize: int = DEFAULT_CHUNKSIZE,
+    batch_input: str | Path | None = None,
 ) -> LoadResult:
     """Load an events table or a trace export into the canonical ``events`` table.
 
@@ -107,6 +116,9 @@ def load_events(
         :mod:`analysis.loaders.mapping`.
     chunksize
         Rows per chunk when streaming Parquet, JSONL and CSV tables.
+    batch_input
+        For an OpenAI Batch output, its input file (joined on ``custom_id``: the requested model,
+        the sampling parameters, the prompt); found by itself when both lie in one folder.
 
     Returns
     -------
@@ -120,7 +132,7 @@ def load_events(
         without an offset and no ``assume_tz``, an empty, unreadable or unrecognised file
         (:class:`LoadError`). Bad rows are never raised: they are in ``rejected``.
     """
-    return _load_table(path, EVENTS, format=format, assume_tz=assume_tz, mapping=mapping, chunksize=chunksize)
+    return _load_table(path, EVENTS, format=format, assume_tz=assume_tz, mapping=mapping, chunksize=chunksize, batch_input=batch_input)
 
 
 def load_changes(

@@ -15,10 +15,57 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["JsonRecord", "read_json_records", "decode_reporting"]
+__all__ = ["JsonRecord", "read_json_records", "decode_reporting", "compression_of", "read_head", "read_bytes", "open_binary", "read_json_text"]
 
 _WS = re.compile(r"\s*")
 _OBJ_START = re.compile(r"\n[\[{]")
+
+
+_MAGIC = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd"}
+
+
+def compression_of(path: Path) -> str | None:
+    """``gzip`` or ``zstd`` when the file starts with that format's magic bytes, else None."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    for magic, name in _MAGIC.items():
+        if head.startswith(magic):
+            return name
+    return None
+
+
+def open_binary(path: Path) -> Any:
+    """The file opened for reading bytes, decompressed on the fly when it is gzip or zstd."""
+    comp = compression_of(path)
+    if comp is None:
+        return open(path, "rb")
+    import pyarrow as pa
+
+    return pa.input_stream(str(path), compression=comp)
+
+
+def read_head(path: Path, n: int) -> bytes:
+    """The first ``n`` (decompressed) bytes of the file."""
+    try:
+        with open_binary(path) as f:
+            return f.read(n)
+    except OSError as e:  # a truncated or corrupt stream
+        from .result import LoadError
+
+        raise LoadError(f"cannot decompress ({compression_of(path)}): {e}", source=str(path)) from None
+
+
+def read_bytes(path: Path) -> bytes:
+    """The whole (decompressed) content of the file."""
+    if compression_of(path) is None:
+        return path.read_bytes()
+    from .result import LoadError
+
+    try:
+        with open_binary(path) as f:
+            return f.read()
+    except OSError as e:  # a truncated or corrupt stream
+        raise LoadError(f"cannot decompress ({compression_of(path)}): {e}", source=str(path)) from None
 
 
 @dataclass
@@ -64,7 +111,12 @@ def _line_mode(text: str) -> bool:
 
 def read_json_records(path: Path) -> tuple[list[JsonRecord], list[str]]:
     """Every top-level JSON value of the file, with its line; plus warnings."""
-    text, bad_lines = decode_reporting(path.read_bytes())
+    return read_json_text(read_bytes(path))
+
+
+def read_json_text(data: bytes) -> tuple[list[JsonRecord], list[str]]:
+    """:func:`read_json_records` of bytes already read."""
+    text, bad_lines = decode_reporting(data)
     warnings = []
     if bad_lines:
         shown = ", ".join(map(str, bad_lines[:10])) + (" ..." if len(bad_lines) > 10 else "")

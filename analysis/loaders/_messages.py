@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["maybe_json", "content_text", "last_user_text", "first_output_text"]
+__all__ = ["maybe_json", "content_text", "last_user_text", "first_output_text", "finish_reason_of"]
 
 
 def maybe_json(v: Any) -> Any:
@@ -43,7 +43,7 @@ def content_text(c: Any) -> str | None:
 def _messages(v: Any) -> list[Any] | None:
     v = maybe_json(v)
     if isinstance(v, dict):
-        for k in ("messages", "input", "prompt"):
+        for k in ("messages", "input", "prompt", "contents"):
             if isinstance(v.get(k), list):
                 return v[k]
         return None
@@ -63,7 +63,11 @@ def last_user_text(v: Any) -> str | None:
             return content_text(v)
         return None
     users = [m for m in msgs if isinstance(m, dict) and str(m.get("role", "")).lower() in ("user", "human")]
-    pick = users[-1] if users else (msgs[-1] if msgs else None)
+    for m in reversed(users):  # the last user message that holds text (not a tool result)
+        t = content_text(m.get("content", m.get("parts")))
+        if t:
+            return t
+    pick = None if users else (msgs[-1] if msgs else None)
     if isinstance(pick, dict):
         return content_text(pick.get("content", pick.get("parts")))
     return content_text(pick)
@@ -79,10 +83,37 @@ def first_output_text(v: Any) -> str | None:
         ch = v["choices"][0]
         if isinstance(ch, dict):
             return content_text((ch.get("message") or {}).get("content") if isinstance(ch.get("message"), dict) else ch.get("text"))
+    if isinstance(v, dict) and isinstance(v.get("output"), list):  # a Responses API body
+        texts = [content_text(item.get("content")) for item in v["output"] if isinstance(item, dict) and item.get("type") == "message"]
+        texts = [t for t in texts if t]
+        return "\n".join(texts) if texts else None
+    if isinstance(v, dict) and isinstance(v.get("candidates"), list) and v["candidates"]:  # a Gemini body
+        return first_output_text(v["candidates"][0])
     if isinstance(v, dict):
         if "content" in v or "parts" in v:
             return content_text(v.get("content", v.get("parts")))
         return None
     if isinstance(v, list) and v:
         return first_output_text(v[0])
+    return None
+
+
+def finish_reason_of(v: Any) -> str | None:
+    """The finish reason in a response body: OpenAI ``choices[].finish_reason``, Anthropic
+    ``stop_reason``, Gemini ``finish_reason``/``candidates[].finishReason``, Responses ``status``
+    when incomplete."""
+    v = maybe_json(v)
+    if not isinstance(v, dict):
+        return None
+    if isinstance(v.get("choices"), list) and v["choices"]:
+        frs = [str(c["finish_reason"]) for c in v["choices"] if isinstance(c, dict) and c.get("finish_reason")]
+        return ",".join(frs) or None
+    if isinstance(v.get("candidates"), list) and v["candidates"] and isinstance(v["candidates"][0], dict):
+        return finish_reason_of(v["candidates"][0])
+    for k in ("finish_reason", "finishReason", "stop_reason"):
+        if v.get(k):
+            return str(v[k])
+    if v.get("object") == "response" and v.get("status") == "incomplete":
+        details = v.get("incomplete_details") if isinstance(v.get("incomplete_details"), dict) else {}
+        return str(details.get("reason") or "incomplete")
     return None

@@ -28,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["Span", "SpanEvent", "Dialect", "Assembled", "assemble", "first_value", "jsonable", "to_float"]
+__all__ = ["Span", "SpanEvent", "Dialect", "Assembled", "assemble", "first_value", "jsonable", "to_float", "param_value"]
 
 INFERENCE, RETRIEVAL, EMBEDDING, OTHER = "inference", "retrieval", "embedding", "other"
 
@@ -93,6 +93,14 @@ class Dialect:
         """Keys a user mapping can name."""
         return dict(span.attrs)
 
+    def kind_label(self, span: Span) -> str:
+        """What a span that is not an inference span is, for the load report (e.g. ``CHAIN``)."""
+        a = span.attrs
+        v = a.get("openinference.span.kind") or a.get("gen_ai.operation.name")
+        if v:
+            return str(v)
+        return f"{span.kind} span" if span.kind else "span without a GenAI operation"
+
     def evaluations(self, span: Span) -> list[dict[str, Any]]:
         out = []
         for ev in span.events:
@@ -109,6 +117,25 @@ def to_float(v: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return None if math.isnan(f) else f
+
+
+_NO_VALUE = frozenset({"", "null", "none", "nil", "undefined", "nan", "inf", "+inf", "-inf", "infinity", "-infinity"})
+
+
+def param_value(v: Any) -> Any:
+    """A model parameter as recorded, or None when it says "no value".
+
+    SDKs write unset parameters as JSON ``null``, as the strings ``"null"``/``"None"``/
+    ``"undefined"``, or as infinities (``max_tokens: Infinity``): a missing optional value never
+    costs the event.
+    """
+    if v is None or isinstance(v, (dict, list)):
+        return None
+    if isinstance(v, str) and v.strip().lower() in _NO_VALUE:
+        return None
+    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+        return None
+    return v
 
 
 def first_value(a: dict[str, Any], *keys: str) -> Any:
@@ -134,6 +161,7 @@ class Assembled:
     raws: list[str]
     spans_by_kind: dict[str, int]
     warnings: list[str]
+    other_kinds: dict[str, int] = field(default_factory=dict)
 
 
 def _order_key(s: Span) -> tuple[int, int]:
@@ -153,6 +181,7 @@ def assemble(spans: list[Span], *, mapping_sources: list[str] = ()) -> Assembled
     for i, s in enumerate(spans):
         by_trace[s.trace_id if s.trace_id else f"\x00no-trace-{i}"].append(i)
     counts: Counter = Counter()
+    other_kinds: Counter = Counter()
     warnings: list[str] = []
     folded: dict[int, list[int]] = defaultdict(list)  # inference idx -> folded span idxs
     evals: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -191,6 +220,7 @@ def assemble(spans: list[Span], *, mapping_sources: list[str] = ()) -> Assembled
                 counts[INFERENCE] += 1
             else:
                 counts[OTHER] += 1
+                other_kinds[spans[i].dialect.kind_label(spans[i])] += 1
         # evaluations, wherever in the trace they were recorded
         resp_ids = {}
         for j in inf:
@@ -271,4 +301,4 @@ def assemble(spans: list[Span], *, mapping_sources: list[str] = ()) -> Assembled
         warnings.append(f"{eval_unattached} evaluation result(s) could not be matched to an inference span and were not used")
     if eval_attached:
         warnings.append(f"{eval_attached} evaluation result(s) kept as eval.<name> columns (outcomes only through `mapping`)")
-    return Assembled(records, labels, raws, dict(counts), warnings)
+    return Assembled(records, labels, raws, dict(counts), warnings, dict(other_kinds))

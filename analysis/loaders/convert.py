@@ -25,8 +25,8 @@ from ..engine.duckdb import DEFAULT_MEMORY_LIMIT
 from ..engine.query import quote_literal
 from ..schema import EVENTS, rejected_frame
 from .canonical import Collector, read_canonical
-from .detect import detect_format, normalize_format
-from .mapping import MappingState, load_mapping
+from .detect import TRACE_FORMATS, detect_format, normalize_format
+from .mapping import MappingState, load_mapping, required_sources
 from .result import DEFAULT_CHUNKSIZE, LoadError, check_path
 from .traces import load_trace_format
 
@@ -97,13 +97,15 @@ def convert_events(
 ) -> ConvertResult:
     """Convert an events export to one canonical Parquet file (sorted by ``ts``, one row per ``event_id``)."""
     p = check_path(path)
-    fmt = detect_format(p, "events") if format is None else normalize_format(format, p, "events")
+    mp = load_mapping(mapping, EVENTS)
+    mapped = required_sources(mp, EVENTS)
+    fmt = detect_format(p, "events", mapped=mapped) if format is None else normalize_format(format, p, "events", mapped=mapped)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    state = MappingState(load_mapping(mapping, EVENTS))
+    state = MappingState(mp)
     with tempfile.TemporaryDirectory(prefix="forensics-convert-") as tmp:
         staging = Path(tmp) / "staging.parquet"
-        if fmt in ("otlp", "phoenix", "langfuse"):
+        if fmt in TRACE_FORMATS:
             lr = load_trace_format(p, fmt, assume_tz=assume_tz, mapping=state, chunksize=chunksize)
             col = _StreamingCollector(EVENTS, str(p), assume_tz, state, staging=staging)
             if len(lr.frame):

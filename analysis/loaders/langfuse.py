@@ -20,8 +20,8 @@ from typing import Any
 import pandas as pd
 
 from ._jsonio import decode_reporting, read_json_records
-from ._messages import first_output_text, last_user_text, maybe_json
-from ._spans import EMBEDDING, INFERENCE, OTHER, RETRIEVAL, Dialect, Span, jsonable, to_float
+from ._messages import finish_reason_of, first_output_text, last_user_text, maybe_json
+from ._spans import EMBEDDING, INFERENCE, OTHER, RETRIEVAL, Dialect, Span, jsonable, param_value, to_float
 from .openinference import flatten
 from .result import LoadError
 
@@ -93,11 +93,11 @@ class LangfuseDialect(Dialect):
             "latency_ms": (span.end_ns - span.start_ns) / 1e6 if span.start_ns and span.end_ns else None,
             "status": "error" if level == "ERROR" else "ok",
             "model_version": _first(a, "model", "provided_model_name"),
-            "temperature": params.get("temperature"),
-            "top_p": params.get("top_p"),
-            "top_k": params.get("top_k"),
-            "max_tokens": _first(params, "max_tokens", "max_completion_tokens", "max_output_tokens"),
-            "seed": params.get("seed"),
+            "temperature": param_value(params.get("temperature")),
+            "top_p": param_value(params.get("top_p")),
+            "top_k": param_value(params.get("top_k")),
+            "max_tokens": param_value(_first(params, "max_tokens", "max_completion_tokens", "max_output_tokens")),
+            "seed": param_value(params.get("seed")),
             "input_tokens": _first(usage, "input", "prompt_tokens", "input_tokens"),
             "output_tokens": _first(usage, "output", "completion_tokens", "output_tokens"),
             "prompt_template_version": None if _blank(a.get("prompt_version")) else str(a.get("prompt_version")).removesuffix(".0"),
@@ -105,6 +105,7 @@ class LangfuseDialect(Dialect):
             "user_id": _first(a, "user_id"),
             "input_text": last_user_text(a.get("input")),
             "output_text": first_output_text(a.get("output")),
+            "finish_reason": finish_reason_of(a.get("output")),
             "span.name": a.get("name"),
             "prompt_name": a.get("prompt_name"),
             "level": level,
@@ -120,7 +121,25 @@ class LangfuseDialect(Dialect):
                 rec.setdefault(k, jsonable(v))
         for k, v in self._metadata(span).items():
             rec.setdefault(k, jsonable(v))
+        for k, v in self._from_otel_attributes(span).items():
+            if _blank(rec.get(k)):
+                rec[k] = v
         return {k: v for k, v in rec.items() if not _blank(v) or k in ("event_id", "ts")}
+
+    @staticmethod
+    def _from_otel_attributes(span: Span) -> dict[str, Any]:
+        """Canonical columns from the instrumenting SDK's OTel attributes that Langfuse keeps in
+        ``metadata.attributes`` (GenAI or OpenInference names): provider, requested model, finish
+        reason, session and user when the observation lacks them."""
+        m = maybe_json(span.attrs.get("metadata"))
+        attrs = m.get("attributes") if isinstance(m, dict) else None
+        if not isinstance(attrs, dict) or not attrs:
+            return {}
+        from .openinference import dialect_for
+
+        pseudo = Span(None, None, None, span.name, None, None, dict(attrs), span.row)
+        fields = dialect_for(pseudo).fields(pseudo)
+        return {k: v for k, v in fields.items() if k in _FROM_OTEL and not _blank(v)}
 
     @staticmethod
     def _metadata(span: Span) -> dict[str, Any]:
@@ -148,6 +167,9 @@ class LangfuseDialect(Dialect):
     def inherited(self, span: Span) -> dict[str, Any]:
         return {}
 
+    def kind_label(self, span: Span) -> str:
+        return str(span.attrs.get("type") or "observation without a type")
+
     def context(self, span: Span) -> dict[str, Any]:
         ctx = {k: v for k, v in span.attrs.items()}
         ctx.update(self._metadata(span))
@@ -156,6 +178,9 @@ class LangfuseDialect(Dialect):
     def evaluations(self, span: Span) -> list[dict[str, Any]]:
         return []
 
+
+#: Columns the OTel attributes in an observation's metadata may fill.
+_FROM_OTEL = ("provider", "model_requested", "finish_reason", "session_id", "user_id", "upstream_fingerprint", "error_type")
 
 LANGFUSE = LangfuseDialect()
 
@@ -203,9 +228,48 @@ def _records_from_json(path: Path, label: str) -> tuple[list[tuple[int, dict[str
     return rows, bad, warnings
 
 
+def _download_parts(r: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+    """Observations, scores and trace of a single-trace download, in any of its variants.
+
+    ``{trace, observations}`` (the trace's own ``observations`` are stubs: used only when the
+    top-level list is missing; its ``scores`` are kept), and ``{observations, scores}`` without a
+    trace. Scores are deduplicated by id.
+    """
+    t = snake(r.get("trace") or {}) if isinstance(r.get("trace"), dict) else {}
+    tid = t.get("id")
+    raw_obs = r.get("observations")
+    if not isinstance(raw_obs, list):
+        raw_obs = t.get("observations") if isinstance(t.get("observations"), list) else []
+    obs = []
+    for o in raw_obs:
+        if isinstance(o, dict):
+            o = snake(o)
+            if _blank(o.get("trace_id")):
+                o["trace_id"] = tid
+            obs.append(o)
+    scores, seen = [], set()
+    for s in list(r.get("scores") or []) + list(t.get("scores") or []):
+        if not isinstance(s, dict):
+            continue
+        s = snake(s)
+        if _blank(s.get("trace_id")):
+            s["trace_id"] = tid
+        key = s.get("id") or id(s)
+        if key in seen:
+            continue
+        seen.add(key)
+        scores.append(s)
+    return obs, scores, t
+
+
 def read_langfuse(path: Path) -> tuple[list[Span], list[tuple[int, str, str]], list[str], list[dict[str, Any]]]:
     """Spans (observations), unparseable records, warnings and the scores."""
     files: list[tuple[Path, str | None]] = []
+    if path.is_dir() and is_blob_export(path):
+        from .langfuse_blob import read_blob_export
+
+        observations, scores, traces, warnings = read_blob_export(path)
+        return _spans_of(observations, traces), [], warnings, scores
     if path.is_dir():
         for f in sorted(path.iterdir()):
             if not f.is_file() or f.suffix.lower() not in (".csv", ".json", ".jsonl", ".ndjson"):
@@ -233,21 +297,12 @@ def read_langfuse(path: Path) -> tuple[list[Span], list[tuple[int, str, str]], l
         warnings += w
         for line, r in rows:
             r = snake(r)
-            if "observations" in r:  # single-trace download
-                t = snake(r.get("trace") or {})
-                tid = t.get("id")
-                if tid:
-                    traces[str(tid)] = t
-                for o in r.get("observations") or []:
-                    if isinstance(o, dict):
-                        o = snake(o)
-                        o.setdefault("trace_id", tid)
-                        observations.append((line, o))
-                for s in r.get("scores") or []:
-                    if isinstance(s, dict):
-                        s = snake(s)
-                        s.setdefault("trace_id", tid)
-                        scores.append(s)
+            if "observations" in r or isinstance(r.get("trace"), dict):  # single-trace download
+                obs, sc, t = _download_parts(r)
+                if t.get("id"):
+                    traces[str(t["id"])] = t
+                observations += [(len(observations) + 1, o) for o in obs]
+                scores += sc
                 continue
             kind = role or _kind(r)
             if kind == "observation":
@@ -260,6 +315,18 @@ def read_langfuse(path: Path) -> tuple[list[Span], list[tuple[int, str, str]], l
             else:
                 ignored += 1
                 bad.append((line, f"{label}: not a Langfuse observation, score or trace (keys: {', '.join(list(r)[:8])})", json.dumps(r, default=str)[:2000]))
+    return _spans_of(observations, traces), bad, warnings, scores
+
+
+def is_blob_export(path: Path) -> bool:
+    """A scheduled blob export: table folders (``observations_v2/``, ``scores/``...) or ``manifests/``,
+    directly or under a ``{projectId}/`` prefix."""
+    tables = {"observations_v2", "observations", "scores", "traces", "manifests"}
+    subdirs = [d for d in path.iterdir() if d.is_dir()]
+    return any(d.name in tables for d in subdirs) or any(e.is_dir() and e.name in tables for d in subdirs for e in d.iterdir())
+
+
+def _spans_of(observations: list[tuple[int, dict[str, Any]]], traces: dict[str, dict[str, Any]]) -> list[Span]:
     spans = []
     for line, o in observations:
         tid = None if _blank(o.get("trace_id")) else str(o.get("trace_id"))
@@ -293,7 +360,7 @@ def read_langfuse(path: Path) -> tuple[list[Span], list[tuple[int, str, str]], l
                 end=o.get("end_time"),
             )
         )
-    return spans, bad, warnings, scores
+    return spans
 
 
 def _score_value(s: dict[str, Any]) -> Any:

@@ -1,8 +1,11 @@
 """The user's mapping of application attributes or columns onto canonical columns.
 
-A mapping is a dict (or a YAML file holding one) from a source name to a canonical column::
+A mapping is a dict (or a YAML file holding one) from a source name to a column, canonical or
+new: a target that is not a canonical column becomes a column of its own (kept in the table and in
+converted Parquet, so the investigation can segment by it)::
 
     app.risk_tier: risk_category          # a span attribute, Langfuse metadata key or file column
+    app.language: language                # a new column
     guardrail.blocked: refused
     score.verdict:                         # with a value map
       column: refused
@@ -26,7 +29,7 @@ import yaml
 
 from ..schema import SchemaError, TableSchema
 
-__all__ = ["ColumnMap", "Mapping", "load_mapping", "MappingState"]
+__all__ = ["ColumnMap", "Mapping", "load_mapping", "MappingState", "required_sources"]
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,8 @@ def load_mapping(mapping: TMapping[str, Any] | str | Path | None, schema: TableS
     Raises
     ------
     SchemaError
-        When the file cannot be read, a target is not a column of ``schema``, or two sources
-        map onto the same column.
+        When the file cannot be read, a target is not a column name (empty, not a string), or
+        two sources map onto the same column.
     """
     if mapping is None:
         return Mapping()
@@ -94,11 +97,11 @@ def load_mapping(mapping: TMapping[str, Any] | str | Path | None, schema: TableS
             values = {_norm(k): v for k, v in (values or {}).items()} if values is not None else None
         else:
             target = spec
-        if not isinstance(target, str) or target not in schema.names:
+        if not isinstance(target, str) or not target.strip():
             raise SchemaError(
-                f"`mapping[{src!r}]` must name a column of the {schema.name} table, got {target!r}",
+                f"`mapping[{src!r}]` must name a column (a canonical column of the {schema.name} table, or a new one), got {target!r}",
                 source=where,
-                expected=f"one of {schema.names}",
+                expected=f"a column name such as one of {schema.names[:6]} ... or your own (e.g. 'language')",
             )
         if target in seen:
             raise SchemaError(
@@ -107,6 +110,12 @@ def load_mapping(mapping: TMapping[str, Any] | str | Path | None, schema: TableS
         seen[target] = str(src)
         entries.append(ColumnMap(str(src), target, values))
     return Mapping(tuple(entries))
+
+
+def required_sources(mapping: Mapping, schema: TableSchema) -> list[str]:
+    """The names the input must carry for each required column: its mapped source, else the column."""
+    by_target = {e.target: e.source for e in mapping.entries}
+    return [by_target.get(c, c) for c in schema.required]
 
 
 @dataclass

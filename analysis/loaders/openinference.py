@@ -20,10 +20,11 @@ import numpy as np
 import pandas as pd
 
 from ._jsonio import read_json_records
-from ._messages import content_text, first_output_text, last_user_text, maybe_json
-from ._spans import EMBEDDING, INFERENCE, OTHER, RETRIEVAL, Dialect, Span, SpanEvent, first_value, jsonable
+from ._messages import content_text, finish_reason_of, first_output_text, last_user_text, maybe_json
+from ._spans import EMBEDDING, INFERENCE, OTHER, RETRIEVAL, Dialect, Span, SpanEvent, first_value, jsonable, param_value
 from .otlp import GENAI, base_fields, exception_type
 from .result import LoadError
+from .vercel import VERCEL_AI, is_vercel_span
 
 __all__ = ["OpenInferenceDialect", "OPENINFERENCE", "spans_from_phoenix", "flatten"]
 
@@ -64,6 +65,12 @@ def _oi_messages(a: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
     return msgs
 
 
+def _input_model(a: dict[str, Any]) -> Any:
+    """The model named in a JSON ``input.value`` request body (error spans carry it only there)."""
+    body = maybe_json(a.get("input.value"))
+    return body.get("model") if isinstance(body, dict) else None
+
+
 class OpenInferenceDialect(Dialect):
     name = "openinference"
 
@@ -84,20 +91,20 @@ class OpenInferenceDialect(Dialect):
         rec.update(
             {
                 "model_version": first_value(a, "llm.model_name") or out_body.get("model"),
-                "model_requested": params.get("model"),
+                "model_requested": params.get("model") or _input_model(a),
                 "provider": first_value(a, "llm.provider", "llm.system"),
                 "upstream_fingerprint": out_body.get("system_fingerprint"),
-                "temperature": params.get("temperature"),
-                "top_p": params.get("top_p"),
-                "top_k": params.get("top_k"),
-                "max_tokens": first_value(params, "max_tokens", "max_completion_tokens", "max_output_tokens"),
-                "seed": params.get("seed"),
+                "temperature": param_value(params.get("temperature")),
+                "top_p": param_value(params.get("top_p")),
+                "top_k": param_value(params.get("top_k")),
+                "max_tokens": param_value(first_value(params, "max_tokens", "max_completion_tokens", "max_output_tokens")),
+                "seed": param_value(params.get("seed")),
                 "input_tokens": a.get("llm.token_count.prompt"),
                 "output_tokens": a.get("llm.token_count.completion"),
                 "prompt_template_version": a.get("llm.prompt_template.version"),
                 "session_id": a.get("session.id"),
                 "user_id": a.get("user.id"),
-                "finish_reason": choice.get("finish_reason") if isinstance(choice, dict) else None,
+                "finish_reason": finish_reason_of(out_body) if out_body else None,
                 "error_type": exception_type(span) if span.status == "error" else None,
                 "input_text": last_user_text(in_msgs) if in_msgs else last_user_text(a.get("input.value")),
                 "output_text": (content_text(out_msgs[0]["content"]) if out_msgs else None)
@@ -141,8 +148,11 @@ OPENINFERENCE = OpenInferenceDialect()
 
 
 def dialect_for(span: Span) -> Dialect:
-    """The attribute conventions a span follows: OpenInference when it names its span kind, else OTel GenAI."""
-    return OPENINFERENCE if "openinference.span.kind" in span.attrs else GENAI
+    """The attribute conventions a span follows: OpenInference when it names its span kind, the
+    Vercel AI SDK's for ``ai.*`` spans, else OTel GenAI."""
+    if "openinference.span.kind" in span.attrs:
+        return OPENINFERENCE
+    return VERCEL_AI if is_vercel_span(span) else GENAI
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from typing import Any
 
@@ -126,6 +127,32 @@ def _enum(v: Any, table: dict[int, str], prefix: str) -> str | None:
     return s.removeprefix(prefix).lower()
 
 
+def _is_bare_span(d: dict[str, Any]) -> bool:
+    keys = ("startTimeUnixNano", "start_time_unix_nano", "spanId", "span_id", "traceId", "trace_id", "attributes", "kind", "status")
+    return "name" in d and any(k in d for k in keys) and not any(k in d for k in ("spans", "scope"))
+
+
+def resource_spans_of(value: dict[str, Any]) -> list[Any] | None:
+    """The ``ResourceSpans`` list of any OTLP JSON fragment, or None when it is not one.
+
+    Accepted: ``TracesData``/``ExportTraceServiceRequest`` (``resourceSpans``), a bare
+    ``ResourceSpans`` (``scopeSpans``), a bare ``ScopeSpans`` (``scope`` + ``spans``), a bare
+    ``Span``, and Phoenix's ``otlpv1`` pages (``{"data": [spans], "next_cursor": ...}``).
+    """
+    if "resourceSpans" in value or "resource_spans" in value:
+        rss = _g(value, "resourceSpans", "resource_spans")
+        return rss if isinstance(rss, list) else []
+    if any(k in value for k in ("scopeSpans", "scope_spans", "instrumentationLibrarySpans")):
+        return [value]
+    if isinstance(value.get("spans"), list):
+        return [{"scopeSpans": [value]}]
+    if isinstance(value.get("data"), list) and all(isinstance(x, dict) and _is_bare_span(x) for x in value["data"]):
+        return [{"scopeSpans": [{"spans": value["data"]}]}]
+    if _is_bare_span(value):
+        return [{"scopeSpans": [{"spans": [value]}]}]
+    return None
+
+
 def spans_from_otlp(value: Any, row: int, dialect_for: Any) -> tuple[list[Span], list[str]]:
     """Spans in one top-level JSON value; plus problems found (as reasons)."""
     problems: list[str] = []
@@ -137,14 +164,11 @@ def spans_from_otlp(value: Any, row: int, dialect_for: Any) -> tuple[list[Span],
             problems += p
         return out, problems
     if not isinstance(value, dict):
-        return [], [f"not an OTLP object: expected {{\"resourceSpans\": [...]}}, got {type(value).__name__}"]
-    if "resourceSpans" in value or "resource_spans" in value:
-        rss = _g(value, "resourceSpans", "resource_spans") or []
-    elif any(k in value for k in ("scopeSpans", "scope_spans", "instrumentationLibrarySpans")):
-        rss = [value]
-    else:
+        return [], [f"not an OTLP object: expected {{\"resourceSpans\": [...]}} or a span, got {type(value).__name__}"]
+    rss = resource_spans_of(value)
+    if rss is None:
         keys = ", ".join(list(value)[:8])
-        return [], [f"not an OTLP object: no resourceSpans or scopeSpans (keys: {keys})"]
+        return [], [f"not an OTLP object: no resourceSpans, scopeSpans or span fields (keys: {keys})"]
     spans: list[Span] = []
     for rs in rss if isinstance(rss, list) else []:
         if not isinstance(rs, dict):
@@ -368,3 +392,80 @@ class GenAIDialect(Dialect):
 
 
 GENAI = GenAIDialect()
+
+
+# --------------------------------------------------------------------------------------------
+# Files: JSON, the collector's length-prefixed protobuf, compressed, or a folder of them
+# --------------------------------------------------------------------------------------------
+
+_ZSTD = b"\x28\xb5\x2f\xfd"
+_GZIP = b"\x1f\x8b"
+
+
+def _decompress(data: bytes) -> bytes:
+    import pyarrow as pa
+
+    comp = "zstd" if data.startswith(_ZSTD) else "gzip" if data.startswith(_GZIP) else None
+    if comp is None:
+        return data
+    return pa.input_stream(pa.BufferReader(data), compression=comp).read()
+
+
+def is_framed_proto(data: bytes) -> bool:
+    """True when ``data`` starts like the collector's proto files: a 4-byte big-endian length and a
+    ``TracesData`` message (its field 1), a zstd frame or a JSON object."""
+    if len(data) < 6 or data[0] >= 0x10:
+        return False
+    n = int.from_bytes(data[:4], "big")
+    return n > 0 and (data[4] == 0x0A or data[4:8] == _ZSTD or data[4:5] == b"{")
+
+
+def _proto_dict(msg: bytes) -> dict[str, Any]:
+    from google.protobuf.json_format import MessageToDict
+    from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
+
+    td = TracesData()
+    td.ParseFromString(msg)
+    return MessageToDict(td)
+
+
+def framed_records(data: bytes) -> list[Any]:
+    """The messages of a length-prefixed file as :class:`JsonRecord` (``line`` = message number)."""
+    from google.protobuf.message import DecodeError
+
+    from ._jsonio import JsonRecord
+
+    out: list[JsonRecord] = []
+    pos, k = 0, 0
+    while pos < len(data):
+        k += 1
+        if len(data) - pos < 4:
+            out.append(JsonRecord(k, error=f"truncated file: {len(data) - pos} byte(s) after message {k - 1} are not a length prefix"))
+            break
+        n = int.from_bytes(data[pos:pos + 4], "big")
+        body = data[pos + 4:pos + 4 + n]
+        if len(body) < n:
+            out.append(JsonRecord(k, error=f"truncated file: message {k} at byte {pos} declares {n} bytes but only {len(body)} remain "
+                                           "(the spans in this message are lost)", raw=f"<{len(body)} bytes of protobuf>"))
+            break
+        pos += 4 + n
+        try:
+            body = _decompress(body)
+            if body[:1] == b"{":
+                out.append(JsonRecord(k, json.loads(body), raw=body[:2000].decode("utf-8", "replace")))
+            else:
+                out.append(JsonRecord(k, _proto_dict(body), raw=f"<{n} bytes of protobuf>"))
+        except (DecodeError, OSError, ValueError) as e:
+            out.append(JsonRecord(k, error=f"message {k} at byte {pos - 4 - n} is not an OTLP TracesData message ({e}); "
+                                           "the spans in this message are lost", raw=f"<{n} bytes>"))
+    return out
+
+
+def otlp_file_records(path: Any) -> tuple[list[Any], list[str]]:
+    """Every top-level OTLP record of a file (JSON, JSON Lines, framed protobuf; gzip/zstd)."""
+    from ._jsonio import read_bytes, read_json_text
+
+    data = read_bytes(path)
+    if is_framed_proto(data):
+        return framed_records(data), []
+    return read_json_text(data)
