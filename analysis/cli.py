@@ -1,4 +1,4 @@
-"""Command line: ``python -m analysis {investigate,demo,generate,convert}``.
+"""Command line: ``python -m analysis {investigate,demo,generate,convert,monitor}``.
 
 * ``investigate`` papermill-executes the pattern's notebook (``auto`` -> ``triage.ipynb``) with the
   given files and options, then renders ``report.html`` (inputs hidden) next to the notebook's
@@ -7,6 +7,7 @@
 * ``generate`` writes ``sample_data/`` (the case studies and their no-incident twins); above
   ``--scale 10`` (or with ``--chunked``) it streams them day by day with bounded memory.
 * ``convert`` turns an events export into canonical Parquet once, for the engine to read directly.
+* ``monitor`` runs a report's ``monitors.yaml`` on new logs (exit 1 on an alarm), resuming from ``--state``.
 
 Bad input (a missing file, a timestamp without an offset, an unknown pattern) ends with a one-line
 ``error: ...`` on stderr and exit code 2, without a traceback.
@@ -130,6 +131,23 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--assume-tz", default=None, metavar="TZ", help="IANA zone of timestamps written without an offset")
     conv.add_argument("--mapping", default=None, metavar="FILE", help="column mapping file (YAML or JSON)")
     conv.add_argument("--memory-limit", default="1GB", metavar="SIZE", help="DuckDB memory limit for the de-duplication (default: 1GB)")
+
+    mon = sub.add_parser(
+        "monitor",
+        help="run a report's monitors.yaml on new logs (exit 1 on an alarm, 0 without, 2 on bad input)",
+        description="Evaluate the monitors of monitors.yaml on new logs through the engine. With --state, each chart "
+                    "resumes where the last run stopped (only newer events are read; the newest, incomplete window "
+                    "waits for the next run). Prints the alarms as JSON and one line each.",
+    )
+    mon.add_argument("--config", required=True, metavar="FILE", help="monitors.yaml (written beside every report)")
+    mon.add_argument("--events", required=True, metavar="FILE", help="the new logs (any supported format, a glob or a folder)")
+    mon.add_argument("--state", default=None, metavar="FILE", help="chart states: read if it exists, written after the run")
+    mon.add_argument("--prometheus", default=None, metavar="FILE", help="write the chart states in Prometheus text format")
+    mon.add_argument("--until", default=None, metavar="TS", help="chart the windows that end by this time (default: all complete ones)")
+    mon.add_argument("--engine", default="duckdb", choices=["duckdb", "spark"], help="query engine (default: duckdb)")
+    mon.add_argument("--format", default=None, metavar="FMT", help="input format (default: detected)")
+    mon.add_argument("--assume-tz", default=None, metavar="TZ", help="IANA zone of timestamps written without an offset")
+    mon.add_argument("--mapping", default=None, metavar="FILE", help="column mapping file (YAML or JSON)")
 
     gen = sub.add_parser(
         "generate",
@@ -283,6 +301,40 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _monitor(args: argparse.Namespace) -> int:
+    import json
+
+    from analysis._common import check_timestamp
+    from analysis.loaders.engine_events import open_events
+    from analysis.prevention import monitors as mon
+    from analysis.schema import SchemaError
+
+    try:
+        _, specs = mon.load_config(Path(args.config).expanduser())
+        state = mon.load_state(Path(args.state).expanduser(), specs) if args.state else None
+        until = check_timestamp(args.until, "--until")
+        src = open_events(Path(args.events).expanduser() if "*" not in args.events else args.events, engine=args.engine,
+                          format=args.format, assume_tz=args.assume_tz, mapping=args.mapping)
+        missing = sorted({c for s in specs for c in [*s.segment, *([s.metric] if s.chart == "mean_cusum" else [])]
+                          if not src.engine.has(c)})
+        if missing:
+            return _error(f"{args.events}: the monitors need columns the events do not have: {missing}")
+        res = mon.run_monitors(src.engine, specs, state, until=until)
+    except (SchemaError, ValueError, FileNotFoundError) as exc:
+        return _error(str(exc))
+    if args.state:
+        mon.save_state(Path(args.state).expanduser(), specs, res.states)
+    if args.prometheus:
+        Path(args.prometheus).expanduser().write_text(mon.prometheus_text(specs, res), encoding="utf-8")
+    print(json.dumps({"alarms": [a.to_dict() for a in res.alarms], "windows_charted": res.windows,
+                      "events_read": src.rows_loaded}, indent=1))
+    for a in res.alarms:
+        print(a.line())
+    if not res.alarms:
+        print(f"no alarm: {len(specs)} monitors, {sum(res.windows.values())} windows charted")
+    return 1 if res.alarms else 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
@@ -374,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    handler = {"investigate": _investigate, "demo": _demo, "generate": _generate, "convert": _convert}[args.command]
+    handler = {"investigate": _investigate, "demo": _demo, "generate": _generate, "convert": _convert,
+               "monitor": _monitor}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:

@@ -169,6 +169,7 @@ class Postmortem:
     label_rules: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     data_quality: list[Any] = field(default_factory=list)
+    monitors: dict[str, Any] | None = None
 
     # -- report.json ---------------------------------------------------------------------------
 
@@ -455,6 +456,13 @@ class Postmortem:
             else:
                 csv_safe_frame(self.affected_events, redact=redact).to_csv(p, index=False)
             paths["affected_events.csv"] = p
+        if self.monitors is not None:
+            from analysis.prevention.monitors import dump_config
+
+            paths["monitors.yaml"] = dump_config(self.monitors, out / "monitors.yaml")
+        from analysis.prevention.regression import write_regression_cases
+
+        paths.update(write_regression_cases(self, out, redact=redact))
         return paths
 
 

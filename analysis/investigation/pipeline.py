@@ -23,6 +23,7 @@ from analysis import labels, windows
 from analysis.investigation import attribution as att
 from analysis.investigation import backtest, scope
 from analysis.investigation import data_quality as dq
+from analysis.prevention import monitors as mon
 from analysis.investigation import timeline as tl_mod
 from analysis.investigation.attribution import DRIFT_COLUMNS, _offset, decompose
 from analysis.investigation.backtest import DEFAULT_THRESHOLDS
@@ -436,6 +437,8 @@ def _investigate(eng: Engine, changes: pd.DataFrame | None, *, pattern: str, rep
     q4 = _detection_gap(eng, agg, onset, all_series=all_series, seg_series=seg_series, seg_where=seg_where, seg_label=seg_label,
                         failure=failure, incident=incident, top_ts=top_ts, t0=t0, reported_at=rep, upto=upto, window=w,
                         thresholds=thresholds, evaluations=evaluations, seed=seed)
+    monitors_doc = _monitors(eng, onset, q3, q4, failure=failure, failure_def=failure_def, metric=metric_, direction=direction,
+                             window=w, baseline=base_period, reported_at=rep, incident=incident, title=title)
     step("detection gap")
 
     # -- 7. timeline, runbook, result ----------------------------------------------------------------
@@ -478,6 +481,7 @@ def _investigate(eng: Engine, changes: pd.DataFrame | None, *, pattern: str, rep
         charts=q4.charts, drift_scans={k.split(":", 1)[1]: r.chart for k, r in q4.runs.items() if r.kind == "drift"},
         segment_series=seg_series_d, derived_metrics=list(derived), durations=durs, onset_result=onset, onset_scan=onset_scan,
         generated_at=pd.Timestamp.now(tz="UTC").floor("s"), label_rules=label_rules, notes=notes, data_quality=facts,
+        monitors=monitors_doc,
     )
 
 
@@ -560,6 +564,23 @@ def _find_onset(
                 scans.append(row)
     onset_scan = pd.DataFrame(scans).sort_values(["significant", "strength"], ascending=[False, False], kind="stable").reset_index(drop=True)
     return onset, onset_scan, seg_where, seg_series, seg_table
+
+
+def _monitors(eng: Engine, onset: Any, q3: Any, q4: Any, *, failure: str, failure_def: str, metric: str, direction: str,
+              window: pd.Timedelta, baseline: tuple[pd.Timestamp, pd.Timestamp], reported_at: pd.Timestamp, incident: bool,
+              title: str | None) -> dict[str, Any]:
+    """``monitors.yaml``: the charts that would have closed the gap, designed on the baseline (one false alarm a month)."""
+    from analysis import __version__
+
+    seg: dict[str, list[str]] = {}
+    if incident and onset.conditions:
+        seg = {c: list(v) for c, v in onset.conditions.items()}
+    elif incident and onset.segment_column != "__all__":
+        seg = {onset.segment_column: [onset.segment]}
+    return mon.design_monitors(eng, failure=failure, failure_definition=failure_def, metric=metric, direction=direction,
+                               window=window, baseline=baseline, reported_at=reported_at,
+                               detect_from=q4.detect_from if incident else None, segment=seg, segment_label=onset.label,
+                               mix=q3.mix_shift, title=title or "", kit_version=__version__)
 
 
 def _data_quality(eng: Engine, first: pd.Timestamp, last: pd.Timestamp, upto: Where) -> list[dq.DataQualityFact]:

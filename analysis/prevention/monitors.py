@@ -1,0 +1,491 @@
+"""Monitors as code: ``monitors.yaml`` written beside every report, run on new logs by ``python -m analysis monitor``.
+
+A monitor is a CUSUM chart on one metric in one segment, in fixed windows aligned to the epoch:
+
+``binomial_cusum``
+    On a failure flag (SQL over the canonical columns, e.g. ``NOT "refused"``): per window,
+    :math:`S_t = \\max(0, S_{t-1} + f_t \\ln(p_1/p_0) + (n_t - f_t) \\ln((1-p_1)/(1-p_0)))` for
+    ``f_t`` failures among ``n_t`` requests; an alarm when :math:`S_t > h`, then :math:`S_t = 0`.
+    ``p0`` is the baseline failure rate, ``p1`` the rate to detect, ``h`` designed for one false
+    alarm per ``arl0`` windows (the kit's own ARL design, :func:`analysis.investigation.backtest._binomial_chart`).
+``mean_cusum``
+    On a score (``retrieval_top1_score``): the window mean standardised against the baseline,
+    :math:`z_t = ((\\bar x_t - \\mu_0)/(s_0/\\sqrt{n_t}))/\\phi - c`, into a one-sided tabular CUSUM
+    with reference ``k`` and limit ``h`` (``spc.cusum_h_for_arl``).
+
+The file (``schema_version: 1``) holds for each monitor its metric, segment filter, window,
+chart and parameters, the false-alarm rate it was designed for, the baseline it was fitted on,
+and the lead time and false alarms it had on the investigated history. People can read and edit
+it; :func:`load_config` checks it.
+
+:func:`run_monitors` evaluates the monitors on new logs through the engine (any input format the
+loaders read). With a state it resumes each chart where the last run stopped: it only reads
+events after the last one it saw, carries the partial last window over, and so a cron job every
+few minutes never re-reads history, and chunked runs give the same alarms as one run over the
+whole history. Only complete windows are charted: the window holding the newest event waits for
+the next run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis._common import check_duration, iso_z
+from analysis.engine import Engine, Metric, Where
+
+__all__ = ["SCHEMA_VERSION", "MonitorSpec", "ChartState", "Alarm", "MonitorRunResult", "load_config", "dump_config",
+           "run_monitors", "prometheus_text", "design_monitors"]
+
+SCHEMA_VERSION = 1
+CHARTS = ("binomial_cusum", "mean_cusum")
+_US = 1_000_000
+
+
+@dataclass(frozen=True)
+class MonitorSpec:
+    """One monitor of ``monitors.yaml``."""
+
+    name: str
+    chart: str
+    metric: str  # a failure flag (SQL) for binomial_cusum, a column for mean_cusum
+    window: pd.Timedelta
+    params: dict[str, float]
+    segment: dict[str, list[str]] = field(default_factory=dict)
+    direction: str = "up"
+    description: str = ""
+
+    def where(self) -> Where:
+        return Where.of(conditions=self.segment) if self.segment else Where()
+
+
+@dataclass
+class ChartState:
+    """Where a chart stands: its statistic, the newest event seen, the pending (incomplete) window."""
+
+    statistic: float = 0.0
+    position_us: int | None = None
+    pending_start_us: int | None = None
+    pending_n: float = 0.0
+    pending_sum: float = 0.0
+    alarms_total: int = 0
+    last_window_end_us: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any]) -> "ChartState":
+        return ChartState(**{k: d[k] for k in ChartState().__dict__ if k in d})
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """A chart crossed its limit when the window ``[window_start, window_end)`` closed."""
+
+    monitor: str
+    window_start: pd.Timestamp
+    window_end: pd.Timestamp
+    statistic: float
+    limit: float
+    value: float
+    n: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"monitor": self.monitor, "window_start": iso_z(self.window_start), "window_end": iso_z(self.window_end),
+                "statistic": self.statistic, "limit": self.limit, "value": self.value, "n": self.n}
+
+    def line(self) -> str:
+        return (f"ALARM {self.monitor}: window {iso_z(self.window_start)} .. {iso_z(self.window_end)}, value {self.value:.4g} "
+                f"over {self.n:.0f} requests, statistic {self.statistic:.2f} > {self.limit:.2f}")
+
+
+@dataclass(frozen=True)
+class MonitorRunResult:
+    """The alarms of one run, the charts' states after it, and how many complete windows each charted."""
+
+    alarms: list[Alarm]
+    states: dict[str, ChartState]
+    windows: dict[str, int]
+
+
+# ------------------------------------------------------------------------------------ the file
+
+
+def _bad(path: str, msg: str) -> ValueError:
+    return ValueError(f"{path}: {msg}")
+
+
+def _spec(d: Mapping[str, Any], i: int, src: str) -> MonitorSpec:
+    where = f"{src}: monitors[{i}]"
+    for k in ("name", "chart", "metric", "window", "parameters"):
+        if k not in d:
+            raise _bad(where, f"missing key {k!r} (a monitor needs name, chart, metric, window, parameters)")
+    chart = str(d["chart"])
+    if chart not in CHARTS:
+        raise _bad(where, f"chart must be one of {list(CHARTS)}, got {chart!r}")
+    params = {k: float(v) for k, v in dict(d["parameters"]).items() if isinstance(v, (int, float))}
+    need = {"binomial_cusum": ("p0", "p1", "h"), "mean_cusum": ("level", "sd", "dispersion", "z_centre", "k", "h")}[chart]
+    missing = [k for k in need if k not in params]
+    if missing:
+        raise _bad(where, f"{chart} needs numeric parameters {list(need)}; missing {missing}")
+    if chart == "binomial_cusum" and not (0 < params["p0"] < 1 and 0 < params["p1"] < 1 and params["p0"] != params["p1"]):
+        raise _bad(where, f"p0 and p1 must be distinct rates in (0, 1), got p0={params['p0']}, p1={params['p1']}")
+    seg = {str(c): [str(v) for v in (vals if isinstance(vals, (list, tuple)) else [vals])] for c, vals in dict(d.get("segment") or {}).items()}
+    direction = str(d.get("direction", "up"))
+    if direction not in ("up", "down"):
+        raise _bad(where, f"direction must be 'up' or 'down', got {direction!r}")
+    try:
+        w = check_duration(d["window"], "window")
+    except ValueError as e:
+        raise _bad(where, str(e)) from None
+    return MonitorSpec(str(d["name"]), chart, str(d["metric"]), w, params, seg, direction, str(d.get("description", "")))
+
+
+def load_config(path: str | Path) -> tuple[dict[str, Any], list[MonitorSpec]]:
+    """Read and check ``monitors.yaml``: the document and its monitors."""
+    import yaml
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such monitors file")
+    try:
+        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise _bad(str(p), f"not valid YAML ({e})") from None
+    if not isinstance(doc, dict) or "monitors" not in doc:
+        raise _bad(str(p), "expected a mapping with schema_version and monitors")
+    if doc.get("schema_version") != SCHEMA_VERSION:
+        raise _bad(str(p), f"schema_version must be {SCHEMA_VERSION}, got {doc.get('schema_version')!r}")
+    specs = [_spec(m, i, str(p)) for i, m in enumerate(doc["monitors"] or [])]
+    names = [s.name for s in specs]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise _bad(str(p), f"monitor names must be unique; repeated: {dup}")
+    return doc, specs
+
+
+def dump_config(doc: Mapping[str, Any], path: str | Path) -> Path:
+    """Write ``monitors.yaml`` (block style, keys in the order given)."""
+    import yaml
+
+    p = Path(path)
+    p.write_text("# Monitors that would have closed this incident's detection gap; run them with\n"
+                 "#   python -m analysis monitor --config monitors.yaml --events NEW_LOGS --state monitors.state.json\n"
+                 + yaml.safe_dump(_plain(doc), sort_keys=False, allow_unicode=True, width=120), encoding="utf-8")
+    return p
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, Mapping):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, pd.Timestamp):
+        return iso_z(v)
+    if isinstance(v, pd.Timedelta):
+        return _fmt_window(v)
+    if isinstance(v, (np.floating, float)):
+        return None if not math.isfinite(float(v)) else float(v)
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    return v
+
+
+def _fmt_window(w: pd.Timedelta) -> str:
+    h = w / pd.Timedelta(hours=1)
+    return f"{int(h)}h" if h == int(h) else f"{int(w / pd.Timedelta(minutes=1))}min"
+
+
+def config_sha(specs: Sequence[MonitorSpec]) -> str:
+    """A digest of the monitors' definitions (a state file belongs to one configuration)."""
+    text = json.dumps([[s.name, s.chart, s.metric, s.window.value, sorted(s.params.items()), sorted(s.segment.items()), s.direction]
+                       for s in specs], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------------ charting
+
+
+def _increment(spec: MonitorSpec, n: float, s: float) -> float:
+    """The CUSUM's increment for one complete window with ``n`` requests and sum ``s``."""
+    p = spec.params
+    if spec.chart == "binomial_cusum":
+        a, b = math.log(p["p1"] / p["p0"]), math.log((1 - p["p1"]) / (1 - p["p0"]))
+        return s * a + (n - s) * b
+    mean = s / n
+    z = ((mean - p["level"]) / (max(p["sd"], 1e-12) / math.sqrt(n))) / max(p["dispersion"], 1e-12) - p["z_centre"]
+    return (z if spec.direction == "up" else -z) - p["k"]
+
+
+def _chart_windows(spec: MonitorSpec, st: ChartState, table: pd.DataFrame, last_us: int) -> tuple[list[Alarm], int]:
+    """Chart the complete windows of ``table`` (``w_us``, ``n``, ``s``; merged with the pending one);
+    the window holding ``last_us`` stays pending."""
+    w_us = spec.window.value // 1000
+    h = spec.params["h"]
+    alarms: list[Alarm] = []
+    done = 0
+    rows = table.sort_values("w_us")
+    for w0, n, s in zip(rows["w_us"].to_numpy(np.int64), rows["n"].to_numpy(float), rows["s"].to_numpy(float)):
+        w0 = int(w0)
+        if st.pending_start_us is not None and w0 == st.pending_start_us:
+            n, s = n + st.pending_n, s + st.pending_sum
+        elif st.pending_start_us is not None and w0 > st.pending_start_us:
+            # the pending window is complete now: chart it first
+            alarms += _close(spec, st, st.pending_start_us, st.pending_n, st.pending_sum, h, w_us)
+            done += 1
+        st.pending_start_us, st.pending_n, st.pending_sum = None, 0.0, 0.0
+        if w0 + w_us > last_us:  # still open: wait for the next run
+            st.pending_start_us, st.pending_n, st.pending_sum = w0, float(n), float(s)
+            continue
+        alarms += _close(spec, st, w0, n, s, h, w_us)
+        done += 1
+    return alarms, done
+
+
+def _close(spec: MonitorSpec, st: ChartState, w0: int, n: float, s: float, h: float, w_us: int) -> list[Alarm]:
+    st.last_window_end_us = w0 + w_us
+    if n <= 0:
+        return []
+    st.statistic = max(0.0, st.statistic + _increment(spec, n, s))
+    if st.statistic > h:
+        a = Alarm(spec.name, _ts(w0), _ts(w0 + w_us), float(st.statistic), float(h), float(s / n), float(n))
+        st.statistic = 0.0
+        st.alarms_total += 1
+        return [a]
+    return []
+
+
+def _ts(us: int) -> pd.Timestamp:
+    return pd.Timestamp(int(us) * 1000, tz="UTC")
+
+
+def _window_table(eng: Engine, spec: MonitorSpec, after_us: int | None, until: pd.Timestamp | None) -> tuple[pd.DataFrame, int | None]:
+    """Per window (aligned to the epoch): n and the metric's sum, for the events after ``after_us``."""
+    cond = spec.where()
+    if after_us is not None:
+        cond = cond.and_(Where(expr=f"EPOCH_US(ts) > {int(after_us)}"))
+    if until is not None:
+        cond = cond.and_(Where.of(None, until))
+    metric = Metric("rate", spec.metric) if spec.chart == "binomial_cusum" else Metric("mean", f'CAST({_ident(spec.metric)} AS DOUBLE)')
+    n, first, last = eng.time_range(cond)
+    if not n:
+        return pd.DataFrame({"w_us": [], "n": [], "s": []}), None
+    w = spec.window
+    start = pd.Timestamp(first).floor(w)
+    agg = eng.window_aggregates(window=w, metrics={"m": metric}, where=cond, start=start, end=pd.Timestamp(last).floor(w) + w)
+    t = agg.table[agg.table["segment_column"] == "__all__"]
+    ws = pd.DatetimeIndex(pd.to_datetime(t["window_start"], utc=True)).as_unit("us").asi8
+    out = pd.DataFrame({"w_us": ws, "n": t["m__n"].to_numpy(float), "s": t["m__sum"].to_numpy(float)})
+    last_us = int(pd.Timestamp(last).value // 1000)
+    return out[out["n"] > 0].reset_index(drop=True), last_us
+
+
+def _ident(c: str) -> str:
+    from analysis.engine.query import quote_ident
+
+    return quote_ident(c)
+
+
+def run_monitors(eng: Engine, specs: Sequence[MonitorSpec], state: Mapping[str, ChartState] | None = None, *,
+                 until: Any = None) -> MonitorRunResult:
+    """Evaluate every monitor on the events of ``eng`` after where its state stopped.
+
+    Parameters
+    ----------
+    eng
+        The new logs on an engine (``analysis.loaders.open_events(...).engine``).
+    specs
+        The monitors (:func:`load_config`).
+    state
+        Monitor name -> :class:`ChartState` from the last run (None: start fresh, in control).
+    until
+        Chart only the windows that end by this time (default: all complete windows; the window
+        holding the newest event stays pending either way unless it ends by ``until``).
+    """
+    until_ts = pd.Timestamp(until) if until is not None else None
+    states = {s.name: ChartState.from_dict(state[s.name].to_dict()) if state and s.name in state else ChartState() for s in specs}
+    alarms: list[Alarm] = []
+    windows: dict[str, int] = {}
+    for spec in specs:
+        st = states[spec.name]
+        table, last_us = _window_table(eng, spec, st.position_us, until_ts)
+        if last_us is None:
+            windows[spec.name] = 0
+            continue
+        edge = last_us if until_ts is None else max(last_us, int(until_ts.value // 1000) - 1)
+        got, done = _chart_windows(spec, st, table, edge + (0 if until_ts is None else 1))
+        st.position_us = max(last_us, st.position_us or last_us)
+        alarms += got
+        windows[spec.name] = done
+    alarms.sort(key=lambda a: (a.window_end, a.monitor))
+    return MonitorRunResult(alarms, states, windows)
+
+
+def load_state(path: str | Path, specs: Sequence[MonitorSpec]) -> dict[str, ChartState] | None:
+    """The charts' states from a state file (None when the file does not exist yet)."""
+    p = Path(path)
+    if not p.exists():
+        return None
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise _bad(str(p), f"not a monitor state file (invalid JSON: {e})") from None
+    if doc.get("config_sha") != config_sha(specs):
+        raise _bad(str(p), "this state belongs to another monitors configuration (its config_sha differs): "
+                           "start a new state file after editing monitors.yaml")
+    return {k: ChartState.from_dict(v) for k, v in (doc.get("monitors") or {}).items()}
+
+
+def save_state(path: str | Path, specs: Sequence[MonitorSpec], states: Mapping[str, ChartState]) -> Path:
+    p = Path(path)
+    tmp = p.with_suffix(p.suffix + ".tmp")
+    tmp.write_text(json.dumps({"schema_version": SCHEMA_VERSION, "config_sha": config_sha(specs),
+                               "monitors": {k: v.to_dict() for k, v in states.items()}}, indent=1), encoding="utf-8")
+    tmp.replace(p)  # atomic: a cron run killed half-way leaves the old state
+    return p
+
+
+def prometheus_text(specs: Sequence[MonitorSpec], result: MonitorRunResult) -> str:
+    """The charts in Prometheus text exposition format (for node_exporter's textfile collector)."""
+    fired = {a.monitor for a in result.alarms}
+
+    def lab(s: MonitorSpec) -> str:
+        name = s.name.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+        return f'{{monitor="{name}",chart="{s.chart}"}}'
+
+    out = []
+    metrics = [
+        ("forensics_monitor_statistic", "gauge", "CUSUM statistic after the last complete window", lambda s, st: st.statistic),
+        ("forensics_monitor_limit", "gauge", "the chart's decision limit h", lambda s, st: s.params["h"]),
+        ("forensics_monitor_alarm", "gauge", "1 when the chart alarmed in the last run", lambda s, st: 1.0 if s.name in fired else 0.0),
+        ("forensics_monitor_alarms_total", "counter", "alarms since the state was started", lambda s, st: float(st.alarms_total)),
+        ("forensics_monitor_last_window_end_seconds", "gauge", "end of the last charted window (Unix time)",
+         lambda s, st: float(st.last_window_end_us or 0) / _US),
+    ]
+    for name, typ, help_, fn in metrics:
+        out += [f"# HELP {name} {help_}", f"# TYPE {name} {typ}"]
+        for s in specs:
+            out.append(f"{name}{lab(s)} {fn(s, result.states[s.name]):.10g}")
+    return "\n".join(out) + "\n"
+
+
+# ------------------------------------------------------------------------------------ design
+
+
+def _design_binomial(eng: Engine, failure: str, where: Where, window: pd.Timedelta, baseline: tuple[pd.Timestamp, pd.Timestamp],
+                     arl0: float) -> dict[str, float] | None:
+    from analysis.investigation.backtest import _binomial_chart
+
+    agg = eng.window_aggregates(window=window, metrics={"f": Metric("rate", failure)}, where=where.and_(Where.of(*baseline)),
+                                start=pd.Timestamp(baseline[0]).floor(window), end=pd.Timestamp(baseline[1]).ceil(window))
+    t = agg.table[agg.table["segment_column"] == "__all__"]
+    if float(t["f__n"].sum()) < 30:
+        return None
+    series = pd.DataFrame({"window_start": t["window_start"].to_numpy(), "n": t["f__n"].to_numpy(float),
+                           "successes": t["f__sum"].to_numpy(float)})
+    mask = np.ones(len(series), dtype=bool)
+    _, _, design = _binomial_chart(series, "up", mask, series["window_start"], window, arl0)
+    return {"p0": float(design["p0"]), "p1": float(design["p1"]), "h": float(design["h"]), "arl0": float(arl0)}
+
+
+def _design_mean(eng: Engine, column: str, direction: str, where: Where, window: pd.Timedelta,
+                 baseline: tuple[pd.Timestamp, pd.Timestamp], arl0: float, k: float = 0.5) -> dict[str, float] | None:
+    from analysis.investigation.backtest import standardize
+    from analysis.stats import spc
+
+    agg = eng.window_aggregates(window=window, metrics={column: "mean"}, where=where.and_(Where.of(*baseline)),
+                                start=pd.Timestamp(baseline[0]).floor(window), end=pd.Timestamp(baseline[1]).ceil(window))
+    from analysis import windows
+
+    s = windows.series(agg, column)
+    if float(pd.to_numeric(s["n"]).sum()) < 30:
+        return None
+    _, info = standardize(s, "mean", np.ones(len(s), dtype=bool))
+    h = float(spc.cusum_h_for_arl(arl0, k=k, two_sided=False))
+    return {"level": info["level"], "sd": info["sd"], "dispersion": info["dispersion"], "z_centre": info["z_centre"], "k": k, "h": h,
+            "arl0": float(arl0)}
+
+
+def _history(eng: Engine, spec: MonitorSpec, baseline: tuple[pd.Timestamp, pd.Timestamp], reported_at: pd.Timestamp,
+             detect_from: pd.Timestamp | None) -> dict[str, Any]:
+    """The monitor replayed over the investigated history: false alarms in the baseline, first alarm, lead time."""
+    res = run_monitors(eng, [spec], until=reported_at)
+    b0, b1 = baseline
+    fa = [a for a in res.alarms if b0 <= a.window_end < b1]
+    days = max((b1 - b0) / pd.Timedelta(days=1), 1e-9)
+    first = next((a for a in res.alarms if detect_from is not None and a.window_end >= detect_from), None)
+    return {"false_alarms_baseline": len(fa), "false_alarms_per_30d": 30 * len(fa) / days,
+            "first_alarm": None if first is None else first.window_end,
+            "lead_time_hours": None if first is None else (reported_at - first.window_end) / pd.Timedelta(hours=1)}
+
+
+def design_monitors(eng: Engine, *, failure: str, failure_definition: str, metric: str, direction: str, window: pd.Timedelta,
+                    baseline: tuple[pd.Timestamp, pd.Timestamp], reported_at: pd.Timestamp, detect_from: pd.Timestamp | None,
+                    segment: Mapping[str, Sequence[str]] | None, segment_label: str, mix: Mapping[str, Any] | None = None,
+                    per_month: float = 1.0, title: str = "", kit_version: str = "") -> dict[str, Any]:
+    """The ``monitors.yaml`` document of one investigation.
+
+    The monitors: the failure's binomial CUSUM in the incident's segment (the one that closes the
+    gap) and on all traffic; one per risk tier (``risk_category`` values); the retrieval
+    relevance chart when ``retrieval_top1_score`` is logged; and the traffic-mix monitor (the
+    share of the segment that grew, when a mix shift was seen). Each is designed for ``per_month`` false alarms a
+    month on the baseline, then replayed over the history for its figures.
+    """
+    w = pd.Timedelta(window)
+    arl0 = max(pd.Timedelta(days=30) / w / max(per_month, 1e-9), 20.0)
+    prof = eng.profile()
+    cands: list[tuple[str, str, str, str, dict[str, list[str]], str]] = []
+    seg = {str(c): [str(v) for v in vals] for c, vals in (segment or {}).items()}
+    if seg:
+        cands.append(("incident_segment", "binomial_cusum", failure, "up", seg, f"{failure_definition} in {segment_label}"))
+    cands.append(("all_traffic", "binomial_cusum", failure, "up", {}, f"{failure_definition} on all traffic"))
+    if prof.present("risk_category"):
+        # per tier, the rare side of the flag: the failure where it is rare (a high tier's unsafe
+        # answers), its complement where the failure is the norm (a low tier's refusals rising)
+        rates = eng.totals(by=["risk_category"], metrics={"f": Metric("rate", failure)}, where=Where.of(*baseline))
+        for r in rates.sort_values("risk_category").to_dict("records"):
+            v = str(r["risk_category"])
+            if v == "__missing__" or not r["f__n"]:
+                continue
+            if r["f__sum"] / r["f__n"] <= 0.5:
+                cands.append((f"risk_tier:{v}", "binomial_cusum", failure, "up", {"risk_category": [v]},
+                              f"{failure_definition} in risk tier {v}"))
+            else:
+                cands.append((f"risk_tier:{v}", "binomial_cusum", f"NOT ({failure})", "up", {"risk_category": [v]},
+                              f"not ({failure_definition}) in risk tier {v}: the rarer side there"))
+    if prof.present("retrieval_top1_score"):
+        cands.append(("retrieval_relevance", "mean_cusum", "retrieval_top1_score", "down", {}, "retrieval relevance (top-1 score) falling"))
+    if mix:
+        col, val = str(mix["column"]), str(mix["segment"])
+        from analysis.engine.query import quote_ident, quote_literal
+
+        cands.append((f"traffic_mix:{col}={val}", "binomial_cusum", f"COALESCE(CAST({quote_ident(col)} AS VARCHAR) = {quote_literal(val)}, FALSE)",
+                      "up", {}, f"share of traffic with {col}={val} growing"))
+    monitors = []
+    for name, chart, m, d, sg, desc in cands:
+        where = Where.of(conditions=sg) if sg else Where()
+        params = (_design_binomial(eng, m, where, w, baseline, arl0) if chart == "binomial_cusum"
+                  else _design_mean(eng, m, d, where, w, baseline, arl0))
+        if params is None or (chart == "binomial_cusum" and params["p0"] >= 0.95):
+            continue  # too few baseline requests, or the flag is the norm: no rate to watch rise
+        spec = MonitorSpec(name, chart, m, w, params, sg, d, desc)
+        hist = _history(eng, spec, baseline, reported_at, detect_from)
+        monitors.append({
+            "name": name, "description": desc, "chart": chart, "metric": m, "direction": d, "segment": sg, "window": _fmt_window(w),
+            "parameters": params,
+            "false_alarm_rate": {"designed_per_30_days": per_month, "arl0_windows": arl0},
+            "baseline": {"start": baseline[0], "end": baseline[1]},
+            "history": hist,
+        })
+    return {"schema_version": SCHEMA_VERSION, "generated_by": f"llm-incident-forensics {kit_version}".strip(), "incident": title,
+            "reported_at": reported_at, "monitors": monitors}

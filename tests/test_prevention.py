@@ -1,0 +1,131 @@
+"""Prevention artifacts: monitors.yaml designed from a postmortem and run on fresh logs (whole and in
+chunks, through the CLI with a state), and the regression cases."""
+
+from __future__ import annotations
+
+import csv
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import scenarios
+from analysis.cli import main
+from analysis.engine import open_engine
+from analysis.investigation import investigate
+from analysis.prevention import monitors as mon
+from analysis.stats import spc
+
+
+@pytest.fixture(scope="module")
+def refusal_report(tmp_path_factory):
+    sc = scenarios.generate("refusal", seed=0, days=12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pm = investigate(sc.events, sc.changes, pattern="refusal", reported_at=sc.truth.reported_at, progress=False)
+    out = tmp_path_factory.mktemp("report")
+    paths = pm.write(out)
+    return sc, pm, out, paths
+
+
+@pytest.fixture(scope="module")
+def fresh_logs(tmp_path_factory):
+    """Another seed's incident, cut into 7 files by time (the cron job's new logs)."""
+    sc = scenarios.generate("refusal", seed=1, days=12)
+    folder = tmp_path_factory.mktemp("fresh")
+    ev = sc.events.sort_values("ts").reset_index(drop=True)
+    edges = pd.date_range(ev["ts"].min().floor("h"), ev["ts"].max().ceil("h"), periods=8)
+    files = []
+    for i, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
+        part = ev[(ev["ts"] >= a) & ((ev["ts"] < b) if i < 6 else (ev["ts"] <= b))]
+        p = folder / f"part-{i}.parquet"
+        part.to_parquet(p, index=False)
+        files.append(p)
+    whole = folder / "whole.parquet"
+    ev.to_parquet(whole, index=False)
+    return sc, files, whole
+
+
+def test_monitors_yaml_is_written_versioned_and_designed(refusal_report):
+    sc, pm, out, paths = refusal_report
+    doc, specs = mon.load_config(paths["monitors.yaml"])
+    assert doc["schema_version"] == 1 and len(specs) >= 3
+    names = [s.name for s in specs]
+    assert names[0] == "incident_segment" and any(n.startswith("risk_tier:") for n in names)
+    inc = specs[0]
+    assert inc.segment.get("query_category") == ["chest_pain"] and inc.metric == 'NOT "refused"'
+    m0 = doc["monitors"][0]
+    assert m0["false_alarm_rate"]["arl0_windows"] == pytest.approx(720.0)  # one a month at 1 h windows
+    assert m0["history"]["first_alarm"] is not None and m0["history"]["lead_time_hours"] > 0
+    # the history replayed by the monitor code is the kit's batch binomial CUSUM on the same windows
+    eng = open_engine(sc.events)
+    t, _ = mon._window_table(eng, inc, None, sc.truth.reported_at)
+    p = inc.params
+    batch = spc.binomial_cusum(t["s"].to_numpy(), t["n"].to_numpy(), p0=p["p0"], p1=p["p1"], h=p["h"], reset=True)
+    res = mon.run_monitors(eng, [inc], until=sc.truth.reported_at)
+    ends = t["w_us"].to_numpy()[batch.alarms] + inc.window.value // 1000
+    assert [a.window_end for a in res.alarms] == [mon._ts(int(x)) for x in ends]
+
+
+def test_monitors_on_fresh_logs_same_alarms_in_chunks_and_whole(refusal_report, fresh_logs, tmp_path):
+    _, _, _, paths = refusal_report
+    sc1, files, whole = fresh_logs
+    _, specs = mon.load_config(paths["monitors.yaml"])
+    full = mon.run_monitors(open_engine(str(whole)), specs)
+    state = None
+    chunked = []
+    for f in files:
+        r = mon.run_monitors(open_engine(str(f)), specs, state)
+        chunked += r.alarms
+        state = r.states
+    assert [a.to_dict() for a in chunked] == [a.to_dict() for a in full.alarms]
+    assert {k: v.to_dict() for k, v in state.items()} == {k: v.to_dict() for k, v in full.states.items()}
+    # the incident monitor alarms on the fresh incident, after its onset and before its report
+    inc = [a for a in full.alarms if a.monitor == "incident_segment"]
+    assert inc and sc1.truth.onset - pd.Timedelta(hours=96) <= inc[0].window_end <= sc1.truth.reported_at
+
+
+def test_monitor_cli_state_prometheus_and_exit_codes(refusal_report, fresh_logs, tmp_path, capsys):
+    _, _, _, paths = refusal_report
+    _, files, _ = fresh_logs
+    state, prom = tmp_path / "state.json", tmp_path / "monitors.prom"
+    codes = []
+    for f in files:
+        codes.append(main(["monitor", "--config", str(paths["monitors.yaml"]), "--events", str(f), "--state", str(state),
+                           "--prometheus", str(prom)]))
+    out = capsys.readouterr().out
+    assert 1 in codes and set(codes) <= {0, 1} and codes[0] == 0  # quiet before the incident, an alarm during it
+    assert "ALARM incident_segment" in out
+    text = prom.read_text()
+    assert '# TYPE forensics_monitor_statistic gauge' in text and 'forensics_monitor_alarms_total{monitor="incident_segment"' in text
+    saved = json.loads(state.read_text())
+    assert saved["schema_version"] == 1 and "incident_segment" in saved["monitors"]
+    # bad input: exit 2 with one line naming the problem
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("schema_version: 1\nmonitors:\n- name: x\n  chart: ewma\n  metric: refused\n  window: 1h\n  parameters: {}\n")
+    assert main(["monitor", "--config", str(bad), "--events", str(files[0])]) == 2
+    assert "chart must be one of" in capsys.readouterr().err
+    other = tmp_path / "other.yaml"
+    doc, _ = mon.load_config(paths["monitors.yaml"])
+    doc["monitors"] = doc["monitors"][:1]
+    mon.dump_config(doc, other)
+    assert main(["monitor", "--config", str(other), "--events", str(files[0]), "--state", str(state)]) == 2
+    assert "another monitors configuration" in capsys.readouterr().err
+
+
+def test_regression_cases_are_the_affected_requests(refusal_report):
+    sc, pm, out, paths = refusal_report
+    rows = list(csv.DictReader((out / "regression_cases.csv").open(encoding="utf-8")))
+    assert [r["source_event_id"] for r in rows] == list(pm.affected_events["event_id"])
+    assert set(rows[0]) == {"input", "output", "expected_output", "segment", "tier", "source_event_id", "ts", "failure"}
+    assert {r["tier"] for r in rows} == {"high"} and rows[0]["failure"] == "refused == False"
+    assert rows[0]["expected_output"].startswith("refused == True")
+    truth = set(sc.truth.affected_event_ids)
+    assert np.mean([r["source_event_id"] in truth for r in rows]) > 0.9
+    items = [json.loads(x) for x in (out / "regression_cases.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(items) == len(rows) and set(items[0]) == {"input", "expected_output", "metadata"}
+    # redacted like every report file: no e-mail address or phone number survives
+    text = (out / "regression_cases.csv").read_text(encoding="utf-8")
+    assert "@" not in text.replace("[email]", "")
