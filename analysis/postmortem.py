@@ -399,6 +399,9 @@ class Postmortem:
         if q4:
             L.append(f"{gap_sentence(q4, strong=True)}: {md_text(q4.get('gap_explanation'), redact=False, max_len=600)}\n")
             L.append(_md_table(q4["monitors"], ["name", "metric", "segment", "first_alarm", "lead_time_hours", "false_alarms_baseline"], redact=redact))
+        L.append("Prevention: `monitors.yaml` holds the monitors that would have closed this gap, designed for one false alarm a "
+                 "month (run them with `python -m analysis monitor`); `regression_cases.csv` / `.jsonl` hold the affected requests "
+                 "as an evaluation dataset.\n")
         if d.get("data_quality"):
             L.append("## Data quality\n")
             L.append("Facts about the logs, not incidents; each with its effect on this analysis:\n")

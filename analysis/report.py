@@ -855,6 +855,16 @@ def _isna(v: Any) -> bool:
         return False
 
 
+def show_monitors_to_deploy(doc: Mapping[str, Any] | None, *, redact: bool = True) -> Any:
+    """The monitors of ``monitors.yaml``: chart, window, designed false-alarm rate and what each did on the history."""
+    rows = [{"name": m["name"], "chart": m["chart"], "window": m["window"],
+             "designed false alarms / 30 d": m["false_alarm_rate"]["designed_per_30_days"],
+             "false alarms in baseline": m["history"]["false_alarms_baseline"], "first alarm": m["history"]["first_alarm"],
+             "lead time (h)": m["history"]["lead_time_hours"], "description": m.get("description", "")}
+            for m in (doc or {}).get("monitors", [])]
+    return show_table(pd.DataFrame(rows), redact=redact)
+
+
 def show_table(
     frame: pd.DataFrame | None,
     *,

@@ -208,12 +208,16 @@ def build(name: str, spec: dict[str, str]) -> nbformat.NotebookNode:
         new_code_cell("report.show_runbook(pm.runbook, redact=p.redact)"),
         new_markdown_cell(
             "## Write the report\n\n`report.json` (the machine-readable contract), `report.md` (for a ticket), "
-            "`timeline.csv` and `affected_events.csv`. The command adds `report.html` and this executed notebook."
+            "`timeline.csv` and `affected_events.csv`, and the prevention artifacts: `monitors.yaml` (run it on new "
+            "logs with `python -m analysis monitor`) and `regression_cases.csv`/`.jsonl` (the affected requests as an "
+            "evaluation dataset). The command adds `report.html` and this executed notebook."
         ),
         new_code_cell(
             "written = pm.write(p.out_dir, redact=p.redact)\n"
             "report.show_files(written, rejected_files)"
         ),
+        new_markdown_cell("## Monitors to deploy\n\nEach chart's design and what it did on this history."),
+        new_code_cell("report.show_monitors_to_deploy(pm.monitors, redact=p.redact)"),
     ]
     cells[1].metadata["tags"] = ["parameters"]
     nb.cells = cells

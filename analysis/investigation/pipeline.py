@@ -1002,6 +1002,12 @@ def _runbook(onset, ranked, q3, q4, derived, strat, incident) -> list[dict[str, 
         add("mitigate", "Confirm the metric returns to its baseline after the mitigation", None, "")
         add("post_incident", f"Add the monitor that would have closed the gap: {q4.closing_monitor or 'a quality signal'}", None,
             f"{q4.gap_category}: {q4.gap_explanation}")
+        add("post_incident", "Deploy monitors.yaml (python -m analysis monitor --config monitors.yaml --events NEW --state ...)",
+            None, "the incident segment's, the risk tiers' and the pattern's charts, designed for one false alarm a month")
+        add("post_incident", "Add regression_cases.csv to the evaluation suite (Langfuse or Phoenix dataset upload)", None,
+            f"{q3.n_affected} affected requests with the expected behaviour")
+        add("post_incident", "Gate the next model update on a canary (python -m analysis gate ...)", None,
+            "a sequential test per risk tier: hold, promote or continue")
         add("post_incident", "Add the change log entries that were missing (inferred changes)", None if len(ranked) else False,
             ", ".join(c for c in ranked["change_id"] if str(c).startswith("inferred:")) or "none inferred")
         add("post_incident", "Review the risk-tier tolerances with the product owner", None, "")
