@@ -138,7 +138,9 @@ def test_reports_escape_and_redact(tmp_path):
     )
     pm2 = dataclasses.replace(pm, affected_events=evil, title="Incident <b>x</b> by bob@example.org")
     paths = pm2.write(tmp_path)
-    assert set(paths) == {"report.json", "report.md", "timeline.csv", "affected_events.csv"}
+    # (the prevention artifacts joined the report files in issue 10; every file is checked below)
+    assert set(paths) == {"report.json", "report.md", "timeline.csv", "affected_events.csv", "monitors.yaml",
+                          "regression_cases.csv", "regression_cases.jsonl"}
     for name, p in paths.items():
         text = p.read_text(encoding="utf-8")
         assert "<script>" not in text, name

@@ -371,6 +371,7 @@ def _investigate(eng: Engine, changes: pd.DataFrame | None, *, pattern: str, rep
     failure_of = functools.cache(lambda m, k, d: _failure_flag(eng, m, k, d))
     onset, onset_scan, seg_where, seg_series, seg_table = _find_onset(
         eng, agg, failure_of, metrics, seg_cols, pattern=pattern, derived=derived, window=w, reported_at=rep, alpha=alpha, progress=progress)
+    ev_series = _evidence_series(agg, onset, onset_scan, seg_series, w)
     metric_, kind, direction = onset.metric, onset.kind, onset.direction
     all_series = windows.series(agg, metric_)
     seg_label = onset.label
@@ -395,7 +396,7 @@ def _investigate(eng: Engine, changes: pd.DataFrame | None, *, pattern: str, rep
     ranked, strat = att.score_candidates(
         cands, events=eng, changes=ch, onset=onset if onset.ts is not None else None, metric=metric_, kind=kind,
         direction=direction, segment_series=seg_series, segment_where=seg_where, segment_label=seg_label, window=w,
-        reported_at=rep, decompositions=decomps, evidence_series=_evidence_series(agg, onset, onset_scan, seg_series, w),
+        reported_at=rep, decompositions=decomps, evidence_series=ev_series,
         alpha=alpha, progress=progress,
     )
     top_ts = _top_cause_ts(onset, ranked)
