@@ -1086,6 +1086,7 @@ def score_candidates(
     reported_at: pd.Timestamp,
     decompositions: Mapping[str, Decomposition] | None = None,
     evidence_series: tuple[pd.DataFrame, str] | None = None,
+    location_series: tuple[pd.DataFrame, pd.Timedelta] | None = None,
     alpha: float = 0.05,
     step_hours: float = 48.0,
     tau_hours: float = 168.0,
@@ -1116,6 +1117,9 @@ def score_candidates(
     evidence_series
         ``(series, label)``: where the evidence at each change's own time is computed (the
         segment whose change is the most significant; default: ``segment_series``).
+    location_series
+        ``(series, window)``: the same segment on finer windows, where the step's location is
+        profiled (default: ``evidence_series`` at ``window``).
     alpha
         Significance level of every piece of evidence (Bonferroni over the candidates).
     step_hours
@@ -1165,7 +1169,8 @@ def score_candidates(
     ctx = _ScoringContext.build(
         eng=eng, changes=changes, onset=onset, metric=metric, kind=kind, direction=direction, window=w, reported_at=reported_at,
         segment_series=segment_series, segment_where=segment_where, segment_label=segment_label,
-        evidence_series=evidence_series or (segment_series, segment_label), decompositions=dict(decompositions or {}), alpha_level=alpha / max(len(candidates), 1), step_hours=step_hours,
+        evidence_series=evidence_series or (segment_series, segment_label),
+        location_series=location_series or ((evidence_series or (segment_series,))[0], w), decompositions=dict(decompositions or {}), alpha_level=alpha / max(len(candidates), 1), step_hours=step_hours,
         tau_hours=tau_hours, t_first=prof.ts_min, drift_columns=tuple(c for c in DRIFT_COLUMNS if prof.present(c)),
     )
     rows = []
@@ -1248,6 +1253,7 @@ class _ScoringContext:
     reported_at: pd.Timestamp
     segment_series: pd.DataFrame
     evidence_series: tuple[pd.DataFrame, str]
+    location_series: tuple[pd.DataFrame, pd.Timedelta]
     segment_where: Where | None
     segment_label: str
     decompositions: dict[str, Decomposition]
@@ -1277,8 +1283,8 @@ class _ScoringContext:
         prof = None
         if has_onset:
             # the step's location near the onset: from three days before its interval to the report
-            prof = step_profile(kw["evidence_series"][0], kind=kind, window=window, region=(lo - LOCATION_REGION, kw["reported_at"]),
-                                fit_before=lo - window)
+            loc, loc_w = kw["location_series"]
+            prof = step_profile(loc, kind=kind, window=loc_w, region=(lo - LOCATION_REGION, kw["reported_at"]), fit_before=lo - window)
         return _ScoringContext(kind=kind, window=window, has_onset=has_onset, onset_ts=o, lo=lo, hi=hi, bad_sign=bad_sign,
                                min_effect=MIN_EFFECT.get(kind, 0.2), profile=prof, **kw)
 
@@ -1456,13 +1462,17 @@ def _score_one(ctx: _ScoringContext, rec: Mapping[str, Any]) -> tuple[dict[str, 
 
 
 def _finish_scores(ctx: _ScoringContext, rows: list[dict[str, Any]]) -> None:
-    """Every row's location evidence L (the relative likelihood of a step at the change against the
-    best location) and its score: :math:`E' = 1 - (1 - E)(1 - w\\,O\\,L)` with ``w`` =
-    :data:`OWN_TIME_WEIGHT`, then timing and evidence weighted as :func:`score_candidates` says."""
+    """Every row's location evidence L and its score: :math:`E' = 1 - (1 - E)(1 - w\\,O\\,L)` with
+    ``w`` = :data:`OWN_TIME_WEIGHT`, then timing and evidence weighted as :func:`score_candidates` says.
+
+    L is the relative likelihood of a step at the change against one at the best-fitting
+    candidate (its neighbours), when that candidate is in the 95% profile-likelihood set of the
+    step's location; against the best location anywhere otherwise (no candidate is where the step
+    is, so none gets full credit)."""
     lls = [r["location_loglik"] for r in rows if np.isfinite(r["location_loglik"])]
-    if ctx.profile is not None and np.isfinite(ctx.profile.best):
-        lls.append(ctx.profile.best)
     top = max(lls) if lls else np.nan
+    if ctx.profile is not None and np.isfinite(ctx.profile.best) and not (np.isfinite(top) and ctx.profile.best - top < SEPARATION_LOGLIK):
+        top = ctx.profile.best
     for r in rows:
         ll = r["location_loglik"]
         L = float(np.exp(ll - top)) if np.isfinite(ll) and np.isfinite(top) else 0.0

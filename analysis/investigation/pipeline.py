@@ -371,7 +371,7 @@ def _investigate(eng: Engine, changes: pd.DataFrame | None, *, pattern: str, rep
     failure_of = functools.cache(lambda m, k, d: _failure_flag(eng, m, k, d))
     onset, onset_scan, seg_where, seg_series, seg_table = _find_onset(
         eng, agg, failure_of, metrics, seg_cols, pattern=pattern, derived=derived, window=w, reported_at=rep, alpha=alpha, progress=progress)
-    ev_series = _evidence_series(agg, onset, onset_scan, seg_series, w)
+    ev_series, ev_label, ev_where = _evidence_series(agg, onset, onset_scan, seg_series, w, seg_where)
     metric_, kind, direction = onset.metric, onset.kind, onset.direction
     all_series = windows.series(agg, metric_)
     seg_label = onset.label
@@ -396,7 +396,8 @@ def _investigate(eng: Engine, changes: pd.DataFrame | None, *, pattern: str, rep
     ranked, strat = att.score_candidates(
         cands, events=eng, changes=ch, onset=onset if onset.ts is not None else None, metric=metric_, kind=kind,
         direction=direction, segment_series=seg_series, segment_where=seg_where, segment_label=seg_label, window=w,
-        reported_at=rep, decompositions=decomps, evidence_series=ev_series,
+        reported_at=rep, decompositions=decomps, evidence_series=(ev_series, ev_label),
+        location_series=_location_series(eng, onset, ev_where, upto, w, t0, agg_end),
         alpha=alpha, progress=progress,
     )
     top_ts = _top_cause_ts(onset, ranked)
@@ -609,22 +610,39 @@ def _mix_shift_note(mix_shift: dict[str, Any] | None, onset: Any) -> list[dict[s
 
 
 def _evidence_series(agg: Any, onset: Any, onset_scan: pd.DataFrame, seg_series: pd.DataFrame,
-                     window: pd.Timedelta) -> tuple[pd.DataFrame, str]:
+                     window: pd.Timedelta, seg_where: Where | None) -> tuple[pd.DataFrame, str, Where | None]:
     """Where the evidence at each change's own time is computed: of the segments whose change in the
     onset's metric is significant and starts within the onset's interval (give or take two windows),
-    the one where it is most significant (most data on the step), else the onset's own series."""
+    the one where it is most significant (most data on the step), else the onset's own series.
+    Returns the series, its label and its filter."""
     if onset.ts is None or not onset.significant or onset.interval is None or not len(onset_scan):
-        return seg_series, onset.label
+        return seg_series, onset.label, seg_where
     lo, hi = onset.interval[0] - 2 * window, onset.interval[1] + 2 * window
     sc = onset_scan[(onset_scan["metric"] == onset.metric) & onset_scan["significant"].astype(bool)
                     & (onset_scan["segment_column"] != "slice")]
     sc = sc[(pd.to_datetime(sc["onset"], utc=True) >= lo) & (pd.to_datetime(sc["onset"], utc=True) <= hi)]
     own_p = float(onset.pvalue) if np.isfinite(onset.pvalue) else 1.0
     if not len(sc) or float(sc["pvalue"].min()) >= own_p:
-        return seg_series, onset.label
+        return seg_series, onset.label, seg_where
     best = sc.sort_values("pvalue", kind="stable").iloc[0]
     col, seg = str(best["segment_column"]), str(best["segment"])
-    return windows.series(agg, onset.metric, segment_column=col, segment=seg), att.segment_label(col, seg)
+    where = None if col == "__all__" else Where.of(conditions={col: [seg]})
+    return windows.series(agg, onset.metric, segment_column=col, segment=seg), att.segment_label(col, seg), where
+
+
+#: The step's location is profiled on windows this many times finer than the analysis window
+#: (10 minutes at 1 h): a change an hour before another is told apart by the requests between them.
+LOCATION_SUBDIVISION = 6
+
+
+def _location_series(eng: Engine, onset: Any, where: Where | None, upto: Where, window: pd.Timedelta,
+                     start: pd.Timestamp, end: pd.Timestamp) -> tuple[pd.DataFrame, pd.Timedelta] | None:
+    """The evidence segment's series on finer windows (one engine query), for the step's location."""
+    if onset.ts is None or not onset.significant:
+        return None
+    fine = max(window / LOCATION_SUBDIVISION, pd.Timedelta(minutes=5))
+    agg = eng.window_aggregates(window=fine, metrics={onset.metric: onset.kind}, where=upto.and_(where), start=start, end=end)
+    return windows.series(agg, onset.metric), fine
 
 
 def _scan_row(o: Any, col: str, seg: str) -> dict[str, Any]:
