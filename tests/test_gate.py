@@ -9,6 +9,8 @@ with the naive fixed-sample z test (scipy.stats.norm) as the contrast.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -336,3 +338,20 @@ def test_cli_bad_input_exits_2(args: list[str], message: str, capsys: pytest.Cap
 def test_cli_missing_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["gate", "--events", str(tmp_path / "none.parquet"), "--control", V1, "--treatment", V2]) == 2
     assert "file not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--events", "--control", "--treatment", "--metric", "--by", "--direction", "--alpha",
+                                  "--tolerance", "--every", "--start", "--end", "--method", "--tau", "--out", "--engine"])
+def test_cli_help_documents_every_option(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["gate", "--help"])
+    assert exc.value.code == 0
+    assert flag in capsys.readouterr().out
+
+
+def test_python_m_analysis_gate_exit_code_and_streams() -> None:
+    out = subprocess.run([sys.executable, "-m", "analysis", "gate", "--events", str(CASE / "events.parquet"), "--control", V1,
+                          "--treatment", V2, "--end", _ramp_start(CASE)], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert out.returncode == 1
+    assert json.loads(out.stdout)["decision"] == "hold"
+    assert out.stderr.startswith("gate: HOLD") and out.stderr.count("\n") == 1
