@@ -1,4 +1,4 @@
-"""Command line: ``python -m analysis {investigate,demo,generate,convert,monitor}``.
+"""Command line: ``python -m analysis {investigate,demo,generate,convert,monitor,gate}``.
 
 * ``investigate`` papermill-executes the pattern's notebook (``auto`` -> ``triage.ipynb``) with the
   given files and options, then renders ``report.html`` (inputs hidden) next to the notebook's
@@ -8,6 +8,8 @@
   ``--scale 10`` (or with ``--chunked``) it streams them day by day with bounded memory.
 * ``convert`` turns an events export into canonical Parquet once, for the engine to read directly.
 * ``monitor`` runs a report's ``monitors.yaml`` on new logs (exit 1 on an alarm), resuming from ``--state``.
+* ``gate`` evaluates a canary against control per risk tier with always-valid sequential tests and
+  exits 0 (promote), 1 (hold) or 3 (continue).
 
 Bad input (a missing file, a timestamp without an offset, an unknown pattern) ends with a one-line
 ``error: ...`` on stderr and exit code 2, without a traceback.
@@ -148,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     mon.add_argument("--format", default=None, metavar="FMT", help="input format (default: detected)")
     mon.add_argument("--assume-tz", default=None, metavar="TZ", help="IANA zone of timestamps written without an offset")
     mon.add_argument("--mapping", default=None, metavar="FILE", help="column mapping file (YAML or JSON)")
+    _add_gate(sub)
 
     gen = sub.add_parser(
         "generate",
@@ -203,6 +206,71 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
+
+
+def _add_gate(sub: Any) -> None:
+    gate = sub.add_parser(
+        "gate",
+        help="canary evaluation: hold, promote or continue a rollout per risk tier (exit 0 promote, 1 hold, 3 continue)",
+        description=(
+            "Compare the treatment arm (the canary) with control per tier on a boolean outcome, with tests whose "
+            "error rates hold however often the gate is run. Prints the decision and its evidence as JSON on stdout "
+            "and one human line on stderr; exit code 0 promote, 1 hold, 3 continue, 2 bad input."
+        ),
+    )
+    gate.add_argument("--events", required=True, metavar="FILE", help="events: any format `investigate` reads")
+    gate.add_argument("--control", required=True, metavar="COL=VALUE", help="the control arm, e.g. model_version=medtriage-v1")
+    gate.add_argument("--treatment", required=True, metavar="COL=VALUE", help="the canary arm, e.g. model_version=medtriage-v2")
+    gate.add_argument("--metric", default="refused", metavar="COL", help="boolean outcome column (default: refused)")
+    gate.add_argument("--by", default="risk_category", metavar="COL", help="tier column (default: risk_category)")
+    gate.add_argument("--direction", default=None, choices=("up", "down"),
+                      help="which way is bad: up (treatment's rate higher) or down; default per metric: refused down, "
+                           "escalated/hallucinated up")
+    gate.add_argument("--alpha", type=float, default=0.05, help="family-wise error over tiers and looks (default: 0.05)")
+    gate.add_argument("--tolerance", nargs="+", default=[], metavar="TIER=RATE",
+                      help="tolerated harm per tier, e.g. high=0.002 (default: the scope step's tier tolerances)")
+    gate.add_argument("--every", default=None, metavar="DUR",
+                      help="replay: look every DUR from the first treatment request, e.g. 1h (default: one look at the end)")
+    gate.add_argument("--start", default=None, metavar="TS", help="only events at or after TS (ISO 8601 with offset)")
+    gate.add_argument("--end", default=None, metavar="TS", help="only events before TS (ISO 8601 with offset)")
+    gate.add_argument("--method", default="exact", choices=("exact", "msprt"),
+                      help="exact: beta-binomial confidence sequences (default); msprt: normal-mixture SPRT")
+    gate.add_argument("--tau", type=float, default=0.1, help="msprt: mixing scale of the harm (default: 0.1)")
+    gate.add_argument("--out", default=None, metavar="DIR", help="also write gate.json and gate_looks.csv into DIR")
+    gate.add_argument("--engine", default="duckdb", choices=("duckdb", "spark"), help="engine that reads the events (default: duckdb)")
+    gate.add_argument("--memory-limit", default="1GB", metavar="SIZE", help="DuckDB memory limit (default: 1GB)")
+    gate.add_argument("--spark-master", default="local[*]", metavar="URL", help="Spark master with --engine spark")
+    gate.add_argument("--assume-tz", default=None, metavar="TZ", help="IANA zone of timestamps written without an offset")
+    gate.add_argument("--mapping", default=None, metavar="FILE", help="column mapping file (YAML or JSON)")
+
+
+def _gate(args: argparse.Namespace) -> int:
+    from analysis.gate import GateInputError, evaluate_gate, parse_tolerances, write_gate
+    from analysis.loaders import LoadError
+    from analysis.loaders.engine_events import open_events
+    from analysis.schema import SchemaError
+
+    if not Path(args.events).expanduser().exists():
+        return _error(f"--events: file not found: {Path(args.events).expanduser()}")
+    try:
+        tolerances = parse_tolerances(args.tolerance)
+        src = open_events(Path(args.events).expanduser(), engine=args.engine, memory_limit=args.memory_limit,
+                          spark_master=args.spark_master, assume_tz=args.assume_tz, mapping=args.mapping)
+    except (GateInputError, LoadError, SchemaError, ValueError) as exc:
+        return _error(str(exc))
+    try:
+        result = evaluate_gate(src.engine, control=args.control, treatment=args.treatment, metric=args.metric, by=args.by,
+                               direction=args.direction, alpha=args.alpha, tolerances=tolerances, every=args.every,
+                               start=args.start, end=args.end, method=args.method, tau=args.tau)
+    except GateInputError as exc:
+        return _error(str(exc))
+    finally:
+        src.close()
+    if args.out:
+        write_gate(result, Path(args.out).expanduser())
+    print(result.to_json())
+    print(result.line(), file=sys.stderr)
+    return result.exit_code
 
 
 def _error(message: str, code: int = EXIT_USAGE) -> int:
@@ -427,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     handler = {"investigate": _investigate, "demo": _demo, "generate": _generate, "convert": _convert,
-               "monitor": _monitor}[args.command]
+               "monitor": _monitor, "gate": _gate}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:
