@@ -58,6 +58,7 @@ from analysis.scenarios import (
     _Change,
     _changes_frame,
     _cycle,
+    _empty_evaluations,
     _events_frame,
     _ids,
     _lognormal_latency,
@@ -298,7 +299,7 @@ def generate_kind(kind: str, *, seed: int = 0, incident: bool = True, days: floa
         params={"kind": kind, "seed": int(seed), "days": n_days, "scale": vol, "magnitude": magnitude, "onset": onset.isoformat(),
                 "incident": bool(incident), "fact": truth_kw.get("fact")},
     )
-    return Scenario(kind, int(seed), events, changes, truth, _no_evaluations(), truth.params)
+    return Scenario(kind, int(seed), events, changes, truth, _empty_evaluations(), truth.params)
 
 
 _NO_INCIDENT_METRIC = {"holiday_mix_shift": "escalated", "logging_outage": "refused", "evaluator_outage": "correct"}
@@ -313,12 +314,6 @@ _NOTES = {
     "logging_outage": "The log pipeline drops every event for 10 hours; nothing else happens.",
     "evaluator_outage": "The evaluator stops judging for 12 hours; nothing else happens.",
 }
-
-
-def _no_evaluations() -> pd.DataFrame:
-    from analysis.scenarios import _empty_evaluations
-
-    return _empty_evaluations()
 
 
 def _changes_and_truth(kind: str, onset: pd.Timestamp, incident: bool, eff: Mapping[str, Any] | None) -> tuple[pd.DataFrame, dict[str, Any]]:

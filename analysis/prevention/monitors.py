@@ -38,8 +38,12 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from analysis import windows
 from analysis._common import check_duration, iso_z
 from analysis.engine import Engine, Metric, Where
+from analysis.engine.query import quote_ident, quote_literal
+from analysis.investigation.backtest import _binomial_chart, standardize
+from analysis.stats import spc
 
 __all__ = ["SCHEMA_VERSION", "MonitorSpec", "ChartState", "Alarm", "MonitorRunResult", "load_config", "dump_config",
            "run_monitors", "prometheus_text", "design_monitors"]
@@ -276,7 +280,7 @@ def _window_table(eng: Engine, spec: MonitorSpec, after_us: int | None, until: p
         cond = cond.and_(Where(expr=f"EPOCH_US(ts) > {int(after_us)}"))
     if until is not None:
         cond = cond.and_(Where.of(None, until))
-    metric = Metric("rate", spec.metric) if spec.chart == "binomial_cusum" else Metric("mean", f'CAST({_ident(spec.metric)} AS DOUBLE)')
+    metric = Metric("rate", spec.metric) if spec.chart == "binomial_cusum" else Metric("mean", f'CAST({quote_ident(spec.metric)} AS DOUBLE)')
     n, first, last = eng.time_range(cond)
     if not n:
         return pd.DataFrame({"w_us": [], "n": [], "s": []}), None
@@ -288,12 +292,6 @@ def _window_table(eng: Engine, spec: MonitorSpec, after_us: int | None, until: p
     out = pd.DataFrame({"w_us": ws, "n": t["m__n"].to_numpy(float), "s": t["m__sum"].to_numpy(float)})
     last_us = int(pd.Timestamp(last).value // 1000)
     return out[out["n"] > 0].reset_index(drop=True), last_us
-
-
-def _ident(c: str) -> str:
-    from analysis.engine.query import quote_ident
-
-    return quote_ident(c)
 
 
 def run_monitors(eng: Engine, specs: Sequence[MonitorSpec], state: Mapping[str, ChartState] | None = None, *,
@@ -384,8 +382,6 @@ def prometheus_text(specs: Sequence[MonitorSpec], result: MonitorRunResult) -> s
 
 def _design_binomial(eng: Engine, failure: str, where: Where, window: pd.Timedelta, baseline: tuple[pd.Timestamp, pd.Timestamp],
                      arl0: float) -> dict[str, float] | None:
-    from analysis.investigation.backtest import _binomial_chart
-
     agg = eng.window_aggregates(window=window, metrics={"f": Metric("rate", failure)}, where=where.and_(Where.of(*baseline)),
                                 start=pd.Timestamp(baseline[0]).floor(window), end=pd.Timestamp(baseline[1]).ceil(window))
     t = agg.table[agg.table["segment_column"] == "__all__"]
@@ -400,13 +396,8 @@ def _design_binomial(eng: Engine, failure: str, where: Where, window: pd.Timedel
 
 def _design_mean(eng: Engine, column: str, direction: str, where: Where, window: pd.Timedelta,
                  baseline: tuple[pd.Timestamp, pd.Timestamp], arl0: float, k: float = 0.5) -> dict[str, float] | None:
-    from analysis.investigation.backtest import standardize
-    from analysis.stats import spc
-
     agg = eng.window_aggregates(window=window, metrics={column: "mean"}, where=where.and_(Where.of(*baseline)),
                                 start=pd.Timestamp(baseline[0]).floor(window), end=pd.Timestamp(baseline[1]).ceil(window))
-    from analysis import windows
-
     s = windows.series(agg, column)
     if float(pd.to_numeric(s["n"]).sum()) < 30:
         return None
@@ -467,8 +458,6 @@ def design_monitors(eng: Engine, *, failure: str, failure_definition: str, metri
         cands.append(("retrieval_relevance", "mean_cusum", "retrieval_top1_score", "down", {}, "retrieval relevance (top-1 score) falling"))
     if mix:
         col, val = str(mix["column"]), str(mix["segment"])
-        from analysis.engine.query import quote_ident, quote_literal
-
         cands.append((f"traffic_mix:{col}={val}", "binomial_cusum", f"COALESCE(CAST({quote_ident(col)} AS VARCHAR) = {quote_literal(val)}, FALSE)",
                       "up", {}, f"share of traffic with {col}={val} growing"))
     monitors = []
