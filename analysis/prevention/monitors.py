@@ -7,7 +7,9 @@ A monitor is a CUSUM chart on one metric in one segment, in fixed windows aligne
     :math:`S_t = \\max(0, S_{t-1} + f_t \\ln(p_1/p_0) + (n_t - f_t) \\ln((1-p_1)/(1-p_0)))` for
     ``f_t`` failures among ``n_t`` requests; an alarm when :math:`S_t > h`, then :math:`S_t = 0`.
     ``p0`` is the baseline failure rate, ``p1`` the rate to detect, ``h`` designed for one false
-    alarm per ``arl0`` windows (the kit's own ARL design, :func:`analysis.investigation.backtest._binomial_chart`).
+    alarm per ``arl0`` windows (the kit's own ARL design, :func:`analysis.investigation.backtest._binomial_chart`),
+    times the baseline's Pearson dispersion :math:`\\phi \\ge 1` (a quasi-likelihood CUSUM: real
+    traffic varies more between windows than binomial sampling, as its mix follows the hour of day).
 ``mean_cusum``
     On a score (``retrieval_top1_score``): the window mean standardised against the baseline,
     :math:`z_t = ((\\bar x_t - \\mu_0)/(s_0/\\sqrt{n_t}))/\\phi - c`, into a one-sided tabular CUSUM
@@ -391,7 +393,14 @@ def _design_binomial(eng: Engine, failure: str, where: Where, window: pd.Timedel
                            "successes": t["f__sum"].to_numpy(float)})
     mask = np.ones(len(series), dtype=bool)
     _, _, design = _binomial_chart(series, "up", mask, series["window_start"], window, arl0)
-    return {"p0": float(design["p0"]), "p1": float(design["p1"]), "h": float(design["h"]), "arl0": float(arl0)}
+    # real traffic varies more between windows than binomial sampling (the mix follows the hour of the
+    # day): the quasi-likelihood CUSUM divides the increments by the Pearson dispersion, i.e. h * phi
+    n, f, p0 = series["n"].to_numpy(float), series["successes"].to_numpy(float), float(design["p0"])
+    ok = n > 0
+    phi = float(np.mean((f[ok] - n[ok] * p0) ** 2 / (n[ok] * p0 * (1 - p0)))) if ok.sum() > 10 else 1.0
+    phi = max(phi, 1.0) if np.isfinite(phi) else 1.0
+    return {"p0": p0, "p1": float(design["p1"]), "h": float(design["h"]) * phi, "dispersion": phi,
+            "h_binomial": float(design["h"]), "arl0": float(arl0)}
 
 
 def _design_mean(eng: Engine, column: str, direction: str, where: Where, window: pd.Timedelta,
