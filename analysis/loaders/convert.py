@@ -24,7 +24,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..engine.duckdb import DEFAULT_MEMORY_LIMIT
 from ..engine.query import quote_literal
 from ..schema import EVENTS, rejected_frame
 from .canonical import Collector, read_canonical
@@ -36,6 +35,10 @@ from .stream import Tally
 from .traces import RECORD_NAMES, TraceOptions, load_trace_format, stream_trace_format
 
 __all__ = ["ConvertResult", "convert_events"]
+
+#: DuckDB's share of memory for the de-duplication and the sort (it spills to disk past it); the
+#: parser holds about 150 MB more than the imports, so a conversion peaks near 1 GB in all.
+CONVERT_MEMORY_LIMIT = "512MB"
 
 _ROW = "__source_row"
 _SEQ = "__seq"
@@ -148,7 +151,7 @@ def convert_events(
     assume_tz: str | None = None,
     mapping: Mapping[str, Any] | str | Path | None = None,
     chunksize: int = DEFAULT_CHUNKSIZE,
-    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+    memory_limit: str = CONVERT_MEMORY_LIMIT,
     project: str | None = None,
     start: Any = None,
     end: Any = None,
@@ -162,7 +165,8 @@ def convert_events(
     out
         The Parquet file to write; the rejected records go to ``<out>.rejected.csv``.
     memory_limit
-        DuckDB's memory limit for the de-duplication and the sort (it spills to disk past it).
+        DuckDB's memory limit for the de-duplication and the sort (it spills to disk past it);
+        default :data:`CONVERT_MEMORY_LIMIT`.
     project, start, end
         Phoenix's database: the project and the span start range, pushed down into the query.
 
@@ -193,6 +197,7 @@ def convert_events(
         rows_read, rejected, warnings = st.rows_read, st.rejected, st.warnings
         if rows_read == 0 or not writer.started:
             raise LoadError("has no rows that can be loaded: nothing to convert.", source=str(p))
+        _release_freed_memory()
         written = _dedupe_sort(Path(tmp), out, memory_limit, rejected, warnings)
     rej = pd.concat(rejected, ignore_index=True) if rejected else rejected_frame()
     rej_path = None
@@ -206,24 +211,40 @@ def convert_events(
     return ConvertResult(str(p), fmt, out, int(rows_read), written, int(len(rej)), rej_path, tuple(warnings), st.spans_by_kind, rej)
 
 
+def _release_freed_memory() -> None:
+    """Hand the memory the parser freed back to the system before DuckDB takes its share (glibc only)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the memory is reused by the allocator anyway
+        pass
+
+
 def _dedupe_sort(tmp: Path, out: Path, memory_limit: str, rejected: list[pd.DataFrame], warnings: list[str]) -> int:
-    """The staged rows into ``out``: one row per event_id (the first read), sorted by ts; the repeats rejected."""
-    con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(tmp), "preserve_insertion_order": False})
+    """The staged rows into ``out``: one row per event_id (the first read), sorted by ts; the repeats rejected.
+
+    The repeats are found on the narrow columns (event_id and the read order) first, so the wide
+    rows go through one sort only.
+    """
+    con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(tmp), "preserve_insertion_order": False,
+                                 "threads": 1})
     try:
         con.execute("SET TimeZone = 'UTC'")
         src = f"read_parquet({quote_literal(str(tmp / 'staging' / '*.parquet'))}, union_by_name = true)"
-        dups = con.execute(
-            f"SELECT {_ROW}, CAST(event_id AS VARCHAR), CAST(ts AS VARCHAR) FROM (SELECT {_ROW}, {_SEQ}, event_id, ts, "
-            f"ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY {_SEQ}) AS rn FROM {src}) WHERE rn > 1 ORDER BY {_SEQ}"
-        ).fetchall()
+        con.execute(f"CREATE TEMP TABLE dups__ AS SELECT {_ROW}, {_SEQ}, CAST(event_id AS VARCHAR) AS id, CAST(ts AS VARCHAR) AS t FROM "
+                    f"(SELECT {_ROW}, {_SEQ}, event_id, ts, ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY {_SEQ}) AS rn FROM {src}) "
+                    "WHERE rn > 1")
+        dups = con.execute(f"SELECT {_ROW}, id, t FROM dups__ ORDER BY {_SEQ}").fetchall()
         if dups:
             rejected.append(rejected_frame([d[0] for d in dups], [f"duplicate event_id {d[1]!r}: kept once (the first row)" for d in dups],
                                            [f'{{"event_id": "{d[1]}", "ts": "{d[2]}"}}' for d in dups]))
             warnings.append(f"{len(dups)} row(s) repeat an earlier event_id: kept once, the repeats are rejected")
-        con.execute(
-            f"COPY (SELECT * EXCLUDE ({_ROW}, {_SEQ}, rn__) FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY {_SEQ}) AS rn__ "
-            f"FROM {src}) WHERE rn__ = 1 ORDER BY ts, event_id) TO {quote_literal(str(out))} (FORMAT PARQUET)"
-        )
+        keep = f" WHERE {_SEQ} NOT IN (SELECT {_SEQ} FROM dups__)" if dups else ""
+        con.execute(f"COPY (SELECT * EXCLUDE ({_ROW}, {_SEQ}) FROM {src}{keep} ORDER BY ts, event_id) "
+                    f"TO {quote_literal(str(out))} (FORMAT PARQUET)")
         return int(con.execute(f"SELECT COUNT(*) FROM read_parquet({quote_literal(str(out))})").fetchone()[0])
     finally:
         con.close()

@@ -27,9 +27,9 @@ from .mapping import MappingState
 __all__ = ["SpanBatch", "TraceWindow", "Tally", "EventChunk", "event_chunks", "DEFAULT_WINDOW", "DEFAULT_BATCH_SPANS"]
 
 #: Spans held while their traces may still grow; past it the traces seen longest ago are assembled.
-DEFAULT_WINDOW = 50_000
+DEFAULT_WINDOW = 10_000
 #: Spans a streaming reader parses before handing them on.
-DEFAULT_BATCH_SPANS = 10_000
+DEFAULT_BATCH_SPANS = 2_000
 _MAX_READER_WARNINGS = 50
 
 
