@@ -132,7 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--format", default=None, metavar="FMT", help="input format (default: detected)")
     conv.add_argument("--assume-tz", default=None, metavar="TZ", help="IANA zone of timestamps written without an offset")
     conv.add_argument("--mapping", default=None, metavar="FILE", help="column mapping file (YAML or JSON)")
-    conv.add_argument("--memory-limit", default="1GB", metavar="SIZE", help="DuckDB memory limit for the de-duplication (default: 1GB)")
+    conv.add_argument("--memory-limit", default="512MB", metavar="SIZE",
+                      help="DuckDB memory limit for the de-duplication and the sort (default: 512MB; it spills to disk past it)")
+    conv.add_argument("--project", default=None, metavar="NAME", help="Phoenix database: the project to read (default: every project)")
+    conv.add_argument("--start", default=None, metavar="TIME", help="Phoenix database: only spans starting at or after TIME (ISO; UTC without a zone)")
+    conv.add_argument("--end", default=None, metavar="TIME", help="Phoenix database: only spans starting before TIME (ISO; UTC without a zone)")
 
     mon = sub.add_parser(
         "monitor",
@@ -357,11 +361,13 @@ def _cli_names(message: str) -> str:
 
 def _convert(args: argparse.Namespace) -> int:
     from analysis.loaders.convert import convert_events
+    from analysis.loaders.phoenix_db import is_phoenix_url
     from analysis.schema import SchemaError
 
     try:
-        res = convert_events(Path(args.events).expanduser(), Path(args.out).expanduser(), format=args.format,
-                             assume_tz=args.assume_tz, mapping=args.mapping, memory_limit=args.memory_limit)
+        events = args.events if is_phoenix_url(args.events) else Path(args.events).expanduser()
+        res = convert_events(events, Path(args.out).expanduser(), format=args.format, assume_tz=args.assume_tz,
+                             mapping=args.mapping, memory_limit=args.memory_limit, project=args.project, start=args.start, end=args.end)
     except (SchemaError, ValueError) as exc:
         return _error(str(exc))
     for line in res.lines():

@@ -6,7 +6,8 @@
 Formats (``format=``), detected by content (:mod:`.detect`): ``parquet``, ``jsonl``, ``json``,
 ``csv`` (canonical tables), ``otlp`` (OTLP JSON, bare spans, protobuf, gzip/zstd, S3-exporter
 folders; GenAI, OpenInference or Vercel AI attributes), ``oteljs`` (OpenTelemetry JS span dumps),
-``phoenix`` (Phoenix spans dataframe, Parquet or JSONL), ``langfuse`` (single-trace downloads,
+``phoenix`` (Phoenix spans dataframe, Parquet or JSONL; its SQLite database or a Postgres URL,
+with ``project``, ``start`` and ``end`` pushed down), ``langfuse`` (single-trace downloads,
 observations/scores exports, a directory of them, the blob-export folder), ``openai`` (Batch
 output with its input, chat-completion or Responses objects); change logs: ``csv``, ``jsonl``,
 ``json``, ``yaml``, ``parquet``; offline evaluation histories (:func:`load_evaluations`): ``csv``,
@@ -28,7 +29,8 @@ from .detect import CHANGE_FORMATS, EVENT_FORMATS, TRACE_FORMATS, detect_format,
 from .mapping import MappingState, load_mapping, required_sources
 from .evaluations import load_evaluations
 from .result import DEFAULT_CHUNKSIZE, LoadError, LoadResult, check_path
-from .traces import load_trace_format
+from .phoenix_db import is_phoenix_url
+from .traces import TraceOptions, load_trace_format
 from .engine_events import EventsSource, open_events
 
 __all__ = [
@@ -62,9 +64,10 @@ def _load_table(
     mapping: TMapping[str, Any] | str | Path | None,
     chunksize: int,
     batch_input: str | Path | None = None,
+    options: TraceOptions = TraceOptions(),
 ) -> LoadResult:
     chunksize = _check_chunksize(chunksize)
-    p = check_path(path)
+    p = path if is_phoenix_url(path) else check_path(path)
     table = schema.name
     mp = load_mapping(mapping, schema)
     mapped = required_sources(mp, schema)
@@ -75,7 +78,9 @@ def _load_table(
         raise LoadError(f"`batch_input` is the input file of an OpenAI Batch, but the file holds {fmt!r}.", source=source)
     if fmt in TRACE_FORMATS:
         bi = None if batch_input is None else check_path(batch_input)
-        return load_trace_format(p, fmt, assume_tz=assume_tz, mapping=state, chunksize=chunksize, batch_input=bi)
+        return load_trace_format(p, fmt, assume_tz=assume_tz, mapping=state, chunksize=chunksize, batch_input=bi, options=options)
+    if options != TraceOptions():
+        raise LoadError(f"`project`, `start` and `end` filter Phoenix's database; this input holds {fmt!r}.", source=source)
     col = Collector(schema, source, assume_tz, state)
     if fmt == "yaml":
         read_yaml(p, col)
@@ -98,6 +103,9 @@ def load_events(
     mapping: TMapping[str, Any] | str | Path | None = None,
     chunksize: int = DEFAULT_CHUNKSIZE,
     batch_input: str | Path | None = None,
+    project: str | None = None,
+    start: Any = None,
+    end: Any = None,
 ) -> LoadResult:
     """Load an events table or a trace export into the canonical ``events`` table.
 
@@ -105,7 +113,7 @@ def load_events(
     ----------
     path
         A file (or, for a Langfuse export, a directory holding ``observations``, ``scores`` and
-        ``traces`` files).
+        ``traces`` files; for Phoenix's database, its SQLite file or a ``postgresql://`` URL).
     format
         One of :data:`EVENT_FORMATS` (or ``openinference``); detected when ``None``.
     assume_tz
@@ -119,6 +127,13 @@ def load_events(
     batch_input
         For an OpenAI Batch output, its input file (joined on ``custom_id``: the requested model,
         the sampling parameters, the prompt); found by itself when both lie in one folder.
+    project
+        For Phoenix's database: the project to read (``None``: every project; each event then
+        names its project in the ``phoenix.project`` column). A name the database does not hold
+        is an error listing the projects present.
+    start, end
+        For Phoenix's database: only the spans starting at or after ``start`` and before ``end``
+        (times with a zone, or UTC when they have none); both are pushed down into the query.
 
     Returns
     -------
@@ -132,7 +147,8 @@ def load_events(
         without an offset and no ``assume_tz``, an empty, unreadable or unrecognised file
         (:class:`LoadError`). Bad rows are never raised: they are in ``rejected``.
     """
-    return _load_table(path, EVENTS, format=format, assume_tz=assume_tz, mapping=mapping, chunksize=chunksize, batch_input=batch_input)
+    return _load_table(path, EVENTS, format=format, assume_tz=assume_tz, mapping=mapping, chunksize=chunksize, batch_input=batch_input,
+                       options=TraceOptions(project=project, start=start, end=end))
 
 
 def load_changes(

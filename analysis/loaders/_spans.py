@@ -28,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["Span", "SpanEvent", "Dialect", "Assembled", "assemble", "first_value", "jsonable", "to_float", "param_value"]
+__all__ = ["Span", "SpanEvent", "Dialect", "Assembled", "assemble", "assembly_warnings", "first_value", "jsonable", "to_float", "param_value"]
 
 INFERENCE, RETRIEVAL, EMBEDDING, OTHER = "inference", "retrieval", "embedding", "other"
 
@@ -162,6 +162,10 @@ class Assembled:
     spans_by_kind: dict[str, int]
     warnings: list[str]
     other_kinds: dict[str, int] = field(default_factory=dict)
+    unused: dict[str, int] = field(default_factory=dict)
+    unused_traces: dict[str, list[str]] = field(default_factory=dict)
+    eval_unattached: int = 0
+    eval_attached: int = 0
 
 
 def _order_key(s: Span) -> tuple[int, int]:
@@ -289,10 +293,19 @@ def assemble(spans: list[Span], *, mapping_sources: list[str] = ()) -> Assembled
                     rec[src] = jsonable(ctx[src])
         records.append(rec)
         labels.append(s.row)
-        raws.append(s.raw())
+        raws.append(s.raw)
+    unused_shown = {r: sorted(set(t for t in unused_traces[r] if not t.startswith("\x00")))[:4] for r in unused}
+    warnings += assembly_warnings(dict(unused), unused_shown, eval_unattached, eval_attached)
+    return Assembled(records, labels, raws, dict(counts), warnings, dict(other_kinds), dict(unused), unused_shown,
+                     eval_unattached, eval_attached)
+
+
+def assembly_warnings(unused: dict[str, int], unused_traces: dict[str, list[str]], eval_unattached: int, eval_attached: int) -> list[str]:
+    """The load report's words for the spans and evaluations :func:`assemble` could not use."""
+    warnings = []
     for r, n in unused.items():
-        tids = sorted(set(unused_traces[r]))
-        shown = ", ".join(t for t in tids[:3] if not t.startswith("\x00"))
+        tids = unused_traces.get(r, [])
+        shown = ", ".join(tids[:3])
         warnings.append(
             f"{n} {r} span(s) are in traces with no inference span and were not used"
             + (f" (traces {shown}{' ...' if len(tids) > 3 else ''})" if shown else "")
@@ -301,4 +314,4 @@ def assemble(spans: list[Span], *, mapping_sources: list[str] = ()) -> Assembled
         warnings.append(f"{eval_unattached} evaluation result(s) could not be matched to an inference span and were not used")
     if eval_attached:
         warnings.append(f"{eval_attached} evaluation result(s) kept as eval.<name> columns (outcomes only through `mapping`)")
-    return Assembled(records, labels, raws, dict(counts), warnings, dict(other_kinds))
+    return warnings

@@ -307,7 +307,9 @@ def sniff(path: str | Path) -> Sniffed:
             raise LoadError(f"cannot read as Parquet: {e}", source=str(p)) from None
         return Sniffed("parquet", comp, keys=names)
     if head.startswith(b"SQLite format 3\x00"):
-        return Sniffed("sqlite", comp)
+        from .phoenix_db import sqlite_tables
+
+        return Sniffed("sqlite", comp, keys=tuple(sqlite_tables(p) or ()) if comp is None else ())
     if _proto_frames_plausible(head):
         return Sniffed("proto", comp)
     ext = _by_extension(p)
@@ -363,12 +365,15 @@ def describe(s: Sniffed) -> str:
         return f"{what}{comp} holding a {type(s.first).__name__}"
     if s.layout == "unknown":
         return s.note + comp
+    if s.layout == "sqlite":
+        return (f"a SQLite database{comp} with tables {keys or '(none)'} (a Phoenix database has the tables projects, "
+                "traces and spans)")
     return s.layout + comp
 
 
 def unknown_format_error(path: Path, s: Sniffed, *, required: Iterable[str] = ("event_id", "ts")) -> LoadError:
     req = [r for r in required if r not in s.keys]
-    canon = f" (as a canonical events table it lacks the required column(s) {', '.join(req)})" if req and s.keys else ""
+    canon = f" (as a canonical events table it lacks the required column(s) {', '.join(req)})" if req and s.keys and s.layout != "sqlite" else ""
     return LoadError(
         f"matches no supported format: it is {describe(s)}{canon}. Formats accepted: {ACCEPTED_FORMATS}. "
         "Give `format=` to read it as one of them, or a `mapping` naming its id and time columns.",
@@ -435,7 +440,9 @@ def _classify_sniffed(s: Sniffed, required: list[str]) -> str | None:
     if s.layout == "proto":
         return "otlp"
     if s.layout == "sqlite":
-        return "phoenix"
+        from .phoenix_db import PHOENIX_TABLES
+
+        return "phoenix" if all(t in s.keys for t in PHOENIX_TABLES) else None
     return None
 
 
@@ -446,12 +453,19 @@ def detect_format(path: str | Path, table: str = "events", *, mapped: Iterable[s
     document whose first record has ``event_id`` and ``ts`` (or the sources ``mapped`` onto them)
     is a canonical table; records with ``resourceSpans``/``scopeSpans`` or bare ``Span`` messages,
     and length-prefixed protobuf, are OTLP; ``spanContext`` and hrtime pairs are an OTel-JS dump;
-    ``context.span_id``/``attributes.*`` or a SQLite file are Phoenix; Langfuse observations,
+    ``context.span_id``/``attributes.*``, a SQLite file with Phoenix's ``projects``/``traces``/``spans``
+    tables or a Postgres URL are Phoenix; Langfuse observations,
     scores, traces or a single-trace download are Langfuse; ``custom_id`` lines and chat-completion
     or Responses objects are OpenAI. A folder is a Langfuse export, an S3-exporter OTLP folder or
     an OpenAI Batch pair. Anything else raises :class:`LoadError` naming the file, what it looks
     like and the formats accepted.
     """
+    from .phoenix_db import is_phoenix_url
+
+    if is_phoenix_url(path):
+        if table != "events":
+            raise LoadError("is a database URL; a change log is one CSV, JSONL, JSON or YAML file.", source=str(path))
+        return "phoenix"
     p = Path(path)
     required = list(mapped) or ["event_id", "ts"]
     if table != "events":

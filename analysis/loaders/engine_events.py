@@ -96,14 +96,24 @@ def open_events(
     format: str | None = None,
     assume_tz: str | None = None,
     mapping: Mapping[str, Any] | str | Path | None = None,
+    project: str | None = None,
+    start: Any = None,
+    end: Any = None,
 ) -> EventsSource:
     """Open an events source on the engine and validate it there.
 
-    Canonical Parquet (a file, a glob, a folder) without a mapping stays where it is; anything
-    else is loaded by :func:`analysis.loaders.load_events` first. Raises the loaders' errors on
-    bad input (a missing file or column, timestamps without a zone, no rows), naming the file.
+    Canonical Parquet (a file, a glob, a folder) without a mapping stays where it is. OTLP
+    exports and Phoenix's database (``project``, ``start``, ``end`` as in
+    :func:`analysis.loaders.load_events`) are streamed into a temporary canonical Parquet file
+    (:func:`analysis.loaders.convert.convert_events`, memory bounded) that the engine reads and that
+    is removed when the engine is closed or collected; anything else is loaded by
+    :func:`analysis.loaders.load_events` first. Raises the loaders' errors on bad input (a missing
+    file or column, timestamps without a zone, no rows), naming the file.
     """
     text = str(path)
+    if _streams(path, format, mapping):
+        return _from_convert(path, engine=engine, memory_limit=memory_limit, spark_master=spark_master, format=format,
+                             assume_tz=assume_tz, mapping=mapping, project=project, start=start, end=end)
     direct = mapping is None and format in (None, "parquet") and assume_tz is None
     src = None
     if direct:
@@ -111,11 +121,11 @@ def open_events(
             src = resolve_source(text, allow_table_name=engine == "spark")
         except ValueError as e:
             raise LoadError(str(e).split(": ", 1)[-1] + ".", source=text) from None
-        direct = src.kind in ("parquet", "table")
+        direct = src.kind in ("parquet", "table") and not _trace_folder(Path(text))
     if not direct:
         from . import load_events
 
-        lr = load_events(path, format=format, assume_tz=assume_tz, mapping=mapping)
+        lr = load_events(path, format=format, assume_tz=assume_tz, mapping=mapping, project=project, start=start, end=end)
         return _from_load(lr, engine=engine, memory_limit=memory_limit, spark_master=spark_master)
     eng = open_engine(src, engine=engine, memory_limit=memory_limit, spark_master=spark_master)
     try:
@@ -123,6 +133,69 @@ def open_events(
     except BaseException:
         eng.close()
         raise
+
+
+def _trace_folder(p: Path) -> bool:
+    """True for a folder laid out as a trace export (a Langfuse blob export holds Parquet files too)."""
+    if not p.is_dir():
+        return False
+    from .detect import _detect_dir
+
+    try:
+        return _detect_dir(p, ["event_id", "ts"]) in ("langfuse", "otlp", "openai")
+    except SchemaError:
+        return False
+
+
+def _streams(path: Any, format: str | None, mapping: Any) -> bool:
+    """True for the inputs read chunk by chunk: Phoenix's database and OTLP exports."""
+    from .detect import detect_format, normalize_format
+    from .mapping import load_mapping, required_sources
+    from .phoenix_db import is_phoenix_db, is_phoenix_url
+    from .result import check_path
+    from ..schema import EVENTS
+
+    if is_phoenix_url(path):
+        return True
+    p = Path(path)
+    if not p.exists() or (format in (None, "parquet") and str(p).endswith((".parquet", ".pq"))):
+        return False
+    if format not in (None, "otlp", "phoenix", "openinference", "otel", "otlp-json", "otlp-proto"):
+        return False
+    mapped = required_sources(load_mapping(mapping, EVENTS), EVENTS)
+    try:
+        check_path(p)
+        fmt = detect_format(p, "events", mapped=mapped) if format is None else normalize_format(format, p, "events", mapped=mapped)
+    except SchemaError:
+        return False  # load_events raises the error
+    return fmt == "otlp" or (fmt == "phoenix" and is_phoenix_db(p))
+
+
+def _from_convert(path: Any, *, engine: str, memory_limit: str, spark_master: str, **load: Any) -> EventsSource:
+    import shutil
+    import tempfile
+    import weakref
+
+    from .convert import convert_events
+
+    tmp = Path(tempfile.mkdtemp(prefix="forensics-events-"))
+    try:
+        res = convert_events(path, tmp / "events.parquet", memory_limit=memory_limit, **load)
+        src = resolve_source(str(tmp / "events.parquet"))
+        eng = open_engine(src, engine=engine, memory_limit=memory_limit, spark_master=spark_master)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    weakref.finalize(eng, shutil.rmtree, str(tmp), True)
+    rej = res.rejected if res.rejected is not None else rejected_frame()
+    warnings = list(res.warnings)
+    if len(rej) > REJECTED_IN_MEMORY:
+        warnings.append(f"{len(rej)} rows rejected; the first {REJECTED_IN_MEMORY} are listed")
+        rej = rej.head(REJECTED_IN_MEMORY).reset_index(drop=True)
+    sha = file_sha256(Path(path)) if Path(str(path)).is_file() or Path(str(path)).is_dir() else ""
+    return EventsSource(engine=eng, rows_read=res.rows_read, rows_loaded=res.rows_written, rows_rejected=res.rows_rejected,
+                        rejected=rej, warnings=warnings, source=str(path), format=res.format, sha256=sha,
+                        spans_by_kind=dict(res.spans_by_kind))
 
 
 def _from_load(lr: LoadResult, *, engine: str, memory_limit: str, spark_master: str) -> EventsSource:
