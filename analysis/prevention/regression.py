@@ -21,7 +21,8 @@ Langfuse's dataset CSV import maps ``input`` and ``expected_output`` by name (th
 metadata); Phoenix's dataset upload takes ``input`` as the input key, ``expected_output`` as the
 output key and the other columns as metadata. The JSONL file holds the same rows as objects
 ``{"input", "expected_output", "metadata": {...}}``, Langfuse's dataset-item shape. Text is
-redacted like every report file, and the CSV is protected against formula injection.
+redacted like every report file and HTML-escaped in both files; the CSV is also protected against
+formula injection.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Any, Iterator
 import pandas as pd
 
 from analysis._common import iso_z
-from analysis.redact import safe_text
+from analysis.redact import escape_html, safe_text
 
 __all__ = ["REGRESSION_COLUMNS", "regression_cases", "write_regression_cases"]
 
@@ -75,7 +76,8 @@ def _frames(pm: Any) -> Iterator[pd.DataFrame]:
 
 
 def regression_cases(pm: Any, *, redact: bool = True) -> Iterator[dict[str, Any]]:
-    """One dict per affected request (:data:`REGRESSION_COLUMNS`), text redacted unless ``redact=False``."""
+    """One dict per affected request (:data:`REGRESSION_COLUMNS`), text redacted unless ``redact=False``
+    (not escaped: each file's writer escapes)."""
     expected = _expected(pm)
     seg = str(pm.onset.get("segment_label") or "all traffic")
     tier_default = str((pm.parameters or {}).get("default_tier", "medium"))
@@ -84,9 +86,9 @@ def regression_cases(pm: Any, *, redact: bool = True) -> Iterator[dict[str, Any]
         for _, r in frame.iterrows():
             exp = r.get("expected_output")
             yield {
-                "input": safe_text(r.get("input_text"), redact=redact) if pd.notna(r.get("input_text")) else "",
-                "output": safe_text(r.get("output_text"), redact=redact) if pd.notna(r.get("output_text")) else "",
-                "expected_output": safe_text(exp, redact=redact) if isinstance(exp, str) and exp else expected,
+                "input": safe_text(r.get("input_text"), redact=redact, max_len=None) if pd.notna(r.get("input_text")) else "",
+                "output": safe_text(r.get("output_text"), redact=redact, max_len=None) if pd.notna(r.get("output_text")) else "",
+                "expected_output": safe_text(exp, redact=redact, max_len=None) if isinstance(exp, str) and exp else expected,
                 "segment": seg,
                 "tier": _tier(r, tier_default),
                 "source_event_id": str(r.get("event_id")),
@@ -106,8 +108,9 @@ def write_regression_cases(pm: Any, out_dir: str | Path, *, redact: bool = True)
         return {}
     with jl.open("w", encoding="utf-8") as fh:
         for r in rows:
-            meta = {k: r[k] for k in REGRESSION_COLUMNS if k not in ("input", "expected_output")}
-            fh.write(json.dumps({"input": r["input"], "expected_output": r["expected_output"], "metadata": meta}, ensure_ascii=False) + "\n")
+            e = {k: escape_html(v) for k, v in r.items()}  # text from the data is always escaped
+            meta = {k: e[k] for k in REGRESSION_COLUMNS if k not in ("input", "expected_output")}
+            fh.write(json.dumps({"input": e["input"], "expected_output": e["expected_output"], "metadata": meta}, ensure_ascii=False) + "\n")
     frame = pd.DataFrame(rows, columns=list(REGRESSION_COLUMNS))
     # the texts are already redacted; csv_safe_frame escapes and guards against formula injection
     csv_safe_frame(frame, redact=False).to_csv(cs, index=False)
