@@ -363,7 +363,7 @@ def _investigate(eng: Engine, changes: pd.DataFrame | None, *, pattern: str, rep
     all_metrics = {m: _kind_of(prof, m) for m in dict.fromkeys([*metrics, *[m for m in AUTO_METRICS if prof.present(m)],
                                                                  *[c for c in ("confidence", "retrieval_mean_score", "latency_ms") if prof.present(c)]])}
     agg = eng.window_aggregates(window=w, segment_by=seg_cols, metrics=all_metrics, where=upto, start=t0, end=agg_end)
-    facts = _data_quality(eng, prof.ts_min, last_upto, upto)
+    facts = _data_quality(eng, prof.ts_min, last_upto, upto, agg if w == pd.Timedelta(hours=1) else None)
     step("aggregate")
 
     # -- 3. onset ---------------------------------------------------------------------------------
@@ -585,16 +585,21 @@ def _monitors(eng: Engine, onset: Any, q3: Any, q4: Any, *, failure: str, failur
                                mix=q3.mix_shift, title=title or "", kit_version=__version__)
 
 
-def _data_quality(eng: Engine, first: pd.Timestamp, last: pd.Timestamp, upto: Where) -> list[dq.DataQualityFact]:
+def _data_quality(eng: Engine, first: pd.Timestamp, last: pd.Timestamp, upto: Where,
+                  hourly_agg: Any = None) -> list[dq.DataQualityFact]:
     """Logging gaps, label-coverage drops and duplicate bursts over the whole hours of the history
-    (one hourly query: requests and labelled requests per hour)."""
+    (requests and labelled requests per hour: the investigation's own aggregates when its window is
+    an hour, else one hourly query)."""
     prof = eng.profile()
     label_cols = [m for m in AUTO_METRICS if prof.present(m)]
     start, end = first.ceil("h"), last.floor("h")
     if end - start < pd.Timedelta(hours=48):
         return []
-    hourly = eng.window_aggregates(window="1h", metrics={m: _kind_of(prof, m) for m in label_cols}, where=upto, start=start, end=end).table
-    hourly = hourly[hourly["segment_column"] == "__all__"]
+    if hourly_agg is None:
+        hourly_agg = eng.window_aggregates(window="1h", metrics={m: _kind_of(prof, m) for m in label_cols}, where=upto, start=start, end=end)
+    hourly = hourly_agg.table[hourly_agg.table["segment_column"] == "__all__"]
+    ws = pd.to_datetime(hourly["window_start"], utc=True)
+    hourly = hourly[(ws >= start) & (ws < end)]
     facts = dq.logging_gaps(hourly, start=start, end=end) + dq.coverage_drops(hourly, label_cols, start=start, end=end)
     if eng.duplicates_by_hour is not None:
         facts += dq.duplicate_bursts(eng.duplicates_by_hour, hourly, start=start, end=end)

@@ -44,7 +44,9 @@ from analysis import windows
 from analysis._common import check_duration, iso_z
 from analysis.engine import Engine, Metric, Where
 from analysis.engine.query import quote_ident, quote_literal
+from analysis.windows import _offset_string
 from analysis.investigation.backtest import _binomial_chart, standardize
+from analysis.postmortem import json_safe
 from analysis.stats import spc
 
 __all__ = ["SCHEMA_VERSION", "MonitorSpec", "ChartState", "Alarm", "MonitorRunResult", "load_config", "dump_config",
@@ -185,31 +187,8 @@ def dump_config(doc: Mapping[str, Any], path: str | Path) -> Path:
     p = Path(path)
     p.write_text("# Monitors that would have closed this incident's detection gap; run them with\n"
                  "#   python -m analysis monitor --config monitors.yaml --events NEW_LOGS --state monitors.state.json\n"
-                 + yaml.safe_dump(_plain(doc), sort_keys=False, allow_unicode=True, width=120), encoding="utf-8")
+                 + yaml.safe_dump(json_safe(doc), sort_keys=False, allow_unicode=True, width=120), encoding="utf-8")
     return p
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, Mapping):
-        return {str(k): _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if isinstance(v, pd.Timestamp):
-        return iso_z(v)
-    if isinstance(v, pd.Timedelta):
-        return _fmt_window(v)
-    if isinstance(v, (np.floating, float)):
-        return None if not math.isfinite(float(v)) else float(v)
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, np.bool_):
-        return bool(v)
-    return v
-
-
-def _fmt_window(w: pd.Timedelta) -> str:
-    h = w / pd.Timedelta(hours=1)
-    return f"{int(h)}h" if h == int(h) else f"{int(w / pd.Timedelta(minutes=1))}min"
 
 
 def config_sha(specs: Sequence[MonitorSpec]) -> str:
@@ -479,7 +458,7 @@ def design_monitors(eng: Engine, *, failure: str, failure_definition: str, metri
         spec = MonitorSpec(name, chart, m, w, params, sg, d, desc)
         hist = _history(eng, spec, baseline, reported_at, detect_from)
         monitors.append({
-            "name": name, "description": desc, "chart": chart, "metric": m, "direction": d, "segment": sg, "window": _fmt_window(w),
+            "name": name, "description": desc, "chart": chart, "metric": m, "direction": d, "segment": sg, "window": _offset_string(w),
             "parameters": params,
             "false_alarm_rate": {"designed_per_30_days": per_month, "arl0_windows": arl0},
             "baseline": {"start": baseline[0], "end": baseline[1]},
