@@ -225,3 +225,26 @@ def test_detect_onset_ramp_starts_before_the_change_point():
     assert o.significant
     err = (o.ts - (T0 + pd.Timedelta(hours=300))) / pd.Timedelta(hours=1)
     assert -12 <= err <= 24, err
+
+
+def test_exposure_is_observed_only_when_the_new_value_appears_at_the_change():
+    from types import SimpleNamespace
+
+    from analysis.engine import as_engine
+    from analysis.investigation.attribution import _exposure
+
+    # v2 from hour 10 on for every request: observed exposure (0% before, 100% in the 6 h after)
+    rows = [(h, "v1", False) for h in range(10) for _ in range(4)] + [(h, "v2", False) for h in range(10, 20) for _ in range(4)]
+    ctx = SimpleNamespace(eng=as_engine(_events(rows)), t_first=T0, reported_at=T0 + pd.Timedelta(hours=20), segment_where=None)
+    at = T0 + pd.Timedelta(hours=10)
+    ev = _exposure(ctx, "model_version", "v2", at)
+    assert ev.value == 1.0 and ev.detail["exposure"]["share_before"] == 0.0 and ev.detail["exposure"]["n_after"] == 24
+    # a change log entry claiming v2 three hours later than it appeared: already on 100% before it
+    assert _exposure(ctx, "model_version", "v2", at + pd.Timedelta(hours=3)).value == 0.0
+    # a value that never appears, a column the requests do not log, a change without an attribute
+    assert _exposure(ctx, "model_version", "v3", at).value == 0.0
+    assert _exposure(ctx, "index_version", "idx-2", at).value == 0.0 and _exposure(ctx, None, None, at).value == 0.0
+    # a canary on 1 request in 4 (25% after): not the requests' exposure to a switch
+    rows = [(h, "v1", False) for h in range(10) for _ in range(4)] + [(h, v, False) for h in range(10, 20) for v in ("v2", "v1", "v1", "v1")]
+    ctx = SimpleNamespace(eng=as_engine(_events(rows)), t_first=T0, reported_at=T0 + pd.Timedelta(hours=20), segment_where=None)
+    assert _exposure(ctx, "model_version", "v2", at).value == 0.0

@@ -11,6 +11,7 @@ import pytest
 
 from analysis import schema
 from analysis.investigation import investigate
+from analysis.investigation.own_time import SEPARATION_LOGLIK
 from analysis.scenario_kinds import INCIDENT_KINDS, KINDS, NO_INCIDENT_KINDS, generate_kind
 
 
@@ -54,6 +55,30 @@ def test_an_application_segment_and_the_change_at_its_own_time():
     assert deploy["location"] < 0.5 and deploy["score"] < top["score"]
     assert pm.q2.separation is not None and pm.q2.separation.first == sc.truth.cause_change_id
     assert pm.q3.verdict == "systematic" and "language" in pm.affected_events.columns
+
+
+def test_candidates_the_series_cannot_separate_are_ordered_by_observed_exposure():
+    # seed 7: a deploy an hour before the model update; Japanese traffic is ~7% of requests, and a
+    # step at either time explains the series about as well (checked below on the raw events)
+    sc = generate_kind("model_update", seed=7)
+    ja = sc.events[sc.events["language"] == "ja"]
+    ch = sc.changes.set_index("change_id")["ts"]
+    between = ja[(ja["ts"] >= ch["chg-deploy-api"]) & (ja["ts"] < ch["chg-model-update"])]
+    assert len(between) < 10  # too few requests between the two to tell them apart
+    pm = _investigate(sc)
+    c = pm.q2.candidates.set_index("change_id")
+    cause, deploy = c.loc[sc.truth.cause_change_id], c.loc["chg-deploy-api"]
+    assert abs(cause["location_loglik"] - deploy["location_loglik"]) < SEPARATION_LOGLIK
+    # the requests log model_version (exposure observed); nothing on them records the gateway deploy
+    assert cause["exposure"] == 1.0 and deploy["exposure"] == 0.0
+    assert cause["evidence_detail"]["exposure"]["share_after"] == 1.0
+    assert cause["evidence_detail"]["exposure"]["share_before"] == 0.0
+    assert pm.q2.candidates.iloc[0]["change_id"] == sc.truth.cause_change_id
+    sep = pm.q2.separation
+    assert not sep.separable and {sep.first, sep.second} == {sc.truth.cause_change_id, "chg-deploy-api"}
+    assert "cannot separate" in sep.text and "exposure is observed" in sep.text
+    # timing is read from the step's location, not from the onset's hour window
+    assert cause["timing"] == pytest.approx(cause["location"]) and "timing from the step's location" in cause["evidence"]
 
 
 def test_a_mix_shift_is_not_an_incident_and_names_the_traffic(tmp_path):

@@ -998,7 +998,7 @@ RETRIEVAL_METRICS = frozenset({"retrieval_top1_score", "retrieval_mean_score", "
 CANDIDATE_COLUMNS = (
     "rank", "change_id", "change_type", "ts", "score", "evidence", "inferred", "attribute", "from_value", "to_value",
     "description", "lead_hours", "timing", "association", "step", "drift", "staleness", "mechanism", "own_step", "location",
-    "location_loglik", "excluded", "evidence_detail",
+    "location_loglik", "exposure", "excluded", "evidence_detail",
 )
 
 
@@ -1218,6 +1218,12 @@ NO_ONSET_WEIGHT = 0.5
 OWN_TIME_WEIGHT = 0.6
 #: How far before the onset's interval the step's location is profiled.
 LOCATION_REGION = pd.Timedelta(hours=72)
+#: The prior weight, as a log-likelihood, of a change whose new value the requests themselves log
+#: (its exposure is observed) against one known only from the change log: the 95% profile
+#: threshold, so that it orders only candidates the series cannot separate, never overrides it.
+EXPOSURE_LOGLIK = SEPARATION_LOGLIK
+#: The hours on each side of a change where its logged value's share is read.
+EXPOSURE_HOURS = 6.0
 
 
 @dataclass(frozen=True)
@@ -1405,6 +1411,23 @@ def _staleness(ctx: _ScoringContext, ctype: str, attr: str | None, t_c: pd.Times
     return Evidence(0.0, ("the index was rebuilt after this change",) if stl.get("checked") else (), {"staleness": stl})
 
 
+def _exposure(ctx: _ScoringContext, attr: str | None, to_v: str | None, t_c: pd.Timestamp) -> Evidence:
+    """X: the requests log the change's own column, and its new value appears in them at the change
+    (at most 5% of the segment's requests before it, at least half after): the requests were
+    observably exposed to this change, not only by the change log's word."""
+    if attr is None or to_v is None or not ctx.eng.has(attr):
+        return Evidence()
+    h = pd.Timedelta(hours=EXPOSURE_HOURS)
+    before, n0 = _share(ctx.eng, attr, to_v, max(t_c - h, ctx.t_first), t_c, ctx.segment_where)
+    after, n1 = _share(ctx.eng, attr, to_v, t_c, min(t_c + h, ctx.reported_at), ctx.segment_where)
+    detail = {"exposure": {"share_before": before, "share_after": after, "n_before": n0, "n_after": n1}}
+    ok = n1 > 0 and np.isfinite(after) and after >= 0.5 and (n0 == 0 or (np.isfinite(before) and before <= 0.05))
+    if not ok:
+        return Evidence(0.0, (), detail)
+    return Evidence(1.0, (f"the requests log {attr}: {to_v} on {after:.0%} of them in the {EXPOSURE_HOURS:g} h after the change "
+                          f"and {0.0 if n0 == 0 else before:.0%} before it (exposure observed, not only logged as a change)",), detail)
+
+
 def _mechanism(ctx: _ScoringContext, attr: str | None, to_v: str | None, t_c: pd.Timestamp, *, linked: bool) -> Evidence:
     """M: the new value's share grows from the change to the failure window (a rollout, a spreading source)."""
     if attr is None or to_v is None or not ctx.eng.has(attr):
@@ -1440,6 +1463,7 @@ def _score_one(ctx: _ScoringContext, rec: Mapping[str, Any]) -> tuple[dict[str, 
     drift = _mix_drift(ctx, t_c, b0, a1) if separable else Evidence()
     stale = _staleness(ctx, ctype, attr, t_c)
     own, ll = _own_time(ctx, t_c) if ctx.has_onset and not tm.after else (Evidence(), float("nan"))
+    expo = _exposure(ctx, attr, to_v, t_c) if ctx.has_onset and not tm.after and np.isfinite(ll) else Evidence()
     A, S, D, V = assoc.value, step.value, drift.value, stale.value
     mech = (_mechanism(ctx, attr, to_v, t_c, linked=A > 0 or D > 0) if ctx.has_onset and not tm.after else Evidence())
     M = mech.value
@@ -1447,7 +1471,7 @@ def _score_one(ctx: _ScoringContext, rec: Mapping[str, Any]) -> tuple[dict[str, 
     T_eff = max(tm.value, M) if (A > 0 or D > 0) and not tm.after else tm.value
     detail: dict[str, Any] = {"lead_hours": tm.lead}
     texts = [tm.text]
-    for ev in (assoc, step, drift, stale, own, mech):
+    for ev in (assoc, step, drift, stale, own, expo, mech):
         detail.update(ev.detail)
         texts.extend(ev.texts)
     row = {
@@ -1455,7 +1479,8 @@ def _score_one(ctx: _ScoringContext, rec: Mapping[str, Any]) -> tuple[dict[str, 
         "inferred": cid.startswith("inferred:"), "attribute": attr, "from_value": rec.get("from_value"),
         "to_value": to_v, "description": rec.get("description"), "lead_hours": tm.lead, "timing": T_eff,
         "association": A, "step": S, "drift": D, "staleness": V, "mechanism": M, "own_step": own.value, "location": np.nan,
-        "location_loglik": ll, "excluded": tm.after,
+        "location_loglik": ll, "exposure": expo.value, "excluded": tm.after, "_T_onset": T_eff,
+        "_keeps_onset_timing": V > 0 or (M > 0 and (A > 0 or D > 0)),
         "evidence_detail": detail,
     }
     return row, best
@@ -1470,13 +1495,21 @@ def _finish_scores(ctx: _ScoringContext, rows: list[dict[str, Any]]) -> None:
     step's location; against the best location anywhere otherwise (no candidate is where the step
     is, so none gets full credit)."""
     lls = [r["location_loglik"] for r in rows if np.isfinite(r["location_loglik"])]
-    top = max(lls) if lls else np.nan
-    if ctx.profile is not None and np.isfinite(ctx.profile.best) and not (np.isfinite(top) and ctx.profile.best - top < SEPARATION_LOGLIK):
+    adj = [r["location_loglik"] + EXPOSURE_LOGLIK * r["exposure"] for r in rows if np.isfinite(r["location_loglik"])]
+    top = max(adj) if adj else np.nan
+    if ctx.profile is not None and np.isfinite(ctx.profile.best) and not (lls and ctx.profile.best - max(lls) < SEPARATION_LOGLIK):
         top = ctx.profile.best
     for r in rows:
         ll = r["location_loglik"]
-        L = float(np.exp(ll - top)) if np.isfinite(ll) and np.isfinite(top) else 0.0
+        L = float(min(1.0, np.exp(ll + EXPOSURE_LOGLIK * r["exposure"] - top))) if np.isfinite(ll) and np.isfinite(top) else 0.0
         r["location"] = L
+        T_onset, keeps = r.pop("_T_onset"), r.pop("_keeps_onset_timing")
+        if np.isfinite(ll) and not keeps and not r["excluded"]:
+            # the step's location on the fine windows says when the failure started better than
+            # the onset's window does: a change is timely as far as a step there explains the series
+            r["timing"] = L
+            r["evidence"] = (f"timing from the step's location: relative likelihood {L:.2f} of a step at the change "
+                             f"(onset window alone: {T_onset:.2f}); " + r["evidence"])
         E = 1 - (1 - r.pop("_E")) * (1 - OWN_TIME_WEIGHT * r["own_step"] * L)
         if ctx.has_onset:
             score = TIMING_WEIGHT * r["timing"] + EVIDENCE_WEIGHT * E
@@ -1536,10 +1569,14 @@ def separation(ranked: pd.DataFrame) -> Separation | None:
         for r in live.iloc[1:].to_dict("records"):
             d_r = float(a.get("location_loglik", np.nan) - r.get("location_loglik", np.nan))
             if float(r.get("own_step") or 0) > 0 and np.isfinite(d_r) and abs(d_r) < SEPARATION_LOGLIK:
+                why = ""
+                if float(a.get("exposure") or 0) > float(r.get("exposure") or 0):
+                    why = (f"; {a['change_id']} ranks first because the requests log its new value from its time on "
+                           f"(its exposure is observed), while {r['change_id']} is known only from the change log")
                 return Separation(str(a["change_id"]), str(r["change_id"]), float(a["score"] - r["score"]), d_r, False,
                                   f"both show the step at their own time and a step at either explains the series about as "
                                   f"well (log-likelihood difference {d_r:.2f} < {SEPARATION_LOGLIK:.2f}): the data cannot "
-                                  f"separate {a['change_id']} from {r['change_id']}")
+                                  f"separate {a['change_id']} from {r['change_id']}{why}")
     why = (f"log-likelihood of the step {dll:.1f} higher at {a['change_id']}" if np.isfinite(dll) and _direct(a) == 0
            else "its own requests or mechanism show the change")
     return Separation(str(a["change_id"]), str(b["change_id"]), margin, dll, True,
