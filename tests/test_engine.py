@@ -65,6 +65,29 @@ def test_duckdb_window_aggregates_equal_the_numpy_reference(refusal_frame, windo
     pd.testing.assert_series_equal(size(got.samples), size(ref.samples))
 
 
+def test_a_pair_of_segment_columns_equals_a_pandas_group_by(refusal_frame):
+    from analysis.engine.query import split_pair
+
+    with open_engine(REFUSAL) as eng:
+        got = eng.window_aggregates(window="6h", segment_by=["framing", ("query_category", "framing")], metrics={"refused": "rate"})
+    assert got.segment_by == ("framing", "query_category & framing")
+    pair = got.table[got.table["segment_column"] == "query_category & framing"]
+    # the reference: pandas groups the raw rows by the 6 h bucket and both columns
+    f = refusal_frame.assign(window_start=refusal_frame["ts"].dt.floor("6h"), refused=refusal_frame["refused"].fillna(False).astype(bool),
+                             query_category=refusal_frame["query_category"].astype(object).fillna("__missing__"),
+                             framing=refusal_frame["framing"].astype(object).fillna("__missing__"))
+    ref = f.groupby(["window_start", "query_category", "framing"], observed=True)["refused"].agg(["size", "sum"]).reset_index()
+    cells = pair[pair["n"] > 0].copy()
+    cells[["query_category", "framing"]] = [list(split_pair("query_category & framing", v).values()) for v in cells["segment"]]
+    m = cells.merge(ref, on=["window_start", "query_category", "framing"], how="outer", indicator=True)
+    assert (m["_merge"] == "both").all() and len(m) == len(ref)
+    assert (m["n"] == m["size"]).all() and (m["refused__sum"] == m["sum"]).all()
+    # every window for every joint value seen (n = 0 when empty), as for one column
+    assert pair.groupby("segment").size().nunique() == 1 and len(pair) == pair["segment"].nunique() * len(got.windows)
+    with pytest.raises(ValueError, match="one value per column"):
+        split_pair("a & b", "x")
+
+
 def test_in_memory_table_and_bounds_and_filter(refusal_frame):
     start, end = pd.Timestamp("2026-01-20T00:00Z"), pd.Timestamp("2026-01-25T00:00Z")
     sub = refusal_frame[(refusal_frame["risk_category"] == "high").fillna(False).to_numpy()]
@@ -177,6 +200,7 @@ def test_spark_answers_like_duckdb(tmp_path):
     kw_list = [
         dict(window="1h", segment_by=["risk_category", "framing"], metrics={"refused": "rate", "confidence": "mean",
                                                                              "fail": ("rate", "NOT refused")}, sample_size=5, seed=1),
+        dict(window="6h", segment_by=[("query_category", "framing")], metrics={"refused": "rate"}),
         dict(window="6h", segment_by=["framing"], metrics={"refused": "rate"}, version="model_version",
              where=Where.of("2026-01-18T00:00Z", conditions={"risk_category": ["high"]})),
     ]

@@ -110,3 +110,29 @@ def test_separation_names_the_rival_when_the_data_cannot_tell():
     sep = separation(_ranked([("x", 0.9, 0, 0, 0, 0, 0, 1, 1.0, -99.0, True), ("a", 0.7, 0, 0, 0, 0, 0, 1, 1.0, -100.0, False)]))
     assert sep.first == "a" and sep.second is None
     assert SEPARATION_LOGLIK == pytest.approx(stats.chi2.ppf(0.95, 1) / 2)
+
+
+def test_a_rates_cycle_is_used_only_when_the_data_show_one():
+    from analysis.investigation.own_time import CYCLE_ALPHA, _cycle_offset
+
+    rng = np.random.default_rng(11)
+    hours = np.arange(24 * 21)
+    ws = np.array([(T0 + int(h) * H).value for h in hours])
+    n = np.full(hours.size, 40.0)
+    fit = np.ones(hours.size, dtype=bool)
+    # a flat 7% rate: the hour effects are noise, no cycle
+    flat = rng.binomial(40, 0.07, hours.size).astype(float)
+    assert np.allclose(_cycle_offset(ws, n, flat, "rate", fit), 1.0)
+    # a rate three times higher from 00:00 to 06:00 UTC: the cycle is kept
+    p = np.where((hours % 24) < 6, 0.15, 0.05)
+    cyc = rng.binomial(40, p).astype(float)
+    off = _cycle_offset(ws, n, cyc, "rate", fit)
+    night = (hours % 24) < 6
+    assert off[night].mean() > 2 * off[~night].mean()
+    # the decision is scipy's chi-square test of the likelihood ratio (hand-computed here)
+    r = flat.sum() / n.sum()
+    cell = (hours % 24) + 24 * ((((ws // 86_400_000_000_000) + 3) % 7) >= 5)
+    o = np.array([(flat[cell == c].sum() + 5) / (r * n[cell == c].sum() + 5) for c in cell])
+    pc = r * o
+    lr = 2 * np.sum(flat * np.log(pc / r) + (n - flat) * (np.log1p(-pc) - np.log1p(-r)))
+    assert lr < stats.chi2.ppf(1 - CYCLE_ALPHA, len(np.unique(cell)) - 1)

@@ -81,6 +81,26 @@ def test_candidates_the_series_cannot_separate_are_ordered_by_observed_exposure(
     assert cause["timing"] == pytest.approx(cause["location"]) and "timing from the step's location" in cause["evidence"]
 
 
+def test_pairs_of_columns_are_scanned_and_find_a_category_within_a_framing():
+    # the refusal case study with pattern="auto": its slice is chest pain questions in two framings
+    from analysis import scenarios
+
+    sc = scenarios.generate("refusal", seed=0)
+    pm = _investigate(sc)
+    pairs = {r["column"]: r for r in pm.parameters["segment_columns"] if " & " in r["column"]}
+    assert pairs["query_category & framing"]["scanned"]
+    # risk_category is a function of query_category: their pair adds nothing
+    assert not pairs["query_category & risk_category"]["scanned"] and "determines" in pairs["query_category & risk_category"]["reason"]
+    scan = pm.onset_scan
+    best_pair = scan[scan["segment_column"] == "query_category & framing"].iloc[0]
+    assert best_pair["significant"] and best_pair["segment"].split(" & ")[0] == sc.truth.segment["query_category"]
+    seg = pm.onset_result.segment_dict
+    assert seg["query_category"] == sc.truth.segment["query_category"]
+    want = sc.truth.segment["framing"]
+    assert sorted(seg["framing"] if isinstance(seg["framing"], list) else [seg["framing"]]) == sorted(want if isinstance(want, list) else [want])
+    assert pm.q2.candidates.iloc[0]["change_id"] == sc.truth.cause_change_id
+
+
 def test_a_mix_shift_is_not_an_incident_and_names_the_traffic(tmp_path):
     sc = generate_kind("holiday_mix_shift", seed=0, days=12)
     pm = _investigate(sc)
@@ -121,3 +141,18 @@ def test_unknown_kind_is_a_clear_error():
     with pytest.raises(ValueError, match="`kind` must be one of"):
         generate_kind("solar_flare")
     assert set(NO_INCIDENT_KINDS) <= set(KINDS)
+
+
+def test_a_pair_that_only_repeats_its_parent_segment_is_not_the_slice():
+    # seed 11: every Japanese answer broke; by chance Japanese returns questions (a tenth of them)
+    # show a much stronger change, but their step is the rest of Japanese traffic's step
+    from analysis.investigation.pipeline import PAIR_STRENGTH_GAIN
+
+    sc = generate_kind("model_update", seed=11)
+    pm = _investigate(sc)
+    scan = pm.onset_scan[pm.onset_scan["significant"].astype(bool) & (pm.onset_scan["metric"] == "correct")]
+    pairs = scan[scan["segment_column"].str.contains(" & ")]
+    singles = scan[~scan["segment_column"].str.contains(" & ") & (scan["segment_column"] != "slice")]
+    assert pairs["strength"].max() >= PAIR_STRENGTH_GAIN * singles["strength"].max()
+    assert pm.onset_result.segment_dict == sc.truth.segment == {"language": "ja"}
+    assert pm.q2.candidates.iloc[0]["change_id"] == sc.truth.cause_change_id

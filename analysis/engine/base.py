@@ -218,15 +218,18 @@ class Engine(abc.ABC):
         """Per window x segment (x ``version`` value) counts and sums, as :class:`analysis.windows.WindowedAggregates`.
 
         The result has the same table as :func:`analysis.windows.aggregate` on the same rows:
-        every window of ``[start, end)`` for every segment seen (``n = 0`` when empty). With
+        every window of ``[start, end)`` for every segment seen (``n = 0`` when empty). An entry
+        of ``segment_by`` may be a pair of columns: its segments are their joint values, named
+        ``"a & b"`` / ``"x & y"`` (:func:`analysis.engine.query.split_pair` reads them back). With
         ``version`` the table has a ``version`` column too (and only the windows where a version
         value was seen appear). ``start`` defaults to the first event floored to the window
         (aligned to the epoch), ``end`` to the end of the window holding the last event.
         """
         w = check_duration(window)
         specs = q.metric_specs(metrics or {})
-        seg_cols = tuple(segment_by)
-        for c in (*seg_cols, *([version] if version else [])):
+        seg_cols = tuple(c if isinstance(c, str) else tuple(c) for c in segment_by)
+        flat = [c for s in seg_cols for c in ((s,) if isinstance(s, str) else s)]
+        for c in (*flat, *([version] if version else [])):
             if not self.has(c):
                 raise ValueError(f"`segment_by` names a column that is not in the events: {c!r}")
         prof = self.profile()
@@ -253,12 +256,12 @@ class Engine(abc.ABC):
         else:
             t = pd.DataFrame(columns=["w", "segment_column", "segment", *(["version"] if version else []), *value_cols])
         table = _grid(t, starts, specs, value_cols, version=version is not None)
-        samples = self.samples(window=w, segment_by=seg_cols, columns=[m for m, s in specs.items() if s.kind == "mean" and s.expr is None],
+        samples = self.samples(window=w, segment_by=[c for c in seg_cols if isinstance(c, str)], columns=[m for m, s in specs.items() if s.kind == "mean" and s.expr is None],
                                size=sample_size, seed=seed, start=start, end=end, where=where) if sample_size and n_windows else None
         n_events = int(table.loc[table["segment_column"] == ALL, "n"].sum()) if len(table) else 0
         return WindowedAggregates(
             table=table[[*key, *value_cols]].reset_index(drop=True), samples=_finish_samples(samples), window=_offset_string(w),
-            metrics={m: s.kind for m, s in specs.items()}, segment_by=seg_cols, start=start, end=end, sample_size=int(sample_size),
+            metrics={m: s.kind for m, s in specs.items()}, segment_by=tuple(c if isinstance(c, str) else q.pair_label(c) for c in seg_cols), start=start, end=end, sample_size=int(sample_size),
             seed=int(seed), n_events=n_events, windows=starts,
         )
 

@@ -163,11 +163,33 @@ def window_aggregates_sql(*, start_us: int, window_us: int, segment_by: Sequence
                 f"{quote_literal(ALL)} AS segment{ver}, {sel} FROM events WHERE {where.sql()} "
                 f"GROUP BY {bucket_expr(start_us, window_us)}{ver_g}"]
     for col in segment_by:
+        cols = (col,) if isinstance(col, str) else tuple(col)
+        label = pair_label(cols)
+        seg = segment_expr(cols[0]) if len(cols) == 1 else (
+            "CONCAT(" + f", {quote_literal(PAIR_SEPARATOR)}, ".join(segment_expr(c) for c in cols) + ")")
         branches.append(
-            f"SELECT {bucket_expr(start_us, window_us)} AS w, {quote_literal(col)} AS segment_column, "
-            f"{segment_expr(col)} AS segment{ver}, {sel} FROM events WHERE {where.sql()} "
-            f"GROUP BY {bucket_expr(start_us, window_us)}, {segment_expr(col)}{ver_g}")
+            f"SELECT {bucket_expr(start_us, window_us)} AS w, {quote_literal(label)} AS segment_column, "
+            f"{seg} AS segment{ver}, {sel} FROM events WHERE {where.sql()} "
+            f"GROUP BY {bucket_expr(start_us, window_us)}, {', '.join(segment_expr(c) for c in cols)}{ver_g}")
     return "\nUNION ALL\n".join(branches)
+
+
+#: How a pair of segment columns (and their values) is named: ``query_category & framing``.
+PAIR_SEPARATOR = " & "
+
+
+def pair_label(cols: Sequence[str]) -> str:
+    """The ``segment_column`` of a segment over one column or a pair of them."""
+    return PAIR_SEPARATOR.join(cols)
+
+
+def split_pair(segment_column: str, segment: str) -> dict[str, str]:
+    """``{column: value}`` of a segment over one column or a pair (the inverse of the labels above)."""
+    cols = str(segment_column).split(PAIR_SEPARATOR)
+    vals = str(segment).split(PAIR_SEPARATOR, len(cols) - 1) if len(cols) > 1 else [str(segment)]
+    if len(vals) != len(cols):
+        raise ValueError(f"segment {segment!r} does not hold one value per column of {segment_column!r}")
+    return dict(zip(cols, vals))
 
 
 def totals_sql(*, by: Sequence[str], metrics: Mapping[str, Metric], where: Where, exprs: Mapping[str, str] | None = None) -> str:

@@ -29,6 +29,9 @@ __all__ = ["OwnStep", "own_step", "StepProfile", "step_profile", "SEPARATION_LOG
 #: Half of chi2(1).ppf(0.95): locations within this log-likelihood of each other are in the same
 #: 95% profile-likelihood confidence set.
 SEPARATION_LOGLIK = float(stats.chi2.ppf(0.95, 1) / 2)
+#: A rate's hour-of-day (x weekend) cycle is used only when a likelihood-ratio test at this level
+#: shows it.
+CYCLE_ALPHA = 0.05
 _EPS = 1e-9
 
 
@@ -167,6 +170,15 @@ def _cycle_offset(ws: np.ndarray, n: np.ndarray, v: np.ndarray, kind: str, fit: 
             m = fit & (cell == c)
             s, e = v[m].sum(), r_all * n[m].sum()
             out[cell == c] = (s + 5 * 1.0) / (e + 5 * 1.0) if e > 0 else 1.0  # five pseudo-events of shrinkage
+        # keep the cycle only where the data show one: a likelihood-ratio test of the hour effects
+        # against a flat rate on the fitted windows (a fitted cycle that is noise moves the step)
+        k, nn = v[fit], n[fit]
+        p_c = np.clip(r_all * out[fit], _EPS, 1 - _EPS)
+        p_f = min(max(r_all, _EPS), 1 - _EPS)
+        lr = 2 * float(np.sum(k * np.log(p_c / p_f) + (nn - k) * (np.log1p(-p_c) - np.log1p(-p_f))))
+        df = max(len(np.unique(cell[fit])) - 1, 1)
+        if lr < stats.chi2.ppf(1 - CYCLE_ALPHA, df):
+            return np.ones_like(n)
         return out
     ok = fit & np.isfinite(v)
     mu = np.sum(n[ok] * v[ok]) / max(n[ok].sum(), 1.0)

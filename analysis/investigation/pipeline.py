@@ -18,6 +18,7 @@ import pandas as pd
 
 from analysis._common import check_duration, check_timestamp, iso_z
 from analysis.engine import DEFAULT_MEMORY_LIMIT, Engine, Metric, Profile, Where, open_engine
+from analysis.engine import query as q
 from analysis.engine.query import quote_ident, quote_literal
 from analysis import labels, windows
 from analysis.investigation import attribution as att
@@ -118,6 +119,114 @@ def _segment_columns(prof: Profile, segment_by: Sequence[str] | None) -> tuple[l
             out.append(c)
         report.append({"column": c, "distinct": k, "scanned": c in out, "reason": reason})
     return out, report
+
+
+#: Pairs of scanned columns are scanned too (a slice such as a category within a framing) when
+#: their joint values are at most this many, with :data:`_MIN_ROWS_PER_VALUE` rows per value on
+#: average; at most :data:`_MAX_PAIRS` pairs, in the columns' order.
+_MAX_PAIR_CELLS = 60
+_MAX_PAIRS = 6
+#: The share of the scan's significance level spent on the pairs (weighted Bonferroni: the single
+#: columns keep the rest, so the family-wise error stays at ``alpha``).
+PAIR_ALPHA_SHARE = 0.2
+#: A pair's onset replaces the single columns' when its change is this many times stronger (its
+#: slice holds the failure much more sharply than either column alone).
+PAIR_STRENGTH_GAIN = 1.5
+
+
+def _segment_pairs(prof: Profile, seg_cols: Sequence[str], segment_by: Sequence[str] | None) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+    """The pairs of segment columns to scan (none when ``segment_by`` names the columns), and why
+    each pair considered was or was not."""
+    if segment_by is not None:
+        return [], []
+    out, report = [], []
+    for i, a in enumerate(seg_cols):
+        for b in seg_cols[i + 1:]:
+            cells = (prof.distinct(a) or 0) * (prof.distinct(b) or 0)
+            if cells > _MAX_PAIR_CELLS:
+                reason = f"{cells} joint values at most (more than {_MAX_PAIR_CELLS})"
+            elif prof.rows / max(cells, 1) < _MIN_ROWS_PER_VALUE:
+                reason = f"fewer than {_MIN_ROWS_PER_VALUE} rows per joint value"
+            elif len(out) >= _MAX_PAIRS:
+                reason = f"more than {_MAX_PAIRS} pairs: the first {_MAX_PAIRS} in the columns' order are scanned"
+            else:
+                reason = "joint values of two scanned columns"
+                out.append((a, b))
+            report.append({"column": q.pair_label((a, b)), "distinct": cells, "scanned": (a, b) in out, "reason": reason})
+    return out, report
+
+
+def _pair_aggregates(eng: Engine, pairs: Sequence[tuple[str, str]], agg: Any, metrics: Mapping[str, str], where: Where,
+                     report: list[dict[str, Any]]) -> Any:
+    """The windowed aggregates of the pairs (one engine query); a pair where one column determines
+    the other (no more joint values than either column has) is dropped as redundant."""
+    if not pairs:
+        return None
+    pagg = eng.window_aggregates(window=pd.Timedelta(agg.window), segment_by=list(pairs), metrics=dict(metrics), where=where,
+                                 start=agg.start, end=agg.end)
+    seen = pagg.segments()
+    single = agg.segments()
+    kept = []
+    for a, b in pairs:
+        label = q.pair_label((a, b))
+        n_joint = int(((seen["segment_column"] == label) & (seen["n"] > 0)).sum())
+        n_a, n_b = (int(((single["segment_column"] == c) & (single["n"] > 0)).sum()) for c in (a, b))
+        row = next(r for r in report if r["column"] == label)
+        row["distinct"] = n_joint
+        if n_joint <= max(n_a, n_b):
+            row["scanned"], row["reason"] = False, "one column determines the other: its joint values are the single column's"
+        else:
+            kept.append(label)
+    if not kept:
+        return None
+    return dataclasses.replace(pagg, table=pagg.table[pagg.table["segment_column"].isin(kept)].reset_index(drop=True),
+                               segment_by=tuple(kept))
+
+
+def _step_moments(table: pd.DataFrame, metric: str, kind: str, at: pd.Timestamp) -> np.ndarray:
+    """``[[n, sum, sumsq] before, [n, sum, sumsq] after]`` of a metric over windowed rows split at ``at``."""
+    after = (table["window_start"] >= at).to_numpy()
+    cols = [f"{metric}__n", f"{metric}__sum", f"{metric}__sumsq" if kind == "mean" else f"{metric}__sum"]
+    x = table[cols].to_numpy(dtype=float)
+    return np.array([x[~after].sum(axis=0), x[after].sum(axis=0)])
+
+
+def _pair_is_sharper(agg: Any, pair_agg: Any, pair: Any, alpha: float) -> bool:
+    """Does the pair's slice step more than the rest of each of its two single segments (a
+    difference of the before/after differences, one-sided in the bad direction, at ``alpha``)?
+    A slice whose step is its parent segment's step (Japanese billing questions when every
+    Japanese answer broke) is not a sharper slice, however strong it looks on fewer requests."""
+    from scipy import stats
+
+    m, kind, at = pair.metric, pair.kind, pair.ts
+    if at is None:
+        return False
+    cell_t = pair_agg.table[(pair_agg.table["segment_column"] == pair.segment_column) & (pair_agg.table["segment"] == pair.segment)]
+    cell = _step_moments(cell_t, m, kind, at)
+    sign = 1.0 if pair.effect > 0 else -1.0
+
+    def diff(mo: np.ndarray) -> tuple[float, float]:
+        (n0, s0, q0), (n1, s1, q1) = mo
+        if min(n0, n1) < 1:
+            return float("nan"), float("nan")
+        m0, m1 = s0 / n0, s1 / n1
+        if kind == "rate":
+            v0, v1 = m0 * (1 - m0), m1 * (1 - m1)
+        else:
+            v0, v1 = max(q0 / n0 - m0 * m0, 0.0), max(q1 / n1 - m1 * m1, 0.0)
+        return m1 - m0, v0 / n0 + v1 / n1
+
+    d_cell, v_cell = diff(cell)
+    for col, val in q.split_pair(pair.segment_column, pair.segment).items():
+        parent_t = agg.table[(agg.table["segment_column"] == col) & (agg.table["segment"] == val)]
+        rest = _step_moments(parent_t, m, kind, at) - cell
+        d_rest, v_rest = diff(rest)
+        se = np.sqrt(v_cell + v_rest)
+        if not (np.isfinite(d_cell) and np.isfinite(d_rest) and se > 0):
+            return False
+        if stats.norm.sf(sign * (d_cell - d_rest) / se) >= alpha:
+            return False
+    return True
 
 
 def _kind_of(prof: Profile, col: str) -> str:
@@ -363,6 +472,9 @@ def _investigate(eng: Engine, changes: pd.DataFrame | None, *, pattern: str, rep
     all_metrics = {m: _kind_of(prof, m) for m in dict.fromkeys([*metrics, *[m for m in AUTO_METRICS if prof.present(m)],
                                                                  *[c for c in ("confidence", "retrieval_mean_score", "latency_ms") if prof.present(c)]])}
     agg = eng.window_aggregates(window=w, segment_by=seg_cols, metrics=all_metrics, where=upto, start=t0, end=agg_end)
+    pairs, pair_choice = _segment_pairs(prof, seg_cols, segment_by)
+    pair_agg = _pair_aggregates(eng, pairs, agg, {m: all_metrics[m] for m in metrics}, upto, pair_choice)
+    seg_choice = [*seg_choice, *pair_choice]
     facts = _data_quality(eng, prof.ts_min, last_upto, upto, agg if w == pd.Timedelta(hours=1) else None)
     step("aggregate")
 
@@ -370,7 +482,8 @@ def _investigate(eng: Engine, changes: pd.DataFrame | None, *, pattern: str, rep
     # the failure flag of a metric, computed once (for a mean metric without a bar it costs a quantile query)
     failure_of = functools.cache(lambda m, k, d: _failure_flag(eng, m, k, d))
     onset, onset_scan, seg_where, seg_series, seg_table = _find_onset(
-        eng, agg, failure_of, metrics, seg_cols, pattern=pattern, derived=derived, window=w, reported_at=rep, alpha=alpha, progress=progress)
+        eng, agg, failure_of, metrics, seg_cols, pattern=pattern, derived=derived, window=w, reported_at=rep, alpha=alpha, progress=progress,
+        pair_agg=pair_agg)
     ev_series, ev_label, ev_where = _evidence_series(agg, onset, onset_scan, seg_series, w, seg_where)
     metric_, kind, direction = onset.metric, onset.kind, onset.direction
     all_series = windows.series(agg, metric_)
@@ -500,8 +613,10 @@ def _find_onset(
     reported_at: pd.Timestamp,
     alpha: float,
     progress: bool,
+    pair_agg: Any = None,
 ) -> tuple[Any, pd.DataFrame, Where | None, pd.DataFrame, pd.DataFrame]:
-    """Scan every metric and segment for the onset; narrow a segment to its failing slice.
+    """Scan every metric and segment (and pair of segment columns) for the onset; narrow a segment
+    to its failing slice.
 
     Returns ``(onset, onset_scan, segment_where, segment_series, segment_table)``; the onset's
     ``direction`` is resolved to ``up``/``down`` when it was ``both``.
@@ -511,24 +626,44 @@ def _find_onset(
     seg_table = agg.segments()
     upto_n = int(agg.n_events)
     min_seg_n = max(50, 0.002 * upto_n)
-    seg_list = [(c, s) for c, s, n in seg_table[["segment_column", "segment", "n"]].itertuples(index=False)
-                if (c == "__all__" or n >= min_seg_n) and s != "__missing__"]
-    n_tests = max(len(seg_list) * len(metrics), 1)
-    it: Any = [(m, c, s) for m in metrics for (c, s) in seg_list]
+
+    def cells(table: pd.DataFrame, pairs: bool) -> list[tuple[str, str]]:
+        return [(c, s) for c, s, n in table[["segment_column", "segment", "n"]].itertuples(index=False)
+                if ((c == "__all__" and not pairs) or n >= min_seg_n) and s != "__missing__" and q.MISSING not in s.split(q.PAIR_SEPARATOR)]
+
+    seg_list = cells(seg_table, False)
+    pair_list = cells(pair_agg.segments(), True) if pair_agg is not None else []
+    # weighted Bonferroni: the pairs spend PAIR_ALPHA_SHARE of alpha, the single columns the rest
+    share = PAIR_ALPHA_SHARE if pair_list else 0.0
+    plan = [(agg, seg_list, alpha * (1 - share), max(len(seg_list) * len(metrics), 1))]
+    if pair_list:
+        plan.append((pair_agg, pair_list, alpha * share, len(pair_list) * len(metrics)))
+    it: Any = [(a, m, c, s, al, nt) for a, lst, al, nt in plan for m in metrics for (c, s) in lst]
     if progress:
         from tqdm.auto import tqdm
 
         it = tqdm(it, desc="change points", leave=False)
-    scans, onsets = [], []
-    for m, c, s in it:
+    scans, onsets, pair_onsets = [], [], []
+    for a, m, c, s, al, nt in it:
         direction = defaults["direction"] if pattern != "auto" else att.BAD_DIRECTION.get(m, "both")
-        sr = windows.series(agg, m, segment_column=c, segment=s)
+        sr = windows.series(a, m, segment_column=c, segment=s)
         o = att.detect_onset(sr, metric=m, kind=agg.metrics[m], segment_column=c, segment=s, direction=direction, window=w,
-                             alpha=alpha, n_tests=n_tests, end=rep)
-        onsets.append(o)
+                             alpha=al, n_tests=nt, end=rep)
+        (onsets if a is agg else pair_onsets).append(o)
         scans.append(_scan_row(o, c, s))
     sig = [o for o in onsets if o.significant]
-    if sig:
+    sig_pairs = [o for o in pair_onsets if o.significant]
+    best_single = max((o.strength for o in sig), default=0.0)
+    pair = max(sig_pairs, key=lambda o: o.strength, default=None)
+    n_tests = plan[0][3]
+    pair_conds: dict[str, list[str]] | None = None
+    if (pair is not None and pair.strength >= PAIR_STRENGTH_GAIN * best_single
+            and _pair_is_sharper(agg, pair_agg, pair, alpha / max(len(pair_list), 1))):
+        # the failure sits in a pair's slice (a category within a framing): the onset is there
+        pair_conds = {k: [v] for k, v in q.split_pair(pair.segment_column, pair.segment).items()}
+        c0 = next(iter(pair_conds))
+        onset = dataclasses.replace(pair, segment_column=c0, segment=pair_conds[c0][0], conditions=pair_conds)
+    elif sig:
         onset = max(sig, key=lambda o: (o.strength, o.segment_column == "__all__"))
         # the incident as users saw it: all traffic, unless a segment shows a much stronger change
         # (the aggregate hides it, as a 0.3%-of-traffic refusal regression does)
@@ -542,9 +677,13 @@ def _find_onset(
         onset = dataclasses.replace(onset, direction="up" if onset.effect > 0 else "down")
     metric_, kind, direction = onset.metric, onset.kind, onset.direction
     seg_where = None
-    if onset.segment_column != "__all__":
-        seg_where = Where.of(conditions={onset.segment_column: [onset.segment]})
-    seg_series = windows.series(agg, metric_, segment_column=onset.segment_column, segment=onset.segment)
+    if pair_conds is not None:
+        seg_where = Where.of(conditions=pair_conds)
+        seg_series = windows.series(pair_agg, metric_, segment_column=pair.segment_column, segment=pair.segment)
+    else:
+        if onset.segment_column != "__all__":
+            seg_where = Where.of(conditions={onset.segment_column: [onset.segment]})
+        seg_series = windows.series(agg, metric_, segment_column=onset.segment_column, segment=onset.segment)
     if onset.significant and onset.segment_column != "__all__":
         # narrow the segment to the slice that carries its failures (e.g. chest pain questions
         # framed hypothetically) and locate the onset there, where the signal is strongest
@@ -624,7 +763,7 @@ def _evidence_series(agg: Any, onset: Any, onset_scan: pd.DataFrame, seg_series:
         return seg_series, onset.label, seg_where
     lo, hi = onset.interval[0] - 2 * window, onset.interval[1] + 2 * window
     sc = onset_scan[(onset_scan["metric"] == onset.metric) & onset_scan["significant"].astype(bool)
-                    & (onset_scan["segment_column"] != "slice")]
+                    & onset_scan["segment_column"].isin(set(agg.table["segment_column"]))]  # not a slice or a pair
     sc = sc[(pd.to_datetime(sc["onset"], utc=True) >= lo) & (pd.to_datetime(sc["onset"], utc=True) <= hi)]
     own_p = float(onset.pvalue) if np.isfinite(onset.pvalue) else 1.0
     if not len(sc) or float(sc["pvalue"].min()) >= own_p:
