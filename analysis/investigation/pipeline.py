@@ -194,7 +194,7 @@ def _step_moments(table: pd.DataFrame, metric: str, kind: str, at: pd.Timestamp)
 def _pair_is_sharper(agg: Any, pair_agg: Any, pair: Any, alpha: float) -> bool:
     """Does the pair's slice step more than the rest of each of its two single segments (a
     difference of the before/after differences, one-sided in the bad direction, at ``alpha``)?
-    A slice whose step is its parent segment's step (Japanese billing questions when every
+    A slice whose step is its parent segment's step (Japanese returns questions when every
     Japanese answer broke) is not a sharper slice, however strong it looks on fewer requests."""
     from scipy import stats
 
