@@ -1154,7 +1154,12 @@ def score_candidates(
     * staleness :math:`V`: a corpus change after which the retrieval index was not rebuilt
       (counts for retrieval metrics only);
     * mechanism :math:`M`: the new value's share grows from the change to the failure window (a
-      rollout, a spreading traffic source) -- what lets a change long before the onset cause it.
+      rollout, a spreading traffic source) -- what lets a change long before the onset cause it;
+    * own time :math:`O` and location :math:`L` (:func:`_own_time`, :func:`_finish_scores`): the
+      before/after at the change's own time and the relative likelihood of a step there, with
+      the exposure :math:`X` (:func:`_exposure`, the requests log the change's new value from its
+      time on) as a prior of :data:`EXPOSURE_LOGLIK` on the location. Where the location is
+      profiled, :math:`T` is :math:`L` (unless the evidence is staleness or a growing share).
 
     With :math:`E = 1 - (1-A)(1-S)(1-D)(1-0.7V)` and :math:`T' = \\max(T, M)` when :math:`A` or
     :math:`D` is positive, the score is :math:`0.25\\,T' + 0.75\\,E` (times 0.1 for changes after
