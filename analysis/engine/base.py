@@ -227,9 +227,8 @@ class Engine(abc.ABC):
         """
         w = check_duration(window)
         specs = q.metric_specs(metrics or {})
-        seg_cols = tuple(c if isinstance(c, str) else tuple(c) for c in segment_by)
-        flat = [c for s in seg_cols for c in ((s,) if isinstance(s, str) else s)]
-        for c in (*flat, *([version] if version else [])):
+        seg_cols = tuple((c,) if isinstance(c, str) else tuple(c) for c in segment_by)  # one column or a pair
+        for c in (*(c for cols in seg_cols for c in cols), *([version] if version else [])):
             if not self.has(c):
                 raise ValueError(f"`segment_by` names a column that is not in the events: {c!r}")
         prof = self.profile()
@@ -256,12 +255,12 @@ class Engine(abc.ABC):
         else:
             t = pd.DataFrame(columns=["w", "segment_column", "segment", *(["version"] if version else []), *value_cols])
         table = _grid(t, starts, specs, value_cols, version=version is not None)
-        samples = self.samples(window=w, segment_by=[c for c in seg_cols if isinstance(c, str)], columns=[m for m, s in specs.items() if s.kind == "mean" and s.expr is None],
+        samples = self.samples(window=w, segment_by=[c[0] for c in seg_cols if len(c) == 1], columns=[m for m, s in specs.items() if s.kind == "mean" and s.expr is None],
                                size=sample_size, seed=seed, start=start, end=end, where=where) if sample_size and n_windows else None
         n_events = int(table.loc[table["segment_column"] == ALL, "n"].sum()) if len(table) else 0
         return WindowedAggregates(
             table=table[[*key, *value_cols]].reset_index(drop=True), samples=_finish_samples(samples), window=_offset_string(w),
-            metrics={m: s.kind for m, s in specs.items()}, segment_by=tuple(c if isinstance(c, str) else q.pair_label(c) for c in seg_cols), start=start, end=end, sample_size=int(sample_size),
+            metrics={m: s.kind for m, s in specs.items()}, segment_by=tuple(q.pair_label(c) for c in seg_cols), start=start, end=end, sample_size=int(sample_size),
             seed=int(seed), n_events=n_events, windows=starts,
         )
 

@@ -27,6 +27,7 @@ import pandas as pd
 from analysis._common import iso_z
 from analysis.stats.drift import cohen_h
 from analysis.engine import MISSING, Engine, Where, as_engine
+from analysis.engine.query import epoch_us
 from analysis.schema import VERSION_COLUMNS
 from analysis.stats import changepoint
 from analysis.stats import drift as drift_mod
@@ -1423,8 +1424,14 @@ def _exposure(ctx: _ScoringContext, attr: str | None, to_v: str | None, t_c: pd.
     if attr is None or to_v is None or not ctx.eng.has(attr):
         return Evidence()
     h = pd.Timedelta(hours=EXPOSURE_HOURS)
-    before, n0 = _share(ctx.eng, attr, to_v, max(t_c - h, ctx.t_first), t_c, ctx.segment_where)
-    after, n1 = _share(ctx.eng, attr, to_v, t_c, min(t_c + h, ctx.reported_at), ctx.segment_where)
+    # one query: the requests of the hours around the change by side and value of the column
+    t = ctx.eng.totals(by=[attr], exprs={"__after": f"EPOCH_US(ts) >= {epoch_us(t_c)}"},
+                       where=Where.of(max(t_c - h, ctx.t_first), min(t_c + h, ctx.reported_at)).and_(ctx.segment_where))
+    side = t["__after"].str.lower() == "true"
+    new_v = t[attr] == str(to_v)
+    n0, n1 = int(t.loc[~side, "n"].sum()), int(t.loc[side, "n"].sum())
+    before = float(t.loc[~side & new_v, "n"].sum() / n0) if n0 else float("nan")
+    after = float(t.loc[side & new_v, "n"].sum() / n1) if n1 else float("nan")
     detail = {"exposure": {"share_before": before, "share_after": after, "n_before": n0, "n_after": n1}}
     ok = n1 > 0 and np.isfinite(after) and after >= 0.5 and (n0 == 0 or (np.isfinite(before) and before <= 0.05))
     if not ok:
@@ -1484,8 +1491,7 @@ def _score_one(ctx: _ScoringContext, rec: Mapping[str, Any]) -> tuple[dict[str, 
         "inferred": cid.startswith("inferred:"), "attribute": attr, "from_value": rec.get("from_value"),
         "to_value": to_v, "description": rec.get("description"), "lead_hours": tm.lead, "timing": T_eff,
         "association": A, "step": S, "drift": D, "staleness": V, "mechanism": M, "own_step": own.value, "location": np.nan,
-        "location_loglik": ll, "exposure": expo.value, "excluded": tm.after, "_T_onset": T_eff,
-        "_keeps_onset_timing": V > 0 or (M > 0 and (A > 0 or D > 0)),
+        "location_loglik": ll, "exposure": expo.value, "excluded": tm.after,
         "evidence_detail": detail,
     }
     return row, best
@@ -1508,7 +1514,9 @@ def _finish_scores(ctx: _ScoringContext, rows: list[dict[str, Any]]) -> None:
         ll = r["location_loglik"]
         L = float(min(1.0, np.exp(ll + EXPOSURE_LOGLIK * r["exposure"] - top))) if np.isfinite(ll) and np.isfinite(top) else 0.0
         r["location"] = L
-        T_onset, keeps = r.pop("_T_onset"), r.pop("_keeps_onset_timing")
+        T_onset = r["timing"]
+        # staleness or a growing share: the effect does not start as a step at the change's time
+        keeps = r["staleness"] > 0 or (r["mechanism"] > 0 and (r["association"] > 0 or r["drift"] > 0))
         if np.isfinite(ll) and not keeps and not r["excluded"]:
             # the step's location on the fine windows says when the failure started better than
             # the onset's window does: a change is timely as far as a step there explains the series

@@ -184,7 +184,8 @@ def _pair_aggregates(eng: Engine, pairs: Sequence[tuple[str, str]], agg: Any, me
 
 
 def _step_moments(table: pd.DataFrame, metric: str, kind: str, at: pd.Timestamp) -> np.ndarray:
-    """``[[n, sum, sumsq] before, [n, sum, sumsq] after]`` of a metric over windowed rows split at ``at``."""
+    """``[[n, sum, sumsq] before, [n, sum, sumsq] after]`` of a metric over windowed rows split at
+    ``at`` (for a rate, a 0/1 variable, the sum of squares is the sum)."""
     after = (table["window_start"] >= at).to_numpy()
     cols = [f"{metric}__n", f"{metric}__sum", f"{metric}__sumsq" if kind == "mean" else f"{metric}__sum"]
     x = table[cols].to_numpy(dtype=float)
@@ -210,10 +211,8 @@ def _pair_is_sharper(agg: Any, pair_agg: Any, pair: Any, alpha: float) -> bool:
         if min(n0, n1) < 1:
             return float("nan"), float("nan")
         m0, m1 = s0 / n0, s1 / n1
-        if kind == "rate":
-            v0, v1 = m0 * (1 - m0), m1 * (1 - m1)
-        else:
-            v0, v1 = max(q0 / n0 - m0 * m0, 0.0), max(q1 / n1 - m1 * m1, 0.0)
+        # the variance from the moments: p(1 - p) for a rate, since its sum of squares is its sum
+        v0, v1 = max(q0 / n0 - m0 * m0, 0.0), max(q1 / n1 - m1 * m1, 0.0)
         return m1 - m0, v0 / n0 + v1 / n1
 
     d_cell, v_cell = diff(cell)
