@@ -2,8 +2,8 @@
 
 Data flows one way: load -> validate -> aggregate -> test and detect -> attribute -> report.
 
-``analysis.investigate(events, changes, ...)`` runs the whole investigation and returns an
-:class:`analysis.postmortem.Postmortem` (imported lazily, so ``import analysis`` stays light).
+``analysis.investigate(events, changes, ...)`` (:mod:`analysis.api`) runs the whole investigation and returns
+an :class:`analysis.postmortem.Postmortem` (imported lazily, so ``import analysis`` stays light).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ __all__ = ["__version__", "investigate", "Postmortem"]
 
 def __getattr__(name: str) -> Any:
     if name == "investigate":
-        from analysis.investigation import investigate
+        from analysis.api import investigate
 
         return investigate
     if name == "Postmortem":

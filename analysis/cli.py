@@ -22,6 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+from analysis.params import add_arguments, arguments_to_raw
+
 __all__ = ["main", "build_parser", "EXIT_USAGE", "EXIT_FAILED"]
 
 EXIT_USAGE = 2  # bad input: files, timestamps, options, data that cannot be read
@@ -59,57 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
             "notebook and the rejected rows (when any) into DIR."
         ),
     )
-    inv.add_argument("--events", required=True, metavar="FILE", help="events: Parquet, JSONL, CSV, OTLP JSON, Phoenix or Langfuse export")
-    inv.add_argument("--changes", required=True, metavar="FILE", help="change log: CSV, JSONL, YAML or Parquet")
-    inv.add_argument(
-        "--reported-at",
-        default="",
-        metavar="TS",
-        help="when the incident was reported, ISO 8601 with offset (e.g. 2026-03-01T12:00:00Z); default: the last event",
-    )
-    inv.add_argument(
-        "--pattern",
-        default="auto",
-        choices=["auto", "retrieval", "refusal", "escalation"],
-        help="incident pattern; auto scans every outcome metric and segment (default: auto)",
-    )
-    inv.add_argument("--metric", default="", metavar="COL", help="outcome column to investigate (default: the pattern's)")
-    inv.add_argument(
-        "--segment-by",
-        nargs="+",
-        default=[],
-        metavar="COL",
-        help="segment columns, e.g. --segment-by risk_category framing (default: the pattern's)",
-    )
-    inv.add_argument("--window", default="", metavar="DUR", help="aggregation window such as 1h or 30min (default: the pattern's)")
-    inv.add_argument("--out", default="reports/investigation", metavar="DIR", help="output directory (default: reports/investigation)")
-    inv.add_argument(
-        "--assume-tz",
-        default="",
-        metavar="TZ",
-        help="time zone of timestamps without an offset, e.g. UTC or Europe/Paris (default: reject them)",
-    )
-    inv.add_argument("--mapping", default="", metavar="FILE", help="column mapping file (YAML or JSON) for non-canonical exports")
-    inv.add_argument(
-        "--evaluations",
-        default="",
-        metavar="FILE",
-        help="offline evaluation history (CSV, JSONL or Parquet with ts and passed), replayed as the weekly "
-        "evaluation monitor (default: simulate a weekly evaluation)",
-    )
-    inv.add_argument("--seed", type=int, default=0, help="seed for the sampled parts of the analysis (default: 0)")
-    inv.add_argument(
-        "--no-redact",
-        dest="redact",
-        action="store_false",
-        help="keep emails, phone numbers and similar personal data in the reports (default: redact)",
-    )
-    inv.add_argument("--engine", default="duckdb", choices=("duckdb", "spark"),
-                     help="engine that reads the events: duckdb (embedded, default) or spark")
-    inv.add_argument("--memory-limit", default="1GB", metavar="SIZE",
-                     help="DuckDB memory limit, e.g. 4GB; past it DuckDB spills to disk (default: 1GB)")
-    inv.add_argument("--spark-master", default="local[*]", metavar="URL",
-                     help="Spark master URL with --engine spark (default: local[*])")
+    add_arguments(inv)  # the options come from the one parameter spec, as the notebooks' parameters do
     inv.add_argument("--quiet", action="store_true", help="no progress bar")
 
     demo = sub.add_parser(
@@ -291,34 +243,7 @@ def _abs(path: str) -> str:
 def _investigate(args: argparse.Namespace) -> int:
     from analysis.report import NotebookFailed, ParameterError, run_investigation
 
-    events, changes = Path(args.events).expanduser(), Path(args.changes).expanduser()
-    if not events.exists():  # a file, or a folder for a Langfuse export
-        return _error(f"--events: file not found: {events}")
-    for flag, path in (
-        ("--changes", changes),
-        ("--mapping", Path(args.mapping).expanduser() if args.mapping else None),
-        ("--evaluations", Path(args.evaluations).expanduser() if args.evaluations else None),
-    ):
-        if path is not None and not path.is_file():
-            return _error(f"{flag}: file not found: {path}")
-    params: dict[str, Any] = {
-        "events_path": _abs(args.events),
-        "changes_path": _abs(args.changes),
-        "reported_at": args.reported_at,
-        "pattern": args.pattern,
-        "metric": args.metric,
-        "segment_by": ",".join(args.segment_by),
-        "window": args.window,
-        "out_dir": _abs(args.out),
-        "redact": bool(args.redact),
-        "assume_tz": args.assume_tz,
-        "mapping_path": _abs(args.mapping),
-        "evaluations_path": _abs(args.evaluations),
-        "seed": int(args.seed),
-        "engine": args.engine,
-        "memory_limit": args.memory_limit,
-        "spark_master": args.spark_master,
-    }
+    params = arguments_to_raw(args)
     try:
         run = run_investigation(params, progress=not args.quiet)
     except ParameterError as exc:

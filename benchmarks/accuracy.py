@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pandas as pd  # noqa: E402
 
 from analysis import scenario_kinds, scenarios  # noqa: E402
-from analysis.investigation import investigate  # noqa: E402
+from analysis import investigate  # noqa: E402
 
 _FACT_FOUND = {
     "holiday_mix_shift": lambda pm: pm.q3.mix_shift is not None,

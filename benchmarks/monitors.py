@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis import scenarios  # noqa: E402
 from analysis.engine import open_engine  # noqa: E402
-from analysis.investigation import investigate  # noqa: E402
+from analysis import investigate  # noqa: E402
 from analysis.prevention import monitors as mon  # noqa: E402
 
 

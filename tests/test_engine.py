@@ -226,7 +226,7 @@ def test_spark_answers_like_duckdb(tmp_path):
 def test_the_whole_investigation_runs_on_a_source_that_refuses_full_table_reads(tmp_path, refusal_frame):
     """The narrow waist: no engine query may return even half of the table's rows, and the answers
     are those of the same investigation on the in-memory table."""
-    from analysis.investigation import investigate
+    from analysis import investigate
 
     changes = loaders.load_changes(REFUSAL.parent / "changes.csv").frame
     limit = len(refusal_frame) // 2
@@ -248,7 +248,7 @@ def test_the_whole_investigation_runs_on_a_source_that_refuses_full_table_reads(
 @pytest.mark.slow
 def test_spark_investigation_gives_duckdbs_answers(tmp_path):
     spark_or_skip()
-    from analysis.investigation import investigate
+    from analysis import investigate
 
     changes = loaders.load_changes(REFUSAL.parent / "changes.csv").frame
     d = investigate(REFUSAL, changes, pattern="refusal", progress=False, workdir=tmp_path / "d").to_dict()

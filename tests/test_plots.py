@@ -261,7 +261,7 @@ def test_no_incident_draws_placeholders_without_failing() -> None:
 @pytest.fixture(scope="module")
 def real_pm() -> Any:
     scenarios = pytest.importorskip("analysis.scenarios")
-    from analysis.investigation import investigate
+    from analysis import investigate
 
     s = scenarios.generate("escalation", seed=1, scale=0.3)
     return investigate(s.events, s.changes, pattern="escalation", progress=False)

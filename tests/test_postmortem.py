@@ -16,7 +16,7 @@ import pytest
 
 import analysis
 from analysis import scenarios
-from analysis.investigation import investigate
+from analysis import investigate
 from analysis.postmortem import Postmortem
 
 # (pattern, scale, days): the shortest histories the generator allows, volumes ~0.5x

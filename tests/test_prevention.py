@@ -14,7 +14,7 @@ import pytest
 from analysis import scenarios
 from analysis.cli import main
 from analysis.engine import open_engine
-from analysis.investigation import investigate
+from analysis import investigate
 from analysis.prevention import monitors as mon
 from analysis.stats import spc
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from analysis import schema
-from analysis.investigation import investigate
+from analysis import investigate
 from analysis.investigation.own_time import SEPARATION_LOGLIK
 from analysis.scenario_kinds import INCIDENT_KINDS, KINDS, NO_INCIDENT_KINDS, generate_kind
 
@@ -146,7 +146,7 @@ def test_unknown_kind_is_a_clear_error():
 def test_a_pair_that_only_repeats_its_parent_segment_is_not_the_slice():
     # seed 11: every Japanese answer broke; by chance Japanese returns questions (a tenth of them)
     # show a much stronger change, but their step is the rest of Japanese traffic's step
-    from analysis.investigation.pipeline import PAIR_STRENGTH_GAIN
+    from analysis.investigation.segments import PAIR_STRENGTH_GAIN
 
     sc = generate_kind("model_update", seed=11)
     pm = _investigate(sc)

@@ -1,7 +1,17 @@
-"""The four questions as steps: onset and what changed (:mod:`.attribution`), isolated or systematic
-(:mod:`.scope`), the detection gap (:mod:`.backtest`), the timeline (:mod:`.timeline`), and
-:func:`investigate`, which chains them over the engine's small tables."""
+"""The four questions as steps over the engine's small tables.
 
-from analysis.investigation.pipeline import AUTO_METRICS, PATTERN_DEFAULTS, PATTERNS, investigate
+:func:`investigate` (in :mod:`.pipeline`) reads as its steps: :mod:`.context` (parameters and
+profile), :mod:`.aggregate` (windows x segments, from :mod:`.segments`), :mod:`.onset_scan` (the
+onset), :mod:`.what_changed` (Q2: candidates ranked on evidence, from :mod:`.attribution`),
+:mod:`.output_gap` (Q1), :mod:`.sample_scan` (Q3, with :mod:`.mix_shift` and :mod:`.scope`),
+:mod:`.detection_gap` (Q4, from :mod:`.backtest`), then :mod:`.result` assembles the
+:class:`Investigation` with the :mod:`.timeline` and the :mod:`.runbook`. This package may import
+``params``, ``schema``, ``engine``, ``stats`` and ``text``; never ``report``, ``prevention`` or ``cli``.
+"""
 
-__all__ = ["investigate", "PATTERN_DEFAULTS", "AUTO_METRICS", "PATTERNS"]
+from analysis.investigation.context import AUTO_METRICS, PATTERN_DEFAULTS
+from analysis.investigation.pipeline import investigate
+from analysis.investigation.result import Investigation
+from analysis.params import PATTERNS
+
+__all__ = ["investigate", "Investigation", "PATTERN_DEFAULTS", "AUTO_METRICS", "PATTERNS"]

@@ -704,7 +704,7 @@ def infer_changes(
     tol = pd.Timedelta(match_within)
     n_all, t_start, t_end = eng.time_range(where)
     if n_all == 0 or not cols:
-        return _empty_changes()
+        return empty_changes()
     warmup = t_start + min((t_end - t_start) * 0.05, pd.Timedelta(hours=6))
     vc = eng.value_counts(cols, where=where)
     vc = vc[vc["value"] != MISSING]
@@ -745,7 +745,7 @@ def infer_changes(
             }
         )
     if not rows:
-        return _empty_changes()
+        return empty_changes()
     out = pd.DataFrame(rows)
     out["ts"] = pd.to_datetime(out["ts"], utc=True).astype("datetime64[ns, UTC]")
     for c in ("change_id", "change_type", "component", "attribute", "from_value", "to_value", "description", "source"):
@@ -762,7 +762,7 @@ def _last_value(eng: Engine, column: str, where: Where) -> str | None:
     return str(vc.sort_values(["last_seen", "value"], kind="stable")["value"].iat[-1])
 
 
-def _empty_changes() -> pd.DataFrame:
+def empty_changes() -> pd.DataFrame:
     return pd.DataFrame(
         {
             "change_id": pd.Series([], dtype="string[pyarrow]"),

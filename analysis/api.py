@@ -1,0 +1,124 @@
+"""``analysis.investigate()``: the whole job in one call, from events to the postmortem.
+
+It builds the parameter object once (:class:`analysis.params.InvestigationParams`), opens the events
+on the engine, runs the investigation's steps (:func:`analysis.investigation.investigate`), designs
+the monitors that would have closed the gap (:mod:`analysis.prevention.monitors`) while the engine
+is open, and returns the :class:`analysis.postmortem.Postmortem` with its writers. This module sits at
+the top of the package, beside the command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+
+from analysis import __version__
+from analysis.engine import Engine, open_engine
+from analysis.investigation.pipeline import investigate as run_steps
+from analysis.investigation.context import metric_candidates
+from analysis.investigation.result import Investigation
+from analysis.params import InvestigationParams
+from analysis.postmortem import Postmortem, json_safe
+from analysis.prevention import monitors as mon
+from analysis import labels
+
+__all__ = ["investigate"]
+
+
+def _derive_labels(events: pd.DataFrame, metric: str | None, metrics: Sequence[str]) -> tuple[pd.DataFrame, list[str], dict[str, Any]]:
+    """Derive missing outcome labels from text (:mod:`analysis.text.outcomes`) when the wanted metric is empty."""
+    def present(c: str) -> bool:
+        return c in events.columns and bool(events[c].notna().any())
+
+    want = [m for m in ([metric] if metric else list(metrics)) if m in ("refused", "escalated")]
+    need = [m for m in want if not present(m)]
+    if metric is None and any(present(m) for m in ("refused", "escalated", "correct", "hallucinated")):
+        # scanning every metric of a log that carries outcome labels: derive nothing
+        need = []
+    has_text = present("output_text") or present("finish_reason")
+    if not need or not has_text:
+        return events, [], {}
+    res = labels.derive_outcomes(events)
+    derived = [m for m in getattr(res, "derived", []) if m in need or not present(m)]
+    rules = getattr(res, "rules", None) or getattr(res, "descriptions", None) or getattr(res, "rule_descriptions", None) or {}
+    if not isinstance(rules, Mapping):
+        rules = {"rules": json_safe(rules)}
+    return res.frame, list(derived), dict(rules)
+
+
+def _check_frame(events: pd.DataFrame) -> None:
+    if "ts" not in events.columns or "event_id" not in events.columns:
+        raise ValueError("`events` must be a canonical events DataFrame with `event_id` and `ts`")
+    if len(events) == 0:
+        raise ValueError("`events` is empty: nothing to investigate")
+    if not isinstance(events["ts"].dtype, pd.DatetimeTZDtype):
+        raise ValueError("`events.ts` must be timezone-aware (UTC)")
+
+
+def _design_monitors(eng: Engine, inv: Investigation, title: str | None) -> dict[str, Any]:
+    """``monitors.yaml``: the charts that would have closed the gap, designed on the baseline (one false alarm a month)."""
+    onset, q3, q4 = inv.onset_result, inv.q3, inv.q4
+    incident = inv.q3.verdict != "no_incident" and onset.ts is not None
+    seg: dict[str, list[str]] = {}
+    if incident and onset.conditions:
+        seg = {c: list(v) for c, v in onset.conditions.items()}
+    elif incident and onset.segment_column != "__all__":
+        seg = {onset.segment_column: [onset.segment]}
+    b = inv.parameters["baseline"]
+    return mon.design_monitors(eng, failure=inv.failure, failure_definition=q3.failure_definition, metric=onset.metric,
+                               direction=onset.direction, window=inv.window,
+                               baseline=(b["start"], b["end"]), reported_at=inv.parameters["reported_at"],
+                               detect_from=q4.detect_from if incident else None, segment=seg, segment_label=onset.label,
+                               mix=q3.mix_shift, title=title or "", kit_version=__version__)
+
+
+def investigate(events: Any, changes: pd.DataFrame | None = None, params: InvestigationParams | None = None, *,
+                evaluations: pd.DataFrame | None = None, inputs: Mapping[str, Any] | None = None, **kwargs: Any) -> Postmortem:
+    """Investigate an incident in LLM application logs: the four questions, the timeline, the runbook.
+
+    Parameters
+    ----------
+    events
+        The canonical ``events`` (:mod:`analysis.schema`): an in-memory table, a Parquet file, a
+        glob or a (Hive-partitioned) folder of Parquet files, a Spark table name (``engine="spark"``),
+        or an open :class:`analysis.engine.Engine`. Only the engine reads its rows. An in-memory
+        table whose metric is missing but whose text is there gets it derived
+        (:func:`analysis.text.outcomes.derive_outcomes`), marked as derived in the report.
+    changes
+        The canonical ``changes`` table; may be None or empty.
+    params
+        The checked parameters; or give them as keywords (``pattern="refusal", window="1h"``, see
+        :class:`analysis.params.InvestigationParams`), checked here once.
+    evaluations
+        An offline evaluation history (``ts``, ``passed``, ...; e.g. ``Scenario.evaluations``),
+        replayed as the ``weekly_evaluation`` monitor instead of a simulated one.
+    inputs
+        report.json's ``inputs`` (paths, hashes, row counts; the command fills it).
+
+    Returns
+    -------
+    Postmortem
+    """
+    if params is None:
+        params = InvestigationParams.build(**kwargs)
+    elif kwargs:
+        params = params.replace(**kwargs)
+    derived: list[str] = []
+    rules: dict[str, Any] = {}
+    if isinstance(events, pd.DataFrame):
+        _check_frame(events)
+        wanted = metric_candidates(params)
+        events, derived, rules = _derive_labels(events, params.metric or (wanted[0] if params.pattern != "auto" else None), wanted)
+    owned = not isinstance(events, Engine)
+    eng = open_engine(events, engine=params.engine, memory_limit=params.memory_limit, spark_master=params.spark_master,
+                      max_result_rows=params.max_result_rows) if owned else events
+    try:
+        inv = run_steps(eng, changes, params, derived=derived, label_rules=rules, evaluations=evaluations, inputs=inputs)
+        monitors = _design_monitors(eng, inv, params.title)
+    finally:
+        if owned:
+            eng.close()
+    return Postmortem(**{f.name: getattr(inv, f.name) for f in dataclasses.fields(Postmortem) if f.name != "monitors"},
+                      monitors=monitors)

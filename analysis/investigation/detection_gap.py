@@ -1,0 +1,43 @@
+"""The detection-gap step (Q4): every monitor replayed over the history; detections count from the
+earlier of the onset and the most likely cause."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analysis import windows
+from analysis.engine import Metric, Where
+from analysis.investigation import attribution as att
+from analysis.investigation import backtest
+from analysis.investigation.aggregate import Aggregates
+from analysis.investigation.context import Context
+from analysis.investigation.onset_scan import OnsetFinding
+from analysis.investigation.what_changed import WhatChanged
+
+__all__ = ["detection_gap"]
+
+
+def detection_gap(ctx: Context, aggs: Aggregates, found: OnsetFinding, changed: WhatChanged, incident: bool) -> backtest.Q4Result:
+    """Q4: which monitor would have caught it, and how much earlier."""
+    eng, prof, onset, rep = ctx.eng, ctx.prof, found.onset, ctx.reported_at
+    metric = onset.metric
+    detect_from = None
+    if incident:
+        detect_from = onset.ts if changed.top_ts is None else min(onset.ts, changed.top_ts)
+    fa_base = (aggs.t0, detect_from if detect_from is not None else rep)
+    extra = {}
+    if metric != "retrieval_top1_score" and prof.present("retrieval_top1_score") and metric in att.RETRIEVAL_METRICS:
+        extra["relevance"] = ("retrieval_top1_score", "mean", windows.series(aggs.agg, "retrieval_top1_score"))
+    failure = ctx.failure(metric, onset.kind, onset.direction).sql
+    fb = eng.totals(metrics={"f": Metric("rate", failure)}, where=Where.of(*fa_base).and_(found.segment_where))
+    base_fail = float(fb["f__sum"].sum() / fb["f__n"].sum()) if int(fb["f__n"].sum()) else float("nan")
+    q4 = backtest.replay_monitors(
+        metric=metric, kind=onset.kind, direction=onset.direction, all_series=found.all_series,
+        segment_series=found.segment_series if onset.segment_column != "__all__" else None, segment_label=onset.label, events=eng,
+        failure=failure, failure_where=found.segment_where, where=ctx.upto,
+        baseline=fa_base, detect_from=detect_from, reported_at=rep if incident else None, window=aggs.window,
+        thresholds=ctx.params.thresholds, extra_series=extra,
+        drift_columns=[c for c in ("query_category", "traffic_source", "confidence") if prof.present(c)],
+        baseline_failure_rate=base_fail if np.isfinite(base_fail) else 0.0, seed=ctx.params.seed, evaluations=ctx.evaluations,
+    )
+    return q4 if incident else backtest.with_reported_at(q4, rep)
