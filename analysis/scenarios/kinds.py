@@ -50,23 +50,10 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
-
-from analysis.scenarios import (
-    GroundTruth,
-    Scenario,
-    _arrivals,
-    _Change,
-    _changes_frame,
-    _cycle,
-    _empty_evaluations,
-    _events_frame,
-    _ids,
-    _lognormal_latency,
-    _sessions,
-    _users,
-    HOUR,
-    DAY,
-)
+from .arrivals import arrivals, cycle
+from .base import DAY, HOUR, Change, GroundTruth, Scenario, changes_frame, empty_evaluations
+from .draws import draw_users, lognormal_latency, make_ids, sessions_of
+from .frames import events_frame
 
 __all__ = ["INCIDENT_KINDS", "NO_INCIDENT_KINDS", "KINDS", "generate_kind"]
 
@@ -174,9 +161,9 @@ def generate_kind(kind: str, *, seed: int = 0, incident: bool = True, days: floa
     rng = np.random.default_rng([int(seed), code, 2])
 
     def rate(ns: np.ndarray) -> np.ndarray:
-        return _BASE_RATE * vol * _cycle(ns, peak_hour=14.0, amplitude=0.55, weekly=(1.05, 1.1, 1.1, 1.05, 1.0, 0.6, 0.55))
+        return _BASE_RATE * vol * cycle(ns, peak_hour=14.0, amplitude=0.55, weekly=(1.05, 1.1, 1.1, 1.05, 1.0, 0.6, 0.55))
 
-    ts = _arrivals(rng, start, reported_at, rate)
+    ts = arrivals(rng, start, reported_at, rate)
     n = len(ts)
     on = onset.value
     after = ts >= on
@@ -190,7 +177,7 @@ def generate_kind(kind: str, *, seed: int = 0, incident: bool = True, days: floa
     if kind == "holiday_mix_shift" and incident:
         source = np.where((cat_idx == 2) & after & (rng.random(n) < 0.6), "campaign", source).astype(object)
     language = _draw(rng, _LANGUAGES, _LANGUAGE_SHARE, n)
-    users = _users(rng, n, "u", max(400, n // 8))
+    users = draw_users(rng, n, "u", max(400, n // 8))
     versions = {c: np.full(n, v, dtype=object) for c, v in _VERSIONS.items()}
     temperature = np.full(n, 0.2)
     eff = _EFFECTS.get(kind)
@@ -240,10 +227,10 @@ def generate_kind(kind: str, *, seed: int = 0, incident: bool = True, days: floa
     if kind == "logging_outage" and incident:
         keep = ~((ts >= on) & (ts < on + 10 * 3_600_000_000_000))
     cols: dict[str, Any] = {
-        "event_id": _ids(f"{kind[:3]}{seed}", n),
+        "event_id": make_ids(f"{kind[:3]}{seed}", n),
         "ts": ts,
         "user_id": users,
-        "session_id": _sessions(users, ts),
+        "session_id": sessions_of(users, ts),
         "model_version": versions["model_version"],
         "model_requested": np.full(n, "asst-latest", dtype=object),
         "provider": np.full(n, "acme-llm", dtype=object),
@@ -264,7 +251,7 @@ def generate_kind(kind: str, *, seed: int = 0, incident: bool = True, days: floa
         "confidence": confidence,
         "quality_score": quality,
         "retrieval_top1_score": np.where(category == "document_search", top1, np.nan),
-        "latency_ms": _lognormal_latency(rng, np.full(n, 900.0)),
+        "latency_ms": lognormal_latency(rng, np.full(n, 900.0)),
         "input_tokens": rng.integers(40, 400, n),
         "output_tokens": rng.integers(20, 600, n),
         "input_text": np.array([f"[{c}] question {i}" for i, c in enumerate(category)], dtype=object),
@@ -273,7 +260,7 @@ def generate_kind(kind: str, *, seed: int = 0, incident: bool = True, days: floa
     cols = {k: (np.asarray(v)[keep] if isinstance(v, np.ndarray) else v) for k, v in cols.items()}
     language = language[keep]
     affected = affected[keep]
-    events = _events_frame(cols, {"language": pd.array(language, dtype="string[pyarrow]")})
+    events = events_frame(cols, {"language": pd.array(language, dtype="string[pyarrow]")})
     changes, truth_kw = _changes_and_truth(kind, onset, incident, eff)
     seg = {eff["column"]: eff["value"]} if eff is not None else {}
     n_win = int(((cols["ts"] >= on) & (cols["ts"] < reported_at.value)).sum())
@@ -299,7 +286,7 @@ def generate_kind(kind: str, *, seed: int = 0, incident: bool = True, days: floa
         params={"kind": kind, "seed": int(seed), "days": n_days, "scale": vol, "magnitude": magnitude, "onset": onset.isoformat(),
                 "incident": bool(incident), "fact": truth_kw.get("fact")},
     )
-    return Scenario(kind, int(seed), events, changes, truth, _empty_evaluations(), truth.params)
+    return Scenario(kind, int(seed), events, changes, truth, empty_evaluations(), truth.params)
 
 
 _NO_INCIDENT_METRIC = {"holiday_mix_shift": "escalated", "logging_outage": "refused", "evaluator_outage": "correct"}
@@ -319,13 +306,13 @@ _NOTES = {
 def _changes_and_truth(kind: str, onset: pd.Timestamp, incident: bool, eff: Mapping[str, Any] | None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The change log (cause, decoys, the campaign) and the truth's ids."""
     ch = [
-        _Change("chg-deploy-api", onset - HOUR, "deploy", "api-gateway", None, "2026.3.1", "2026.3.2",
+        Change("chg-deploy-api", onset - HOUR, "deploy", "api-gateway", None, "2026.3.1", "2026.3.2",
                 "Routine deploy of the API gateway (logging library bump)"),
-        _Change("chg-config-timeouts", onset - 3 * HOUR, "config_change", "api-gateway", None, "30s", "45s",
+        Change("chg-config-timeouts", onset - 3 * HOUR, "config_change", "api-gateway", None, "30s", "45s",
                 "Raised the upstream timeout"),
-        _Change("chg-prompt-copy", onset - DAY, "prompt_template_change", "frontend", None, "greeting-v3", "greeting-v4",
+        Change("chg-prompt-copy", onset - DAY, "prompt_template_change", "frontend", None, "greeting-v3", "greeting-v4",
                 "Reworded the welcome message (not a model prompt)"),
-        _Change("chg-flag-feedback", onset + 2 * HOUR, "config_change", "frontend", None, "off", "on",
+        Change("chg-flag-feedback", onset + 2 * HOUR, "config_change", "frontend", None, "off", "on",
                 "Enabled the thumbs-up/down widget"),
     ]
     decoys = tuple(c.change_id for c in ch)
@@ -338,14 +325,14 @@ def _changes_and_truth(kind: str, onset: pd.Timestamp, incident: bool, eff: Mapp
             silent = ({"column": "upstream_fingerprint", "from_value": v0, "to_value": v1, "ts": onset.isoformat()},)
         else:
             cause = f"chg-{kind.replace('_', '-')}"
-            ch.append(_Change(cause, onset, eff["change_type"], "assistant", eff["attribute"], v0, v1,
+            ch.append(Change(cause, onset, eff["change_type"], "assistant", eff["attribute"], v0, v1,
                               f"{eff['change_type'].replace('_', ' ')}: {eff['attribute']} {v0} -> {v1}"))
     elif kind == "holiday_mix_shift":
         cause = "chg-holiday-campaign"
-        ch.append(_Change(cause, onset, "traffic_source_change", "marketing", "traffic_source", None, "campaign",
+        ch.append(Change(cause, onset, "traffic_source_change", "marketing", "traffic_source", None, "campaign",
                           "Holiday returns campaign e-mail goes out"))
     fact = {"logging_outage": ("logging_gap", onset, onset + 10 * HOUR),
             "evaluator_outage": ("label_coverage_drop", onset, onset + 12 * HOUR)}.get(kind)
     out = {"cause": cause, "decoys": decoys, "silent": silent,
            "fact": None if fact is None or not incident else {"kind": fact[0], "start": fact[1].isoformat(), "end": fact[2].isoformat()}}
-    return _changes_frame(ch), out
+    return changes_frame(ch), out
