@@ -70,13 +70,9 @@ _SUP_HANDOFF_TEXT = (
 _SUP_HANDOFF_SOFT = "One of my colleagues will pick this up shortly."
 
 
-def generate_escalation(
-    p: Params, rng: np.random.Generator, incident: bool, part: Part | None = None
-) -> tuple[dict, list[Change], dict, pd.DataFrame]:
-    m = p.magnitude
-    onset = p.onset
-    t_traffic = onset - 48 * HOUR
-    lo, hi, id0 = part_window(p, part)
+def _escalation_arrivals(p: Params, rng: np.random.Generator, lo: pd.Timestamp, hi: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
+    """The merged arrivals of the usual traffic and the blog's, and which ones came from the blog."""
+    t_traffic = p.onset - 48 * HOUR
     (_, main_rate), (_, blog_rate) = rate_streams(p)
     ts_main = arrivals(rng, lo, hi, main_rate)
     blog_lo = max(lo, t_traffic)
@@ -85,6 +81,11 @@ def generate_escalation(
     order = np.argsort(ts_all, kind="stable")
     ts = ts_all[order]
     blog = np.concatenate([np.zeros(len(ts_main), bool), np.ones(len(ts_blog), bool)])[order]
+    return ts, blog
+
+
+def _escalation_outcomes(p: Params, rng: np.random.Generator, incident: bool, ts: np.ndarray, blog: np.ndarray, part: Part | None) -> dict:
+    """Segments, accounts, the router's confidence and escalations of the events at ``ts`` (drawn in this order)."""
     n = len(ts)
     cat_main = choice(rng, _SUP_CATEGORIES, _SUP_SHARE, n)
     cat_blog = choice(rng, ("general_info", "billing", "technical_issue"), (0.82, 0.10, 0.08), n)
@@ -114,7 +115,14 @@ def generate_escalation(
     errored = u_err < 0.002
     escalated = ((confidence < 0.5) | (u_esc < p_esc)) & ~errored
     affected = blog & incident & escalated & (confidence < 0.5)
-    # Text
+    return dict(category=category, source=source, has_account=has_account, framing=framing, risk=risk,
+                confidence=confidence, errored=errored, escalated=escalated, affected=affected)
+
+
+def _escalation_texts(rng: np.random.Generator, o: dict, blog: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Prompts, answers (hand-offs as tool calls or text), finish reasons and the tool-call mask (drawn in this order)."""
+    category, confidence, escalated, errored = o["category"], o["confidence"], o["escalated"], o["errored"]
+    n = len(category)
     order_no = rng.integers(100000, 999999, size=n).astype(str)
     tmpl_i = rng.integers(0, 6, size=n)
     inputs = np.empty(n, dtype=object)
@@ -144,24 +152,18 @@ def generate_escalation(
     outputs[soft] = _SUP_HANDOFF_SOFT
     outputs[errored] = None
     finish[errored] = None
-    in_tok = (480 + rng.normal(35, 12, n)).round().astype(np.int64)
-    out_tok = np.where(tool, rng.normal(25, 4, n), rng.normal(90, 25, n)).clip(5, 400).round().astype(np.int64)
-    out_tok = np.where(errored, 0, out_tok)
-    latency = lognormal_latency(rng, 180 + 14.0 * out_tok, 0.22)
-    users = draw_users(rng, n, "cust-", user_pool("escalation", n) if part is None else part.user_pool)
-    users = np.where(has_account, users, None).astype(object)
-    anon = np.array([f"anon-{hashlib.blake2s(f'{p.seed}-{i // 3}'.encode(), digest_size=4).hexdigest()}" for i in range(id0, id0 + n)], dtype=object)
-    sessions = sessions_of(np.where(has_account, users, anon), ts)
-    # Changes and versions
+    return inputs, outputs, finish, tool
+
+
+def _escalation_changes(p: Params) -> tuple[dict[str, pd.Timestamp], list[Change]]:
+    """The change log (the cause 48 h before the storm and the decoys) and the times the versions move."""
+    onset = p.onset
+    t_traffic = onset - 48 * HOUR
     t_classifier = clip_ts(t_traffic - 9 * DAY, p)
     t_prompt = clip_ts(t_traffic - 4 * DAY + 3 * HOUR, p)
     t_silent = clip_ts(t_traffic - 30 * HOUR, p)
     t_deploy = clip_ts(t_traffic + 20 * HOUR, p)
     t_config = clip_ts(onset - 3 * HOUR, p)
-    classifier = step_version(ts, [(t_classifier, "router-v4")], "router-v3")
-    prompt = step_version(ts, [(t_prompt, "support-v22")], "support-v21")
-    fingerprint = step_version(ts, [(t_silent, "fp_9e8d7c")], "fp_1f2e3d")
-    temperature = np.where(ts >= t_config.value, 0.5, 0.3)
     changes = [
         Change("chg-0301", t_classifier, "classifier_update", "router", "classifier_version", "router-v3", "router-v4",
                 "Routing classifier retrained on Q4 tickets (account holders).", "ml-platform"),
@@ -174,19 +176,14 @@ def generate_escalation(
         Change("chg-0305", t_config, "config_change", "generation", "temperature", "0.3", "0.5",
                 "Raised answer temperature for more varied phrasing.", "config-repo"),
     ]
-    cols = dict(
-        event_id=make_ids("sup", n, id0), ts=ts, session_id=sessions, user_id=users,
-        model_version=np.full(n, "helpdesk-llm-2025-11", dtype=object), model_requested=np.full(n, "helpdesk-llm-2025-11", dtype=object),
-        provider=np.full(n, "internal", dtype=object), upstream_fingerprint=fingerprint, prompt_template_version=prompt,
-        classifier_version=classifier, temperature=temperature, top_p=np.full(n, 1.0), max_tokens=np.full(n, 400),
-        query_category=category, risk_category=risk, traffic_source=source, framing=framing,
-        input_text=inputs, output_text=outputs, escalated=masked_bool(escalated, errored),
-        confidence=np.where(errored, np.nan, confidence), latency_ms=latency, input_tokens=in_tok, output_tokens=out_tok,
-        finish_reason=finish, status=np.where(errored, "error", "ok").astype(object),
-        error_type=np.where(errored, "rate_limited", None).astype(object),
-    )
-    extra = {"has_account": pd.array(has_account, dtype="boolean")}
-    truth = dict(
+    return dict(classifier=t_classifier, prompt=t_prompt, silent=t_silent, config=t_config), changes
+
+
+def _escalation_truth(p: Params, affected: np.ndarray, ts: np.ndarray, t_silent: pd.Timestamp, extra: dict) -> dict:
+    """The generator's truth dict (see :func:`analysis.scenarios.base.ground_truth`)."""
+    m = p.magnitude
+    onset = p.onset
+    return dict(
         cause="chg-0303",
         cause_type="traffic_source_change",
         onset=onset,
@@ -216,4 +213,42 @@ def generate_escalation(
             "cause); upstream_fingerprint changes without a change event."
         ),
     )
+
+
+def generate_escalation(
+    p: Params, rng: np.random.Generator, incident: bool, part: Part | None = None
+) -> tuple[dict, list[Change], dict, pd.DataFrame]:
+    lo, hi, id0 = part_window(p, part)
+    ts, blog = _escalation_arrivals(p, rng, lo, hi)
+    n = len(ts)
+    o = _escalation_outcomes(p, rng, incident, ts, blog, part)
+    errored, has_account = o["errored"], o["has_account"]
+    inputs, outputs, finish, tool = _escalation_texts(rng, o, blog)
+    in_tok = (480 + rng.normal(35, 12, n)).round().astype(np.int64)
+    out_tok = np.where(tool, rng.normal(25, 4, n), rng.normal(90, 25, n)).clip(5, 400).round().astype(np.int64)
+    out_tok = np.where(errored, 0, out_tok)
+    latency = lognormal_latency(rng, 180 + 14.0 * out_tok, 0.22)
+    users = draw_users(rng, n, "cust-", user_pool("escalation", n) if part is None else part.user_pool)
+    users = np.where(has_account, users, None).astype(object)
+    anon = np.array([f"anon-{hashlib.blake2s(f'{p.seed}-{i // 3}'.encode(), digest_size=4).hexdigest()}" for i in range(id0, id0 + n)], dtype=object)
+    sessions = sessions_of(np.where(has_account, users, anon), ts)
+    # Changes and versions
+    times, changes = _escalation_changes(p)
+    classifier = step_version(ts, [(times["classifier"], "router-v4")], "router-v3")
+    prompt = step_version(ts, [(times["prompt"], "support-v22")], "support-v21")
+    fingerprint = step_version(ts, [(times["silent"], "fp_9e8d7c")], "fp_1f2e3d")
+    temperature = np.where(ts >= times["config"].value, 0.5, 0.3)
+    cols = dict(
+        event_id=make_ids("sup", n, id0), ts=ts, session_id=sessions, user_id=users,
+        model_version=np.full(n, "helpdesk-llm-2025-11", dtype=object), model_requested=np.full(n, "helpdesk-llm-2025-11", dtype=object),
+        provider=np.full(n, "internal", dtype=object), upstream_fingerprint=fingerprint, prompt_template_version=prompt,
+        classifier_version=classifier, temperature=temperature, top_p=np.full(n, 1.0), max_tokens=np.full(n, 400),
+        query_category=o["category"], risk_category=o["risk"], traffic_source=o["source"], framing=o["framing"],
+        input_text=inputs, output_text=outputs, escalated=masked_bool(o["escalated"], errored),
+        confidence=np.where(errored, np.nan, o["confidence"]), latency_ms=latency, input_tokens=in_tok, output_tokens=out_tok,
+        finish_reason=finish, status=np.where(errored, "error", "ok").astype(object),
+        error_type=np.where(errored, "rate_limited", None).astype(object),
+    )
+    extra = {"has_account": pd.array(has_account, dtype="boolean")}
+    truth = _escalation_truth(p, o["affected"], ts, times["silent"], extra)
     return cols, changes, truth, empty_evaluations()

@@ -141,16 +141,11 @@ _MED_ANSWERS_HIGH = (
 )
 
 
-def generate_refusal(
-    p: Params, rng: np.random.Generator, incident: bool, part: Part | None = None
-) -> tuple[dict, list[Change], dict, pd.DataFrame]:
+def _refusal_outcomes(p: Params, rng: np.random.Generator, incident: bool, ts: np.ndarray) -> dict:
+    """Segments, the rollout of v2, refusals and confidence of the events at ``ts`` (drawn in this order)."""
     m = p.magnitude
     onset = p.onset
     t_update = onset - 96 * HOUR
-    ramp_end = onset + 72 * HOUR
-    lo, hi, id0 = part_window(p, part)
-    ((_, rate),) = rate_streams(p)
-    ts = arrivals(rng, lo, hi, rate)
     n = len(ts)
     names = [c[0] for c in _MED_CATEGORIES]
     category = choice(rng, names, [c[2] for c in _MED_CATEGORIES], n)
@@ -181,7 +176,16 @@ def generate_refusal(
     conf = np.where(
         refused, rng.beta(8, 2, n), np.where(high_engaged, rng.beta(12, 1.5, n), rng.beta(7, 2, n))
     ).round(3)
-    # Text
+    return dict(names=names, category=category, risk=risk, framing=framing, source=source, v2=v2, p_v2_seg=p_v2_seg,
+                errored=errored, refused=refused, filtered=filtered, soft=soft, affected=affected,
+                high_engaged=high_engaged, conf=conf)
+
+
+def _refusal_texts(rng: np.random.Generator, o: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Prompts, answers and finish reasons from the outcomes ``o`` (drawn in this order)."""
+    names, category, risk, framing = o["names"], o["category"], o["risk"], o["framing"]
+    refused, filtered, soft, errored, high_engaged = o["refused"], o["filtered"], o["soft"], o["errored"], o["high_engaged"]
+    n = len(category)
     tmpl_i = rng.integers(0, 6, size=n)
     inputs = np.empty(n, dtype=object)
     for c in names:
@@ -207,20 +211,18 @@ def generate_refusal(
     outputs[soft] = _MED_REFUSALS_SOFT[0]
     outputs[filtered | errored] = None
     finish = np.where(filtered, "content_filter", np.where(errored, None, "stop")).astype(object)
-    in_tok = (620 + rng.normal(45, 15, n)).round().astype(np.int64)
-    out_tok = np.where(refused, rng.normal(55, 10, n), rng.normal(170, 45, n)).clip(5, 700).round().astype(np.int64)
-    out_tok = np.where(filtered | errored, 0, out_tok)
-    latency = lognormal_latency(rng, 240 + 21.0 * out_tok, 0.22)
-    users = draw_users(rng, n, "pt-", user_pool("refusal", n) if part is None else part.user_pool)
-    # Changes and versions
+    return inputs, outputs, finish
+
+
+def _refusal_changes(p: Params) -> tuple[dict[str, pd.Timestamp], list[Change]]:
+    """The change log (the cause 96 h before the onset and the decoys) and the times the versions move."""
+    onset = p.onset
+    t_update = onset - 96 * HOUR
+    ramp_end = onset + 72 * HOUR
     t_prompt = clip_ts(t_update - 5 * DAY - 3 * HOUR, p)
     t_silent = clip_ts(t_update - 60 * HOUR, p)
     t_deploy = clip_ts(t_update + 40 * HOUR, p)
     t_config = clip_ts(onset - 6 * HOUR, p)
-    model = np.where(v2, "medtriage-v2", "medtriage-v1").astype(object)
-    prompt = step_version(ts, [(t_prompt, "triage-v13")], "triage-v12")
-    fingerprint = step_version(ts, [(t_silent, "fp_c3d4a9")], "fp_a1b2f0")
-    max_tokens = np.where(ts >= t_config.value, 768, 512)
     changes = [
         Change("chg-0201", t_prompt, "prompt_template_change", "system-prompt", "prompt_template_version", "triage-v12", "triage-v13",
                 "Reworded the greeting and the disclaimer paragraph.", "git"),
@@ -232,17 +234,12 @@ def generate_refusal(
         Change("chg-0204", t_config, "config_change", "generation", "max_tokens", "512", "768",
                 "Raised max_tokens so long answers are not cut off.", "config-repo"),
     ]
-    cols = dict(
-        event_id=make_ids("tri", n, id0), ts=ts, session_id=sessions_of(users, ts), user_id=users,
-        model_version=model, model_requested=model, provider=np.full(n, "internal", dtype=object),
-        upstream_fingerprint=fingerprint, prompt_template_version=prompt,
-        temperature=np.full(n, 0.3), top_p=np.full(n, 0.95), max_tokens=max_tokens,
-        query_category=category, risk_category=risk, traffic_source=source, framing=framing,
-        input_text=inputs, output_text=outputs, refused=masked_bool(refused, errored),
-        confidence=np.where(errored, np.nan, conf), latency_ms=latency, input_tokens=in_tok, output_tokens=out_tok,
-        finish_reason=finish, status=np.where(errored, "error", "ok").astype(object),
-        error_type=np.where(errored, "timeout", None).astype(object),
-    )
+    return dict(prompt=t_prompt, silent=t_silent, config=t_config), changes
+
+
+def _refusal_truth(p: Params, affected: np.ndarray, ts: np.ndarray, t_silent: pd.Timestamp, p_v2_seg: float) -> dict:
+    """The generator's truth dict (see :func:`analysis.scenarios.base.ground_truth`)."""
+    onset = p.onset
     framings = list(_AFFECTED_FRAMINGS)
 
     def notes(canary_affected: int) -> str:
@@ -259,7 +256,7 @@ def generate_refusal(
         )
 
     counts = {"canary_affected": int((affected & (ts < onset.value)).sum())}
-    truth = dict(
+    return dict(
         cause="chg-0202",
         cause_type="model_update",
         onset=onset,
@@ -280,7 +277,41 @@ def generate_refusal(
         counts=counts,
         notes_fn=notes,
     )
+
+
+def generate_refusal(
+    p: Params, rng: np.random.Generator, incident: bool, part: Part | None = None
+) -> tuple[dict, list[Change], dict, pd.DataFrame]:
+    lo, hi, id0 = part_window(p, part)
+    ((_, rate),) = rate_streams(p)
+    ts = arrivals(rng, lo, hi, rate)
+    n = len(ts)
+    o = _refusal_outcomes(p, rng, incident, ts)
+    errored, refused, filtered = o["errored"], o["refused"], o["filtered"]
+    inputs, outputs, finish = _refusal_texts(rng, o)
+    in_tok = (620 + rng.normal(45, 15, n)).round().astype(np.int64)
+    out_tok = np.where(refused, rng.normal(55, 10, n), rng.normal(170, 45, n)).clip(5, 700).round().astype(np.int64)
+    out_tok = np.where(filtered | errored, 0, out_tok)
+    latency = lognormal_latency(rng, 240 + 21.0 * out_tok, 0.22)
+    users = draw_users(rng, n, "pt-", user_pool("refusal", n) if part is None else part.user_pool)
+    # Changes and versions
+    times, changes = _refusal_changes(p)
+    model = np.where(o["v2"], "medtriage-v2", "medtriage-v1").astype(object)
+    prompt = step_version(ts, [(times["prompt"], "triage-v13")], "triage-v12")
+    fingerprint = step_version(ts, [(times["silent"], "fp_c3d4a9")], "fp_a1b2f0")
+    max_tokens = np.where(ts >= times["config"].value, 768, 512)
+    cols = dict(
+        event_id=make_ids("tri", n, id0), ts=ts, session_id=sessions_of(users, ts), user_id=users,
+        model_version=model, model_requested=model, provider=np.full(n, "internal", dtype=object),
+        upstream_fingerprint=fingerprint, prompt_template_version=prompt,
+        temperature=np.full(n, 0.3), top_p=np.full(n, 0.95), max_tokens=max_tokens,
+        query_category=o["category"], risk_category=o["risk"], traffic_source=o["source"], framing=o["framing"],
+        input_text=inputs, output_text=outputs, refused=masked_bool(o["refused"], errored),
+        confidence=np.where(errored, np.nan, o["conf"]), latency_ms=latency, input_tokens=in_tok, output_tokens=out_tok,
+        finish_reason=finish, status=np.where(errored, "error", "ok").astype(object),
+        error_type=np.where(errored, "timeout", None).astype(object),
+    )
+    truth = _refusal_truth(p, o["affected"], ts, times["silent"], o["p_v2_seg"])
     return cols, changes, truth, empty_evaluations()
 
 
-# --------------------------------------------------------------------------------------------

@@ -117,14 +117,10 @@ def retrieval_evaluations(p: Params, rng: np.random.Generator, incident: bool) -
     return ev
 
 
-def generate_retrieval(
-    p: Params, rng: np.random.Generator, incident: bool, part: Part | None = None
-) -> tuple[dict, list[Change], dict, pd.DataFrame]:
+def _retrieval_outcomes(p: Params, rng: np.random.Generator, incident: bool, ts: np.ndarray) -> dict[str, np.ndarray]:
+    """Segments, retrieval scores and labels of the events at ``ts`` (drawn in this order)."""
     m = p.magnitude
     t_c = p.onset
-    lo, hi, id0 = part_window(p, part)
-    ((_, rate),) = rate_streams(p)
-    ts = arrivals(rng, lo, hi, rate)
     n = len(ts)
     # Share of queries about the filings added at t_c: jumps at the update (the filings users were
     # waiting for), then grows as users ask about recent cases.
@@ -156,7 +152,15 @@ def generate_retrieval(
     hallucinated = (u_h < p_h) & ~errored
     correct = ~hallucinated & (u_c < 0.94)
     quality = np.round(np.where(hallucinated, rng.beta(2, 5, n), rng.beta(8, 2, n)), 3)
-    # Text
+    return dict(about_new=about_new, category=category, framing=framing, risk=risk, source=source, degraded=degraded,
+                top1=top1, scores=scores, doc_idx=doc_idx, confidence=confidence, errored=errored,
+                hallucinated=hallucinated, correct=correct, quality=quality)
+
+
+def _retrieval_texts(rng: np.random.Generator, category: np.ndarray, about_new: np.ndarray, errored: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Prompts and answers: cases, citations and topics filled into the templates (drawn in this order)."""
+    n = len(category)
+    cats = list(_RAG_INPUTS)
     case, cite = _citations(rng, n)
     case2, cite2 = _citations(rng, n)
     topic = pick(rng, _TOPICS, n)
@@ -174,22 +178,18 @@ def generate_retrieval(
     out_idx = rng.integers(0, len(_RAG_OUTPUTS), size=n)
     outputs = fill_templates(_RAG_OUTPUTS, out_idx, {"case": case, "cite": cite, "case2": case2, "cite2": cite2, "topic": topic, "circuit": circuit})
     outputs[errored] = None
-    in_tok = (1900 + rng.normal(0, 250, n)).round().astype(np.int64)
-    out_tok = np.clip(rng.normal(260, 60, n), 40, 1000).round().astype(np.int64)
-    latency = lognormal_latency(rng, 320 + 0.05 * in_tok + 17.0 * out_tok, 0.2)
-    users = draw_users(rng, n, "lawyer-", user_pool("retrieval", n) if part is None else part.user_pool)
-    # Changes and versions
+    return inputs, outputs
+
+
+def _retrieval_changes(p: Params) -> tuple[dict[str, pd.Timestamp], list[Change]]:
+    """The change log (the cause at the onset and the decoys) and the times the versions move."""
+    t_c = p.onset
     t_old_corpus = clip_ts(t_c - 7 * DAY + 2 * HOUR, p)
     t_old_index = t_old_corpus + 6 * HOUR
     t_prompt = clip_ts(t_c - 3 * DAY - 5 * HOUR, p)
     t_config = clip_ts(t_c + 20 * HOUR, p)
     t_deploy = clip_ts(t_c + 27 * DAY + 3 * HOUR, p)
     t_silent = clip_ts(t_c + 12 * DAY + 9 * HOUR, p)
-    corpus = step_version(ts, [(t_old_corpus, "filings-v41"), (t_c, "filings-v42")], "filings-v40")
-    index = step_version(ts, [(t_old_index, "ann-v41")], "ann-v40")
-    prompt = step_version(ts, [(t_prompt, "legal-rag-v8")], "legal-rag-v7")
-    temperature = np.where(ts >= t_config.value, 0.0, 0.2)
-    fingerprint = step_version(ts, [(t_silent, "fp_7c2d19e4")], "fp_3a1b88c0")
     changes = [
         Change("chg-0101", t_old_corpus, "corpus_update", "document-store", "corpus_version", "filings-v40", "filings-v41",
                 "Weekly corpus sync: +2,100 court filings.", "data-pipeline"),
@@ -204,30 +204,15 @@ def generate_retrieval(
         Change("chg-0106", t_deploy, "deploy", "web-app", None, "2026.4.2", "2026.4.3",
                 "Web app release: export answers to Word.", "ci"),
     ]
-    cols = dict(
-        event_id=make_ids("rag", n, id0), ts=ts, session_id=sessions_of(users, ts), user_id=users,
-        model_version=np.full(n, "lexgen-3.1", dtype=object), model_requested=np.full(n, "lexgen-3.1", dtype=object),
-        provider=np.full(n, "internal", dtype=object), upstream_fingerprint=fingerprint,
-        prompt_template_version=prompt, embedding_model=np.full(n, "legal-embed-v2", dtype=object),
-        index_version=index, corpus_version=corpus, temperature=temperature, top_p=np.full(n, 1.0),
-        top_k=np.full(n, 5), max_tokens=np.full(n, 1024),
-        query_category=category, risk_category=risk, traffic_source=source, framing=framing,
-        input_text=inputs, output_text=outputs,
-        correct=masked_bool(correct, errored), hallucinated=masked_bool(hallucinated, errored),
-        confidence=np.where(errored, np.nan, confidence), quality_score=np.where(errored, np.nan, quality),
-        retrieval_top1_score=scores[:, 0], retrieval_mean_score=np.round(scores.mean(axis=1), 4),
-        retrieval_scores=pa.FixedSizeListArray.from_arrays(pa.array(scores.ravel()), 5).cast(pa.list_(pa.float64())),
-        retrieval_doc_ids=pa.FixedSizeListArray.from_arrays(
-            pa.array([f"doc-{i:05d}" for i in doc_idx.ravel()]), 5).cast(pa.list_(pa.string())),
-        latency_ms=latency, input_tokens=in_tok, output_tokens=np.where(errored, 0, out_tok),
-        finish_reason=np.where(errored, None, "stop").astype(object),
-        status=np.where(errored, "error", "ok").astype(object),
-        error_type=np.where(errored, "upstream_timeout", None).astype(object),
-    )
-    # The weekly evaluation is drawn after the events (the chunked writer draws it once, apart).
-    ev = retrieval_evaluations(p, rng, incident) if part is None else empty_evaluations()
-    affected = degraded & hallucinated
-    truth = dict(
+    times = dict(old_corpus=t_old_corpus, old_index=t_old_index, prompt=t_prompt, config=t_config, silent=t_silent)
+    return times, changes
+
+
+def _retrieval_truth(p: Params, affected: np.ndarray, t_silent: pd.Timestamp) -> dict:
+    """The generator's truth dict (see :func:`analysis.scenarios.base.ground_truth`)."""
+    m = p.magnitude
+    t_c = p.onset
+    return dict(
         cause="chg-0104",
         cause_type="corpus_update",
         onset=t_c,
@@ -257,8 +242,52 @@ def generate_retrieval(
             "question a week is replaced by one about recent filings, so it fails late."
         ),
     )
+
+
+def generate_retrieval(
+    p: Params, rng: np.random.Generator, incident: bool, part: Part | None = None
+) -> tuple[dict, list[Change], dict, pd.DataFrame]:
+    t_c = p.onset
+    lo, hi, id0 = part_window(p, part)
+    ((_, rate),) = rate_streams(p)
+    ts = arrivals(rng, lo, hi, rate)
+    n = len(ts)
+    o = _retrieval_outcomes(p, rng, incident, ts)
+    about_new, category, errored, scores = o["about_new"], o["category"], o["errored"], o["scores"]
+    hallucinated, doc_idx = o["hallucinated"], o["doc_idx"]
+    inputs, outputs = _retrieval_texts(rng, category, about_new, errored)
+    in_tok = (1900 + rng.normal(0, 250, n)).round().astype(np.int64)
+    out_tok = np.clip(rng.normal(260, 60, n), 40, 1000).round().astype(np.int64)
+    latency = lognormal_latency(rng, 320 + 0.05 * in_tok + 17.0 * out_tok, 0.2)
+    users = draw_users(rng, n, "lawyer-", user_pool("retrieval", n) if part is None else part.user_pool)
+    # Changes and versions
+    times, changes = _retrieval_changes(p)
+    corpus = step_version(ts, [(times["old_corpus"], "filings-v41"), (t_c, "filings-v42")], "filings-v40")
+    index = step_version(ts, [(times["old_index"], "ann-v41")], "ann-v40")
+    prompt = step_version(ts, [(times["prompt"], "legal-rag-v8")], "legal-rag-v7")
+    temperature = np.where(ts >= times["config"].value, 0.0, 0.2)
+    fingerprint = step_version(ts, [(times["silent"], "fp_7c2d19e4")], "fp_3a1b88c0")
+    cols = dict(
+        event_id=make_ids("rag", n, id0), ts=ts, session_id=sessions_of(users, ts), user_id=users,
+        model_version=np.full(n, "lexgen-3.1", dtype=object), model_requested=np.full(n, "lexgen-3.1", dtype=object),
+        provider=np.full(n, "internal", dtype=object), upstream_fingerprint=fingerprint,
+        prompt_template_version=prompt, embedding_model=np.full(n, "legal-embed-v2", dtype=object),
+        index_version=index, corpus_version=corpus, temperature=temperature, top_p=np.full(n, 1.0),
+        top_k=np.full(n, 5), max_tokens=np.full(n, 1024),
+        query_category=category, risk_category=o["risk"], traffic_source=o["source"], framing=o["framing"],
+        input_text=inputs, output_text=outputs,
+        correct=masked_bool(o["correct"], errored), hallucinated=masked_bool(hallucinated, errored),
+        confidence=np.where(errored, np.nan, o["confidence"]), quality_score=np.where(errored, np.nan, o["quality"]),
+        retrieval_top1_score=scores[:, 0], retrieval_mean_score=np.round(scores.mean(axis=1), 4),
+        retrieval_scores=pa.FixedSizeListArray.from_arrays(pa.array(scores.ravel()), 5).cast(pa.list_(pa.float64())),
+        retrieval_doc_ids=pa.FixedSizeListArray.from_arrays(
+            pa.array([f"doc-{i:05d}" for i in doc_idx.ravel()]), 5).cast(pa.list_(pa.string())),
+        latency_ms=latency, input_tokens=in_tok, output_tokens=np.where(errored, 0, out_tok),
+        finish_reason=np.where(errored, None, "stop").astype(object),
+        status=np.where(errored, "error", "ok").astype(object),
+        error_type=np.where(errored, "upstream_timeout", None).astype(object),
+    )
+    # The weekly evaluation is drawn after the events (the chunked writer draws it once, apart).
+    ev = retrieval_evaluations(p, rng, incident) if part is None else empty_evaluations()
+    truth = _retrieval_truth(p, o["degraded"] & hallucinated, times["silent"])
     return cols, changes, truth, ev
-
-
-# --------------------------------------------------------------------------------------------
-# Refusal regression (medical triage)
