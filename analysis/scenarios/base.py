@@ -36,6 +36,7 @@ BASE_RATE = {"retrieval": 26.0, "refusal": 210.0, "escalation": 70.0}
 
 
 def iso_utc(ts: Any) -> Any:
+    """A timestamp as ISO 8601 UTC with milliseconds and ``Z`` (``None`` for a missing one)."""
     if ts is None or (isinstance(ts, float) and math.isnan(ts)) or ts is pd.NaT:
         return None
     return pd.Timestamp(ts).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
@@ -191,6 +192,7 @@ EVAL_COLUMNS = {
 
 
 def empty_evaluations() -> pd.DataFrame:
+    """A zero-row evaluations frame with the retrieval case's columns and dtypes."""
     return pd.DataFrame({c: pd.Series([], dtype=schema.dtype_for(k)) for c, k in EVAL_COLUMNS.items()})
 
 
@@ -201,6 +203,7 @@ def _check_pattern(pattern: str) -> str:
 
 
 def check_positive(name: str, value: float | None) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is ``None`` or a positive finite number."""
     if value is None:
         return
     if not isinstance(value, (int, float, np.integer, np.floating)) or not np.isfinite(value) or value <= 0:
@@ -209,6 +212,8 @@ def check_positive(name: str, value: float | None) -> None:
 
 @dataclass(frozen=True)
 class Params:
+    """One case's resolved parameters: every seed-drawn value fixed, the timeline computed."""
+
     pattern: str
     seed: int
     scale: float
@@ -221,6 +226,7 @@ class Params:
 
 
 def resolve(pattern: str, seed: int, scale: float | None, onset: Any, magnitude: float | None, days: float | None) -> Params:
+    """Check the arguments of :func:`generate` and resolve the seed-drawn parameters of one case."""
     _check_pattern(pattern)
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"`seed` must be a non-negative integer, got {seed!r}")
@@ -272,10 +278,13 @@ class Part:
 
 
 def part_window(p: Params, part: Part | None) -> tuple[pd.Timestamp, pd.Timestamp, int]:
+    """``(lo, hi, id0)``: the time slice to draw and its first event index (the whole case without a part)."""
     return (p.start, p.reported_at, 0) if part is None else (part.lo, part.hi, part.id0)
 
 @dataclass
 class Change:
+    """One change-log row as a generator writes it (see :data:`analysis.schema.CHANGES`)."""
+
     change_id: str
     ts: pd.Timestamp
     change_type: str
@@ -290,6 +299,7 @@ class Change:
 
 
 def changes_frame(changes: Sequence[Change]) -> pd.DataFrame:
+    """The canonical ``changes`` table of a generator's change list, sorted by time."""
     rows = sorted(changes, key=lambda c: c.ts)
     raw = pd.DataFrame(
         {
@@ -315,10 +325,12 @@ def changes_frame(changes: Sequence[Change]) -> pd.DataFrame:
 
 
 def clip_ts(ts: pd.Timestamp, p: Params, margin: pd.Timedelta = 6 * HOUR) -> pd.Timestamp:
+    """``ts`` kept inside the exported log (``margin`` after its start, an hour before the report), to the minute."""
     return min(max(ts, p.start + margin), p.reported_at - HOUR).floor("min")
 
 
 def params_dict(p: Params, incident: bool) -> dict[str, Any]:
+    """The resolved parameters as the ground truth records them."""
     return {
         "pattern": p.pattern,
         "seed": p.seed,

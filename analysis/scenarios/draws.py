@@ -16,11 +16,13 @@ _USER_POOL = {"retrieval": (200, 60), "refusal": (500, 6), "escalation": (300, 5
 
 
 def choice(rng: np.random.Generator, values: Sequence[str], p: Sequence[float], n: int) -> np.ndarray:
+    """``n`` values drawn from ``values`` with probabilities ``p`` (normalised)."""
     p = np.asarray(p, dtype=float)
     return np.asarray(values, dtype=object)[rng.choice(len(values), size=n, p=p / p.sum())]
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
+    """The logistic function."""
     return 1.0 / (1.0 + np.exp(-x))
 
 
@@ -33,14 +35,17 @@ def step_version(ts: np.ndarray, steps: Sequence[tuple[pd.Timestamp, str]], init
 
 
 def pick(rng: np.random.Generator, pool: Sequence[str], n: int) -> np.ndarray:
+    """``n`` values drawn uniformly from ``pool``."""
     return np.asarray(pool, dtype=object)[rng.integers(0, len(pool), size=n)]
 
 def make_ids(prefix: str, n: int, start: int = 0) -> np.ndarray:
+    """``n`` ids ``<prefix>-0000000`` numbered from ``start``."""
     return np.array([f"{prefix}-{i:07d}" for i in range(start, start + n)], dtype=object)
 
 
 @functools.lru_cache(maxsize=4)
 def user_perm(pool: int) -> np.ndarray:
+    """The fixed permutation of user numbers of a population of ``pool`` users."""
     # Cached: the chunked writer asks for the same (large) pool once per chunk.
     perm = np.random.default_rng(pool).permutation(pool)
     perm.setflags(write=False)
@@ -54,6 +59,7 @@ def user_pool(pattern: str, n: int) -> int:
 
 
 def draw_users(rng: np.random.Generator, n: int, prefix: str, pool: int) -> np.ndarray:
+    """``n`` user ids of a population of ``pool`` with Zipf-like activity."""
     # Zipf-like activity: a few heavy users, a long tail.
     ranks = np.minimum(rng.zipf(1.3, size=n), pool) - 1
     perm = user_perm(pool)
@@ -81,10 +87,12 @@ def sessions_of(users: np.ndarray, ts: np.ndarray) -> np.ndarray:
 
 
 def lognormal_latency(rng: np.random.Generator, base: np.ndarray, sigma: float = 0.25) -> np.ndarray:
+    """Latencies in ms: ``base`` times a lognormal factor, to 0.1 ms."""
     return np.round(base * rng.lognormal(0.0, sigma, size=len(base)), 1)
 
 
 def masked_bool(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """Booleans as objects, ``None`` where ``missing``."""
     out = np.asarray(values, dtype=object).copy()
     out[missing] = None
     return out

@@ -166,15 +166,15 @@ def _escalation_changes(p: Params) -> tuple[dict[str, pd.Timestamp], list[Change
     t_config = clip_ts(onset - 3 * HOUR, p)
     changes = [
         Change("chg-0301", t_classifier, "classifier_update", "router", "classifier_version", "router-v3", "router-v4",
-                "Routing classifier retrained on Q4 tickets (account holders).", "ml-platform"),
+               "Routing classifier retrained on Q4 tickets (account holders).", "ml-platform"),
         Change("chg-0302", t_prompt, "prompt_template_change", "system-prompt", "prompt_template_version", "support-v21", "support-v22",
-                "Friendlier greeting; no change to routing instructions.", "git"),
+               "Friendlier greeting; no change to routing instructions.", "git"),
         Change("chg-0303", t_traffic, "traffic_source_change", "traffic", "traffic_source", None, "blog_referral",
-                "Competitor's blog post links to our support chat as a 'free alternative'.", "marketing"),
+               "Competitor's blog post links to our support chat as a 'free alternative'.", "marketing"),
         Change("chg-0304", t_deploy, "deploy", "mobile-app", None, "5.1.0", "5.2.0",
-                "Mobile app release 5.2 (dark mode).", "app-store"),
+               "Mobile app release 5.2 (dark mode).", "app-store"),
         Change("chg-0305", t_config, "config_change", "generation", "temperature", "0.3", "0.5",
-                "Raised answer temperature for more varied phrasing.", "config-repo"),
+               "Raised answer temperature for more varied phrasing.", "config-repo"),
     ]
     return dict(classifier=t_classifier, prompt=t_prompt, silent=t_silent, config=t_config), changes
 
@@ -218,6 +218,7 @@ def _escalation_truth(p: Params, affected: np.ndarray, ts: np.ndarray, t_silent:
 def generate_escalation(
     p: Params, rng: np.random.Generator, incident: bool, part: Part | None = None
 ) -> tuple[dict, list[Change], dict, pd.DataFrame]:
+    """The escalation storm's columns, change log, truth dict and (empty) evaluations; ``part``: one time slice."""
     lo, hi, id0 = part_window(p, part)
     ts, blog = _escalation_arrivals(p, rng, lo, hi)
     n = len(ts)

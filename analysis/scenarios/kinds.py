@@ -364,13 +364,13 @@ def _changes_and_truth(kind: str, onset: pd.Timestamp, incident: bool, eff: Mapp
     """The change log (cause, decoys, the campaign) and the truth's ids."""
     ch = [
         Change("chg-deploy-api", onset - HOUR, "deploy", "api-gateway", None, "2026.3.1", "2026.3.2",
-                "Routine deploy of the API gateway (logging library bump)"),
+               "Routine deploy of the API gateway (logging library bump)"),
         Change("chg-config-timeouts", onset - 3 * HOUR, "config_change", "api-gateway", None, "30s", "45s",
-                "Raised the upstream timeout"),
+               "Raised the upstream timeout"),
         Change("chg-prompt-copy", onset - DAY, "prompt_template_change", "frontend", None, "greeting-v3", "greeting-v4",
-                "Reworded the welcome message (not a model prompt)"),
+               "Reworded the welcome message (not a model prompt)"),
         Change("chg-flag-feedback", onset + 2 * HOUR, "config_change", "frontend", None, "off", "on",
-                "Enabled the thumbs-up/down widget"),
+               "Enabled the thumbs-up/down widget"),
     ]
     decoys = tuple(c.change_id for c in ch)
     cause: str | None = None
@@ -383,11 +383,11 @@ def _changes_and_truth(kind: str, onset: pd.Timestamp, incident: bool, eff: Mapp
         else:
             cause = f"chg-{kind.replace('_', '-')}"
             ch.append(Change(cause, onset, eff["change_type"], "assistant", eff["attribute"], v0, v1,
-                              f"{eff['change_type'].replace('_', ' ')}: {eff['attribute']} {v0} -> {v1}"))
+                             f"{eff['change_type'].replace('_', ' ')}: {eff['attribute']} {v0} -> {v1}"))
     elif kind == "holiday_mix_shift":
         cause = "chg-holiday-campaign"
         ch.append(Change(cause, onset, "traffic_source_change", "marketing", "traffic_source", None, "campaign",
-                          "Holiday returns campaign e-mail goes out"))
+                         "Holiday returns campaign e-mail goes out"))
     fact = {"logging_outage": ("logging_gap", onset, onset + 10 * HOUR),
             "evaluator_outage": ("label_coverage_drop", onset, onset + 12 * HOUR)}.get(kind)
     out = {"cause": cause, "decoys": decoys, "silent": silent,

@@ -225,14 +225,14 @@ def _refusal_changes(p: Params) -> tuple[dict[str, pd.Timestamp], list[Change]]:
     t_config = clip_ts(onset - 6 * HOUR, p)
     changes = [
         Change("chg-0201", t_prompt, "prompt_template_change", "system-prompt", "prompt_template_version", "triage-v12", "triage-v13",
-                "Reworded the greeting and the disclaimer paragraph.", "git"),
+               "Reworded the greeting and the disclaimer paragraph.", "git"),
         Change("chg-0202", t_update, "model_update", "llm", "model_version", "medtriage-v1", "medtriage-v2",
-                "Base model update. Staged rollout: 5% canary, then ramp to 100% over 72 h from "
-                f"{iso_utc(onset)}.", "release-manager", ts_end=ramp_end, rollout_pct=100.0),
+               "Base model update. Staged rollout: 5% canary, then ramp to 100% over 72 h from "
+               f"{iso_utc(onset)}.", "release-manager", ts_end=ramp_end, rollout_pct=100.0),
         Change("chg-0203", t_deploy, "deploy", "patient-portal", None, "2026.3.0", "2026.3.1",
-                "Patient portal release: appointment reminders by SMS.", "ci"),
+               "Patient portal release: appointment reminders by SMS.", "ci"),
         Change("chg-0204", t_config, "config_change", "generation", "max_tokens", "512", "768",
-                "Raised max_tokens so long answers are not cut off.", "config-repo"),
+               "Raised max_tokens so long answers are not cut off.", "config-repo"),
     ]
     return dict(prompt=t_prompt, silent=t_silent, config=t_config), changes
 
@@ -282,6 +282,7 @@ def _refusal_truth(p: Params, affected: np.ndarray, ts: np.ndarray, t_silent: pd
 def generate_refusal(
     p: Params, rng: np.random.Generator, incident: bool, part: Part | None = None
 ) -> tuple[dict, list[Change], dict, pd.DataFrame]:
+    """The refusal regression's columns, change log, truth dict and (empty) evaluations; ``part``: one time slice."""
     lo, hi, id0 = part_window(p, part)
     ((_, rate),) = rate_streams(p)
     ts = arrivals(rng, lo, hi, rate)

@@ -192,17 +192,17 @@ def _retrieval_changes(p: Params) -> tuple[dict[str, pd.Timestamp], list[Change]
     t_silent = clip_ts(t_c + 12 * DAY + 9 * HOUR, p)
     changes = [
         Change("chg-0101", t_old_corpus, "corpus_update", "document-store", "corpus_version", "filings-v40", "filings-v41",
-                "Weekly corpus sync: +2,100 court filings.", "data-pipeline"),
+               "Weekly corpus sync: +2,100 court filings.", "data-pipeline"),
         Change("chg-0102", t_old_index, "index_rebuild", "vector-index", "index_version", "ann-v40", "ann-v41",
-                "Embedding index rebuilt after the corpus sync (filings-v41).", "data-pipeline"),
+               "Embedding index rebuilt after the corpus sync (filings-v41).", "data-pipeline"),
         Change("chg-0103", t_prompt, "prompt_template_change", "answer-prompt", "prompt_template_version", "legal-rag-v7", "legal-rag-v8",
-                "Reworded the citation-format instruction (Bluebook style, no content change).", "git"),
+               "Reworded the citation-format instruction (Bluebook style, no content change).", "git"),
         Change("chg-0104", t_c, "corpus_update", "document-store", "corpus_version", "filings-v41", "filings-v42",
-                "Bulk import of ~14,000 new federal filings (Q4 backlog).", "data-pipeline"),
+               "Bulk import of ~14,000 new federal filings (Q4 backlog).", "data-pipeline"),
         Change("chg-0105", t_config, "config_change", "generation", "temperature", "0.2", "0.0",
-                "Sampling temperature lowered to 0 for more deterministic answers.", "config-repo"),
+               "Sampling temperature lowered to 0 for more deterministic answers.", "config-repo"),
         Change("chg-0106", t_deploy, "deploy", "web-app", None, "2026.4.2", "2026.4.3",
-                "Web app release: export answers to Word.", "ci"),
+               "Web app release: export answers to Word.", "ci"),
     ]
     times = dict(old_corpus=t_old_corpus, old_index=t_old_index, prompt=t_prompt, config=t_config, silent=t_silent)
     return times, changes
@@ -247,6 +247,7 @@ def _retrieval_truth(p: Params, affected: np.ndarray, t_silent: pd.Timestamp) ->
 def generate_retrieval(
     p: Params, rng: np.random.Generator, incident: bool, part: Part | None = None
 ) -> tuple[dict, list[Change], dict, pd.DataFrame]:
+    """The retrieval degradation's columns, change log, truth dict and weekly evaluations; ``part``: one time slice."""
     t_c = p.onset
     lo, hi, id0 = part_window(p, part)
     ((_, rate),) = rate_streams(p)

@@ -49,6 +49,7 @@ def fill_templates(templates: Sequence[str], idx: np.ndarray, slots: Mapping[str
 
 
 def with_pii(rng: np.random.Generator, text: np.ndarray, share: float = 0.03) -> np.ndarray:
+    """``text`` with a fake personal-data sentence appended to a ``share`` of the rows."""
     has = rng.random(len(text)) < share
     pii = _pii_sentences(rng, len(text), keep=has)
     out = text.copy()

@@ -3,6 +3,7 @@ and JSON Lines."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -14,9 +15,29 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
 
 from .arrivals import expected_events
-from .base import CASE_NAMES, DAY, DAYS, NS_DAY, PATTERN_CODE, PATTERNS, GroundTruth, Params, Part, changes_frame, check_positive, empty_evaluations, ground_truth, iso_utc, params_dict, resolve
+from .base import (
+    CASE_NAMES,
+    DAY,
+    DAYS,
+    NS_DAY,
+    PATTERN_CODE,
+    PATTERNS,
+    Change,
+    GroundTruth,
+    Params,
+    Part,
+    changes_frame,
+    check_positive,
+    empty_evaluations,
+    ground_truth,
+    iso_utc,
+    params_dict,
+    resolve,
+)
 from .cases import GENERATORS, generate
 from .draws import user_perm, user_pool
 from .frames import events_table
@@ -70,8 +91,6 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     dtypes (``list<item: double>[pyarrow]``), which would break ``pd.read_parquet`` with any
     backend; the Arrow types themselves carry everything (``schema.coerce`` restores dtypes).
     """
-    import pyarrow.parquet as pq
-
     table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
     encodings = {"ts": "DELTA_BINARY_PACKED", "event_id": "DELTA_BYTE_ARRAY"}
     dictionary = [c for c in table.column_names if c not in encodings]
@@ -198,10 +217,126 @@ def write_events(
     progress
         tqdm bar over the events (a dict: tqdm keyword arguments).
     """
-    import pyarrow.parquet as pq
-    from tqdm.auto import tqdm
-
     p = resolve(pattern, seed, scale, onset, magnitude, days)
+    step = _check_chunking(chunk, max_chunk_events)
+    incident = bool(incident)
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    edges = chunk_edges(p, step, max_chunk_events, partition_by_day)
+    expected = expected_events(p, p.start.value, p.reported_at.value)
+    pool = user_pool(pattern, int(round(expected)))
+    day_factor = _day_factors(p)
+    sink = _EventsSink(folder, partition_by_day, compression_level)
+    ids = _AffectedIds(folder / "affected_event_ids.parquet.partial", compression_level, inline_ids)
+    bar_kw = dict(progress) if isinstance(progress, Mapping) else {}
+    bar = tqdm(
+        total=int(round(expected)), unit="ev", unit_scale=True, disable=not progress,
+        **{"desc": f"{CASE_NAMES[pattern]}{'' if incident else '_baseline'}", **bar_kw},
+    )
+    try:
+        streamed = _stream_slices(_Plan(p, incident, tuple(edges), pool, day_factor), sink, ids, bar)
+    finally:
+        bar.close()
+        sink.close()
+        ids.close()
+        user_perm.cache_clear()  # up to ~130 MB at 100M events
+    sink.publish()
+    os.replace(ids.path, folder / "affected_event_ids.parquet")
+    truth, files = _write_chunked_tables(folder, p, incident, streamed, ids, len(edges))
+    return WrittenEvents({"events": sink.target, **files}, streamed.n_events, len(edges), ids.n, truth)
+
+
+def _day_factors(p: Params) -> np.ndarray | None:
+    """The escalation case's day-to-day factor of the base escalation rate, one per day, drawn once."""
+    if p.pattern != "escalation":
+        return None
+    n_days = int((p.reported_at - p.start) // DAY) + 1
+    return np.random.default_rng([p.seed, PATTERN_CODE[p.pattern], 13]).uniform(0.8, 1.2, size=n_days)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the chunked writer resolved before drawing: the parameters, the slices ``[lo, hi)`` (ns),
+    the user population and the escalation case's day factors."""
+
+    p: Params
+    incident: bool
+    edges: tuple[tuple[int, int], ...]
+    pool: int
+    day_factor: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class _Streamed:
+    """What the slices added up to: events, events in the failure window, the counts the notes
+    quote, and the first slice's change log and truth dict."""
+
+    n_events: int
+    n_window: int
+    counts: dict[str, int]
+    changes: list[Change]
+    truth: dict
+
+
+def _stream_slices(plan: _Plan, sink: _EventsSink, ids: _AffectedIds, bar: Any) -> _Streamed:
+    """Draw every slice with its own generator and write it (events, affected ids)."""
+    p, incident = plan.p, plan.incident
+    code = PATTERN_CODE[p.pattern]
+    n_total = n_window = 0
+    counts: dict[str, int] = {}
+    meta: tuple[list[Change], dict] | None = None
+    for i, (a, b) in enumerate(plan.edges):
+        part = Part(pd.Timestamp(a, tz="UTC"), pd.Timestamp(b, tz="UTC"), n_total, plan.pool, plan.day_factor)
+        rng = np.random.default_rng([p.seed, code, 17, i])
+        cols, changes, t, _ = GENERATORS[p.pattern](p, rng, incident, part)
+        if meta is None:
+            meta = (changes, t)
+        for k, v in (t.get("counts") or {}).items():
+            counts[k] = counts.get(k, 0) + int(v)
+        ts = cols["ts"]
+        n = len(ts)
+        table = events_table(cols, t.get("extra"))
+        del cols
+        sink.check_schema(table, i)
+        n_window += int(((ts >= t["failure_from"].value) & (ts < p.reported_at.value)).sum())
+        if incident and t["affected"].any():
+            ids.add(table, t["affected"])
+        if n:
+            sink.write(table, a)
+        n_total += n
+        bar.update(n)
+        del table, ts
+    sink.finish()
+    bar.total = n_total  # the bar's total was the expected count
+    bar.refresh()
+    assert meta is not None
+    return _Streamed(n_total, n_window, counts, meta[0], meta[1])
+
+
+def _write_chunked_tables(
+    folder: Path, p: Params, incident: bool, s: _Streamed, ids: _AffectedIds, n_chunks: int
+) -> tuple[GroundTruth, dict[str, Path]]:
+    """The chunked writer's ground truth, ``changes.csv``, ``evaluations.csv`` and ``truth.json``."""
+    t = s.truth
+    notes = t["notes_fn"](**s.counts) if "notes_fn" in t else t["notes"]
+    share = ids.n / max(s.n_window, 1)
+    params = {**params_dict(p, incident), "writer": "chunked", "chunks": n_chunks}
+    truth = ground_truth(p, t, incident, tuple(ids.inline or ()), share, notes, params)
+    evaluations = (
+        retrieval_evaluations(p, np.random.default_rng([p.seed, PATTERN_CODE[p.pattern], 19]), incident)
+        if p.pattern == "retrieval" else empty_evaluations()
+    )
+    files = _write_case_tables(folder, changes_frame(s.changes), None, evaluations)
+    doc = truth.to_dict()
+    doc.update(n_events=s.n_events, affected_count=ids.n, affected_event_ids_file="affected_event_ids.parquet")
+    files["truth"] = folder / "truth.json"
+    files["truth"].write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    files["affected_event_ids"] = folder / "affected_event_ids.parquet"
+    return truth, files
+
+
+def _check_chunking(chunk: str | pd.Timedelta, max_chunk_events: int | None) -> pd.Timedelta:
+    """The slice length as a duration, after checking it and ``max_chunk_events``."""
     try:
         step = pd.Timedelta(chunk)
     except (ValueError, TypeError):
@@ -210,121 +345,95 @@ def write_events(
         raise ValueError(f"`chunk` must be at least 5 minutes, got {chunk!r}")
     if max_chunk_events is not None and (not isinstance(max_chunk_events, (int, np.integer)) or max_chunk_events < 1):
         raise ValueError(f"`max_chunk_events` must be a positive integer or None, got {max_chunk_events!r}")
-    incident = bool(incident)
-    code = PATTERN_CODE[pattern]
-    folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    edges = chunk_edges(p, step, max_chunk_events, partition_by_day)
-    expected = expected_events(p, p.start.value, p.reported_at.value)
-    pool = user_pool(pattern, int(round(expected)))
-    day_factor = None
-    if pattern == "escalation":
-        n_days = int((p.reported_at - p.start) // DAY) + 1
-        day_factor = np.random.default_rng([p.seed, code, 13]).uniform(0.8, 1.2, size=n_days)
+    return step
 
-    single = folder / "events.parquet"
-    parts_dir = folder / "events"
-    target = parts_dir if partition_by_day else single
-    partial = folder / ("events.partial" if partition_by_day else "events.parquet.partial")
-    if partial.is_dir():
-        _remove_partitions(partial)
-    elif partial.exists():
-        partial.unlink()
-    ids_partial = folder / "affected_event_ids.parquet.partial"
-    ids_schema = pa.schema([("event_id", pa.large_string())])
-    ids_writer = pq.ParquetWriter(ids_partial, ids_schema, compression="zstd", compression_level=compression_level)
 
-    bar_kw = dict(progress) if isinstance(progress, Mapping) else {}
-    bar = tqdm(
-        total=int(round(expected)), unit="ev", unit_scale=True, disable=not progress,
-        **{"desc": f"{CASE_NAMES[pattern]}{'' if incident else '_baseline'}", **bar_kw},
-    )
-    writer = None
-    writer_day = None
-    table_schema = None
-    n_total = n_window = n_affected = 0
-    inline: list[str] | None = []
-    counts: dict[str, int] = {}
-    meta: tuple[list[Change], dict] | None = None
-    try:
-        for i, (a, b) in enumerate(edges):
-            part = Part(pd.Timestamp(a, tz="UTC"), pd.Timestamp(b, tz="UTC"), n_total, pool, day_factor)
-            rng = np.random.default_rng([p.seed, code, 17, i])
-            cols, changes, t, _ = GENERATORS[pattern](p, rng, incident, part)
-            if meta is None:
-                meta = (changes, t)
-            for k, v in (t.get("counts") or {}).items():
-                counts[k] = counts.get(k, 0) + int(v)
-            ts = cols["ts"]
-            n = len(ts)
-            table = events_table(cols, t.get("extra"))
-            del cols
-            if table_schema is None:
-                table_schema = table.schema
-            elif not table.schema.equals(table_schema):  # pragma: no cover - a bug in this module
-                raise AssertionError(f"slice {i} has schema {table.schema}, expected {table_schema}")
-            n_window += int(((ts >= t["failure_from"].value) & (ts < p.reported_at.value)).sum())
-            if incident and t["affected"].any():
-                ids = table.column("event_id").filter(pa.array(t["affected"]))
-                n_affected += len(ids)
-                ids_writer.write_table(pa.Table.from_arrays([ids.combine_chunks()], schema=ids_schema))
-                if inline is not None:
-                    inline.extend(ids.to_pylist())
-                    if len(inline) > inline_ids:
-                        inline = None
-            if n:
-                if partition_by_day:
-                    day = pd.Timestamp(a, tz="UTC").strftime("%Y-%m-%d")
-                    if day != writer_day:
-                        if writer is not None:
-                            writer.close()
-                        path = partial / f"day={day}" / "part-0.parquet"
-                        path.parent.mkdir(parents=True, exist_ok=True)
-                        writer = pq.ParquetWriter(path, table_schema, **_parquet_options(table_schema, compression_level))
-                        writer_day = day
-                elif writer is None:
-                    writer = pq.ParquetWriter(partial, table_schema, **_parquet_options(table_schema, compression_level))
-                writer.write_table(table, row_group_size=max(n, 1))
-            n_total += n
-            bar.update(n)
-            del table, ts
-        if writer is None and not partition_by_day:  # no events at all: an empty file with the schema
-            writer = pq.ParquetWriter(partial, table_schema, **_parquet_options(table_schema, compression_level))
-        bar.total = n_total  # the bar's total was the expected count
-        bar.refresh()
-    finally:
-        bar.close()
-        if writer is not None:
-            writer.close()
-        ids_writer.close()
-        user_perm.cache_clear()  # up to ~130 MB at 100M events
-    # Replace the previous output (and the other layout's, so that a folder holds one).
-    _remove_partitions(parts_dir)
-    if single.exists():
-        single.unlink()
-    if partition_by_day:
-        partial.mkdir(exist_ok=True)
-    os.replace(partial, target)
-    os.replace(ids_partial, folder / "affected_event_ids.parquet")
+class _EventsSink:
+    """The chunked writer's events: ``events.parquet`` (one row group per slice) or one file per UTC
+    day, written under a ``.partial`` name and moved into place by :meth:`publish`."""
 
-    assert meta is not None
-    changes, t = meta
-    notes = t["notes_fn"](**counts) if "notes_fn" in t else t["notes"]
-    share = n_affected / max(n_window, 1)
-    params = {**params_dict(p, incident), "writer": "chunked", "chunks": len(edges)}
-    truth = ground_truth(p, t, incident, tuple(inline or ()), share, notes, params)
-    evaluations = (
-        retrieval_evaluations(p, np.random.default_rng([p.seed, code, 19]), incident)
-        if pattern == "retrieval" else empty_evaluations()
-    )
-    files: dict[str, Path] = {"events": target}
-    files.update(_write_case_tables(folder, changes_frame(changes), None, evaluations))
-    doc = truth.to_dict()
-    doc.update(n_events=n_total, affected_count=n_affected, affected_event_ids_file="affected_event_ids.parquet")
-    files["truth"] = folder / "truth.json"
-    files["truth"].write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    files["affected_event_ids"] = folder / "affected_event_ids.parquet"
-    return WrittenEvents(files, n_total, len(edges), n_affected, truth)
+    def __init__(self, folder: Path, partition_by_day: bool, compression_level: int) -> None:
+        self.partition_by_day = partition_by_day
+        self.level = compression_level
+        self.single = folder / "events.parquet"
+        self.parts_dir = folder / "events"
+        self.target = self.parts_dir if partition_by_day else self.single
+        self.partial = folder / ("events.partial" if partition_by_day else "events.parquet.partial")
+        if self.partial.is_dir():
+            _remove_partitions(self.partial)
+        elif self.partial.exists():
+            self.partial.unlink()
+        self.writer: pq.ParquetWriter | None = None
+        self.day: str | None = None
+        self.schema: pa.Schema | None = None
+
+    def check_schema(self, table: pa.Table, i: int) -> None:
+        """Every slice must have the first slice's schema."""
+        if self.schema is None:
+            self.schema = table.schema
+        elif not table.schema.equals(self.schema):  # pragma: no cover - a bug in this module
+            raise AssertionError(f"slice {i} has schema {table.schema}, expected {self.schema}")
+
+    def write(self, table: pa.Table, lo: int) -> None:
+        """Append the slice starting at ``lo`` (ns), opening the file of its day when partitioned."""
+        if self.partition_by_day:
+            day = pd.Timestamp(lo, tz="UTC").strftime("%Y-%m-%d")
+            if day != self.day:
+                if self.writer is not None:
+                    self.writer.close()
+                path = self.partial / f"day={day}" / "part-0.parquet"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.writer = pq.ParquetWriter(path, self.schema, **_parquet_options(self.schema, self.level))
+                self.day = day
+        elif self.writer is None:
+            self.writer = pq.ParquetWriter(self.partial, self.schema, **_parquet_options(self.schema, self.level))
+        self.writer.write_table(table, row_group_size=max(len(table), 1))
+
+    def finish(self) -> None:
+        """No events at all: an empty file with the schema."""
+        if self.writer is None and not self.partition_by_day:
+            self.writer = pq.ParquetWriter(self.partial, self.schema, **_parquet_options(self.schema, self.level))
+
+    def close(self) -> None:
+        """Close the open file."""
+        if self.writer is not None:
+            self.writer.close()
+
+    def publish(self) -> None:
+        """Replace the previous output (and the other layout's, so that a folder holds one)."""
+        _remove_partitions(self.parts_dir)
+        if self.single.exists():
+            self.single.unlink()
+        if self.partition_by_day:
+            self.partial.mkdir(exist_ok=True)
+        os.replace(self.partial, self.target)
+
+
+class _AffectedIds:
+    """The affected event ids: streamed to Parquet (column ``event_id``), and kept inline while
+    there are at most ``inline_ids`` of them (``inline`` is then ``None``)."""
+
+    def __init__(self, path: Path, compression_level: int, inline_ids: int) -> None:
+        self.path = path
+        self.schema = pa.schema([("event_id", pa.large_string())])
+        self.writer = pq.ParquetWriter(path, self.schema, compression="zstd", compression_level=compression_level)
+        self.inline_ids = inline_ids
+        self.inline: list[str] | None = []
+        self.n = 0
+
+    def add(self, table: pa.Table, affected: np.ndarray) -> None:
+        """Write the ids of the slice's affected events."""
+        ids = table.column("event_id").filter(pa.array(affected))
+        self.n += len(ids)
+        self.writer.write_table(pa.Table.from_arrays([ids.combine_chunks()], schema=self.schema))
+        if self.inline is not None:
+            self.inline.extend(ids.to_pylist())
+            if len(self.inline) > self.inline_ids:
+                self.inline = None
+
+    def close(self) -> None:
+        """Close the Parquet file."""
+        self.writer.close()
 
 
 def _write_case_tables(
@@ -350,6 +459,7 @@ def _write_case_tables(
 
 
 def write_events_jsonl(events: pd.DataFrame, path: Path) -> None:
+    """The events as canonical JSON Lines (timestamps ISO 8601 with ms and ``Z``, missing values left out)."""
     frame = events.copy()
     for c in frame.columns:
         if isinstance(frame[c].dtype, pd.DatetimeTZDtype):
@@ -425,8 +535,6 @@ def write_sample_data(
     dict
         Case folder name -> {file kind -> path}.
     """
-    from tqdm.auto import tqdm
-
     check_positive("scale", scale)
     patterns = _select_patterns(cases)
     if chunked and tuple(jsonl):
@@ -435,30 +543,54 @@ def write_sample_data(
         raise ValueError("`partition_by_day` needs `chunked=True`")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    jobs = [(pat, inc) for pat in patterns for inc in (True, False) if inc or baselines]
+    opts = _SampleOptions(seed, scale, progress, tuple(jsonl), chunked, partition_by_day, max_chunk_events)
+    written, rows = _write_cases(out, jobs, opts)
+    readme = out / "README.md"
+    readme.write_text(_SAMPLE_README.format(seed=seed, scale=scale, rows="\n".join(rows)), encoding="utf-8")
+    written["README"] = {"readme": readme}
+    return written
+
+
+
+@dataclass(frozen=True)
+class _SampleOptions:
+    """:func:`write_sample_data`'s options that every case folder is written with."""
+
+    seed: int
+    scale: float
+    progress: bool
+    jsonl: tuple[str, ...]
+    chunked: bool
+    partition_by_day: bool
+    max_chunk_events: int | None
+
+
+def _write_cases(out: Path, jobs: Sequence[tuple[str, bool]], opts: _SampleOptions) -> tuple[dict[str, dict[str, Path]], list[str]]:
+    """Write every ``(pattern, incident)`` case folder; return the files and the README's table rows."""
     written: dict[str, dict[str, Path]] = {}
     rows = []
-    jobs = [(pat, inc) for pat in patterns for inc in (True, False) if inc or baselines]
-    outer = tqdm(jobs, desc="sample data", disable=not progress, unit="case")
+    outer = tqdm(jobs, desc="sample data", disable=not opts.progress, unit="case")
     for pat, inc in outer:
         case = CASE_NAMES[pat] + ("" if inc else "_baseline")
         folder = out / case
         folder.mkdir(parents=True, exist_ok=True)
-        if chunked:
+        if opts.chunked:
             res = write_events(
-                pat, folder, seed=seed, scale=scale, incident=inc, magnitude=1.0, days=DAYS[pat][0],
-                partition_by_day=partition_by_day, max_chunk_events=max_chunk_events,
-                progress={"desc": case, "leave": False, "position": 1} if progress else False,
+                pat, folder, seed=opts.seed, scale=opts.scale, incident=inc, magnitude=1.0, days=DAYS[pat][0],
+                partition_by_day=opts.partition_by_day, max_chunk_events=opts.max_chunk_events,
+                progress={"desc": case, "leave": False, "position": 1} if opts.progress else False,
             )
             files, n_events, t = res.files, res.n_events, res.truth
         else:
-            sc = generate(pat, seed=seed, scale=scale, incident=inc, magnitude=1.0, days=DAYS[pat][0])
+            sc = generate(pat, seed=opts.seed, scale=opts.scale, incident=inc, magnitude=1.0, days=DAYS[pat][0])
             files = {}
             files["events"] = folder / "events.parquet"
             write_parquet(sc.events, files["events"])
             files.update(_write_case_tables(folder, sc.changes, sc.truth, sc.evaluations))
             n_events, t = len(sc.events), sc.truth
         jsonl_path = folder / "events.jsonl"
-        if case in tuple(jsonl):
+        if case in opts.jsonl:
             write_events_jsonl(sc.events, jsonl_path)
             files["events_jsonl"] = jsonl_path
         elif jsonl_path.exists():
@@ -469,10 +601,7 @@ def write_sample_data(
             f"{t.cause_change_id or '(none; ' + t.candidate_change_id + ' did nothing)'} | "
             f"{iso_utc(t.onset) or '-'} | {iso_utc(t.reported_at)} |"
         )
-    readme = out / "README.md"
-    readme.write_text(_SAMPLE_README.format(seed=seed, scale=scale, rows="\n".join(rows)), encoding="utf-8")
-    written["README"] = {"readme": readme}
-    return written
+    return written, rows
 
 
 def _select_patterns(cases: Sequence[str] | str | None) -> tuple[str, ...]:
@@ -491,8 +620,7 @@ def _select_patterns(cases: Sequence[str] | str | None) -> tuple[str, ...]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - thin wrapper
-    import argparse
-
+    """``python -m analysis.scenarios``: write the sample data."""
     ap = argparse.ArgumentParser(prog="python -m analysis.scenarios", description="Write the sample data.")
     ap.add_argument("--out", default="sample_data")
     ap.add_argument("--scale", type=float, default=1.0)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pajson
 
 from .tables import STRING, dtype_for
 from .values import arrow_of, arrow_strings, arrow_types_mapper, blank_mask, blank_mask_arrow, is_missing_scalar, object_values, to_bool_np, to_text
@@ -244,8 +245,6 @@ def _list_of_object(v: Any, conv: Any) -> tuple[Any, bool]:
 
 def _json_lists_fast(strs: pa.Array, target: pa.DataType) -> pa.Array | None:
     """Parse a string column of JSON arrays with Arrow's JSON reader; None when any row fails."""
-    import pyarrow.json as pajson
-
     if len(strs) == 0:
         return pa.array([], type=target)
     filled = pc.if_else(blank_mask_arrow(strs), "null", strs.cast(pa.string()))
