@@ -1,7 +1,7 @@
 """Accuracy of the whole investigation on generated incidents and their no-incident twins.
 
 Run: ``.venv/bin/python benchmarks/accuracy.py`` (the three case-study patterns and the nine kinds
-of :mod:`analysis.scenario_kinds`, 20 seeds each, incident and twin: 480 investigations, about
+of :mod:`analysis.scenarios.kinds`, 20 seeds each, incident and twin: 480 investigations, about
 an hour on one core; run it alone). ``--seeds N``, ``--first-seed S``, ``--patterns`` and
 ``--kinds`` make other runs (``--patterns`` with no value skips the case studies).
 
@@ -40,8 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd  # noqa: E402
 
-from analysis import scenario_kinds, scenarios  # noqa: E402
-from analysis import investigate  # noqa: E402
+from analysis import investigate, scenarios  # noqa: E402
+from analysis.scenarios import kinds as scenario_kinds  # noqa: E402
 
 _FACT_FOUND = {
     "holiday_mix_shift": lambda pm: pm.q3.mix_shift is not None,
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=20, help="seeds per pattern (default 20)")
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--patterns", nargs="*", default=list(scenarios.PATTERNS))
-    ap.add_argument("--kinds", nargs="*", default=list(scenario_kinds.KINDS), help="kinds of analysis.scenario_kinds")
+    ap.add_argument("--kinds", nargs="*", default=list(scenario_kinds.KINDS), help="kinds of analysis.scenarios.kinds")
     ap.add_argument("--verbose", action="store_true", help="one line per run")
     args = ap.parse_args(argv)
     rows: list[dict] = []

@@ -43,10 +43,10 @@ print(json.dumps(dict(seconds=time.perf_counter() - t, n_events=res.n_events, n_
 def _scale_for(pattern: str, events: float, seed: int, days: float) -> float:
     """The scale whose expected event count is ``events`` (the rates are proportional to the scale)."""
     sys.path.insert(0, str(ROOT))
-    from analysis.scenarios import _expected_events, _resolve
+    from analysis.scenarios import expected_events, resolve
 
-    p = _resolve(pattern, seed, 1.0, None, 1.0, days)
-    return events / _expected_events(p, p.start.value, p.reported_at.value)
+    p = resolve(pattern, seed, 1.0, None, 1.0, days)
+    return events / expected_events(p, p.start.value, p.reported_at.value)
 
 
 def _size(path: Path) -> int:
@@ -55,7 +55,7 @@ def _size(path: Path) -> int:
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
-    from analysis.scenarios import _DAYS, CASE_NAMES
+    from analysis.scenarios import CASE_NAMES, DAYS
 
     patterns = {v: k for k, v in CASE_NAMES.items()}
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -70,7 +70,7 @@ def main() -> None:
     args = ap.parse_args()
 
     pattern = patterns[args.case]
-    days = float(_DAYS[pattern][0])
+    days = float(DAYS[pattern][0])
     scale = _scale_for(pattern, args.events, args.seed, days)
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="generate_scale_", dir=os.environ.get("TMPDIR", "/tmp")))
     kw = dict(

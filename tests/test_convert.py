@@ -11,7 +11,7 @@ import pytest
 
 from analysis.loaders import load_events, open_events
 from analysis.loaders.convert import convert_events
-from analysis.scenarios import _write_events_jsonl
+from analysis.scenarios import write_events_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 REFUSAL = ROOT / "sample_data" / "refusal_regression" / "events.parquet"
@@ -21,7 +21,7 @@ REFUSAL = ROOT / "sample_data" / "refusal_regression" / "events.parquet"
 def jsonl_with_bad_rows(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("convert") / "events.jsonl"
     frame = load_events(REFUSAL).frame.head(3000)
-    _write_events_jsonl(frame, path)
+    write_events_jsonl(frame, path)
     lines = path.read_text().splitlines(keepends=True)
     with path.open("a") as f:
         f.write('{"event_id": "bad-ts", "ts": "yesterday"}\n')

@@ -451,7 +451,7 @@ def chunked(tmp_path_factory):
 
 
 def _written_schema(frame: pd.DataFrame, path: Path) -> pa.Schema:
-    scenarios._write_parquet(frame, path)
+    scenarios.write_parquet(frame, path)
     return pq.read_schema(path)
 
 
@@ -607,12 +607,12 @@ def test_chunked_writer_partitions_by_day(tmp_path):
 
 
 def test_chunked_writer_bounds_the_slices_by_their_expected_events():
-    p = scenarios._resolve("escalation", 0, 5.0, None, 1.0, 14)
-    edges = scenarios._chunk_edges(p, pd.Timedelta("1D"), 20_000, False)
+    p = scenarios.resolve("escalation", 0, 5.0, None, 1.0, 14)
+    edges = scenarios.chunk_edges(p, pd.Timedelta("1D"), 20_000, False)
     assert edges[0][0] == p.start.value and edges[-1][1] == p.reported_at.value
     assert all(a < b for a, b in edges) and all(b == c for (_, b), (c, _) in zip(edges, edges[1:]))
-    sizes = [scenarios._expected_events(p, a, b) for a, b in edges]
-    assert max(sizes) <= 20_000 and sum(sizes) == pytest.approx(scenarios._expected_events(p, p.start.value, p.reported_at.value), rel=0.01)
+    sizes = [scenarios.expected_events(p, a, b) for a, b in edges]
+    assert max(sizes) <= 20_000 and sum(sizes) == pytest.approx(scenarios.expected_events(p, p.start.value, p.reported_at.value), rel=0.01)
     assert len(edges) > 15  # the storm day is split
     with pytest.raises(ValueError, match="`chunk`"):
         write_events("refusal", "/nonexistent/never", chunk="1min")
@@ -620,12 +620,12 @@ def test_chunked_writer_bounds_the_slices_by_their_expected_events():
 
 @pytest.mark.parametrize("pat", PATTERNS)
 def test_events_table_is_the_frame_as_arrow(pat):
-    p = scenarios._resolve(pat, 1, 0.2, None, 1.0, None)
-    part = scenarios._Part(p.onset - 6 * H, p.onset + 6 * H, 500, 1000, np.ones(40))
-    cols, _, t, _ = scenarios._GENERATORS[pat](p, np.random.default_rng(0), True, part)
+    p = scenarios.resolve(pat, 1, 0.2, None, 1.0, None)
+    part = scenarios.Part(p.onset - 6 * H, p.onset + 6 * H, 500, 1000, np.ones(40))
+    cols, _, t, _ = scenarios.GENERATORS[pat](p, np.random.default_rng(0), True, part)
     assert cols["event_id"][0] == {"retrieval": "rag", "refusal": "tri", "escalation": "sup"}[pat] + "-0000500"
-    a = scenarios._events_table(cols, t.get("extra"))
-    b = pa.Table.from_pandas(scenarios._events_frame(cols, t.get("extra")), preserve_index=False).replace_schema_metadata(None)
+    a = scenarios.events_table(cols, t.get("extra"))
+    b = pa.Table.from_pandas(scenarios.events_frame(cols, t.get("extra")), preserve_index=False).replace_schema_metadata(None)
     assert a.equals(b)
 
 

@@ -25,13 +25,13 @@ import pyarrow.parquet as pq
 from ..schema import (
     SchemaError,
     TableSchema,
-    _duplicate_reasons,
-    _row_json,
     arrow_types_mapper,
     check_required_columns,
     coerce_rows,
+    duplicate_reasons,
     empty_frame,
     rejected_frame,
+    row_json,
 )
 from .mapping import MappingState
 from .result import LoadError, LoadResult, file_sha256
@@ -95,11 +95,11 @@ class Collector:
             labels = np.zeros(0, dtype=np.int64)
         self.frames = []
         key = self.schema.key
-        dups = _duplicate_reasons(frame[key], labels, np.ones(len(frame), dtype=bool), key) if len(frame) else {}
+        dups = duplicate_reasons(frame[key], labels, np.ones(len(frame), dtype=bool), key) if len(frame) else {}
         if dups:
             idx = np.array(sorted(dups))
             self.rejected.append(
-                rejected_frame(labels[idx], [dups[int(i)] for i in idx], [_row_json(frame.iloc[int(i)]) for i in idx])
+                rejected_frame(labels[idx], [dups[int(i)] for i in idx], [row_json(frame.iloc[int(i)]) for i in idx])
             )
             keep = np.ones(len(frame), dtype=bool)
             keep[idx] = False

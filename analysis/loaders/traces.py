@@ -14,7 +14,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 import pandas as pd
 
-from ..schema import EVENTS, _duplicate_reasons, _row_json, coerce_rows, rejected_frame
+from ..schema import EVENTS, coerce_rows, duplicate_reasons, rejected_frame, row_json
 from ._spans import Span
 from .detect import data_files
 from .langfuse import attach_scores, read_langfuse
@@ -215,10 +215,10 @@ def _concat_deduped(chunks: list[EventChunk]) -> tuple[pd.DataFrame, pd.DataFram
         frame = coerce_rows(pd.DataFrame({"event_id": [], "ts": []}), EVENTS, assume_tz="UTC").frame
         labels = np.zeros(0, dtype=np.int64)
     parts = [c.rejected for c in chunks if len(c.rejected)]
-    dups = _duplicate_reasons(frame["event_id"], labels, np.ones(len(frame), dtype=bool), "event_id") if len(frame) else {}
+    dups = duplicate_reasons(frame["event_id"], labels, np.ones(len(frame), dtype=bool), "event_id") if len(frame) else {}
     if dups:
         idx = np.array(sorted(dups))
-        parts.append(rejected_frame(labels[idx], [dups[int(i)] for i in idx], [_row_json(frame.iloc[int(i)]) for i in idx]))
+        parts.append(rejected_frame(labels[idx], [dups[int(i)] for i in idx], [row_json(frame.iloc[int(i)]) for i in idx]))
         keep = np.ones(len(frame), dtype=bool)
         keep[idx] = False
         frame = frame.loc[keep].reset_index(drop=True)

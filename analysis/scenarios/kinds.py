@@ -46,27 +46,14 @@ the same draws and change log, no effect.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
-
-from analysis.scenarios import (
-    GroundTruth,
-    Scenario,
-    _arrivals,
-    _Change,
-    _changes_frame,
-    _cycle,
-    _empty_evaluations,
-    _events_frame,
-    _ids,
-    _lognormal_latency,
-    _sessions,
-    _users,
-    HOUR,
-    DAY,
-)
+from .arrivals import arrivals, cycle
+from .base import DAY, HOUR, Change, GroundTruth, Scenario, changes_frame, empty_evaluations
+from .draws import draw_users, lognormal_latency, make_ids, sessions_of
+from .frames import events_frame
 
 __all__ = ["INCIDENT_KINDS", "NO_INCIDENT_KINDS", "KINDS", "generate_kind"]
 
@@ -137,31 +124,43 @@ def _category_share(kind: str, ts: np.ndarray, onset_ns: int, incident: bool, su
     return base
 
 
-def generate_kind(kind: str, *, seed: int = 0, incident: bool = True, days: float | None = None,
-                  scale: float | None = None) -> Scenario:
-    """One incident (or no-incident log) of ``kind`` with its ground truth.
+def _rate(vol: float) -> Callable[[np.ndarray], np.ndarray]:
+    """The arrival rate (events per hour) of the generic assistant at volume ``vol``."""
 
-    Parameters
-    ----------
-    kind
-        One of :data:`KINDS`.
-    seed
-        Seeds every draw: the onset (any hour and weekday over four weeks), the effect size
-        (x U(0.8, 1.2)), the volume (x U(0.7, 1.4)) and the history (12-16 days).
-    incident
-        ``False``: the same draws, changes and traffic without the effect (for an incident
-        kind, its no-incident twin; a no-incident kind is the same either way except that
-        ``False`` also removes the outage or the surge).
-    days, scale
-        History length and volume multiplier (``None``: drawn with the seed).
+    def rate(ns: np.ndarray) -> np.ndarray:
+        return _BASE_RATE * vol * cycle(ns, peak_hour=14.0, amplitude=0.55, weekly=(1.05, 1.1, 1.1, 1.05, 1.0, 0.6, 0.55))
 
-    Returns
-    -------
-    Scenario
-        Canonical ``events`` (plus the application's ``language`` column) and ``changes``;
-        ``truth.pattern`` is the kind.
-    """
-    _check_kind(kind)
+    return rate
+
+
+def _versions(eff: Mapping[str, Any] | None, after: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The version columns and the temperature; the effect's attribute moves at the onset."""
+    n = len(after)
+    versions = {c: np.full(n, v, dtype=object) for c, v in _VERSIONS.items()}
+    temperature = np.full(n, 0.2)
+    if eff is not None:
+        attr, (v0, v1) = eff["attribute"], eff["values"]
+        if attr == "temperature":
+            temperature = np.where(after, float(v1), float(v0))
+        else:
+            versions[attr] = np.where(after, v1, v0).astype(object)
+    return versions, temperature
+
+
+def _outage_masks(kind: str, ts: np.ndarray, on: int, incident: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(labelled, keep)``: the evaluator outage's unlabelled events, the logging outage's dropped ones."""
+    n = len(ts)
+    labelled = np.ones(n, dtype=bool)
+    keep = np.ones(n, dtype=bool)
+    if kind == "evaluator_outage" and incident:
+        labelled = ~((ts >= on) & (ts < on + 12 * 3_600_000_000_000))
+    if kind == "logging_outage" and incident:
+        keep = ~((ts >= on) & (ts < on + 10 * 3_600_000_000_000))
+    return labelled, keep
+
+
+def _kind_params(kind: str, seed: int, days: float | None, scale: float | None) -> dict[str, Any]:
+    """The seed-drawn parameters of one kind: history, volume, effect size, onset, report and start."""
     code = KINDS.index(kind) + 101
     prm = np.random.default_rng([int(seed), code, 1])
     n_days = float(days) if days is not None else float(prm.uniform(12, 16))
@@ -171,14 +170,13 @@ def generate_kind(kind: str, *, seed: int = 0, incident: bool = True, days: floa
     report_after = pd.Timedelta(hours=float(prm.uniform(20, 40)))
     reported_at = (onset + report_after).floor("min")
     start = (reported_at - pd.Timedelta(days=n_days)).floor("h")
-    rng = np.random.default_rng([int(seed), code, 2])
+    return dict(kind=kind, seed=int(seed), code=code, n_days=n_days, vol=vol, magnitude=magnitude, onset=onset,
+                reported_at=reported_at, start=start)
 
-    def rate(ns: np.ndarray) -> np.ndarray:
-        return _BASE_RATE * vol * _cycle(ns, peak_hour=14.0, amplitude=0.55, weekly=(1.05, 1.1, 1.1, 1.05, 1.0, 0.6, 0.55))
 
-    ts = _arrivals(rng, start, reported_at, rate)
+def _kind_segments(kind: str, rng: np.random.Generator, ts: np.ndarray, on: int, incident: bool, magnitude: float) -> dict[str, np.ndarray]:
+    """Category, risk, traffic source and language of the events at ``ts`` (drawn in this order)."""
     n = len(ts)
-    on = onset.value
     after = ts >= on
     surge = 1.2 * magnitude
     share = _category_share(kind, ts, on, incident, surge)
@@ -190,16 +188,14 @@ def generate_kind(kind: str, *, seed: int = 0, incident: bool = True, days: floa
     if kind == "holiday_mix_shift" and incident:
         source = np.where((cat_idx == 2) & after & (rng.random(n) < 0.6), "campaign", source).astype(object)
     language = _draw(rng, _LANGUAGES, _LANGUAGE_SHARE, n)
-    users = _users(rng, n, "u", max(400, n // 8))
-    versions = {c: np.full(n, v, dtype=object) for c, v in _VERSIONS.items()}
-    temperature = np.full(n, 0.2)
-    eff = _EFFECTS.get(kind)
-    if eff is not None:
-        attr, (v0, v1) = eff["attribute"], eff["values"]
-        if attr == "temperature":
-            temperature = np.where(after, float(v1), float(v0))
-        else:
-            versions[attr] = np.where(after, v1, v0).astype(object)
+    return dict(cat_idx=cat_idx, category=category, risk=risk, source=source, language=language)
+
+
+def _kind_outcomes(rng: np.random.Generator, s: dict[str, np.ndarray], eff: Mapping[str, Any] | None, after: np.ndarray,
+                   incident: bool, magnitude: float) -> dict[str, np.ndarray]:
+    """The outcomes at their base rates, then the effect in its slice from the onset on (drawn in this order)."""
+    cat_idx, category, risk, language = s["cat_idx"], s["category"], s["risk"], s["language"]
+    n = len(cat_idx)
     # outcomes at their base rates
     r = [rng.random(n) for _ in range(5)]
     escalated = r[0] < _CAT_ESCALATED[cat_idx]
@@ -233,17 +229,87 @@ def generate_kind(kind: str, *, seed: int = 0, incident: bool = True, days: floa
             hallucinated = np.where(affected_rows, r[3] < 0.03 + 0.5 * (lo - moved), hallucinated)
             affected = affected_rows & (top1 < 0.72)
     confidence = np.clip(rng.normal(0.85, 0.07, n) - 0.25 * affected, 0.0, 1.0)
-    labelled = np.ones(n, dtype=bool)
-    keep = np.ones(n, dtype=bool)
-    if kind == "evaluator_outage" and incident:
-        labelled = ~((ts >= on) & (ts < on + 12 * 3_600_000_000_000))
-    if kind == "logging_outage" and incident:
-        keep = ~((ts >= on) & (ts < on + 10 * 3_600_000_000_000))
+    return dict(escalated=escalated, refused=refused, correct=correct, hallucinated=hallucinated, top1=top1,
+                quality=quality, affected=affected, confidence=confidence)
+
+
+def _kind_truth(prm: Mapping[str, Any], incident: bool, eff: Mapping[str, Any] | None, truth_kw: Mapping[str, Any],
+                events: pd.DataFrame, affected: np.ndarray, n_win: int) -> GroundTruth:
+    """The :class:`GroundTruth` of one kind from its parameters, change log ids and affected events."""
+    affected_ids = tuple(events["event_id"].to_numpy(dtype=object)[affected].tolist()) if incident else ()
+    share = float(affected.sum() / max(n_win, 1)) if incident else 0.0
+    kind, seed, onset, reported_at = prm["kind"], prm["seed"], prm["onset"], prm["reported_at"]
+    n_days, vol, magnitude = prm["n_days"], prm["vol"], prm["magnitude"]
+    seg = {eff["column"]: eff["value"]} if eff is not None else {}
+    return GroundTruth(
+        pattern=kind,
+        cause_change_id=truth_kw["cause"] if (incident and kind in INCIDENT_KINDS) else None,
+        cause_change_type=eff["change_type"] if (incident and eff is not None) else None,
+        onset=onset if (incident and kind in INCIDENT_KINDS) else None,
+        onset_window=(onset - 2 * HOUR, onset + 3 * HOUR) if (incident and kind in INCIDENT_KINDS) else None,
+        reported_at=reported_at,
+        metric=eff["metric"] if eff is not None else _NO_INCIDENT_METRIC[kind],
+        segment=seg,
+        affected_rule=(f"{eff['metric']} failed in {eff['column']}={eff['value']} after the change" if eff is not None
+                       else "none: not an incident"),
+        affected_event_ids=affected_ids,
+        incident=bool(incident and kind in INCIDENT_KINDS),
+        notes=_NOTES[kind],
+        candidate_change_id=truth_kw["cause"],
+        failure_window=(onset, reported_at) if (incident and kind in INCIDENT_KINDS) else None,
+        affected_share=share,
+        decoy_change_ids=truth_kw["decoys"],
+        silent_changes=truth_kw["silent"],
+        params={"kind": kind, "seed": int(seed), "days": n_days, "scale": vol, "magnitude": magnitude, "onset": onset.isoformat(),
+                "incident": bool(incident), "fact": truth_kw.get("fact")},
+    )
+
+
+def generate_kind(kind: str, *, seed: int = 0, incident: bool = True, days: float | None = None,
+                  scale: float | None = None) -> Scenario:
+    """One incident (or no-incident log) of ``kind`` with its ground truth.
+
+    Parameters
+    ----------
+    kind
+        One of :data:`KINDS`.
+    seed
+        Seeds every draw: the onset (any hour and weekday over four weeks), the effect size
+        (x U(0.8, 1.2)), the volume (x U(0.7, 1.4)) and the history (12-16 days).
+    incident
+        ``False``: the same draws, changes and traffic without the effect (for an incident
+        kind, its no-incident twin; a no-incident kind is the same either way except that
+        ``False`` also removes the outage or the surge).
+    days, scale
+        History length and volume multiplier (``None``: drawn with the seed).
+
+    Returns
+    -------
+    Scenario
+        Canonical ``events`` (plus the application's ``language`` column) and ``changes``;
+        ``truth.pattern`` is the kind.
+    """
+    _check_kind(kind)
+    prm = _kind_params(kind, seed, days, scale)
+    code, n_days, vol, magnitude = prm["code"], prm["n_days"], prm["vol"], prm["magnitude"]
+    onset, reported_at, start = prm["onset"], prm["reported_at"], prm["start"]
+    rng = np.random.default_rng([int(seed), code, 2])
+    ts = arrivals(rng, start, reported_at, _rate(vol))
+    n = len(ts)
+    on = onset.value
+    after = ts >= on
+    s = _kind_segments(kind, rng, ts, on, incident, magnitude)
+    cat_idx, category, risk, source, language = s["cat_idx"], s["category"], s["risk"], s["source"], s["language"]
+    users = draw_users(rng, n, "u", max(400, n // 8))
+    eff = _EFFECTS.get(kind)
+    versions, temperature = _versions(eff, after)
+    o = _kind_outcomes(rng, s, eff, after, incident, magnitude)
+    labelled, keep = _outage_masks(kind, ts, on, incident)
     cols: dict[str, Any] = {
-        "event_id": _ids(f"{kind[:3]}{seed}", n),
+        "event_id": make_ids(f"{kind[:3]}{seed}", n),
         "ts": ts,
         "user_id": users,
-        "session_id": _sessions(users, ts),
+        "session_id": sessions_of(users, ts),
         "model_version": versions["model_version"],
         "model_requested": np.full(n, "asst-latest", dtype=object),
         "provider": np.full(n, "acme-llm", dtype=object),
@@ -257,14 +323,14 @@ def generate_kind(kind: str, *, seed: int = 0, incident: bool = True, days: floa
         "query_category": category,
         "risk_category": risk,
         "traffic_source": source,
-        "refused": refused.astype(object),
-        "escalated": escalated.astype(object),
-        "correct": np.where(labelled, correct, None).astype(object),
-        "hallucinated": np.where(labelled, hallucinated, None).astype(object),
-        "confidence": confidence,
-        "quality_score": quality,
-        "retrieval_top1_score": np.where(category == "document_search", top1, np.nan),
-        "latency_ms": _lognormal_latency(rng, np.full(n, 900.0)),
+        "refused": o["refused"].astype(object),
+        "escalated": o["escalated"].astype(object),
+        "correct": np.where(labelled, o["correct"], None).astype(object),
+        "hallucinated": np.where(labelled, o["hallucinated"], None).astype(object),
+        "confidence": o["confidence"],
+        "quality_score": o["quality"],
+        "retrieval_top1_score": np.where(category == "document_search", o["top1"], np.nan),
+        "latency_ms": lognormal_latency(rng, np.full(n, 900.0)),
         "input_tokens": rng.integers(40, 400, n),
         "output_tokens": rng.integers(20, 600, n),
         "input_text": np.array([f"[{c}] question {i}" for i, c in enumerate(category)], dtype=object),
@@ -272,34 +338,12 @@ def generate_kind(kind: str, *, seed: int = 0, incident: bool = True, days: floa
     }
     cols = {k: (np.asarray(v)[keep] if isinstance(v, np.ndarray) else v) for k, v in cols.items()}
     language = language[keep]
-    affected = affected[keep]
-    events = _events_frame(cols, {"language": pd.array(language, dtype="string[pyarrow]")})
+    affected = o["affected"][keep]
+    events = events_frame(cols, {"language": pd.array(language, dtype="string[pyarrow]")})
     changes, truth_kw = _changes_and_truth(kind, onset, incident, eff)
-    seg = {eff["column"]: eff["value"]} if eff is not None else {}
     n_win = int(((cols["ts"] >= on) & (cols["ts"] < reported_at.value)).sum())
-    truth = GroundTruth(
-        pattern=kind,
-        cause_change_id=truth_kw["cause"] if (incident and kind in INCIDENT_KINDS) else None,
-        cause_change_type=eff["change_type"] if (incident and eff is not None) else None,
-        onset=onset if (incident and kind in INCIDENT_KINDS) else None,
-        onset_window=(onset - 2 * HOUR, onset + 3 * HOUR) if (incident and kind in INCIDENT_KINDS) else None,
-        reported_at=reported_at,
-        metric=eff["metric"] if eff is not None else _NO_INCIDENT_METRIC[kind],
-        segment=seg,
-        affected_rule=(f"{eff['metric']} failed in {eff['column']}={eff['value']} after the change" if eff is not None
-                       else "none: not an incident"),
-        affected_event_ids=tuple(events["event_id"].to_numpy(dtype=object)[affected].tolist()) if incident else (),
-        incident=bool(incident and kind in INCIDENT_KINDS),
-        notes=_NOTES[kind],
-        candidate_change_id=truth_kw["cause"],
-        failure_window=(onset, reported_at) if (incident and kind in INCIDENT_KINDS) else None,
-        affected_share=float(affected.sum() / max(n_win, 1)) if incident else 0.0,
-        decoy_change_ids=truth_kw["decoys"],
-        silent_changes=truth_kw["silent"],
-        params={"kind": kind, "seed": int(seed), "days": n_days, "scale": vol, "magnitude": magnitude, "onset": onset.isoformat(),
-                "incident": bool(incident), "fact": truth_kw.get("fact")},
-    )
-    return Scenario(kind, int(seed), events, changes, truth, _empty_evaluations(), truth.params)
+    truth = _kind_truth(prm, incident, eff, truth_kw, events, affected, n_win)
+    return Scenario(kind, int(seed), events, changes, truth, empty_evaluations(), truth.params)
 
 
 _NO_INCIDENT_METRIC = {"holiday_mix_shift": "escalated", "logging_outage": "refused", "evaluator_outage": "correct"}
@@ -319,14 +363,14 @@ _NOTES = {
 def _changes_and_truth(kind: str, onset: pd.Timestamp, incident: bool, eff: Mapping[str, Any] | None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The change log (cause, decoys, the campaign) and the truth's ids."""
     ch = [
-        _Change("chg-deploy-api", onset - HOUR, "deploy", "api-gateway", None, "2026.3.1", "2026.3.2",
-                "Routine deploy of the API gateway (logging library bump)"),
-        _Change("chg-config-timeouts", onset - 3 * HOUR, "config_change", "api-gateway", None, "30s", "45s",
-                "Raised the upstream timeout"),
-        _Change("chg-prompt-copy", onset - DAY, "prompt_template_change", "frontend", None, "greeting-v3", "greeting-v4",
-                "Reworded the welcome message (not a model prompt)"),
-        _Change("chg-flag-feedback", onset + 2 * HOUR, "config_change", "frontend", None, "off", "on",
-                "Enabled the thumbs-up/down widget"),
+        Change("chg-deploy-api", onset - HOUR, "deploy", "api-gateway", None, "2026.3.1", "2026.3.2",
+               "Routine deploy of the API gateway (logging library bump)"),
+        Change("chg-config-timeouts", onset - 3 * HOUR, "config_change", "api-gateway", None, "30s", "45s",
+               "Raised the upstream timeout"),
+        Change("chg-prompt-copy", onset - DAY, "prompt_template_change", "frontend", None, "greeting-v3", "greeting-v4",
+               "Reworded the welcome message (not a model prompt)"),
+        Change("chg-flag-feedback", onset + 2 * HOUR, "config_change", "frontend", None, "off", "on",
+               "Enabled the thumbs-up/down widget"),
     ]
     decoys = tuple(c.change_id for c in ch)
     cause: str | None = None
@@ -338,14 +382,14 @@ def _changes_and_truth(kind: str, onset: pd.Timestamp, incident: bool, eff: Mapp
             silent = ({"column": "upstream_fingerprint", "from_value": v0, "to_value": v1, "ts": onset.isoformat()},)
         else:
             cause = f"chg-{kind.replace('_', '-')}"
-            ch.append(_Change(cause, onset, eff["change_type"], "assistant", eff["attribute"], v0, v1,
-                              f"{eff['change_type'].replace('_', ' ')}: {eff['attribute']} {v0} -> {v1}"))
+            ch.append(Change(cause, onset, eff["change_type"], "assistant", eff["attribute"], v0, v1,
+                             f"{eff['change_type'].replace('_', ' ')}: {eff['attribute']} {v0} -> {v1}"))
     elif kind == "holiday_mix_shift":
         cause = "chg-holiday-campaign"
-        ch.append(_Change(cause, onset, "traffic_source_change", "marketing", "traffic_source", None, "campaign",
-                          "Holiday returns campaign e-mail goes out"))
+        ch.append(Change(cause, onset, "traffic_source_change", "marketing", "traffic_source", None, "campaign",
+                         "Holiday returns campaign e-mail goes out"))
     fact = {"logging_outage": ("logging_gap", onset, onset + 10 * HOUR),
             "evaluator_outage": ("label_coverage_drop", onset, onset + 12 * HOUR)}.get(kind)
     out = {"cause": cause, "decoys": decoys, "silent": silent,
            "fact": None if fact is None or not incident else {"kind": fact[0], "start": fact[1].isoformat(), "end": fact[2].isoformat()}}
-    return _changes_frame(ch), out
+    return changes_frame(ch), out

@@ -12,7 +12,7 @@ import pytest
 from analysis import schema
 from analysis import investigate
 from analysis.investigation.own_time import SEPARATION_LOGLIK
-from analysis.scenario_kinds import INCIDENT_KINDS, KINDS, NO_INCIDENT_KINDS, generate_kind
+from analysis.scenarios import INCIDENT_KINDS, KINDS, NO_INCIDENT_KINDS, generate_kind
 
 
 def _investigate(sc):
