@@ -146,7 +146,7 @@ def build(name: str, spec: dict[str, str]) -> nbformat.NotebookNode:
         new_code_cell(
             "%matplotlib inline\n"
             "import analysis\n"
-            "from analysis import plots\n"
+            "from analysis.report import plots\n"
             "from analysis.loaders import load_changes, load_evaluations, open_events\n"
             "\n"
             "events = open_events(p.events_path, engine=p.engine, memory_limit=p.memory_limit, spark_master=p.spark_master,\n"

@@ -1,7 +1,7 @@
 """``investigate()``: the four questions as a short sequence of steps over the engine's small tables.
 
 Load (the engine opens and validates the events) -> aggregate -> onset -> what changed -> scope ->
-detection gap -> timeline and runbook -> :class:`analysis.postmortem.Postmortem`.
+detection gap -> timeline and runbook -> :class:`analysis.report.postmortem.Postmortem`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis._common import check_duration, check_timestamp, iso_z
+from analysis._common import check_duration, check_timestamp, iso_z, json_safe
 from analysis.engine import DEFAULT_MEMORY_LIMIT, Engine, Metric, Profile, Where, open_engine
 from analysis.engine import query as q
 from analysis.engine.query import quote_ident, quote_literal
@@ -30,7 +30,7 @@ from analysis.investigation.attribution import DRIFT_COLUMNS, _offset, decompose
 from analysis.investigation.backtest import DEFAULT_THRESHOLDS
 from analysis.schema import SEGMENT_COLUMNS, TEXT_COLUMNS, VERSION_COLUMNS
 from analysis.stats import drift as drift_mod
-from analysis.postmortem import Postmortem, json_safe
+from analysis.report.postmortem import Postmortem
 
 __all__ = ["investigate", "PATTERN_DEFAULTS", "AUTO_METRICS", "PATTERNS"]
 
