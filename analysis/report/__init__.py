@@ -17,6 +17,7 @@ The notebooks use it as ``import analysis.report as report``.
 from __future__ import annotations
 
 from analysis.redact import csv_safe, csv_safe_frame
+from analysis.report import html, markdown, monitors_yaml, notebook, parameters, paths, postmortem, regression
 from analysis.report.errors import ParameterError
 from analysis.report.html import (
     HtmlBlock,
@@ -41,6 +42,7 @@ from analysis.report.notebook import (
     CASES,
     InvestigationRun,
     NotebookFailed,
+    QuietKernelManager,
     neutralise_outputs,
     render_html,
     run_investigation,
@@ -65,51 +67,16 @@ from analysis.report.paths import (
 from analysis.report.postmortem import SCHEMA_VERSION, Postmortem
 from analysis.report.regression import REGRESSION_COLUMNS, regression_cases, write_regression_cases
 
+# Every public name of the modules above (plots excepted: it is imported on its own, for matplotlib).
 __all__ = [
-    "ParameterError",
-    "Param",
-    "Parameters",
-    "NOTEBOOK_PARAMETERS",
-    "default_parameters",
-    "PATTERNS",
-    "PATTERN_NOTEBOOKS",
-    "CASES",
-    "validate_parameters",
-    "repo_root",
-    "notebooks_dir",
-    "notebook_for_pattern",
-    "resolve_input_path",
-    "resolve_output_dir",
-    "run_notebook",
-    "render_html",
-    "neutralise_outputs",
-    "run_investigation",
-    "InvestigationRun",
-    "NotebookFailed",
-    "inputs_summary",
-    "load_summary",
-    "write_rejected",
     "csv_safe",
     "csv_safe_frame",
-    "show_table",
-    "show_runbook",
-    "show_headline",
-    "show_findings",
-    "show_error_confidence",
-    "show_candidates",
-    "show_drift",
-    "show_scope",
-    "show_monitors",
-    "show_monitors_to_deploy",
-    "show_files",
-    "HtmlBlock",
-    "Postmortem",
-    "SCHEMA_VERSION",
-    "md_text",
-    "gap_sentence",
-    "postmortem_markdown",
-    "dump_monitors",
-    "REGRESSION_COLUMNS",
-    "regression_cases",
-    "write_regression_cases",
+    *paths.__all__,
+    *parameters.__all__,  # with ParameterError (defined in errors, below paths)
+    *notebook.__all__,
+    *html.__all__,
+    *postmortem.__all__,
+    *markdown.__all__,
+    *monitors_yaml.__all__,
+    *regression.__all__,
 ]
