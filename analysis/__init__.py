@@ -3,7 +3,7 @@
 Data flows one way: load -> validate -> aggregate -> test and detect -> attribute -> report.
 
 ``analysis.investigate(events, changes, ...)`` (:mod:`analysis.api`) runs the whole investigation and returns
-an :class:`analysis.postmortem.Postmortem` (imported lazily, so ``import analysis`` stays light).
+an :class:`analysis.report.postmortem.Postmortem` (imported lazily, so ``import analysis`` stays light).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def __getattr__(name: str) -> Any:
 
         return investigate
     if name == "Postmortem":
-        from analysis.postmortem import Postmortem
+        from analysis.report.postmortem import Postmortem
 
         return Postmortem
     raise AttributeError(f"module 'analysis' has no attribute {name!r}")

@@ -1,13 +1,17 @@
-"""Small shared helpers (like scipy's ``_common.py``): timestamps in and out of results, parameter checks."""
+"""Small shared helpers (like scipy's ``_common.py``): timestamps in and out of results, JSON-able values,
+parameter checks."""
 
 from __future__ import annotations
 
+import datetime as _dt
+import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["to_utc", "iso_z", "check_alpha", "check_duration", "check_timestamp"]
+__all__ = ["to_utc", "iso_z", "json_safe", "check_alpha", "check_duration", "check_timestamp"]
 
 
 def to_utc(value: Any) -> pd.Timestamp | None:
@@ -31,6 +35,41 @@ def iso_z(value: Any) -> str | None:
     """ISO 8601 text with a ``Z`` suffix (``2026-01-26T06:00:00Z``), or ``None`` when missing."""
     t = to_utc(value)
     return None if t is None else t.isoformat().replace("+00:00", "Z")
+
+
+def json_safe(obj: Any) -> Any:
+    """Recursively turn ``obj`` into JSON-able values: NaN/NA -> None, timestamps -> ISO 8601 ``Z``."""
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, (pd.Timestamp, _dt.datetime, np.datetime64)):
+        return iso_z(obj)
+    if isinstance(obj, (pd.Timedelta, _dt.timedelta)):
+        return pd.Timedelta(obj).total_seconds() / 3600.0
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if obj is pd.NA or obj is pd.NaT:
+        return None
+    if isinstance(obj, pd.DataFrame):
+        return [json_safe(r) for r in obj.to_dict("records")]
+    if isinstance(obj, pd.Series):
+        return [json_safe(v) for v in obj.tolist()]
+    if isinstance(obj, Mapping):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, np.ndarray)):
+        return [json_safe(v) for v in (obj.tolist() if isinstance(obj, np.ndarray) else obj)]
+    if hasattr(obj, "to_dict"):
+        return json_safe(obj.to_dict())
+    try:
+        if pd.isna(obj):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(obj)
 
 
 def check_alpha(alpha: Any) -> float:

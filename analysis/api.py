@@ -3,13 +3,12 @@
 It builds the parameter object once (:class:`analysis.params.InvestigationParams`), opens the events
 on the engine, runs the investigation's steps (:func:`analysis.investigation.investigate`), designs
 the monitors that would have closed the gap (:mod:`analysis.prevention.monitors`) while the engine
-is open, and returns the :class:`analysis.postmortem.Postmortem` with its writers. This module sits at
+is open, and returns the :class:`analysis.report.postmortem.Postmortem` with its writers. This module sits at
 the top of the package, beside the command line.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
@@ -20,8 +19,9 @@ from analysis.investigation.pipeline import investigate as run_steps
 from analysis.investigation.context import metric_candidates
 from analysis.investigation.result import Investigation
 from analysis.params import InvestigationParams
-from analysis.postmortem import Postmortem, json_safe
+from analysis._common import json_safe
 from analysis.prevention import monitors as mon
+from analysis.report.postmortem import Postmortem
 from analysis import labels
 
 __all__ = ["investigate"]
@@ -120,5 +120,4 @@ def investigate(events: Any, changes: pd.DataFrame | None = None, params: Invest
     finally:
         if owned:
             eng.close()
-    return Postmortem(**{f.name: getattr(inv, f.name) for f in dataclasses.fields(Postmortem) if f.name != "monitors"},
-                      monitors=monitors)
+    return Postmortem.of(inv, monitors=monitors)

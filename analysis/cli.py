@@ -201,7 +201,7 @@ def _add_gate(sub: Any) -> None:
 
 
 def _gate(args: argparse.Namespace) -> int:
-    from analysis.gate import GateInputError, evaluate_gate, parse_tolerances, write_gate
+    from analysis.prevention.gate import GateInputError, evaluate_gate, parse_tolerances, write_gate
     from analysis.loaders import LoadError
     from analysis.loaders.engine_events import open_events
     from analysis.schema import SchemaError

@@ -6,7 +6,7 @@ few minutes on one core). ``--seeds N``, ``--first-seed S``, ``--method exact|ms
 For each seed, ``analysis.scenarios.generate("refusal", seed=s)`` draws the onset, the magnitude
 (U(0.75, 1.3)) and the volume (U(0.6, 1.5) x ~210 requests an hour); its 5% canary of
 ``medtriage-v2`` (``--scale`` fixes the volume instead; the real one is ~20) runs from the model update to the ramp start (the truth's onset, 96 h later).
-``analysis.gate.evaluate_gate`` replays it hourly (``--every 1h``), treatment ``medtriage-v2``
+``analysis.prevention.gate.evaluate_gate`` replays it hourly (``--every 1h``), treatment ``medtriage-v2``
 against control ``medtriage-v1`` per ``risk_category``, the scope step's tolerances, alpha 0.05.
 Printed:
 
@@ -33,7 +33,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.gate import evaluate_gate  # noqa: E402
+from analysis.prevention.gate import evaluate_gate  # noqa: E402
 from analysis.scenarios import generate  # noqa: E402
 
 V1, V2 = "model_version=medtriage-v1", "model_version=medtriage-v2"

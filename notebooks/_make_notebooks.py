@@ -91,7 +91,7 @@ def params_source(data: str, pattern: str, out: str, evaluations: str = "") -> s
     """The parameters cell: one typed, commented line per parameter; the help comes from the spec."""
     import json
 
-    from analysis.report import NOTEBOOK_PARAMETERS, default_parameters
+    from analysis.params import NOTEBOOK_PARAMETERS, default_parameters
 
     defaults = default_parameters(
         events_path=f"sample_data/{data}/events.parquet",
@@ -131,8 +131,9 @@ def build(name: str, spec: dict[str, str]) -> nbformat.NotebookNode:
         new_code_cell(
             "# papermill injects unknown and ill-typed parameters silently: reject them here, before anything runs.\n"
             "import analysis.report as report\n"
+            "from analysis import params\n"
             "\n"
-            "p = report.validate_parameters(globals(), report.NOTEBOOK_PARAMETERS)\n"
+            "p = params.validate_parameters(globals())\n"
             "p"
         ),
         new_markdown_cell(
@@ -146,7 +147,7 @@ def build(name: str, spec: dict[str, str]) -> nbformat.NotebookNode:
         new_code_cell(
             "%matplotlib inline\n"
             "import analysis\n"
-            "from analysis import plots\n"
+            "from analysis.report import plots\n"
             "from analysis.loaders import load_changes, load_evaluations, open_events\n"
             "\n"
             "events = open_events(p.events_path, engine=p.engine, memory_limit=p.memory_limit, spark_master=p.spark_master,\n"
@@ -165,14 +166,8 @@ def build(name: str, spec: dict[str, str]) -> nbformat.NotebookNode:
             "pm = analysis.investigate(\n"
             "    events.engine,\n"
             "    changes.frame,\n"
-            "    pattern=p.pattern,\n"
-            "    reported_at=p.reported_at,\n"
-            "    metric=p.metric,\n"
-            "    segment_by=p.segment_by,\n"
-            "    window=p.window,\n"
-            "    seed=p.seed,\n"
+            "    p.investigation,\n"
             "    evaluations=evaluations.frame if evaluations else None,\n"
-            "    progress=False,\n"
             "    inputs=report.inputs_summary(events=events, changes=changes, evaluations=evaluations),\n"
             ")\n"
             "report.show_headline(pm, redact=p.redact)"

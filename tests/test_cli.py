@@ -1,4 +1,4 @@
-"""The command line (analysis/cli.py) and the report helpers it relies on (analysis/report.py).
+"""The command line (analysis/cli.py) and the report helpers it relies on (analysis/report/).
 
 Fast tests call ``main()`` in-process or run ``python -m analysis`` in a subprocess (to see the
 exit code and stderr a user sees). The end-to-end ``investigate`` run, with a prompt holding

@@ -1,4 +1,4 @@
-"""The rollout gate (analysis/gate.py, analysis/stats/sequential.py).
+"""The rollout gate (analysis/prevention/gate.py, analysis/stats/sequential.py).
 
 Checked against independent values: the mixture likelihood ratio by numerical integration
 (scipy.integrate.quad), the beta-binomial martingale as a ratio of scipy's beta-binomial and binomial
@@ -19,7 +19,7 @@ import pytest
 from scipy import integrate, optimize, stats
 
 from analysis import cli
-from analysis.gate import GateInputError, default_tolerances, evaluate_gate
+from analysis.prevention.gate import GateInputError, default_tolerances, evaluate_gate
 from analysis.investigation import scope
 from analysis.scenarios import generate
 from analysis.stats import sequential as seq

@@ -1,8 +1,8 @@
-"""Figures (analysis/plots.py) draw what the result objects hold, and nothing recomputed.
+"""Figures (analysis/report/plots.py) draw what the result objects hold, and nothing recomputed.
 
 The reference values are the result objects themselves, built here independently of the plots:
 control charts from :mod:`analysis.stats.spc` run on a seeded series, windowed series written by hand,
-and one real :class:`~analysis.postmortem.Postmortem` from a seeded scenario. Each test reads the
+and one real :class:`~analysis.report.postmortem.Postmortem` from a seeded scenario. Each test reads the
 drawn artists back (line data, scatter offsets, mesh values) and compares them with those objects.
 """
 
@@ -23,7 +23,7 @@ import pytest  # noqa: E402
 from matplotlib.collections import PathCollection, QuadMesh  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from analysis import plots  # noqa: E402
+from analysis.report import plots  # noqa: E402
 from analysis.stats import spc  # noqa: E402
 from analysis.investigation.backtest import MonitorRun  # noqa: E402
 

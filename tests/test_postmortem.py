@@ -17,7 +17,7 @@ import pytest
 import analysis
 from analysis import scenarios
 from analysis import investigate
-from analysis.postmortem import Postmortem
+from analysis.report.postmortem import Postmortem
 
 # (pattern, scale, days): the shortest histories the generator allows, volumes ~0.5x
 CASES = {"retrieval": (0.5, 49), "refusal": (0.6, 11), "escalation": (0.5, 7)}
@@ -211,7 +211,7 @@ def test_report_time_before_every_event_is_a_clear_error():
 
 
 def test_detection_gap_sentence_never_renders_an_empty_figure():
-    from analysis.postmortem import gap_sentence
+    from analysis.report.markdown import gap_sentence
 
     alarmed = {"gap_hours": 41.5, "gap_category": "monitor_existed_not_acted_on", "earliest_alarm": "2026-01-05T06:30:00Z",
                "closing_monitor": "cusum"}

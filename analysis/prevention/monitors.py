@@ -46,7 +46,7 @@ from analysis.engine import Engine, Metric, Where
 from analysis.engine.query import quote_ident, quote_literal
 from analysis.windows import _offset_string
 from analysis.investigation.backtest import _binomial_chart, standardize
-from analysis.postmortem import json_safe
+from analysis.report.monitors_yaml import dump_monitors as dump_config  # the report package writes the file; the name stays here
 from analysis.stats import spc
 
 __all__ = ["SCHEMA_VERSION", "MonitorSpec", "ChartState", "Alarm", "MonitorRunResult", "load_config", "dump_config",
@@ -178,17 +178,6 @@ def load_config(path: str | Path) -> tuple[dict[str, Any], list[MonitorSpec]]:
     if dup:
         raise _bad(str(p), f"monitor names must be unique; repeated: {dup}")
     return doc, specs
-
-
-def dump_config(doc: Mapping[str, Any], path: str | Path) -> Path:
-    """Write ``monitors.yaml`` (block style, keys in the order given)."""
-    import yaml
-
-    p = Path(path)
-    p.write_text("# Monitors that would have closed this incident's detection gap; run them with\n"
-                 "#   python -m analysis monitor --config monitors.yaml --events NEW_LOGS --state monitors.state.json\n"
-                 + yaml.safe_dump(json_safe(doc), sort_keys=False, allow_unicode=True, width=120), encoding="utf-8")
-    return p
 
 
 def config_sha(specs: Sequence[MonitorSpec]) -> str:

@@ -1,6 +1,6 @@
 """Always-valid comparison of two proportions: a one-sided mixture SPRT, and exact confidence sequences.
 
-The rollout gate (:mod:`analysis.gate`) checks a canary against control at every look; a fixed-sample
+The rollout gate (:mod:`analysis.prevention.gate`) checks a canary against control at every look; a fixed-sample
 test checked that often rejects a true null far more often than its level. The mixture sequential
 probability ratio test (mSPRT) of Johari, Koomen, Pekelis & Walsh (2017, "Peeking at A/B tests";
 2022, "Always valid inference", Operations Research 70(3)) keeps its type-I error at ``alpha`` however

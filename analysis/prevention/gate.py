@@ -425,6 +425,27 @@ def _decision(tiers: Sequence[TierEvidence]) -> str:
     return "continue"
 
 
+def _tolerance_map(metric: str, by: str, tiers: Sequence[str], tolerances: Mapping[str, float] | None) -> dict[str, float]:
+    """Each tier's tolerated harm: :func:`default_tolerances`, overridden by ``tolerances`` (tiers in the data only)."""
+    tol_map = default_tolerances(metric, tiers)
+    unknown = sorted(set(tolerances or {}) - set(tiers))
+    if unknown:
+        raise GateInputError(f"--tolerance: tier(s) {unknown} not in the canary's {by!r} values {list(tiers)}")
+    tol_map.update({k: float(v) for k, v in (tolerances or {}).items()})
+    return tol_map
+
+
+def _looks(c: _Counts, ev: _Evidence, tol: np.ndarray, t0: pd.Timestamp) -> tuple[Look, ...]:
+    """The looks in order, up to the first that says ``hold`` or ``promote`` (all of them for ``continue``)."""
+    looks = []
+    for i, at in enumerate(c.at):
+        tiers = tuple(_tier_evidence(c, ev, tol, i, j) for j in range(len(c.tiers)))
+        looks.append(Look(index=i + 1, at=at, hours=(at - t0) / pd.Timedelta(hours=1), decision=_decision(tiers), tiers=tiers))
+        if looks[-1].decision != "continue":
+            break
+    return tuple(looks)
+
+
 def evaluate_gate(
     events: Any,
     *,
@@ -482,12 +503,7 @@ def evaluate_gate(
     GateInputError
         A column or value not in the data, a bad option.
     """
-    alpha = _checked(check_alpha, alpha, "--alpha")
-    if method not in METHODS:
-        raise GateInputError(f"--method must be one of {METHODS}, got {method!r}")
-    if method == "msprt" and not (isinstance(tau, (int, float)) and tau > 0):
-        raise GateInputError(f"--tau must be a positive number, got {tau!r}")
-    every_td = None if every is None else _checked(check_duration, every, "--every")
+    alpha, every_td = _checked_options(alpha, method, tau, every)
     control = parse_arm(control, "--control") if isinstance(control, str) else tuple(control)
     treatment = parse_arm(treatment, "--treatment") if isinstance(treatment, str) else tuple(treatment)
     eng = as_engine(events)
@@ -498,23 +514,25 @@ def evaluate_gate(
     period = _period(start, end)
     _check_values(eng, period, control, treatment)
     counts, t0, data_end = _counts(eng, metric=metric, by=by, control=control, treatment=treatment, every=every_td, period=period)
-    tol_map = default_tolerances(metric, counts.tiers)
-    unknown = sorted(set(tolerances or {}) - set(counts.tiers))
-    if unknown:
-        raise GateInputError(f"--tolerance: tier(s) {unknown} not in the canary's {by!r} values {list(counts.tiers)}")
-    tol_map.update({k: float(v) for k, v in (tolerances or {}).items()})
+    tol_map = _tolerance_map(metric, by, counts.tiers, tolerances)
     tol = np.array([tol_map[t] for t in counts.tiers])
     ev = _evidence(counts, tol, direction=direction, alpha=alpha, method=method, tau=float(tau))
-    looks = []
-    for i, at in enumerate(counts.at):
-        tiers = tuple(_tier_evidence(counts, ev, tol, i, j) for j in range(len(counts.tiers)))
-        looks.append(Look(index=i + 1, at=at, hours=(at - t0) / pd.Timedelta(hours=1), decision=_decision(tiers), tiers=tiers))
-        if looks[-1].decision != "continue":
-            break
-    return GateResult(decision=looks[-1].decision, looks=tuple(looks), metric=metric, by=by, direction=direction,
+    looks = _looks(counts, ev, tol, t0)
+    return GateResult(decision=looks[-1].decision, looks=looks, metric=metric, by=by, direction=direction,
                       control=control, treatment=treatment, alpha=alpha, method=method,
                       tau=float(tau) if method == "msprt" else None, tolerances=tol_map, canary_start=t0, data_end=data_end,
                       every=None if every_td is None else str(every), params={"start": iso_z(period.start), "end": iso_z(period.end)})
+
+
+def _checked_options(alpha: Any, method: str, tau: Any, every: Any) -> tuple[float, pd.Timedelta | None]:
+    """``alpha`` and ``every`` checked and converted, ``method`` and its ``tau`` checked; errors name the flags."""
+    alpha = _checked(check_alpha, alpha, "--alpha")
+    if method not in METHODS:
+        raise GateInputError(f"--method must be one of {METHODS}, got {method!r}")
+    if method == "msprt" and not (isinstance(tau, (int, float)) and tau > 0):
+        raise GateInputError(f"--tau must be a positive number, got {tau!r}")
+    every_td = None if every is None else _checked(check_duration, every, "--every")
+    return alpha, every_td
 
 
 def _checked(fn: Any, value: Any, flag: str) -> Any:

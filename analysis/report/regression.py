@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from analysis._common import iso_z
-from analysis.redact import escape_html, safe_text
+from analysis.redact import csv_safe_frame, escape_html, safe_text
 
 __all__ = ["REGRESSION_COLUMNS", "regression_cases", "write_regression_cases"]
 
@@ -67,8 +68,6 @@ def _frames(pm: Any) -> Iterator[pd.DataFrame]:
     """The affected events, in batches (all of them: from the engine's Parquet file when there are many)."""
     full = getattr(pm.q3, "affected_file", None)
     if full and Path(full).exists() and pm.q3.n_affected > len(pm.affected_events):
-        import pyarrow.parquet as pq
-
         for batch in pq.ParquetFile(full).iter_batches(batch_size=_BATCH):
             yield batch.to_pandas()
     elif pm.affected_events is not None and len(pm.affected_events):
@@ -99,8 +98,6 @@ def regression_cases(pm: Any, *, redact: bool = True) -> Iterator[dict[str, Any]
 
 def write_regression_cases(pm: Any, out_dir: str | Path, *, redact: bool = True) -> dict[str, Path]:
     """Write ``regression_cases.jsonl`` and ``.csv`` (none when nothing was affected). Returns the paths."""
-    from analysis.report import csv_safe_frame
-
     out = Path(out_dir)
     jl, cs = out / "regression_cases.jsonl", out / "regression_cases.csv"
     rows = list(regression_cases(pm, redact=redact))

@@ -1,4 +1,4 @@
-"""Figures for the incident report, drawn from a :class:`~analysis.postmortem.Postmortem`.
+"""Figures for the incident report, drawn from a :class:`~analysis.report.postmortem.Postmortem`.
 
 Every function takes the postmortem (or the result objects it holds) and returns a
 :class:`matplotlib.figure.Figure`. Nothing is recomputed here: the series, intervals, chart paths,

@@ -1,0 +1,294 @@
+"""``report.md``: the postmortem draft for a ticket, and Markdown-safe text from the data.
+
+:func:`postmortem_markdown` writes the report from ``report.json``'s dictionary
+(:meth:`~analysis.report.postmortem.Postmortem.to_dict`), one function per section. Text from the
+data is redacted (unless ``redact=False``), HTML-escaped and its Markdown metacharacters escaped
+(:func:`md_text`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.redact import safe_text
+
+__all__ = ["md_text", "gap_sentence", "postmortem_markdown"]
+
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
+# Data text is always inline (after a bullet's label or inside a table cell, newlines folded), so
+# only the inline metacharacters need escaping; `<`, `>` and `&` are HTML-escaped before.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def md_text(text: Any, *, redact: bool = True, max_len: int | None = 300) -> str:
+    """Text from the data made safe for Markdown: redacted, HTML-escaped, metacharacters escaped."""
+    if text is None:
+        return ""
+    try:
+        if pd.isna(text):
+            return ""
+    except (TypeError, ValueError):
+        pass
+    t = safe_text(str(text), redact=redact, max_len=max_len)
+    t = html.escape(t, quote=False)  # markup needs <, > and &; quotes are harmless in Markdown text
+    t = _MD_SPECIAL.sub(r"\\\1", t)
+    return t.replace("\r", " ").replace("\n", " ")
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, (pd.Timestamp, _dt.datetime)):
+        return pd.Timestamp(v).strftime("%Y-%m-%d %H:%M UTC")
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    if not math.isfinite(f):
+        return "-"
+    if f != 0 and (abs(f) < 10 ** (-digits) or abs(f) >= 10**6):
+        return f"{f:.{digits}g}"
+    return f"{f:.{digits}f}".rstrip("0").rstrip(".") if "." in f"{f:.{digits}f}" else f"{f:.{digits}f}"
+
+
+def _md_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, redact: bool, max_rows: int = 30) -> str:
+    if not rows:
+        return "_(none)_\n"
+    head = "| " + " | ".join(columns) + " |\n| " + " | ".join("---" for _ in columns) + " |\n"
+    body = []
+    for r in list(rows)[:max_rows]:
+        cells = []
+        for c in columns:
+            v = r.get(c)
+            if isinstance(v, (float, int, np.floating, np.integer)) and not isinstance(v, bool):
+                cells.append(_fmt(v))
+            elif isinstance(v, (pd.Timestamp, _dt.datetime)):
+                cells.append(_fmt(v))
+            elif isinstance(v, Mapping):
+                cells.append(md_text(_seg_text(v), redact=redact))
+            elif isinstance(v, str) and _ISO.match(v):
+                cells.append(_fmt_iso(v))
+            else:
+                cells.append(md_text(v, redact=redact))
+        body.append("| " + " | ".join(cells) + " |")
+    more = f"\n_({len(rows) - max_rows} more rows in the JSON/CSV)_\n" if len(rows) > max_rows else "\n"
+    return head + "\n".join(body) + more
+
+
+def _seg_text(seg: Any) -> str:
+    if isinstance(seg, Mapping):
+        return ", ".join(f"{k} in [{', '.join(map(str, v))}]" if isinstance(v, (list, tuple)) else f"{k}={v}"
+                         for k, v in seg.items()) or "all traffic"
+    return str(seg) if seg else "all traffic"
+
+
+def gap_sentence(q4: dict[str, Any], *, strong: bool = False) -> str:
+    """The detection gap in one Markdown sentence, from ``report.json``'s ``q4_detection_gap``.
+
+    Never renders an empty figure: without an alarm before the report it says so (and the gap
+    category, when there is one); without an incident it says there was nothing to detect.
+    """
+    b = "**" if strong else ""
+    cat = q4.get("gap_category")
+    cat_txt = f"category {b}{md_text(cat)}{b}" if cat else "no gap category"
+    if q4.get("earliest_alarm") and q4.get("gap_hours") is not None:
+        return (f"Gap {b}{_fmt(q4.get('gap_hours'), 1)} h{b}, {cat_txt}; earliest alarm "
+                f"{_fmt_iso(q4.get('earliest_alarm'))} by {md_text(q4.get('closing_monitor'))}")
+    if cat is None:
+        return "No incident, so no detection gap"
+    return f"No replayed monitor alarmed before the report ({cat_txt})"
+
+
+def _fmt_iso(s: Any) -> str:
+    if s is None:
+        return "none"
+    try:
+        return pd.Timestamp(s).tz_convert("UTC").strftime("%Y-%m-%d %H:%M UTC")
+    except (TypeError, ValueError):
+        return str(s)
+
+
+def _fmt_pct(v: Any) -> str:
+    if v is None:
+        return "-"
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return "-"
+    if not math.isfinite(f):
+        return "-"
+    return f"{100 * f:.3g}%"
+
+
+def _header(pm: Any, d: Mapping[str, Any], redact: bool) -> list[str]:
+    """The title, the generation line and the derived labels."""
+    L: list[str] = []
+    L.append(f"# {md_text(pm.title, redact=redact)}\n")
+    L.append(f"_Generated {d['generated_at']} by the AI incident forensics kit {d['kit_version']}; pattern `{pm.pattern}`._\n")
+    if pm.derived_metrics:
+        L.append(f"**Derived labels:** {', '.join(md_text(m) for m in pm.derived_metrics)} were derived from text by a documented rule, not logged.\n")
+    return L
+
+
+def _summary(pm: Any, d: Mapping[str, Any], redact: bool) -> list[str]:
+    """The summary: onset, most likely cause, scope, detection gap, durations."""
+    L: list[str] = []
+    on = d["onset"] or {}
+    seg = _seg_text(on.get("segment"))
+    L.append("## Summary\n")
+    cands = d["q2_what_changed"]["candidates"]
+    top = cands[0] if cands else None
+    q3, q4 = d["q3_scope"], d["q4_detection_gap"]
+    L.append(f"- **Onset:** {_fmt_iso(on.get('ts'))} in `{on.get('metric')}` ({md_text(seg, redact=redact)})"
+             + (f", interval {_fmt_iso(on['interval'][0])} .. {_fmt_iso(on['interval'][1])}" if on.get("interval") else "") + "\n")
+    if top and not on.get("ts"):
+        L.append("- **Most likely cause:** none: no onset was detected, so no change can be tied to one "
+                 "(the change log is listed under question 2)\n")
+    elif top:
+        L.append(f"- **Most likely cause:** `{md_text(top['change_id'], redact=redact)}` ({md_text(top['change_type'])}, "
+                 f"{_fmt_iso(top['ts'])}), score {_fmt(top['score'])}: {md_text(top['evidence'], redact=redact, max_len=400)}\n")
+    else:
+        L.append("- **Most likely cause:** none found\n")
+    if q3:
+        L.append(f"- **Scope:** {q3['verdict']}: {md_text(q3.get('reason'), redact=redact, max_len=400)}; "
+                 f"{q3['affected_events']} affected events ({_fmt_pct(q3.get('affected_share'))} of traffic in the failure window)\n")
+    if q4:
+        L.append(f"- **Detection gap:** {gap_sentence(q4)}\n")
+    dur = d.get("durations") or {}
+    if dur:
+        L.append(f"- **Durations:** time to detect {_fmt(dur.get('time_to_detect_hours'), 1)} h, detection gap "
+                 f"{_fmt(dur.get('detection_gap_hours'), 1)} h, time to mitigate {_fmt(dur.get('time_to_mitigate_hours'), 1)} h\n")
+    L.append("")
+    return L
+
+
+def _question_1(pm: Any, d: Mapping[str, Any], redact: bool) -> list[str]:
+    """Question 1: the significant differences and the errors by confidence."""
+    L: list[str] = []
+    L.append("## 1. What was the output, and what should it have been?\n")
+    q1 = d["q1_output"]
+    if q1.get("baseline"):
+        L.append(f"Baseline {_fmt_iso(q1['baseline']['start'])} .. {_fmt_iso(q1['baseline']['end'])}; "
+                 f"current {_fmt_iso(q1['current']['start'])} .. {_fmt_iso(q1['current']['end'])}.\n")
+    sig = [f for f in q1["findings"] if f.get("significant")]
+    sig.sort(key=lambda f: -abs(f.get("effect") or 0))
+    L.append("Significant differences (Benjamini-Hochberg), largest effect first:\n")
+    L.append(_md_table(sig, ["metric", "segment", "baseline", "current", "ci_low", "ci_high", "effect", "pvalue"], redact=redact, max_rows=20))
+    ec = q1.get("error_confidence")
+    if ec:
+        L.append(f"Errors by confidence ({md_text(ec.get('error_definition'))}): **{ec['interpretation']}** "
+                 f"(high-confidence share {_fmt_pct(ec.get('high_confidence_share'))}, low-confidence share {_fmt_pct(ec.get('low_confidence_share'))}).\n")
+        L.append(_md_table(ec.get("bands", []), ["band", "n", "errors", "error_rate", "share_of_errors"], redact=redact))
+    return L
+
+
+def _question_2(pm: Any, d: Mapping[str, Any], redact: bool) -> list[str]:
+    """Question 2: the candidates, their separation, the decomposition and the drift."""
+    L: list[str] = []
+    cands = d["q2_what_changed"]["candidates"]
+    L.append("## 2. What changed?\n")
+    L.append(_md_table(cands, ["rank", "change_id", "change_type", "ts", "score", "evidence"], redact=redact, max_rows=15))
+    sep = d["q2_what_changed"].get("separation")
+    if sep:
+        head = "**Margin:**" if sep.get("separable") else "**The data cannot separate the first two candidates:**"
+        L.append(f"{head} {md_text(sep.get('text'), redact=redact, max_len=500)} (score margin {_fmt(sep.get('margin'))}).\n")
+    if d["q2_what_changed"]["decomposition"]:
+        L.append("Decomposition of the aggregate change (mix shift against within-segment change):\n")
+        L.append(_md_table(d["q2_what_changed"]["decomposition"], ["segment_column", "statistic", "mix", "within", "mix_share", "simpson"], redact=redact))
+    if d["q2_what_changed"]["drift"]:
+        L.append("Query-mix drift, failure window against baseline:\n")
+        L.append(_md_table(d["q2_what_changed"]["drift"], ["column", "test", "statistic", "pvalue", "effect", "drifted"], redact=redact))
+    return L
+
+
+def _question_3(pm: Any, d: Mapping[str, Any], redact: bool) -> list[str]:
+    """Question 3: the verdict, the mix shift, the segments and the affected events."""
+    L: list[str] = []
+    q3 = d["q3_scope"]
+    L.append("## 3. Isolated or systematic?\n")
+    if q3:
+        L.append(f"**{q3['verdict']}** -- {md_text(q3.get('reason'), redact=redact, max_len=500)}\n")
+        ms = q3.get("mix_shift")
+        if ms:
+            L.append(f"**Traffic mix shift:** {md_text(ms.get('text'), redact=redact, max_len=400)}; brought by "
+                     f"`{md_text(ms.get('brought_by'), redact=redact)}`. Behaviour within the segments did not change.\n")
+        L.append(f"Failure: {md_text(q3.get('failure_definition'))}. Risk-tier tolerances: "
+                 + ", ".join(f"{md_text(k)} {_fmt_pct(v)}" for k, v in (q3.get('risk_thresholds') or {}).items()) + ".\n")
+        segs = [s for s in q3["segments"] if s.get("status") != "ok"] or q3["segments"][:10]
+        L.append(_md_table(segs, ["segment", "tier", "baseline_rate", "current_rate", "ci_low", "ci_high", "p_adjusted", "status"], redact=redact))
+    if len(pm.affected_events):
+        n_aff = pm.q3.n_affected
+        L.append(f"Affected events ({'first 20 of ' if n_aff > 20 else ''}{n_aff}; all in affected_events.csv):\n")
+        ae = pm.affected_events.head(20).to_dict("records")
+        L.append(_md_table(ae, ["event_id", "ts", "input_text", "output_text", "why"], redact=redact, max_rows=20))
+    return L
+
+
+def _question_4(pm: Any, d: Mapping[str, Any], redact: bool) -> list[str]:
+    """Question 4: the detection gap and the replayed monitors, and what prevents the next one."""
+    L: list[str] = []
+    q4 = d["q4_detection_gap"]
+    L.append("## 4. What was the detection gap?\n")
+    if q4:
+        L.append(f"{gap_sentence(q4, strong=True)}: {md_text(q4.get('gap_explanation'), redact=False, max_len=600)}\n")
+        L.append(_md_table(q4["monitors"], ["name", "metric", "segment", "first_alarm", "lead_time_hours", "false_alarms_baseline"], redact=redact))
+    L.append("Prevention: `monitors.yaml` holds the monitors that would have closed this gap, designed for one false alarm a "
+             "month (run them with `python -m analysis monitor`); `regression_cases.csv` / `.jsonl` hold the affected requests "
+             "as an evaluation dataset.\n")
+    return L
+
+
+def _data_quality(pm: Any, d: Mapping[str, Any], redact: bool) -> list[str]:
+    """Facts about the logs and their effect on the analysis."""
+    L: list[str] = []
+    if d.get("data_quality"):
+        L.append("## Data quality\n")
+        L.append("Facts about the logs, not incidents; each with its effect on this analysis:\n")
+        for f in d["data_quality"]:
+            L.append(f"- {_fmt_iso(f.get('start'))} .. {_fmt_iso(f.get('end'))}: {md_text(f.get('description'), redact=redact)}. "
+                     f"Effect: {md_text(f.get('effect'), redact=redact, max_len=400)}.")
+        L.append("")
+    return L
+
+
+def _timeline_runbook_notes(pm: Any, d: Mapping[str, Any], redact: bool) -> list[str]:
+    """The timeline, the runbook checklists and the notes."""
+    L: list[str] = []
+    L.append("## Timeline\n")
+    L.append(_md_table(d["timeline"], ["ts", "t_rel_hours", "kind", "source", "description"], redact=redact, max_rows=60))
+    L.append("## Runbook\n")
+    for sec in ("triage", "scope", "mitigate", "post_incident"):
+        items = [r for r in d["runbook"] if r.get("section") == sec]
+        if not items:
+            continue
+        L.append(f"### {sec.replace('_', '-')}\n")
+        for r in items:
+            box = {True: "[x]", False: "[ ]", None: "[ ]"}[r.get("checked")]
+            tail = " _(check by hand)_" if r.get("checked") is None else ""
+            ev = f" -- {md_text(r.get('evidence'), redact=redact)}" if r.get("evidence") else ""
+            L.append(f"- {box} {md_text(r.get('item'), redact=False)}{tail}{ev}")
+        L.append("")
+    if d.get("notes"):
+        L.append("## Notes\n")
+        for n in d["notes"]:
+            L.append(f"- {md_text(n, redact=redact)}")
+    return L
+
+
+_SECTIONS = (_header, _summary, _question_1, _question_2, _question_3, _question_4, _data_quality, _timeline_runbook_notes)
+
+
+def postmortem_markdown(pm: Any, *, redact: bool = True) -> str:
+    """report.md for a :class:`~analysis.report.postmortem.Postmortem`: its sections in order, data text
+    redacted (unless ``redact=False``) and escaped."""
+    d = pm.to_dict(redact=redact)
+    L = [line for section in _SECTIONS for line in section(pm, d, redact)]
+    return "\n".join(L).rstrip() + "\n"
