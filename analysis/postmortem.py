@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from analysis._common import iso_z
-from analysis.redact import safe_text
+from analysis.redact import csv_safe_frame, safe_text
 
 __all__ = ["Postmortem", "json_safe", "SCHEMA_VERSION"]
 
@@ -437,8 +437,6 @@ class Postmortem:
         Returns the written paths by name. Text cells of the CSVs are redacted (unless
         ``redact=False``), HTML-escaped and protected against spreadsheet formula injection.
         """
-        from analysis.report import csv_safe_frame
-
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths: dict[str, Path] = {}
@@ -472,8 +470,6 @@ class Postmortem:
 def _stream_csv(src: Path, dst: Path, *, like: pd.DataFrame, redact: bool) -> None:
     """All the affected events from the engine's Parquet file into a safe CSV, one batch at a time."""
     import pyarrow.parquet as pq
-
-    from analysis.report import csv_safe_frame
 
     first = True
     with dst.open("w", encoding="utf-8", newline="") as fh:

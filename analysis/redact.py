@@ -1,7 +1,9 @@
 """Redaction and escaping of text that comes from the data (prompts, responses).
 
 Prompts and responses may hold personal data and markup. Every report redacts them by default
-(``redact=False`` / ``--no-redact`` turns it off) and always escapes them for HTML.
+(``redact=False`` / ``--no-redact`` turns it off) and always escapes them for HTML; every CSV the
+kit writes (reports, rejected rows, the regression set) goes through :func:`csv_safe_frame`.
+This is the bottom module for redaction and escaping: it imports only ``analysis._common``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,11 @@ import html
 import re
 from typing import Any
 
-__all__ = ["redact_text", "escape_html", "safe_text", "PATTERNS"]
+import pandas as pd
+
+from analysis._common import iso_z
+
+__all__ = ["redact_text", "escape_html", "safe_text", "csv_safe", "csv_safe_frame", "PATTERNS"]
 
 # Order matters: the most specific patterns first, so that an email is not half-eaten by a
 # phone-number pattern. CARD and PHONE matches are only candidates: they are kept as they are when
@@ -92,3 +98,32 @@ def safe_text(text: Any, *, redact: bool = True, max_len: int | None = 500) -> A
     if max_len is not None and len(text) > max_len:
         text = text[: max_len - 1] + "\u2026"
     return text
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def csv_safe(value: Any, *, redact: bool = True) -> Any:
+    """A cell value from the data made safe for a CSV someone will open in a spreadsheet or browser.
+
+    Personal data redacted (unless ``redact=False``), HTML escaped, and a leading ``=``, ``+``,
+    ``-``, ``@`` neutralised with a quote so it is not run as a formula (OWASP CSV injection).
+    """
+    if not isinstance(value, str):
+        return value
+    text = html.escape(safe_text(value, redact=redact, max_len=None), quote=False)
+    if text.startswith(_FORMULA_START) and not _NUMBER.match(text):
+        text = "'" + text
+    return text
+
+
+def csv_safe_frame(frame: pd.DataFrame, *, redact: bool = True) -> pd.DataFrame:
+    """A copy of ``frame`` for a CSV: text cells through :func:`csv_safe`, timestamps as ISO 8601 ``Z``."""
+    f = frame.copy()
+    for c in f.columns:
+        if pd.api.types.is_datetime64_any_dtype(f[c].dtype):
+            f[c] = [iso_z(v) for v in f[c]]
+        elif f[c].dtype == object or pd.api.types.is_string_dtype(f[c].dtype):
+            f[c] = [csv_safe(v, redact=redact) for v in f[c].astype(object)]
+    return f

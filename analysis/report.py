@@ -36,7 +36,7 @@ from typing import Any
 import pandas as pd
 
 from analysis._common import iso_z, to_utc
-from analysis.redact import escape_html, safe_text
+from analysis.redact import csv_safe, csv_safe_frame, escape_html, safe_text
 
 __all__ = [
     "ParameterError",
@@ -758,37 +758,6 @@ def load_summary(**loads: Any) -> HtmlBlock:
             }
         )
     return show_table(pd.DataFrame(rows), redact=True)
-
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(value: Any, *, redact: bool = True) -> Any:
-    """A cell value from the data made safe for a CSV someone will open in a spreadsheet or browser.
-
-    Personal data redacted (unless ``redact=False``), HTML escaped, and a leading ``=``, ``+``,
-    ``-``, ``@`` neutralised with a quote so it is not run as a formula (OWASP CSV injection).
-    """
-    if not isinstance(value, str):
-        return value
-    text = html.escape(safe_text(value, redact=redact, max_len=None), quote=False)
-    if text.startswith(_FORMULA_START) and not _NUMBER.match(text):
-        text = "'" + text
-    return text
-
-
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-
-
-def csv_safe_frame(frame: pd.DataFrame, *, redact: bool = True) -> pd.DataFrame:
-    """A copy of ``frame`` for a CSV: text cells through :func:`csv_safe`, timestamps as ISO 8601 ``Z``."""
-    f = frame.copy()
-    for c in f.columns:
-        if pd.api.types.is_datetime64_any_dtype(f[c].dtype):
-            f[c] = [iso_z(v) for v in f[c]]
-        elif f[c].dtype == object or pd.api.types.is_string_dtype(f[c].dtype):
-            f[c] = [csv_safe(v, redact=redact) for v in f[c].astype(object)]
-    return f
 
 
 def write_rejected(out_dir: str | os.PathLike[str], *, redact: bool = True, **loads: Any) -> dict[str, Path]:

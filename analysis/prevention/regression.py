@@ -34,7 +34,7 @@ from typing import Any, Iterator
 import pandas as pd
 
 from analysis._common import iso_z
-from analysis.redact import escape_html, safe_text
+from analysis.redact import csv_safe_frame, escape_html, safe_text
 
 __all__ = ["REGRESSION_COLUMNS", "regression_cases", "write_regression_cases"]
 
@@ -99,8 +99,6 @@ def regression_cases(pm: Any, *, redact: bool = True) -> Iterator[dict[str, Any]
 
 def write_regression_cases(pm: Any, out_dir: str | Path, *, redact: bool = True) -> dict[str, Path]:
     """Write ``regression_cases.jsonl`` and ``.csv`` (none when nothing was affected). Returns the paths."""
-    from analysis.report import csv_safe_frame
-
     out = Path(out_dir)
     jl, cs = out / "regression_cases.jsonl", out / "regression_cases.csv"
     rows = list(regression_cases(pm, redact=redact))
