@@ -20,7 +20,8 @@ from analysis._common import check_duration, check_timestamp, iso_z
 from analysis.engine import DEFAULT_MEMORY_LIMIT, Engine, Metric, Profile, Where, open_engine
 from analysis.engine import query as q
 from analysis.engine.query import quote_ident, quote_literal
-from analysis import labels, windows
+from analysis.investigation.series import series
+from analysis import labels
 from analysis.investigation import attribution as att
 from analysis.investigation import backtest, scope
 from analysis.investigation import data_quality as dq
@@ -485,7 +486,7 @@ def _investigate(eng: Engine, changes: pd.DataFrame | None, *, pattern: str, rep
         pair_agg=pair_agg)
     ev_series, ev_label, ev_where = _evidence_series(agg, onset, onset_scan, seg_series, w, seg_where)
     metric_, kind, direction = onset.metric, onset.kind, onset.direction
-    all_series = windows.series(agg, metric_)
+    all_series = series(agg, metric_)
     seg_label = onset.label
     step("onset")
 
@@ -584,7 +585,7 @@ def _investigate(eng: Engine, changes: pd.DataFrame | None, *, pattern: str, rep
     if show_col is not None:
         vals = seg_table[seg_table["segment_column"] == show_col].sort_values("n", ascending=False)["segment"].tolist()
         for v in [v for v in vals if v != "__missing__"][:12]:
-            seg_series_d[att.segment_label(show_col, v)] = windows.series(agg, metric_, segment_column=show_col, segment=v)
+            seg_series_d[att.segment_label(show_col, v)] = series(agg, metric_, segment_column=show_col, segment=v)
     the_title = title or (f"Incident postmortem (draft): {metric_} in {seg_label}" if incident else "Investigation: no incident found")
     step("report")
     if bar is not None:
@@ -645,7 +646,7 @@ def _find_onset(
     scans, onsets, pair_onsets = [], [], []
     for a, m, c, s, al, nt in it:
         direction = defaults["direction"] if pattern != "auto" else att.BAD_DIRECTION.get(m, "both")
-        sr = windows.series(a, m, segment_column=c, segment=s)
+        sr = series(a, m, segment_column=c, segment=s)
         o = att.detect_onset(sr, metric=m, kind=agg.metrics[m], segment_column=c, segment=s, direction=direction, window=w,
                              alpha=al, n_tests=nt, end=rep)
         (onsets if a is agg else pair_onsets).append(o)
@@ -678,11 +679,11 @@ def _find_onset(
     seg_where = None
     if pair_conds is not None:
         seg_where = Where.of(conditions=pair_conds)
-        seg_series = windows.series(pair_agg, metric_, segment_column=pair.segment_column, segment=pair.segment)
+        seg_series = series(pair_agg, metric_, segment_column=pair.segment_column, segment=pair.segment)
     else:
         if onset.segment_column != "__all__":
             seg_where = Where.of(conditions={onset.segment_column: [onset.segment]})
-        seg_series = windows.series(agg, metric_, segment_column=onset.segment_column, segment=onset.segment)
+        seg_series = series(agg, metric_, segment_column=onset.segment_column, segment=onset.segment)
     if onset.significant and onset.segment_column != "__all__":
         # narrow the segment to the slice that carries its failures (e.g. chest pain questions
         # framed hypothetically) and locate the onset there, where the signal is strongest
@@ -693,7 +694,7 @@ def _find_onset(
         if len(conds) > 1:
             sagg = eng.window_aggregates(window=w, metrics={metric_: kind}, where=dwhere.and_(Where.of(None, rep, end_inclusive=True)),
                                          start=agg.start, end=agg.end)
-            s2 = windows.series(sagg, metric_)
+            s2 = series(sagg, metric_)
             o2 = att.detect_onset(s2, metric=metric_, kind=kind, segment_column=onset.segment_column, segment=onset.segment,
                                   direction=direction, window=w, alpha=alpha, n_tests=n_tests, end=rep)
             if o2.significant:
@@ -770,7 +771,7 @@ def _evidence_series(agg: Any, onset: Any, onset_scan: pd.DataFrame, seg_series:
     best = sc.sort_values("pvalue", kind="stable").iloc[0]
     col, seg = str(best["segment_column"]), str(best["segment"])
     where = None if col == "__all__" else Where.of(conditions={col: [seg]})
-    return windows.series(agg, onset.metric, segment_column=col, segment=seg), att.segment_label(col, seg), where
+    return series(agg, onset.metric, segment_column=col, segment=seg), att.segment_label(col, seg), where
 
 
 #: The step's location is profiled on windows this many times finer than the analysis window
@@ -785,7 +786,7 @@ def _location_series(eng: Engine, onset: Any, where: Where | None, upto: Where, 
         return None
     fine = max(window / LOCATION_SUBDIVISION, pd.Timedelta(minutes=5))
     agg = eng.window_aggregates(window=fine, metrics={onset.metric: onset.kind}, where=upto.and_(where), start=start, end=end)
-    return windows.series(agg, onset.metric), fine
+    return series(agg, onset.metric), fine
 
 
 def _scan_row(o: Any, col: str, seg: str) -> dict[str, Any]:
@@ -1025,7 +1026,7 @@ def _detection_gap(eng: Engine, agg: Any, onset: Any, *, all_series: pd.DataFram
     fa_base = (t0, detect_from if detect_from is not None else reported_at)
     extra = {}
     if metric != "retrieval_top1_score" and prof.present("retrieval_top1_score") and metric in att.RETRIEVAL_METRICS:
-        extra["relevance"] = ("retrieval_top1_score", "mean", windows.series(agg, "retrieval_top1_score"))
+        extra["relevance"] = ("retrieval_top1_score", "mean", series(agg, "retrieval_top1_score"))
     fb = eng.totals(metrics={"f": Metric("rate", failure)}, where=Where.of(*fa_base).and_(seg_where))
     base_fail = float(fb["f__sum"].sum() / fb["f__n"].sum()) if int(fb["f__n"].sum()) else float("nan")
     q4 = backtest.replay_monitors(
