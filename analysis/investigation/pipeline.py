@@ -21,7 +21,7 @@ from analysis.engine import DEFAULT_MEMORY_LIMIT, Engine, Metric, Profile, Where
 from analysis.engine import query as q
 from analysis.engine.query import quote_ident, quote_literal
 from analysis.investigation.series import series
-from analysis import labels
+from analysis.text import outcomes as labels
 from analysis.investigation import attribution as att
 from analysis.investigation import backtest, scope
 from analysis.investigation import data_quality as dq
