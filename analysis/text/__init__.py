@@ -10,24 +10,8 @@ and :mod:`analysis._common`, never the investigation, reports or prevention.
 
 from __future__ import annotations
 
-from analysis.text.outcomes import (
-    DEFAULT_RULES,
-    ESCALATION_RULE,
-    REFUSAL_RULE,
-    DerivedOutcomes,
-    Rule,
-    RuleEvaluation,
-    derive_outcomes,
-    evaluate_rule,
-)
+from analysis.text.outcomes import (DEFAULT_RULES, ESCALATION_RULE, REFUSAL_RULE, DerivedOutcomes, Rule, RuleEvaluation,
+                                     derive_outcomes, evaluate_rule)
 
-__all__ = [
-    "Rule",
-    "REFUSAL_RULE",
-    "ESCALATION_RULE",
-    "DEFAULT_RULES",
-    "DerivedOutcomes",
-    "RuleEvaluation",
-    "derive_outcomes",
-    "evaluate_rule",
-]
+__all__ = ["Rule", "REFUSAL_RULE", "ESCALATION_RULE", "DEFAULT_RULES", "DerivedOutcomes", "RuleEvaluation", "derive_outcomes",
+           "evaluate_rule"]
