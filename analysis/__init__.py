@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from analysis._version import __version__
 
 __all__ = ["__version__", "investigate", "Postmortem"]
 
 
 def __getattr__(name: str) -> Any:
+    # imported on first use, so that ``import analysis`` (the loaders, the engine) stays light
     if name == "investigate":
         from analysis.api import investigate
 

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from analysis import __version__
+from analysis._version import __version__
 from analysis.engine import Engine, open_engine
 from analysis.investigation.pipeline import investigate as run_steps
 from analysis.investigation.context import metric_candidates
@@ -22,7 +22,7 @@ from analysis.params import InvestigationParams
 from analysis._common import json_safe
 from analysis.prevention import monitors as mon
 from analysis.report.postmortem import Postmortem
-from analysis import labels
+from analysis.text import outcomes as labels
 
 __all__ = ["investigate"]
 

@@ -1,8 +1,9 @@
 """Redaction and escaping of text that comes from the data (prompts, responses).
 
 Prompts and responses may hold personal data and markup. Every report redacts them by default
-(``redact=False`` / ``--no-redact`` turns it off) and always escapes them for HTML; CSV cells are
-also protected against spreadsheet formula injection (:func:`csv_safe`, :func:`csv_safe_frame`).
+(``redact=False`` / ``--no-redact`` turns it off) and always escapes them for HTML; every CSV the
+kit writes (reports, rejected rows, the regression set) goes through :func:`csv_safe_frame`.
+This is the bottom module for redaction and escaping: it imports only ``analysis._common``.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def safe_text(text: Any, *, redact: bool = True, max_len: int | None = 500) -> A
     """Redact (by default) and shorten a value from the data for a report; not escaped.
 
     Escaping is the job of the format writer (HTML escapes, Markdown escapes its own
-    metacharacters); see :func:`escape_html` and :mod:`analysis.report.markdown`.
+    metacharacters); see :func:`escape_html` and :func:`analysis.postmortem`.
     """
     if not isinstance(text, str):
         return text
@@ -100,6 +101,7 @@ def safe_text(text: Any, *, redact: bool = True, max_len: int | None = 500) -> A
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
 def csv_safe(value: Any, *, redact: bool = True) -> Any:
@@ -114,9 +116,6 @@ def csv_safe(value: Any, *, redact: bool = True) -> Any:
     if text.startswith(_FORMULA_START) and not _NUMBER.match(text):
         text = "'" + text
     return text
-
-
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
 def csv_safe_frame(frame: pd.DataFrame, *, redact: bool = True) -> pd.DataFrame:

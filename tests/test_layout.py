@@ -14,16 +14,16 @@ PACKAGE = Path(__file__).resolve().parents[1] / "analysis"
 #: The pipeline's stages, lowest first: a module may import its own stage and the stages before it.
 #: ``params`` and the small shared modules are the floor; the command line and ``api`` the roof.
 STAGES: tuple[tuple[str, ...], ...] = (
-    ("analysis._common", "analysis.redact", "analysis.params"),
+    ("analysis._common", "analysis._version", "analysis.redact", "analysis.params"),
     ("analysis.schema",),
     ("analysis.engine",),
     ("analysis.loaders",),
     ("analysis.stats",),
-    ("analysis.text", "analysis.labels"),
-    ("analysis.scenarios", "analysis.scenario_kinds"),
-    ("analysis.investigation", "analysis.windows"),
-    ("analysis.report", "analysis.postmortem", "analysis.plots"),
-    ("analysis.prevention", "analysis.gate"),
+    ("analysis.text",),
+    ("analysis.scenarios",),
+    ("analysis.investigation",),
+    ("analysis.report",),
+    ("analysis.prevention",),
     ("analysis.api", "analysis.cli", "analysis.__main__", "analysis"),
 )
 

@@ -81,3 +81,12 @@ def test_cli_help_lists_commands():
     ).stdout
     for command in ("investigate", "demo", "generate", "convert"):
         assert command in out, out
+
+
+def test_package_version_agrees_with_pyproject():
+    import tomllib
+
+    import analysis
+
+    meta = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert analysis.__version__ == meta["project"]["version"]

@@ -2,22 +2,26 @@
 
 :func:`open_engine` opens an events source on DuckDB (embedded, the default) or Apache Spark and
 returns an :class:`Engine` whose queries (profile, window aggregates, samples, totals, value
-counts, versions, rows to a file) each return a small table. Everything after the engine works on
-those tables.
+counts, versions, rows to a file) each return a small table (:class:`WindowedAggregates` for the
+window aggregates). Everything after the engine works on those tables. The engine may import
+:mod:`analysis._common` and the layers below it (schema, loaders), never :mod:`analysis.stats` or
+anything above.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from analysis.engine.aggregates import WindowedAggregates
 from analysis.engine.base import Engine, Profile, QueryLimitError, RowsResult, Versions
 from analysis.engine.duckdb import DEFAULT_MEMORY_LIMIT, DuckDBEngine
 from analysis.engine.query import ALL, MISSING, Metric, Where
 from analysis.engine.sources import Source, SourceError, resolve_source
+from analysis.engine.spark import SparkEngine
 
 __all__ = [
     "ALL", "MISSING", "DEFAULT_MEMORY_LIMIT", "ENGINES", "Engine", "DuckDBEngine", "Metric", "Profile", "QueryLimitError",
-    "RowsResult", "Source", "SourceError", "Versions", "Where", "as_engine", "open_engine", "resolve_source",
+    "RowsResult", "Source", "SourceError", "Versions", "Where", "WindowedAggregates", "as_engine", "open_engine", "resolve_source",
 ]
 
 ENGINES = ("duckdb", "spark")
@@ -31,8 +35,6 @@ def open_engine(events: Any, *, engine: str = "duckdb", memory_limit: str = DEFA
     if engine == "duckdb":
         return DuckDBEngine(events, memory_limit=memory_limit, threads=threads, max_result_rows=max_result_rows)
     if engine == "spark":
-        from analysis.engine.spark import SparkEngine
-
         return SparkEngine(events, master=spark_master, spark=spark, max_result_rows=max_result_rows)
     raise ValueError(f"`engine` must be one of {ENGINES}, got {engine!r}")
 

@@ -18,7 +18,7 @@ import pandas as pd
 from analysis._common import check_duration
 from analysis.engine import query as q
 from analysis.engine.query import ALL, MISSING, Metric, Where
-from analysis.windows import WindowedAggregates, _finish_samples, _offset_string
+from analysis.engine.aggregates import WindowedAggregates, finish_samples, offset_string
 
 __all__ = ["Engine", "Profile", "RowsResult", "QueryLimitError", "Versions"]
 
@@ -215,9 +215,9 @@ class Engine(abc.ABC):
         sample_size: int = 0,
         seed: int = 0,
     ):
-        """Per window x segment (x ``version`` value) counts and sums, as :class:`analysis.windows.WindowedAggregates`.
+        """Per window x segment (x ``version`` value) counts and sums, as :class:`analysis.engine.aggregates.WindowedAggregates`.
 
-        The result has the same table as :func:`analysis.windows.aggregate` on the same rows:
+        The result has the same table as the tests' pandas reference (``tests/reference.py``) on the same rows:
         every window of ``[start, end)`` for every segment seen (``n = 0`` when empty). An entry
         of ``segment_by`` may be a pair of columns: its segments are their joint values, named
         ``"a & b"`` / ``"x & y"`` (:func:`analysis.engine.query.split_pair` reads them back). With
@@ -255,11 +255,11 @@ class Engine(abc.ABC):
         else:
             t = pd.DataFrame(columns=["w", "segment_column", "segment", *(["version"] if version else []), *value_cols])
         table = _grid(t, starts, specs, value_cols, version=version is not None)
-        samples = self.samples(window=w, segment_by=[c[0] for c in seg_cols if len(c) == 1], columns=[m for m, s in specs.items() if s.kind == "mean" and s.expr is None],
+        samples = self._samples(w, segment_by=[c[0] for c in seg_cols if len(c) == 1], columns=[m for m, s in specs.items() if s.kind == "mean" and s.expr is None],
                                size=sample_size, seed=seed, start=start, end=end, where=where) if sample_size and n_windows else None
         n_events = int(table.loc[table["segment_column"] == ALL, "n"].sum()) if len(table) else 0
         return WindowedAggregates(
-            table=table[[*key, *value_cols]].reset_index(drop=True), samples=_finish_samples(samples), window=_offset_string(w),
+            table=table[[*key, *value_cols]].reset_index(drop=True), samples=finish_samples(samples), window=offset_string(w),
             metrics={m: s.kind for m, s in specs.items()}, segment_by=tuple(q.pair_label(c) for c in seg_cols), start=start, end=end, sample_size=int(sample_size),
             seed=int(seed), n_events=n_events, windows=starts,
         )
@@ -267,7 +267,13 @@ class Engine(abc.ABC):
     def samples(self, *, window: str | pd.Timedelta, segment_by: Sequence[str], columns: Sequence[str], size: int, seed: int = 0,
                 start: Any, end: Any, where: Where | None = None) -> pd.DataFrame:
         """Up to ``size`` raw values per window x segment x column, the same rows on every engine."""
-        w = check_duration(window)
+        return self._samples(check_duration(window), segment_by=segment_by, columns=columns, size=size, seed=seed, start=start,
+                             end=end, where=where)
+
+    def _samples(self, w: pd.Timedelta, *, segment_by: Sequence[str], columns: Sequence[str], size: int, seed: int,
+                 start: Any, end: Any, where: Where | None) -> pd.DataFrame:
+        """:meth:`samples` for a window already checked by the public entry point (``check_duration``)."""
+        assert isinstance(w, pd.Timedelta), type(w)
         if not columns or not size:
             return None
         start = q.to_utc(start)
@@ -384,7 +390,7 @@ def _numeric(t: pd.DataFrame, specs: Mapping[str, Metric]) -> pd.DataFrame:
 
 
 def _grid(t: pd.DataFrame, starts: pd.DatetimeIndex, specs: Mapping[str, Metric], value_cols: Sequence[str], *, version: bool) -> pd.DataFrame:
-    """Every window for every segment seen, empty windows as zeros, ordered like ``windows.aggregate``."""
+    """Every window for every segment seen, empty windows as zeros, ordered like the tests' pandas reference."""
     seg_key = ["segment_column", "segment", *(["version"] if version else [])]
     if len(starts) == 0:
         empty = {"window_start": pd.Series([], dtype="datetime64[ns, UTC]"), **{c: pd.Series([], dtype=object) for c in seg_key}}

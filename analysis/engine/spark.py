@@ -10,11 +10,13 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 import sqlglot
 
 from analysis.engine.base import Engine
@@ -37,7 +39,7 @@ def to_spark_sql(sql: str) -> str:
 def spark_available() -> tuple[bool, str]:
     """Whether a Spark session can start here (pyspark installed and Java on the PATH), and why not."""
     try:
-        import pyspark  # noqa: F401
+        import pyspark  # noqa: F401  # optional (the [spark] extra): is it installed?
     except ImportError:
         return False, "pyspark is not installed (pip install 'llm-incident-forensics[spark]')"
     if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
@@ -46,7 +48,7 @@ def spark_available() -> tuple[bool, str]:
 
 
 def _kind(t: Any) -> str:
-    from pyspark.sql import types as T
+    from pyspark.sql import types as T  # pyspark is optional (the [spark] extra): imported only when Spark is used
 
     if isinstance(t, T.BooleanType):
         return "bool"
@@ -65,9 +67,7 @@ def _kind(t: Any) -> str:
 
 def session(master: str = "local[*]", *, app_name: str = "incident-forensics", driver_memory: str = "2g"):
     """A Spark session in UTC, with Arrow transfers and no UI."""
-    import warnings
-
-    from pyspark.sql import SparkSession
+    from pyspark.sql import SparkSession  # pyspark is optional (the [spark] extra): imported only when Spark is used
 
     # pyspark 4.x warns on every Arrow transfer that pandas 3 is not fully supported; the engine
     # only moves small numeric and string tables, which convert fine
@@ -124,8 +124,6 @@ class SparkEngine(Engine):
         if src.kind == "table":
             return sp.table(src.name)
         if src.kind == "arrow":
-            import pyarrow.parquet as pq
-
             self._tmp = tempfile.TemporaryDirectory(prefix="forensics-spark-")
             path = Path(self._tmp.name) / "events.parquet"
             pq.write_table(src.table, path)
@@ -140,8 +138,7 @@ class SparkEngine(Engine):
         return sp.read.parquet(base)
 
     def _register(self, df) -> None:
-        from pyspark.sql import functions as F
-
+        from pyspark.sql import functions as F  # pyspark is optional (the [spark] extra): imported only when Spark is used
         from pyspark.sql import types as T
 
         names = set(df.columns)
@@ -178,7 +175,7 @@ class SparkEngine(Engine):
 
     def ts_has_zone(self) -> bool:
         """Whether ``ts`` is an instant (Spark's TIMESTAMP), not a TIMESTAMP_NTZ; nanosecond files are instants."""
-        from pyspark.sql import types as T
+        from pyspark.sql import types as T  # pyspark is optional (the [spark] extra): imported only when Spark is used
 
         return not isinstance(self._df.schema["ts"].dataType, T.TimestampNTZType)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis import windows
+from analysis.investigation.series import series
 from analysis.engine import Metric, Where
 from analysis.investigation import attribution as att
 from analysis.investigation import backtest
@@ -27,7 +27,7 @@ def detection_gap(ctx: Context, aggs: Aggregates, found: OnsetFinding, changed: 
     fa_base = (aggs.t0, detect_from if detect_from is not None else rep)
     extra = {}
     if metric != "retrieval_top1_score" and prof.present("retrieval_top1_score") and metric in att.RETRIEVAL_METRICS:
-        extra["relevance"] = ("retrieval_top1_score", "mean", windows.series(aggs.agg, "retrieval_top1_score"))
+        extra["relevance"] = ("retrieval_top1_score", "mean", series(aggs.agg, "retrieval_top1_score"))
     failure = ctx.failure(metric, onset.kind, onset.direction).sql
     fb = eng.totals(metrics={"f": Metric("rate", failure)}, where=Where.of(*fa_base).and_(found.segment_where))
     base_fail = float(fb["f__sum"].sum() / fb["f__n"].sum()) if int(fb["f__n"].sum()) else float("nan")

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from analysis import windows
+from analysis.investigation.series import series
 from analysis.engine import Where
 from analysis.engine import query as q
 from analysis.investigation import attribution as att
@@ -95,7 +95,7 @@ def _scan(ctx: Context, aggs: Aggregates) -> _Scan:
     rows, onsets, pair_onsets = [], [], []
     for a, m, c, s, al, nt in tqdm(todo, desc="change points", leave=False, disable=not ctx.params.progress):
         direction = ctx.defaults["direction"] if ctx.params.pattern != "auto" else att.BAD_DIRECTION.get(m, "both")
-        sr = windows.series(a, m, segment_column=c, segment=s)
+        sr = series(a, m, segment_column=c, segment=s)
         o = att.detect_onset(sr, metric=m, kind=agg.metrics[m], segment_column=c, segment=s, direction=direction,
                              window=aggs.window, alpha=al, n_tests=nt, end=ctx.reported_at)
         (onsets if a is agg else pair_onsets).append(o)
@@ -139,7 +139,7 @@ def _narrow(ctx: Context, aggs: Aggregates, onset: Any, n_tests: int) -> tuple[A
     if len(conds) <= 1:
         return None
     sagg = eng.window_aggregates(window=w, metrics={metric: kind}, where=dwhere.and_(ctx.upto), start=aggs.agg.start, end=aggs.agg.end)
-    s2 = windows.series(sagg, metric)
+    s2 = series(sagg, metric)
     o2 = att.detect_onset(s2, metric=metric, kind=kind, segment_column=onset.segment_column, segment=onset.segment,
                           direction=onset.direction, window=w, alpha=ctx.params.alpha, n_tests=n_tests, end=rep)
     if not o2.significant:
@@ -168,7 +168,7 @@ def _evidence_series(aggs: Aggregates, onset: Any, onset_scan: pd.DataFrame, seg
     best = sc.sort_values("pvalue", kind="stable").iloc[0]
     col, seg = str(best["segment_column"]), str(best["segment"])
     where = None if col == "__all__" else Where.of(conditions={col: [seg]})
-    return windows.series(aggs.agg, onset.metric, segment_column=col, segment=seg), att.segment_label(col, seg), where
+    return series(aggs.agg, onset.metric, segment_column=col, segment=seg), att.segment_label(col, seg), where
 
 
 def location_series(ctx: Context, aggs: Aggregates, found: OnsetFinding) -> tuple[pd.DataFrame, pd.Timedelta] | None:
@@ -179,7 +179,7 @@ def location_series(ctx: Context, aggs: Aggregates, found: OnsetFinding) -> tupl
     fine = max(aggs.window / LOCATION_SUBDIVISION, pd.Timedelta(minutes=5))
     agg = ctx.eng.window_aggregates(window=fine, metrics={onset.metric: onset.kind}, where=ctx.upto.and_(found.evidence_where),
                                     start=aggs.t0, end=aggs.end)
-    return windows.series(agg, onset.metric), fine
+    return series(agg, onset.metric), fine
 
 
 def _periods(ctx: Context, aggs: Aggregates, onset: Any) -> tuple[tuple[pd.Timestamp, pd.Timestamp], pd.Timestamp]:
@@ -196,10 +196,10 @@ def _periods(ctx: Context, aggs: Aggregates, onset: Any) -> tuple[tuple[pd.Times
 def _segment_of(aggs: Aggregates, onset: Any, conds: dict[str, list[str]] | None, pair: Any) -> tuple[Where | None, pd.DataFrame]:
     """The onset's segment as a filter and its windowed series."""
     if conds is not None:
-        return Where.of(conditions=conds), windows.series(aggs.pair_agg, onset.metric, segment_column=pair.segment_column,
+        return Where.of(conditions=conds), series(aggs.pair_agg, onset.metric, segment_column=pair.segment_column,
                                                           segment=pair.segment)
     where = None if onset.segment_column == "__all__" else Where.of(conditions={onset.segment_column: [onset.segment]})
-    return where, windows.series(aggs.agg, onset.metric, segment_column=onset.segment_column, segment=onset.segment)
+    return where, series(aggs.agg, onset.metric, segment_column=onset.segment_column, segment=onset.segment)
 
 
 def find_onset(ctx: Context, aggs: Aggregates) -> OnsetFinding:
@@ -220,5 +220,5 @@ def find_onset(ctx: Context, aggs: Aggregates) -> OnsetFinding:
     ev_series, ev_label, ev_where = _evidence_series(aggs, onset, scan, seg_series, seg_where)
     current, pre_end = _periods(ctx, aggs, onset)
     return OnsetFinding(onset=onset, scan=scan, segment_where=seg_where, segment_series=seg_series, segment_table=aggs.agg.segments(),
-                        all_series=windows.series(aggs.agg, onset.metric), evidence_series=ev_series, evidence_label=ev_label,
+                        all_series=series(aggs.agg, onset.metric), evidence_series=ev_series, evidence_label=ev_label,
                         evidence_where=ev_where, current=current, pre_end=pre_end)

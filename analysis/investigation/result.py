@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis import windows
+from analysis.investigation.series import series
 from analysis.investigation import attribution as att
 from analysis.investigation import data_quality as dq
 from analysis.investigation import timeline as tl_mod
@@ -108,7 +108,7 @@ def _segment_series(aggs: Aggregates, found: OnsetFinding) -> dict[str, pd.DataF
         t = found.segment_table
         vals = t[t["segment_column"] == show_col].sort_values("n", ascending=False)["segment"].tolist()
         for v in [v for v in vals if v != "__missing__"][:12]:
-            out[att.segment_label(show_col, v)] = windows.series(aggs.agg, onset.metric, segment_column=show_col, segment=v)
+            out[att.segment_label(show_col, v)] = series(aggs.agg, onset.metric, segment_column=show_col, segment=v)
     return out
 
 

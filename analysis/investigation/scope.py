@@ -1,6 +1,6 @@
 """Baseline against current, per segment: the output gap (Q1) and "isolated or systematic?" (Q3).
 
-Everything here works on per-period totals of the windowed aggregates (:mod:`analysis.windows`):
+Everything here works on per-period totals of the windowed aggregates (:mod:`analysis.investigation.series`):
 for each ``(segment_column, segment)`` the number of requests ``n`` and, per metric, ``m__n``,
 ``m__sum`` (and ``m__sumsq`` for numeric metrics), summed over the windows of a period.
 

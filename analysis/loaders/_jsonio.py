@@ -15,13 +15,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["JsonRecord", "read_json_records", "decode_reporting", "compression_of", "read_head", "read_bytes", "open_binary", "read_json_text"]
+import pyarrow as pa
+
+from .result import LoadError
+
+__all__ = ["JsonRecord", "read_json_records", "decode_reporting", "compression_of", "read_head", "read_bytes", "open_binary",
+           "read_json_text", "snake"]
 
 _WS = re.compile(r"\s*")
 _OBJ_START = re.compile(r"\n[\[{]")
 
 
 _MAGIC = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd"}
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def snake(d: dict[str, Any]) -> dict[str, Any]:
+    """The record with its keys in snake_case (``startTime`` -> ``start_time``).
+
+    Exports of one tool name the same field in camelCase (API, UI downloads) or snake_case (bulk
+    exports); when both spellings are present, the first non-blank value wins.
+    """
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        s = _CAMEL.sub("_", str(k)).lower()
+        if s not in out or out[s] in (None, ""):
+            out[s] = v
+    return out
 
 
 def compression_of(path: Path) -> str | None:
@@ -39,8 +59,6 @@ def open_binary(path: Path) -> Any:
     comp = compression_of(path)
     if comp is None:
         return open(path, "rb")
-    import pyarrow as pa
-
     return pa.input_stream(str(path), compression=comp)
 
 
@@ -50,8 +68,6 @@ def read_head(path: Path, n: int) -> bytes:
         with open_binary(path) as f:
             return f.read(n)
     except OSError as e:  # a truncated or corrupt stream
-        from .result import LoadError
-
         raise LoadError(f"cannot decompress ({compression_of(path)}): {e}", source=str(path)) from None
 
 
@@ -59,8 +75,6 @@ def read_bytes(path: Path) -> bytes:
     """The whole (decompressed) content of the file."""
     if compression_of(path) is None:
         return path.read_bytes()
-    from .result import LoadError
-
     try:
         with open_binary(path) as f:
             return f.read()

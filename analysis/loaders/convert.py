@@ -13,6 +13,8 @@ file directly on the engine.
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..engine.query import quote_literal
+from ..redact import csv_safe_frame
 from ..schema import EVENTS, rejected_frame
 from .canonical import Collector, read_canonical
 from .detect import TRACE_FORMATS, detect_format, normalize_format
@@ -202,8 +205,6 @@ def convert_events(
     rej = pd.concat(rejected, ignore_index=True) if rejected else rejected_frame()
     rej_path = None
     if len(rej):
-        from ..report import csv_safe_frame
-
         rej_path = out.with_name(out.name + ".rejected.csv")
         csv_safe_frame(rej.sort_values("row", kind="stable"), redact=True).to_csv(rej_path, index=False)
     if rows_read != written + len(rej):
@@ -213,9 +214,6 @@ def convert_events(
 
 def _release_freed_memory() -> None:
     """Hand the memory the parser freed back to the system before DuckDB takes its share (glibc only)."""
-    import ctypes
-    import gc
-
     gc.collect()
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)

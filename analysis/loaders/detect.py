@@ -17,12 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+import pyarrow.parquet as pq
+
 from ._jsonio import compression_of, read_head
+from .phoenix_db import PHOENIX_TABLES, is_phoenix_url, sqlite_tables
 from .result import LoadError
 
 __all__ = [
     "detect_format", "EVENT_FORMATS", "CHANGE_FORMATS", "normalize_format", "sniff", "Sniffed", "classify_record",
-    "ACCEPTED_FORMATS", "TRACE_FORMATS", "unknown_format_error",
+    "ACCEPTED_FORMATS", "TRACE_FORMATS", "unknown_format_error", "detect_dir",
 ]
 
 EVENT_FORMATS = ("parquet", "jsonl", "json", "csv", "otlp", "oteljs", "phoenix", "langfuse", "openai")
@@ -299,16 +302,12 @@ def sniff(path: str | Path) -> Sniffed:
     size = p.stat().st_size
     head = read_head(p, _HEAD)
     if head[:4] == b"PAR1":
-        import pyarrow.parquet as pq
-
         try:
             names = tuple(pq.ParquetFile(p).schema_arrow.names) if comp is None else ()
         except Exception as e:  # noqa: BLE001 - pyarrow raises several types for corrupt files
             raise LoadError(f"cannot read as Parquet: {e}", source=str(p)) from None
         return Sniffed("parquet", comp, keys=names)
     if head.startswith(b"SQLite format 3\x00"):
-        from .phoenix_db import sqlite_tables
-
         return Sniffed("sqlite", comp, keys=tuple(sqlite_tables(p) or ()) if comp is None else ())
     if _proto_frames_plausible(head):
         return Sniffed("proto", comp)
@@ -393,7 +392,12 @@ def data_files(root: Path) -> list[Path]:
     return sorted(f for f in root.rglob("*") if f.is_file() and not any(part.startswith(".") for part in f.relative_to(root).parts))
 
 
-def _detect_dir(p: Path, required: list[str]) -> str:
+def detect_dir(p: Path, required: list[str]) -> str:
+    """The trace format of a folder (``langfuse``, ``otlp`` or ``openai``) from its layout and first files.
+
+    ``required`` are the columns a canonical table must have (for classifying the files); a folder
+    matching no trace export layout raises :class:`LoadError`.
+    """
     subdirs = {d.name for d in p.iterdir() if d.is_dir()}
     if subdirs & {"observations_v2", "manifests"} or any((p / d / t).is_dir() for d in subdirs for t in _LANGFUSE_TABLES):
         return "langfuse"
@@ -440,8 +444,6 @@ def _classify_sniffed(s: Sniffed, required: list[str]) -> str | None:
     if s.layout == "proto":
         return "otlp"
     if s.layout == "sqlite":
-        from .phoenix_db import PHOENIX_TABLES
-
         return "phoenix" if all(t in s.keys for t in PHOENIX_TABLES) else None
     return None
 
@@ -460,8 +462,6 @@ def detect_format(path: str | Path, table: str = "events", *, mapped: Iterable[s
     an OpenAI Batch pair. Anything else raises :class:`LoadError` naming the file, what it looks
     like and the formats accepted.
     """
-    from .phoenix_db import is_phoenix_url
-
     if is_phoenix_url(path):
         if table != "events":
             raise LoadError("is a database URL; a change log is one CSV, JSONL, JSON or YAML file.", source=str(path))
@@ -471,7 +471,7 @@ def detect_format(path: str | Path, table: str = "events", *, mapped: Iterable[s
     if table != "events":
         return _detect_change_format(p)
     if p.is_dir():
-        return _detect_dir(p, required)
+        return detect_dir(p, required)
     s = sniff(p)
     if s.layout == "yaml":
         raise LoadError("YAML is read only for change logs; events come as Parquet, JSONL, JSON, CSV or a trace export.", source=str(p))

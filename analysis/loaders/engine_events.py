@@ -11,7 +11,12 @@ export into canonical Parquet once, so that a large one is not parsed again each
 
 from __future__ import annotations
 
+import glob
 import hashlib
+import json
+import shutil
+import tempfile
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -20,8 +25,13 @@ import pandas as pd
 
 from ..engine import DEFAULT_MEMORY_LIMIT, Engine, Where, open_engine, resolve_source
 from ..engine.query import quote_ident
-from ..schema import SchemaError, rejected_frame
-from .result import LoadError, LoadResult, file_sha256, load_summary
+from ..schema import EVENTS, SchemaError, rejected_frame
+from .convert import convert_events
+from .detect import detect_dir, detect_format, normalize_format
+from .load import load_events
+from .mapping import load_mapping, required_sources
+from .phoenix_db import is_phoenix_db, is_phoenix_url
+from .result import LoadError, LoadResult, check_path, file_sha256, load_summary
 
 __all__ = ["EventsSource", "open_events", "REJECTED_IN_MEMORY"]
 
@@ -73,9 +83,7 @@ def _sha256(src: Any) -> str:
     pattern = Path(src.pattern)
     if "*" not in src.pattern:
         return file_sha256(pattern)
-    import glob as _glob
-
-    files = sorted(Path(f) for f in _glob.glob(src.pattern, recursive=True))
+    files = sorted(Path(f) for f in glob.glob(src.pattern, recursive=True))
     root = Path(src.label) if Path(src.label).is_dir() else Path(".")
     lines = []
     for f in files:
@@ -123,8 +131,6 @@ def open_events(
             raise LoadError(str(e).split(": ", 1)[-1] + ".", source=text) from None
         direct = src.kind in ("parquet", "table") and not _trace_folder(Path(text))
     if not direct:
-        from . import load_events
-
         lr = load_events(path, format=format, assume_tz=assume_tz, mapping=mapping, project=project, start=start, end=end)
         return _from_load(lr, engine=engine, memory_limit=memory_limit, spark_master=spark_master)
     eng = open_engine(src, engine=engine, memory_limit=memory_limit, spark_master=spark_master)
@@ -139,22 +145,14 @@ def _trace_folder(p: Path) -> bool:
     """True for a folder laid out as a trace export (a Langfuse blob export holds Parquet files too)."""
     if not p.is_dir():
         return False
-    from .detect import _detect_dir
-
     try:
-        return _detect_dir(p, ["event_id", "ts"]) in ("langfuse", "otlp", "openai")
+        return detect_dir(p, ["event_id", "ts"]) in ("langfuse", "otlp", "openai")
     except SchemaError:
         return False
 
 
 def _streams(path: Any, format: str | None, mapping: Any) -> bool:
     """True for the inputs read chunk by chunk: Phoenix's database and OTLP exports."""
-    from .detect import detect_format, normalize_format
-    from .mapping import load_mapping, required_sources
-    from .phoenix_db import is_phoenix_db, is_phoenix_url
-    from .result import check_path
-    from ..schema import EVENTS
-
     if is_phoenix_url(path):
         return True
     p = Path(path)
@@ -172,12 +170,6 @@ def _streams(path: Any, format: str | None, mapping: Any) -> bool:
 
 
 def _from_convert(path: Any, *, engine: str, memory_limit: str, spark_master: str, **load: Any) -> EventsSource:
-    import shutil
-    import tempfile
-    import weakref
-
-    from .convert import convert_events
-
     tmp = Path(tempfile.mkdtemp(prefix="forensics-events-"))
     try:
         res = convert_events(path, tmp / "events.parquet", memory_limit=memory_limit, **load)
@@ -278,8 +270,6 @@ _ACCEPTS = {"float": {"float", "int"}, "int": {"int"}, "bool": {"bool"}, "string
 
 def _casts(kinds: Mapping[str, str]) -> dict[str, str]:
     """Canonical columns whose stored kind differs from the schema's -> the SQL type to cast them to."""
-    from ..schema import EVENTS
-
     out = {}
     for col in EVENTS.columns:
         k = kinds.get(col.name)
@@ -291,6 +281,4 @@ def _casts(kinds: Mapping[str, str]) -> dict[str, str]:
 
 
 def _json(v: Any) -> str:
-    import json
-
     return "null" if v is None or (isinstance(v, float) and v != v) else json.dumps(str(v))

@@ -13,30 +13,19 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ._jsonio import decode_reporting, read_json_records
+from ._jsonio import decode_reporting, read_json_records, snake
 from ._messages import finish_reason_of, first_output_text, last_user_text, maybe_json
 from ._spans import EMBEDDING, INFERENCE, OTHER, RETRIEVAL, Dialect, Span, jsonable, param_value, to_float
-from .openinference import flatten
+from .langfuse_blob import read_blob_export
+from .openinference import dialect_for, flatten
 from .result import LoadError
 
 __all__ = ["LangfuseDialect", "LANGFUSE", "read_langfuse", "attach_scores"]
-
-_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
-
-
-def snake(d: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        s = _CAMEL.sub("_", str(k)).lower()
-        if s not in out or out[s] in (None, ""):
-            out[s] = v
-    return out
 
 
 def _blank(v: Any) -> bool:
@@ -135,8 +124,6 @@ class LangfuseDialect(Dialect):
         attrs = m.get("attributes") if isinstance(m, dict) else None
         if not isinstance(attrs, dict) or not attrs:
             return {}
-        from .openinference import dialect_for
-
         pseudo = Span(None, None, None, span.name, None, None, dict(attrs), span.row)
         fields = dialect_for(pseudo).fields(pseudo)
         return {k: v for k, v in fields.items() if k in _FROM_OTEL and not _blank(v)}
@@ -266,8 +253,6 @@ def read_langfuse(path: Path) -> tuple[list[Span], list[tuple[int, str, str]], l
     """Spans (observations), unparseable records, warnings and the scores."""
     files: list[tuple[Path, str | None]] = []
     if path.is_dir() and is_blob_export(path):
-        from .langfuse_blob import read_blob_export
-
         observations, scores, traces, warnings = read_blob_export(path)
         return _spans_of(observations, traces), [], warnings, scores
     if path.is_dir():

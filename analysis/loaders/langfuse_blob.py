@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 
 from ..engine.query import quote_ident, quote_literal
+from ._jsonio import snake
 from .result import LoadError
 
 __all__ = ["read_blob_export", "TABLES"]
@@ -105,8 +106,6 @@ def _normalise(r: dict[str, Any]) -> dict[str, Any]:
 
 def read_blob_export(root: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[dict[str, Any]], dict[str, dict[str, Any]], list[str]]:
     """(observations with their row numbers, scores, traces by id, warnings) of a blob export folder."""
-    from .langfuse import snake
-
     warnings = check_manifests(root)
     dirs = _table_dirs(root)
     if not any(t in dirs for t in ("observations_v2", "observations")):

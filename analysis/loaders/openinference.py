@@ -26,7 +26,7 @@ from .otlp import GENAI, base_fields, exception_type
 from .result import LoadError
 from .vercel import VERCEL_AI, is_vercel_span
 
-__all__ = ["OpenInferenceDialect", "OPENINFERENCE", "spans_from_phoenix", "flatten"]
+__all__ = ["OpenInferenceDialect", "OPENINFERENCE", "spans_from_phoenix", "phoenix_span", "flatten"]
 
 PHOENIX_DEFAULT_LIMIT = 1000
 
@@ -199,7 +199,9 @@ def _to_ns(v: Any) -> int | None:
         return None
 
 
-def _phoenix_span(row: dict[str, Any], line: int, dialect_for: Any) -> Span:
+def phoenix_span(row: dict[str, Any], line: int, dialect_for: Any) -> Span:
+    """A :class:`Span` from one row of Phoenix's spans (a dataframe row or a database row), ``line`` its
+    row number; ``dialect_for`` (a span -> its dialect) chooses what role the span plays."""
     attrs: dict[str, Any] = {}
     nested = row.get("attributes")
     if isinstance(nested, (dict, str)):
@@ -271,7 +273,7 @@ def spans_from_phoenix(path: Path, fmt_hint: str | None = None) -> tuple[list[Sp
                 rows.append((r.line, r.value))
             else:
                 bad.append((r.line, f"not a span object: got {type(r.value).__name__}", r.raw))
-    spans = [_phoenix_span(row, line, dialect_for) for line, row in rows]
+    spans = [phoenix_span(row, line, dialect_for) for line, row in rows]
     if len(spans) == PHOENIX_DEFAULT_LIMIT:
         warnings.append(
             f"exactly {PHOENIX_DEFAULT_LIMIT} spans: Phoenix's export functions return at most {PHOENIX_DEFAULT_LIMIT} "

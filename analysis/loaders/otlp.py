@@ -17,8 +17,16 @@ import json
 import re
 from typing import Any
 
+import pandas as pd
+import pyarrow as pa
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
+
+from ._jsonio import JsonRecord, compression_of, open_binary, read_bytes, read_head, read_json_text
 from ._messages import first_output_text, last_user_text, maybe_json
 from ._spans import EMBEDDING, INFERENCE, OTHER, RETRIEVAL, Dialect, Span, SpanEvent, first_value, jsonable
+from .result import LoadError
 
 __all__ = ["spans_from_otlp", "GenAIDialect", "GENAI", "any_value", "norm_id", "iter_otlp_records", "iter_json_lines"]
 
@@ -269,8 +277,6 @@ def base_fields(span: Span) -> dict[str, Any]:
 
 
 def _ts_text(ns: int) -> str:
-    import pandas as pd
-
     return pd.Timestamp(ns, unit="ns", tz="UTC").isoformat()
 
 
@@ -403,8 +409,6 @@ _GZIP = b"\x1f\x8b"
 
 
 def _decompress(data: bytes) -> bytes:
-    import pyarrow as pa
-
     comp = "zstd" if data.startswith(_ZSTD) else "gzip" if data.startswith(_GZIP) else None
     if comp is None:
         return data
@@ -421,9 +425,6 @@ def is_framed_proto(data: bytes) -> bool:
 
 
 def _proto_dict(msg: bytes) -> dict[str, Any]:
-    from google.protobuf.json_format import MessageToDict
-    from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
-
     td = TracesData()
     td.ParseFromString(msg)
     return MessageToDict(td)
@@ -431,10 +432,6 @@ def _proto_dict(msg: bytes) -> dict[str, Any]:
 
 def framed_records(data: bytes) -> list[Any]:
     """The messages of a length-prefixed file as :class:`JsonRecord` (``line`` = message number)."""
-    from google.protobuf.message import DecodeError
-
-    from ._jsonio import JsonRecord
-
     out: list[JsonRecord] = []
     pos, k = 0, 0
     while pos < len(data):
@@ -463,8 +460,6 @@ def framed_records(data: bytes) -> list[Any]:
 
 def otlp_file_records(path: Any) -> tuple[list[Any], list[str]]:
     """Every top-level OTLP record of a file (JSON, JSON Lines, framed protobuf; gzip/zstd)."""
-    from ._jsonio import read_bytes, read_json_text
-
     data = read_bytes(path)
     if is_framed_proto(data):
         return framed_records(data), []
@@ -479,16 +474,11 @@ def _read_block(f: Any, path: Any) -> bytes:
     try:
         return f.read(_BLOCK)
     except OSError as e:  # a truncated or corrupt compressed stream
-        from ._jsonio import compression_of
-        from .result import LoadError
-
         raise LoadError(f"cannot decompress ({compression_of(path)}): {e}", source=str(path)) from None
 
 
 def _first_line(path: Any) -> bytes:
     """The first non-blank line of the (decompressed) file, up to :data:`_FIRST_LINE_LIMIT` bytes."""
-    from ._jsonio import open_binary
-
     buf = b""
     with open_binary(path) as f:
         while len(buf) < _FIRST_LINE_LIMIT:
@@ -516,8 +506,6 @@ def iter_json_lines(path: Any, warnings: list[str]) -> Any:
     Bytes that are not UTF-8 are replaced with U+FFFD; the lines are named in one warning appended
     to ``warnings`` at the end.
     """
-    from ._jsonio import JsonRecord, open_binary
-
     bad_lines: list[int] = []
     lineno = 0
     rest = b""
@@ -559,8 +547,6 @@ def iter_otlp_records(path: Any) -> tuple[Any, list[str]]:
     stays at one block and the spans not yet handed on; a JSON document and the framed protobuf
     files are read whole (as :func:`otlp_file_records`).
     """
-    from ._jsonio import read_head
-
     if is_framed_proto(read_head(path, 8)):
         recs, warnings = otlp_file_records(path)
         return iter(recs), warnings

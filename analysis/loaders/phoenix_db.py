@@ -27,7 +27,7 @@ from typing import Any, Iterator, Mapping
 
 import pandas as pd
 
-from .openinference import _phoenix_span, dialect_for
+from .openinference import dialect_for, phoenix_span
 from .result import LoadError
 from .stream import DEFAULT_BATCH_SPANS, SpanBatch
 
@@ -124,6 +124,7 @@ def _connect(path: Any) -> _Db:
     if is_phoenix_url(path):
         url = str(path).replace("postgresql+psycopg2://", "postgresql://").replace("postgresql+psycopg://", "postgresql://")
         try:
+            # a Postgres driver is optional (only Phoenix's Postgres store needs one): imported when a URL is read
             import psycopg  # type: ignore[import-not-found]
         except ImportError:
             psycopg = None
@@ -300,7 +301,7 @@ def _row_span(r: tuple[Any, ...]) -> Any:
     row["events"] = json.loads(events) if isinstance(events, (str, bytes)) else events
     row["start_time"], row["end_time"] = _iso_utc(row["start_time"]), _iso_utc(row["end_time"])
     row["context"] = {"span_id": row["span_id"], "trace_id": row["trace_id"]}
-    span = _phoenix_span(row, int(row["id"]), dialect_for)
+    span = phoenix_span(row, int(row["id"]), dialect_for)
     span.resource = {"phoenix.project": row["project"]}
     return span
 

@@ -19,7 +19,9 @@ from ._spans import Span
 from .detect import data_files
 from .langfuse import attach_scores, read_langfuse
 from .mapping import MappingState
+from .openai_batch import read_openai
 from .openinference import dialect_for, spans_from_phoenix
+from .oteljs import spans_from_oteljs
 from .otlp import iter_otlp_records, spans_from_otlp
 from .phoenix_db import is_phoenix_db, is_phoenix_url, phoenix_db_batches
 from .result import LoadError, LoadResult, file_sha256
@@ -105,8 +107,6 @@ def trace_batches(path: Path | str, fmt: str, options: TraceOptions, scores: lis
         return phoenix_db_batches(path, project=options.project, start=options.start, end=options.end,
                                   batch_spans=options.batch_spans, skip_outcomes=mapped), options.window
     if fmt == "oteljs":
-        from .oteljs import spans_from_oteljs
-
         spans, bad, warnings = spans_from_oteljs(Path(path))
     elif fmt == "phoenix":
         spans, bad, warnings = spans_from_phoenix(Path(path))
@@ -158,8 +158,6 @@ def stream_trace_format(path: Path | str, fmt: str, *, assume_tz: str | None, ma
 
 
 def _load_openai(path: Path, batch_input: Path | None, *, assume_tz: str | None, mapping: MappingState) -> tuple[EventChunk, Tally, list[str]]:
-    from .openai_batch import read_openai
-
     rd = read_openai(path, batch_input)
     tally = Tally("response")
     counts = dict(rd.counts)

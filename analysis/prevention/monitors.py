@@ -40,11 +40,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis import windows
+from analysis.investigation.series import series
 from analysis._common import check_duration, iso_z
 from analysis.engine import Engine, Metric, Where
 from analysis.engine.query import quote_ident, quote_literal
-from analysis.windows import _offset_string
+from analysis.engine.aggregates import offset_string
 from analysis.investigation.backtest import _binomial_chart, standardize
 from analysis.report.monitors_yaml import dump_monitors as dump_config  # the report package writes the file; the name stays here
 from analysis.stats import spc
@@ -375,7 +375,7 @@ def _design_mean(eng: Engine, column: str, direction: str, where: Where, window:
                  baseline: tuple[pd.Timestamp, pd.Timestamp], arl0: float, k: float = 0.5) -> dict[str, float] | None:
     agg = eng.window_aggregates(window=window, metrics={column: "mean"}, where=where.and_(Where.of(*baseline)),
                                 start=pd.Timestamp(baseline[0]).floor(window), end=pd.Timestamp(baseline[1]).ceil(window))
-    s = windows.series(agg, column)
+    s = series(agg, column)
     if float(pd.to_numeric(s["n"]).sum()) < 30:
         return None
     _, info = standardize(s, "mean", np.ones(len(s), dtype=bool))
@@ -447,7 +447,7 @@ def design_monitors(eng: Engine, *, failure: str, failure_definition: str, metri
         spec = MonitorSpec(name, chart, m, w, params, sg, d, desc)
         hist = _history(eng, spec, baseline, reported_at, detect_from)
         monitors.append({
-            "name": name, "description": desc, "chart": chart, "metric": m, "direction": d, "segment": sg, "window": _offset_string(w),
+            "name": name, "description": desc, "chart": chart, "metric": m, "direction": d, "segment": sg, "window": offset_string(w),
             "parameters": params,
             "false_alarm_rate": {"designed_per_30_days": per_month, "arl0_windows": arl0},
             "baseline": {"start": baseline[0], "end": baseline[1]},

@@ -3,7 +3,7 @@
 Every function takes the postmortem (or the result objects it holds) and returns a
 :class:`matplotlib.figure.Figure`. Nothing is recomputed here: the series, intervals, chart paths,
 limits, alarms, drift statistics and change-point levels all come from the results of
-:mod:`analysis.windows`, :mod:`analysis.stats.spc`, :mod:`analysis.stats.drift`, :mod:`analysis.stats.changepoint`
+:mod:`analysis.investigation.series`, :mod:`analysis.stats.spc`, :mod:`analysis.stats.drift`, :mod:`analysis.stats.changepoint`
 and :mod:`analysis.investigation.backtest` that the investigation kept for this purpose.
 
 Figures are built with :class:`matplotlib.figure.Figure` directly (not ``pyplot``), so they work

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from analysis import __version__
+from analysis._version import __version__
 from analysis._common import json_safe
 from analysis.investigation.result import Investigation
 from analysis.redact import csv_safe_frame, safe_text

@@ -1,4 +1,4 @@
-"""Tests for analysis.labels: hand-written examples (with the tricky negatives decided in the
+"""Tests for analysis.text.outcomes: hand-written examples (with the tricky negatives decided in the
 module docstring), the never-overwrite guarantee, and rule quality measured on the scenarios'
 labelled text against counts recomputed here with plain pandas."""
 
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from analysis.labels import DEFAULT_RULES, ESCALATION_RULE, REFUSAL_RULE, Rule, derive_outcomes, evaluate_rule
+from analysis.text.outcomes import DEFAULT_RULES, ESCALATION_RULE, REFUSAL_RULE, Rule, derive_outcomes, evaluate_rule
 from analysis.scenarios import generate
 
 # (text, expected) for the refusal rule. The tricky negatives are the documented decisions.
