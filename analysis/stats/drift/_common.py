@@ -246,6 +246,7 @@ def ecdf_compare(xs: np.ndarray, ys: np.ndarray) -> ECDFCompare:
     w = float(np.dot(diff[:-1].astype(np.float64), widths)) / nn
     return ECDFCompare(d_plus, d_minus, float(se[i_max]), float(se[i_min]), w)
 
+
 def normalise(raw: float, scale: float) -> float:
     """``raw / scale``; with ``scale == 0``: 0 when ``raw`` is 0, else ``inf``."""
     if scale > 0:
@@ -253,6 +254,7 @@ def normalise(raw: float, scale: float) -> float:
         with np.errstate(over="ignore"):
             return float(np.float64(raw) / np.float64(scale))
     return 0.0 if raw == 0 else math.inf
+
 
 def quantile_edges(xs_sorted: np.ndarray, bins: int) -> np.ndarray:
     """Inner bin edges at the reference quantiles; ties collapse edges."""

@@ -17,6 +17,7 @@ __all__ = ["MERGED_LABEL", "ChiSquareResult", "chi_square_test", "chi_square_fro
 #: Label of the cell into which :func:`chi_square_test` merges sparse categories.
 MERGED_LABEL = "(other)"
 
+
 @dataclass(frozen=True)
 class ChiSquareResult:
     """Pearson chi-square test of homogeneity on a 2 x k table (see :func:`chi_square_test`)."""
@@ -45,6 +46,7 @@ class ChiSquareResult:
             {"reference": ref / ref.sum(), "current": cur / cur.sum()},
             index=pd.Index(list(self.categories), name="category"),
         )
+
 
 def _merge_sparse(
     labels: list[Any], r: np.ndarray, c: np.ndarray, min_expected: float

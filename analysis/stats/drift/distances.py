@@ -20,6 +20,7 @@ from analysis.stats.drift._common import (
 
 __all__ = ["DistanceResult", "jensen_shannon", "wasserstein", "js_distance"]
 
+
 @dataclass(frozen=True)
 class DistanceResult:
     """A distance between two samples without a p-value (:func:`jensen_shannon`, :func:`wasserstein`).
@@ -38,6 +39,7 @@ class DistanceResult:
     bins: int | None = None
     edges: tuple[float, ...] | None = None
     categories: tuple[Any, ...] | None = None
+
 
 def js_distance(p: np.ndarray, q: np.ndarray) -> float:
     """Jensen-Shannon distance (base 2) of two share vectors; see :func:`jensen_shannon`."""

@@ -12,6 +12,7 @@ import pyarrow as pa
 
 __all__ = ["EmbeddingDriftResult", "embedding_drift"]
 
+
 @dataclass(frozen=True)
 class EmbeddingDriftResult:
     """Kernel two-sample test on embeddings (see :func:`embedding_drift`)."""
@@ -30,6 +31,7 @@ class EmbeddingDriftResult:
     dim: int
     effect: float
     effect_name: str = "mmd2"
+
 
 def _embedding_matrix(x: Any, name: str) -> np.ndarray:
     """Rows of equal-length vectors as a 2-D float array; missing rows dropped."""

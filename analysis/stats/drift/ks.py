@@ -18,6 +18,7 @@ __all__ = ["KS_EXACT_MAX_N", "KSResult", "ks_test", "ks_sorted"]
 #: Like scipy's ``ks_2samp(method="auto")``: exact p-values up to this sample size, asymptotic above.
 KS_EXACT_MAX_N = 10_000
 
+
 @dataclass(frozen=True)
 class KSResult:
     """Two-sample Kolmogorov-Smirnov test (see :func:`ks_test`)."""
@@ -32,6 +33,7 @@ class KSResult:
     effect_name: str = "wasserstein/spread"
     statistic_location: float = math.nan
     statistic_sign: int = 1
+
 
 def _ks_pvalue(
     d: float, n1: int, n2: int, alternative: str, method: str, xs: np.ndarray, ys: np.ndarray

@@ -15,6 +15,7 @@ from analysis.stats.intervals import newcombe_interval, wilson_interval
 
 __all__ = ["ProportionResult", "proportion_test", "cohen_h"]
 
+
 @dataclass(frozen=True)
 class ProportionResult:
     """Comparison of two rates ``a`` (reference) and ``b`` (current) (see :func:`proportion_test`)."""
@@ -38,6 +39,7 @@ class ProportionResult:
     successes_b: int
     n_b: int
     effect_name: str = "cohen_h"
+
 
 def _check_count(value: Any, name: str) -> int:
     if isinstance(value, (bool, np.bool_)):

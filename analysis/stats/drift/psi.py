@@ -14,6 +14,7 @@ __all__ = ["PSI_EPSILON", "PSIResult", "psi", "psi_contributions"]
 #: Shares below this are raised to it before PSI takes logarithms (empty bins stay finite).
 PSI_EPSILON = 1e-4
 
+
 @dataclass(frozen=True)
 class PSIResult:
     """Population stability index (see :func:`psi`)."""
@@ -31,6 +32,7 @@ class PSIResult:
     n_reference: int
     n_current: int
     note: str = ""
+
 
 def psi_contributions(r: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Per-bin PSI terms of shares ``r`` (reference) and ``c`` (current), floored at PSI_EPSILON."""

@@ -35,6 +35,8 @@ from analysis.stats.multitest import benjamini_hochberg
 __all__ = ["DriftScanResult", "drift_scan"]
 
 _SCAN_TESTS = ("auto", "ks", "chi-square", "proportion", "psi", "jensen-shannon", "wasserstein")
+
+
 @dataclass(frozen=True, eq=False)
 class DriftScanResult:
     """A drift statistic per time window against a reference period (see :func:`drift_scan`).

@@ -25,6 +25,7 @@ __all__ = ["MAX_CATEGORIES", "KIND_TEST", "drift_table", "series_kind", "bool_co
 #: this (identifiers and free text); name a column explicitly to test it anyway.
 MAX_CATEGORIES = 200
 
+
 def _is_list_dtype(dtype: Any) -> bool:
     return isinstance(dtype, pd.ArrowDtype) and (
         pa.types.is_list(dtype.pyarrow_dtype)
