@@ -1,4 +1,5 @@
-"""Segment costs (one class per cost, as ruptures' ``costs/``) for change-point detection, vectorised through cumulative sums.
+"""Segment costs for change-point detection (one class a cost, as ruptures' ``costs``), vectorised
+through cumulative sums.
 
 Each cost is fitted once to the (missing-free) data and then evaluates the cost of any set of
 segments ``(t, s]`` -- the observations ``t, ..., s-1`` in 0-based Python slicing -- in one numpy
