@@ -23,7 +23,7 @@ from scipy import stats
 from scipy.special import gammaln
 
 from analysis.stats.changepoint import ChangePointResult, Segment, detect
-from analysis.stats.changepoint_costs import (
+from analysis.stats.changepoint import (
     CostBinomial,
     CostL2,
     CostNormalMean,

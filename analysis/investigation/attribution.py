@@ -31,6 +31,7 @@ from analysis.engine.query import epoch_us
 from analysis.schema import VERSION_COLUMNS
 from analysis.stats import changepoint
 from analysis.stats import drift as drift_mod
+from analysis.stats.compare import compare_windows, pooled_level
 from analysis.investigation.own_time import SEPARATION_LOGLIK, StepProfile, own_step, step_profile
 
 __all__ = [
@@ -344,53 +345,6 @@ def _num(v: Any) -> float | None:
     return f if np.isfinite(f) else None
 
 
-def _pooled(series: pd.DataFrame, kind: str, idx: np.ndarray) -> tuple[float, float, float]:
-    """(level, n, sd) of the rows ``idx`` of a rate or mean series, pooled over windows."""
-    s = series.iloc[idx]
-    n = s["n"].to_numpy(float)
-    if kind == "rate":
-        k = s["successes"].to_numpy(float)
-        N = n.sum()
-        p = k.sum() / N if N > 0 else np.nan
-        return p, N, np.sqrt(p * (1 - p)) if np.isfinite(p) else np.nan
-    m = s["mean"].to_numpy(float)
-    sd = s["std"].to_numpy(float) if "std" in s.columns else np.zeros_like(m)
-    ok = (n > 0) & np.isfinite(m)
-    n, m, sd = n[ok], m[ok], np.nan_to_num(sd[ok])
-    N = n.sum()
-    if N <= 0:
-        return np.nan, 0.0, np.nan
-    mu = float((n * m).sum() / N)
-    # total sum of squares = within-window + between-window
-    ss = float(((n - 1).clip(min=0) * sd**2).sum() + (n * (m - mu) ** 2).sum())
-    var = ss / (N - 1) if N > 1 else np.nan
-    return mu, N, np.sqrt(var)
-
-
-def _compare(series: pd.DataFrame, kind: str, pre: np.ndarray, post: np.ndarray) -> tuple[float, float, float, float, float, float, float]:
-    """(baseline, current, effect, statistic, pvalue, n_pre, n_post) between two sets of windows."""
-    from scipy import stats
-
-    p0, n0, sd0 = _pooled(series, kind, pre)
-    p1, n1, sd1 = _pooled(series, kind, post)
-    if not (n0 > 0 and n1 > 0) or not (np.isfinite(p0) and np.isfinite(p1)):
-        return p0, p1, np.nan, np.nan, np.nan, n0, n1
-    if kind == "rate":
-        pooled = (p0 * n0 + p1 * n1) / (n0 + n1)
-        var = pooled * (1 - pooled) * (1 / n0 + 1 / n1)
-        z = (p1 - p0) / np.sqrt(var) if var > 0 else 0.0
-        pv = float(2 * stats.norm.sf(abs(z)))
-        return p0, p1, float(cohen_h(p0, p1)), float(z), pv, n0, n1
-    se = np.sqrt(sd0**2 / n0 + sd1**2 / n1) if n0 > 1 and n1 > 1 else np.nan
-    sp = np.sqrt(((n0 - 1) * sd0**2 + (n1 - 1) * sd1**2) / (n0 + n1 - 2)) if n0 + n1 > 2 else np.nan
-    if not np.isfinite(se) or se == 0:
-        return p0, p1, 0.0 if p0 == p1 else np.nan, 0.0, 1.0 if p0 == p1 else np.nan, n0, n1
-    t = (p1 - p0) / se
-    df = se**4 / ((sd0**2 / n0) ** 2 / max(n0 - 1, 1) + (sd1**2 / n1) ** 2 / max(n1 - 1, 1))
-    pv = float(2 * stats.t.sf(abs(t), df))
-    return p0, p1, float((p1 - p0) / sp) if sp > 0 else np.nan, float(t), pv, n0, n1
-
-
 def _bad_strength(effect: float, direction: str) -> float:
     if not np.isfinite(effect):
         return 0.0
@@ -508,7 +462,7 @@ def detect_onset(
     for j, cp in enumerate(cps):
         pre = all_idx[:cp]
         post = all_idx[cp:]
-        base, cur, eff, stat, pv, n0, n1 = _compare(s, kind, pre, post)
+        base, cur, eff, stat, pv, n0, n1 = compare_windows(s, kind, pre, post)
         strength = _bad_strength(eff, direction)
         if not np.isfinite(eff):
             continue
@@ -516,7 +470,7 @@ def detect_onset(
         # every later segment stays on the bad side of the baseline by at least half the effect
         persistent = True
         for k_, si in enumerate(seg_idx[j + 1 :]):
-            _, _lvl, e_i, *_ = _compare(s, kind, pre, si)
+            _, _lvl, e_i, *_ = compare_windows(s, kind, pre, si)
             floor = 0.75 * min_eff if k_ == 0 else min_eff / 2
             if not np.isfinite(e_i) or sign * e_i < floor:
                 persistent = False
@@ -544,7 +498,7 @@ def detect_onset(
                 ts=pd.Timestamp(starts.iat[start]),
                 interval=lo_hi,
                 baseline_level=base,
-                current_level=_pooled(s, kind, seg_idx[-1])[0],
+                current_level=pooled_level(s, kind, seg_idx[-1])[0],
                 effect=eff,
                 strength=strength,
                 statistic=stat,
@@ -943,7 +897,7 @@ def step_test(
     post = np.flatnonzero(((ws >= after[0]) & (ws < after[1])).to_numpy() & (n > 0))
     if pre.size < min_windows or post.size < min_windows:
         return None
-    b, c, eff, stat, pv, n0, n1 = _compare(series.reset_index(drop=True), kind, pre, post)
+    b, c, eff, stat, pv, n0, n1 = compare_windows(series.reset_index(drop=True), kind, pre, post)
     return {"baseline": b, "current": c, "effect": eff, "statistic": stat, "pvalue": pv, "n_before": n0, "n_after": n1}
 
 

@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.stats.compare import compare_windows
+
 __all__ = ["OwnStep", "own_step", "StepProfile", "step_profile", "SEPARATION_LOGLIK"]
 
 #: Half of chi2(1).ppf(0.95): locations within this log-likelihood of each other are in the same
@@ -70,8 +72,6 @@ def own_step(series: pd.DataFrame, *, kind: str, at: pd.Timestamp, window: pd.Ti
     test on the pooled windows (effect: Cohen's d). None when fewer than ``min_windows`` windows
     with events are on either side.
     """
-    from analysis.investigation.attribution import _compare
-
     ws, n, _, _ = _cols(series, kind)
     w = pd.Timedelta(window).value
     t0 = pd.Timestamp(at).value
@@ -89,7 +89,7 @@ def own_step(series: pd.DataFrame, *, kind: str, at: pd.Timestamp, window: pd.Ti
             pre, post = pre[n[pre] > 0], post[n[pre] > 0]
             if pre.size < min_windows:
                 continue
-            b, c, eff, _, pv, n0, n1 = _compare(series.reset_index(drop=True), kind, pre, post)
+            b, c, eff, _, pv, n0, n1 = compare_windows(series.reset_index(drop=True), kind, pre, post)
             return OwnStep(float(b), float(c), float(eff), float(pv), float(n0), float(n1), name)
     return None
 

@@ -25,10 +25,13 @@ import pandas as pd
 from scipy import stats
 
 from analysis._common import check_alpha as _check_alpha
+from analysis.stats.checks import check_alternative
+from analysis.stats.compare import binomial_pvalue, welch_from_moments
 from analysis.stats.drift import benjamini_hochberg, cohen_h, proportion_test
 from analysis.engine import MISSING, DuckDBEngine, Engine, Metric, Where
 from analysis.schema import SEGMENT_COLUMNS
-from analysis.stats.intervals import wilson_interval
+from analysis.stats.intervals import clopper_pearson, wilson_interval
+from analysis.stats.multitest import holm
 
 __all__ = [
     "mix_expected_rates",
@@ -74,11 +77,6 @@ DEFAULT_TIER = "medium"
 VERDICTS = ("systematic", "isolated", "no_incident")
 
 
-def _check_alternative(alternative: str) -> None:
-    if alternative not in ("greater", "less", "two-sided"):
-        raise ValueError(f"`alternative` must be 'greater', 'less' or 'two-sided', got {alternative!r}")
-
-
 def check_risk_thresholds(risk_thresholds: Mapping[str, float] | None) -> dict[str, float]:
     """Validate ``risk_thresholds`` (tier -> tolerated excess rate in [0, 1))."""
     if risk_thresholds is None:
@@ -100,50 +98,6 @@ def check_risk_thresholds(risk_thresholds: Mapping[str, float] | None) -> dict[s
 # ----------------------------------------------------------------------------------------------
 # exact binomial machinery
 # ----------------------------------------------------------------------------------------------
-
-
-def clopper_pearson(successes: Any, n: Any, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """Clopper-Pearson ("exact") interval for a binomial proportion, vectorised.
-
-    Notes
-    -----
-    With :math:`x` successes in :math:`n` trials, the limits are beta quantiles:
-
-    .. math:: L = B(\\alpha/2;\\, x, n-x+1), \\qquad U = B(1-\\alpha/2;\\, x+1, n-x)
-
-    with :math:`L = 0` when :math:`x = 0` and :math:`U = 1` when :math:`x = n`. Where ``n == 0``
-    the interval is ``(nan, nan)``.
-
-    References
-    ----------
-    Clopper, C. J. and Pearson, E. S. (1934). The use of confidence or fiducial limits illustrated
-    in the case of the binomial. Biometrika 26(4), 404-413.
-    """
-    _check_alpha(alpha)
-    x = np.asarray(successes, dtype=float)
-    n = np.asarray(n, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        lo = np.where(x > 0, stats.beta.ppf(alpha / 2, x, n - x + 1), 0.0)
-        hi = np.where(x < n, stats.beta.ppf(1 - alpha / 2, x + 1, n - x), 1.0)
-    lo = np.where(n > 0, lo, np.nan)
-    hi = np.where(n > 0, hi, np.nan)
-    return lo, hi
-
-
-def _binom_pvalue(k: np.ndarray, n: np.ndarray, p: np.ndarray, alternative: str) -> np.ndarray:
-    """Exact binomial p-values, vectorised (two-sided: the minimum-likelihood method of binomtest)."""
-    k = np.asarray(k, dtype=float)
-    n = np.asarray(n, dtype=float)
-    p = np.clip(np.asarray(p, dtype=float), 0.0, 1.0)
-    if alternative == "greater":
-        out = stats.binom.sf(k - 1, n, p)
-    elif alternative == "less":
-        out = stats.binom.cdf(k, n, p)
-    else:
-        out = np.array([stats.binomtest(int(a), int(b), float(c)).pvalue if b > 0 else np.nan
-                        for a, b, c in zip(np.atleast_1d(k), np.atleast_1d(n), np.atleast_1d(np.broadcast_to(p, np.shape(k))))])
-        out = out.reshape(np.shape(k))
-    return np.where(n > 0, np.clip(out, 0.0, 1.0), np.nan)
 
 
 @dataclass(frozen=True)
@@ -226,7 +180,7 @@ def binomial_scan(
     ``statsmodels.stats.proportion.proportion_confint(k, n, alpha, method="beta")``.
     """
     _check_alpha(alpha)
-    _check_alternative(alternative)
+    check_alternative(alternative)
     k, nn = int(successes), int(n)
     if nn < 0 or k < 0 or k > nn:
         raise ValueError(f"`successes` must be in [0, n], got successes={successes!r}, n={n!r}")
@@ -235,7 +189,7 @@ def binomial_scan(
     if not 0.0 <= threshold < 1.0:
         raise ValueError(f"`threshold` must be in [0, 1), got {threshold!r}")
     p0 = min(1.0, baseline_rate + threshold)
-    pv = float(_binom_pvalue(np.array([k]), np.array([nn]), np.array([p0]), alternative)[0])
+    pv = float(binomial_pvalue(np.array([k]), np.array([nn]), np.array([p0]), alternative)[0])
     lo, hi = clopper_pearson(k, nn, alpha)
     rate = k / nn if nn else float("nan")
     return BinomialScanResult(
@@ -252,28 +206,6 @@ def binomial_scan(
         alpha=alpha,
         alternative=alternative,
     )
-
-
-def holm(pvalues: Any) -> np.ndarray:
-    """Holm's step-down adjusted p-values (NaN entries are left out and stay NaN).
-
-    References
-    ----------
-    Holm, S. (1979). A simple sequentially rejective multiple test procedure. Scand. J. Statist. 6, 65-70.
-    """
-    p = np.asarray(pvalues, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    m = int(ok.sum())
-    if m == 0:
-        return out
-    q = p[ok]
-    order = np.argsort(q, kind="stable")
-    adj = np.maximum.accumulate((m - np.arange(m)) * q[order])
-    res = np.empty(m)
-    res[order] = np.minimum(adj, 1.0)
-    out[ok] = res
-    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -324,31 +256,6 @@ FINDINGS_COLUMNS = (
     "metric", "kind", "segment_column", "segment", "n_baseline", "n_current", "baseline", "current",
     "difference", "ci_low", "ci_high", "effect", "statistic", "pvalue", "p_adjusted", "significant", "test",
 )
-
-
-def _welch_from_moments(n0, s0, ss0, n1, s1, ss1, alpha):
-    """Welch's t test and interval of mean1 - mean0 from counts, sums and sums of squares."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        m0, m1 = s0 / n0, s1 / n1
-        v0 = np.maximum(ss0 - n0 * m0**2, 0.0) / (n0 - 1)
-        v1 = np.maximum(ss1 - n1 * m1**2, 0.0) / (n1 - 1)
-        se2 = v0 / n0 + v1 / n1
-        se = np.sqrt(se2)
-        t = (m1 - m0) / se
-        df = se2**2 / ((v0 / n0) ** 2 / (n0 - 1) + (v1 / n1) ** 2 / (n1 - 1))
-        p = 2 * stats.t.sf(np.abs(t), df)
-        q = stats.t.isf(alpha / 2, df)
-        pooled = np.sqrt(((n0 - 1) * v0 + (n1 - 1) * v1) / (n0 + n1 - 2))
-        d = (m1 - m0) / pooled
-    bad = (n0 < 2) | (n1 < 2) | ~np.isfinite(t)
-    # Both periods constant and equal (se = 0): no evidence of a change.
-    same = (se == 0) & (m0 == m1) & (n0 >= 2) & (n1 >= 2)
-    t = np.where(same, 0.0, np.where(bad, np.nan, t))
-    p = np.where(same, 1.0, np.where(bad, np.nan, p))
-    d = np.where(same, 0.0, d)
-    lo = np.where(bad & ~same, np.nan, (m1 - m0) - q * se)
-    hi = np.where(bad & ~same, np.nan, (m1 - m0) + q * se)
-    return m0, m1, t, p, lo, hi, d
 
 
 def compare_periods(
@@ -414,7 +321,7 @@ def compare_periods(
         else:
             ss0 = merged[f"{metric}__sumsq_b"].to_numpy(float)
             ss1 = merged[f"{metric}__sumsq_c"].to_numpy(float)
-            m0, m1, t, p, lo, hi, d = _welch_from_moments(n0, s0, ss0, n1, s1, ss1, alpha)
+            m0, m1, t, p, lo, hi, d = welch_from_moments(n0, s0, ss0, n1, s1, ss1, alpha)
             for i in range(len(merged)):
                 rows.append(dict(metric=metric, kind=kind, segment_column=merged["segment_column"].iat[i],
                                  segment=merged["segment"].iat[i], n_baseline=n0[i], n_current=n1[i],
@@ -650,8 +557,8 @@ def scan_segments(
     t["excess"] = t["current_rate"] - t["baseline_rate"]
     t["excess_events"] = np.where(valid, k1 - n1 * null, np.nan)
     t["effect"] = np.where(valid, cohen_h(null, t["current_rate"].fillna(0)), np.nan)
-    t["pvalue"] = np.where(valid, _binom_pvalue(k1, n1, null, "greater"), np.nan)
-    t["pvalue_baseline"] = np.where(valid, _binom_pvalue(k1, n1, np.minimum(1.0, base), "greater"), np.nan)
+    t["pvalue"] = np.where(valid, binomial_pvalue(k1, n1, null, "greater"), np.nan)
+    t["pvalue_baseline"] = np.where(valid, binomial_pvalue(k1, n1, np.minimum(1.0, base), "greater"), np.nan)
     t["p_adjusted"] = holm(t["pvalue"].to_numpy())
     t["p_adjusted_baseline"] = holm(t["pvalue_baseline"].to_numpy())
     sys_ = (t["p_adjusted"] < alpha) & (t["excess_events"] >= min_excess_events)
@@ -1012,7 +919,7 @@ def _drill_down(eng: Engine, failure: Any, *, start_segment: tuple[str, str], cu
             stats_rows.append((v, int(n1), int(k1), p0, int(k1) - int(n1) * p0))
         if len(stats_rows) < 2:
             continue
-        pv = _binom_pvalue(np.array([r[2] for r in stats_rows]), np.array([r[1] for r in stats_rows]),
+        pv = binomial_pvalue(np.array([r[2] for r in stats_rows]), np.array([r[1] for r in stats_rows]),
                            np.array([r[3] for r in stats_rows]), "greater")
         adj = holm(pv)
         excess = np.array([max(r[4], 0.0) for r in stats_rows])

@@ -230,7 +230,7 @@ def _close(spec: MonitorSpec, st: ChartState, w0: int, n: float, s: float, h: fl
     st.last_window_end_us = w0 + w_us
     if n <= 0:
         return []
-    st.statistic = max(0.0, st.statistic + _increment(spec, n, s))
+    st.statistic = spc.lindley(float(_increment(spec, n, s)), st.statistic)
     if st.statistic > h:
         a = Alarm(spec.name, _ts(w0), _ts(w0 + w_us), float(st.statistic), float(h), float(s / n), float(n))
         st.statistic = 0.0

@@ -1,18 +1,21 @@
-"""Confidence intervals for rates: Wilson score for one proportion, Newcombe for a difference.
+"""Confidence intervals for rates: Wilson score and Clopper-Pearson for one proportion, Newcombe
+for a difference.
 
-Rates (refusal, escalation, hallucination) are the first-class metrics of the kit; both functions
-are vectorised so that per-window, per-segment tables get their intervals in one call.
+Rates (refusal, escalation, hallucination) are the first-class metrics of the kit; the functions
+are vectorised so that per-window, per-segment tables get their intervals in one call. statsmodels
+computes them; these wrappers give an empty window (``n == 0``) the interval ``(nan, nan)``
+without warnings, and always return arrays.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
-from analysis._common import check_alpha as _check_alpha
+from analysis._common import check_alpha
 
-__all__ = ["wilson_interval", "newcombe_interval"]
+__all__ = ["wilson_interval", "newcombe_interval", "clopper_pearson"]
 
 
 def wilson_interval(successes: ArrayLike, n: ArrayLike, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
@@ -40,19 +43,15 @@ def wilson_interval(successes: ArrayLike, n: ArrayLike, alpha: float = 0.05) -> 
     References
     ----------
     Wilson, E. B. (1927). Probable inference, the law of succession, and statistical inference.
-    JASA 22(158), 209-212. Same as ``statsmodels.stats.proportion.proportion_confint(method="wilson")``.
+    JASA 22(158), 209-212. Computed by ``statsmodels.stats.proportion.proportion_confint(method="wilson")``.
     """
-    _check_alpha(alpha)
+    check_alpha(alpha)
     x = np.asarray(successes, dtype=float)
     n = np.asarray(n, dtype=float)
-    z = stats.norm.isf(alpha / 2)
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = x / n
-        denom = 1 + z**2 / n
-        centre = (p + z**2 / (2 * n)) / denom
-        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    low = np.where(n > 0, np.clip(centre - half, 0.0, 1.0), np.nan)
-    high = np.where(n > 0, np.clip(centre + half, 0.0, 1.0), np.nan)
+        lo, hi = proportion_confint(x, n, alpha=alpha, method="wilson")
+    low = np.where(n > 0, np.clip(lo, 0.0, 1.0), np.nan)
+    high = np.where(n > 0, np.clip(hi, 0.0, 1.0), np.nan)
     return low, high
 
 
@@ -71,15 +70,38 @@ def newcombe_interval(
     References
     ----------
     Newcombe, R. G. (1998). Interval estimation for the difference between independent proportions:
-    comparison of eleven methods. Statistics in Medicine 17, 873-890 (method 10).
+    comparison of eleven methods. Statistics in Medicine 17, 873-890 (method 10). Computed by
+    ``statsmodels.stats.proportion.confint_proportions_2indep(method="newcomb", compare="diff")``.
     """
+    check_alpha(alpha)
     xa, na = np.asarray(successes_a, float), np.asarray(n_a, float)
     xb, nb = np.asarray(successes_b, float), np.asarray(n_b, float)
-    la, ua = wilson_interval(xa, na, alpha)
-    lb, ub = wilson_interval(xb, nb, alpha)
     with np.errstate(invalid="ignore", divide="ignore"):
-        pa, pb = xa / na, xb / nb
-    d = pb - pa
-    low = d - np.sqrt((pb - lb) ** 2 + (ua - pa) ** 2)
-    high = d + np.sqrt((ub - pb) ** 2 + (pa - la) ** 2)
-    return low, high
+        low, high = confint_proportions_2indep(xb, nb, xa, na, method="newcomb", compare="diff", alpha=alpha)
+    return np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+
+
+def clopper_pearson(successes: ArrayLike, n: ArrayLike, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Clopper-Pearson ("exact") interval for a binomial proportion, vectorised.
+
+    Notes
+    -----
+    With :math:`x` successes in :math:`n` trials, the limits are beta quantiles:
+
+    .. math:: L = B(\\alpha/2;\\, x, n-x+1), \\qquad U = B(1-\\alpha/2;\\, x+1, n-x)
+
+    with :math:`L = 0` when :math:`x = 0` and :math:`U = 1` when :math:`x = n`. Where ``n == 0``
+    the interval is ``(nan, nan)``. Computed by
+    ``statsmodels.stats.proportion.proportion_confint(method="beta")``.
+
+    References
+    ----------
+    Clopper, C. J. and Pearson, E. S. (1934). The use of confidence or fiducial limits illustrated
+    in the case of the binomial. Biometrika 26(4), 404-413.
+    """
+    check_alpha(alpha)
+    x = np.asarray(successes, dtype=float)
+    n = np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lo, hi = proportion_confint(x, n, alpha=alpha, method="beta")
+    return np.where(n > 0, lo, np.nan), np.where(n > 0, hi, np.nan)

@@ -1,18 +1,12 @@
 """Offline change-point detection: exact PELT and binary segmentation.
 
 :func:`detect` segments a series (or per-window successes and trials for a rate) into stretches of
-constant level (or, by default, of constant level or slope), with an interval for the location of every change. Costs live in
-:mod:`analysis.stats.changepoint_costs`; this module holds the search methods, the penalties, the
-location intervals and the result types.
+constant level (or, by default, of constant level or slope), with an interval for the location of every change. The search
+methods live in :mod:`~analysis.stats.changepoint.pelt` and :mod:`~analysis.stats.changepoint.binseg`,
+the costs in :mod:`~analysis.stats.changepoint.costs` and the noise scales in
+:mod:`~analysis.stats.changepoint.noise`; this module holds the checks, the penalties, the location
+intervals and the result types.
 
-PELT here reproduces ruptures' ``Pelt(model=..., jump=1, min_size=...)`` exactly -- including its
-pruning rule, which with ``min_size > 1`` can discard a candidate that would have been optimal
-fewer than ``min_size`` steps later, so the segmentation can cost more than the global optimum.
-In a check on random signals (n 20-400, ``min_size`` 2-10, 1,600 per penalty) that happened in
-32% of the signals at penalty 1, 5% at penalty 5 and 0.5% at 3 ln n.
-It runs block-vectorised in numpy: steps are handled ``block`` at a time as a fixed point of the
-PELT recursion, and candidates whose lower bound shows they cannot be the minimiser in a block are
-skipped (their pruning status is settled exactly when they become competitive again).
 """
 
 from __future__ import annotations
@@ -26,20 +20,17 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import special
 
-from analysis._common import check_alpha as _check_alpha
-from analysis.stats.changepoint_costs import (
-    COSTS,
-    CostBinomial,
-    CostL2,
-    CostNormalMean,
-    CostNormalTrend,
+from analysis._common import check_alpha
+from analysis.stats.changepoint.binseg import binseg
+from analysis.stats.changepoint.costs import COSTS, CostBinomial, CostL2, CostNormalMean, CostNormalTrend, make_cost
+from analysis.stats.changepoint.noise import (
     binomial_dispersion,
     long_run_variance,
     long_run_variance_trend,
-    make_cost,
     robust_sigma,
     trend_null_variance,
 )
+from analysis.stats.changepoint.pelt import pelt
 
 __all__ = ["Segment", "ChangePointResult", "detect", "PENALTIES", "METHODS", "NOISE_SCALES"]
 
@@ -273,210 +264,6 @@ def _prepare(x: Any, cost: str, trials: Any) -> tuple[np.ndarray, np.ndarray | N
 
 
 # --------------------------------------------------------------------------------------------
-# PELT
-
-
-def _solve_block(cost, F: np.ndarray, s0: int, s1: int, cand: np.ndarray, k_known: int, pen: float, m: int):
-    """PELT recursion over steps ``s0 .. s1-1`` as a fixed point, for candidates ``cand``.
-
-    ``cand`` is sorted; ``F`` is known for the first ``k_known`` candidates, the others start inside
-    the block. The value of step ``s`` depends only on values of earlier steps, so iterating from
-    any guess reaches the exact values in at most ``s1 - s0`` rounds (nearly always 1 or 2).
-    Returns the values, the arg-min row per step, which rows were pruned, the last column.
-    """
-    B = s1 - s0
-    steps = np.arange(s0, s1)
-    adm = (cand[:, None] + m) <= steps[None, :]
-    C = cost.cost(cand[:, None], steps[None, :])
-    C += pen
-    Fc = np.empty(cand.size)
-    Fc[:k_known] = F[cand[:k_known]]
-    if k_known:
-        Vk = Fc[:k_known, None] + C[:k_known]
-        Vk[~adm[:k_known]] = np.inf
-        guess = Vk.min(axis=0)
-    else:
-        guess = np.full(B, np.inf)
-    cols = np.arange(B)
-    unknown = cand[k_known:] - s0
-    rounds = 0
-    while True:
-        rounds += 1
-        Fc[k_known:] = guess[unknown]
-        # ruptures sums values in this order: F[t] + (cost + pen).
-        V = Fc[:, None] + C
-        V[~adm] = np.inf
-        # ruptures' rule: after step s keep t only if F[t] + c(t, s) + pen <= F[s] + pen.
-        prune = V > (guess + pen)[None, :]
-        prune &= adm
-        anyp = prune.any(axis=1)
-        first = np.where(anyp, prune.argmax(axis=1), B)
-        V[cols[None, :] > first[:, None]] = np.inf
-        arg = V.argmin(axis=0)  # first minimum: the earliest candidate, as ruptures' min()
-        Fn = V[arg, cols]
-        if np.array_equal(Fn, guess):
-            return guess, arg, anyp, V[:, -1], rounds
-        guess = Fn
-
-
-def _pelt(cost, n: int, pen: float, m: int, block: int = 64, max_block: int = 128) -> list[int]:
-    """Change points (segment starts, 0-based) of PELT with ruptures' pruning rule.
-
-    Steps ``s`` (ends of the prefix ``y[:s]``) run from ``m`` to ``n``; candidate ``t`` (the start
-    of the last segment) enters at step ``t + m`` and is dropped by ruptures' rule the first time
-    ``F[t] + c(t, s) + pen > F[s] + pen``.
-
-    Speed-up without changing the result: a candidate admitted before a block, whose lower bound
-    ``V[t, r] + c(r, s0) + c(s0, s)`` (from ``c(t, s) >= c(t, r) + c(r, s0) + c(s0, s)``, true of
-    every maximum-likelihood cost) exceeds ``F[s]`` at every step of the block, cannot be the
-    minimiser there, so it sits in a "group" and is not evaluated. Whether ruptures' rule would have
-    pruned it meanwhile matters only if it becomes a minimiser again; its row is checked then, and
-    the block solved again without it if the rule had dropped it.
-    """
-    F = np.empty(n + 1)
-    F[0] = 0.0
-    P = np.zeros(n + 1, dtype=np.int64)
-    # First step at which ruptures' rule was not checked for a candidate (n + 1: checked always).
-    unchecked = np.full(n + 1, n + 1, dtype=np.int64)
-    active = np.zeros(0, dtype=np.int64)
-    g_r: list[int] = []
-    g_minv: list[float] = []
-    g_mem: list[np.ndarray] = []
-    demote = 0.5 * pen
-    s0 = m
-    while s0 <= n:
-        s1 = min(s0 + block, n + 1)
-        lo = max(s0 - m, 0)
-        new = np.arange(lo, s1 - m, dtype=np.int64)
-        if m > 1 and lo < m:
-            new = new[(new == 0) | (new >= m)]
-        while True:
-            cand = np.concatenate([active, new])
-            k_known = int(np.searchsorted(cand, s0))
-            vals, arg, pruned, vlast, rounds = _solve_block(cost, F, s0, s1, cand, k_known, pen, m)
-            # A minimiser must have survived ruptures' rule at the steps it spent in a group.
-            winners = np.unique(cand[arg])
-            doubt = winners[unchecked[winners] < s0]
-            if doubt.size:
-                ok = _never_pruned(cost, F, doubt, unchecked[doubt], s0, pen)
-                unchecked[doubt[ok]] = n + 1
-                if not ok.all():
-                    active = np.setdiff1d(active, doubt[~ok])
-                    continue
-            if not g_r:
-                break
-            steps = np.arange(s0, s1)
-            c_blk = cost.cost(np.full(steps.size, s0), steps)
-            c_blk[0] = 0.0  # empty segment
-            g = float(np.max(vals - c_blk))
-            thr = g + 1e-9 * (1.0 + abs(g))  # rounding margin: err on the side of evaluating
-            r_arr = np.asarray(g_r, dtype=np.int64)
-            lb = np.asarray(g_minv) + cost.cost(r_arr, np.full(r_arr.size, s0))
-            fail = np.flatnonzero(lb <= thr)
-            if fail.size == 0:
-                break
-            mem = np.concatenate([g_mem[i] for i in fail])
-            for i in fail[::-1]:
-                del g_r[i], g_minv[i], g_mem[i]
-            r2 = s0 - 1
-            vm = F[mem] + (cost.cost(mem, np.full(mem.size, r2)) + pen)
-            alive = vm <= F[r2] + pen  # otherwise pruned at r2 (if not before)
-            mem, vm = mem[alive], vm[alive]
-            c1 = float(cost.cost(np.array([r2]), np.array([s0]))[0])
-            wake = vm + c1 <= thr
-            if (~wake).any():
-                g_r.append(r2)
-                g_minv.append(float(vm[~wake].min()))
-                g_mem.append(mem[~wake])
-            if not wake.any():
-                break
-            active = np.sort(np.concatenate([active, mem[wake]]))
-        F[s0:s1] = vals
-        P[s0:s1] = cand[arg]
-        keep = ~pruned
-        last = s1 - 1
-        idle = keep & (vlast > F[last] + demote)
-        if idle.any():
-            d = cand[idle]
-            g_r.append(last)
-            g_minv.append(float(vlast[idle].min()))
-            g_mem.append(d)
-            unchecked[d] = np.minimum(unchecked[d], last + 1)
-        active = cand[keep & ~idle]
-        # Many fixed-point rounds mean many changes inside the block: use shorter blocks there.
-        block = max(16, block // 2) if rounds > 3 else min(max_block, block * 2) if rounds == 1 else block
-        s0 = s1
-    out = []
-    s = n
-    while s > 0:
-        t = int(P[s])
-        if t > 0:
-            out.append(t)
-        s = t
-    return out[::-1]
-
-
-def _never_pruned(cost, F: np.ndarray, ts: np.ndarray, a: np.ndarray, b: int, pen: float) -> np.ndarray:
-    """Whether ruptures' rule kept each candidate ``ts[i]`` at every step in ``[a[i], b)``."""
-    lens = np.maximum(b - a, 0)
-    ok = np.ones(ts.size, dtype=bool)
-    todo = np.flatnonzero(lens > 0)
-    if not todo.size:
-        return ok
-    # Ragged rows flattened, in chunks of about a million evaluations.
-    n_chunks = int(lens[todo].sum() // 1_000_000) + 1
-    for chunk in np.array_split(todo, n_chunks):
-        if not chunk.size:
-            continue
-        ln = lens[chunk]
-        rows = np.repeat(np.arange(chunk.size), ln)
-        offs = np.arange(int(ln.sum())) - np.repeat(np.cumsum(ln) - ln, ln)
-        ss = a[chunk][rows] + offs
-        tt = ts[chunk][rows]
-        bad = F[tt] + (cost.cost(tt, ss) + pen) > F[ss] + pen
-        ok[chunk] = np.bincount(rows, weights=bad, minlength=chunk.size) == 0
-    return ok
-
-
-# --------------------------------------------------------------------------------------------
-# binary segmentation
-
-
-def _best_split(cost, start: int, end: int, m: int) -> tuple[int | None, float]:
-    """Best split of ``[start, end)`` as in ruptures' ``Binseg.single_bkp`` (ties: the later index)."""
-    cand = np.arange(start + m, end - m + 1)
-    if cand.size == 0:
-        return None, 0.0
-    whole = float(cost.cost(np.array([start]), np.array([end]))[0])
-    gain = whole - cost.cost(np.full(cand.size, start), cand) - cost.cost(cand, np.full(cand.size, end))
-    best = gain.max()
-    i = int(np.flatnonzero(gain == best)[-1])
-    return int(cand[i]), float(best)
-
-
-def _binseg(cost, n: int, pen: float, m: int, max_changes: int | None) -> list[int]:
-    """Greedy binary segmentation with ruptures' ``Binseg`` choices (jump=1).
-
-    Each round splits, among all current segments, the one whose best split gains most (the
-    leftmost on ties); it stops when that gain is not above ``pen`` or after ``max_changes``.
-    """
-    bkps = [n]
-    cache: dict[tuple[int, int], tuple[int | None, float]] = {}
-    while max_changes is None or len(bkps) - 1 < max_changes:
-        best: tuple[int | None, float] | None = None
-        for a, b in zip([0] + bkps[:-1], bkps):
-            if (a, b) not in cache:
-                cache[(a, b)] = _best_split(cost, a, b, m)
-            if best is None or cache[(a, b)][1] > best[1]:
-                best = cache[(a, b)]
-        bkp, gain = best
-        if bkp is None or not gain > pen:
-            break
-        bkps = sorted(bkps + [bkp])
-    return bkps[:-1]
-
-
-# --------------------------------------------------------------------------------------------
 # penalties, intervals
 
 
@@ -604,19 +391,19 @@ def detect(
       ``cpt.mean``). The noise variance is that of the single-segment fit (flat, or a line when
       BIC prefers it), or the robust long-run variance from second differences of block means
       (blocks of :math:`n^{1/3}`, the batch-means rate;
-      :func:`analysis.stats.changepoint_costs.long_run_variance_trend`) when larger
-      (:func:`analysis.stats.changepoint_costs.trend_null_variance`). So a trend is not a
+      :func:`analysis.stats.changepoint.noise.long_run_variance_trend`) when larger
+      (:func:`analysis.stats.changepoint.noise.trend_null_variance`). So a trend is not a
       staircase of level changes, a bend is a change (of slope), a short series keeps the
       same rule (nothing depends on asymptotics beyond BIC's), and a periodic or strongly
       autocorrelated series is not cut into its cycles. No constant is chosen from data;
     * ``normal_mean``: the cost uses :math:`\\hat\\sigma^2 = \\max(\\hat\\sigma^2_{LR}, s^2)`
       instead of the first-difference scale, with :math:`s^2` the sample variance and
       :math:`\\hat\\sigma^2_{LR}` the robust long-run variance from differences of block means
-      (blocks of :math:`\\sqrt n`, see :func:`analysis.stats.changepoint_costs.long_run_variance`);
+      (blocks of :math:`\\sqrt n`, see :func:`analysis.stats.changepoint.noise.long_run_variance`);
       ``l2``: the penalty is multiplied by that variance;
     * ``normal_meanvar``: the penalty is multiplied by :math:`\\max(1, \\hat\\sigma^2_{LR}/s^2)`;
     * ``binomial``: the penalty is multiplied by the robust dispersion
-      :math:`\\max(1, \\hat\\phi)` of :func:`analysis.stats.changepoint_costs.binomial_dispersion`
+      :math:`\\max(1, \\hat\\phi)` of :func:`analysis.stats.changepoint.noise.binomial_dispersion`
       (quasi-likelihood for over-dispersed rates).
 
     This is conservative: a change must be large against the spread left by the no-change fit,
@@ -664,10 +451,34 @@ def detect(
     scale = _check_noise_scale(noise_scale, cost_name, pen_arg)
     m = _check_min_size(min_size, cost_name)
     max_changes = _check_max_changes(max_changes, method)
-    level = 1.0 - _check_alpha(alpha)
+    level = 1.0 - check_alpha(alpha)
     y, tr, pos, n = _prepare(x, cost_name, trials)
-    n_obs = int(pos.size)
-    return _fit(y, tr, pos, n, n_obs, method, cost_name, pen_arg, m, max_changes, level, scale)
+    data = _Data(y, tr, pos, n, int(pos.size))
+    return _fit(data, _Options(method, cost_name, pen_arg, m, max_changes, level, scale))
+
+
+@dataclass(frozen=True)
+class _Data:
+    """The series without its missing points: values, trials (binomial), their original positions."""
+
+    y: np.ndarray
+    tr: np.ndarray | None
+    pos: np.ndarray
+    n: int
+    n_obs: int
+
+
+@dataclass(frozen=True)
+class _Options:
+    """The checked options of :func:`detect`."""
+
+    method: str
+    cost_name: str
+    pen_arg: float | str
+    m: int
+    max_changes: int | None
+    level: float
+    scale: str
 
 
 def _scaled_cost(cost_name: str, y2: np.ndarray, null_var: np.ndarray, scale: str, params: dict):
@@ -684,7 +495,11 @@ def _scaled_cost(cost_name: str, y2: np.ndarray, null_var: np.ndarray, scale: st
     return None
 
 
-def _fit(y, tr, pos, n, n_obs, method, cost_name, pen_arg, m, max_changes, level, scale) -> ChangePointResult:
+def _fit(data: _Data, opts: _Options) -> ChangePointResult:
+    """Fit the cost, choose the penalty, search the change points and build the result."""
+    y, tr, n_obs = data.y, data.tr, data.n_obs
+    method, cost_name, pen_arg, m = opts.method, opts.cost_name, opts.pen_arg, opts.m
+    max_changes, scale = opts.max_changes, opts.scale
     params: dict[str, Any] = {"penalty_rule": pen_arg if isinstance(pen_arg, str) else "value"}
     gaussian = cost_name != "binomial"
     y2 = (y if y.ndim == 2 else y[:, None]) if gaussian else None
@@ -732,13 +547,16 @@ def _fit(y, tr, pos, n, n_obs, method, cost_name, pen_arg, m, max_changes, level
     if n_obs < 2 * m or constant:
         cps: list[int] = []
     elif method == "pelt":
-        cps = _pelt(c, n_obs, pen + offset, m)
+        cps = pelt(c, n_obs, pen + offset, m)
     else:
-        cps = _binseg(c, n_obs, pen + offset, m, max_changes)
-    return _result(c, y, cps, pos, n, n_obs, method, cost_name, pen, m, level, params, lrv)
+        cps = binseg(c, n_obs, pen + offset, m, max_changes)
+    return _result(c, data, cps, opts, pen, params, lrv)
 
 
-def _result(c, y, cps, pos, n, n_obs, method, cost_name, pen, m, level, params, lrv) -> ChangePointResult:
+def _result(c, data: _Data, cps: list[int], opts: _Options, pen: float, params: dict, lrv) -> ChangePointResult:
+    """Segments, location intervals, statistic and effect of a fitted segmentation."""
+    y, pos, n, n_obs = data.y, data.pos, data.n, data.n_obs
+    method, cost_name, m, level = opts.method, opts.cost_name, opts.m, opts.level
     bounds = [0] + list(cps) + [n_obs]
     segs = []
     if n_obs:

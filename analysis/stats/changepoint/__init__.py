@@ -1,0 +1,54 @@
+"""Offline change-point detection, laid out as ruptures is: the entry point :func:`detect` with its
+checks, penalties, location intervals and result types (``detect``), the search methods (``pelt``:
+exact PELT with ruptures' pruning rule; ``binseg``: binary segmentation), the segment costs with a
+small factory (``costs``) and the noise scales that set the penalty's units (``noise``). The package
+imports only numpy, scipy, pandas and :mod:`analysis._common`.
+"""
+
+from analysis.stats.changepoint.costs import (
+    COSTS,
+    CostBinomial,
+    CostL2,
+    CostNormalMean,
+    CostNormalMeanVar,
+    CostNormalTrend,
+    make_cost,
+)
+from analysis.stats.changepoint.detect import (
+    METHODS,
+    NOISE_SCALES,
+    PENALTIES,
+    ChangePointResult,
+    Segment,
+    detect,
+)
+from analysis.stats.changepoint.noise import (
+    binomial_dispersion,
+    long_run_variance,
+    long_run_variance_trend,
+    robust_sigma,
+    robust_sigma_trend,
+    trend_null_variance,
+)
+
+__all__ = [
+    "Segment",
+    "ChangePointResult",
+    "detect",
+    "PENALTIES",
+    "METHODS",
+    "NOISE_SCALES",
+    "CostL2",
+    "CostNormalMean",
+    "CostNormalMeanVar",
+    "CostNormalTrend",
+    "CostBinomial",
+    "COSTS",
+    "make_cost",
+    "robust_sigma",
+    "long_run_variance",
+    "binomial_dispersion",
+    "robust_sigma_trend",
+    "long_run_variance_trend",
+    "trend_null_variance",
+]

@@ -1,0 +1,247 @@
+"""Chart design: average run lengths (Brook-Evans Markov chains) and the limits that give a wanted
+in-control ARL0.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Callable
+
+import numpy as np
+from scipy import linalg, optimize, sparse, special, stats
+from scipy.sparse.linalg import spsolve
+
+from analysis.stats.spc.checks import (
+    check_arl0,
+    check_bool,
+    check_finite,
+    check_lam,
+    check_nonnegative,
+    check_open_unit,
+    check_positive,
+    check_rates,
+)
+from analysis.stats.spc.cusum import llr_steps
+
+__all__ = [
+    "cusum_arl",
+    "cusum_h_for_arl",
+    "ewma_arl",
+    "ewma_L_for_arl",
+    "bernoulli_cusum_arl",
+    "bernoulli_cusum_h_for_arl",
+]
+
+
+# Brook-Evans states per chain; the ARL is Richardson-extrapolated from m and 2m states. Checked
+# against a Gauss-Legendre (Nystrom) solution of the ARL integral equation: relative error < 1e-5
+# for k in [0, 1], h in [0.5, 12], shifts in [-1, 3], ARL < 1e8.
+_BE_STATES = 100
+
+
+def _cusum_arl_one_sided(k: float, h: float, shift: float, m: int) -> float:
+    """Brook-Evans Markov chain: ARL of ``S = max(0, S + X - k)``, ``X ~ N(shift, 1)``, from S = 0."""
+    w = 2.0 * h / (2 * m - 1)
+    centre = np.arange(m) * w
+    upper_edge = (np.arange(m) + 0.5) * w  # last edge is h: beyond it the chain is absorbed
+    cdf = special.ndtr(upper_edge[None, :] - centre[:, None] + k - shift)
+    p = np.diff(cdf, axis=1, prepend=0.0)
+    arl = linalg.solve(np.eye(m) - p, np.ones(m), check_finite=False)
+    return float(arl[0])
+
+
+def _richardson(fn: Callable[[int], float], m: int) -> float:
+    # the midpoint discretisation error of these chains falls as 1/m^2
+    return (4.0 * fn(2 * m) - fn(m)) / 3.0
+
+
+def cusum_arl(k: float, h: float, shift: float = 0.0, *, two_sided: bool = True) -> float:
+    """Zero-state average run length of a tabular CUSUM on N(shift, 1) data.
+
+    Parameters
+    ----------
+    k, h
+        Reference value and decision interval in sigma units (as in :func:`tabular_cusum`).
+    shift
+        True mean minus target, in sigma units (0 gives the in-control ARL0).
+    two_sided
+        ARL of the two-sided chart (both ``C+`` and ``C-``); False gives the upper one-sided chart
+        (use a negative ``shift`` for the lower one).
+
+    Notes
+    -----
+    One-sided ARLs come from the Brook-Evans Markov chain: ``[0, h]`` is cut into ``m`` states of
+    width :math:`w = 2h/(2m-1)` (state 0 holds the atom at zero), transitions are normal
+    probabilities, and :math:`\\mathrm{ARL} = [(I - P)^{-1}\\mathbf 1]_0`. The result is
+    Richardson-extrapolated from 100 and 200 states (relative error below 1e-5 for ARLs under
+    1e8). Two sides are combined by :math:`1/\\mathrm{ARL} = 1/\\mathrm{ARL}^+ + 1/\\mathrm{ARL}^-`
+    (Montgomery, eq. 9.9), which is what Montgomery's Table 9.3 lists: k = 0.5, h = 5 gives 465
+    in control (one side: 931) and 10.4 at a 1-sigma shift.
+
+    References
+    ----------
+    Brook, D. and Evans, D. A. (1972). An approach to the probability distribution of CUSUM run
+    length. Biometrika 59(3), 539-549.
+    Montgomery, D. C. Introduction to Statistical Quality Control, section 9.1.4 and Table 9.3.
+    """
+    k = check_nonnegative("k", k)
+    h = check_positive("h", h)
+    shift = check_finite("shift", shift)
+    two_sided = check_bool("two_sided", two_sided)
+
+    def one(s: float) -> float:
+        with warnings.catch_warnings():
+            # (I - P) is near-singular when the ARL is astronomically long (the far side of a
+            # shift); such a side adds nothing to the two-sided ARL
+            warnings.simplefilter("ignore", linalg.LinAlgWarning)
+            arl = _richardson(lambda m: _cusum_arl_one_sided(k, h, s, m), _BE_STATES)
+        return arl if np.isfinite(arl) and 1.0 <= arl < 1e15 else np.inf
+
+    up = one(shift)
+    if not two_sided:
+        return up
+    return 1.0 / (1.0 / up + 1.0 / one(-shift))
+
+
+def _solve_increasing(f: Callable[[float], float], target: float, lo: float, hi: float) -> float:
+    """Root of an increasing ``f(x) = target`` on a log scale, growing ``hi`` until bracketed."""
+    g = lambda v: np.log(f(v)) - np.log(target)  # noqa: E731
+    while g(hi) < 0:
+        lo, hi = hi, 2 * hi
+        if hi > 1e4:
+            raise ValueError(f"cannot reach an in-control ARL of {target!r}")
+    return float(optimize.brentq(g, lo, hi, xtol=1e-7, rtol=1e-10))
+
+
+def cusum_h_for_arl(arl0: float, *, k: float = 0.5, two_sided: bool = True) -> float:
+    """Decision interval ``h`` (sigma units) giving a tabular CUSUM the in-control ARL ``arl0``.
+
+    ``arl0`` is the wanted mean number of in-control points between false alarms: with hourly
+    windows and one false alarm a month, ``arl0 = 720``. Solves ``cusum_arl(k, h) = arl0``.
+
+    Examples
+    --------
+    >>> round(cusum_h_for_arl(465.4, k=0.5), 2)  # Montgomery's h = 5
+    5.0
+    """
+    arl0 = check_arl0(arl0)
+    k = check_nonnegative("k", k)
+    two_sided = check_bool("two_sided", two_sided)
+    return _solve_increasing(lambda h: cusum_arl(k, h, two_sided=two_sided), arl0, 1e-3, 1.0)
+
+
+_EWMA_STATES = 100  # per half-width; Richardson from 2*100+1 and 2*200+1 states
+
+
+def _ewma_arl_chain(lam: float, L: float, shift: float, m: int) -> float:
+    """Brook-Evans chain of the standardised EWMA between asymptotic limits, from z = 0."""
+    u = L * np.sqrt(lam / (2.0 - lam))
+    size = 2 * m + 1
+    edges = np.linspace(-u, u, size + 1)
+    centre = 0.5 * (edges[:-1] + edges[1:])
+    cdf = special.ndtr((edges[None, :] - (1.0 - lam) * centre[:, None]) / lam - shift)
+    p = np.diff(cdf, axis=1)
+    arl = linalg.solve(np.eye(size) - p, np.ones(size), check_finite=False)
+    return float(arl[m])
+
+
+def ewma_arl(lam: float, L: float, shift: float = 0.0) -> float:
+    """Zero-state ARL of a two-sided EWMA chart with asymptotic limits on N(shift, 1) data.
+
+    Notes
+    -----
+    The Markov-chain approximation of Lucas and Saccucci (1990): the interval between the limits
+    :math:`\\pm L\\sqrt{\\lambda/(2-\\lambda)}` is cut into :math:`2m+1` states, the EWMA moves
+    from state centre :math:`c_i` to :math:`(1-\\lambda)c_i + \\lambda X`, and
+    :math:`\\mathrm{ARL} = [(I-P)^{-1}\\mathbf 1]_{\\text{middle}}`; Richardson-extrapolated from
+    :math:`m` = 100 and 200. Reproduces Montgomery's Table 9.11 (from Lucas and Saccucci): e.g.
+    ``lam = 0.1, L = 2.814`` gives 500 in control and 10.3 at a 1-sigma shift. Exact
+    (time-varying) limits shorten the in-control ARL slightly, through the first few points only.
+
+    References
+    ----------
+    Lucas, J. M. and Saccucci, M. S. (1990). Exponentially weighted moving average control
+    schemes: properties and enhancements. Technometrics 32(1), 1-12.
+    """
+    lam = check_lam(lam)
+    L = check_positive("L", L)
+    shift = check_finite("shift", shift)
+    if lam == 1.0:  # Shewhart chart: geometric run length
+        p = stats.norm.sf(L - shift) + stats.norm.cdf(-L - shift)
+        return float(1.0 / p)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        return _richardson(lambda m: _ewma_arl_chain(lam, L, shift, m), _EWMA_STATES)
+
+
+def ewma_L_for_arl(arl0: float, *, lam: float = 0.2) -> float:
+    """Limit width ``L`` giving an EWMA chart (asymptotic limits) the in-control ARL ``arl0``.
+
+    Examples
+    --------
+    >>> round(ewma_L_for_arl(500, lam=0.1), 3)  # Lucas and Saccucci: L = 2.814
+    2.814
+    """
+    arl0 = check_arl0(arl0)
+    lam = check_lam(lam)
+    return _solve_increasing(lambda L: ewma_arl(lam, L), arl0, 0.05, 2.0)
+
+
+_BERNOULLI_STATES = 4000
+
+
+def bernoulli_cusum_arl(h: float, *, p0: float, p1: float, p: float | None = None) -> float:
+    """Zero-state ARL (in events) of a Bernoulli CUSUM when the true rate is ``p`` (default ``p0``).
+
+    Notes
+    -----
+    A Markov chain on a lattice of step :math:`\\delta = h/M` (:math:`M` >= 4000 states, more when
+    the small log-likelihood step would span fewer than 20 lattice steps). Each of the two
+    increments is split between its two neighbouring lattice points with probabilities that keep
+    its mean exact, so the chain's drift equals the chart's, which is what its ARL is most
+    sensitive to. The linear system :math:`(I - Q)\\,\\mathrm{ARL} = \\mathbf 1` is sparse. The
+    chart itself moves on increments that are not multiples of a common step, so its ARL is a
+    step function of ``h``; the lattice gives the smooth interpolation of it. Agreement with seeded
+    simulation is checked in the tests (within 2%).
+
+    References
+    ----------
+    Reynolds, M. R. Jr. and Stoumbos, Z. G. (1999). A CUSUM chart for monitoring a proportion when
+    inspecting continuously. Journal of Quality Technology 31(1), 87-108 (Markov-chain ARLs on a
+    lattice).
+    """
+    p0, p1 = check_rates(p0, p1)
+    h = check_positive("h", h)
+    p = p0 if p is None else check_open_unit("p", p)
+    a, b = llr_steps(p0, p1)
+    m = int(min(200_000, max(_BERNOULLI_STATES, np.ceil(20 * h / min(abs(a), abs(b))))))
+    delta = h / m
+    size = m + 1  # states 0..m (value m*delta = h is still in control: signal needs > h)
+    s = np.arange(size)
+    rows, cols, vals = [s], [s], [np.ones(size)]
+    for inc, prob in ((a, p), (b, 1.0 - p)):
+        u = inc / delta
+        low = np.floor(u)
+        frac = u - low
+        for step, q in ((low, prob * (1.0 - frac)), (low + 1.0, prob * frac)):
+            if q <= 0.0:
+                continue
+            dest = np.maximum(s + int(step), 0)
+            keep = dest <= m
+            rows.append(s[keep])
+            cols.append(dest[keep])
+            vals.append(np.full(int(keep.sum()), -q))
+    mat = sparse.csc_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(size, size)
+    )
+    return float(spsolve(mat, np.ones(size))[0])
+
+
+def bernoulli_cusum_h_for_arl(arl0: float, *, p0: float, p1: float) -> float:
+    """Decision limit ``h`` giving a Bernoulli CUSUM the in-control ARL ``arl0`` (in events).
+
+    Solves ``bernoulli_cusum_arl(h, p0=p0, p1=p1) = arl0``; see that function for the method.
+    """
+    arl0 = check_arl0(arl0)
+    p0, p1 = check_rates(p0, p1)
+    return _solve_increasing(lambda h: bernoulli_cusum_arl(h, p0=p0, p1=p1), arl0, 1e-3, 1.0)
