@@ -7,7 +7,7 @@ from fractions import Fraction as F
 import pandas as pd
 import pytest
 
-from analysis.investigation.attribution import decompose
+from analysis.investigation.decomposition import decompose
 
 
 def _period(rows):
@@ -83,7 +83,9 @@ def test_decomposition_rejects_bad_input():
 
 import numpy as np  # noqa: E402
 
-from analysis.investigation.attribution import detect_onset, infer_changes, stratified_comparison  # noqa: E402
+from analysis.investigation.changes import infer_changes  # noqa: E402
+from analysis.investigation.evidence import stratified_comparison  # noqa: E402
+from analysis.investigation.onset import detect_onset  # noqa: E402
 
 T0 = pd.Timestamp("2026-01-05T00:00:00Z")
 
@@ -168,7 +170,7 @@ def _changes(*rows):
 
 
 def test_staleness_an_embedding_swap_is_not_its_own_rebuild():
-    from analysis.investigation.attribution import staleness
+    from analysis.investigation.evidence import staleness
 
     rows = [(h, "v1", False) for h in range(40) for _ in range(3)]
     ev = _events(rows)
@@ -231,7 +233,7 @@ def test_exposure_is_observed_only_when_the_new_value_appears_at_the_change():
     from types import SimpleNamespace
 
     from analysis.engine import as_engine
-    from analysis.investigation.attribution import _exposure
+    from analysis.investigation.ranking import _exposure
 
     # v2 from hour 10 on for every request: observed exposure (0% before, 100% in the 6 h after)
     rows = [(h, "v1", False) for h in range(10) for _ in range(4)] + [(h, "v2", False) for h in range(10, 20) for _ in range(4)]

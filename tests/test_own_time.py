@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis.investigation.attribution import separation
+from analysis.investigation.ranking import separation
 from analysis.investigation.own_time import SEPARATION_LOGLIK, own_step, step_profile
 
 T0 = pd.Timestamp("2026-01-05T00:00:00Z")

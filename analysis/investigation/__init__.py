@@ -2,7 +2,7 @@
 
 :func:`investigate` (in :mod:`.pipeline`) reads as its steps: :mod:`.context` (parameters and
 profile), :mod:`.aggregate` (windows x segments, from :mod:`.segments`), :mod:`.onset_scan` (the
-onset), :mod:`.what_changed` (Q2: candidates ranked on evidence, from :mod:`.attribution`),
+onset, from :mod:`.onset`), :mod:`.what_changed` (Q2: :mod:`.changes` inferred from the logs, :mod:`.decomposition`, the :mod:`.evidence` for each change and the :mod:`.ranking`),
 :mod:`.output_gap` (Q1), :mod:`.sample_scan` (Q3, with :mod:`.mix_shift` and :mod:`.scope`),
 :mod:`.detection_gap` (Q4, from :mod:`.backtest`), then :mod:`.result` assembles the
 :class:`Investigation` with the :mod:`.timeline` and the :mod:`.runbook`. This package may import

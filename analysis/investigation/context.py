@@ -14,7 +14,7 @@ import pandas as pd
 from analysis._common import iso_z
 from analysis.engine import Engine, Profile, Where
 from analysis.engine.query import quote_ident
-from analysis.investigation import attribution as att
+from analysis.investigation.changes import empty_changes
 from analysis.investigation.backtest import DEFAULT_THRESHOLDS
 from analysis.params import DEFAULT_RISK_THRESHOLDS, DEFAULT_TIER, PATTERN_RISK_THRESHOLDS, InvestigationParams, check_risk_thresholds
 
@@ -147,7 +147,7 @@ def open_context(eng: Engine, changes: pd.DataFrame | None, params: Investigatio
     thr = params.risk_thresholds if params.risk_thresholds is not None else \
         PATTERN_RISK_THRESHOLDS.get(params.pattern, DEFAULT_RISK_THRESHOLDS)
     risk_thr = check_risk_thresholds(thr)
-    ch = att.empty_changes() if changes is None or not len(changes) else changes.sort_values("ts", kind="stable").reset_index(drop=True)
+    ch = empty_changes() if changes is None or not len(changes) else changes.sort_values("ts", kind="stable").reset_index(drop=True)
     return Context(eng=eng, params=params, prof=prof, changes=ch, reported_at=rep, metrics=metrics, risk_thresholds=risk_thr,
                    default_tier=DEFAULT_TIER if DEFAULT_TIER in risk_thr else sorted(risk_thr)[0], derived=tuple(derived),
                    label_rules=dict(label_rules or {}), evaluations=evaluations, inputs=dict(inputs or {}))

@@ -7,7 +7,7 @@ import numpy as np
 
 from analysis.investigation.series import series
 from analysis.engine import Metric, Where
-from analysis.investigation import attribution as att
+from analysis.investigation.ranking import RETRIEVAL_METRICS
 from analysis.investigation import backtest
 from analysis.investigation.aggregate import Aggregates
 from analysis.investigation.context import Context
@@ -26,7 +26,7 @@ def detection_gap(ctx: Context, aggs: Aggregates, found: OnsetFinding, changed: 
         detect_from = onset.ts if changed.top_ts is None else min(onset.ts, changed.top_ts)
     fa_base = (aggs.t0, detect_from if detect_from is not None else rep)
     extra = {}
-    if metric != "retrieval_top1_score" and prof.present("retrieval_top1_score") and metric in att.RETRIEVAL_METRICS:
+    if metric != "retrieval_top1_score" and prof.present("retrieval_top1_score") and metric in RETRIEVAL_METRICS:
         extra["relevance"] = ("retrieval_top1_score", "mean", series(aggs.agg, "retrieval_top1_score"))
     failure = ctx.failure(metric, onset.kind, onset.direction).sql
     fb = eng.totals(metrics={"f": Metric("rate", failure)}, where=Where.of(*fa_base).and_(found.segment_where))

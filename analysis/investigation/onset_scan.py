@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from analysis.investigation.series import series
 from analysis.engine import Where
 from analysis.engine import query as q
-from analysis.investigation import attribution as att
+from analysis.investigation.onset import BAD_DIRECTION, Onset, detect_onset, segment_label
 from analysis.investigation import scope
 from analysis.investigation.aggregate import Aggregates
 from analysis.investigation.context import Context
@@ -33,7 +33,7 @@ LOCATION_SUBDIVISION = 6
 class OnsetFinding:
     """The onset and where it was found.
 
-    ``onset`` is the chosen :class:`~analysis.investigation.attribution.Onset` (its ``direction``
+    ``onset`` is the chosen :class:`~analysis.investigation.onset.Onset` (its ``direction``
     resolved to ``up``/``down``); ``scan`` every metric x segment tried; ``segment_where`` and
     ``segment_series`` the onset's segment (or slice) as a filter and as its windowed series;
     ``all_series`` the metric on all traffic; ``evidence_*`` the segment where the evidence at each
@@ -41,7 +41,7 @@ class OnsetFinding:
     precedes it.
     """
 
-    onset: att.Onset
+    onset: Onset
     scan: pd.DataFrame
     segment_where: Where | None
     segment_series: pd.DataFrame
@@ -94,9 +94,9 @@ def _scan(ctx: Context, aggs: Aggregates) -> _Scan:
     todo = [(a, m, c, s, al, nt) for a, lst, al, nt in plan for m in metrics for (c, s) in lst]
     rows, onsets, pair_onsets = [], [], []
     for a, m, c, s, al, nt in tqdm(todo, desc="change points", leave=False, disable=not ctx.params.progress):
-        direction = ctx.defaults["direction"] if ctx.params.pattern != "auto" else att.BAD_DIRECTION.get(m, "both")
+        direction = ctx.defaults["direction"] if ctx.params.pattern != "auto" else BAD_DIRECTION.get(m, "both")
         sr = series(a, m, segment_column=c, segment=s)
-        o = att.detect_onset(sr, metric=m, kind=agg.metrics[m], segment_column=c, segment=s, direction=direction,
+        o = detect_onset(sr, metric=m, kind=agg.metrics[m], segment_column=c, segment=s, direction=direction,
                              window=aggs.window, alpha=al, n_tests=nt, end=ctx.reported_at)
         (onsets if a is agg else pair_onsets).append(o)
         rows.append(_scan_row(o, c, s))
@@ -140,7 +140,7 @@ def _narrow(ctx: Context, aggs: Aggregates, onset: Any, n_tests: int) -> tuple[A
         return None
     sagg = eng.window_aggregates(window=w, metrics={metric: kind}, where=dwhere.and_(ctx.upto), start=aggs.agg.start, end=aggs.agg.end)
     s2 = series(sagg, metric)
-    o2 = att.detect_onset(s2, metric=metric, kind=kind, segment_column=onset.segment_column, segment=onset.segment,
+    o2 = detect_onset(s2, metric=metric, kind=kind, segment_column=onset.segment_column, segment=onset.segment,
                           direction=onset.direction, window=w, alpha=ctx.params.alpha, n_tests=n_tests, end=rep)
     if not o2.significant:
         return None
@@ -168,7 +168,7 @@ def _evidence_series(aggs: Aggregates, onset: Any, onset_scan: pd.DataFrame, seg
     best = sc.sort_values("pvalue", kind="stable").iloc[0]
     col, seg = str(best["segment_column"]), str(best["segment"])
     where = None if col == "__all__" else Where.of(conditions={col: [seg]})
-    return series(aggs.agg, onset.metric, segment_column=col, segment=seg), att.segment_label(col, seg), where
+    return series(aggs.agg, onset.metric, segment_column=col, segment=seg), segment_label(col, seg), where
 
 
 def location_series(ctx: Context, aggs: Aggregates, found: OnsetFinding) -> tuple[pd.DataFrame, pd.Timedelta] | None:

@@ -9,7 +9,8 @@ from typing import Any
 import pandas as pd
 
 from analysis.investigation.series import series
-from analysis.investigation import attribution as att
+from analysis.investigation.onset import Onset, segment_label
+from analysis.investigation.ranking import Q2Result
 from analysis.investigation import data_quality as dq
 from analysis.investigation import timeline as tl_mod
 from analysis.investigation.aggregate import Aggregates
@@ -31,7 +32,7 @@ class Investigation:
     """The four answers and what the report draws from them.
 
     ``onset`` is the onset as report.json writes it (``ts`` ``None`` when there is no incident),
-    ``onset_result`` the :class:`~analysis.investigation.attribution.Onset` itself; ``failure`` the
+    ``onset_result`` the :class:`~analysis.investigation.onset.Onset` itself; ``failure`` the
     per-event failure as SQL (the monitors chart it); ``metric_series`` and ``segment_series`` the
     windowed series the plots draw.
     """
@@ -42,7 +43,7 @@ class Investigation:
     inputs: dict[str, Any]
     onset: dict[str, Any]
     q1: Q1Result
-    q2: att.Q2Result
+    q2: Q2Result
     q3: Q3Result
     q4: Q4Result
     timeline: pd.DataFrame
@@ -55,7 +56,7 @@ class Investigation:
     segment_series: dict[str, pd.DataFrame] = field(default_factory=dict)
     derived_metrics: list[str] = field(default_factory=list)
     durations: tl_mod.Durations | None = None
-    onset_result: att.Onset | None = None
+    onset_result: Onset | None = None
     onset_scan: pd.DataFrame | None = None
     generated_at: pd.Timestamp | None = None
     label_rules: dict[str, Any] = field(default_factory=dict)
@@ -108,7 +109,7 @@ def _segment_series(aggs: Aggregates, found: OnsetFinding) -> dict[str, pd.DataF
         t = found.segment_table
         vals = t[t["segment_column"] == show_col].sort_values("n", ascending=False)["segment"].tolist()
         for v in [v for v in vals if v != "__missing__"][:12]:
-            out[att.segment_label(show_col, v)] = series(aggs.agg, onset.metric, segment_column=show_col, segment=v)
+            out[segment_label(show_col, v)] = series(aggs.agg, onset.metric, segment_column=show_col, segment=v)
     return out
 
 

@@ -7,15 +7,16 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from analysis.investigation import attribution as att
+from analysis.investigation.evidence import StratifiedResult
+from analysis.investigation.onset import Onset
 from analysis.investigation.backtest import Q4Result
 from analysis.investigation.scope import Q3Result
 
 __all__ = ["runbook"]
 
 
-def runbook(onset: att.Onset, ranked: pd.DataFrame, q3: Q3Result, q4: Q4Result, derived: tuple[str, ...] | list[str],
-            strat: Mapping[str, att.StratifiedResult], incident: bool) -> list[dict[str, Any]]:
+def runbook(onset: Onset, ranked: pd.DataFrame, q3: Q3Result, q4: Q4Result, derived: tuple[str, ...] | list[str],
+            strat: Mapping[str, StratifiedResult], incident: bool) -> list[dict[str, Any]]:
     """The runbook's items: section, item, checked (``None``: for a person to check), evidence."""
     top = ranked.iloc[0].to_dict() if len(ranked) else None
     rb: list[dict[str, Any]] = []

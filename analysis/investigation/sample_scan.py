@@ -16,7 +16,7 @@ import pandas as pd
 
 from analysis.engine import Engine, Metric, Where
 from analysis.engine.query import quote_literal
-from analysis.investigation import attribution as att
+from analysis.investigation.ranking import Q2Result
 from analysis.investigation import scope
 from analysis.investigation.aggregate import Aggregates
 from analysis.investigation.context import Context, Failure
@@ -37,7 +37,7 @@ class ScopeFinding:
     traffic first), and the notes of the drill-down."""
 
     q3: scope.Q3Result
-    q2: att.Q2Result
+    q2: Q2Result
     notes: list[str]
 
 

@@ -11,7 +11,9 @@ from typing import Any, Sequence
 import pandas as pd
 
 from analysis.engine import Engine, Where
-from analysis.investigation import attribution as att
+from analysis.investigation.changes import infer_changes
+from analysis.investigation.decomposition import Decomposition, decompose
+from analysis.investigation.ranking import DRIFT_COLUMNS, Q2Result, score_candidates, separation
 from analysis.investigation.aggregate import Aggregates
 from analysis.investigation.context import Context
 from analysis.investigation.onset_scan import OnsetFinding, location_series
@@ -30,13 +32,13 @@ class WhatChanged:
     """Q2's answer and what the later steps take from it: the decompositions by column, the
     baseline period, and when the most likely cause happened (``None`` when none is named)."""
 
-    q2: att.Q2Result
-    decompositions: dict[str, att.Decomposition]
+    q2: Q2Result
+    decompositions: dict[str, Decomposition]
     baseline: tuple[pd.Timestamp, pd.Timestamp]
     top_ts: pd.Timestamp | None
 
 
-def _decompose(eng: Engine, metric: str, kind: str, col: str, base: tuple, cur: tuple) -> att.Decomposition | None:
+def _decompose(eng: Engine, metric: str, kind: str, col: str, base: tuple, cur: tuple) -> Decomposition | None:
     if not eng.has(col) or not eng.has(metric):
         return None
     out = []
@@ -48,7 +50,7 @@ def _decompose(eng: Engine, metric: str, kind: str, col: str, base: tuple, cur: 
         out.append(pd.DataFrame({"segment": t[col].to_numpy(dtype=object), "n": t[f"{metric}__n"].to_numpy(),
                                  "value": (t[f"{metric}__sum"] / t[f"{metric}__n"]).to_numpy(dtype=float)}))
     try:
-        return att.decompose(out[0], out[1], segment_column=col, metric=metric)
+        return decompose(out[0], out[1], segment_column=col, metric=metric)
     except ValueError:
         return None
 
@@ -85,7 +87,7 @@ def baseline_period(baseline: tuple[pd.Timestamp, pd.Timestamp] | None, top_ts: 
 
 def _drift_table(eng: Engine, base_period: tuple[pd.Timestamp, pd.Timestamp], in_cur: Where, *, alpha: float, seed: int) -> pd.DataFrame:
     """Q2's drift table: the query mix of the failure window against the baseline (bounded md5 samples)."""
-    cols = [c for c in att.DRIFT_COLUMNS if eng.profile().present(c)]
+    cols = [c for c in DRIFT_COLUMNS if eng.profile().present(c)]
     empty = pd.DataFrame(columns=["column", "test", "statistic", "pvalue", "effect", "drifted"])
     if not cols:
         return empty
@@ -101,10 +103,10 @@ def what_changed(ctx: Context, aggs: Aggregates, found: OnsetFinding) -> WhatCha
     evidence that it moved the metric; then the baseline period and the drift table."""
     eng, ch, rep, onset = ctx.eng, ctx.changes, ctx.reported_at, found.onset
     before_rep = ch[ch["ts"] < rep] if len(ch) else ch
-    inferred = att.infer_changes(eng, ch, where=ctx.upto)
+    inferred = infer_changes(eng, ch, where=ctx.upto)
     cands = pd.concat([before_rep, inferred], ignore_index=True) if len(inferred) else before_rep.copy()
     decomps = decompositions(eng, aggs.segment_columns, onset.metric, onset.kind, (aggs.t0, found.pre_end), found.current)
-    ranked, strat = att.score_candidates(
+    ranked, strat = score_candidates(
         cands, events=eng, changes=ch, onset=onset if onset.ts is not None else None, metric=onset.metric, kind=onset.kind,
         direction=onset.direction, segment_series=found.segment_series, segment_where=found.segment_where,
         segment_label=onset.label, window=aggs.window, reported_at=rep, decompositions=decomps,
@@ -114,6 +116,6 @@ def what_changed(ctx: Context, aggs: Aggregates, found: OnsetFinding) -> WhatCha
     top_ts = _top_cause_ts(onset, ranked)
     base = baseline_period(ctx.params.baseline, top_ts, t0=aggs.t0, pre_end=found.pre_end, window=aggs.window)
     drift_df = _drift_table(eng, base, found.in_current, alpha=ctx.params.alpha, seed=ctx.params.seed)
-    q2 = att.Q2Result(candidates=ranked, drift=drift_df, decompositions=list(decomps.values()), inferred=inferred,
-                      stratified=strat, onset=onset, notes=[], separation=att.separation(ranked) if onset.ts is not None else None)
+    q2 = Q2Result(candidates=ranked, drift=drift_df, decompositions=list(decomps.values()), inferred=inferred,
+                      stratified=strat, onset=onset, notes=[], separation=separation(ranked) if onset.ts is not None else None)
     return WhatChanged(q2=q2, decompositions=decomps, baseline=base, top_ts=top_ts)

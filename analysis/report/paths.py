@@ -8,7 +8,6 @@ for each ``pattern``.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from analysis.params import PATTERNS, ParameterError, repo_root
