@@ -6,7 +6,7 @@ point after which the metric stays away from its baseline level in the bad direc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -15,7 +15,7 @@ from analysis._common import iso_z
 from analysis.stats import changepoint
 from analysis.stats.compare import compare_windows, pooled_level
 
-__all__ = ["BAD_DIRECTION", "MIN_EFFECT", "Onset", "detect_onset", "segment_dict", "segment_label"]
+__all__ = ["OnsetSearch", "BAD_DIRECTION", "MIN_EFFECT", "Onset", "detect_onset", "segment_dict", "segment_label"]
 
 # ----------------------------------------------------------------------------------------------
 # onset: change-point detection on a windowed series
@@ -143,48 +143,121 @@ def _bad_strength(effect: float, direction: str) -> float:
 MIN_EFFECT: dict[str, float] = {"rate": 0.2, "mean": 0.3}
 
 
-def detect_onset(
-    series: pd.DataFrame,
-    *,
-    metric: str,
-    kind: str,
-    segment_column: str = "__all__",
-    segment: str = "__all__",
-    direction: str = "both",
-    window: str | pd.Timedelta = "1h",
-    penalty: Any = "auto",
-    min_size: int = 3,
-    min_effect: float | None = None,
-    alpha: float = 0.05,
-    n_tests: int = 1,
-    end: Any = None,
-) -> Onset:
+@dataclass(frozen=True)
+class OnsetSearch:
+    """How the onset is searched for: ``penalty`` and ``min_size`` of the change-point search
+    (:func:`analysis.stats.changepoint.detect`), the smallest standardized effect ``min_effect``
+    (|h| for rates, |d| for means; default :data:`MIN_EFFECT`), and the significance: the
+    baseline/current comparison must have ``pvalue < alpha / n_tests`` (Bonferroni over the metrics
+    and segments scanned)."""
+
+    penalty: Any = "auto"
+    min_size: int = 3
+    min_effect: float | None = None
+    alpha: float = 0.05
+    n_tests: int = 1
+
+
+def _usable_windows(series: pd.DataFrame, kind: str, end: Any) -> pd.DataFrame:
+    """The non-empty windows with a finite value, before ``end``."""
+    s = series.copy()
+    if end is not None:
+        s = s[s["window_start"] < pd.Timestamp(end)]
+    s = s[pd.to_numeric(s["n"], errors="coerce").fillna(0).to_numpy(float) > 0].reset_index(drop=True)
+    value_col = "successes" if kind == "rate" else "mean"
+    return s[np.isfinite(pd.to_numeric(s[value_col], errors="coerce").to_numpy(float))].reset_index(drop=True)
+
+
+def _persistent(s: pd.DataFrame, kind: str, pre: np.ndarray, later: Sequence[np.ndarray], sign: float, min_eff: float) -> bool:
+    """Every later segment stays on the bad side of the baseline: the first by three quarters of the
+    smallest effect (a 5% canary is not yet the incident), the others by half of it."""
+    for k_, si in enumerate(later):
+        e_i = compare_windows(s, kind, pre, si)[2]
+        floor = 0.75 * min_eff if k_ == 0 else min_eff / 2
+        if not np.isfinite(e_i) or sign * e_i < floor:
+            return False
+    return True
+
+
+def _onset_window(s: pd.DataFrame, kind: str, res: Any, j: int, bounds: list[int], w: pd.Timedelta) -> tuple[int, tuple | None]:
+    """The onset's window index and its interval of times, for change point ``j``.
+
+    The knot is where a ramp starts (noisy when its first hours move few requests), the change point
+    where the level has clearly jumped (late for a ramp): report midway. A knot after the change
+    point means the jump came before the trend (a canary, a staircase fit of a ramp): the knot
+    locates the trend's start.
+    """
+    cp, starts = bounds[j + 1], s["window_start"]
+    knot, step_like = _ramp_start(s, kind, cp, w, stop=bounds[j + 2] - 1 if j + 2 < len(bounds) else len(s) - 2)
+    if step_like or knot >= cp:
+        start = knot
+    else:
+        mid = starts.iat[knot] + (starts.iat[cp] - starts.iat[knot]) / 2
+        start = int(np.clip(np.searchsorted(starts.to_numpy(), mid), 0, len(s) - 1))
+    lo_hi = None
+    if getattr(res, "intervals", None) is not None and len(res.intervals) > j:
+        lo, hi = res.intervals[j]
+        lo = int(np.clip(min(lo, knot, start), 0, len(s) - 1))
+        hi = int(np.clip(max(hi, knot, start), 0, len(s) - 1))
+        lo_hi = (pd.Timestamp(starts.iat[lo]), pd.Timestamp(starts.iat[hi]) + w)
+    return start, lo_hi
+
+
+def _first_persistent(s: pd.DataFrame, kind: str, res: Any, empty: Onset, w: pd.Timedelta, direction: str,
+                      search: OnsetSearch) -> Onset:
+    """The first change point after which the metric stays on the bad side, significantly; else the
+    strongest candidate, not significant."""
+    cps = [int(c) for c in res.change_points]
+    bounds = [0, *cps, len(s)]
+    seg_idx = [np.arange(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
+    all_idx = np.arange(len(s))
+    min_eff = MIN_EFFECT[kind] if search.min_effect is None else float(search.min_effect)
+    best_fallback: tuple[float, Onset] | None = None
+    for j, cp in enumerate(cps):
+        pre = all_idx[:cp]
+        base, cur, eff, stat, pv, n0, n1 = compare_windows(s, kind, pre, all_idx[cp:])
+        strength = _bad_strength(eff, direction)
+        if not np.isfinite(eff):
+            continue
+        sign = np.sign(eff) if direction == "both" else (1.0 if direction == "up" else -1.0)
+        persistent = _persistent(s, kind, pre, seg_idx[j + 1:], sign, min_eff)
+        significant = bool(pv < search.alpha / max(search.n_tests, 1))
+        if strength >= min_eff and persistent and significant:
+            start, lo_hi = _onset_window(s, kind, res, j, bounds, w)
+            return _replace(empty, ts=pd.Timestamp(s["window_start"].iat[start]), interval=lo_hi, baseline_level=base,
+                            current_level=pooled_level(s, kind, seg_idx[-1])[0], effect=eff, strength=strength, statistic=stat,
+                            pvalue=pv, n_baseline=n0, n_current=n1, significant=True,
+                            reason=f"first persistent change in the bad direction of {len(cps)} change point(s)")
+        if best_fallback is None or strength > best_fallback[0]:
+            best_fallback = (strength, _replace(empty, baseline_level=base, current_level=cur, effect=eff, strength=strength,
+                                                statistic=stat, pvalue=pv, n_baseline=n0, n_current=n1))
+    reason = "no change point moved the metric persistently in the bad direction"
+    return _replace(best_fallback[1] if best_fallback is not None else empty, reason=reason)
+
+
+def detect_onset(series: pd.DataFrame, *, metric: str, kind: str, segment: tuple[str, str] = ("__all__", "__all__"),
+                 direction: str = "both", window: str | pd.Timedelta = "1h", end: Any = None,
+                 search: OnsetSearch = OnsetSearch()) -> Onset:
     """Find when ``metric`` started to move in one segment.
 
     Parameters
     ----------
     series
-        ``windows.rate_series`` (``window_start, n, successes, rate``) or ``windows.mean_series``
+        ``series.rate_series`` (``window_start, n, successes, rate``) or ``series.mean_series``
         (``window_start, n, mean, std``) output. Empty windows (``n == 0``) are skipped.
     metric, kind
         Metric name and ``"rate"`` or ``"mean"``.
-    segment_column, segment
-        The segment the series belongs to (for the report).
+    segment
+        ``(segment column, segment)`` the series belongs to (for the report).
     direction
         Which way is bad: ``"up"``, ``"down"`` or ``"both"``.
     window
         Window length (to turn the change-point interval into times).
-    penalty, min_size
-        Passed to :func:`analysis.stats.changepoint.detect` (PELT; binomial cost for rates with the
-        window counts as trials, Gaussian mean cost for means).
-    min_effect
-        Smallest standardized effect (|h| for rates, |d| for means) for an onset;
-        default :data:`MIN_EFFECT`.
-    alpha, n_tests
-        The baseline/current comparison must have ``pvalue < alpha / n_tests`` (Bonferroni over
-        the metrics and segments scanned).
     end
         Ignore windows starting at or after ``end`` (the report time).
+    search
+        The change-point search's penalty and minimum size, the smallest effect and the significance
+        (:class:`OnsetSearch`).
 
     Returns
     -------
@@ -195,109 +268,38 @@ def detect_onset(
     With change points :math:`\\tau_1 < \\dots < \\tau_m`, the onset is the first :math:`\\tau_j`
     such that every segment from :math:`\\tau_j` to the end lies on the bad side of the pooled
     level before :math:`\\tau_j` by at least half of ``min_effect`` (the first of them by three
-    quarters: a 5% canary is not yet the incident), and the pooled level after
-    :math:`\\tau_j` differs from the level before by at least ``min_effect`` with
-    :math:`p < \\alpha / n_{tests}` (two-proportion z test for rates, Welch's t test for
-    means). Persistence is what separates an incident from a daily cycle: a cycle's segments
-    return to the baseline level, an incident's do not (until it is mitigated).
-
-    A gradual change (a rollout ramp) is located twice: the change point (where the fitted level
-    has clearly jumped, late for a ramp) and the knot of a broken-stick fit (:func:`_ramp_start`,
-    where the ramp starts, noisy when its first hours move few requests). The onset is reported
-    midway between them and the interval is widened to hold both; for a step they coincide.
+    quarters), and the pooled level after :math:`\\tau_j` differs from the level before by at
+    least ``min_effect`` with :math:`p < \\alpha / n_{tests}` (two-proportion z test for rates,
+    Welch's t test for means). Persistence is what separates an incident from a daily cycle: a
+    cycle's segments return to the baseline level, an incident's do not (until it is mitigated).
+    A gradual change (a rollout ramp) is located twice, by the change point and by the knot of a
+    broken-stick fit (:func:`_ramp_start`); the onset is reported midway between them and the
+    interval widened to hold both; for a step they coincide.
     """
     _check_direction(direction)
     if kind not in ("rate", "mean"):
         raise ValueError(f"`kind` must be 'rate' or 'mean', got {kind!r}")
-    min_eff = MIN_EFFECT[kind] if min_effect is None else float(min_effect)
     w = pd.Timedelta(window)
-    s = series.copy()
-    if end is not None:
-        s = s[s["window_start"] < pd.Timestamp(end)]
-    s = s[pd.to_numeric(s["n"], errors="coerce").fillna(0).to_numpy(float) > 0].reset_index(drop=True)
-    value_col = "successes" if kind == "rate" else "mean"
-    s = s[np.isfinite(pd.to_numeric(s[value_col], errors="coerce").to_numpy(float))].reset_index(drop=True)
+    s = _usable_windows(series, kind, end)
     cost = "binomial" if kind == "rate" else "normal_mean"
-    method = f"PELT change points ({cost} cost) on {w} windows"
     empty = Onset(
-        ts=None, interval=None, metric=metric, kind=kind, segment_column=str(segment_column), segment=str(segment),
+        ts=None, interval=None, metric=metric, kind=kind, segment_column=str(segment[0]), segment=str(segment[1]),
         direction=direction, baseline_level=np.nan, current_level=np.nan, effect=np.nan, strength=0.0,
-        statistic=np.nan, pvalue=np.nan, n_baseline=0.0, n_current=0.0, change_points=(), method=method,
-        penalty=np.nan, significant=False, reason="", series=s,
+        statistic=np.nan, pvalue=np.nan, n_baseline=0.0, n_current=0.0, change_points=(),
+        method=f"PELT change points ({cost} cost) on {w} windows", penalty=np.nan, significant=False, reason="", series=s,
     )
-    if len(s) < 2 * min_size + 1:
+    if len(s) < 2 * search.min_size + 1:
         return _replace(empty, reason=f"too few non-empty windows ({len(s)})")
-    x = pd.to_numeric(s[value_col], errors="coerce").to_numpy(float)
-    kwargs: dict[str, Any] = {"method": "pelt", "cost": cost, "penalty": penalty, "min_size": min_size}
+    x = pd.to_numeric(s["successes" if kind == "rate" else "mean"], errors="coerce").to_numpy(float)
+    kwargs: dict[str, Any] = {"method": "pelt", "cost": cost, "penalty": search.penalty, "min_size": search.min_size}
     if kind == "rate":
         kwargs["trials"] = s["n"].to_numpy(float)
     res = changepoint.detect(x, **kwargs)
-    cps = [int(c) for c in res.change_points]
-    starts = s["window_start"]
-    cp_times = tuple(pd.Timestamp(starts.iat[c]) for c in cps)
+    cp_times = tuple(pd.Timestamp(s["window_start"].iat[int(c)]) for c in res.change_points)
     empty = _replace(empty, change_points=cp_times, penalty=float(getattr(res, "penalty", np.nan)), changepoint=res)
-    if not cps:
+    if not cp_times:
         return _replace(empty, reason="no change point")
-    bounds = [0, *cps, len(s)]
-    seg_idx = [np.arange(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
-    all_idx = np.arange(len(s))
-    best_fallback: tuple[float, Onset] | None = None
-    for j, cp in enumerate(cps):
-        pre = all_idx[:cp]
-        post = all_idx[cp:]
-        base, cur, eff, stat, pv, n0, n1 = compare_windows(s, kind, pre, post)
-        strength = _bad_strength(eff, direction)
-        if not np.isfinite(eff):
-            continue
-        sign = np.sign(eff) if direction == "both" else (1.0 if direction == "up" else -1.0)
-        # every later segment stays on the bad side of the baseline by at least half the effect
-        persistent = True
-        for k_, si in enumerate(seg_idx[j + 1 :]):
-            _, _lvl, e_i, *_ = compare_windows(s, kind, pre, si)
-            floor = 0.75 * min_eff if k_ == 0 else min_eff / 2
-            if not np.isfinite(e_i) or sign * e_i < floor:
-                persistent = False
-                break
-        significant = bool(pv < alpha / max(n_tests, 1))
-        if strength >= min_eff and persistent and significant:
-            knot, step_like = _ramp_start(s, kind, cp, w, stop=bounds[j + 2] - 1 if j + 2 < len(bounds) else len(s) - 2)
-            # the knot is where a ramp starts (noisy when its first hours move few requests), the
-            # change point where the level has clearly jumped (late for a ramp): report midway.
-            # A knot after the change point means the jump came before the trend (a canary, a
-            # staircase fit of a ramp): the knot locates the trend's start.
-            if step_like or knot >= cp:
-                start = knot
-            else:
-                mid = starts.iat[knot] + (starts.iat[cp] - starts.iat[knot]) / 2
-                start = int(np.clip(np.searchsorted(starts.to_numpy(), mid), 0, len(s) - 1))
-            lo_hi = None
-            if getattr(res, "intervals", None) is not None and len(res.intervals) > j:
-                lo, hi = res.intervals[j]
-                lo = int(np.clip(min(lo, knot, start), 0, len(s) - 1))
-                hi = int(np.clip(max(hi, knot, start), 0, len(s) - 1))
-                lo_hi = (pd.Timestamp(starts.iat[lo]), pd.Timestamp(starts.iat[hi]) + w)
-            return _replace(
-                empty,
-                ts=pd.Timestamp(starts.iat[start]),
-                interval=lo_hi,
-                baseline_level=base,
-                current_level=pooled_level(s, kind, seg_idx[-1])[0],
-                effect=eff,
-                strength=strength,
-                statistic=stat,
-                pvalue=pv,
-                n_baseline=n0,
-                n_current=n1,
-                significant=True,
-                reason=f"first persistent change in the bad direction of {len(cps)} change point(s)",
-            )
-        if best_fallback is None or strength > best_fallback[0]:
-            best_fallback = (strength, _replace(empty, baseline_level=base, current_level=cur, effect=eff, strength=strength,
-                                                statistic=stat, pvalue=pv, n_baseline=n0, n_current=n1))
-    reason = "no change point moved the metric persistently in the bad direction"
-    if best_fallback is not None:
-        return _replace(best_fallback[1], reason=reason)
-    return _replace(empty, reason=reason)
+    return _first_persistent(s, kind, res, empty, w, direction, search)
 
 
 def _ramp_start(s: pd.DataFrame, kind: str, cp: int, w: pd.Timedelta, stop: int | None = None,

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from analysis.investigation.series import series
 from analysis.engine import Where
 from analysis.engine import query as q
-from analysis.investigation.onset import BAD_DIRECTION, Onset, detect_onset, segment_label
+from analysis.investigation.onset import BAD_DIRECTION, Onset, OnsetSearch, detect_onset, segment_label
 from analysis.investigation import scope
 from analysis.investigation.aggregate import Aggregates
 from analysis.investigation.context import Context
@@ -96,8 +96,8 @@ def _scan(ctx: Context, aggs: Aggregates) -> _Scan:
     for a, m, c, s, al, nt in tqdm(todo, desc="change points", leave=False, disable=not ctx.params.progress):
         direction = ctx.defaults["direction"] if ctx.params.pattern != "auto" else BAD_DIRECTION.get(m, "both")
         sr = series(a, m, segment_column=c, segment=s)
-        o = detect_onset(sr, metric=m, kind=agg.metrics[m], segment_column=c, segment=s, direction=direction,
-                             window=aggs.window, alpha=al, n_tests=nt, end=ctx.reported_at)
+        o = detect_onset(sr, metric=m, kind=agg.metrics[m], segment=(c, s), direction=direction, window=aggs.window,
+                         end=ctx.reported_at, search=OnsetSearch(alpha=al, n_tests=nt))
         (onsets if a is agg else pair_onsets).append(o)
         rows.append(_scan_row(o, c, s))
     return _Scan(onsets, pair_onsets, rows, plan[0][3], len(pair_list))
@@ -140,8 +140,8 @@ def _narrow(ctx: Context, aggs: Aggregates, onset: Any, n_tests: int) -> tuple[A
         return None
     sagg = eng.window_aggregates(window=w, metrics={metric: kind}, where=dwhere.and_(ctx.upto), start=aggs.agg.start, end=aggs.agg.end)
     s2 = series(sagg, metric)
-    o2 = detect_onset(s2, metric=metric, kind=kind, segment_column=onset.segment_column, segment=onset.segment,
-                          direction=onset.direction, window=w, alpha=ctx.params.alpha, n_tests=n_tests, end=rep)
+    o2 = detect_onset(s2, metric=metric, kind=kind, segment=(onset.segment_column, onset.segment), direction=onset.direction,
+                      window=w, end=rep, search=OnsetSearch(alpha=ctx.params.alpha, n_tests=n_tests))
     if not o2.significant:
         return None
     narrowed = dataclasses.replace(o2, conditions=conds)
