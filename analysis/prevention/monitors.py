@@ -45,7 +45,7 @@ from analysis._common import check_duration, iso_z
 from analysis.engine import Engine, Metric, Where
 from analysis.engine.query import quote_ident, quote_literal
 from analysis.windows import _offset_string
-from analysis.investigation.backtest import _binomial_chart, standardize
+from analysis.investigation.monitor_charts import binomial_chart, standardize
 from analysis.postmortem import json_safe
 from analysis.stats import spc
 
@@ -371,7 +371,7 @@ def _design_binomial(eng: Engine, failure: str, where: Where, window: pd.Timedel
     series = pd.DataFrame({"window_start": t["window_start"].to_numpy(), "n": t["f__n"].to_numpy(float),
                            "successes": t["f__sum"].to_numpy(float)})
     mask = np.ones(len(series), dtype=bool)
-    _, _, design = _binomial_chart(series, "up", mask, series["window_start"], window, arl0)
+    _, _, design = binomial_chart(series, "up", mask, series["window_start"], window, arl0)
     # real traffic varies more between windows than binomial sampling (the mix follows the hour of the
     # day): the quasi-likelihood CUSUM divides the increments by the Pearson dispersion, i.e. h * phi
     n, f, p0 = series["n"].to_numpy(float), series["successes"].to_numpy(float), float(design["p0"])
