@@ -72,9 +72,8 @@ DEFAULT_THRESHOLDS: dict[str, tuple[str, float]] = {
 #: Metrics that are quality signals rather than outcome labels.
 QUALITY_SIGNALS = frozenset({"retrieval_top1_score", "retrieval_mean_score", "quality_score", "confidence"})
 GAP_CATEGORIES = ("quality_signal_missing", "evaluation_lag", "spc_missing")
+#: The segment label of the series on all traffic.
 _ALL_TRAFFIC = "all traffic"
-
-
 
 
 @dataclass(frozen=True, eq=False)

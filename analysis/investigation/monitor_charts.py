@@ -47,6 +47,10 @@ def _bad_sides(direction: str) -> set[str]:
 def standardize(series: pd.DataFrame, kind: str, baseline_mask: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
     """Window values as z-scores against the baseline, corrected for overdispersion.
 
+    Returns ``(z, info)``: one z-score per window (NaN for an empty window) and the baseline's
+    ``level`` (rate or mean), ``sd``, ``dispersion`` and ``z_centre`` (what a monitor needs to
+    standardize new windows the same way). ``baseline_mask`` marks the in-control windows.
+
     Notes
     -----
     Rates: :math:`z_t = (\\hat p_t - p_0)/\\sqrt{p_0(1-p_0)/n_t}`; means:
