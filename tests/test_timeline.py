@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from analysis.investigation.timeline import TIMELINE_COLUMNS, build_timeline, durations, hours_between
+from analysis.investigation.timeline import TIMELINE_COLUMNS, OnsetMark, build_timeline, durations, hours_between
 
 T0 = pd.Timestamp("2026-03-01T00:00:00Z")
 
@@ -64,8 +64,7 @@ def test_timeline_rows_order_and_relative_hours():
     )
     tl = build_timeline(
         changes=_changes(),
-        onset=T0,
-        onset_interval=(T0 - pd.Timedelta(hours=2), T0 + pd.Timedelta(hours=3)),
+        onset=OnsetMark(T0, interval=(T0 - pd.Timedelta(hours=2), T0 + pd.Timedelta(hours=3))),
         alarms=alarms,
         reported_at=T0 + pd.Timedelta(hours=48),
     )
@@ -98,5 +97,5 @@ def test_ties_keep_story_order():
     # a change, the onset, an alarm and the report at the same instant: cause before effect
     alarms = pd.DataFrame({"name": ["threshold"], "first_alarm": [T0]})
     ch = _changes().iloc[[1]].assign(ts=[T0])
-    tl = build_timeline(changes=ch, onset=T0, alarms=alarms, reported_at=T0 + pd.Timedelta(hours=1))
+    tl = build_timeline(changes=ch, onset=OnsetMark(T0), alarms=alarms, reported_at=T0 + pd.Timedelta(hours=1))
     assert list(tl.frame["kind"])[:3] == ["change", "onset", "alarm"]

@@ -31,13 +31,17 @@ def detection_gap(ctx: Context, aggs: Aggregates, found: OnsetFinding, changed: 
     failure = ctx.failure(metric, onset.kind, onset.direction).sql
     fb = eng.totals(metrics={"f": Metric("rate", failure)}, where=Where.of(*fa_base).and_(found.segment_where))
     base_fail = float(fb["f__sum"].sum() / fb["f__n"].sum()) if int(fb["f__n"].sum()) else float("nan")
-    q4 = backtest.replay_monitors(
+    watched = backtest.WatchedMetric(
         metric=metric, kind=onset.kind, direction=onset.direction, all_series=found.all_series,
-        segment_series=found.segment_series if onset.segment_column != "__all__" else None, segment_label=onset.label, events=eng,
-        failure=failure, failure_where=found.segment_where, where=ctx.upto,
-        baseline=fa_base, detect_from=detect_from, reported_at=rep if incident else None, window=aggs.window,
-        thresholds=ctx.params.thresholds, extra_series=extra,
-        drift_columns=[c for c in ("query_category", "traffic_source", "confidence") if prof.present(c)],
-        baseline_failure_rate=base_fail if np.isfinite(base_fail) else 0.0, seed=ctx.params.seed, evaluations=ctx.evaluations,
+        segment_series=found.segment_series if onset.segment_column != "__all__" else None, segment_label=onset.label,
+        failure=failure, failure_where=found.segment_where, baseline_failure_rate=base_fail if np.isfinite(base_fail) else 0.0,
+        extra_series=extra,
     )
+    periods = backtest.ReplayPeriods(baseline=fa_base, detect_from=detect_from, reported_at=rep if incident else None,
+                                      window=aggs.window)
+    design = backtest.MonitorDesign(
+        thresholds=ctx.params.thresholds, seed=ctx.params.seed,
+        drift_columns=[c for c in ("query_category", "traffic_source", "confidence") if prof.present(c)],
+    )
+    q4 = backtest.replay_monitors(watched, periods, events=eng, where=ctx.upto, design=design, evaluations=ctx.evaluations)
     return q4 if incident else backtest.with_reported_at(q4, rep)

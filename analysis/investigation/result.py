@@ -76,11 +76,11 @@ def _timeline(ctx: Context, aggs: Aggregates, found: OnsetFinding, changed: What
               incident: bool) -> tuple[tl_mod.Timeline, tl_mod.Durations]:
     onset = found.onset
     alarms = q4.monitors[["name", "metric", "segment", "first_alarm", "lead_time_hours"]] if incident else None
+    mark = tl_mod.OnsetMark(onset.ts, interval=onset.interval,
+                            description=f"{onset.metric} starts moving in {onset.label}" if onset.ts is not None else "")
     tl = tl_mod.build_timeline(
-        changes=ctx.changes, inferred=changed.q2.inferred, onset=onset.ts if incident else None,
-        onset_interval=onset.interval if incident else None,
-        onset_description=f"{onset.metric} starts moving in {onset.label}" if onset.ts is not None else "", alarms=alarms,
-        reported_at=ctx.reported_at, mitigated_at=ctx.params.mitigated_at,
+        changes=ctx.changes, inferred=changed.q2.inferred, onset=mark if incident else None, alarms=alarms,
+        reported_at=ctx.reported_at, mitigation=tl_mod.MitigationMark(ctx.params.mitigated_at),
         facts=dq.facts_note(aggs.facts) + mix_shift_note(q3.mix_shift, onset),
     )
     # the detection gap counts from the earliest detection Q4 found (from the cause on, not only the onset)

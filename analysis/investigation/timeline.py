@@ -26,7 +26,8 @@ import pandas as pd
 
 from analysis._common import check_timestamp, iso_z
 
-__all__ = ["KINDS", "TIMELINE_COLUMNS", "Durations", "Timeline", "build_timeline", "durations", "hours_between"]
+__all__ = ["KINDS", "TIMELINE_COLUMNS", "Durations", "Timeline", "OnsetMark", "MitigationMark", "build_timeline", "durations",
+           "hours_between"]
 
 TIMELINE_COLUMNS = ("ts", "t_rel_hours", "kind", "source", "description", "evidence")
 KINDS = ("change", "inferred_change", "data_quality", "onset", "alarm", "report", "mitigation", "note")
@@ -151,17 +152,113 @@ def _change_rows(changes: pd.DataFrame | None, kind: str, reported_at: pd.Timest
     return rows
 
 
+@dataclass(frozen=True)
+class OnsetMark:
+    """The detected onset as the timeline shows it.
+
+    Attributes
+    ----------
+    ts
+        The onset.
+    interval
+        Its interval ``(lo, hi)`` (shown as the row's evidence), or None.
+    description
+        The row's text (default ``"onset"``).
+    """
+
+    ts: Any
+    interval: tuple[Any, Any] | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class MitigationMark:
+    """When the incident was mitigated (if known) and what the timeline calls it."""
+
+    ts: Any
+    description: str = "mitigation"
+
+
+def _onset_rows(onset: pd.Timestamp | None, mark: OnsetMark | None) -> list[dict]:
+    if onset is None or mark is None:
+        return []
+    lo, hi = (None, None) if mark.interval is None else (
+        check_timestamp(mark.interval[0], "onset_interval"),
+        check_timestamp(mark.interval[1], "onset_interval"),
+    )
+    ev = f"interval {iso_z(lo)} .. {iso_z(hi)}" if lo is not None and hi is not None else ""
+    return [{"ts": onset, "kind": "onset", "source": "changepoint", "description": mark.description or "onset", "evidence": ev}]
+
+
+def _alarm_rows(alarms: pd.DataFrame | None, onset: pd.Timestamp | None) -> tuple[list[dict], pd.Timestamp | None]:
+    """One row per monitor's first alarm, and the earliest detection (the first alarm at or after the onset)."""
+    rows: list[dict] = []
+    earliest: pd.Timestamp | None = None
+    if alarms is None or not len(alarms):
+        return rows, earliest
+    for rec in alarms.to_dict("records"):
+        ts = check_timestamp(rec.get("first_alarm"), "alarms.first_alarm")
+        if ts is None:
+            continue
+        what = " ".join(str(rec[k]) for k in ("metric", "segment") if isinstance(rec.get(k), str) and rec.get(k))
+        lead = rec.get("lead_time_hours")
+        ev = f"lead time {lead:.1f} h before the report" if isinstance(lead, (int, float)) and np.isfinite(lead) else ""
+        rows.append(
+            {
+                "ts": ts,
+                "kind": "alarm",
+                "source": str(rec.get("name")),
+                "description": f"first alarm of {rec.get('name')}" + (f" on {what}" if what else ""),
+                "evidence": ev,
+            }
+        )
+        # Only alarms at or after the onset count as detections; earlier ones are false alarms.
+        if (onset is None or ts >= onset) and (earliest is None or ts < earliest):
+            earliest = ts
+    return rows, earliest
+
+
+def _extra_rows(kind: str, items: Iterable[Mapping[str, Any]]) -> list[dict]:
+    rows: list[dict] = []
+    for n in items:
+        ts = check_timestamp(n.get("ts"), f"{kind}.ts")
+        if ts is None:
+            continue
+        rows.append(
+            {
+                "ts": ts,
+                "kind": kind,
+                "source": str(n.get("source", "note")),
+                "description": str(n.get("description", "")),
+                "evidence": str(n.get("evidence", "")),
+            }
+        )
+    return rows
+
+
+def _frame(rows: list[dict], ref: pd.Timestamp | None) -> pd.DataFrame:
+    """The rows as the timeline table, in time order (ties in story order), hours from ``ref``."""
+    frame = pd.DataFrame(rows, columns=["ts", "kind", "source", "description", "evidence"])
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True).astype("datetime64[ns, UTC]")
+    frame["_order"] = frame["kind"].map(_KIND_ORDER).astype("int64")
+    frame = frame.sort_values(["ts", "_order"], kind="stable").drop(columns="_order").reset_index(drop=True)
+    if ref is not None:
+        frame["t_rel_hours"] = ((frame["ts"] - ref) / pd.Timedelta(hours=1)).astype("float64")
+    else:
+        frame["t_rel_hours"] = np.nan
+    for col in ("kind", "source", "description", "evidence"):
+        frame[col] = frame[col].astype("string[pyarrow]")
+    return frame[list(TIMELINE_COLUMNS)]
+
+
 def build_timeline(
     *,
     changes: pd.DataFrame | None = None,
     inferred: pd.DataFrame | None = None,
-    onset: Any = None,
-    onset_interval: tuple[Any, Any] | None = None,
-    onset_description: str = "",
+    onset: OnsetMark | None = None,
     alarms: pd.DataFrame | None = None,
     reported_at: Any = None,
-    mitigated_at: Any = None,
-    mitigation_description: str = "mitigation",
+    mitigation: MitigationMark | None = None,
     notes: Iterable[Mapping[str, Any]] = (),
     facts: Iterable[Mapping[str, Any]] = (),
 ) -> Timeline:
@@ -172,12 +269,13 @@ def build_timeline(
     changes, inferred
         Canonical ``changes`` rows (logged) and inferred change events (same columns). A logged
         change at or after ``reported_at`` is listed as a ``mitigation``.
-    onset, onset_interval
-        The detected onset and its interval ``(lo, hi)``; ``onset=None`` when nothing changed.
+    onset
+        The detected onset, its interval and description; None (or ``onset.ts=None``) when
+        nothing changed.
     alarms
         One row per monitor with ``name`` and ``first_alarm`` (NaT/None when it never fired) and
         optionally ``metric``, ``segment``, ``lead_time_hours``.
-    reported_at, mitigated_at
+    reported_at, mitigation
         When the incident was reported and (if known) mitigated.
     notes
         Extra rows (``ts``, ``description``, optional ``source``/``evidence``), kind ``note``.
@@ -191,69 +289,20 @@ def build_timeline(
         ``frame`` sorted by time (ties ordered change, onset, alarm, report, mitigation),
         ``t_rel_hours`` measured from the onset, or from the report when there is no onset.
     """
-    o = check_timestamp(onset, "onset")
+    o = check_timestamp(None if onset is None else onset.ts, "onset")
     r = check_timestamp(reported_at, "reported_at")
-    m = check_timestamp(mitigated_at, "mitigated_at")
-    rows = _change_rows(changes, "change", r) + _change_rows(inferred, "inferred_change", None)
-    if o is not None:
-        lo, hi = (None, None) if onset_interval is None else (
-            check_timestamp(onset_interval[0], "onset_interval"),
-            check_timestamp(onset_interval[1], "onset_interval"),
-        )
-        ev = f"interval {iso_z(lo)} .. {iso_z(hi)}" if lo is not None and hi is not None else ""
-        rows.append({"ts": o, "kind": "onset", "source": "changepoint", "description": onset_description or "onset", "evidence": ev})
-    earliest: pd.Timestamp | None = None
-    if alarms is not None and len(alarms):
-        for rec in alarms.to_dict("records"):
-            ts = check_timestamp(rec.get("first_alarm"), "alarms.first_alarm")
-            if ts is None:
-                continue
-            what = " ".join(str(rec[k]) for k in ("metric", "segment") if isinstance(rec.get(k), str) and rec.get(k))
-            lead = rec.get("lead_time_hours")
-            ev = f"lead time {lead:.1f} h before the report" if isinstance(lead, (int, float)) and np.isfinite(lead) else ""
-            rows.append(
-                {
-                    "ts": ts,
-                    "kind": "alarm",
-                    "source": str(rec.get("name")),
-                    "description": f"first alarm of {rec.get('name')}" + (f" on {what}" if what else ""),
-                    "evidence": ev,
-                }
-            )
-            # Only alarms at or after the onset count as detections; earlier ones are false alarms.
-            if (o is None or ts >= o) and (earliest is None or ts < earliest):
-                earliest = ts
+    m = check_timestamp(None if mitigation is None else mitigation.ts, "mitigated_at")
+    rows = _change_rows(changes, "change", r) + _change_rows(inferred, "inferred_change", None) + _onset_rows(o, onset)
+    alarm_rows, earliest = _alarm_rows(alarms, o)
+    rows += alarm_rows
     if r is not None:
         rows.append({"ts": r, "kind": "report", "source": "report", "description": "incident reported", "evidence": ""})
     if m is not None:
-        rows.append({"ts": m, "kind": "mitigation", "source": "mitigation", "description": mitigation_description, "evidence": ""})
-    for kind, items in (("note", notes), ("data_quality", facts)):
-        for n in items:
-            ts = check_timestamp(n.get("ts"), f"{kind}.ts")
-            if ts is None:
-                continue
-            rows.append(
-                {
-                    "ts": ts,
-                    "kind": kind,
-                    "source": str(n.get("source", "note")),
-                    "description": str(n.get("description", "")),
-                    "evidence": str(n.get("evidence", "")),
-                }
-            )
+        rows.append({"ts": m, "kind": "mitigation", "source": "mitigation", "description": mitigation.description, "evidence": ""})
+    rows += _extra_rows("note", notes) + _extra_rows("data_quality", facts)
     if m is None:
         mit = [row["ts"] for row in rows if row["kind"] == "mitigation"]
         m = min(mit) if mit else None
     ref = o if o is not None else r
-    frame = pd.DataFrame(rows, columns=["ts", "kind", "source", "description", "evidence"])
-    frame["ts"] = pd.to_datetime(frame["ts"], utc=True).astype("datetime64[ns, UTC]")
-    frame["_order"] = frame["kind"].map(_KIND_ORDER).astype("int64")
-    frame = frame.sort_values(["ts", "_order"], kind="stable").drop(columns="_order").reset_index(drop=True)
-    if ref is not None:
-        frame["t_rel_hours"] = ((frame["ts"] - ref) / pd.Timedelta(hours=1)).astype("float64")
-    else:
-        frame["t_rel_hours"] = np.nan
-    for col in ("kind", "source", "description", "evidence"):
-        frame[col] = frame[col].astype("string[pyarrow]")
-    frame = frame[list(TIMELINE_COLUMNS)]
-    return Timeline(frame=frame, reference=ref, durations=durations(onset=o, earliest_alarm=earliest, reported_at=r, mitigated_at=m))
+    return Timeline(frame=_frame(rows, ref), reference=ref,
+                    durations=durations(onset=o, earliest_alarm=earliest, reported_at=r, mitigated_at=m))

@@ -7,7 +7,7 @@ A monitor is a CUSUM chart on one metric in one segment, in fixed windows aligne
     :math:`S_t = \\max(0, S_{t-1} + f_t \\ln(p_1/p_0) + (n_t - f_t) \\ln((1-p_1)/(1-p_0)))` for
     ``f_t`` failures among ``n_t`` requests; an alarm when :math:`S_t > h`, then :math:`S_t = 0`.
     ``p0`` is the baseline failure rate, ``p1`` the rate to detect, ``h`` designed for one false
-    alarm per ``arl0`` windows (the kit's own ARL design, :func:`analysis.investigation.backtest._binomial_chart`),
+    alarm per ``arl0`` windows (the kit's own ARL design, :func:`analysis.investigation.monitor_charts.binomial_chart`),
     times the baseline's Pearson dispersion :math:`\\phi \\ge 1` (a quasi-likelihood CUSUM: real
     traffic varies more between windows than binomial sampling, as its mix follows the hour of day).
 ``mean_cusum``
@@ -45,7 +45,7 @@ from analysis._common import check_duration, iso_z
 from analysis.engine import Engine, Metric, Where
 from analysis.engine.query import quote_ident, quote_literal
 from analysis.engine.aggregates import offset_string
-from analysis.investigation.backtest import _binomial_chart, standardize
+from analysis.investigation.monitor_charts import binomial_chart, standardize
 from analysis.report.monitors_yaml import dump_monitors as dump_config  # the report package writes the file; the name stays here
 from analysis.stats import spc
 
@@ -360,7 +360,7 @@ def _design_binomial(eng: Engine, failure: str, where: Where, window: pd.Timedel
     series = pd.DataFrame({"window_start": t["window_start"].to_numpy(), "n": t["f__n"].to_numpy(float),
                            "successes": t["f__sum"].to_numpy(float)})
     mask = np.ones(len(series), dtype=bool)
-    _, _, design = _binomial_chart(series, "up", mask, series["window_start"], window, arl0)
+    _, _, design = binomial_chart(series, "up", mask, series["window_start"], window, arl0)
     # real traffic varies more between windows than binomial sampling (the mix follows the hour of the
     # day): the quasi-likelihood CUSUM divides the increments by the Pearson dispersion, i.e. h * phi
     n, f, p0 = series["n"].to_numpy(float), series["successes"].to_numpy(float), float(design["p0"])
