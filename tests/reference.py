@@ -32,6 +32,7 @@ import pandas as pd
 import pyarrow as pa
 
 from analysis._common import check_duration, check_timestamp
+from analysis.schema import SEGMENT_COLUMNS
 from analysis.engine.aggregates import WindowedAggregates, finish_samples, offset_string
 from analysis.engine.query import ALL, MISSING
 
@@ -393,3 +394,70 @@ def events_frame(rows):
             "confidence": np.array(conf, dtype=float),
         }
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# the affected events of a failure window, read from raw rows (the engine's `rows` query in the package)
+# ----------------------------------------------------------------------------------------------
+
+
+def affected_events(
+    events: pd.DataFrame,
+    failure: Any,
+    *,
+    start: Any,
+    end: Any,
+    segments: Sequence[tuple[str, str]] = (),
+    why: str = "",
+    columns: Iterable[str] = (),
+) -> pd.DataFrame:
+    """The events to review by hand: failures in the current period within the given segments.
+
+    Parameters
+    ----------
+    events
+        Canonical events.
+    failure
+        Boolean failure flag aligned with ``events``.
+    start, end
+        The failure window ``[start, end]``.
+    segments
+        ``(segment_column, segment)`` pairs; an event is kept when it belongs to any of them
+        (``("__all__", "__all__")`` or no pairs keep all traffic).
+    why
+        Reason text placed in the ``why`` column (the segment the event belongs to is prefixed).
+    columns
+        Extra columns to carry (segment columns are always carried when present).
+
+    Returns
+    -------
+    DataFrame
+        ``event_id``, ``ts``, the segment columns, ``input_text``, ``output_text``, ``why``.
+    """
+    f = pd.Series(failure, index=events.index).astype("boolean").fillna(False).to_numpy(dtype=bool)
+    ts = events["ts"]
+    m = f & (ts >= pd.Timestamp(start)).to_numpy() & (ts <= pd.Timestamp(end)).to_numpy()
+    member = np.zeros(len(events), dtype=bool)
+    labels = np.array([""] * len(events), dtype=object)
+    segs = [s for s in segments if s[0] != "__all__"]
+    if not segs:
+        member[:] = True
+        labels[:] = "all traffic"
+    for col, val in segs:
+        if col not in events.columns:
+            continue
+        hit = (events[col].astype("string") == val).fillna(False).to_numpy(dtype=bool)
+        new = hit & ~member
+        labels[new] = f"{col}={val}"
+        member |= hit
+    keep = m & member
+    seg_cols = [c for c in SEGMENT_COLUMNS if c in events.columns]
+    extra = [c for c in columns if c in events.columns and c not in seg_cols]
+    cols = ["event_id", "ts", *seg_cols, *extra, *[c for c in ("input_text", "output_text") if c in events.columns]]
+    out = events.loc[keep, cols].copy()
+    out["why"] = [f"{lab}: {why}" if why else lab for lab in labels[keep]]
+    for c in ("input_text", "output_text"):
+        if c not in out.columns:
+            out[c] = pd.Series(pd.NA, index=out.index, dtype="string[pyarrow]")
+    out["why"] = out["why"].astype("string[pyarrow]")
+    return out.sort_values("ts", kind="stable").reset_index(drop=True)

@@ -20,7 +20,7 @@ from scipy import integrate, optimize, stats
 
 from analysis import cli
 from analysis.prevention.gate import GateInputError, default_tolerances, evaluate_gate
-from analysis.investigation import scope
+from analysis import params as scope  # the tier tolerances live with the parameters
 from analysis.scenarios import generate
 from analysis.stats import sequential as seq
 

@@ -9,20 +9,13 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
-from analysis.investigation.scope import (
-    baseline_envelope,
-    drill_down,
-    DEFAULT_RISK_THRESHOLDS,
-    affected_events,
-    binomial_scan,
-    clopper_pearson,
-    compare_periods,
-    error_confidence,
-    holm,
-    period_totals,
-    scan_segments,
-    scope_verdict,
-)
+from analysis.investigation.drill_down import drill_down
+from analysis.investigation.findings import compare_periods, error_confidence, period_totals
+from analysis.investigation.scope import baseline_envelope, binomial_scan, scan_segments, scope_verdict
+from analysis.params import DEFAULT_RISK_THRESHOLDS
+from analysis.stats.intervals import clopper_pearson
+from analysis.stats.multitest import holm
+from reference import affected_events
 
 
 @pytest.mark.parametrize("k,n", [(0, 10), (3, 10), (10, 10), (1, 1000), (847, 282000), (40, 50)])

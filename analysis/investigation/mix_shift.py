@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.engine import Engine, Metric, Where
-from analysis.investigation import scope
+from analysis.investigation.scope import mix_expected_rates
 
 __all__ = ["MIX_SHARE_MIN", "mix_column", "mix_adjusted", "mix_shift_facts", "name_traffic_change", "mix_shift_note"]
 
@@ -75,7 +75,7 @@ def mix_adjusted(eng: Engine, scan_in: pd.DataFrame, failure: str, seg_cols: Seq
     cols = ["__all__", *seg_cols]
     base = pd.concat([_cells(eng, c, mix, failure, baseline, False) for c in cols], ignore_index=True)
     now = pd.concat([_cells(eng, c, mix, failure, cur, True) for c in cols], ignore_index=True)
-    exp = scope.mix_expected_rates(base, now)
+    exp = mix_expected_rates(base, now)
     out = scan_in.merge(exp[["segment_column", "segment", "expected_rate"]], on=["segment_column", "segment"], how="left")
     e = out["expected_rate"].to_numpy(float)
     ok = np.isfinite(e) & (out["n_baseline"].to_numpy(float) > 0)

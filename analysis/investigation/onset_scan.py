@@ -17,7 +17,7 @@ from analysis.investigation.series import series
 from analysis.engine import Where
 from analysis.engine import query as q
 from analysis.investigation.onset import BAD_DIRECTION, Onset, OnsetSearch, detect_onset, segment_label
-from analysis.investigation import scope
+from analysis.investigation.drill_down import drill_down
 from analysis.investigation.aggregate import Aggregates
 from analysis.investigation.context import Context
 from analysis.investigation.segments import PAIR_ALPHA_SHARE, PAIR_STRENGTH_GAIN, pair_is_sharper
@@ -134,7 +134,7 @@ def _narrow(ctx: Context, aggs: Aggregates, onset: Any, n_tests: int) -> tuple[A
     eng, rep, w = ctx.eng, ctx.reported_at, aggs.window
     metric, kind = onset.metric, onset.kind
     fl0 = ctx.failure(metric, kind, onset.direction).sql
-    conds, dwhere, _ = scope.drill_down(eng, fl0, start_segment=(onset.segment_column, onset.segment), current=(onset.ts, rep),
+    conds, dwhere, _ = drill_down(eng, fl0, start_segment=(onset.segment_column, onset.segment), current=(onset.ts, rep),
                                         baseline=(ctx.prof.ts_min, onset.ts), columns=aggs.segment_columns, alpha=ctx.params.alpha)
     if len(conds) <= 1:
         return None

@@ -20,7 +20,8 @@ from analysis.investigation.mix_shift import mix_shift_note
 from analysis.investigation.onset_scan import OnsetFinding
 from analysis.investigation.runbook import runbook
 from analysis.investigation.sample_scan import ScopeFinding
-from analysis.investigation.scope import Q1Result, Q3Result
+from analysis.investigation.findings import Q1Result
+from analysis.investigation.scope import Q3Result
 from analysis.investigation.what_changed import WhatChanged
 from analysis.params import format_duration
 

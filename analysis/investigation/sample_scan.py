@@ -17,7 +17,9 @@ import pandas as pd
 from analysis.engine import Engine, Metric, Where
 from analysis.engine.query import quote_literal
 from analysis.investigation.ranking import Q2Result
-from analysis.investigation import scope
+from analysis.investigation.drill_down import drill_down
+from analysis.investigation.findings import period_totals
+from analysis.investigation.scope import Q3Result, baseline_envelope, scan_segments, scope_verdict
 from analysis.investigation.aggregate import Aggregates
 from analysis.investigation.context import Context, Failure
 from analysis.investigation.mix_shift import mix_adjusted, mix_column, mix_shift_facts, name_traffic_change
@@ -36,7 +38,7 @@ class ScopeFinding:
     """Q3's answer, Q2 as the scope leaves it (a traffic-mix shift names the change that brought the
     traffic first), and the notes of the drill-down."""
 
-    q3: scope.Q3Result
+    q3: Q3Result
     q2: Q2Result
     notes: list[str]
 
@@ -111,8 +113,8 @@ def _scan_input(ctx: Context, aggs: Aggregates, failure: str, baseline: tuple, c
     w, (b0, b1) = aggs.window, baseline
     fagg = ctx.eng.window_aggregates(window=w, segment_by=aggs.segment_columns, metrics={"__failure": Metric("rate", failure)},
                                      where=ctx.upto, start=aggs.agg.start, end=aggs.agg.end)
-    fb = scope.period_totals(fagg.table, b0, b1)
-    fc = scope.period_totals(fagg.table, cur[0], cur[1] + pd.Timedelta(microseconds=1))
+    fb = period_totals(fagg.table, b0, b1)
+    fc = period_totals(fagg.table, cur[0], cur[1] + pd.Timedelta(microseconds=1))
     cols = {"__failure__n": "n", "__failure__sum": "failures"}
     scan_in = fb[["segment_column", "segment", *cols]].rename(columns={k: f"{v}_baseline" for k, v in cols.items()}).merge(
         fc[["segment_column", "segment", *cols]].rename(columns={k: f"{v}_current" for k, v in cols.items()}),
@@ -129,7 +131,7 @@ def _scan_input(ctx: Context, aggs: Aggregates, failure: str, baseline: tuple, c
         scan_in.loc[small, "failures_baseline"] = float(all_row["failures_baseline"].iat[0])
         scan_in.loc[small, "n_baseline"] = float(all_row["n_baseline"].iat[0])
     length = max(int(np.ceil((cur[1] - cur[0]) / w)), 1)
-    env = scope.baseline_envelope(fagg.table, metric="__failure", baseline=baseline, length=length, quantile=1 - ctx.params.alpha)
+    env = baseline_envelope(fagg.table, metric="__failure", baseline=baseline, length=length, quantile=1 - ctx.params.alpha)
     return scan_in.merge(env, on=["segment_column", "segment"], how="left")
 
 
@@ -137,17 +139,17 @@ def _verdict(ctx: Context, aggs: Aggregates, scan_in: pd.DataFrame, failure: str
              mix_col: str | None) -> tuple[pd.DataFrame, str, str, dict[str, Any] | None]:
     """The scan, the verdict and its reason. With a ``mix_col`` (the segment column along which the
     aggregate moved by mix), every segment is held to its mix-adjusted baseline
-    (:func:`scope.mix_expected_rates`): when the raw scan finds segments above their baselines and
+    (:func:`~analysis.investigation.scope.mix_expected_rates`): when the raw scan finds segments above their baselines and
     the adjusted scan finds none, the aggregate moved by mix alone: ``no_incident``, and the
     returned mix shift describes the traffic shift."""
     thr, alpha, tier = ctx.risk_thresholds, ctx.params.alpha, ctx.default_tier
-    scan = scope.scan_segments(scan_in, risk_thresholds=thr, alpha=alpha, default_tier=tier)
-    verdict, reason = scope.scope_verdict(scan)
+    scan = scan_segments(scan_in, risk_thresholds=thr, alpha=alpha, default_tier=tier)
+    verdict, reason = scope_verdict(scan)
     if mix_col is None:
         return scan, verdict, reason, None
     adj_in = mix_adjusted(ctx.eng, scan_in, failure, aggs.segment_columns, mix_col, baseline, cur)
-    adj = scope.scan_segments(adj_in, risk_thresholds=thr, alpha=alpha, default_tier=tier)
-    adj_verdict, adj_reason = scope.scope_verdict(adj)
+    adj = scan_segments(adj_in, risk_thresholds=thr, alpha=alpha, default_tier=tier)
+    adj_verdict, adj_reason = scope_verdict(adj)
     if verdict == "systematic" and adj_verdict != "systematic":
         shift = mix_shift_facts(ctx.eng, mix_col, baseline, cur, failure, n_moved=int((scan["status"] == "systematic").sum()))
         reason = (f"traffic mix shift, not a behaviour regression: {shift['text']}; held to its mix-adjusted baseline, no "
@@ -166,7 +168,7 @@ def _affected(ctx: Context, aggs: Aggregates, scan: pd.DataFrame, failure: Failu
         sys_rows = scan[scan["status"] == "systematic"]
     top_ex = sys_rows["excess_events"].max()
     start_row = sys_rows[sys_rows["excess_events"] >= 0.9 * top_ex].sort_values("n_current").iloc[0]
-    conds, awhere, notes = scope.drill_down(eng, failure.sql, start_segment=(start_row["segment_column"], start_row["segment"]),
+    conds, awhere, notes = drill_down(eng, failure.sql, start_segment=(start_row["segment_column"], start_row["segment"]),
                                             current=cur, baseline=baseline, columns=aggs.segment_columns, alpha=ctx.params.alpha)
     desc = " and ".join(f"{c} in [{', '.join(v)}]" if len(v) > 1 else f"{c}={v[0]}" for c, v in conds.items()) or "all traffic"
     src = str(start_row.get("baseline_source", "own"))
@@ -197,7 +199,7 @@ def sample_scan(ctx: Context, aggs: Aggregates, found: OnsetFinding, changed: Wh
     if shift is not None:
         ranked, shift = name_traffic_change(q2.candidates, shift, onset)
         q2 = dataclasses.replace(q2, candidates=ranked, separation=None)
-    q3 = scope.Q3Result(verdict=verdict, reason=reason, segments=scan, affected_events=affected.head, affected_share=affected.share,
+    q3 = Q3Result(verdict=verdict, reason=reason, segments=scan, affected_events=affected.head, affected_share=affected.share,
                         failure_definition=failure.definition, risk_thresholds=ctx.risk_thresholds, window=cur,
                         alpha=ctx.params.alpha, affected_total=affected.n, affected_file=affected.path, mix_shift=shift)
     return ScopeFinding(q3=q3, q2=q2, notes=list(notes))

@@ -1,98 +1,33 @@
-"""Baseline against current, per segment: the output gap (Q1) and "isolated or systematic?" (Q3).
-
-Everything here works on per-period totals of the windowed aggregates (:mod:`analysis.investigation.series`):
-for each ``(segment_column, segment)`` the number of requests ``n`` and, per metric, ``m__n``,
-``m__sum`` (and ``m__sumsq`` for numeric metrics), summed over the windows of a period.
-
-Q1 (:func:`compare_periods`) compares every metric in every segment between the baseline and the
-current period: a two-proportion test with a Newcombe interval and Cohen's h for rates, Welch's t
-test with a Welch-Satterthwaite interval and Cohen's d for means. :func:`error_confidence` splits
-the errors of the current period by the output's confidence: errors made with high confidence point
-to a model regression, errors made with low confidence to retrieval or context assembly.
-
-Q3 (:func:`scan_segments`, :func:`scope_verdict`) is a sample scan: in each segment the failures of
-the current period are tested against the segment's own baseline failure rate plus the tolerance of
-the segment's risk tier, with an exact binomial test and a Clopper-Pearson interval.
+"""Q3's statistics, "isolated or systematic?": a sample scan (:func:`scan_segments`,
+:func:`scope_verdict`). In each segment the failures of the current period are tested against the
+segment's own baseline failure rate plus the tolerance of the segment's risk tier
+(:data:`analysis.params.DEFAULT_RISK_THRESHOLDS`), with an exact binomial test and a
+Clopper-Pearson interval; the baseline's envelope (:func:`baseline_envelope`) and the mix-adjusted
+expected rates (:func:`mix_expected_rates`) say what the baseline explains.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from analysis._common import check_alpha as _check_alpha
+from analysis.params import DEFAULT_TIER, check_risk_thresholds
 from analysis.stats.checks import check_alternative
-from analysis.stats.compare import binomial_pvalue, welch_from_moments
-from analysis.stats.drift import benjamini_hochberg, cohen_h, proportion_test
-from analysis.engine import MISSING, DuckDBEngine, Engine, Metric, Where
-from analysis.schema import SEGMENT_COLUMNS
-from analysis.stats.intervals import clopper_pearson, wilson_interval
+from analysis.stats.compare import binomial_pvalue
+from analysis.stats.drift import cohen_h
+from analysis.stats.intervals import clopper_pearson
 from analysis.stats.multitest import holm
 
-__all__ = [
-    "mix_expected_rates",
-    "DEFAULT_RISK_THRESHOLDS",
-    "PATTERN_RISK_THRESHOLDS",
-    "DEFAULT_TIER",
-    "VERDICTS",
-    "clopper_pearson",
-    "BinomialScanResult",
-    "binomial_scan",
-    "holm",
-    "period_totals",
-    "compare_periods",
-    "error_confidence",
-    "ErrorConfidence",
-    "scan_segments",
-    "scope_verdict",
-    "affected_events",
-    "Q1Result",
-    "Q3Result",
-    "FINDINGS_COLUMNS",
-    "SCAN_COLUMNS",
-    "check_risk_thresholds",
-    "baseline_envelope",
-    "drill_down",
-]
+__all__ = ["VERDICTS", "BinomialScanResult", "binomial_scan", "SCAN_COLUMNS", "scan_segments", "mix_expected_rates", "scope_verdict", "Q3Result", "baseline_envelope"]
 
-#: Tolerated excess failure rate above the segment's own baseline, per risk tier. A segment whose
-#: failure rate exceeds ``baseline + threshold`` (exact binomial test, Holm-adjusted) is a
-#: systematic failure. 0.1% for high-risk (medical advice: one unsafe answer in a thousand is
-#: already a pattern), 1% for medium, 5% for low-risk (creative writing) traffic.
-DEFAULT_RISK_THRESHOLDS: dict[str, float] = {"high": 0.001, "medium": 0.01, "low": 0.05}
-#: Per-pattern defaults (the real cases): a medical triage assistant uses the defaults; a legal RAG
-#: assistant tolerates a little more noise on low-stakes look-ups; a support bot's escalation rate
-#: swings by several points over a day, so its tiers are wider.
-PATTERN_RISK_THRESHOLDS: dict[str, dict[str, float]] = {
-    "refusal": {"high": 0.001, "medium": 0.01, "low": 0.05},
-    "retrieval": {"high": 0.005, "medium": 0.02, "low": 0.05},
-    "escalation": {"high": 0.02, "medium": 0.05, "low": 0.10},
-}
-#: Tier of a segment whose events carry no ``risk_category`` among the threshold's keys.
-DEFAULT_TIER = "medium"
+
+
+
 VERDICTS = ("systematic", "isolated", "no_incident")
-
-
-def check_risk_thresholds(risk_thresholds: Mapping[str, float] | None) -> dict[str, float]:
-    """Validate ``risk_thresholds`` (tier -> tolerated excess rate in [0, 1))."""
-    if risk_thresholds is None:
-        return dict(DEFAULT_RISK_THRESHOLDS)
-    if not isinstance(risk_thresholds, Mapping) or not risk_thresholds:
-        raise ValueError(f"`risk_thresholds` must be a non-empty mapping tier -> rate, got {risk_thresholds!r}")
-    out: dict[str, float] = {}
-    for tier, thr in risk_thresholds.items():
-        try:
-            v = float(thr)
-        except (TypeError, ValueError):
-            raise ValueError(f"`risk_thresholds[{tier!r}]` must be a number in [0, 1), got {thr!r}") from None
-        if not 0.0 <= v < 1.0:
-            raise ValueError(f"`risk_thresholds[{tier!r}]` must be in [0, 1), got {thr!r}")
-        out[str(tier)] = v
-    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -206,266 +141,6 @@ def binomial_scan(
         alpha=alpha,
         alternative=alternative,
     )
-
-
-# ----------------------------------------------------------------------------------------------
-# period totals from the windowed aggregates
-# ----------------------------------------------------------------------------------------------
-
-
-def period_totals(table: pd.DataFrame, start: Any = None, end: Any = None) -> pd.DataFrame:
-    """Sum a windowed aggregate table over ``start <= window_start < end`` per segment.
-
-    Parameters
-    ----------
-    table
-        ``WindowedAggregates.table``: ``window_start``, ``segment_column``, ``segment``, ``n``
-        and the ``<metric>__n``, ``<metric>__sum``, ``<metric>__sumsq`` columns.
-    start, end
-        Period bounds (UTC); None for open.
-
-    Returns
-    -------
-    DataFrame
-        One row per ``(segment_column, segment)``: ``n`` and the summed metric columns.
-    """
-    t = table
-    mask = np.ones(len(t), dtype=bool)
-    if start is not None:
-        mask &= (t["window_start"] >= pd.Timestamp(start)).to_numpy()
-    if end is not None:
-        mask &= (t["window_start"] < pd.Timestamp(end)).to_numpy()
-    num = [c for c in t.columns if c == "n" or "__" in c]
-    sub = t.loc[mask, ["segment_column", "segment", *num]].copy()
-    for c in num:
-        sub[c] = pd.to_numeric(sub[c], errors="coerce").astype("float64")
-    keys = t[["segment_column", "segment"]].drop_duplicates()
-    out = sub.groupby(["segment_column", "segment"], sort=False, observed=True)[num].sum(min_count=0).reset_index()
-    out = keys.merge(out, on=["segment_column", "segment"], how="left")
-    out[num] = out[num].fillna(0.0)
-    for c in ("segment_column", "segment"):
-        out[c] = out[c].astype(str)
-    return out.reset_index(drop=True)
-
-
-# ----------------------------------------------------------------------------------------------
-# Q1: baseline against current per metric and segment
-# ----------------------------------------------------------------------------------------------
-
-FINDINGS_COLUMNS = (
-    "metric", "kind", "segment_column", "segment", "n_baseline", "n_current", "baseline", "current",
-    "difference", "ci_low", "ci_high", "effect", "statistic", "pvalue", "p_adjusted", "significant", "test",
-)
-
-
-def compare_periods(
-    baseline_totals: pd.DataFrame,
-    current_totals: pd.DataFrame,
-    metrics: Mapping[str, str],
-    *,
-    alpha: float = 0.05,
-) -> pd.DataFrame:
-    """Q1 findings: every metric in every segment, baseline period against current period.
-
-    Parameters
-    ----------
-    baseline_totals, current_totals
-        :func:`period_totals` of the two periods.
-    metrics
-        Metric name -> ``"rate"`` or ``"mean"`` (``WindowedAggregates.metrics``).
-    alpha
-        One minus the interval coverage; ``significant`` uses Benjamini-Hochberg adjusted
-        p-values over all rows at this level.
-
-    Returns
-    -------
-    DataFrame
-        Columns :data:`FINDINGS_COLUMNS`; ``difference = current - baseline`` with its interval
-        (Newcombe for rates, Welch-Satterthwaite for means); ``effect`` is Cohen's h (rates) or
-        Cohen's d (means).
-
-    Notes
-    -----
-    Rates use :func:`analysis.stats.drift.proportion_test` (two-proportion z test, Newcombe interval,
-    Cohen's h). Means use Welch's t test from the sufficient statistics
-    :math:`(n, \\sum x, \\sum x^2)`:
-    :math:`t = (\\bar x_1 - \\bar x_0)/\\sqrt{s_0^2/n_0 + s_1^2/n_1}` with Welch-Satterthwaite
-    degrees of freedom.
-    """
-    _check_alpha(alpha)
-    merged = baseline_totals.merge(current_totals, on=["segment_column", "segment"], suffixes=("_b", "_c"), how="outer")
-    merged = merged.fillna(0.0)
-    rows: list[dict] = []
-    for metric, kind in metrics.items():
-        ncol = f"{metric}__n"
-        if f"{ncol}_b" not in merged.columns:
-            continue
-        n0 = merged[f"{ncol}_b"].to_numpy(float)
-        n1 = merged[f"{ncol}_c"].to_numpy(float)
-        s0 = merged[f"{metric}__sum_b"].to_numpy(float)
-        s1 = merged[f"{metric}__sum_c"].to_numpy(float)
-        if kind == "rate":
-            for i in range(len(merged)):
-                base = dict(metric=metric, kind=kind, segment_column=merged["segment_column"].iat[i],
-                            segment=merged["segment"].iat[i], n_baseline=n0[i], n_current=n1[i])
-                if n0[i] < 1 or n1[i] < 1:
-                    rows.append({**base, "baseline": s0[i] / n0[i] if n0[i] else np.nan,
-                                 "current": s1[i] / n1[i] if n1[i] else np.nan, "test": "two-proportion z"})
-                    continue
-                r = proportion_test(int(s0[i]), int(n0[i]), int(s1[i]), int(n1[i]), alpha=alpha, alternative="two-sided")
-                lo, hi = r.ci_difference  # Newcombe interval of current - baseline
-                rows.append({**base, "baseline": r.rate_a, "current": r.rate_b,
-                             "difference": r.difference, "ci_low": lo, "ci_high": hi,
-                             "effect": r.effect,
-                             "statistic": float(r.statistic), "pvalue": float(r.pvalue), "test": "two-proportion z"})
-        else:
-            ss0 = merged[f"{metric}__sumsq_b"].to_numpy(float)
-            ss1 = merged[f"{metric}__sumsq_c"].to_numpy(float)
-            m0, m1, t, p, lo, hi, d = welch_from_moments(n0, s0, ss0, n1, s1, ss1, alpha)
-            for i in range(len(merged)):
-                rows.append(dict(metric=metric, kind=kind, segment_column=merged["segment_column"].iat[i],
-                                 segment=merged["segment"].iat[i], n_baseline=n0[i], n_current=n1[i],
-                                 baseline=m0[i], current=m1[i], difference=m1[i] - m0[i], ci_low=lo[i], ci_high=hi[i],
-                                 effect=d[i], statistic=t[i], pvalue=p[i], test="Welch t"))
-    out = pd.DataFrame(rows, columns=[c for c in FINDINGS_COLUMNS if c not in ("p_adjusted", "significant")])
-    for c in ("n_baseline", "n_current", "baseline", "current", "difference", "ci_low", "ci_high", "effect", "statistic", "pvalue"):
-        out[c] = pd.to_numeric(out[c], errors="coerce").astype("float64")
-    out["p_adjusted"] = benjamini_hochberg(out["pvalue"].to_numpy())
-    out["significant"] = (out["p_adjusted"] < alpha).astype(bool)
-    return out[list(FINDINGS_COLUMNS)]
-
-
-# ----------------------------------------------------------------------------------------------
-# error by confidence
-# ----------------------------------------------------------------------------------------------
-
-#: Confidence bands: [0, 0.5) low, [0.5, 0.8) medium, [0.8, 1] high.
-CONFIDENCE_BANDS: tuple[tuple[str, float, float], ...] = (("low", 0.0, 0.5), ("medium", 0.5, 0.8), ("high", 0.8, 1.0000001))
-
-
-@dataclass(frozen=True)
-class ErrorConfidence:
-    """Errors of a period split by the output's confidence.
-
-    ``table`` has one row per band: ``band``, ``n``, ``errors``, ``error_rate``, ``ci_low``,
-    ``ci_high`` (Wilson), ``share_of_errors``; ``interpretation`` is ``model_regression`` (most
-    errors made with high confidence), ``retrieval_or_context`` (most errors made with low
-    confidence), ``mixed`` or ``unknown`` (no confidence or no errors).
-    """
-
-    table: pd.DataFrame
-    interpretation: str
-    high_share: float
-    low_share: float
-    errors: int
-    n: int
-    error_definition: str
-    statistic: float = float("nan")
-    pvalue: float = float("nan")
-    method: str = "chi-square test of independence, error x confidence band"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "interpretation": self.interpretation,
-            "error_definition": self.error_definition,
-            "errors": self.errors,
-            "n": self.n,
-            "high_confidence_share": _nan_none(self.high_share),
-            "low_confidence_share": _nan_none(self.low_share),
-            "statistic": _nan_none(self.statistic),
-            "pvalue": _nan_none(self.pvalue),
-            "bands": [
-                {k: (_nan_none(v) if isinstance(v, float) else v) for k, v in rec.items()}
-                for rec in self.table.to_dict("records")
-            ],
-        }
-
-
-def _nan_none(v: Any) -> Any:
-    if v is None:
-        return None
-    if isinstance(v, (float, np.floating)):
-        return None if not np.isfinite(v) else float(v)
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    return v
-
-
-def error_confidence(
-    confidence: Any,
-    error: Any,
-    *,
-    error_definition: str = "error",
-    alpha: float = 0.05,
-    dominance: float = 0.5,
-    error_expr: str | None = None,
-) -> ErrorConfidence:
-    """Split errors by the output's confidence band.
-
-    Parameters
-    ----------
-    confidence
-        Confidence of each output in [0, 1] (NaN where unknown); or an
-        :class:`analysis.engine.Engine`, counted there (``error`` is then a
-        :class:`analysis.engine.Where` or None and ``error_expr`` the SQL of the error flag).
-    error
-        Boolean error flag per output (NA where unlabelled).
-    error_definition
-        Human-readable definition of the error flag, kept in the report.
-    dominance
-        Share of errors a band must hold to name the interpretation.
-
-    Notes
-    -----
-    High-confidence errors mean the model produced a wrong answer while sure of it: its behaviour
-    changed (model regression). Low-confidence errors mean it answered from poor context: retrieval
-    or context assembly failed. The chi-square test of independence (error x band) says whether the
-    error rate depends on the band at all.
-    """
-    _check_alpha(alpha)
-    if isinstance(confidence, Engine):
-        eng, where = confidence, error if isinstance(error, Where) else Where()
-        if not isinstance(error_expr, str):
-            raise ValueError("error_confidence on an engine needs `error_expr` (SQL of the error flag)")
-        band = " ".join(f"WHEN confidence >= {lo!r} AND confidence < {hi!r} THEN '{b}'" for b, lo, hi in CONFIDENCE_BANDS)
-        t = eng.totals(exprs={"band": f"CASE {band} ELSE NULL END"}, metrics={"e": Metric("rate", error_expr)},
-                       where=where.and_(Where(expr=f"confidence IS NOT NULL AND ({error_expr}) IS NOT NULL"))).set_index("band")
-        counts = [(b, int(t["n"].get(b, 0)), int(t["e__sum"].get(b, 0))) for b, _, _ in CONFIDENCE_BANDS]
-    else:
-        c = pd.to_numeric(pd.Series(confidence), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        e_ser = pd.Series(error).astype("boolean")
-        ok = np.isfinite(c) & e_ser.notna().to_numpy()
-        e = e_ser.fillna(False).to_numpy(dtype=bool)
-        counts = []
-        for band, lo, hi in CONFIDENCE_BANDS:
-            m = ok & (c >= lo) & (c < hi)
-            counts.append((band, int(m.sum()), int((m & e).sum())))
-    rows = []
-    for band, n, k in counts:
-        wl, wh = wilson_interval(k, n, alpha)
-        rows.append({"band": band, "n": n, "errors": k, "error_rate": k / n if n else np.nan,
-                     "ci_low": float(wl), "ci_high": float(wh)})
-    table = pd.DataFrame(rows)
-    total_err = int(table["errors"].sum())
-    table["share_of_errors"] = table["errors"] / total_err if total_err else np.nan
-    n_all = int(table["n"].sum())
-    if total_err == 0 or n_all == 0:
-        return ErrorConfidence(table, "unknown", float("nan"), float("nan"), total_err, n_all, error_definition)
-    high = float(table.loc[table["band"] == "high", "share_of_errors"].iat[0])
-    low = float(table.loc[table["band"] == "low", "share_of_errors"].iat[0])
-    if high >= dominance and high > low:
-        interp = "model_regression"
-    elif low >= dominance and low > high:
-        interp = "retrieval_or_context"
-    else:
-        interp = "mixed"
-    obs = np.array([table["errors"].to_numpy(), (table["n"] - table["errors"]).to_numpy()], dtype=float)
-    obs = obs[:, obs.sum(axis=0) > 0]
-    stat, pv = float("nan"), float("nan")
-    if obs.shape[1] >= 2 and (obs.sum(axis=1) > 0).all():
-        res = stats.chi2_contingency(obs, correction=False)
-        stat, pv = float(res.statistic), float(res.pvalue)
-    return ErrorConfidence(table, interp, high, low, total_err, n_all, error_definition, stat, pv)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -610,6 +285,12 @@ def mix_expected_rates(baseline: pd.DataFrame, current: pd.DataFrame, *, min_n: 
     return out
 
 
+def _seg(row: Mapping[str, Any]) -> str:
+    if row["segment_column"] == "__all__":
+        return "all traffic"
+    return f"{row['segment_column']}={row['segment']}"
+
+
 def scope_verdict(scan: pd.DataFrame, *, max_isolated: float = 10.0) -> tuple[str, str]:
     """``(verdict, reason)`` from a :func:`scan_segments` table.
 
@@ -650,93 +331,6 @@ def scope_verdict(scan: pd.DataFrame, *, max_isolated: float = 10.0) -> tuple[st
     return "no_incident", "no segment's failure rate moved beyond what its baseline explains"
 
 
-def _seg(row: Mapping[str, Any]) -> str:
-    if row["segment_column"] == "__all__":
-        return "all traffic"
-    return f"{row['segment_column']}={row['segment']}"
-
-
-def affected_events(
-    events: pd.DataFrame,
-    failure: Any,
-    *,
-    start: Any,
-    end: Any,
-    segments: Sequence[tuple[str, str]] = (),
-    why: str = "",
-    columns: Iterable[str] = (),
-) -> pd.DataFrame:
-    """The events to review by hand: failures in the current period within the given segments.
-
-    Parameters
-    ----------
-    events
-        Canonical events.
-    failure
-        Boolean failure flag aligned with ``events``.
-    start, end
-        The failure window ``[start, end]``.
-    segments
-        ``(segment_column, segment)`` pairs; an event is kept when it belongs to any of them
-        (``("__all__", "__all__")`` or no pairs keep all traffic).
-    why
-        Reason text placed in the ``why`` column (the segment the event belongs to is prefixed).
-    columns
-        Extra columns to carry (segment columns are always carried when present).
-
-    Returns
-    -------
-    DataFrame
-        ``event_id``, ``ts``, the segment columns, ``input_text``, ``output_text``, ``why``.
-    """
-    f = pd.Series(failure, index=events.index).astype("boolean").fillna(False).to_numpy(dtype=bool)
-    ts = events["ts"]
-    m = f & (ts >= pd.Timestamp(start)).to_numpy() & (ts <= pd.Timestamp(end)).to_numpy()
-    member = np.zeros(len(events), dtype=bool)
-    labels = np.array([""] * len(events), dtype=object)
-    segs = [s for s in segments if s[0] != "__all__"]
-    if not segs:
-        member[:] = True
-        labels[:] = "all traffic"
-    for col, val in segs:
-        if col not in events.columns:
-            continue
-        hit = (events[col].astype("string") == val).fillna(False).to_numpy(dtype=bool)
-        new = hit & ~member
-        labels[new] = f"{col}={val}"
-        member |= hit
-    keep = m & member
-    seg_cols = [c for c in SEGMENT_COLUMNS if c in events.columns]
-    extra = [c for c in columns if c in events.columns and c not in seg_cols]
-    cols = ["event_id", "ts", *seg_cols, *extra, *[c for c in ("input_text", "output_text") if c in events.columns]]
-    out = events.loc[keep, cols].copy()
-    out["why"] = [f"{lab}: {why}" if why else lab for lab in labels[keep]]
-    for c in ("input_text", "output_text"):
-        if c not in out.columns:
-            out[c] = pd.Series(pd.NA, index=out.index, dtype="string[pyarrow]")
-    out["why"] = out["why"].astype("string[pyarrow]")
-    return out.sort_values("ts", kind="stable").reset_index(drop=True)
-
-
-# ----------------------------------------------------------------------------------------------
-# results
-# ----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Q1Result:
-    """Q1: what was the output, and what should it have been?
-
-    ``findings`` (:data:`FINDINGS_COLUMNS`), the periods compared, the error-by-confidence split.
-    """
-
-    findings: pd.DataFrame
-    baseline: tuple[pd.Timestamp, pd.Timestamp]
-    current: tuple[pd.Timestamp, pd.Timestamp]
-    error_confidence: ErrorConfidence | None
-    metrics: dict[str, str] = field(default_factory=dict)
-    derived_metrics: tuple[str, ...] = ()
-    alpha: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -829,106 +423,3 @@ def baseline_envelope(
     return pd.DataFrame(rows, columns=["segment_column", "segment", "envelope"])
 
 
-def drill_down(
-    events: Any,
-    failure: Any,
-    *,
-    start_segment: tuple[str, str],
-    current: tuple[Any, Any],
-    baseline: tuple[Any, Any],
-    columns: Sequence[str],
-    alpha: float = 0.05,
-    keep_excess: float = 0.9,
-    where: Where | None = None,
-) -> tuple[dict[str, list[str]], Any, list[str]]:
-    """Narrow a systematic segment to the slice that holds its excess failures.
-
-    Starting from ``start_segment``, for each other column in turn, keep only the values whose
-    current failure count exceeds their baseline rate significantly (exact binomial, Holm
-    within the column, against the value's own baseline rate inside the slice) -- when those
-    values hold at least ``keep_excess`` of the slice's excess failures. A value with fewer than
-    20 baseline requests in the slice is compared with the slice's baseline rate.
-
-    Parameters
-    ----------
-    events, failure
-        A canonical events table and its boolean failure flag (one per row); or an
-        :class:`analysis.engine.Engine` and the failure as SQL (``"NOT refused"``) or a
-        :class:`analysis.engine.Metric`.
-    where
-        (Engine only) a filter every count is taken within, e.g. the events before the report.
-
-    Returns
-    -------
-    (conditions, mask_or_filter, notes)
-        ``{column: [values]}`` (the start segment included); for a table, the boolean mask of its
-        events in the slice, for an engine the slice as a :class:`analysis.engine.Where`; and one
-        note per refinement.
-    """
-    if isinstance(events, Engine):
-        return _drill_down(events, failure, start_segment=start_segment, current=current, baseline=baseline, columns=columns,
-                           alpha=alpha, keep_excess=keep_excess, where=where)
-    f = pd.Series(failure, index=events.index).astype("boolean")
-    frame = events.assign(__failure=f.to_numpy())
-    with DuckDBEngine(frame) as eng:
-        conds, _, notes = _drill_down(eng, Metric("rate", '"__failure"'), start_segment=start_segment, current=current,
-                                      baseline=baseline, columns=columns, alpha=alpha, keep_excess=keep_excess)
-    mask = np.ones(len(events), dtype=bool)
-    for col, vals in conds.items():
-        mask &= events[col].astype("string").fillna(MISSING).isin(vals).to_numpy(dtype=bool)
-    return conds, mask, notes
-
-
-def _drill_down(eng: Engine, failure: Any, *, start_segment: tuple[str, str], current: tuple[Any, Any], baseline: tuple[Any, Any],
-                columns: Sequence[str], alpha: float, keep_excess: float, where: Where | None = None
-                ) -> tuple[dict[str, list[str]], Where, list[str]]:
-    fm = {"f": failure if isinstance(failure, Metric) else Metric("rate", str(failure))}
-    cur = Where.of(current[0], current[1], end_inclusive=True).and_(where)
-    base = Where.of(baseline[0], baseline[1]).and_(where)
-    col0, val0 = start_segment
-    conds: dict[str, list[str]] = {}
-    if col0 != "__all__" and eng.has(col0):
-        conds[col0] = [val0]
-    notes: list[str] = []
-
-    def slice_(w: Where) -> Where:
-        return w.and_(Where.of(conditions=conds))
-
-    tb = eng.totals(metrics=fm, where=slice_(base))
-    nb, kb = int(tb["f__n"].sum()), int(tb["f__sum"].sum())
-    if nb:
-        p_slice = kb / nb
-    else:
-        ta = eng.totals(metrics=fm, where=base)
-        p_slice = float(ta["f__sum"].sum() / ta["f__n"].sum()) if int(ta["f__n"].sum()) else 0.0
-    for col in columns:
-        if col in conds or not eng.has(col):
-            continue
-        tc = eng.totals(by=[col], metrics=fm, where=slice_(cur))
-        tc = tc[tc["f__n"] > 0]
-        if int(tc["f__n"].sum()) == 0:
-            break
-        # the values in the order they first appear in the failure window
-        tc = tc.sort_values(["first_seen", col], kind="stable")
-        t0 = eng.totals(by=[col], metrics=fm, where=slice_(base)).set_index(col)
-        stats_rows = []
-        for v, n1, k1 in tc[[col, "f__n", "f__sum"]].itertuples(index=False):
-            n0 = int(t0["f__n"].get(v, 0))
-            k0 = int(t0["f__sum"].get(v, 0))
-            p0 = k0 / n0 if n0 >= 20 else p_slice
-            stats_rows.append((v, int(n1), int(k1), p0, int(k1) - int(n1) * p0))
-        if len(stats_rows) < 2:
-            continue
-        pv = binomial_pvalue(np.array([r[2] for r in stats_rows]), np.array([r[1] for r in stats_rows]),
-                           np.array([r[3] for r in stats_rows]), "greater")
-        adj = holm(pv)
-        excess = np.array([max(r[4], 0.0) for r in stats_rows])
-        total = excess.sum()
-        keep = [r[0] for r, a in zip(stats_rows, adj) if a < alpha and r[4] > 0]
-        if not keep or total <= 0 or len(keep) == len(stats_rows):
-            continue
-        kept = sum(max(r[4], 0.0) for r in stats_rows if r[0] in keep)
-        if kept >= keep_excess * total:
-            conds[col] = [str(k) for k in keep]
-            notes.append(f"{col} in {keep} holds {kept / total:.0%} of the excess failures")
-    return conds, Where.of(conditions=conds), notes

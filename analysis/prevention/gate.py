@@ -43,7 +43,7 @@ import pandas as pd
 
 from analysis._common import check_alpha, check_duration, check_timestamp, iso_z
 from analysis.engine import Engine, Metric, Where, as_engine
-from analysis.investigation import scope
+from analysis.params import DEFAULT_RISK_THRESHOLDS, DEFAULT_TIER, PATTERN_RISK_THRESHOLDS
 from analysis.stats import sequential as seq
 
 __all__ = [
@@ -62,7 +62,7 @@ DEFAULT_TAU = 0.1
 #: ``--direction up`` to gate on over-refusal instead.
 GATE_DIRECTIONS: dict[str, str] = {"refused": "down", "escalated": "up", "hallucinated": "up", "correct": "down",
                                    "errored": "up", "flagged": "up"}
-#: The pattern whose tier tolerances (:data:`scope.PATTERN_RISK_THRESHOLDS`) apply to a metric.
+#: The pattern whose tier tolerances (:data:`analysis.params.PATTERN_RISK_THRESHOLDS`) apply to a metric.
 _METRIC_PATTERN = {"refused": "refusal", "escalated": "escalation", "hallucinated": "retrieval", "correct": "retrieval"}
 
 
@@ -110,10 +110,10 @@ def default_direction(metric: str) -> str:
 
 def default_tolerances(metric: str, tiers: Sequence[str]) -> dict[str, float]:
     """Each tier's tolerance from the scope step: the metric's pattern's tier tolerances
-    (:data:`scope.PATTERN_RISK_THRESHOLDS`, else :data:`scope.DEFAULT_RISK_THRESHOLDS`); a tier not
-    named there gets the tolerance of :data:`scope.DEFAULT_TIER`."""
-    table = scope.PATTERN_RISK_THRESHOLDS.get(_METRIC_PATTERN.get(metric, ""), scope.DEFAULT_RISK_THRESHOLDS)
-    return {t: float(table.get(t, table[scope.DEFAULT_TIER])) for t in tiers}
+    (:data:`analysis.params.PATTERN_RISK_THRESHOLDS`, else :data:`DEFAULT_RISK_THRESHOLDS`); a tier not
+    named there gets the tolerance of :data:`DEFAULT_TIER`."""
+    table = PATTERN_RISK_THRESHOLDS.get(_METRIC_PATTERN.get(metric, ""), DEFAULT_RISK_THRESHOLDS)
+    return {t: float(table.get(t, table[DEFAULT_TIER])) for t in tiers}
 
 
 # ----------------------------------------------------------------------------------------------
