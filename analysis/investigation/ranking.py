@@ -11,6 +11,7 @@ from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from analysis.engine import Engine, Where, as_engine
 from analysis.engine.query import epoch_us
@@ -20,7 +21,7 @@ from analysis.investigation.decomposition import Decomposition
 from analysis.investigation.evidence import StratifiedResult, staleness, step_test, stratified_comparison, value_share
 from analysis.investigation.onset import MIN_EFFECT, Onset
 
-__all__ = ["AFTER_ONSET_FACTOR", "CANDIDATE_COLUMNS", "DRIFT_COLUMNS", "DRIFT_SAMPLE", "EVIDENCE_WEIGHT", "EXPOSURE_HOURS", "EXPOSURE_LOGLIK", "Evidence", "LOCATION_REGION", "NO_ONSET_WEIGHT", "OWN_TIME_WEIGHT", "Q2Result", "RETRIEVAL_METRICS", "Ranking", "STALENESS_WEIGHT", "Separation", "TIMING_WEIGHT", "Timing", "score_candidates", "separation"]
+__all__ = ["IncidentSignal", "ScoringOptions", "AFTER_ONSET_FACTOR", "CANDIDATE_COLUMNS", "DRIFT_COLUMNS", "DRIFT_SAMPLE", "EVIDENCE_WEIGHT", "EXPOSURE_HOURS", "EXPOSURE_LOGLIK", "Evidence", "LOCATION_REGION", "NO_ONSET_WEIGHT", "OWN_TIME_WEIGHT", "Q2Result", "RETRIEVAL_METRICS", "Ranking", "STALENESS_WEIGHT", "Separation", "TIMING_WEIGHT", "Timing", "score_candidates", "separation"]
 
 # ----------------------------------------------------------------------------------------------
 # scoring the candidates
@@ -107,28 +108,74 @@ def _drift_strengths(drift_mod: Any, ref: pd.DataFrame, cur: pd.DataFrame, cols:
     return out
 
 
-def score_candidates(
-    candidates: pd.DataFrame,
-    *,
-    events: Any,
-    changes: pd.DataFrame | None,
-    onset: Onset | None,
-    metric: str,
-    kind: str,
-    direction: str,
-    segment_series: pd.DataFrame,
-    segment_where: Where | None,
-    segment_label: str,
-    window: str | pd.Timedelta,
-    reported_at: pd.Timestamp,
-    decompositions: Mapping[str, Decomposition] | None = None,
-    evidence_series: tuple[pd.DataFrame, str] | None = None,
-    location_series: tuple[pd.DataFrame, pd.Timedelta] | None = None,
-    alpha: float = 0.05,
-    step_hours: float = 48.0,
-    tau_hours: float = 168.0,
-    progress: bool = False,
-) -> "Ranking":
+@dataclass(frozen=True, eq=False)
+class IncidentSignal:
+    """What the candidates are scored against.
+
+    ``onset`` is the detected onset (``None``, or ``onset.ts`` ``None``, when nothing changed);
+    ``metric``, ``kind`` and ``direction`` the incident metric, ``"rate"``/``"mean"`` and its bad
+    direction; ``window`` the series' window; ``reported_at`` the report (candidates after it are
+    not scored). ``segment_series``, ``segment_where`` and ``segment_label`` are the metric's
+    windowed series in the onset's segment, the filter of its events (``None``: all traffic) and
+    its name; ``evidence_series`` is ``(series, label)``, where the evidence at each change's own
+    time is computed (default: the segment's), and ``location_series`` ``(series, window)``, the
+    same on finer windows, where the step's location is profiled (default: the evidence series).
+    """
+
+    onset: Onset | None
+    metric: str
+    kind: str
+    direction: str
+    window: pd.Timedelta
+    reported_at: pd.Timestamp
+    segment_series: pd.DataFrame
+    segment_where: Where | None
+    segment_label: str
+    evidence_series: tuple[pd.DataFrame, str] | None = None
+    location_series: tuple[pd.DataFrame, pd.Timedelta] | None = None
+
+
+@dataclass(frozen=True)
+class ScoringOptions:
+    """``alpha``: the significance of every piece of evidence (Bonferroni over the candidates);
+    ``step_hours``: the before/after windows around a change; ``tau_hours``: the time scale of the
+    timing prior for changes long before the onset; ``progress``: a progress bar."""
+
+    alpha: float = 0.05
+    step_hours: float = 48.0
+    tau_hours: float = 168.0
+    progress: bool = False
+
+
+def _scoring_context(candidates: pd.DataFrame, eng: Engine, changes: pd.DataFrame | None, sig: IncidentSignal,
+                     decompositions: Mapping[str, Decomposition] | None, options: ScoringOptions) -> _ScoringContext:
+    w = pd.Timedelta(sig.window)
+    prof = eng.profile()
+    evidence = sig.evidence_series or (sig.segment_series, sig.segment_label)
+    return _ScoringContext.build(
+        eng=eng, changes=changes, onset=sig.onset, metric=sig.metric, kind=sig.kind, direction=sig.direction, window=w,
+        reported_at=sig.reported_at, segment_series=sig.segment_series, segment_where=sig.segment_where,
+        segment_label=sig.segment_label, evidence_series=evidence, location_series=sig.location_series or (evidence[0], w),
+        decompositions=dict(decompositions or {}), alpha_level=options.alpha / max(len(candidates), 1),
+        step_hours=options.step_hours, tau_hours=options.tau_hours, t_first=prof.ts_min,
+        drift_columns=tuple(c for c in DRIFT_COLUMNS if prof.present(c)),
+    )
+
+
+def _ranked(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The scored rows ranked: by score, then a logged change before an inferred one, then the nearer one."""
+    out = pd.DataFrame(rows, columns=[c for c in CANDIDATE_COLUMNS if c != "rank"])
+    if len(out):
+        out["_abs_lead"] = out["lead_hours"].abs().fillna(np.inf)
+        out = out.sort_values(["score", "inferred", "_abs_lead"], ascending=[False, True, True], kind="stable").drop(columns="_abs_lead")
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    out["ts"] = pd.to_datetime(out["ts"], utc=True)
+    return out.reset_index(drop=True)
+
+
+def score_candidates(candidates: pd.DataFrame, *, events: Any, changes: pd.DataFrame | None, signal: IncidentSignal,
+                     decompositions: Mapping[str, Decomposition] | None = None,
+                     options: ScoringOptions = ScoringOptions()) -> "Ranking":
     """Score every candidate change on evidence and rank them.
 
     Parameters
@@ -137,32 +184,13 @@ def score_candidates(
         Logged and inferred changes (``changes`` columns) made before the report.
     events, changes
         Canonical events or an engine over them; the logged changes (for the staleness check).
-    onset
-        The detected onset (None or ``onset.ts is None`` when nothing changed).
-    metric, kind, direction
-        The incident metric, ``"rate"``/``"mean"``, and its bad direction.
-    segment_series, segment_where, segment_label
-        The metric's windowed series in the onset's segment, the filter of its events (None: all
-        traffic), its name.
-    window
-        Window length of the series.
-    reported_at
-        The report time: candidates after it are not scored.
+    signal
+        The onset and its metric, and the series the evidence reads (:class:`IncidentSignal`).
     decompositions
         Segment column -> :class:`Decomposition` of the aggregate change (links a drift to the
         failure: the mix shift along a drifted column must carry the change).
-    evidence_series
-        ``(series, label)``: where the evidence at each change's own time is computed (the
-        segment whose change is the most significant; default: ``segment_series``).
-    location_series
-        ``(series, window)``: the same segment on finer windows, where the step's location is
-        profiled (default: ``evidence_series`` at ``window``).
-    alpha
-        Significance level of every piece of evidence (Bonferroni over the candidates).
-    step_hours
-        Length of the before/after windows around a change.
-    tau_hours
-        Time scale of the timing prior for changes long before the onset.
+    options
+        Significance, the before/after span and the timing prior's scale (:class:`ScoringOptions`).
 
     Returns
     -------
@@ -180,7 +208,7 @@ def score_candidates(
     * association :math:`A`: the metric among requests with the change's new value against the
       others in the same windows (:func:`stratified_comparison`), in the onset segment and in all
       traffic;
-    * step :math:`S`: the metric's level in the ``step_hours`` after the change against the ones
+    * step :math:`S`: the metric's level in the ``options.step_hours`` after the change against the ones
       before, cut at the onset interval (so that a change just before the onset gets no credit
       for it); not computed for a change inside the interval, which cannot be told apart from the
       onset itself;
@@ -205,38 +233,16 @@ def score_candidates(
     :data:`NO_ONSET_WEIGHT`; each kind of evidence is its own function (``_timing``,
     ``_association``, ``_step``, ``_mix_drift``, ``_staleness``, ``_mechanism``).
     """
-    w = pd.Timedelta(window)
-    eng = as_engine(events)
-    prof = eng.profile()
-    ctx = _ScoringContext.build(
-        eng=eng, changes=changes, onset=onset, metric=metric, kind=kind, direction=direction, window=w, reported_at=reported_at,
-        segment_series=segment_series, segment_where=segment_where, segment_label=segment_label,
-        evidence_series=evidence_series or (segment_series, segment_label),
-        location_series=location_series or ((evidence_series or (segment_series,))[0], w), decompositions=dict(decompositions or {}), alpha_level=alpha / max(len(candidates), 1), step_hours=step_hours,
-        tau_hours=tau_hours, t_first=prof.ts_min, drift_columns=tuple(c for c in DRIFT_COLUMNS if prof.present(c)),
-    )
+    ctx = _scoring_context(candidates, as_engine(events), changes, signal, decompositions, options)
     rows = []
     strat: dict[str, StratifiedResult] = {}
-    recs = candidates.to_dict("records")
-    it = recs
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(recs, desc="scoring changes", leave=False)
-    for rec in it:
+    for rec in tqdm(candidates.to_dict("records"), desc="scoring changes", leave=False, disable=not options.progress):
         row, best = _score_one(ctx, rec)
         if best is not None:
             strat[row["change_id"]] = best
         rows.append(row)
     _finish_scores(ctx, rows)
-    out = pd.DataFrame(rows, columns=[c for c in CANDIDATE_COLUMNS if c != "rank"])
-    if len(out):
-        # ties: a logged change before an inferred one, then the nearer one
-        out["_abs_lead"] = out["lead_hours"].abs().fillna(np.inf)
-        out = out.sort_values(["score", "inferred", "_abs_lead"], ascending=[False, True, True], kind="stable").drop(columns="_abs_lead")
-    out.insert(0, "rank", np.arange(1, len(out) + 1))
-    out["ts"] = pd.to_datetime(out["ts"], utc=True)
-    return Ranking(out.reset_index(drop=True), strat)
+    return Ranking(_ranked(rows), strat)
 
 
 class Ranking(NamedTuple):

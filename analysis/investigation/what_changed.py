@@ -13,7 +13,7 @@ import pandas as pd
 from analysis.engine import Engine, Where
 from analysis.investigation.changes import infer_changes
 from analysis.investigation.decomposition import Decomposition, decompose
-from analysis.investigation.ranking import DRIFT_COLUMNS, Q2Result, score_candidates, separation
+from analysis.investigation.ranking import DRIFT_COLUMNS, IncidentSignal, Q2Result, ScoringOptions, score_candidates, separation
 from analysis.investigation.aggregate import Aggregates
 from analysis.investigation.context import Context
 from analysis.investigation.onset_scan import OnsetFinding, location_series
@@ -106,13 +106,14 @@ def what_changed(ctx: Context, aggs: Aggregates, found: OnsetFinding) -> WhatCha
     inferred = infer_changes(eng, ch, where=ctx.upto)
     cands = pd.concat([before_rep, inferred], ignore_index=True) if len(inferred) else before_rep.copy()
     decomps = decompositions(eng, aggs.segment_columns, onset.metric, onset.kind, (aggs.t0, found.pre_end), found.current)
-    ranked, strat = score_candidates(
-        cands, events=eng, changes=ch, onset=onset if onset.ts is not None else None, metric=onset.metric, kind=onset.kind,
-        direction=onset.direction, segment_series=found.segment_series, segment_where=found.segment_where,
-        segment_label=onset.label, window=aggs.window, reported_at=rep, decompositions=decomps,
-        evidence_series=(found.evidence_series, found.evidence_label), location_series=location_series(ctx, aggs, found),
-        alpha=ctx.params.alpha, progress=ctx.params.progress,
+    signal = IncidentSignal(
+        onset=onset if onset.ts is not None else None, metric=onset.metric, kind=onset.kind, direction=onset.direction,
+        window=aggs.window, reported_at=rep, segment_series=found.segment_series, segment_where=found.segment_where,
+        segment_label=onset.label, evidence_series=(found.evidence_series, found.evidence_label),
+        location_series=location_series(ctx, aggs, found),
     )
+    ranked, strat = score_candidates(cands, events=eng, changes=ch, signal=signal, decompositions=decomps,
+                                     options=ScoringOptions(alpha=ctx.params.alpha, progress=ctx.params.progress))
     top_ts = _top_cause_ts(onset, ranked)
     base = baseline_period(ctx.params.baseline, top_ts, t0=aggs.t0, pre_end=found.pre_end, window=aggs.window)
     drift_df = _drift_table(eng, base, found.in_current, alpha=ctx.params.alpha, seed=ctx.params.seed)
