@@ -84,7 +84,7 @@ def test_decomposition_rejects_bad_input():
 import numpy as np  # noqa: E402
 
 from analysis.investigation.changes import infer_changes  # noqa: E402
-from analysis.investigation.evidence import stratified_comparison  # noqa: E402
+from analysis.investigation.evidence import Arms, stratified_comparison  # noqa: E402
 from analysis.investigation.onset import detect_onset  # noqa: E402
 
 T0 = pd.Timestamp("2026-01-05T00:00:00Z")
@@ -113,8 +113,8 @@ def test_stratified_comparison_mantel_haenszel_hand_worked():
     rows += [(1, "v2", i < 1) for i in range(20)] + [(1, "v1", i < 18) for i in range(20)]
     rows += [(2, "v1", True) for _ in range(30)]
     ev = _events(rows)
-    r = stratified_comparison(ev, metric="refused", kind="rate", attribute="model_version", new_value="v2",
-                              start=T0, end=T0 + pd.Timedelta(hours=3))
+    r = stratified_comparison(ev, metric="refused", kind="rate", arms=Arms("model_version", "v2"),
+                              period=(T0, T0 + pd.Timedelta(hours=3)))
     assert r.windows_shared == 2
     assert r.difference == pytest.approx(-0.8, abs=1e-12)
     assert r.n_new == 30 and r.n_old == 60
@@ -129,8 +129,8 @@ def test_stratified_comparison_mantel_haenszel_hand_worked():
 def test_stratified_comparison_instant_switch_is_not_separable():
     # v1 before hour 10, v2 after: no window holds both -> no concurrent comparison
     rows = [(h, "v1", True) for h in range(10) for _ in range(5)] + [(h, "v2", False) for h in range(10, 20) for _ in range(5)]
-    r = stratified_comparison(_events(rows), metric="refused", kind="rate", attribute="model_version", new_value="v2",
-                              start=T0, end=T0 + pd.Timedelta(hours=20))
+    r = stratified_comparison(_events(rows), metric="refused", kind="rate", arms=Arms("model_version", "v2"),
+                              period=(T0, T0 + pd.Timedelta(hours=20)))
     assert r.windows_shared == 0 and np.isnan(r.statistic)
 
 

@@ -10,12 +10,11 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.stats.drift import cohen_h
 from analysis.engine import MISSING, Engine, Where, as_engine
-from analysis.stats.compare import compare_windows
+from analysis.stats.compare import stratified_difference, compare_windows
 from analysis.investigation.changes import last_logged_value
 
-__all__ = ["StratifiedResult", "staleness", "step_test", "stratified_comparison", "value_share"]
+__all__ = ["Arms", "StratifiedResult", "staleness", "step_test", "stratified_comparison", "value_share"]
 
 # ----------------------------------------------------------------------------------------------
 # evidence for one change
@@ -75,95 +74,71 @@ def _offset(td: pd.Timedelta) -> str:
     return f"{secs}s"
 
 
-def stratified_comparison(
-    events: Any,
-    *,
-    metric: str,
-    kind: str,
-    attribute: str,
-    new_value: str | None,
-    old_values: Sequence[str] | None = None,
-    start: Any,
-    end: Any,
-    window: str | pd.Timedelta = "1h",
-    where: Where | None = None,
-    segment: str = "all traffic",
-) -> StratifiedResult | None:
-    """Compare ``metric`` between ``attribute == new_value`` and the other requests, concurrently.
+@dataclass(frozen=True)
+class Arms:
+    """The two arms of a concurrent comparison: requests with ``attribute == new_value`` against
+    those with one of ``old_values`` (default: every other logged value; for ``traffic_source``,
+    every other request)."""
 
-    ``events`` is a canonical table or an engine; ``where`` narrows to a segment. Returns None
-    when the attribute is not in the events or neither arm has labelled requests.
-    """
-    from scipy import stats
+    attribute: str
+    new_value: str | None
+    old_values: Sequence[str] | None = None
 
-    eng = as_engine(events)
-    if not eng.has(attribute) or not eng.has(metric) or new_value is None:
-        return None
-    w = pd.Timedelta(window)
-    rng = Where.of(start, end).and_(where)
+
+def _arm_windows(eng: Engine, metric: str, kind: str, arms: Arms, rng: Where, w: pd.Timedelta, end: Any) -> pd.DataFrame | None:
+    """Per window and arm (``new``/``old``): the requests, sums (and sums of squares) of ``metric``."""
     n_sel, first, _ = eng.time_range(rng)
     if n_sel == 0:
         return None
-    agg = eng.window_aggregates(window=w, metrics={metric: kind}, version=attribute, where=rng, start=first.floor(w),
+    agg = eng.window_aggregates(window=w, metrics={metric: kind}, version=arms.attribute, where=rng, start=first.floor(w),
                                 end=pd.Timestamp(end) + w)
     t = agg.table[agg.table["segment_column"] == "__all__"].copy()
     vals = t["version"].astype(str)
-    is_new = (vals == str(new_value)).to_numpy()
-    if old_values:
-        is_old = vals.isin([str(v) for v in old_values]).to_numpy()
+    is_new = (vals == str(arms.new_value)).to_numpy()
+    if arms.old_values:
+        is_old = vals.isin([str(v) for v in arms.old_values]).to_numpy()
     else:
-        is_old = ~is_new & ((vals != MISSING).to_numpy() if attribute != "traffic_source" else True)
+        is_old = ~is_new & ((vals != MISSING).to_numpy() if arms.attribute != "traffic_source" else True)
     t["segment"] = np.where(is_new, "new", "old")
     t = t[is_new | is_old]
     if not len(t) or t["n"].sum() == 0:
         return None
-    n_col, s_col, ss_col = f"{metric}__n", f"{metric}__sum", f"{metric}__sumsq"
-    t = t.astype({c: "float64" for c in (n_col, s_col, ss_col) if c in t.columns})
-    piv = t.pivot_table(index="window_start", columns="segment", values=[n_col, s_col] + ([ss_col] if kind == "mean" else []),
-                        aggfunc="sum", fill_value=0.0)
+    cols = [f"{metric}__n", f"{metric}__sum"] + ([f"{metric}__sumsq"] if kind == "mean" else [])
+    t = t.astype({c: "float64" for c in cols})
+    return t.pivot_table(index="window_start", columns="segment", values=cols, aggfunc="sum", fill_value=0.0)
+
+
+def stratified_comparison(events: Any, *, metric: str, kind: str, arms: Arms, period: tuple[Any, Any],
+                          window: str | pd.Timedelta = "1h", where: Where | None = None,
+                          segment: str = "all traffic") -> StratifiedResult | None:
+    """Compare ``metric`` between the two :class:`Arms`, concurrently, over ``period`` (start, end).
+
+    ``events`` is a canonical table or an engine; ``where`` narrows to a segment. Returns None
+    when the attribute is not in the events or neither arm has labelled requests. The statistic is
+    :func:`analysis.stats.compare.stratified_difference` over the windows both arms hold.
+    """
+    eng = as_engine(events)
+    if not eng.has(arms.attribute) or not eng.has(metric) or arms.new_value is None:
+        return None
+    start, end = period
+    piv = _arm_windows(eng, metric, kind, arms, Where.of(start, end).and_(where), pd.Timedelta(window), end)
+    if piv is None:
+        return None
+
     def col(name: str, arm: str) -> np.ndarray:
         try:
-            return piv[(name, arm)].to_numpy(float)
+            return piv[(f"{metric}__{name}", arm)].to_numpy(float)
         except KeyError:
             return np.zeros(len(piv))
-    n1, n0 = col(n_col, "new"), col(n_col, "old")
-    s1, s0 = col(s_col, "new"), col(s_col, "old")
-    both = (n1 > 0) & (n0 > 0)
+
+    n1, n0, s1, s0 = col("n", "new"), col("n", "old"), col("sum", "new"), col("sum", "old")
     tot_new, tot_old = float(n1.sum()), float(n0.sum())
-    base = dict(attribute=attribute, new_value=str(new_value), segment=segment, n_new=tot_new, n_old=tot_old)
     lvl_new = float(s1.sum() / tot_new) if tot_new else np.nan
     lvl_old = float(s0.sum() / tot_old) if tot_old else np.nan
-    if not both.any():
-        return StratifiedResult(np.nan, np.nan, np.nan, np.nan, lvl_new, lvl_old, windows_shared=0, **base)
-    n1, n0, s1, s0 = n1[both], n0[both], s1[both], s0[both]
-    m1, m0 = s1 / n1, s0 / n0
-    W = n1 * n0 / (n1 + n0)
-    if kind == "rate":
-        p = (s1 + s0) / (n1 + n0)
-        v = p * (1 - p) * (1 / n1 + 1 / n0)
-        sd_pool = np.sqrt(max(float(((s0.sum() + s1.sum()) / (n0.sum() + n1.sum())) * (1 - (s0.sum() + s1.sum()) / (n0.sum() + n1.sum()))), 1e-12))
-    else:
-        ss1, ss0 = col(ss_col, "new")[both], col(ss_col, "old")[both]
-        var1 = np.where(n1 > 1, (ss1 - n1 * m1**2) / np.maximum(n1 - 1, 1), np.nan)
-        var0 = np.where(n0 > 1, (ss0 - n0 * m0**2) / np.maximum(n0 - 1, 1), np.nan)
-        N = n1.sum() + n0.sum()
-        grand = (s1.sum() + s0.sum()) / N
-        tot_ss = ss1.sum() + ss0.sum() - N * grand**2
-        sd_pool = np.sqrt(max(tot_ss / max(N - 1, 1), 1e-12))
-        fill = sd_pool**2
-        var1 = np.where(np.isfinite(var1), np.maximum(var1, 0), fill)
-        var0 = np.where(np.isfinite(var0), np.maximum(var0, 0), fill)
-        v = var1 / n1 + var0 / n0
-    D = float((W * (m1 - m0)).sum() / W.sum())
-    se = float(np.sqrt((W**2 * v).sum()) / W.sum())
-    z = D / se if se > 0 else (0.0 if D == 0 else np.sign(D) * np.inf)
-    pv = float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else 0.0
-    if kind == "rate":
-        p_old = float(s0.sum() / n0.sum())
-        eff = float(cohen_h(p_old, p_old + D))
-    else:
-        eff = D / sd_pool if sd_pool > 0 else np.nan
-    return StratifiedResult(float(z), pv, eff, D, lvl_new, lvl_old, windows_shared=int(both.sum()), **base)
+    ss = (col("sumsq", "new"), col("sumsq", "old")) if kind == "mean" else (None, None)
+    d = stratified_difference(n1, s1, n0, s0, kind=kind, ss_new=ss[0], ss_old=ss[1])
+    return StratifiedResult(d.statistic, d.pvalue, d.effect, d.difference, lvl_new, lvl_old, windows_shared=d.windows_shared,
+                            attribute=arms.attribute, new_value=str(arms.new_value), segment=segment, n_new=tot_new, n_old=tot_old)
 
 
 def step_test(

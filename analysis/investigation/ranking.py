@@ -18,7 +18,7 @@ from analysis.engine.query import epoch_us
 from analysis.stats import drift as drift_mod
 from analysis.investigation.own_time import SEPARATION_LOGLIK, StepProfile, own_step, step_profile
 from analysis.investigation.decomposition import Decomposition
-from analysis.investigation.evidence import StratifiedResult, staleness, step_test, stratified_comparison, value_share
+from analysis.investigation.evidence import Arms, StratifiedResult, staleness, step_test, stratified_comparison, value_share
 from analysis.investigation.onset import MIN_EFFECT, Onset
 
 __all__ = ["IncidentSignal", "ScoringOptions", "AFTER_ONSET_FACTOR", "CANDIDATE_COLUMNS", "DRIFT_COLUMNS", "DRIFT_SAMPLE", "EVIDENCE_WEIGHT", "EXPOSURE_HOURS", "EXPOSURE_LOGLIK", "Evidence", "LOCATION_REGION", "NO_ONSET_WEIGHT", "OWN_TIME_WEIGHT", "Q2Result", "RETRIEVAL_METRICS", "Ranking", "STALENESS_WEIGHT", "Separation", "TIMING_WEIGHT", "Timing", "score_candidates", "separation"]
@@ -370,8 +370,8 @@ def _association(ctx: _ScoringContext, attr: str | None, to_v: str | None, t_c: 
     for where, label in ((ctx.segment_where, ctx.segment_label), (None, "all traffic")):
         if where is None and label != "all traffic":
             continue
-        r = stratified_comparison(ctx.eng, metric=ctx.metric, kind=ctx.kind, attribute=attr, new_value=to_v, start=t_c,
-                                  end=ctx.reported_at, window=ctx.window, where=where, segment=label)
+        r = stratified_comparison(ctx.eng, metric=ctx.metric, kind=ctx.kind, arms=Arms(attr, to_v), period=(t_c, ctx.reported_at),
+                                  window=ctx.window, where=where, segment=label)
         if r is None:
             continue
         s_ = (_strength(r.effect, r.pvalue, ctx.bad_sign, scale=0.5, alpha=ctx.alpha_level / 2, floor=ctx.min_effect / 2)

@@ -19,7 +19,7 @@ from scipy import stats
 from analysis.stats.checks import check_alternative
 from analysis.stats.drift.proportion import cohen_h
 
-__all__ = ["PooledLevel", "WindowComparison", "WelchResult", "pooled_level", "compare_windows",
+__all__ = ["StratifiedDifference", "stratified_difference", "PooledLevel", "WindowComparison", "WelchResult", "pooled_level", "compare_windows",
            "welch_from_moments", "binomial_pvalue"]
 
 
@@ -195,3 +195,85 @@ def binomial_pvalue(k: ArrayLike, n: ArrayLike, p: ArrayLike, alternative: str) 
                         for a, b, c in zip(np.atleast_1d(k), np.atleast_1d(n), np.atleast_1d(np.broadcast_to(p, np.shape(k))))])
         out = out.reshape(np.shape(k))
     return np.where(n > 0, np.clip(out, 0.0, 1.0), np.nan)
+
+
+class StratifiedDifference(NamedTuple):
+    """The Mantel-Haenszel weighted difference of two arms over the windows both hold.
+
+    ``statistic`` is its z, ``pvalue`` two-sided, ``effect`` standardized (Cohen's h between the
+    old arm's pooled rate and that rate + ``difference`` for rates; ``difference`` over the pooled
+    standard deviation for means), ``windows_shared`` the windows where both arms have requests
+    (0: no concurrent comparison, every value NaN).
+    """
+
+    statistic: float
+    pvalue: float
+    effect: float
+    difference: float
+    windows_shared: int
+
+
+def _window_variances(kind: str, n1: np.ndarray, n0: np.ndarray, s1: np.ndarray, s0: np.ndarray, ss1: np.ndarray | None,
+                      ss0: np.ndarray | None) -> tuple[np.ndarray, float]:
+    """Per window the variance of the difference, and the pooled standard deviation."""
+    m1, m0 = s1 / n1, s0 / n0
+    if kind == "rate":
+        p = (s1 + s0) / (n1 + n0)
+        pooled = (s0.sum() + s1.sum()) / (n0.sum() + n1.sum())
+        return p * (1 - p) * (1 / n1 + 1 / n0), np.sqrt(max(float(pooled * (1 - pooled)), 1e-12))
+    var1 = np.where(n1 > 1, (ss1 - n1 * m1**2) / np.maximum(n1 - 1, 1), np.nan)
+    var0 = np.where(n0 > 1, (ss0 - n0 * m0**2) / np.maximum(n0 - 1, 1), np.nan)
+    N = n1.sum() + n0.sum()
+    grand = (s1.sum() + s0.sum()) / N
+    sd_pool = np.sqrt(max((ss1.sum() + ss0.sum() - N * grand**2) / max(N - 1, 1), 1e-12))
+    fill = sd_pool**2
+    var1 = np.where(np.isfinite(var1), np.maximum(var1, 0), fill)
+    var0 = np.where(np.isfinite(var0), np.maximum(var0, 0), fill)
+    return var1 / n1 + var0 / n0, sd_pool
+
+
+def stratified_difference(n_new: ArrayLike, s_new: ArrayLike, n_old: ArrayLike, s_old: ArrayLike, *, kind: str,
+                          ss_new: ArrayLike | None = None, ss_old: ArrayLike | None = None) -> StratifiedDifference:
+    """Compare two arms window by window, only where both have requests.
+
+    Parameters
+    ----------
+    n_new, s_new, n_old, s_old
+        Per window: each arm's requests and the sum of its metric.
+    kind
+        ``"rate"`` (a 0/1 metric) or ``"mean"``.
+    ss_new, ss_old
+        Per window: each arm's sum of squares (means only).
+
+    Notes
+    -----
+    Per shared window :math:`w`: difference :math:`d_w = \\bar y_{new,w} - \\bar y_{old,w}`,
+    weight :math:`W_w = n_{new,w} n_{old,w} / (n_{new,w} + n_{old,w})` and variance
+    :math:`v_w = s^2_{new,w}/n_{new,w} + s^2_{old,w}/n_{old,w}` (for rates with the window's pooled
+    rate); :math:`D = \\sum_w W_w d_w / \\sum_w W_w` and
+    :math:`z = D / (\\sqrt{\\sum_w W_w^2 v_w} / \\sum_w W_w)`.
+
+    References
+    ----------
+    Greenland, S. and Robins, J. M. (1985). Estimation of a common effect parameter from sparse
+    follow-up data. Biometrics 41, 55-68.
+    """
+    n1, n0, s1, s0 = (np.asarray(a, dtype=float) for a in (n_new, n_old, s_new, s_old))
+    both = (n1 > 0) & (n0 > 0)
+    if not both.any():
+        return StratifiedDifference(np.nan, np.nan, np.nan, np.nan, 0)
+    n1, n0, s1, s0 = n1[both], n0[both], s1[both], s0[both]
+    ss1 = None if ss_new is None else np.asarray(ss_new, dtype=float)[both]
+    ss0 = None if ss_old is None else np.asarray(ss_old, dtype=float)[both]
+    v, sd_pool = _window_variances(kind, n1, n0, s1, s0, ss1, ss0)
+    W = n1 * n0 / (n1 + n0)
+    D = float((W * (s1 / n1 - s0 / n0)).sum() / W.sum())
+    se = float(np.sqrt((W**2 * v).sum()) / W.sum())
+    z = D / se if se > 0 else (0.0 if D == 0 else np.sign(D) * np.inf)
+    pv = float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else 0.0
+    if kind == "rate":
+        p_old = float(s0.sum() / n0.sum())
+        eff = float(cohen_h(p_old, p_old + D))
+    else:
+        eff = D / sd_pool if sd_pool > 0 else np.nan
+    return StratifiedDifference(float(z), pv, eff, D, int(both.sum()))
