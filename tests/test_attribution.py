@@ -7,7 +7,7 @@ from fractions import Fraction as F
 import pandas as pd
 import pytest
 
-from analysis.investigation.decomposition import decompose
+from analysis.stats.decomposition import decompose
 
 
 def _period(rows):

@@ -68,7 +68,7 @@ def test_parameters_cell_then_validation_cell(path: Path) -> None:
     code = _code_cells(nbformat.read(path, as_version=4))
     assert "parameters" in code[0].metadata.get("tags", [])
     assert sum("parameters" in c.metadata.get("tags", []) for c in code) == 1
-    assert "validate_parameters(globals(), report.NOTEBOOK_PARAMETERS)" in code[1].source
+    assert "validate_parameters(globals(), params.NOTEBOOK_PARAMETERS)" in code[1].source
     # The validation cell runs before anything else is imported or computed.
     assert "import analysis.report as report" in code[1].source and "load_" not in code[1].source
 

@@ -17,7 +17,7 @@ from analysis.engine import Engine, Where, as_engine
 from analysis.engine.query import epoch_us
 from analysis.stats import drift as drift_mod
 from analysis.investigation.own_time import SEPARATION_LOGLIK, StepProfile, own_step, step_profile
-from analysis.investigation.decomposition import Decomposition
+from analysis.stats.decomposition import Decomposition
 from analysis.investigation.evidence import Arms, StratifiedResult, staleness, step_test, stratified_comparison, value_share
 from analysis.investigation.onset import MIN_EFFECT, Onset
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from analysis.engine import Engine, Where
 from analysis.investigation.changes import infer_changes
-from analysis.investigation.decomposition import Decomposition, decompose
+from analysis.stats.decomposition import Decomposition, decompose
 from analysis.investigation.ranking import DRIFT_COLUMNS, IncidentSignal, Q2Result, ScoringOptions, score_candidates, separation
 from analysis.investigation.aggregate import Aggregates
 from analysis.investigation.context import Context

@@ -1,5 +1,6 @@
 """The aggregate change between two periods split into a mix (composition) effect and a
-within-segment (rate) effect, with a Simpson's-paradox check (:func:`decompose`)."""
+within-segment (rate) effect, with a Simpson's-paradox check (:func:`decompose`): pure statistics
+on one small table per period."""
 
 from __future__ import annotations
 
@@ -76,6 +77,43 @@ class Decomposition:
         return "; ".join(parts)
 
 
+def _aligned(baseline: pd.DataFrame, current: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The two periods' segments side by side: the merged table, the weights and the rates (NaN
+    where a segment has no request)."""
+    for name, fr in (("baseline", baseline), ("current", current)):
+        missing = {"segment", "n", "value"} - set(fr.columns)
+        if missing:
+            raise ValueError(f"`{name}` must have columns segment, n, value; missing {sorted(missing)}")
+    b = baseline[["segment", "n", "value"]].copy()
+    c = current[["segment", "n", "value"]].copy()
+    b["segment"] = b["segment"].astype(str)
+    c["segment"] = c["segment"].astype(str)
+    m = b.merge(c, on="segment", how="outer", suffixes=("_baseline", "_current"))
+    n0 = pd.to_numeric(m["n_baseline"], errors="coerce").fillna(0.0).to_numpy(float)
+    n1 = pd.to_numeric(m["n_current"], errors="coerce").fillna(0.0).to_numpy(float)
+    r0 = pd.to_numeric(m["value_baseline"], errors="coerce").to_numpy(float)
+    r1 = pd.to_numeric(m["value_current"], errors="coerce").to_numpy(float)
+    if (n0 < 0).any() or (n1 < 0).any():
+        raise ValueError("`n` must be non-negative")
+    if n0.sum() <= 0 or n1.sum() <= 0:
+        raise ValueError("both periods need at least one request with a label")
+    return m, n0, n1, np.where(n0 > 0, r0, np.nan), np.where(n1 > 0, r1, np.nan)
+
+
+def _simpson(n0: np.ndarray, n1: np.ndarray, r0: np.ndarray, r1: np.ndarray, total: float, min_size: int) -> bool:
+    """Simpson's paradox: every segment present in both periods moved one way, the aggregate the other."""
+    both = (n0 >= max(min_size, 1)) & (n1 >= max(min_size, 1))
+    d = np.sign(r1[both] - r0[both])
+    return bool(both.sum() >= 2 and abs(total) > 1e-12 and (np.all(d > 0) or np.all(d < 0)) and np.sign(total) == -d[0])
+
+
+def _carried(n0: np.ndarray, n1: np.ndarray, r0: np.ndarray, r1: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The shares, and the rates with a segment's rate carried over to the period where it has no traffic."""
+    r0f = np.nan_to_num(np.where(np.isfinite(r0), r0, r1))
+    r1f = np.nan_to_num(np.where(np.isfinite(r1), r1, r0))
+    return n0 / n0.sum(), n1 / n1.sum(), r0f, r1f
+
+
 def decompose(
     baseline: pd.DataFrame,
     current: pd.DataFrame,
@@ -121,31 +159,8 @@ def decompose(
     Oaxaca, R. (1973). Male-female wage differentials in urban labor markets. Int. Econ. Rev. 14(3).
     Simpson, E. H. (1951). The interpretation of interaction in contingency tables. JRSS B 13(2).
     """
-    for name, fr in (("baseline", baseline), ("current", current)):
-        missing = {"segment", "n", "value"} - set(fr.columns)
-        if missing:
-            raise ValueError(f"`{name}` must have columns segment, n, value; missing {sorted(missing)}")
-    b = baseline[["segment", "n", "value"]].copy()
-    c = current[["segment", "n", "value"]].copy()
-    b["segment"] = b["segment"].astype(str)
-    c["segment"] = c["segment"].astype(str)
-    m = b.merge(c, on="segment", how="outer", suffixes=("_baseline", "_current"))
-    n0 = pd.to_numeric(m["n_baseline"], errors="coerce").fillna(0.0).to_numpy(float)
-    n1 = pd.to_numeric(m["n_current"], errors="coerce").fillna(0.0).to_numpy(float)
-    r0 = pd.to_numeric(m["value_baseline"], errors="coerce").to_numpy(float)
-    r1 = pd.to_numeric(m["value_current"], errors="coerce").to_numpy(float)
-    if (n0 < 0).any() or (n1 < 0).any():
-        raise ValueError("`n` must be non-negative")
-    if n0.sum() <= 0 or n1.sum() <= 0:
-        raise ValueError("both periods need at least one request with a label")
-    r0 = np.where(n0 > 0, r0, np.nan)
-    r1 = np.where(n1 > 0, r1, np.nan)
-    # carry the rate of a segment over to the period where it has no traffic
-    r0f = np.where(np.isfinite(r0), r0, r1)
-    r1f = np.where(np.isfinite(r1), r1, r0)
-    r0f = np.nan_to_num(r0f)
-    r1f = np.nan_to_num(r1f)
-    w0, w1 = n0 / n0.sum(), n1 / n1.sum()
+    m, n0, n1, r0, r1 = _aligned(baseline, current)
+    w0, w1, r0f, r1f = _carried(n0, n1, r0, r1)
     mix_i = (w1 - w0) * (r0f + r1f) / 2
     within_i = (r1f - r0f) * (w0 + w1) / 2
     agg0 = float(np.sum(w0 * r0f))
@@ -154,41 +169,12 @@ def decompose(
     mix, within = float(mix_i.sum()), float(within_i.sum())
     denom = abs(mix) + abs(within)
     mix_share = abs(mix) / denom if denom > 0 else float("nan")
-    both = (n0 >= max(min_size, 1)) & (n1 >= max(min_size, 1))
-    d = np.sign(r1[both] - r0[both])
+    simpson = _simpson(n0, n1, r0, r1, total, min_size)
     eps = 1e-12
-    simpson = bool(
-        both.sum() >= 2
-        and abs(total) > eps
-        and (np.all(d > 0) or np.all(d < 0))
-        and np.sign(total) == -d[0]
-    )
     reversal = bool(abs(total) > eps and abs(within) > eps and np.sign(total) != np.sign(within))
-    by = pd.DataFrame(
-        {
-            "segment": m["segment"].astype(str),
-            "n_baseline": n0,
-            "n_current": n1,
-            "share_baseline": w0,
-            "share_current": w1,
-            "value_baseline": r0,
-            "value_current": r1,
-            "mix": mix_i,
-            "within": within_i,
-        }
-    )
+    by = pd.DataFrame({"segment": m["segment"].astype(str), "n_baseline": n0, "n_current": n1, "share_baseline": w0,
+                       "share_current": w1, "value_baseline": r0, "value_current": r1, "mix": mix_i, "within": within_i})
     by = by.sort_values("segment", kind="stable").reset_index(drop=True)
-    return Decomposition(
-        statistic=total,
-        mix=mix,
-        within=within,
-        mix_share=mix_share,
-        simpson=simpson,
-        reversal=reversal,
-        aggregate_baseline=agg0,
-        aggregate_current=agg1,
-        by_segment=by,
-        segment_column=segment_column,
-        metric=metric,
-    )
+    return Decomposition(statistic=total, mix=mix, within=within, mix_share=mix_share, simpson=simpson, reversal=reversal,
+                         aggregate_baseline=agg0, aggregate_current=agg1, by_segment=by, segment_column=segment_column, metric=metric)
 
