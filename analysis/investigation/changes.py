@@ -31,6 +31,23 @@ INFERRED_TYPES: dict[str, str] = {
 }
 
 
+def _announced(changes: pd.DataFrame | None, col: str, value: str, t0: pd.Timestamp, tol: pd.Timedelta) -> bool:
+    """Is this new value already in the change log: a change on the same attribute to it (or any
+    within ``tol``), or the same new value announced on a sibling column within ``tol``
+    (``model_requested`` moves with ``model_version``)?"""
+    if changes is None or not len(changes) or "attribute" not in changes.columns:
+        return False
+    same_attr = changes[(changes["attribute"].astype("string") == col).fillna(False).to_numpy(dtype=bool)]
+    if len(same_attr):
+        to_match = (same_attr["to_value"].astype("string") == value).fillna(False).any()
+        near = ((same_attr["ts"] - t0).abs() <= tol).any()
+        if to_match or near:
+            return True
+    sibling = ((changes["to_value"].astype("string") == value).fillna(False).to_numpy(dtype=bool)
+               & ((changes["ts"] - t0).abs() <= tol).to_numpy(dtype=bool))
+    return bool(sibling.any())
+
+
 def infer_changes(
     events: Any,
     changes: pd.DataFrame | None,
@@ -86,33 +103,13 @@ def infer_changes(
         after_n = eng.count(where.and_(Where(start=t0)))
         if count / max(after_n, 1) < min_share:
             continue
-        if changes is not None and len(changes) and "attribute" in changes.columns:
-            same_attr = changes[(changes["attribute"].astype("string") == col).fillna(False).to_numpy(dtype=bool)]
-            if len(same_attr):
-                to_match = (same_attr["to_value"].astype("string") == str(value)).fillna(False).any()
-                near = ((same_attr["ts"] - t0).abs() <= tol).any()
-                if to_match or near:
-                    continue
-            # the same new value announced on a sibling column (model_requested moves with
-            # model_version): already logged
-            sibling = ((changes["to_value"].astype("string") == str(value)).fillna(False).to_numpy(dtype=bool)
-                       & ((changes["ts"] - t0).abs() <= tol).to_numpy(dtype=bool))
-            if sibling.any():
-                continue
+        if _announced(changes, col, str(value), t0, tol):
+            continue
         frm = last_logged_value(eng, col, where.and_(Where(end=t0)))
-        rows.append(
-            {
-                "change_id": f"inferred:{col}:{value}",
-                "ts": t0,
-                "change_type": INFERRED_TYPES.get(col, "other"),
-                "component": col,
-                "attribute": col,
-                "from_value": frm,
-                "to_value": str(value),
-                "description": f"{col} changed from {frm} to {value} in the logs without a change event",
-                "source": "inferred from logs",
-            }
-        )
+        rows.append({"change_id": f"inferred:{col}:{value}", "ts": t0, "change_type": INFERRED_TYPES.get(col, "other"),
+                     "component": col, "attribute": col, "from_value": frm, "to_value": str(value),
+                     "description": f"{col} changed from {frm} to {value} in the logs without a change event",
+                     "source": "inferred from logs"})
     if not rows:
         return empty_changes()
     out = pd.DataFrame(rows)

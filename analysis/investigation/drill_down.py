@@ -4,6 +4,8 @@ segment's baseline, added one column at a time (:func:`drill_down`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from typing import Any, Sequence
 
 import numpy as np
@@ -18,6 +20,19 @@ __all__ = ["drill_down"]
 
 
 
+@dataclass(frozen=True)
+class _Drill:
+    """One drill-down: where it starts, the two periods, the columns it may narrow, its level and
+    the share of the excess failures a kept slice must hold."""
+
+    start_segment: tuple[str, str]
+    current: tuple[Any, Any]
+    baseline: tuple[Any, Any]
+    columns: tuple[str, ...]
+    alpha: float
+    keep_excess: float
+
+
 def drill_down(
     events: Any,
     failure: Any,
@@ -28,7 +43,6 @@ def drill_down(
     columns: Sequence[str],
     alpha: float = 0.05,
     keep_excess: float = 0.9,
-    where: Where | None = None,
 ) -> tuple[dict[str, list[str]], Any, list[str]]:
     """Narrow a systematic segment to the slice that holds its excess failures.
 
@@ -44,8 +58,6 @@ def drill_down(
         A canonical events table and its boolean failure flag (one per row); or an
         :class:`analysis.engine.Engine` and the failure as SQL (``"NOT refused"``) or a
         :class:`analysis.engine.Metric`.
-    where
-        (Engine only) a filter every count is taken within, e.g. the events before the report.
 
     Returns
     -------
@@ -54,23 +66,22 @@ def drill_down(
         events in the slice, for an engine the slice as a :class:`analysis.engine.Where`; and one
         note per refinement.
     """
+    task = _Drill(start_segment, current, baseline, tuple(columns), alpha, keep_excess)
     if isinstance(events, Engine):
-        return _drill_down(events, failure, start_segment=start_segment, current=current, baseline=baseline, columns=columns,
-                           alpha=alpha, keep_excess=keep_excess, where=where)
+        return _drill_down(events, failure, task)
     f = pd.Series(failure, index=events.index).astype("boolean")
     frame = events.assign(__failure=f.to_numpy())
     with DuckDBEngine(frame) as eng:
-        conds, _, notes = _drill_down(eng, Metric("rate", '"__failure"'), start_segment=start_segment, current=current,
-                                      baseline=baseline, columns=columns, alpha=alpha, keep_excess=keep_excess)
+        conds, _, notes = _drill_down(eng, Metric("rate", '"__failure"'), task)
     mask = np.ones(len(events), dtype=bool)
     for col, vals in conds.items():
         mask &= events[col].astype("string").fillna(MISSING).isin(vals).to_numpy(dtype=bool)
     return conds, mask, notes
 
 
-def _drill_down(eng: Engine, failure: Any, *, start_segment: tuple[str, str], current: tuple[Any, Any], baseline: tuple[Any, Any],
-                columns: Sequence[str], alpha: float, keep_excess: float, where: Where | None = None
-                ) -> tuple[dict[str, list[str]], Where, list[str]]:
+def _drill_down(eng: Engine, failure: Any, task: _Drill) -> tuple[dict[str, list[str]], Where, list[str]]:
+    start_segment, current, baseline, columns = task.start_segment, task.current, task.baseline, task.columns
+    alpha, keep_excess, where = task.alpha, task.keep_excess, None
     fm = {"f": failure if isinstance(failure, Metric) else Metric("rate", str(failure))}
     cur = Where.of(current[0], current[1], end_inclusive=True).and_(where)
     base = Where.of(baseline[0], baseline[1]).and_(where)

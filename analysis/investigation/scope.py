@@ -154,6 +154,34 @@ SCAN_COLUMNS = (
 )
 
 
+def _with_tiers(table: pd.DataFrame, thr: Mapping[str, float], default_tier: str) -> pd.DataFrame:
+    """The scan's table with each segment's tier (unknown tiers: ``default_tier``) and tolerance."""
+    t = table.copy()
+    if "tier" not in t.columns:
+        t["tier"] = default_tier
+    t["tier"] = [x if isinstance(x, str) and x in thr else default_tier for x in t["tier"]]
+    t["threshold"] = t["tier"].map(thr).astype(float)
+    return t
+
+
+def _baseline_upper(t: pd.DataFrame, alpha: float) -> np.ndarray:
+    """Sets the rates and the current period's Clopper-Pearson interval on ``t``; returns what the
+    baseline explains: its one-sided upper limit (the two-sided limit at ``2 alpha``), or the
+    baseline's own variation over stretches as long as the current period (``envelope``) when larger."""
+    n0, k0 = t["n_baseline"].to_numpy(float), t["failures_baseline"].to_numpy(float)
+    n1, k1 = t["n_current"].to_numpy(float), t["failures_current"].to_numpy(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t["baseline_rate"] = np.where(n0 > 0, k0 / n0, np.nan)
+        t["current_rate"] = np.where(n1 > 0, k1 / n1, np.nan)
+    _, up = clopper_pearson(k0, n0, min(2 * alpha, 0.999))
+    t["ci_low"], t["ci_high"] = clopper_pearson(k1, n1, alpha)
+    base = np.where(np.isfinite(up), up, 0.0)
+    if "envelope" in t.columns:
+        env = pd.to_numeric(t["envelope"], errors="coerce").to_numpy(float)
+        base = np.where(np.isfinite(env), np.maximum(base, env), base)
+    return base
+
+
 def scan_segments(
     table: pd.DataFrame,
     *,
@@ -204,27 +232,10 @@ def scan_segments(
     thr = check_risk_thresholds(risk_thresholds)
     if default_tier not in thr:
         raise ValueError(f"`default_tier` must be one of the tiers {sorted(thr)}, got {default_tier!r}")
-    t = table.copy()
-    if "tier" not in t.columns:
-        t["tier"] = default_tier
-    t["tier"] = [x if isinstance(x, str) and x in thr else default_tier for x in t["tier"]]
-    t["threshold"] = t["tier"].map(thr).astype(float)
+    t = _with_tiers(table, thr, default_tier)
     n0 = t["n_baseline"].to_numpy(float)
-    k0 = t["failures_baseline"].to_numpy(float)
-    n1 = t["n_current"].to_numpy(float)
-    k1 = t["failures_current"].to_numpy(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t["baseline_rate"] = np.where(n0 > 0, k0 / n0, np.nan)
-        t["current_rate"] = np.where(n1 > 0, k1 / n1, np.nan)
-    # one-sided upper limit = two-sided limit at 2 * alpha
-    _, up = clopper_pearson(k0, n0, min(2 * alpha, 0.999))
-    lo, hi = clopper_pearson(k1, n1, alpha)
-    t["ci_low"], t["ci_high"] = lo, hi
-    base = np.where(np.isfinite(up), up, 0.0)
-    if "envelope" in t.columns:
-        # what the baseline explains: also its own variation over stretches as long as the current period
-        env = pd.to_numeric(t["envelope"], errors="coerce").to_numpy(float)
-        base = np.where(np.isfinite(env), np.maximum(base, env), base)
+    n1, k1 = t["n_current"].to_numpy(float), t["failures_current"].to_numpy(float)
+    base = _baseline_upper(t, alpha)
     t["baseline_upper"] = base
     null = np.minimum(1.0, base + t["threshold"].to_numpy(float))
     valid = (n0 > 0) & (n1 > 0)
