@@ -17,7 +17,6 @@ from analysis._version import __version__
 from analysis.engine import Engine, open_engine
 from analysis.investigation.pipeline import investigate as run_steps
 from analysis.investigation.context import metric_candidates
-from analysis.investigation.result import Investigation
 from analysis.params import InvestigationParams
 from analysis._common import json_safe
 from analysis.prevention import monitors as mon
@@ -55,23 +54,6 @@ def _check_frame(events: pd.DataFrame) -> None:
         raise ValueError("`events` is empty: nothing to investigate")
     if not isinstance(events["ts"].dtype, pd.DatetimeTZDtype):
         raise ValueError("`events.ts` must be timezone-aware (UTC)")
-
-
-def _design_monitors(eng: Engine, inv: Investigation, title: str | None) -> dict[str, Any]:
-    """``monitors.yaml``: the charts that would have closed the gap, designed on the baseline (one false alarm a month)."""
-    onset, q3, q4 = inv.onset_result, inv.q3, inv.q4
-    incident = inv.q3.verdict != "no_incident" and onset.ts is not None
-    seg: dict[str, list[str]] = {}
-    if incident and onset.conditions:
-        seg = {c: list(v) for c, v in onset.conditions.items()}
-    elif incident and onset.segment_column != "__all__":
-        seg = {onset.segment_column: [onset.segment]}
-    b = inv.parameters["baseline"]
-    return mon.design_monitors(eng, failure=inv.failure, failure_definition=q3.failure_definition, metric=onset.metric,
-                               direction=onset.direction, window=inv.window,
-                               baseline=(b["start"], b["end"]), reported_at=inv.parameters["reported_at"],
-                               detect_from=q4.detect_from if incident else None, segment=seg, segment_label=onset.label,
-                               mix=q3.mix_shift, title=title or "", kit_version=__version__)
 
 
 def investigate(events: Any, changes: pd.DataFrame | None = None, params: InvestigationParams | None = None, *,
@@ -116,7 +98,7 @@ def investigate(events: Any, changes: pd.DataFrame | None = None, params: Invest
                       max_result_rows=params.max_result_rows) if owned else events
     try:
         inv = run_steps(eng, changes, params, derived=derived, label_rules=rules, evaluations=evaluations, inputs=inputs)
-        monitors = _design_monitors(eng, inv, params.title)
+        monitors = mon.design_monitors(eng, inv, title=params.title or "", kit_version=__version__)
     finally:
         if owned:
             eng.close()

@@ -45,6 +45,7 @@ from analysis._common import check_duration, iso_z
 from analysis.engine import Engine, Metric, Where
 from analysis.engine.query import quote_ident, quote_literal
 from analysis.engine.aggregates import offset_string
+from analysis.investigation.result import Investigation
 from analysis.investigation.monitor_charts import binomial_chart, standardize
 from analysis.report.monitors_yaml import dump_monitors as dump_config  # the report package writes the file; the name stays here
 from analysis.stats import spc
@@ -397,25 +398,24 @@ def _history(eng: Engine, spec: MonitorSpec, baseline: tuple[pd.Timestamp, pd.Ti
             "lead_time_hours": None if first is None else (reported_at - first.window_end) / pd.Timedelta(hours=1)}
 
 
-def design_monitors(eng: Engine, *, failure: str, failure_definition: str, metric: str, direction: str, window: pd.Timedelta,
-                    baseline: tuple[pd.Timestamp, pd.Timestamp], reported_at: pd.Timestamp, detect_from: pd.Timestamp | None,
-                    segment: Mapping[str, Sequence[str]] | None, segment_label: str, mix: Mapping[str, Any] | None = None,
-                    per_month: float = 1.0, title: str = "", kit_version: str = "") -> dict[str, Any]:
-    """The ``monitors.yaml`` document of one investigation.
+def _incident_segment(inv: Investigation) -> dict[str, list[str]]:
+    """The incident's segment (or slice) as column -> values; empty without an incident."""
+    onset = inv.onset_result
+    if not inv.incident or onset is None:
+        return {}
+    if onset.conditions:
+        return {str(c): [str(v) for v in vals] for c, vals in onset.conditions.items()}
+    return {} if onset.segment_column == "__all__" else {str(onset.segment_column): [str(onset.segment)]}
 
-    The monitors: the failure's binomial CUSUM in the incident's segment (the one that closes the
-    gap) and on all traffic; one per risk tier (``risk_category`` values); the retrieval
-    relevance chart when ``retrieval_top1_score`` is logged; and the traffic-mix monitor (the
-    share of the segment that grew, when a mix shift was seen). Each is designed for ``per_month`` false alarms a
-    month on the baseline, then replayed over the history for its figures.
-    """
-    w = pd.Timedelta(window)
-    arl0 = max(pd.Timedelta(days=30) / w / max(per_month, 1e-9), 20.0)
+
+def _candidates(eng: Engine, inv: Investigation, baseline: tuple[pd.Timestamp, pd.Timestamp]) -> list[tuple]:
+    """``(name, chart, metric, direction, segment, description)`` of every monitor worth designing."""
+    failure, failure_definition = inv.failure, inv.q3.failure_definition
     prof = eng.profile()
     cands: list[tuple[str, str, str, str, dict[str, list[str]], str]] = []
-    seg = {str(c): [str(v) for v in vals] for c, vals in (segment or {}).items()}
+    seg = _incident_segment(inv)
     if seg:
-        cands.append(("incident_segment", "binomial_cusum", failure, "up", seg, f"{failure_definition} in {segment_label}"))
+        cands.append(("incident_segment", "binomial_cusum", failure, "up", seg, f"{failure_definition} in {inv.onset_result.label}"))
     cands.append(("all_traffic", "binomial_cusum", failure, "up", {}, f"{failure_definition} on all traffic"))
     if prof.present("risk_category"):
         # per tier, the rare side of the flag: the failure where it is rare (a high tier's unsafe
@@ -433,10 +433,29 @@ def design_monitors(eng: Engine, *, failure: str, failure_definition: str, metri
                               f"not ({failure_definition}) in risk tier {v}: the rarer side there"))
     if prof.present("retrieval_top1_score"):
         cands.append(("retrieval_relevance", "mean_cusum", "retrieval_top1_score", "down", {}, "retrieval relevance (top-1 score) falling"))
+    mix = inv.q3.mix_shift
     if mix:
         col, val = str(mix["column"]), str(mix["segment"])
         cands.append((f"traffic_mix:{col}={val}", "binomial_cusum", f"COALESCE(CAST({quote_ident(col)} AS VARCHAR) = {quote_literal(val)}, FALSE)",
                       "up", {}, f"share of traffic with {col}={val} growing"))
+    return cands
+
+
+def design_monitors(eng: Engine, inv: Investigation, *, per_month: float = 1.0, title: str = "", kit_version: str = "") -> dict[str, Any]:
+    """The ``monitors.yaml`` document of one investigation.
+
+    The monitors: the failure's binomial CUSUM in the incident's segment (the one that closes the
+    gap) and on all traffic; one per risk tier (``risk_category`` values); the retrieval
+    relevance chart when ``retrieval_top1_score`` is logged; and the traffic-mix monitor (the
+    share of the segment that grew, when a mix shift was seen). Each is designed for ``per_month``
+    false alarms a month on the investigation's baseline, then replayed over the history for its figures.
+    """
+    w = pd.Timedelta(inv.window)
+    arl0 = max(pd.Timedelta(days=30) / w / max(per_month, 1e-9), 20.0)
+    baseline = (inv.parameters["baseline"]["start"], inv.parameters["baseline"]["end"])
+    reported_at = inv.parameters["reported_at"]
+    detect_from = inv.q4.detect_from if inv.incident else None
+    cands = _candidates(eng, inv, baseline)
     monitors = []
     for name, chart, m, d, sg, desc in cands:
         where = Where.of(conditions=sg) if sg else Where()
