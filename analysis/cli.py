@@ -52,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    for add in (_add_investigate, _add_demo, _add_convert, _add_monitor, _add_gate, _add_generate):
+        add(sub)
+    return parser
+
+
+def _add_investigate(sub: Any) -> None:
+    """The ``investigate`` command: its options come from the one parameter spec (:mod:`analysis.params`)."""
     inv = sub.add_parser(
         "investigate",
         help="run the pattern's notebook on your logs and write the incident report",
@@ -64,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(inv)  # the options come from the one parameter spec, as the notebooks' parameters do
     inv.add_argument("--quiet", action="store_true", help="no progress bar")
 
+
+def _add_demo(sub: Any) -> None:
+    """The ``demo`` command."""
     demo = sub.add_parser(
         "demo",
         help="investigate the three case studies in sample_data/ into reports/<case>/",
@@ -73,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data", default="sample_data", metavar="DIR", help="case-study data (default: sample_data)")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
 
+
+def _add_convert(sub: Any) -> None:
+    """The ``convert`` command."""
     conv = sub.add_parser(
         "convert",
         help="turn any supported events export into canonical Parquet once (read directly by the engine afterwards)",
@@ -90,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--start", default=None, metavar="TIME", help="Phoenix database: only spans starting at or after TIME (ISO; UTC without a zone)")
     conv.add_argument("--end", default=None, metavar="TIME", help="Phoenix database: only spans starting before TIME (ISO; UTC without a zone)")
 
+
+def _add_monitor(sub: Any) -> None:
+    """The ``monitor`` command."""
     mon = sub.add_parser(
         "monitor",
         help="run a report's monitors.yaml on new logs (exit 1 on an alarm, 0 without, 2 on bad input)",
@@ -106,8 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     mon.add_argument("--format", default=None, metavar="FMT", help="input format (default: detected)")
     mon.add_argument("--assume-tz", default=None, metavar="TZ", help="IANA zone of timestamps written without an offset")
     mon.add_argument("--mapping", default=None, metavar="FILE", help="column mapping file (YAML or JSON)")
-    _add_gate(sub)
 
+
+def _add_generate(sub: Any) -> None:
+    """The ``generate`` command."""
     gen = sub.add_parser(
         "generate",
         help="write the case-study data (and no-incident twins) to sample_data/",
@@ -161,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="chunked: split the days into slices of at most ~N expected events (the memory bound; default: 400000)",
     )
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser
+
 
 
 def _add_gate(sub: Any) -> None:
