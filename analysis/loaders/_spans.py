@@ -179,125 +179,183 @@ def _order_key(s: Span) -> tuple[int, int]:
     return (0, t) if t is not None else (1, 0)
 
 
+@dataclass
+class _Links:
+    """What :func:`assemble` learns from the traces, per span index: role, ancestors (nearest
+    first), the retrieval and embedding spans folded into each inference span, the evaluations
+    attached to it; and the counts for the load report."""
+
+    roles: list[str]
+    ancestors: dict[int, list[int]] = field(default_factory=dict)
+    folded: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
+    evals: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    counts: Counter = field(default_factory=Counter)
+    other_kinds: Counter = field(default_factory=Counter)
+    unused: Counter = field(default_factory=Counter)
+    unused_traces: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    eval_unattached: int = 0
+
+
 def assemble(spans: list[Span], *, mapping_sources: list[str] = ()) -> Assembled:
-    roles = [s.dialect.role(s) for s in spans]
-    by_trace: dict[str, list[int]] = defaultdict(list)
-    for i, s in enumerate(spans):
-        by_trace[s.trace_id if s.trace_id else f"\x00no-trace-{i}"].append(i)
-    counts: Counter = Counter()
-    other_kinds: Counter = Counter()
-    warnings: list[str] = []
-    folded: dict[int, list[int]] = defaultdict(list)  # inference idx -> folded span idxs
-    evals: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    unused: Counter = Counter()
-    unused_traces: dict[str, list[str]] = defaultdict(list)
-    eval_unattached = 0
-    ancestors: dict[int, list[int]] = {}
-    for tid, idxs in by_trace.items():
-        by_id = {}
-        for i in idxs:
-            if spans[i].span_id and spans[i].span_id not in by_id:
-                by_id[spans[i].span_id] = i
-        inf = sorted((i for i in idxs if roles[i] == INFERENCE), key=lambda i: _order_key(spans[i]))
-        for i in idxs:
-            chain, seen, p = [], {i}, spans[i].parent_id
-            while p and p in by_id and by_id[p] not in seen:
-                j = by_id[p]
-                chain.append(j)
-                seen.add(j)
-                p = spans[j].parent_id
-            ancestors[i] = chain  # nearest first
-        for i in idxs:
-            r = roles[i]
-            if r in (RETRIEVAL, EMBEDDING):
-                if not inf:
-                    counts[f"{r}_unused"] += 1
-                    unused[r] += 1
-                    unused_traces[r].append(tid)
-                    continue
-                k = _order_key(spans[i])
-                after = [j for j in inf if _order_key(spans[j]) >= k]
-                target = after[0] if after else inf[-1]
-                folded[target].append(i)
-                counts[f"{r}_folded"] += 1
-            elif r == INFERENCE:
-                counts[INFERENCE] += 1
-            else:
-                counts[OTHER] += 1
-                other_kinds[spans[i].dialect.kind_label(spans[i])] += 1
-        # evaluations, wherever in the trace they were recorded
-        resp_ids = {}
-        for j in inf:
-            rid = spans[j].attrs.get("gen_ai.response.id")
-            if rid:
-                resp_ids[str(rid)] = j
-        for i in idxs:
-            for ev in spans[i].dialect.evaluations(spans[i]):
-                target = None
-                rid = ev.get("gen_ai.response.id")
-                if rid and str(rid) in resp_ids:
-                    target = resp_ids[str(rid)]
-                elif roles[i] == INFERENCE:
-                    target = i
-                else:
-                    target = next((a for a in ancestors[i] if roles[a] == INFERENCE), None)
-                    if target is None and len(inf) == 1:
-                        target = inf[0]
-                if target is None:
-                    eval_unattached += 1
-                else:
-                    evals[target].append(ev)
+    """One event per inference span, with the rest of its trace folded in (see the module docstring).
+
+    ``mapping_sources`` are the attribute keys a user mapping reads: each is copied into the event
+    from the span, its folded spans, its ancestors or its resource when the event lacks it.
+    """
+    links = _link_traces(spans)
     records: list[dict[str, Any]] = []
     labels: list[int] = []
     raws: list[str] = []
     eval_attached = 0
     for i, s in enumerate(spans):
-        if roles[i] != INFERENCE:
+        if links.roles[i] != INFERENCE:
             continue
-        d = s.dialect
-        rec = d.fields(s)
-        for a in ancestors.get(i, []):
-            for k, v in spans[a].dialect.inherited(spans[a]).items():
-                if rec.get(k) is None and v is not None:
-                    rec[k] = v
-        docs: list[tuple[Any, Any]] = []
-        for j in folded.get(i, []):
-            if roles[j] == RETRIEVAL:
-                docs += spans[j].dialect.retrieval_docs(spans[j])
-            em = spans[j].dialect.embedding_model(spans[j])
-            if em and rec.get("embedding_model") is None:
-                rec["embedding_model"] = em
-        if docs and rec.get("retrieval_scores") is None:
-            docs = sorted(docs, key=lambda x: -(to_float(x[1]) if to_float(x[1]) is not None else -math.inf))
-            scores = [to_float(sc) for _, sc in docs]
-            rec["retrieval_scores"] = scores if any(x is not None for x in scores) else None
-            ids = [None if di is None else str(di) for di, _ in docs]
-            rec["retrieval_doc_ids"] = ids if any(x is not None for x in ids) else None
-        for ev in evals.get(i, []):
-            name = ev.get("gen_ai.evaluation.name") or "unnamed"
-            eval_attached += 1
-            if "gen_ai.evaluation.score.value" in ev:
-                rec[f"eval.{name}"] = to_float(ev.get("gen_ai.evaluation.score.value"))
-            if ev.get("gen_ai.evaluation.score.label") is not None:
-                rec[f"eval.{name}.label"] = ev.get("gen_ai.evaluation.score.label")
-        if mapping_sources:
-            ctx: dict[str, Any] = dict(s.resource)
-            for a in reversed(ancestors.get(i, [])):
-                ctx.update(spans[a].dialect.context(spans[a]))
-            for j in folded.get(i, []):
-                ctx.update(spans[j].dialect.context(spans[j]))
-            ctx.update(d.context(s))
-            ctx.update({k: v for k, v in rec.items() if v is not None})
-            for src in mapping_sources:
-                if src in ctx and src not in rec:
-                    rec[src] = jsonable(ctx[src])
+        rec = _event_record(spans, i, links, mapping_sources)
+        eval_attached += len(links.evals.get(i, []))
         records.append(rec)
         labels.append(s.row)
         raws.append(s.raw)
+    unused, unused_traces = links.unused, links.unused_traces
     unused_shown = {r: sorted(set(t for t in unused_traces[r] if not t.startswith("\x00")))[:4] for r in unused}
-    warnings += assembly_warnings(dict(unused), unused_shown, eval_unattached, eval_attached)
-    return Assembled(records, labels, raws, dict(counts), warnings, dict(other_kinds), dict(unused), unused_shown,
-                     eval_unattached, eval_attached)
+    warnings = assembly_warnings(dict(unused), unused_shown, links.eval_unattached, eval_attached)
+    return Assembled(records, labels, raws, dict(links.counts), warnings, dict(links.other_kinds), dict(unused),
+                     unused_shown, links.eval_unattached, eval_attached)
+
+
+def _link_traces(spans: list[Span]) -> _Links:
+    """Group the spans by trace (a span without one is its own trace) and link each trace."""
+    links = _Links([s.dialect.role(s) for s in spans])
+    by_trace: dict[str, list[int]] = defaultdict(list)
+    for i, s in enumerate(spans):
+        by_trace[s.trace_id if s.trace_id else f"\x00no-trace-{i}"].append(i)
+    for tid, idxs in by_trace.items():
+        inf = sorted((i for i in idxs if links.roles[i] == INFERENCE), key=lambda i: _order_key(spans[i]))
+        _trace_ancestors(spans, idxs, links.ancestors)
+        _fold_trace(spans, tid, idxs, inf, links)
+        _attach_evaluations(spans, idxs, inf, links)
+    return links
+
+
+def _trace_ancestors(spans: list[Span], idxs: list[int], ancestors: dict[int, list[int]]) -> None:
+    """Each span's ancestors within its trace, nearest first (a parent cycle is cut)."""
+    by_id = {}
+    for i in idxs:
+        if spans[i].span_id and spans[i].span_id not in by_id:
+            by_id[spans[i].span_id] = i
+    for i in idxs:
+        chain, seen, p = [], {i}, spans[i].parent_id
+        while p and p in by_id and by_id[p] not in seen:
+            j = by_id[p]
+            chain.append(j)
+            seen.add(j)
+            p = spans[j].parent_id
+        ancestors[i] = chain  # nearest first
+
+
+def _fold_trace(spans: list[Span], tid: str, idxs: list[int], inf: list[int], links: _Links) -> None:
+    """Fold each retrieval and embedding span into an inference span of the trace, and count roles.
+
+    The target is the first inference span (``inf``, in start order) starting at or after the
+    span, failing that the last one; in a trace without inference span the span is unused.
+    """
+    roles, counts = links.roles, links.counts
+    for i in idxs:
+        r = roles[i]
+        if r in (RETRIEVAL, EMBEDDING):
+            if not inf:
+                counts[f"{r}_unused"] += 1
+                links.unused[r] += 1
+                links.unused_traces[r].append(tid)
+                continue
+            k = _order_key(spans[i])
+            after = [j for j in inf if _order_key(spans[j]) >= k]
+            target = after[0] if after else inf[-1]
+            links.folded[target].append(i)
+            counts[f"{r}_folded"] += 1
+        elif r == INFERENCE:
+            counts[INFERENCE] += 1
+        else:
+            counts[OTHER] += 1
+            links.other_kinds[spans[i].dialect.kind_label(spans[i])] += 1
+
+
+def _attach_evaluations(spans: list[Span], idxs: list[int], inf: list[int], links: _Links) -> None:
+    """Attach the evaluations recorded anywhere in the trace to its inference spans.
+
+    By ``gen_ai.response.id``, else the span carrying them or its nearest inference ancestor, else
+    the trace's only inference span; otherwise counted as unattached.
+    """
+    roles = links.roles
+    resp_ids = {}
+    for j in inf:
+        rid = spans[j].attrs.get("gen_ai.response.id")
+        if rid:
+            resp_ids[str(rid)] = j
+    for i in idxs:
+        for ev in spans[i].dialect.evaluations(spans[i]):
+            target = None
+            rid = ev.get("gen_ai.response.id")
+            if rid and str(rid) in resp_ids:
+                target = resp_ids[str(rid)]
+            elif roles[i] == INFERENCE:
+                target = i
+            else:
+                target = next((a for a in links.ancestors[i] if roles[a] == INFERENCE), None)
+                if target is None and len(inf) == 1:
+                    target = inf[0]
+            if target is None:
+                links.eval_unattached += 1
+            else:
+                links.evals[target].append(ev)
+
+
+def _event_record(spans: list[Span], i: int, links: _Links, mapping_sources: list[str]) -> dict[str, Any]:
+    """The event of inference span ``i``: its fields, what its ancestors and folded spans supply,
+    its evaluations as ``eval.<name>`` columns and the keys the mapping reads."""
+    s = spans[i]
+    rec = s.dialect.fields(s)
+    ancestors = links.ancestors.get(i, [])
+    folded = links.folded.get(i, [])
+    for a in ancestors:
+        for k, v in spans[a].dialect.inherited(spans[a]).items():
+            if rec.get(k) is None and v is not None:
+                rec[k] = v
+    _fold_into(rec, [spans[j] for j in folded], [links.roles[j] for j in folded])
+    for ev in links.evals.get(i, []):
+        name = ev.get("gen_ai.evaluation.name") or "unnamed"
+        if "gen_ai.evaluation.score.value" in ev:
+            rec[f"eval.{name}"] = to_float(ev.get("gen_ai.evaluation.score.value"))
+        if ev.get("gen_ai.evaluation.score.label") is not None:
+            rec[f"eval.{name}.label"] = ev.get("gen_ai.evaluation.score.label")
+    if mapping_sources:
+        ctx: dict[str, Any] = dict(s.resource)
+        for a in reversed(ancestors):
+            ctx.update(spans[a].dialect.context(spans[a]))
+        for j in folded:
+            ctx.update(spans[j].dialect.context(spans[j]))
+        ctx.update(s.dialect.context(s))
+        ctx.update({k: v for k, v in rec.items() if v is not None})
+        for src in mapping_sources:
+            if src in ctx and src not in rec:
+                rec[src] = jsonable(ctx[src])
+    return rec
+
+
+def _fold_into(rec: dict[str, Any], folded: list[Span], roles: list[str]) -> None:
+    """Fill ``rec``'s embedding model and retrieved documents (best score first) from folded spans."""
+    docs: list[tuple[Any, Any]] = []
+    for f, r in zip(folded, roles):
+        if r == RETRIEVAL:
+            docs += f.dialect.retrieval_docs(f)
+        em = f.dialect.embedding_model(f)
+        if em and rec.get("embedding_model") is None:
+            rec["embedding_model"] = em
+    if docs and rec.get("retrieval_scores") is None:
+        docs = sorted(docs, key=lambda x: -(to_float(x[1]) if to_float(x[1]) is not None else -math.inf))
+        scores = [to_float(sc) for _, sc in docs]
+        rec["retrieval_scores"] = scores if any(x is not None for x in scores) else None
+        ids = [None if di is None else str(di) for di, _ in docs]
+        rec["retrieval_doc_ids"] = ids if any(x is not None for x in ids) else None
 
 
 def assembly_warnings(unused: dict[str, int], unused_traces: dict[str, list[str]], eval_unattached: int, eval_attached: int) -> list[str]:

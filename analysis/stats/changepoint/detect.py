@@ -7,6 +7,26 @@ the costs in :mod:`~analysis.stats.changepoint.costs` and the noise scales in
 :mod:`~analysis.stats.changepoint.noise`; this module holds the checks, the penalties, the location
 intervals and the result types.
 
+Calibration of :func:`detect`'s defaults (``penalty="auto"``). With ``normal_trend`` every
+parameter is paid for by a penalised likelihood on the noise scale of the model without change,
+so a trend is not a staircase of level changes, a bend is a change (of slope), a short series
+keeps the same rule (nothing depends on asymptotics beyond BIC's), a periodic or strongly
+autocorrelated series is not cut into its cycles, and no constant is chosen from data. This is
+conservative: a change must be large against the spread left by the no-change fit, and a small
+change next to a large one can go unreported. Under strong autocorrelation (AR(1),
+:math:`\\phi = 0.7`) the :math:`n^{1/3}` blocks underestimate the long-run variance and
+``normal_trend`` can report a spurious change (3 in 10 series of 400), where ``normal_mean``
+(blocks of :math:`\\sqrt n`) stays silent. In a series of 20 a step of 3 noise sd is found (within
+one position) 72% of the time (``normal_mean``: 86%), one of 4 sd 94% (93%): in so few points a
+line explains much of a step. The long-run variance needs seven blocks, so it plays no part below
+about 20 observations. Named penalties and numbers use the local noise scale unless
+``noise_scale="null"``: more sensitive on white noise, but they split autocorrelated or smooth
+series over and over. On the 17 annotated TCPD series the defaults score cover 0.730 and F1
+0.795, against 0.650 / 0.656 for PELT with a unit-variance cost and :math:`3 \\ln n` and 0.542 /
+0.634 for "no change"; leave-one-series-out results and the short series are in
+``benchmarks/tcpd.py``. The location intervals cover close to nominal on white noise (about
+95-97% for steps of 0.75 to 2 noise sd, 86-95% for ``normal_meanvar``); under strong dependence
+treat them as approximate.
 """
 
 from __future__ import annotations
@@ -75,7 +95,14 @@ class ChangePointResult:
     intervals
         One ``(low, high)`` pair per change point, inclusive positions, the equal-tailed
         ``interval_level`` posterior interval for the location with the neighbouring change
-        points held fixed (see :func:`detect` Notes).
+        points held fixed (see :func:`detect` Notes). For the mean costs (``l2``,
+        ``normal_mean``) :math:`c` is the residual sum of squares divided by :math:`\\max(` pooled
+        residual variance of the fit, :math:`\\hat\\sigma^2_{LR})` (wider under autocorrelation)
+        and the two means are integrated out under flat priors (a factor
+        :math:`(n_1 n_2)^{-1/2}`); ``normal_trend`` does the same with its own cost (an
+        approximation for sloped segments); ``normal_meanvar`` uses the profile likelihood;
+        ``binomial`` integrates Beta(1, 1) rates out exactly and divides the log-likelihood by the
+        dispersion.
     statistic
         -2 log-likelihood ratio of the segmentation against no change (for ``cost="l2"`` the drop
         in the residual sum of squares).
@@ -231,8 +258,8 @@ def _to_float_array(x: Any, name: str) -> np.ndarray:
     return arr
 
 
-def _prepare(x: Any, cost: str, trials: Any) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, int]:
-    """Return (values, trials or None, original positions of the kept rows, n)."""
+def _prepare(x: Any, cost: str, trials: Any) -> _Data:
+    """The checked series without its missing points, and their original positions."""
     arr = _to_float_array(x, "x")
     if cost == "binomial":
         if arr.ndim != 1:
@@ -251,7 +278,7 @@ def _prepare(x: Any, cost: str, trials: Any) -> tuple[np.ndarray, np.ndarray | N
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(f"`x` must hold successes in [0, trials], got x[{i}]={arr[i]!r} with trials {tr[i]!r}")
         pos = np.flatnonzero(keep)
-        return arr[pos], tr[pos], pos, arr.shape[0]
+        return _Data(arr[pos], tr[pos], pos, arr.shape[0], int(pos.size))
     if trials is not None:
         raise ValueError(f"`trials` applies to cost='binomial' only, got cost={cost!r}")
     if arr.ndim not in (1, 2):
@@ -260,7 +287,7 @@ def _prepare(x: Any, cost: str, trials: Any) -> tuple[np.ndarray, np.ndarray | N
         raise ValueError("`x` must not contain infinite values (NaN marks a missing value)")
     keep = np.isfinite(arr) if arr.ndim == 1 else np.isfinite(arr).all(axis=1)
     pos = np.flatnonzero(keep)
-    return arr[pos], None, pos, arr.shape[0]
+    return _Data(arr[pos], None, pos, arr.shape[0], int(pos.size))
 
 
 # --------------------------------------------------------------------------------------------
@@ -337,36 +364,29 @@ def detect(
     Parameters
     ----------
     x
-        1-D array-like (NaN marks a missing value: dropped for the fit, positions mapped back), or
-        2-D ``(n, d)`` for the Gaussian costs (a row with any NaN is dropped). For
-        ``cost="binomial"``, the per-window successes.
+        1-D array-like, or 2-D ``(n, d)`` for the Gaussian costs; NaN marks a missing value (its
+        row is dropped for the fit, positions mapped back). ``cost="binomial"``: the successes.
     method
         ``"pelt"`` (exact penalised optimum, ruptures' pruning rule) or ``"binseg"``.
     cost
-        ``"normal_trend"`` (default: Gaussian segments, each flat or a straight line, the slope
-        charged by BIC; changes of level or of slope), ``"normal_mean"`` (Gaussian mean change,
-        noise variance estimated robustly from first differences), ``"l2"`` (sum of squared
-        residuals, ruptures' ``CostL2``), ``"normal_meanvar"`` (mean and variance change),
-        ``"binomial"`` (rates).
+        ``"normal_trend"`` (Gaussian segments, flat or a line), ``"normal_mean"``, ``"l2"`` (ruptures'
+        ``CostL2``), ``"normal_meanvar"`` (mean and variance) or ``"binomial"`` (rates).
     penalty
-        Penalty added per change, in the cost's units: a non-negative number, or ``"bic"``,
-        ``"mbic"``, ``"aic"``, ``"hq"`` (R changepoint's definitions), or ``"auto"``; see Notes.
-        Named penalties are log-likelihood penalties; for ``cost="l2"`` they are multiplied by the
-        robust noise variance so that they keep their meaning.
+        Per change, in the cost's units: a non-negative number, ``"bic"``, ``"mbic"``, ``"aic"``,
+        ``"hq"`` (R changepoint's; times the robust noise variance for ``"l2"``) or ``"auto"``.
     min_size
-        Minimum number of observations per segment (non-missing ones).
+        Minimum number of (non-missing) observations per segment.
     trials
         Per-window trials for ``cost="binomial"``; 0 or NaN marks a missing window.
     max_changes
         ``method="binseg"`` only: stop after this many changes.
     seed
-        Kept for the shared signature; the result is deterministic and does not use it.
+        Kept for the shared signature; the result is deterministic.
     alpha
         The location intervals have level ``1 - alpha``.
     noise_scale
-        ``normal_trend`` and ``normal_mean`` only: ``"null"`` (the noise scale under "no change",
-        see Notes) or ``"local"`` (robust, from second or first differences). Default: ``"null"``
-        with ``penalty="auto"``, ``"local"`` otherwise.
+        ``normal_trend``, ``normal_mean``: ``"null"`` (under "no change", see Notes) or ``"local"``
+        (robust, from second or first differences); default ``"null"`` if ``penalty="auto"``.
 
     Returns
     -------
@@ -375,63 +395,22 @@ def detect(
     Notes
     -----
     PELT minimises :math:`\\sum_{k} [c(\\tau_k, \\tau_{k+1}) + \\beta]` over segmentations with
-    every segment at least ``min_size`` long, by the recursion
-    :math:`F(s) = \\min_t F(t) + c(t, s) + \\beta` with Killick et al.'s pruning (as ruptures
-    applies it). Binary segmentation splits greedily while the best split lowers the cost by more
-    than :math:`\\beta`.
+    segments of at least ``min_size``, by :math:`F(s) = \\min_t F(t) + c(t, s) + \\beta` with Killick
+    et al.'s pruning; binary segmentation splits while the best split saves more than :math:`\\beta`.
 
-    ``penalty="auto"`` is the MBIC penalty :math:`(p + 2) \\ln n` (``p`` parameters change per
-    segment and column; :math:`3 \\ln n` for a level) on a noise scale estimated under the
-    no-change hypothesis, so that autocorrelation or a trend cannot pass for changes:
+    ``penalty="auto"`` is MBIC, :math:`\\beta = (p + 2) \\ln n` (``p`` parameters change per segment
+    and column; a ``normal_trend`` slope pays BIC's :math:`\\ln n` in the cost) on the noise scale of
+    the no-change fit, so that autocorrelation or a trend cannot pass for changes (functions of
+    :mod:`~analysis.stats.changepoint.noise`): ``trend_null_variance`` for ``normal_trend``;
+    :math:`\\max(\\hat\\sigma^2_{LR}, s^2)` for ``normal_mean`` (``l2`` multiplies :math:`\\beta` by
+    it), :math:`s^2` the sample and :math:`\\hat\\sigma^2_{LR}` the robust long-run variance;
+    ``normal_meanvar`` multiplies :math:`\\beta` by :math:`\\max(1, \\hat\\sigma^2_{LR}/s^2)`,
+    ``binomial`` by the dispersion :math:`\\max(1, \\hat\\phi)`. Calibration: the module docstring.
 
-    * ``normal_trend`` (the default), by one principle: *every parameter is paid for by a
-      penalised likelihood, on the noise scale of the model without change*. A segment is flat or
-      a straight line, whichever has the smaller -2 log-likelihood once the slope has paid BIC's
-      :math:`\\ln n`; a change pays MBIC's :math:`3 \\ln n` (Zhang and Siegmund 2007, as R's
-      ``cpt.mean``). The noise variance is that of the single-segment fit (flat, or a line when
-      BIC prefers it), or the robust long-run variance from second differences of block means
-      (blocks of :math:`n^{1/3}`, the batch-means rate;
-      :func:`analysis.stats.changepoint.noise.long_run_variance_trend`) when larger
-      (:func:`analysis.stats.changepoint.noise.trend_null_variance`). So a trend is not a
-      staircase of level changes, a bend is a change (of slope), a short series keeps the
-      same rule (nothing depends on asymptotics beyond BIC's), and a periodic or strongly
-      autocorrelated series is not cut into its cycles. No constant is chosen from data;
-    * ``normal_mean``: the cost uses :math:`\\hat\\sigma^2 = \\max(\\hat\\sigma^2_{LR}, s^2)`
-      instead of the first-difference scale, with :math:`s^2` the sample variance and
-      :math:`\\hat\\sigma^2_{LR}` the robust long-run variance from differences of block means
-      (blocks of :math:`\\sqrt n`, see :func:`analysis.stats.changepoint.noise.long_run_variance`);
-      ``l2``: the penalty is multiplied by that variance;
-    * ``normal_meanvar``: the penalty is multiplied by :math:`\\max(1, \\hat\\sigma^2_{LR}/s^2)`;
-    * ``binomial``: the penalty is multiplied by the robust dispersion
-      :math:`\\max(1, \\hat\\phi)` of :func:`analysis.stats.changepoint.noise.binomial_dispersion`
-      (quasi-likelihood for over-dispersed rates).
-
-    This is conservative: a change must be large against the spread left by the no-change fit,
-    and a small change next to a large one can go unreported; under strong autocorrelation
-    (AR(1), :math:`\\phi = 0.7`) the :math:`n^{1/3}` blocks underestimate the long-run variance and
-    ``normal_trend`` can report a spurious change (3 in 10 series of 400), where ``normal_mean``
-    (blocks of :math:`\\sqrt n`) stays silent. In a series of 20 a step of 3 noise sd is found
-    (within one position) 72% of the time (``normal_mean``: 86%), one of 4 sd 94% (93%): in so
-    few points a line explains much of a step. The long-run variance needs seven blocks, so it
-    plays no part below about 20 observations. Named penalties
-    and numbers use the local noise scale unless ``noise_scale="null"``: more sensitive on white
-    noise, but they split autocorrelated or smooth series over and over. On the 17 annotated
-    TCPD series the defaults score cover 0.730 and F1 0.795, against 0.650 / 0.656 for PELT with a
-    unit-variance cost and :math:`3 \\ln n` and 0.542 / 0.634 for "no change"; leave-one-series-
-    out results and the short series are in ``benchmarks/tcpd.py``.
-
-    Location intervals: for change :math:`\\tau_k` with its neighbours :math:`a = \\tau_{k-1}` and
-    :math:`b = \\tau_{k+1}` held fixed, the posterior of a single change in ``[a, b)`` under a flat
-    prior on its position, :math:`p(\\tau) \\propto \\exp(-[c(a, \\tau) + c(\\tau, b)]/2)`. For the
-    mean costs (``l2``, ``normal_mean``) :math:`c` is the residual sum of squares divided by
-    :math:`\\max(` pooled residual variance of the fit, :math:`\\hat\\sigma^2_{LR})` (wider under
-    autocorrelation) and the two means are integrated out under flat priors (a factor
-    :math:`(n_1 n_2)^{-1/2}`); ``normal_trend`` does the same with its own cost (an approximation
-    for sloped segments); ``normal_meanvar`` uses the profile likelihood; ``binomial``
-    integrates Beta(1, 1) rates out exactly and divides the log-likelihood by the dispersion. The
-    interval is the equal-tailed ``1 - alpha`` credible interval, widened to contain the estimate.
-    On white noise its coverage is close to nominal (about 95-97% for steps of 0.75 to 2 noise
-    sd, 86-95% for ``normal_meanvar``); under strong dependence treat it as approximate.
+    The location interval of :math:`\\tau_k` is the equal-tailed ``1 - alpha`` posterior interval
+    of one change between its neighbours :math:`a` and :math:`b` under a flat prior,
+    :math:`p(\\tau) \\propto \\exp(-[c(a, \\tau) + c(\\tau, b)]/2)`, widened to contain
+    :math:`\\tau_k` (per cost: :attr:`ChangePointResult.intervals`).
 
     References
     ----------
@@ -445,16 +424,8 @@ def detect(
     van den Burg, G. J. J. and Williams, C. K. I. (2020). An evaluation of change point detection
     algorithms. arXiv:2003.06222 (the TCPD benchmark).
     """
-    method = _check_choice("method", method, METHODS)
-    cost_name = _check_choice("cost", cost, tuple(COSTS))
-    pen_arg = _check_penalty(penalty)
-    scale = _check_noise_scale(noise_scale, cost_name, pen_arg)
-    m = _check_min_size(min_size, cost_name)
-    max_changes = _check_max_changes(max_changes, method)
-    level = 1.0 - check_alpha(alpha)
-    y, tr, pos, n = _prepare(x, cost_name, trials)
-    data = _Data(y, tr, pos, n, int(pos.size))
-    return _fit(data, _Options(method, cost_name, pen_arg, m, max_changes, level, scale))
+    opts = _check_options(method, cost, penalty, noise_scale, min_size, max_changes, alpha)
+    return _fit(_prepare(x, opts.cost_name, trials), opts)
 
 
 @dataclass(frozen=True)
@@ -479,6 +450,20 @@ class _Options:
     max_changes: int | None
     level: float
     scale: str
+
+
+def _check_options(
+    method: Any, cost: Any, penalty: Any, noise_scale: Any, min_size: Any, max_changes: Any, alpha: Any
+) -> _Options:
+    """The checked options of :func:`detect` (``alpha`` turned into the interval level)."""
+    method = _check_choice("method", method, METHODS)
+    cost_name = _check_choice("cost", cost, tuple(COSTS))
+    pen_arg = _check_penalty(penalty)
+    scale = _check_noise_scale(noise_scale, cost_name, pen_arg)
+    m = _check_min_size(min_size, cost_name)
+    max_changes = _check_max_changes(max_changes, method)
+    level = 1.0 - check_alpha(alpha)
+    return _Options(method, cost_name, pen_arg, m, max_changes, level, scale)
 
 
 def _scaled_cost(cost_name: str, y2: np.ndarray, null_var: np.ndarray, scale: str, params: dict):

@@ -109,34 +109,10 @@ def pelt(cost, n: int, pen: float, m: int, block: int = 64, max_block: int = 128
                 if not ok.all():
                     active = np.setdiff1d(active, doubt[~ok])
                     continue
-            if not g_r:
+            woken = _wake_groups(cost, F, vals, s0, s1, pen, (g_r, g_minv, g_mem))
+            if woken is None:
                 break
-            steps = np.arange(s0, s1)
-            c_blk = cost.cost(np.full(steps.size, s0), steps)
-            c_blk[0] = 0.0  # empty segment
-            g = float(np.max(vals - c_blk))
-            thr = g + 1e-9 * (1.0 + abs(g))  # rounding margin: err on the side of evaluating
-            r_arr = np.asarray(g_r, dtype=np.int64)
-            lb = np.asarray(g_minv) + cost.cost(r_arr, np.full(r_arr.size, s0))
-            fail = np.flatnonzero(lb <= thr)
-            if fail.size == 0:
-                break
-            mem = np.concatenate([g_mem[i] for i in fail])
-            for i in fail[::-1]:
-                del g_r[i], g_minv[i], g_mem[i]
-            r2 = s0 - 1
-            vm = F[mem] + (cost.cost(mem, np.full(mem.size, r2)) + pen)
-            alive = vm <= F[r2] + pen  # otherwise pruned at r2 (if not before)
-            mem, vm = mem[alive], vm[alive]
-            c1 = float(cost.cost(np.array([r2]), np.array([s0]))[0])
-            wake = vm + c1 <= thr
-            if (~wake).any():
-                g_r.append(r2)
-                g_minv.append(float(vm[~wake].min()))
-                g_mem.append(mem[~wake])
-            if not wake.any():
-                break
-            active = np.sort(np.concatenate([active, mem[wake]]))
+            active = np.sort(np.concatenate([active, woken]))
         F[s0:s1] = vals
         P[s0:s1] = cand[arg]
         keep = ~pruned
@@ -153,6 +129,45 @@ def pelt(cost, n: int, pen: float, m: int, block: int = 64, max_block: int = 128
         block = max(16, block // 2) if rounds > 3 else min(max_block, block * 2) if rounds == 1 else block
         s0 = s1
     return backtrack(P, n)
+
+
+def _wake_groups(cost, F: np.ndarray, vals: np.ndarray, s0: int, s1: int, pen: float, groups) -> np.ndarray | None:
+    """Candidates of the groups whose lower bound can reach the block's values: they compete again.
+
+    ``groups`` is ``(g_r, g_minv, g_mem)``, the lists of :func:`pelt` (the step a group was
+    formed at, its smallest value there, its members), updated in place: a group that fails the
+    bound at ``s0`` is dissolved, its members pruned by ruptures' rule at ``s0 - 1`` dropped, the
+    ones still out of reach regrouped at ``s0 - 1``. ``None`` when no candidate wakes.
+    """
+    g_r, g_minv, g_mem = groups
+    if not g_r:
+        return None
+    steps = np.arange(s0, s1)
+    c_blk = cost.cost(np.full(steps.size, s0), steps)
+    c_blk[0] = 0.0  # empty segment
+    g = float(np.max(vals - c_blk))
+    thr = g + 1e-9 * (1.0 + abs(g))  # rounding margin: err on the side of evaluating
+    r_arr = np.asarray(g_r, dtype=np.int64)
+    lb = np.asarray(g_minv) + cost.cost(r_arr, np.full(r_arr.size, s0))
+    fail = np.flatnonzero(lb <= thr)
+    if fail.size == 0:
+        return None
+    mem = np.concatenate([g_mem[i] for i in fail])
+    for i in fail[::-1]:
+        del g_r[i], g_minv[i], g_mem[i]
+    r2 = s0 - 1
+    vm = F[mem] + (cost.cost(mem, np.full(mem.size, r2)) + pen)
+    alive = vm <= F[r2] + pen  # otherwise pruned at r2 (if not before)
+    mem, vm = mem[alive], vm[alive]
+    c1 = float(cost.cost(np.array([r2]), np.array([s0]))[0])
+    wake = vm + c1 <= thr
+    if (~wake).any():
+        g_r.append(r2)
+        g_minv.append(float(vm[~wake].min()))
+        g_mem.append(mem[~wake])
+    if not wake.any():
+        return None
+    return mem[wake]
 
 
 def backtrack(P: np.ndarray, n: int) -> list[int]:

@@ -120,14 +120,7 @@ def embedding_drift(
     two-sample test. JMLR 13, 723-773. Garreau, D., Jitkrittum, W., Kanagawa, M. (2017). Large
     sample analysis of the median heuristic. arXiv:1707.07269.
     """
-    if (
-        isinstance(n_permutations, bool)
-        or not isinstance(n_permutations, (int, np.integer))
-        or n_permutations < 1
-    ):
-        raise ValueError(f"`n_permutations` must be a positive integer, got {n_permutations!r}")
-    if max_sample is not None and (not isinstance(max_sample, (int, np.integer)) or max_sample < 2):
-        raise ValueError(f"`max_sample` must be an integer >= 2 or None, got {max_sample!r}")
+    _check_sampling(n_permutations, max_sample)
     x = _embedding_matrix(reference, "reference")
     y = _embedding_matrix(current, "current")
     if x.shape[1] != y.shape[1]:
@@ -137,36 +130,10 @@ def embedding_drift(
     rng = np.random.default_rng(seed)
     centroid = _cosine_distance(x.mean(axis=0), y.mean(axis=0))
     m_total, n_total = x.shape[0], y.shape[0]
-    if max_sample is not None and m_total > max_sample:
-        x = x[np.sort(rng.choice(m_total, max_sample, replace=False))]
-    if max_sample is not None and n_total > max_sample:
-        y = y[np.sort(rng.choice(n_total, max_sample, replace=False))]
+    x = _subsample(x, max_sample, rng)
+    y = _subsample(y, max_sample, rng)
     m, n = x.shape[0], y.shape[0]
-    z = np.vstack([x, y])
-    sq = np.einsum("ij,ij->i", z, z)
-    d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * (z @ z.T), 0.0)
-    np.fill_diagonal(d2, 0.0)
-    iu = np.triu_indices(m + n, k=1)
-    dists = np.sqrt(d2[iu])
-    bandwidth = float(np.median(dists))
-    if bandwidth == 0.0:
-        positive = dists[dists > 0]
-        bandwidth = float(positive.mean()) if positive.size else 0.0
-    del dists, iu
-    if bandwidth == 0.0:
-        # Every vector is the same: no discrepancy to find.
-        stat, pvalue = 0.0, 1.0
-    else:
-        kmat = np.exp(-d2 / (2.0 * bandwidth**2))
-        del d2
-        labels = np.zeros((m + n, n_permutations + 1))
-        labels[:m, 0] = 1.0
-        base = labels[:, 0].copy()
-        for b in range(1, n_permutations + 1):
-            labels[:, b] = rng.permutation(base)
-        stat_all = _mmd2_unbiased(kmat, labels, m, n)
-        stat = float(stat_all[0])
-        pvalue = float((1 + np.sum(stat_all[1:] >= stat)) / (n_permutations + 1))
+    stat, pvalue, bandwidth = _mmd_permutation_test(x, y, n_permutations, rng)
     return EmbeddingDriftResult(
         statistic=stat,
         pvalue=pvalue,
@@ -182,6 +149,60 @@ def embedding_drift(
         dim=int(x.shape[1]),
         effect=stat,
     )
+
+
+def _check_sampling(n_permutations: Any, max_sample: Any) -> None:
+    """Check ``n_permutations`` (a positive integer) and ``max_sample`` (an integer >= 2 or None)."""
+    if (
+        isinstance(n_permutations, bool)
+        or not isinstance(n_permutations, (int, np.integer))
+        or n_permutations < 1
+    ):
+        raise ValueError(f"`n_permutations` must be a positive integer, got {n_permutations!r}")
+    if max_sample is not None and (not isinstance(max_sample, (int, np.integer)) or max_sample < 2):
+        raise ValueError(f"`max_sample` must be an integer >= 2 or None, got {max_sample!r}")
+
+
+def _subsample(x: np.ndarray, max_sample: int | None, rng: np.random.Generator) -> np.ndarray:
+    """At most ``max_sample`` rows of ``x``, drawn without replacement and kept in order."""
+    if max_sample is not None and x.shape[0] > max_sample:
+        return x[np.sort(rng.choice(x.shape[0], max_sample, replace=False))]
+    return x
+
+
+def _squared_distances(z: np.ndarray) -> tuple[np.ndarray, float]:
+    """Pairwise squared Euclidean distances of the rows of ``z`` and the median-heuristic bandwidth."""
+    sq = np.einsum("ij,ij->i", z, z)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * (z @ z.T), 0.0)
+    np.fill_diagonal(d2, 0.0)
+    dists = np.sqrt(d2[np.triu_indices(z.shape[0], k=1)])
+    bandwidth = float(np.median(dists))
+    if bandwidth == 0.0:
+        positive = dists[dists > 0]
+        bandwidth = float(positive.mean()) if positive.size else 0.0
+    return d2, bandwidth
+
+
+def _mmd_permutation_test(
+    x: np.ndarray, y: np.ndarray, n_permutations: int, rng: np.random.Generator
+) -> tuple[float, float, float]:
+    """Unbiased MMD^2 of ``x`` against ``y``, its permutation p-value and the kernel bandwidth."""
+    m, n = x.shape[0], y.shape[0]
+    d2, bandwidth = _squared_distances(np.vstack([x, y]))
+    if bandwidth == 0.0:
+        # Every vector is the same: no discrepancy to find.
+        return 0.0, 1.0, bandwidth
+    kmat = np.exp(-d2 / (2.0 * bandwidth**2))
+    del d2
+    labels = np.zeros((m + n, n_permutations + 1))
+    labels[:m, 0] = 1.0
+    base = labels[:, 0].copy()
+    for b in range(1, n_permutations + 1):
+        labels[:, b] = rng.permutation(base)
+    stat_all = _mmd2_unbiased(kmat, labels, m, n)
+    stat = float(stat_all[0])
+    pvalue = float((1 + np.sum(stat_all[1:] >= stat)) / (n_permutations + 1))
+    return stat, pvalue, bandwidth
 
 
 def _mmd2_unbiased(kmat: np.ndarray, labels: np.ndarray, m: int, n: int) -> np.ndarray:

@@ -118,26 +118,9 @@ def proportion_test(
     """
     alpha = check_alpha(alpha)
     check_alternative(alternative)
-    xa, na = _check_count(successes_a, "successes_a"), _check_count(n_a, "n_a")
-    xb, nb = _check_count(successes_b, "successes_b"), _check_count(n_b, "n_b")
-    for x, n, xn, nn in ((xa, na, "successes_a", "n_a"), (xb, nb, "successes_b", "n_b")):
-        if n == 0:
-            raise ValueError(f"`{nn}` must be positive, got 0")
-        if x > n:
-            raise ValueError(f"`{xn}` ({x}) must not exceed `{nn}` ({n})")
+    xa, na, xb, nb = _check_counts(successes_a, n_a, successes_b, n_b)
     pa, pb = xa / na, xb / nb
-    pooled = (xa + xb) / (na + nb)
-    var = pooled * (1.0 - pooled) * (1.0 / na + 1.0 / nb)
-    if var > 0:
-        z = (pb - pa) / math.sqrt(var)
-        if alternative == "two-sided":
-            pvalue = float(2.0 * stats.norm.sf(abs(z)))
-        elif alternative == "greater":
-            pvalue = float(stats.norm.sf(z))
-        else:
-            pvalue = float(stats.norm.cdf(z))
-    else:
-        z, pvalue = 0.0, 1.0
+    z, pvalue = _pooled_z(xa, na, xb, nb, alternative)
     fisher = stats.fisher_exact([[xb, nb - xb], [xa, na - xa]], alternative=alternative)
     la, ua = wilson_interval(xa, na, alpha)
     lb, ub = wilson_interval(xb, nb, alpha)
@@ -162,3 +145,30 @@ def proportion_test(
         successes_b=xb,
         n_b=nb,
     )
+
+
+def _check_counts(successes_a: Any, n_a: Any, successes_b: Any, n_b: Any) -> tuple[int, int, int, int]:
+    """The four counts as integers, each sample non-empty with no more successes than events."""
+    xa, na = _check_count(successes_a, "successes_a"), _check_count(n_a, "n_a")
+    xb, nb = _check_count(successes_b, "successes_b"), _check_count(n_b, "n_b")
+    for x, n, xn, nn in ((xa, na, "successes_a", "n_a"), (xb, nb, "successes_b", "n_b")):
+        if n == 0:
+            raise ValueError(f"`{nn}` must be positive, got 0")
+        if x > n:
+            raise ValueError(f"`{xn}` ({x}) must not exceed `{nn}` ({n})")
+    return xa, na, xb, nb
+
+
+def _pooled_z(xa: int, na: int, xb: int, nb: int, alternative: str) -> tuple[float, float]:
+    """Pooled z statistic of rate b against rate a and its normal p-value (0 and 1 without variance)."""
+    pa, pb = xa / na, xb / nb
+    pooled = (xa + xb) / (na + nb)
+    var = pooled * (1.0 - pooled) * (1.0 / na + 1.0 / nb)
+    if not var > 0:
+        return 0.0, 1.0
+    z = (pb - pa) / math.sqrt(var)
+    if alternative == "two-sided":
+        return z, float(2.0 * stats.norm.sf(abs(z)))
+    if alternative == "greater":
+        return z, float(stats.norm.sf(z))
+    return z, float(stats.norm.cdf(z))

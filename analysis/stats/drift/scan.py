@@ -190,23 +190,20 @@ def drift_scan(
     Parameters
     ----------
     events
-        Events with a timestamp column ``ts_column`` and ``column``.
-    column
-        The column to scan.
+        Events holding the columns ``column`` and ``ts_column``.
+    column, ts_column
+        Names of the column to scan and of the timestamp column.
     reference
-        ``(start, end)``: the reference is the events with ``start <= ts < end``; or a boolean
-        mask (one value per row of ``events``). Bounds must be time-zone aware when the
-        timestamps are.
+        ``(start, end)``: the events with ``start <= ts < end`` (bounds time-zone aware when the
+        timestamps are); or a boolean mask with one value per row of ``events``.
     window, step
-        Window length and the distance between window starts, as pandas durations (``"6h"``);
-        ``step`` defaults to ``window`` (adjacent windows). Window starts are aligned to
-        multiples of ``step`` since the Unix epoch and cover the first to the last event.
+        Window length and distance between window starts, as pandas durations (``"6h"``); ``step``
+        defaults to ``window``. Starts are aligned to multiples of ``step`` since the Unix epoch
+        and cover the first to the last event.
     test
         ``"auto"`` (``ks`` for numbers, ``chi-square`` for labels, ``proportion`` for booleans),
-        or one of ``"ks"``, ``"chi-square"``, ``"proportion"``, ``"psi"``, ``"jensen-shannon"``,
-        ``"wasserstein"`` (the last three are distances: no p-value).
-    ts_column
-        Name of the timestamp column.
+        ``"ks"``, ``"chi-square"``, ``"proportion"``, or a distance without p-value: ``"psi"``,
+        ``"jensen-shannon"``, ``"wasserstein"``.
     alpha
         False discovery rate; p-values are Benjamini-Hochberg adjusted across the windows.
     effect_threshold
@@ -218,48 +215,28 @@ def drift_scan(
     Returns
     -------
     DriftScanResult
-        ``frame`` with one row per window: ``window_start``, ``window_end``, ``n`` (non-missing
-        values of the column), ``statistic``, ``pvalue`` (adjusted), ``pvalue_raw``, ``effect``,
-        ``drifted`` (nullable boolean) and ``overlaps_reference``. Windows without values keep
-        their row with missing numbers and ``drifted`` missing: an empty window is not "no
-        drift". For tests with a p-value, ``drifted`` = ``pvalue <= alpha`` and
-        ``|effect| >= effect_threshold``; for distances, ``effect >= effect_threshold``.
+        ``frame``, one row per window: ``window_start``, ``window_end``, ``n`` (non-missing values),
+        ``statistic``, ``pvalue`` (adjusted), ``pvalue_raw``, ``effect``, ``overlaps_reference``,
+        ``drifted``: ``pvalue <= alpha`` and ``|effect| >= effect_threshold`` (distances: the
+        effect alone), missing for an empty window (which is not "no drift").
 
     Notes
     -----
-    Each window is compared with the whole reference, which is prepared once (sorted, counted
-    or binned). Windows inside the reference period are compared with a sample that contains
-    them, so read them as a baseline, not as independent tests (``overlaps_reference``).
-    The effects are those of :func:`drift_table` and do not depend on how much larger the
-    reference is than a window.
+    Each window is compared with the whole reference, prepared once (sorted, counted or binned).
+    Windows inside the reference period are compared with a sample that contains them: read them
+    as a baseline, not as independent tests (``overlaps_reference``). The effects are those of
+    :func:`drift_table` and do not depend on how much larger the reference is than a window.
     """
-    if not isinstance(events, pd.DataFrame):
-        raise ValueError(f"`events` must be a DataFrame, got {type(events).__name__}")
-    for c, pname in ((ts_column, "ts_column"), (column, "column")):
-        if c not in events.columns:
-            raise ValueError(f"`{pname}` {c!r} is not a column of `events`")
-    if test not in _SCAN_TESTS:
-        raise ValueError(f"`test` must be one of {_SCAN_TESTS}, got {test!r}")
+    _check_events(events, column, ts_column, test)
     alpha = check_alpha(alpha)
-    window_td = check_duration(window, "window")
-    step_td = window_td if step is None else check_duration(step, "step")
-    ts = events[ts_column]
-    if not pd.api.types.is_datetime64_any_dtype(ts.dtype):
-        raise ValueError(f"`ts_column` {ts_column!r} must hold timestamps, got dtype {ts.dtype}")
-    tz = getattr(ts.dtype, "tz", None)
+    window_td, step_td = _window_step(window, step)
+    ts, tz = _timestamps(events, ts_column)
     values = events[column]
     ref_mask, ref_bounds = _reference_mask(reference, ts, tz, len(events))
-    if weights is not None and weights not in events.columns:
-        raise ValueError(f"`weights` {weights!r} is not a column of `events`")
-    wts = events[weights] if weights is not None else None
-    ref_values = values[ref_mask]
-    if ref_values.notna().sum() == 0:
-        raise ValueError("`reference` selects no events with a value in `column`")
+    wts = _weights(events, weights)
+    ref_values = _reference_values(values, ref_mask)
     test = _resolve_test(test, series_kind(values), column, wts is not None)
-    if effect_threshold is None:
-        threshold = DEFAULT_EFFECT_THRESHOLDS[test]
-    else:
-        threshold = resolve_thresholds(effect_threshold)[test]
+    threshold = _threshold(test, effect_threshold)
     prepared = _Prepared(test, ref_values if wts is None else _Counted(ref_values, wts[ref_mask]))
     recs = _window_records(prepared, ts, values, ref_mask, wts, (window_td, step_td))
     return DriftScanResult(
@@ -275,6 +252,55 @@ def drift_scan(
         effect_threshold=float(threshold),
         params={"ts_column": ts_column, "reference_kind": "period" if ref_bounds else "mask"},
     )
+
+
+def _check_events(events: Any, column: str, ts_column: str, test: str) -> None:
+    """Check that ``events`` is a DataFrame holding both columns, and the name of the test."""
+    if not isinstance(events, pd.DataFrame):
+        raise ValueError(f"`events` must be a DataFrame, got {type(events).__name__}")
+    for c, pname in ((ts_column, "ts_column"), (column, "column")):
+        if c not in events.columns:
+            raise ValueError(f"`{pname}` {c!r} is not a column of `events`")
+    if test not in _SCAN_TESTS:
+        raise ValueError(f"`test` must be one of {_SCAN_TESTS}, got {test!r}")
+
+
+def _window_step(window: Any, step: Any) -> tuple[pd.Timedelta, pd.Timedelta]:
+    """The window length and the step between window starts (``None``: the window length)."""
+    window_td = check_duration(window, "window")
+    return window_td, window_td if step is None else check_duration(step, "step")
+
+
+def _timestamps(events: pd.DataFrame, ts_column: str) -> tuple[pd.Series, Any]:
+    """The timestamp column, checked to hold timestamps, and its time zone (``None``: naive)."""
+    ts = events[ts_column]
+    if not pd.api.types.is_datetime64_any_dtype(ts.dtype):
+        raise ValueError(f"`ts_column` {ts_column!r} must hold timestamps, got dtype {ts.dtype}")
+    return ts, getattr(ts.dtype, "tz", None)
+
+
+def _reference_values(values: pd.Series, ref_mask: np.ndarray) -> pd.Series:
+    """The scanned column's values in the reference, which must hold at least one value."""
+    ref_values = values[ref_mask]
+    if ref_values.notna().sum() == 0:
+        raise ValueError("`reference` selects no events with a value in `column`")
+    return ref_values
+
+
+def _weights(events: pd.DataFrame, weights: str | None) -> pd.Series | None:
+    """The column of counts named by ``weights``, or ``None``."""
+    if weights is None:
+        return None
+    if weights not in events.columns:
+        raise ValueError(f"`weights` {weights!r} is not a column of `events`")
+    return events[weights]
+
+
+def _threshold(test: str, effect_threshold: float | None) -> float:
+    """The effect threshold of ``test``: the given one, or the default."""
+    if effect_threshold is None:
+        return DEFAULT_EFFECT_THRESHOLDS[test]
+    return resolve_thresholds(effect_threshold)[test]
 
 
 def _reference_mask(

@@ -287,53 +287,86 @@ def drift_table(
     10-point shift of a category share (effect >= 0.1) and a 10% -> 15% rate (h = 0.15) are
     flagged.
     """
-    if not isinstance(reference_frame, pd.DataFrame):
-        raise ValueError(f"`reference_frame` must be a DataFrame, got {type(reference_frame).__name__}")
-    if not isinstance(current_frame, pd.DataFrame):
-        raise ValueError(f"`current_frame` must be a DataFrame, got {type(current_frame).__name__}")
+    _check_frames(reference_frame, current_frame)
     alpha = check_alpha(alpha)
     thresholds = resolve_thresholds(effect_threshold)
-    if max_sample is not None and (
-        isinstance(max_sample, bool) or not isinstance(max_sample, (int, np.integer)) or max_sample < 1
-    ):
-        raise ValueError(f"`max_sample` must be a positive integer or None, got {max_sample!r}")
+    _check_max_sample(max_sample)
     rng = np.random.default_rng(seed)
     ref_frame = _sample_rows(reference_frame, max_sample, rng)
     cur_frame = _sample_rows(current_frame, max_sample, rng)
     plan, skipped = _column_plan(ref_frame, cur_frame, columns)
     explicit = columns is not None
-
     rows = []
     for name, kind in plan:
-        ref, cur = ref_frame[name], cur_frame[name]
-        row = {
-            "column": name,
-            "threshold": thresholds[KIND_TEST[kind]],
-            "missing_reference": _missing_share(ref),
-            "missing_current": _missing_share(cur),
-        }
-        try:
-            test, stat, p, eff, eff_name, n_r, n_c, note = _test_column(
-                kind, ref, cur, seed=seed, max_categories=None if explicit else MAX_CATEGORIES
-            )
-        except _TooManyCategories as exc:
-            skipped[name] = str(exc)
-            continue
-        except ValueError as exc:
-            if "unhashable" in str(exc) and not explicit:
-                skipped[name] = str(exc)
-                continue
-            if "no values" not in str(exc) and "at least 2 vectors" not in str(exc):
-                raise
-            test, stat, p, eff, eff_name = KIND_TEST[kind], math.nan, math.nan, math.nan, ""
-            n_r, n_c = int(ref.notna().sum()), int(cur.notna().sum())
-            note = f"not tested: {exc}"
-        row.update(
-            test=test, statistic=stat, pvalue_raw=p, effect=eff, effect_name=eff_name,
-            n_reference=n_r, n_current=n_c, note=note,
-        )
-        rows.append(row)
+        row = _table_row(name, kind, ref_frame[name], cur_frame[name], thresholds, seed, explicit, skipped)
+        if row is not None:
+            rows.append(row)
+    return _table_frame(rows, alpha, thresholds, skipped)
 
+
+def _check_frames(reference_frame: Any, current_frame: Any) -> None:
+    """Check that both samples are DataFrames."""
+    if not isinstance(reference_frame, pd.DataFrame):
+        raise ValueError(f"`reference_frame` must be a DataFrame, got {type(reference_frame).__name__}")
+    if not isinstance(current_frame, pd.DataFrame):
+        raise ValueError(f"`current_frame` must be a DataFrame, got {type(current_frame).__name__}")
+
+
+def _check_max_sample(max_sample: Any) -> None:
+    """Check ``max_sample``: a positive integer or ``None``."""
+    if max_sample is not None and (
+        isinstance(max_sample, bool) or not isinstance(max_sample, (int, np.integer)) or max_sample < 1
+    ):
+        raise ValueError(f"`max_sample` must be a positive integer or None, got {max_sample!r}")
+
+
+def _table_row(
+    name: str,
+    kind: str,
+    ref: pd.Series,
+    cur: pd.Series,
+    thresholds: Mapping[str, float],
+    seed: int | None,
+    explicit: bool,
+    skipped: dict[str, str],
+) -> dict[str, Any] | None:
+    """The row of one column; ``None`` (and the reason in ``skipped``) when it is skipped.
+
+    A side without values gives a row with missing numbers and a note, not an error.
+    """
+    row = {
+        "column": name,
+        "threshold": thresholds[KIND_TEST[kind]],
+        "missing_reference": _missing_share(ref),
+        "missing_current": _missing_share(cur),
+    }
+    try:
+        test, stat, p, eff, eff_name, n_r, n_c, note = _test_column(
+            kind, ref, cur, seed=seed, max_categories=None if explicit else MAX_CATEGORIES
+        )
+    except _TooManyCategories as exc:
+        skipped[name] = str(exc)
+        return None
+    except ValueError as exc:
+        if "unhashable" in str(exc) and not explicit:
+            skipped[name] = str(exc)
+            return None
+        if "no values" not in str(exc) and "at least 2 vectors" not in str(exc):
+            raise
+        test, stat, p, eff, eff_name = KIND_TEST[kind], math.nan, math.nan, math.nan, ""
+        n_r, n_c = int(ref.notna().sum()), int(cur.notna().sum())
+        note = f"not tested: {exc}"
+    row.update(
+        test=test, statistic=stat, pvalue_raw=p, effect=eff, effect_name=eff_name,
+        n_reference=n_r, n_current=n_c, note=note,
+    )
+    return row
+
+
+def _table_frame(
+    rows: list[dict[str, Any]], alpha: float, thresholds: Mapping[str, float], skipped: dict[str, str]
+) -> pd.DataFrame:
+    """The table from its rows: p-values BH-adjusted, ``drifted``, the dtypes and the ``attrs``."""
     out = pd.DataFrame(rows, columns=list(_TABLE_COLUMNS))
     out["pvalue"] = benjamini_hochberg(out["pvalue_raw"].to_numpy(dtype=float)) if len(out) else []
     with np.errstate(invalid="ignore"):

@@ -125,29 +125,8 @@ def ewma_chart(
     e = xc - target
     e /= sigma
     m = e.size
-    b, a = [lam], [1.0, lam - 1.0]
-    if not reset:
-        zs = signal.lfilter(b, a, e) if m else np.zeros(0)
-        if exact_limits:
-            width = _ewma_width(np.arange(1, m + 1, dtype=np.float64), lam, L, True)
-            over, under = zs > width, zs < -width
-        else:
-            w = L * np.sqrt(lam / (2.0 - lam))
-            width = np.full(m, w)
-            over, under = zs > w, zs < -w
-        comp_alarms = np.flatnonzero(over | under)
-        codes = np.where(over[comp_alarms], 1, 2)
-    else:
-        zs, width = np.empty(m), np.empty(m)
-
-        def block(a0: int, b0: int, st: tuple[float, int]):
-            zb, _ = signal.lfilter(b, a, e[a0:b0], zi=[(1.0 - lam) * st[0]])
-            wb = _ewma_width(np.arange(st[1] + 1, st[1] + 1 + (b0 - a0), dtype=np.float64), lam, L, exact_limits)
-            zs[a0:b0], width[a0:b0] = zb, wb
-            code = (zb > wb).astype(np.int8) + 2 * (zb < -wb).astype(np.int8)
-            return code, (float(zb[-1]), st[1] + (b0 - a0))
-
-        comp_alarms, codes = scan_with_reset(m, block, lambda j: (0.0, 0), (0.0, 0))
+    path = _ewma_path_reset if reset else _ewma_path
+    zs, width, comp_alarms, codes = path(e, lam, L, exact_limits)
     side = np.where(codes == 1, "upper", "lower").astype("<U5")
     init_w = np.nan if exact_limits else L * np.sqrt(lam / (2.0 - lam))
     z_full = expand(zs, observed, 0.0)
@@ -169,6 +148,42 @@ def ewma_chart(
         n=arr.size,
         n_observed=m,
     )
+
+
+def _ewma_path(e: np.ndarray, lam: float, L: float, exact: bool):
+    """EWMA path, half-widths, alarm positions and codes (1 upper, 2 lower) without reset.
+
+    ``e`` holds the observed points standardised, ``(x - target) / sigma``; the path is one
+    linear filter over all of them.
+    """
+    m = e.size
+    zs = signal.lfilter([lam], [1.0, lam - 1.0], e) if m else np.zeros(0)
+    if exact:
+        width = _ewma_width(np.arange(1, m + 1, dtype=np.float64), lam, L, True)
+        over, under = zs > width, zs < -width
+    else:
+        w = L * np.sqrt(lam / (2.0 - lam))
+        width = np.full(m, w)
+        over, under = zs > w, zs < -w
+    comp_alarms = np.flatnonzero(over | under)
+    return zs, width, comp_alarms, np.where(over[comp_alarms], 1, 2)
+
+
+def _ewma_path_reset(e: np.ndarray, lam: float, L: float, exact: bool):
+    """As :func:`_ewma_path`, restarting the EWMA at 0 (and its age) after each alarm."""
+    m = e.size
+    b, a = [lam], [1.0, lam - 1.0]
+    zs, width = np.empty(m), np.empty(m)
+
+    def block(a0: int, b0: int, st: tuple[float, int]):
+        zb, _ = signal.lfilter(b, a, e[a0:b0], zi=[(1.0 - lam) * st[0]])
+        wb = _ewma_width(np.arange(st[1] + 1, st[1] + 1 + (b0 - a0), dtype=np.float64), lam, L, exact)
+        zs[a0:b0], width[a0:b0] = zb, wb
+        code = (zb > wb).astype(np.int8) + 2 * (zb < -wb).astype(np.int8)
+        return code, (float(zb[-1]), st[1] + (b0 - a0))
+
+    comp_alarms, codes = scan_with_reset(m, block, lambda j: (0.0, 0), (0.0, 0))
+    return zs, width, comp_alarms, codes
 
 
 class EwmaChart:

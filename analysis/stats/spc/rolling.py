@@ -111,41 +111,9 @@ def rolling_sigma_alarm(
     ref = float(arr[obs][0]) if obs.any() else 0.0
     d = arr - ref
     if _is_duration(window):
-        if index is None or not isinstance(index, pd.DatetimeIndex):
-            raise ValueError(f"`window` {window!r} is a duration: `series` must be a Series with a DatetimeIndex")
-        if not index.is_monotonic_increasing:
-            raise ValueError("`series` must have a sorted DatetimeIndex for a duration `window`")
-        try:
-            if isinstance(window, (datetime.timedelta, np.timedelta64)):
-                win = window
-            else:
-                win = pd.tseries.frequencies.to_offset(window)
-            if pd.Timedelta(win) <= pd.Timedelta(0):
-                raise ValueError
-            window = pd.Timedelta(win) if not isinstance(window, str) else window
-        except (ValueError, TypeError):
-            raise ValueError(f"`window` must be a positive duration, got {window!r}") from None
-        mp = 2 if min_periods is None else int(min_periods)
-        if mp < 2:
-            raise ValueError(f"`min_periods` must be >= 2, got {min_periods!r}")
-        roll = pd.Series(d, index=index).rolling(window, min_periods=mp, closed="left")
-        mean, std = roll.mean().to_numpy(), roll.std().to_numpy()
-        win_param: Any = str(window)
+        mean, std, mp, win_param = _duration_baseline(d, index, window, min_periods)
     else:
-        if isinstance(window, (bool, np.bool_)) or not isinstance(window, (int, np.integer)) or window < 2:
-            raise ValueError(f"`window` must be an int >= 2 or a duration string, got {window!r}")
-        window = int(window)
-        mp = window if min_periods is None else int(min_periods)
-        if not 2 <= mp <= window:
-            raise ValueError(f"`min_periods` must be in [2, window={window}], got {min_periods!r}")
-        dc = d[obs]
-        roll = pd.Series(dc).rolling(window, min_periods=mp)
-        # stats of the j observed points before: index j-1 of the rolling result; j = 0 -> none
-        mean_c = np.concatenate([[np.nan], roll.mean().to_numpy()])
-        std_c = np.concatenate([[np.nan], roll.std().to_numpy()])
-        before = np.cumsum(obs) - obs  # observed points strictly before each position
-        mean, std = mean_c[before], std_c[before]
-        win_param = window
+        mean, std, mp, win_param = _count_baseline(d, obs, window, min_periods)
     with np.errstate(invalid="ignore"):
         hi = d > mean + k * std
         lo = d < mean - k * std
@@ -171,3 +139,42 @@ def rolling_sigma_alarm(
         n_observed=int(obs.sum()),
         index=index,
     )
+
+
+def _duration_baseline(d: np.ndarray, index: pd.Index | None, window: Any, min_periods: int | None):
+    """Mean, std of the observed points in ``[t - window, t)``, the checked ``min_periods``, the window."""
+    if index is None or not isinstance(index, pd.DatetimeIndex):
+        raise ValueError(f"`window` {window!r} is a duration: `series` must be a Series with a DatetimeIndex")
+    if not index.is_monotonic_increasing:
+        raise ValueError("`series` must have a sorted DatetimeIndex for a duration `window`")
+    try:
+        if isinstance(window, (datetime.timedelta, np.timedelta64)):
+            win = window
+        else:
+            win = pd.tseries.frequencies.to_offset(window)
+        if pd.Timedelta(win) <= pd.Timedelta(0):
+            raise ValueError
+        window = pd.Timedelta(win) if not isinstance(window, str) else window
+    except (ValueError, TypeError):
+        raise ValueError(f"`window` must be a positive duration, got {window!r}") from None
+    mp = 2 if min_periods is None else int(min_periods)
+    if mp < 2:
+        raise ValueError(f"`min_periods` must be >= 2, got {min_periods!r}")
+    roll = pd.Series(d, index=index).rolling(window, min_periods=mp, closed="left")
+    return roll.mean().to_numpy(), roll.std().to_numpy(), mp, str(window)
+
+
+def _count_baseline(d: np.ndarray, obs: np.ndarray, window: Any, min_periods: int | None):
+    """Mean, std of the previous ``window`` observed points, the checked ``min_periods``, the window."""
+    if isinstance(window, (bool, np.bool_)) or not isinstance(window, (int, np.integer)) or window < 2:
+        raise ValueError(f"`window` must be an int >= 2 or a duration string, got {window!r}")
+    window = int(window)
+    mp = window if min_periods is None else int(min_periods)
+    if not 2 <= mp <= window:
+        raise ValueError(f"`min_periods` must be in [2, window={window}], got {min_periods!r}")
+    roll = pd.Series(d[obs]).rolling(window, min_periods=mp)
+    # stats of the j observed points before: index j-1 of the rolling result; j = 0 -> none
+    mean_c = np.concatenate([[np.nan], roll.mean().to_numpy()])
+    std_c = np.concatenate([[np.nan], roll.std().to_numpy()])
+    before = np.cumsum(obs) - obs  # observed points strictly before each position
+    return mean_c[before], std_c[before], mp, window
