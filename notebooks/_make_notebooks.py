@@ -133,7 +133,7 @@ def build(name: str, spec: dict[str, str]) -> nbformat.NotebookNode:
             "import analysis.report as report\n"
             "from analysis import params\n"
             "\n"
-            "p = params.validate_parameters(globals())\n"
+            "p = params.validate_parameters(globals(), params.NOTEBOOK_PARAMETERS)\n"
             "p"
         ),
         new_markdown_cell(

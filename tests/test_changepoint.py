@@ -483,7 +483,7 @@ def test_short_series_with_a_clear_step_is_found():
     # n = 16 and n = 21 (short series: the n = 15-21), a step of 6 noise sd in the middle.
     # Over 100 seeds it is found exactly at its place in 100% (n = 16) and 95% (n = 21) of them;
     # require 18 of 20 (P(fewer | 20, 0.95) = 0.08, the seeds are fixed). A line explains much of a
-    # step in so few points, which is why smaller steps are found less often (see detect's Notes).
+    # step in so few points, which is why smaller steps are found less often (see the Calibration paragraph of analysis.stats.changepoint.detect's module docstring).
     for n in (16, 21):
         h = n // 2
         found = 0
