@@ -107,3 +107,46 @@ def test_no_private_name_crosses_a_module() -> None:
             if leaf.startswith("_") and not leaf.startswith("__") and leaf != "_common":
                 crossing.append(f"{modules[m].relative_to(PACKAGE.parent)}:{line} imports {target}{'.' + name if name else ''}")
     assert not crossing, "private names imported across modules:\n" + "\n".join(sorted(crossing))
+
+
+#: Public entry points whose keywords are a command's options (the loaders', the engine's, the
+#: generators', the gate's and the statistics' own): they may take more than eight parameters.
+ENTRY_POINTS = {
+    "analysis.engine.base.window_aggregates", "analysis.loaders.convert.convert_events",
+    "analysis.loaders.engine_events.open_events", "analysis.loaders.load.load_events",
+    "analysis.prevention.gate.evaluate_gate", "analysis.scenarios.write.write_events",
+    "analysis.scenarios.write.write_sample_data", "analysis.stats.changepoint.detect.detect",
+    "analysis.stats.drift.scan.drift_scan",
+}
+
+
+def _functions() -> list[tuple[str, str, ast.FunctionDef]]:
+    out = []
+    for m, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                out.append((m, str(path.relative_to(PACKAGE.parent)), node))
+    return out
+
+
+def test_no_module_is_over_800_lines() -> None:
+    long = {str(p.relative_to(PACKAGE.parent)): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 800}
+    assert not long, long
+
+
+def test_no_function_is_over_80_lines() -> None:
+    long = [f"{path}:{f.lineno} {f.name} ({f.end_lineno - f.lineno + 1} lines)" for _, path, f in _functions()
+            if f.end_lineno - f.lineno + 1 > 80]
+    assert not long, "\n".join(long)
+
+
+def test_no_function_takes_more_than_8_parameters_but_the_entry_points() -> None:
+    many = []
+    for m, path, f in _functions():
+        a = f.args
+        names = [x.arg for x in (*a.posonlyargs, *a.args, *a.kwonlyargs)]
+        n = len(names) - (1 if names and names[0] in ("self", "cls") else 0)
+        if n > 8 and f"{m}.{f.name}" not in ENTRY_POINTS:
+            many.append(f"{path}:{f.lineno} {f.name} ({n} parameters)")
+    assert not many, "\n".join(many)
