@@ -152,7 +152,9 @@ def test_values_are_normalised() -> None:
                                   window="30min", metric="refused", assume_tz="UTC", seed=3))
     assert p.reported_at == pd.Timestamp("2026-03-01T11:00:00Z")  # +01:00 -> UTC by hand
     assert p.segment_by == ("risk_category", "framing")
-    assert (p.window, p.metric, p.assume_tz, p.seed) == ("30min", "refused", "UTC", 3)
+    # the window is typed once, here: downstream gets a Timedelta and never parses it again
+    assert (p.window, p.metric, p.assume_tz, p.seed) == (pd.Timedelta("30min"), "refused", "UTC", 3)
+    assert p.raw["window"] == "30min"
 
 
 def test_unknown_names_are_listed_with_a_suggestion() -> None:
