@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from analysis.params import add_arguments, arguments_to_raw
+from analysis.schema.metrics import LEGACY_SIDEDNESS
 
 __all__ = ["main", "build_parser", "EXIT_USAGE", "EXIT_FAILED"]
 
@@ -197,9 +198,11 @@ def _add_gate(sub: Any) -> None:
     gate.add_argument("--treatment", required=True, metavar="COL=VALUE", help="the canary arm, e.g. model_version=medtriage-v2")
     gate.add_argument("--metric", default="refused", metavar="COL", help="boolean outcome column (default: refused)")
     gate.add_argument("--by", default="risk_category", metavar="COL", help="tier column (default: risk_category)")
-    gate.add_argument("--direction", default=None, choices=("up", "down"),
-                      help="which way is bad: up (treatment's rate higher) or down; default per metric: refused down, "
-                           "escalated/hallucinated up")
+    gate.add_argument("--alternative", default=None, choices=("greater", "less"),
+                      help="which way is bad: greater (treatment's rate higher) or less; default per metric: refused less, "
+                           "escalated/hallucinated greater")
+    # the old spelling, still read (with a deprecation note on stderr)
+    gate.add_argument("--direction", default=None, choices=("up", "down"), help=argparse.SUPPRESS)
     gate.add_argument("--alpha", type=float, default=0.05, help="family-wise error over tiers and looks (default: 0.05)")
     gate.add_argument("--tolerance", nargs="+", default=[], metavar="TIER=RATE",
                       help="tolerated harm per tier, e.g. high=0.002 (default: the scope step's tier tolerances)")
@@ -234,7 +237,7 @@ def _gate(args: argparse.Namespace) -> int:
         return _error(str(exc))
     try:
         result = evaluate_gate(src.engine, control=args.control, treatment=args.treatment, metric=args.metric, by=args.by,
-                               direction=args.direction, alpha=args.alpha, tolerances=tolerances, every=args.every,
+                               alternative=_gate_alternative(args), alpha=args.alpha, tolerances=tolerances, every=args.every,
                                start=args.start, end=args.end, method=args.method, tau=args.tau)
     except GateInputError as exc:
         return _error(str(exc))
@@ -245,6 +248,15 @@ def _gate(args: argparse.Namespace) -> int:
     print(result.to_json())
     print(result.line(), file=sys.stderr)
     return result.exit_code
+
+
+def _gate_alternative(args: argparse.Namespace) -> str | None:
+    """``--alternative``, or the deprecated ``--direction up|down`` read as it."""
+    if args.direction is None:
+        return args.alternative
+    new = LEGACY_SIDEDNESS[args.direction]
+    print(f"note: --direction {args.direction} is deprecated; write --alternative {new}", file=sys.stderr)
+    return args.alternative or new
 
 
 def _error(message: str, code: int = EXIT_USAGE) -> int:

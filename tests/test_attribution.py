@@ -200,7 +200,7 @@ def test_detect_onset_step_and_constant():
     n = rng.integers(20, 40, size=300)
     p = np.where(np.arange(300) >= 200, 0.60, 0.99)
     k = rng.binomial(n, p)
-    o = detect_onset(_series(n, k), metric="refused", kind="rate", direction="down")
+    o = detect_onset(_series(n, k), metric="refused", kind="rate", alternative="less")
     assert o.significant
     assert abs((o.ts - (T0 + pd.Timedelta(hours=200))) / pd.Timedelta(hours=1)) <= 2
     assert o.interval[0] <= o.ts <= o.interval[1]
@@ -208,10 +208,10 @@ def test_detect_onset_step_and_constant():
     assert o.effect == pytest.approx(h, abs=0.05)  # the onset may sit a window off the step
     # no onset on a constant rate (invariant: no alarm on an in-control series)
     k0 = rng.binomial(n, 0.99)
-    assert not detect_onset(_series(n, k0), metric="refused", kind="rate", direction="down").significant
-    # a change the harmless way is not an incident when the bad direction is "down"
+    assert not detect_onset(_series(n, k0), metric="refused", kind="rate", alternative="less").significant
+    # a change the harmless way is not an incident when the bad direction is "less"
     k_up = rng.binomial(n, np.where(np.arange(300) >= 200, 0.999, 0.90))
-    assert not detect_onset(_series(n, k_up), metric="refused", kind="rate", direction="down").significant
+    assert not detect_onset(_series(n, k_up), metric="refused", kind="rate", alternative="less").significant
 
 
 def test_detect_onset_ramp_starts_before_the_change_point():
@@ -223,7 +223,7 @@ def test_detect_onset_ramp_starts_before_the_change_point():
     n = rng.integers(30, 60, size=N)
     ramp = np.clip((np.arange(N) - 300) / 72, 0, 1)
     k = rng.binomial(n, 0.01 + 0.39 * ramp)
-    o = detect_onset(_series(n, k), metric="escalated", kind="rate", direction="up")
+    o = detect_onset(_series(n, k), metric="escalated", kind="rate", alternative="greater")
     assert o.significant
     err = (o.ts - (T0 + pd.Timedelta(hours=300))) / pd.Timedelta(hours=1)
     assert -12 <= err <= 24, err

@@ -36,7 +36,7 @@ def test_classify_gap_categories():
     assert classify_gap(_run("weekly_evaluation", "evaluation", "outcome"), any_alarm_before_report=True)[0] == "evaluation_lag"
     assert classify_gap(_run("segment_cusum", "spc", "outcome", "refused"), any_alarm_before_report=True)[0] == "spc_missing"
     assert classify_gap(None, any_alarm_before_report=False)[0] == "quality_signal_missing"
-    assert DEFAULT_THRESHOLDS["retrieval_top1_score"] == ("below", 0.72)
+    assert DEFAULT_THRESHOLDS["retrieval_top1_score"] == ("less", 0.72)
 
 
 def test_replay_step_change_alarms_after_onset_and_not_before():
@@ -52,7 +52,7 @@ def test_replay_step_change_alarms_after_onset_and_not_before():
     reported = onset + pd.Timedelta(days=5)
     ev = pd.DataFrame({"event_id": ["x"], "ts": [T0]})
     q4 = replay_monitors(
-        WatchedMetric(metric="escalated", kind="rate", direction="up", all_series=s, segment_series=None,
+        WatchedMetric(metric="escalated", kind="rate", alternative="greater", all_series=s, segment_series=None,
                       segment_label="all traffic", failure=None),
         ReplayPeriods(baseline=(T0, onset), detect_from=onset, reported_at=reported, window=H),
         events=ev, design=MonitorDesign(drift_columns=()),
@@ -78,7 +78,7 @@ def test_replay_without_incident_has_no_gap():
     ev = pd.DataFrame({"event_id": ["x"], "ts": [T0]})
     end = T0 + pd.Timedelta(days=20)
     q4 = replay_monitors(
-        WatchedMetric(metric="escalated", kind="rate", direction="up", all_series=s, segment_series=None,
+        WatchedMetric(metric="escalated", kind="rate", alternative="greater", all_series=s, segment_series=None,
                       segment_label="all traffic", failure=None),
         ReplayPeriods(baseline=(T0, end), detect_from=None, reported_at=None, window=H),
         events=ev, design=MonitorDesign(drift_columns=()),

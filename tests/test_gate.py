@@ -42,10 +42,10 @@ def _ramp_start(folder: Path) -> str:
 
 def test_harm_and_variance_by_hand() -> None:
     # treatment 3/10, control 20/100; smoothed 4/12 and 21/102
-    harm, var = seq.harm_and_variance(3, 10, 20, 100, "up")
+    harm, var = seq.harm_and_variance(3, 10, 20, 100, "greater")
     assert harm == pytest.approx(0.3 - 0.2)
     assert var == pytest.approx((4 / 12) * (8 / 12) / 10 + (21 / 102) * (81 / 102) / 100)
-    harm_down, var_down = seq.harm_and_variance(3, 10, 20, 100, "down")
+    harm_down, var_down = seq.harm_and_variance(3, 10, 20, 100, "less")
     assert harm_down == pytest.approx(-0.1) and var_down == pytest.approx(var)
     assert np.isnan(seq.harm_and_variance(0, 0, 1, 5)[0])
 
@@ -112,7 +112,7 @@ def test_gate_at_one_look_reports_counts_and_bounds_checked_with_scipy() -> None
     high = next(t for t in r.last.tiers if t.tier == "high")
     assert (high.n_control, high.x_control, high.n_treatment, high.x_treatment) == (600, 597, 30, 24)
     assert high.harm == pytest.approx(597 / 600 - 24 / 30)
-    # direction down: harm = p_C - p_T; lower = L_C - U_T at alpha / (2 K), K = 2 tiers
+    # alternative less: harm = p_C - p_T; lower = L_C - U_T at alpha / (2 K), K = 2 tiers
     lc, _ = _scipy_cs(597, 600, 0.05 / 4)
     _, ut = _scipy_cs(24, 30, 0.05 / 4)
     assert high.lower == pytest.approx(lc - ut, abs=1e-8)
@@ -151,7 +151,7 @@ def _naive_ever(xt, nt, xc, nc, alpha: float) -> float:
 def test_msprt_never_rejects_more_than_alpha_over_100_looks(n_c: float, n_t: float) -> None:
     alpha = 0.05
     xt, nt, xc, nc = _simulate(0.3, 0.3, n_c, n_t, looks=100, runs=2000, seed=7)
-    r = seq.mixture_sprt(xt, nt, xc, nc, tolerance=0.0, direction="up", alpha=alpha)
+    r = seq.mixture_sprt(xt, nt, xc, nc, tolerance=0.0, alternative="greater", alpha=alpha)
     ever = float(r.worse.any(axis=0).mean())
     assert ever <= alpha
     assert float((r.p_worse[-1] <= alpha).mean()) == ever  # the running p-value says the same
@@ -162,7 +162,7 @@ def test_msprt_never_rejects_more_than_alpha_over_100_looks(n_c: float, n_t: flo
 def test_exact_bounds_never_reject_more_than_alpha_over_100_looks(p: float, n_c: float, n_t: float) -> None:
     alpha = 0.05
     xt, nt, xc, nc = _simulate(p, p, n_c, n_t, looks=100, runs=2000, seed=11)
-    hb = seq.exact_harm_bounds(xt, nt, xc, nc, tolerance=0.0, direction="up", alpha=alpha)
+    hb = seq.exact_harm_bounds(xt, nt, xc, nc, tolerance=0.0, alternative="greater", alpha=alpha)
     assert float(hb.worse.any(axis=0).mean()) <= alpha
     assert _naive_ever(xt, nt, xc, nc, alpha) > 3 * alpha
 
@@ -176,7 +176,7 @@ def test_the_family_over_three_case_like_tiers_keeps_alpha() -> None:
     ever = np.zeros(runs, dtype=bool)
     for i, (p, n_c, n_t) in enumerate(tiers):
         xt, nt, xc, nc = _simulate(p, p, n_c, n_t, looks=96, runs=runs, seed=100 + i)
-        ever |= seq.exact_harm_bounds(xt, nt, xc, nc, direction="down", alpha=alpha / k).worse.any(axis=0)
+        ever |= seq.exact_harm_bounds(xt, nt, xc, nc, alternative="less", alpha=alpha / k).worse.any(axis=0)
     assert ever.mean() <= alpha
 
 
@@ -190,7 +190,7 @@ def test_holds_under_the_case_effect_at_the_real_volume() -> None:
     # refused); the real volume is ~20x the sample data's: ~140 control and ~7.4 treatment requests an hour
     alpha, k = 0.05, 3
     xt, nt, xc, nc = _simulate(0.99, 0.80, 140.0, 7.4, looks=96, runs=1000, seed=5)
-    hb = seq.exact_harm_bounds(xt, nt, xc, nc, tolerance=0.001, direction="down", alpha=alpha / k)
+    hb = seq.exact_harm_bounds(xt, nt, xc, nc, tolerance=0.001, alternative="less", alpha=alpha / k)
     held = hb.worse.any(axis=0)
     assert held.mean() >= 0.99
     first = hb.worse.argmax(axis=0) + 1
@@ -274,12 +274,12 @@ def test_bad_input_names_what_is_wrong(kwargs: dict, message: str) -> None:
     assert message in str(exc.value)
 
 
-def test_an_unknown_metric_needs_an_explicit_direction() -> None:
+def test_an_unknown_metric_needs_an_explicit_alternative() -> None:
     ev = _events([("A", "high", 10, 9), ("B", "high", 10, 9)]).rename(columns={"refused": "flag"})
-    with pytest.raises(GateInputError, match="pass --direction"):
+    with pytest.raises(GateInputError, match="pass --alternative"):
         evaluate_gate(ev, control="model_version=A", treatment="model_version=B", metric="flag")
-    r = evaluate_gate(ev, control="model_version=A", treatment="model_version=B", metric="flag", direction="up")
-    assert r.direction == "up"
+    r = evaluate_gate(ev, control="model_version=A", treatment="model_version=B", metric="flag", alternative="greater")
+    assert r.alternative == "greater"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -340,7 +340,7 @@ def test_cli_missing_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "file not found" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("flag", ["--events", "--control", "--treatment", "--metric", "--by", "--direction", "--alpha",
+@pytest.mark.parametrize("flag", ["--events", "--control", "--treatment", "--metric", "--by", "--alternative", "--alpha",
                                   "--tolerance", "--every", "--start", "--end", "--method", "--tau", "--out", "--engine"])
 def test_cli_help_documents_every_option(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
@@ -355,3 +355,16 @@ def test_python_m_analysis_gate_exit_code_and_streams() -> None:
     assert out.returncode == 1
     assert json.loads(out.stdout)["decision"] == "hold"
     assert out.stderr.startswith("gate: HOLD") and out.stderr.count("\n") == 1
+
+
+def test_cli_reads_the_old_direction_flag_with_a_note(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--direction down` (before sidedness was spelled `--alternative`) still gates the same way."""
+    args = ["gate", "--events", str(CASE / "events.parquet"), "--control", V1, "--treatment", V2, "--metric", "refused",
+            "--end", _ramp_start(CASE)]
+    new = cli.main([*args, "--alternative", "less"])
+    new_doc = json.loads(capsys.readouterr().out)
+    old = cli.main([*args, "--direction", "down"])
+    out = capsys.readouterr()
+    assert old == new and json.loads(out.out)["decision"] == new_doc["decision"]
+    assert json.loads(out.out)["alternative"] == "less"
+    assert "note: --direction down is deprecated; write --alternative less" in out.err

@@ -29,11 +29,11 @@ def test_threshold_monitor_rolling_mean_hand_worked():
     # windows (n, successes): (10, 1) (10, 1) (10, 5) (0, 0) (10, 9); rolling sum over 2 windows:
     # 1/10, 2/20, 6/20, 5/10 (the empty window adds nothing), 9/10 -> above 0.25 from the third on
     s = _rate_series(np.array([10, 10, 10, 0, 10]), np.array([1, 1, 5, 0, 9]))
-    val, alarm = threshold_monitor(s, kind="rate", side="above", threshold=0.25, rolling=2)
+    val, alarm = threshold_monitor(s, kind="rate", alternative="greater", threshold=0.25, rolling=2)
     np.testing.assert_allclose(val, [0.1, 0.1, 0.3, 0.5, 0.9])
     assert alarm.tolist() == [False, False, True, True, True]
-    with pytest.raises(ValueError, match="`side`"):
-        threshold_monitor(s, kind="rate", side="over", threshold=0.2)
+    with pytest.raises(ValueError, match="`alternative`"):
+        threshold_monitor(s, kind="rate", alternative="over", threshold=0.2)
 
 
 def test_standardize_pure_binomial_has_unit_variance():
@@ -77,7 +77,7 @@ def test_chart_design_false_alarm_rate_near_one_a_month():
         rng = np.random.default_rng(seed)
         n = rng.integers(40, 80, size=2160)
         s = _rate_series(n, rng.binomial(n, 0.1))
-        out = chart_monitors(s, kind="rate", direction="up", baseline_mask=np.ones(2160, dtype=bool), window=H, arl0=720)
+        out = chart_monitors(s, kind="rate", alternative="greater", baseline_mask=np.ones(2160, dtype=bool), window=H, arl0=720)
         counts.append(len(out["cusum"][0]))
     per_720 = np.mean(counts) / 3
     assert 0.5 <= per_720 <= 2.0, per_720

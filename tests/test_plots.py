@@ -72,7 +72,7 @@ def fake_pm() -> SimpleNamespace:
         "cusum": _run("cusum", "spc", cus, s, first=STARTS[cus.first_alarm], design={"h": 4.0}),
         "ewma": _run("ewma", "spc", ew, s, first=STARTS[ew.first_alarm]),
         "threshold": _run("threshold", "threshold", {"value": thr_val, "alarm": thr_val > 0.2}, s,
-                          design={"side": "above", "threshold": 0.2, "rolling": 6}, first=STARTS[70]),
+                          design={"alternative": "greater", "threshold": 0.2, "rolling": 6}, first=STARTS[70]),
         "noisy": _run("noisy", "spc", None, s, first=STARTS[50], false_alarms=9),
     }
     monitors = pd.DataFrame(
@@ -167,7 +167,7 @@ def test_a_threshold_on_another_signal_gets_its_own_panel(fake_pm: SimpleNamespa
     s = _series(seed=3).rename(columns={"rate": "mean"})
     fake_pm.q4.runs["relevance_threshold"] = _run(
         "relevance_threshold", "threshold", {"value": s["mean"].to_numpy(), "alarm": np.zeros(N, bool)}, s,
-        metric="retrieval_top1_score", design={"side": "below", "threshold": 0.72, "rolling": 6})
+        metric="retrieval_top1_score", design={"alternative": "less", "threshold": 0.72, "rolling": 6})
     fig = plots.plot_metric_timeline(fake_pm)
     assert len(fig.axes) == 2
     assert fig.axes[1].get_ylabel() == "retrieval_top1_score"
@@ -199,7 +199,7 @@ def test_control_charts_draw_the_chart_paths_limits_and_alarms(fake_pm: SimpleNa
 def test_rolling_sigma_chart_draws_values_and_band() -> None:
     s = _series()
     vals = pd.Series(s["rate"].to_numpy(), index=pd.DatetimeIndex(STARTS))
-    rs = spc.rolling_sigma_alarm(vals, window="24h", k=2.0)
+    rs = spc.rolling_sigma_alarm(vals, baseline_span="24h", k=2.0)
     pm = SimpleNamespace(q4=SimpleNamespace(runs={"rolling_2sigma": _run("rolling_2sigma", "spc", rs, s)}, reported_at=REPORTED),
                          onset={}, onset_result=None)
     ax = plots.plot_control_charts(pm).axes[0]

@@ -51,7 +51,7 @@ def fresh_logs(tmp_path_factory):
 def test_monitors_yaml_is_written_versioned_and_designed(refusal_report):
     sc, pm, out, paths = refusal_report
     doc, specs = mon.load_config(paths["monitors.yaml"])
-    assert doc["schema_version"] == 1 and len(specs) >= 3
+    assert doc["schema_version"] == 2 and len(specs) >= 3
     names = [s.name for s in specs]
     assert names[0] == "incident_segment" and any(n.startswith("risk_tier:") for n in names)
     inc = specs[0]
@@ -129,3 +129,28 @@ def test_regression_cases_are_the_affected_requests(refusal_report):
     # redacted like every report file: no e-mail address or phone number survives
     text = (out / "regression_cases.csv").read_text(encoding="utf-8")
     assert "@" not in text.replace("[email]", "")
+
+
+def test_a_schema_1_monitors_yaml_is_still_read_with_a_deprecation_note(refusal_report, tmp_path):
+    """monitors.yaml of schema 1 spelled sidedness `direction: up|down`: it is read as
+    `alternative: greater|less`, with a FutureWarning naming the file and the monitor, and its
+    state files keep matching (the configuration digest is the same)."""
+    import warnings
+
+    import yaml
+
+    sc, pm, out, paths = refusal_report
+    doc = yaml.safe_load(paths["monitors.yaml"].read_text())
+    old = {**doc, "schema_version": 1,
+           "monitors": [{**{k: v for k, v in m.items() if k != "alternative"},
+                         "direction": {"greater": "up", "less": "down"}[m["alternative"]]} for m in doc["monitors"]]}
+    old_path = tmp_path / "monitors_v1.yaml"
+    old_path.write_text(yaml.safe_dump(old))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, old_specs = mon.load_config(old_path)
+    assert any(issubclass(w.category, FutureWarning) and "monitors_v1.yaml: monitors[0].direction" in str(w.message)
+               and "'greater'" in str(w.message) for w in caught)
+    _, new_specs = mon.load_config(paths["monitors.yaml"])
+    assert [s.alternative for s in old_specs] == [s.alternative for s in new_specs]
+    assert mon.config_sha(old_specs) == mon.config_sha(new_specs)

@@ -571,7 +571,7 @@ def test_rolling_sigma_count_window_equals_loop():
     x = rng.normal(0.1, 0.02, 400)
     x[300:] -= 0.06
     x[rng.random(x.size) < 0.1] = np.nan
-    r = spc.rolling_sigma_alarm(x, window=24, k=2.0, min_periods=12)
+    r = spc.rolling_sigma_alarm(x, baseline_span=24, k=2.0, min_periods=12)
     mean, std, alarms = _loop_rolling(list(x), 24, 2.0, 12)
     np.testing.assert_allclose(r.baseline_mean, mean, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(r.baseline_std, std, rtol=1e-7, atol=1e-12)
@@ -587,7 +587,7 @@ def test_rolling_sigma_time_window_equals_loop():
     x = rng.normal(0.9, 0.03, t.size)
     x[rng.random(t.size) < 0.05] = np.nan
     s = pd.Series(x, index=t)
-    r = spc.rolling_sigma_alarm(s, window="24h", k=2.0, min_periods=5)
+    r = spc.rolling_sigma_alarm(s, baseline_span="24h", k=2.0, min_periods=5)
     # window "24h" = the observed points in [t - 24h, t) (pandas closed="left")
     mean, std, alarms = _loop_rolling(list(x), pd.Timedelta("24h"), 2.0, 5, times=list(t))
     np.testing.assert_allclose(r.baseline_mean, mean, rtol=1e-9, atol=1e-12)
@@ -598,10 +598,10 @@ def test_rolling_sigma_time_window_equals_loop():
 
 def test_rolling_sigma_side():
     x = np.r_[np.tile([1.0, 1.2], 20), 3.0, 1.1, -1.0]
-    both = spc.rolling_sigma_alarm(x, window=10)
+    both = spc.rolling_sigma_alarm(x, baseline_span=10)
     assert both.alarms.tolist() == [40, 42] and both.side.tolist() == ["upper", "lower"]
-    assert spc.rolling_sigma_alarm(x, window=10, side="upper").alarms.tolist() == [40]
-    assert spc.rolling_sigma_alarm(x, window=10, side="lower").alarms.tolist() == [42]
+    assert spc.rolling_sigma_alarm(x, baseline_span=10, alternative="greater").alarms.tolist() == [40]
+    assert spc.rolling_sigma_alarm(x, baseline_span=10, alternative="less").alarms.tolist() == [42]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -671,7 +671,7 @@ def _run(name: str, x: np.ndarray, a: float = 1.0, b: float = 0.0):
     if name == "shewhart":
         return spc.shewhart(y, target=b, sigma=a)
     if name == "rolling":
-        return spc.rolling_sigma_alarm(y, window=20, k=2.0)
+        return spc.rolling_sigma_alarm(y, baseline_span=20, k=2.0)
     raise AssertionError(name)
 
 
@@ -691,7 +691,7 @@ def test_no_alarm_on_constant_in_control_series(name):
     for value in (0.0, 0.1, 1e-3):  # 0.1 and 1e-3 are not exact binary fractions
         r = _run(name, np.zeros(2_000), a=1.0, b=value)
         assert r.alarms.size == 0 and r.first_alarm is None
-    r = spc.rolling_sigma_alarm(np.full(500, 0.37), window=24)  # any constant level
+    r = spc.rolling_sigma_alarm(np.full(500, 0.37), baseline_span=24)  # any constant level
     assert r.alarms.size == 0
 
 
@@ -772,7 +772,7 @@ def test_edge_cases(xs):
         spc.ewma_chart(x, target=0.0, sigma=10.0),
         spc.ewma_chart(x, target=0.0, sigma=10.0, reset=True),
         spc.shewhart(x, target=0.0, sigma=10.0),
-        spc.rolling_sigma_alarm(x, window=3, min_periods=2),
+        spc.rolling_sigma_alarm(x, baseline_span=3, min_periods=2),
         spc.bernoulli_cusum(np.where(obs, (np.nan_to_num(x) > 0).astype(float), np.nan), p0=0.3, p1=0.6, h=2.0),
         spc.binomial_cusum(np.where(obs, 1.0, np.nan), np.where(obs, 3.0, 0.0), p0=0.3, p1=0.2, h=2.0),
     ]
@@ -815,11 +815,11 @@ def test_streaming_edge_cases():
         (lambda: spc.bernoulli_cusum([0, 1], p0=1.0, p1=0.1, h=1.0), "`p0` must be in \\(0, 1\\)"),
         (lambda: spc.binomial_cusum([3], [2], p0=0.1, p1=0.2, h=1.0), "`successes` must be in \\[0, trials\\]"),
         (lambda: spc.shewhart([1.0], target=0.0, sigma=1.0, rules=(5,)), "`rules`"),
-        (lambda: spc.rolling_sigma_alarm([1.0, 2.0], window=1), "`window` must be an int >= 2"),
-        (lambda: spc.rolling_sigma_alarm([1.0, 2.0], window="1h"), "DatetimeIndex"),
+        (lambda: spc.rolling_sigma_alarm([1.0, 2.0], baseline_span=1), "`baseline_span` must be an int >= 2"),
+        (lambda: spc.rolling_sigma_alarm([1.0, 2.0], baseline_span="1h"), "DatetimeIndex"),
         (lambda: spc.rolling_sigma_alarm(pd.Series([1.0], index=pd.DatetimeIndex(["2025-01-01"], tz="UTC")),
-                                         window="-1h"), "`window` must be a positive duration"),
-        (lambda: spc.rolling_sigma_alarm([1.0, 2.0], window=5, side="up"), "`side`"),
+                                         baseline_span="-1h"), "`baseline_span` must be a positive duration"),
+        (lambda: spc.rolling_sigma_alarm([1.0, 2.0], baseline_span=5, alternative="up"), "`alternative`"),
         (lambda: spc.cusum_h_for_arl(0.5), "`arl0` must be in \\(1, 1e8\\]"),
         (lambda: spc.CusumChart(target=0.0).update("abc"), "`x` must be a number"),
         (lambda: spc.BernoulliCusumChart(p0=0.1, p1=0.2, h=1.0).update(3), "`x` must be 0/1"),

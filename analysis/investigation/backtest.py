@@ -60,14 +60,14 @@ __all__ = [
     "with_reported_at",
 ]
 
-#: Fixed business bars: metric -> (side, value). ``retrieval_top1_score`` below 0.72 is the
+#: Fixed business bars: metric -> (alternative, value): ``less`` alarms below the bar, ``greater`` above it. ``retrieval_top1_score`` below 0.72 is the
 #: reliability threshold of the legal RAG case; 95% citation accuracy is its evaluation bar
 #: (``hallucinated`` above 5%, ``correct`` below 95%); a support bot's usual escalation is 8-12%.
 DEFAULT_THRESHOLDS: dict[str, tuple[str, float]] = {
-    "retrieval_top1_score": ("below", 0.72),
-    "hallucinated": ("above", 0.05),
-    "correct": ("below", 0.95),
-    "escalated": ("above", 0.20),
+    "retrieval_top1_score": ("less", 0.72),
+    "hallucinated": ("greater", 0.05),
+    "correct": ("less", 0.95),
+    "escalated": ("greater", 0.20),
 }
 #: Metrics that are quality signals rather than outcome labels.
 QUALITY_SIGNALS = frozenset({"retrieval_top1_score", "retrieval_mean_score", "quality_score", "confidence"})
@@ -139,9 +139,9 @@ class WatchedMetric:
 
     Attributes
     ----------
-    metric, kind, direction
-        The incident's metric, ``"rate"``/``"mean"`` and its bad direction (``"up"``, ``"down"``
-        or ``"both"``).
+    metric, kind, alternative
+        The incident's metric, ``"rate"``/``"mean"`` and its bad direction (``"greater"``, ``"less"``
+        or ``"two-sided"``).
     all_series, segment_series
         The metric's windowed series on all traffic and on the affected segment (or None).
     segment_label
@@ -158,7 +158,7 @@ class WatchedMetric:
 
     metric: str
     kind: str
-    direction: str
+    alternative: str
     all_series: pd.DataFrame
     segment_series: pd.DataFrame | None = None
     segment_label: str = _ALL_TRAFFIC
@@ -205,7 +205,7 @@ class MonitorDesign:
     Attributes
     ----------
     thresholds
-        Metric -> (``"below"``/``"above"``, bar); default :data:`DEFAULT_THRESHOLDS`.
+        Metric -> (``"less"``/``"greater"``, bar); default :data:`DEFAULT_THRESHOLDS`.
     drift_columns
         Columns watched for query-mix drift (those absent from the events are skipped).
     arl0
@@ -242,7 +242,7 @@ class _Series:
     prefix: str
     metric: str
     kind: str
-    direction: str
+    alternative: str
     label: str
     frame: pd.DataFrame
 
@@ -316,18 +316,20 @@ def _watched_series(w: WatchedMetric) -> list[_Series]:
     out = []
     for prefix, m, kd, label, s in entries:
         # an extra quality signal goes bad downwards, whatever the incident metric does
-        d = w.direction if m == w.metric else ("down" if m in QUALITY_SIGNALS else w.direction)
+        d = w.alternative if m == w.metric else ("less" if m in QUALITY_SIGNALS else w.alternative)
         out.append(_Series(prefix, m, kd, d, label, s.reset_index(drop=True)))
     return out
 
 
 def _threshold_run(s: _Series, signal: str, bar_spec: tuple[str, float], periods: ReplayPeriods) -> MonitorRun:
     """The fixed business bar on the 6-window rolling mean of one series."""
-    side, bar = bar_spec
-    val, mask = threshold_monitor(s.frame, kind=s.kind, side=side, threshold=bar, rolling=6)
+    alternative, bar = bar_spec
+    val, mask = threshold_monitor(s.frame, kind=s.kind, alternative=alternative, threshold=bar, rolling=6)
     starts = s.frame["window_start"]
     alarms = [pd.Timestamp(starts.iat[i]) + periods.window for i in np.flatnonzero(mask)]
-    out = _Replayed(alarms, f"rolling 6-window mean of {s.metric} {side} {bar}", {"side": side, "threshold": bar, "rolling": 6},
+    words = {"less": "below", "greater": "above"}[alternative]
+    out = _Replayed(alarms, f"rolling 6-window mean of {s.metric} {words} {bar}",
+                    {"alternative": alternative, "threshold": bar, "rolling": 6},
                     chart={"value": val, "alarm": mask}, series=s.frame)
     return _run(f"{s.prefix}threshold", s.metric, s.label, "threshold", signal, out, periods)
 
@@ -350,7 +352,7 @@ def _series_runs(s: _Series, thresholds: Mapping[str, tuple[str, float]], period
     runs: dict[str, MonitorRun] = {}
     if s.metric in thresholds:
         runs[f"{s.prefix}threshold"] = _threshold_run(s, signal, thresholds[s.metric], periods)
-    charts = chart_monitors(s.frame, kind=s.kind, direction=s.direction, baseline_mask=periods.in_baseline(s.frame),
+    charts = chart_monitors(s.frame, kind=s.kind, alternative=s.alternative, baseline_mask=periods.in_baseline(s.frame),
                             window=periods.window, arl0=arl0)
     for cname, (alarms, chart, design) in charts.items():
         if s.prefix and cname != "cusum":

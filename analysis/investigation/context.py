@@ -24,11 +24,11 @@ __all__ = ["PATTERN_DEFAULTS", "AUTO_METRICS", "SIDE_METRICS", "Context", "Failu
 #: Per pattern: the metric (and its fallbacks), the way it goes wrong, the default window, and the
 #: failure window's length when no onset is found.
 PATTERN_DEFAULTS: dict[str, dict[str, Any]] = {
-    "retrieval": {"metric": "retrieval_top1_score", "fallbacks": ("hallucinated", "correct"), "direction": "down", "window": "6h",
+    "retrieval": {"metric": "retrieval_top1_score", "fallbacks": ("hallucinated", "correct"), "alternative": "less", "window": "6h",
                   "current_if_none": "7D"},
-    "refusal": {"metric": "refused", "fallbacks": (), "direction": "down", "window": "1h", "current_if_none": "72h"},
-    "escalation": {"metric": "escalated", "fallbacks": (), "direction": "up", "window": "1h", "current_if_none": "24h"},
-    "auto": {"metric": None, "fallbacks": (), "direction": "both", "window": None, "current_if_none": "72h"},
+    "refusal": {"metric": "refused", "fallbacks": (), "alternative": "less", "window": "1h", "current_if_none": "72h"},
+    "escalation": {"metric": "escalated", "fallbacks": (), "alternative": "greater", "window": "1h", "current_if_none": "24h"},
+    "auto": {"metric": None, "fallbacks": (), "alternative": "two-sided", "window": None, "current_if_none": "72h"},
 }
 #: Metrics ``pattern="auto"`` scans (outcome labels and the quality signals that stand for them).
 AUTO_METRICS = ("refused", "escalated", "hallucinated", "correct", "retrieval_top1_score", "quality_score")
@@ -73,11 +73,11 @@ class Context:
         """Every event up to the report (inclusive)."""
         return Where.of(None, self.reported_at, end_inclusive=True)
 
-    def failure(self, metric: str, kind: str, direction: str) -> Failure:
+    def failure(self, metric: str, kind: str, alternative: str) -> Failure:
         """The failure flag of a metric, computed once (for a mean metric without a bar it costs a quantile query)."""
-        key = (metric, kind, direction)
+        key = (metric, kind, alternative)
         if key not in self._failures:
-            self._failures[key] = failure_flag(self.eng, metric, kind, direction)
+            self._failures[key] = failure_flag(self.eng, metric, kind, alternative)
         return self._failures[key]
 
 
@@ -97,12 +97,12 @@ def kind_of(prof: Profile, col: str) -> str:
     return "rate" if prof.kind(col) == "bool" else "mean"
 
 
-def failure_flag(eng: Engine, metric: str, kind: str, direction: str) -> Failure:
+def failure_flag(eng: Engine, metric: str, kind: str, alternative: str) -> Failure:
     """The per-event failure as SQL, used by the sample scan and the error-by-confidence split, and its description."""
     prof = eng.profile()
     m = quote_ident(metric)
     if kind == "rate":
-        if direction == "down":
+        if alternative == "less":
             return Failure(f"NOT {m}", f"{metric} == False")
         return Failure(f"{m}", f"{metric} == True")
     if prof.present("hallucinated"):
@@ -112,10 +112,10 @@ def failure_flag(eng: Engine, metric: str, kind: str, direction: str) -> Failure
     x = f"CAST({m} AS DOUBLE)"
     if metric in DEFAULT_THRESHOLDS:
         side, bar = DEFAULT_THRESHOLDS[metric]
-        op = "<" if side == "below" else ">"
+        op = "<" if side == "less" else ">"
         return Failure(f"{x} {op} {float(bar)!r}", f"{metric} {op} {bar}")
-    q = eng.quantile(metric, 0.05 if direction != "up" else 0.95)
-    op = "<" if direction != "up" else ">"
+    q = eng.quantile(metric, 0.05 if alternative != "greater" else 0.95)
+    op = "<" if alternative != "greater" else ">"
     return Failure(f"{x} {op} {q!r}", f"{metric} beyond its overall 5% tail ({q:.4g})")
 
 

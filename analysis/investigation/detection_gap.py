@@ -28,11 +28,11 @@ def detection_gap(ctx: Context, aggs: Aggregates, found: OnsetFinding, changed: 
     extra = {}
     if metric != "retrieval_top1_score" and prof.present("retrieval_top1_score") and metric in RETRIEVAL_METRICS:
         extra["relevance"] = ("retrieval_top1_score", "mean", series(aggs.agg, "retrieval_top1_score"))
-    failure = ctx.failure(metric, onset.kind, onset.direction).sql
+    failure = ctx.failure(metric, onset.kind, onset.alternative).sql
     fb = eng.totals(metrics={"f": Metric("rate", failure)}, where=Where.of(*fa_base).and_(found.segment_where))
     base_fail = float(fb["f__sum"].sum() / fb["f__n"].sum()) if int(fb["f__n"].sum()) else float("nan")
     watched = backtest.WatchedMetric(
-        metric=metric, kind=onset.kind, direction=onset.direction, all_series=found.all_series,
+        metric=metric, kind=onset.kind, alternative=onset.alternative, all_series=found.all_series,
         segment_series=found.segment_series if onset.segment_column != "__all__" else None, segment_label=onset.label,
         failure=failure, failure_where=found.segment_where, baseline_failure_rate=base_fail if np.isfinite(base_fail) else 0.0,
         extra_series=extra,

@@ -1,13 +1,13 @@
 """The monitors replayed over the history, one building block each.
 
 Each block runs one kind of monitor over a windowed series (or, for drift and the evaluation,
-over the events) and returns its alarms (in the bad direction, at the close of the window that
+over the events) and returns its alarms (in the bad alternative, at the close of the window that
 raised them) with what it computed:
 
 * :func:`threshold_monitor` -- a fixed business bar on a rolling (count-weighted) mean;
 * :func:`chart_monitors` -- CUSUM, EWMA and rolling 2-sigma charts on the standardized windows
   (:func:`standardize`), or a binomial CUSUM on the failures per window (:func:`binomial_chart`)
-  for a rate with a known bad direction; designed with the ARL helpers of
+  for a rate with a known bad alternative; designed with the ARL helpers of
   :mod:`analysis.stats.spc` for one false alarm per ``arl0`` windows;
 * :func:`drift_monitors` -- query-mix drift scans against a reference period;
 * :func:`weekly_evaluation` -- a periodic evaluation of sampled labelled requests against a pass bar.
@@ -40,8 +40,9 @@ __all__ = [
 ]
 
 
-def _bad_sides(direction: str) -> set[str]:
-    return {"up": {"upper"}, "down": {"lower"}}.get(direction, {"upper", "lower", "both"}) | {"both"}
+def _bad_sides(alternative: str) -> set[str]:
+    """The chart alarm sides (``upper``/``lower``/``both``) that count for ``alternative``."""
+    return {"greater": {"upper"}, "less": {"lower"}}.get(alternative, {"upper", "lower", "both"}) | {"both"}
 
 
 def standardize(series: pd.DataFrame, kind: str, baseline_mask: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
@@ -90,8 +91,8 @@ def standardize(series: pd.DataFrame, kind: str, baseline_mask: np.ndarray) -> t
     return zc - centre, {"level": float(level), "sd": float(base_sd), "dispersion": phi, "z_centre": centre}
 
 
-def _alarm_times(starts: pd.Series, idx: Sequence[int], sides: Sequence[str] | None, direction: str, window: pd.Timedelta) -> list[pd.Timestamp]:
-    ok = _bad_sides(direction)
+def _alarm_times(starts: pd.Series, idx: Sequence[int], sides: Sequence[str] | None, alternative: str, window: pd.Timedelta) -> list[pd.Timestamp]:
+    ok = _bad_sides(alternative)
     out = []
     for j, i in enumerate(idx):
         if sides is not None and str(sides[j]) not in ok:
@@ -105,16 +106,17 @@ def threshold_monitor(
     series: pd.DataFrame,
     *,
     kind: str,
-    side: str,
+    alternative: str,
     threshold: float,
     rolling: int = 6,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rolling (count-weighted) mean of the last ``rolling`` windows against a fixed bar.
 
-    Returns ``(rolling_value, alarm_mask)``; ``side`` is ``"below"`` or ``"above"``.
+    Returns ``(rolling_value, alarm_mask)``; ``alternative`` is ``"less"`` (alarm below the bar)
+    or ``"greater"`` (above it).
     """
-    if side not in ("below", "above"):
-        raise ValueError(f"`side` must be 'below' or 'above', got {side!r}")
+    if alternative not in ("less", "greater"):
+        raise ValueError(f"`alternative` must be 'less' or 'greater', got {alternative!r}")
     if rolling < 1:
         raise ValueError(f"`rolling` must be a positive number of windows, got {rolling!r}")
     n = pd.to_numeric(series["n"], errors="coerce").fillna(0).to_numpy(float)
@@ -126,7 +128,7 @@ def threshold_monitor(
     cn = pd.Series(n).rolling(rolling, min_periods=1).sum().to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
         val = np.where(cn > 0, cs / cn, np.nan)
-    alarm = (val < threshold) if side == "below" else (val > threshold)
+    alarm = (val < threshold) if alternative == "less" else (val > threshold)
     return val, np.where(np.isfinite(val), alarm, False)
 
 
@@ -134,7 +136,7 @@ def chart_monitors(
     series: pd.DataFrame,
     *,
     kind: str,
-    direction: str,
+    alternative: str,
     baseline_mask: np.ndarray,
     window: pd.Timedelta,
     arl0: float,
@@ -145,17 +147,17 @@ def chart_monitors(
     z, info = standardize(series, kind, baseline_mask)
     starts = series["window_start"].reset_index(drop=True)
     out: dict[str, tuple[list[pd.Timestamp], Any, dict[str, Any]]] = {}
-    if kind == "rate" and direction in ("up", "down"):
-        out["cusum"] = binomial_chart(series, direction, baseline_mask, starts, window, arl0)
+    if kind == "rate" and alternative in ("greater", "less"):
+        out["cusum"] = binomial_chart(series, alternative, baseline_mask, starts, window, arl0)
     else:
         # one false alarm per arl0 windows on the side that matters (both sides when either is bad)
-        h = float(spc.cusum_h_for_arl(arl0, k=k, two_sided=direction == "both"))
+        h = float(spc.cusum_h_for_arl(arl0, k=k, two_sided=alternative == "two-sided"))
         cus = spc.tabular_cusum(z, target=0.0, sigma=1.0, k=k, h=h, reset=True)
-        out["cusum"] = (_alarm_times(starts, cus.alarms, cus.side, direction, window), cus,
+        out["cusum"] = (_alarm_times(starts, cus.alarms, cus.side, alternative, window), cus,
                         {"chart": "tabular CUSUM on standardized windows", "k": k, "h": h, "arl0": arl0, **info})
     L = float(spc.ewma_L_for_arl(arl0, lam=lam))
     ew = spc.ewma_chart(z, target=0.0, sigma=1.0, lam=lam, L=L)
-    out["ewma"] = (_alarm_times(starts, ew.alarms, ew.side, direction, window), ew,
+    out["ewma"] = (_alarm_times(starts, ew.alarms, ew.side, alternative, window), ew,
                    {"lam": lam, "L": L, "arl0": arl0, **info})
     if kind == "rate":
         vals = pd.to_numeric(series["rate"], errors="coerce") if "rate" in series.columns else (
@@ -163,14 +165,13 @@ def chart_monitors(
     else:
         vals = pd.to_numeric(series["mean"], errors="coerce")
     vals = pd.Series(vals.to_numpy(float), index=pd.DatetimeIndex(starts))
-    side = {"up": "upper", "down": "lower"}.get(direction, "both")
-    rs = spc.rolling_sigma_alarm(vals, window="7D", k=2.0, side=side)
-    out["rolling_2sigma"] = (_alarm_times(starts, rs.alarms, rs.side, direction, window), rs,
-                             {"k": 2.0, "window": "7D"})
+    rs = spc.rolling_sigma_alarm(vals, baseline_span="7D", k=2.0, alternative=alternative)
+    out["rolling_2sigma"] = (_alarm_times(starts, rs.alarms, rs.side, alternative, window), rs,
+                             {"k": 2.0, "baseline_span": "7D"})
     return out
 
 
-def binomial_chart(series: pd.DataFrame, direction: str, baseline_mask: np.ndarray, starts: pd.Series,
+def binomial_chart(series: pd.DataFrame, alternative: str, baseline_mask: np.ndarray, starts: pd.Series,
                    window: pd.Timedelta, arl0: float) -> tuple[list[pd.Timestamp], Any, dict[str, Any]]:
     """Binomial CUSUM on the failures per window (exact for sparse slices, where z-scores are not).
 
@@ -179,7 +180,7 @@ def binomial_chart(series: pd.DataFrame, direction: str, baseline_mask: np.ndarr
     ``h_event_design``, ``arl0``, ``mean_n``). ``series`` has ``n`` and ``successes`` per window,
     ``baseline_mask`` marks the in-control windows, ``starts`` their starts.
 
-    Failures are the successes (``direction="up"``) or the non-successes (``"down"``). ``p0`` is
+    Failures are the successes (``alternative="greater"``) or the non-successes (``"less"``). ``p0`` is
     the baseline failure rate, ``p1 = min(max(2 p0, p0 + 0.05), (1 + p0)/2)`` (twice the rate, at
     least 5 points more); ``h`` starts from :func:`analysis.stats.spc.bernoulli_cusum_h_for_arl` for
     ``arl0`` windows times the mean window size in events (Gan 1993: a window's increment is the
@@ -187,7 +188,7 @@ def binomial_chart(series: pd.DataFrame, direction: str, baseline_mask: np.ndarr
     """
     n = pd.to_numeric(series["n"], errors="coerce").fillna(0).to_numpy(float)
     k = pd.to_numeric(series["successes"], errors="coerce").fillna(0).to_numpy(float)
-    fails = k if direction == "up" else n - k
+    fails = k if alternative == "greater" else n - k
     bm = baseline_mask & (n > 0)
     p0 = float(fails[bm].sum() / n[bm].sum()) if n[bm].sum() > 0 else float(fails.sum() / max(n.sum(), 1))
     # no failure at all in the baseline: half a failure (a continuity correction), not zero

@@ -5,6 +5,7 @@ point after which the metric stays away from its baseline level in the bad direc
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -13,33 +14,14 @@ import pandas as pd
 
 from analysis._common import iso_z
 from analysis.stats import changepoint
+from analysis.stats.checks import check_alternative
 from analysis.stats.compare import compare_windows, pooled_level
 
-__all__ = ["OnsetSearch", "BAD_DIRECTION", "MIN_EFFECT", "Onset", "detect_onset", "segment_dict", "segment_label"]
+__all__ = ["OnsetSearch", "MIN_EFFECT", "Onset", "detect_onset", "segment_dict", "segment_label"]
 
 # ----------------------------------------------------------------------------------------------
 # onset: change-point detection on a windowed series
 # ----------------------------------------------------------------------------------------------
-
-#: The direction in which each known metric gets worse ("both" when either way is an incident).
-BAD_DIRECTION: dict[str, str] = {
-    "refused": "both",
-    "escalated": "up",
-    "hallucinated": "up",
-    "correct": "down",
-    "retrieval_top1_score": "down",
-    "retrieval_mean_score": "down",
-    "quality_score": "down",
-    "confidence": "down",
-    "latency_ms": "up",
-}
-
-
-def _check_direction(direction: str) -> str:
-    if direction not in ("up", "down", "both"):
-        raise ValueError(f"`direction` must be 'up', 'down' or 'both', got {direction!r}")
-    return direction
-
 
 
 
@@ -71,7 +53,7 @@ class Onset:
     kind: str
     segment_column: str
     segment: str
-    direction: str
+    alternative: str
     baseline_level: float
     current_level: float
     effect: float
@@ -109,7 +91,7 @@ class Onset:
             "segment": self.segment_dict,
             "method": self.method,
             "interval": None if self.interval is None else [iso_z(self.interval[0]), iso_z(self.interval[1])],
-            "direction": self.direction,
+            "alternative": self.alternative,
             "baseline": _num(self.baseline_level),
             "current": _num(self.current_level),
             "effect": _num(self.effect),
@@ -128,12 +110,12 @@ def _num(v: Any) -> float | None:
     return f if np.isfinite(f) else None
 
 
-def _bad_strength(effect: float, direction: str) -> float:
+def _bad_strength(effect: float, alternative: str) -> float:
     if not np.isfinite(effect):
         return 0.0
-    if direction == "up":
+    if alternative == "greater":
         return max(effect, 0.0)
-    if direction == "down":
+    if alternative == "less":
         return max(-effect, 0.0)
     return abs(effect)
 
@@ -203,7 +185,7 @@ def _onset_window(s: pd.DataFrame, kind: str, res: Any, j: int, bounds: list[int
     return start, lo_hi
 
 
-def _first_persistent(s: pd.DataFrame, kind: str, res: Any, empty: Onset, w: pd.Timedelta, direction: str,
+def _first_persistent(s: pd.DataFrame, kind: str, res: Any, empty: Onset, w: pd.Timedelta, alternative: str,
                       search: OnsetSearch) -> Onset:
     """The first change point after which the metric stays on the bad side, significantly; else the
     strongest candidate, not significant."""
@@ -216,10 +198,10 @@ def _first_persistent(s: pd.DataFrame, kind: str, res: Any, empty: Onset, w: pd.
     for j, cp in enumerate(cps):
         pre = all_idx[:cp]
         base, cur, eff, stat, pv, n0, n1 = compare_windows(s, kind, pre, all_idx[cp:])
-        strength = _bad_strength(eff, direction)
+        strength = _bad_strength(eff, alternative)
         if not np.isfinite(eff):
             continue
-        sign = np.sign(eff) if direction == "both" else (1.0 if direction == "up" else -1.0)
+        sign = np.sign(eff) if alternative == "two-sided" else (1.0 if alternative == "greater" else -1.0)
         persistent = _persistent(s, kind, pre, seg_idx[j + 1:], sign, min_eff)
         significant = bool(pv < search.alpha / max(search.n_tests, 1))
         if strength >= min_eff and persistent and significant:
@@ -236,7 +218,7 @@ def _first_persistent(s: pd.DataFrame, kind: str, res: Any, empty: Onset, w: pd.
 
 
 def detect_onset(series: pd.DataFrame, *, metric: str, kind: str, segment: tuple[str, str] = ("__all__", "__all__"),
-                 direction: str = "both", window: str | pd.Timedelta = "1h", end: Any = None,
+                 alternative: str = "two-sided", window: str | pd.Timedelta = "1h", end: Any = None,
                  search: OnsetSearch = OnsetSearch()) -> Onset:
     """Find when ``metric`` started to move in one segment.
 
@@ -249,8 +231,8 @@ def detect_onset(series: pd.DataFrame, *, metric: str, kind: str, segment: tuple
         Metric name and ``"rate"`` or ``"mean"``.
     segment
         ``(segment column, segment)`` the series belongs to (for the report).
-    direction
-        Which way is bad: ``"up"``, ``"down"`` or ``"both"``.
+    alternative
+        Which way is bad: ``"greater"``, ``"less"`` or ``"two-sided"``.
     window
         Window length (to turn the change-point interval into times).
     end
@@ -276,7 +258,7 @@ def detect_onset(series: pd.DataFrame, *, metric: str, kind: str, segment: tuple
     broken-stick fit (:func:`_ramp_start`); the onset is reported midway between them and the
     interval widened to hold both; for a step they coincide.
     """
-    _check_direction(direction)
+    check_alternative(alternative)
     if kind not in ("rate", "mean"):
         raise ValueError(f"`kind` must be 'rate' or 'mean', got {kind!r}")
     w = pd.Timedelta(window)
@@ -284,7 +266,7 @@ def detect_onset(series: pd.DataFrame, *, metric: str, kind: str, segment: tuple
     cost = "binomial" if kind == "rate" else "normal_mean"
     empty = Onset(
         ts=None, interval=None, metric=metric, kind=kind, segment_column=str(segment[0]), segment=str(segment[1]),
-        direction=direction, baseline_level=np.nan, current_level=np.nan, effect=np.nan, strength=0.0,
+        alternative=alternative, baseline_level=np.nan, current_level=np.nan, effect=np.nan, strength=0.0,
         statistic=np.nan, pvalue=np.nan, n_baseline=0.0, n_current=0.0, change_points=(),
         method=f"PELT change points ({cost} cost) on {w} windows", penalty=np.nan, significant=False, reason="", series=s,
     )
@@ -299,7 +281,7 @@ def detect_onset(series: pd.DataFrame, *, metric: str, kind: str, segment: tuple
     empty = _replace(empty, change_points=cp_times, penalty=float(getattr(res, "penalty", np.nan)), changepoint=res)
     if not cp_times:
         return _replace(empty, reason="no change point")
-    return _first_persistent(s, kind, res, empty, w, direction, search)
+    return _first_persistent(s, kind, res, empty, w, alternative, search)
 
 
 def _ramp_start(s: pd.DataFrame, kind: str, cp: int, w: pd.Timedelta, stop: int | None = None,
@@ -377,7 +359,5 @@ def _ramp_start(s: pd.DataFrame, kind: str, cp: int, w: pd.Timedelta, stop: int 
 
 
 def _replace(obj: Any, **kw: Any) -> Any:
-    import dataclasses
-
     return dataclasses.replace(obj, **kw)
 

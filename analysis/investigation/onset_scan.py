@@ -14,9 +14,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from analysis.investigation.series import series
+from analysis.schema import BAD_ALTERNATIVE
 from analysis.engine import Where
 from analysis.engine import query as q
-from analysis.investigation.onset import BAD_DIRECTION, Onset, OnsetSearch, detect_onset, segment_label
+from analysis.investigation.onset import Onset, OnsetSearch, detect_onset, segment_label
 from analysis.investigation.drill_down import drill_down
 from analysis.investigation.aggregate import Aggregates
 from analysis.investigation.context import Context
@@ -33,8 +34,8 @@ LOCATION_SUBDIVISION = 6
 class OnsetFinding:
     """The onset and where it was found.
 
-    ``onset`` is the chosen :class:`~analysis.investigation.onset.Onset` (its ``direction``
-    resolved to ``up``/``down``); ``scan`` every metric x segment tried; ``segment_where`` and
+    ``onset`` is the chosen :class:`~analysis.investigation.onset.Onset` (its ``alternative``
+    resolved to ``greater``/``less``); ``scan`` every metric x segment tried; ``segment_where`` and
     ``segment_series`` the onset's segment (or slice) as a filter and as its windowed series;
     ``all_series`` the metric on all traffic; ``evidence_*`` the segment where the evidence at each
     change's own time is read; ``current`` the failure window and ``pre_end`` the end of what
@@ -94,9 +95,9 @@ def _scan(ctx: Context, aggs: Aggregates) -> _Scan:
     todo = [(a, m, c, s, al, nt) for a, lst, al, nt in plan for m in metrics for (c, s) in lst]
     rows, onsets, pair_onsets = [], [], []
     for a, m, c, s, al, nt in tqdm(todo, desc="change points", leave=False, disable=not ctx.params.progress):
-        direction = ctx.defaults["direction"] if ctx.params.pattern != "auto" else BAD_DIRECTION.get(m, "both")
+        alternative = ctx.defaults["alternative"] if ctx.params.pattern != "auto" else BAD_ALTERNATIVE.get(m, "two-sided")
         sr = series(a, m, segment_column=c, segment=s)
-        o = detect_onset(sr, metric=m, kind=agg.metrics[m], segment=(c, s), direction=direction, window=aggs.window,
+        o = detect_onset(sr, metric=m, kind=agg.metrics[m], segment=(c, s), alternative=alternative, window=aggs.window,
                          end=ctx.reported_at, search=OnsetSearch(alpha=al, n_tests=nt))
         (onsets if a is agg else pair_onsets).append(o)
         rows.append(_scan_row(o, c, s))
@@ -133,14 +134,14 @@ def _narrow(ctx: Context, aggs: Aggregates, onset: Any, n_tests: int) -> tuple[A
     slice is the segment itself or shows no significant onset."""
     eng, rep, w = ctx.eng, ctx.reported_at, aggs.window
     metric, kind = onset.metric, onset.kind
-    fl0 = ctx.failure(metric, kind, onset.direction).sql
+    fl0 = ctx.failure(metric, kind, onset.alternative).sql
     conds, dwhere, _ = drill_down(eng, fl0, start_segment=(onset.segment_column, onset.segment), current=(onset.ts, rep),
                                         baseline=(ctx.prof.ts_min, onset.ts), columns=aggs.segment_columns, alpha=ctx.params.alpha)
     if len(conds) <= 1:
         return None
     sagg = eng.window_aggregates(window=w, metrics={metric: kind}, where=dwhere.and_(ctx.upto), start=aggs.agg.start, end=aggs.agg.end)
     s2 = series(sagg, metric)
-    o2 = detect_onset(s2, metric=metric, kind=kind, segment=(onset.segment_column, onset.segment), direction=onset.direction,
+    o2 = detect_onset(s2, metric=metric, kind=kind, segment=(onset.segment_column, onset.segment), alternative=onset.alternative,
                       window=w, end=rep, search=OnsetSearch(alpha=ctx.params.alpha, n_tests=n_tests))
     if not o2.significant:
         return None
@@ -204,11 +205,11 @@ def _segment_of(aggs: Aggregates, onset: Any, conds: dict[str, list[str]] | None
 
 def find_onset(ctx: Context, aggs: Aggregates) -> OnsetFinding:
     """Scan every metric and segment (and pair of segment columns) for the onset; narrow a segment
-    to its failing slice; the onset's ``direction`` is resolved to ``up``/``down`` when it was ``both``."""
+    to its failing slice; the onset's ``alternative`` is resolved to ``greater``/``less`` when it was ``two-sided``."""
     sc = _scan(ctx, aggs)
     onset, conds, pair = _choose(ctx, aggs, sc)
-    if onset.direction == "both" and onset.significant:
-        onset = dataclasses.replace(onset, direction="up" if onset.effect > 0 else "down")
+    if onset.alternative == "two-sided" and onset.significant:
+        onset = dataclasses.replace(onset, alternative="greater" if onset.effect > 0 else "less")
     seg_where, seg_series = _segment_of(aggs, onset, conds, pair)
     rows = list(sc.rows)
     if onset.significant and onset.segment_column != "__all__":

@@ -25,7 +25,7 @@ def output_gap(ctx: Context, aggs: Aggregates, found: OnsetFinding, changed: Wha
     onset = found.onset
     ec = None
     if ctx.prof.present("confidence"):
-        failure = ctx.failure(onset.metric, onset.kind, onset.direction)
+        failure = ctx.failure(onset.metric, onset.kind, onset.alternative)
         ec = error_confidence(ctx.eng, found.in_current.and_(found.segment_where), error_expr=failure.sql,
                                     error_definition=f"{failure.definition} in {onset.label}", alpha=ctx.params.alpha)
     return Q1Result(findings=findings, baseline=changed.baseline, current=cur, error_confidence=ec, metrics=dict(q1_metrics),

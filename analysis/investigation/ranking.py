@@ -113,8 +113,8 @@ class IncidentSignal:
     """What the candidates are scored against.
 
     ``onset`` is the detected onset (``None``, or ``onset.ts`` ``None``, when nothing changed);
-    ``metric``, ``kind`` and ``direction`` the incident metric, ``"rate"``/``"mean"`` and its bad
-    direction; ``window`` the series' window; ``reported_at`` the report (candidates after it are
+    ``metric``, ``kind`` and ``alternative`` the incident metric, ``"rate"``/``"mean"`` and its bad
+    alternative; ``window`` the series' window; ``reported_at`` the report (candidates after it are
     not scored). ``segment_series``, ``segment_where`` and ``segment_label`` are the metric's
     windowed series in the onset's segment, the filter of its events (``None``: all traffic) and
     its name; ``evidence_series`` is ``(series, label)``, where the evidence at each change's own
@@ -125,7 +125,7 @@ class IncidentSignal:
     onset: Onset | None
     metric: str
     kind: str
-    direction: str
+    alternative: str
     window: pd.Timedelta
     reported_at: pd.Timestamp
     segment_series: pd.DataFrame
@@ -153,7 +153,7 @@ def _scoring_context(candidates: pd.DataFrame, eng: Engine, changes: pd.DataFram
     prof = eng.profile()
     evidence = sig.evidence_series or (sig.segment_series, sig.segment_label)
     return _ScoringContext.build(
-        eng=eng, changes=changes, onset=sig.onset, metric=sig.metric, kind=sig.kind, direction=sig.direction, window=w,
+        eng=eng, changes=changes, onset=sig.onset, metric=sig.metric, kind=sig.kind, alternative=sig.alternative, window=w,
         reported_at=sig.reported_at, segment_series=sig.segment_series, segment_where=sig.segment_where,
         segment_label=sig.segment_label, evidence_series=evidence, location_series=sig.location_series or (evidence[0], w),
         decompositions=dict(decompositions or {}), alpha_level=options.alpha / max(len(candidates), 1),
@@ -325,15 +325,15 @@ class _ScoringContext:
     profile: StepProfile | None = None
 
     @staticmethod
-    def build(*, onset: Onset | None, direction: str, kind: str, window: pd.Timedelta, **kw: Any) -> "_ScoringContext":
+    def build(*, onset: Onset | None, alternative: str, kind: str, window: pd.Timedelta, **kw: Any) -> "_ScoringContext":
         has_onset = onset is not None and onset.ts is not None
         if has_onset:
             o = onset.ts
             lo, hi = onset.interval if onset.interval is not None else (o - window, o + window)
-            bad_sign = 1.0 if direction == "up" else -1.0 if direction == "down" else float(np.sign(onset.effect) or 1.0)
+            bad_sign = 1.0 if alternative == "greater" else -1.0 if alternative == "less" else float(np.sign(onset.effect) or 1.0)
         else:
             o = lo = hi = None
-            bad_sign = 1.0 if direction == "up" else -1.0
+            bad_sign = 1.0 if alternative == "greater" else -1.0
         prof = None
         if has_onset:
             # the step's location near the onset: from three days before its interval to the report

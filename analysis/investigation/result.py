@@ -133,6 +133,6 @@ def assemble(ctx: Context, aggs: Aggregates, found: OnsetFinding, changed: WhatC
         drift_scans={k.split(":", 1)[1]: r.chart for k, r in q4.runs.items() if r.kind == "drift"},
         segment_series=_segment_series(aggs, found), derived_metrics=list(ctx.derived), durations=durs, onset_result=onset,
         onset_scan=found.scan, generated_at=pd.Timestamp.now(tz="UTC").floor("s"), label_rules=dict(ctx.label_rules),
-        notes=list(scoped.notes), data_quality=aggs.facts, failure=ctx.failure(onset.metric, onset.kind, onset.direction).sql,
+        notes=list(scoped.notes), data_quality=aggs.facts, failure=ctx.failure(onset.metric, onset.kind, onset.alternative).sql,
         window=aggs.window,
     )

@@ -187,8 +187,8 @@ def _affected(ctx: Context, aggs: Aggregates, scan: pd.DataFrame, failure: Failu
 def sample_scan(ctx: Context, aggs: Aggregates, found: OnsetFinding, changed: WhatChanged) -> ScopeFinding:
     """Q3: the per-segment binomial scan, the verdict and the affected events."""
     onset, cur, base = found.onset, found.current, changed.baseline
-    failure = ctx.failure(onset.metric, onset.kind, onset.direction)
-    bad_sign = 1.0 if onset.direction == "up" else -1.0
+    failure = ctx.failure(onset.metric, onset.kind, onset.alternative)
+    bad_sign = 1.0 if onset.alternative == "greater" else -1.0
     mix_col = mix_column(changed.decompositions, aggs.segment_columns, bad_sign) if onset.ts is not None else None
     scan_in = _scan_input(ctx, aggs, failure.sql, base, cur)
     scan, verdict, reason, shift = _verdict(ctx, aggs, scan_in, failure.sql, base, cur, mix_col)
@@ -200,6 +200,6 @@ def sample_scan(ctx: Context, aggs: Aggregates, found: OnsetFinding, changed: Wh
         ranked, shift = name_traffic_change(q2.candidates, shift, onset)
         q2 = dataclasses.replace(q2, candidates=ranked, separation=None)
     q3 = Q3Result(verdict=verdict, reason=reason, segments=scan, affected_events=affected.head, affected_share=affected.share,
-                        failure_definition=failure.definition, risk_thresholds=ctx.risk_thresholds, window=cur,
+                        failure_definition=failure.definition, risk_thresholds=ctx.risk_thresholds, period=cur,
                         alpha=ctx.params.alpha, affected_total=affected.n, affected_file=affected.path, mix_shift=shift)
     return ScopeFinding(q3=q3, q2=q2, notes=list(notes))

@@ -351,7 +351,7 @@ class Q3Result:
     ``segments`` is the :func:`scan_segments` table; ``affected_events`` the events to review
     (the first ones when there are many: ``affected_total`` counts them all and
     ``affected_file`` holds them all, as Parquet); ``affected_share`` their share of all requests
-    in the failure window.
+    in the failure window; ``period`` is the failure window itself (start, end).
     """
 
     verdict: str
@@ -361,7 +361,7 @@ class Q3Result:
     affected_share: float
     failure_definition: str
     risk_thresholds: dict[str, float]
-    window: tuple[pd.Timestamp, pd.Timestamp]
+    period: tuple[pd.Timestamp, pd.Timestamp]
     alpha: float = 0.05
     affected_total: int | None = None
     affected_file: str | None = None

@@ -107,7 +107,7 @@ def what_changed(ctx: Context, aggs: Aggregates, found: OnsetFinding) -> WhatCha
     cands = pd.concat([before_rep, inferred], ignore_index=True) if len(inferred) else before_rep.copy()
     decomps = decompositions(eng, aggs.segment_columns, onset.metric, onset.kind, (aggs.t0, found.pre_end), found.current)
     signal = IncidentSignal(
-        onset=onset if onset.ts is not None else None, metric=onset.metric, kind=onset.kind, direction=onset.direction,
+        onset=onset if onset.ts is not None else None, metric=onset.metric, kind=onset.kind, alternative=onset.alternative,
         window=aggs.window, reported_at=rep, segment_series=found.segment_series, segment_where=found.segment_where,
         segment_label=onset.label, evidence_series=(found.evidence_series, found.evidence_label),
         location_series=location_series(ctx, aggs, found),

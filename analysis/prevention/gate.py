@@ -43,11 +43,12 @@ import pandas as pd
 
 from analysis._common import check_alpha, check_duration, check_timestamp, iso_z
 from analysis.engine import Engine, Metric, Where, as_engine
+from analysis.schema import BAD_ALTERNATIVE, alternative_of
 from analysis.params import DEFAULT_RISK_THRESHOLDS, DEFAULT_TIER, PATTERN_RISK_THRESHOLDS
 from analysis.stats import sequential as seq
 
 __all__ = [
-    "GateInputError", "TierEvidence", "Look", "GateResult", "evaluate_gate", "default_direction", "default_tolerances",
+    "GateInputError", "TierEvidence", "Look", "GateResult", "evaluate_gate", "default_alternative", "default_tolerances",
     "parse_arm", "parse_tolerances", "DECISIONS", "EXIT_CODES", "METHODS", "DEFAULT_TAU",
 ]
 
@@ -57,11 +58,6 @@ EXIT_CODES = {"promote": 0, "hold": 1, "continue": 3}
 METHODS = ("exact", "msprt")
 #: Mixing scale of the harm for ``msprt``: most powerful for rate differences of about 10 points.
 DEFAULT_TAU = 0.1
-#: The direction in which each known outcome gets worse for the gate. ``refused`` is ``down``: a
-#: model update that stops refusing what it must refuse (the refusal case) is the failure; use
-#: ``--direction up`` to gate on over-refusal instead.
-GATE_DIRECTIONS: dict[str, str] = {"refused": "down", "escalated": "up", "hallucinated": "up", "correct": "down",
-                                   "errored": "up", "flagged": "up"}
 #: The pattern whose tier tolerances (:data:`analysis.params.PATTERN_RISK_THRESHOLDS`) apply to a metric.
 _METRIC_PATTERN = {"refused": "refusal", "escalated": "escalation", "hallucinated": "retrieval", "correct": "retrieval"}
 
@@ -100,12 +96,20 @@ def parse_tolerances(items: Sequence[str]) -> dict[str, float]:
     return out
 
 
-def default_direction(metric: str) -> str:
-    """Which way ``metric`` gets worse (:data:`GATE_DIRECTIONS`); no guess for an unknown metric."""
-    if metric not in GATE_DIRECTIONS:
-        raise GateInputError(f"no default direction for metric {metric!r}: pass --direction up (a rise is bad) or "
-                             f"--direction down (a drop is bad); known defaults: {GATE_DIRECTIONS}")
-    return GATE_DIRECTIONS[metric]
+def default_alternative(metric: str) -> str:
+    """Which way ``metric`` gets worse for the gate, from the kit's one table
+    (:data:`analysis.schema.BAD_ALTERNATIVE`); no guess for an unknown metric.
+
+    The gate tests one side. A metric that goes bad both ways (``refused``) is gated on the harm a
+    model update brings in the refusal case, fewer refusals of what must be refused (``less``);
+    pass ``alternative="greater"`` (``--alternative greater``) to gate on over-refusal instead.
+    """
+    if metric not in BAD_ALTERNATIVE:
+        known = {m: a for m, a in BAD_ALTERNATIVE.items()}
+        raise GateInputError(f"no default alternative for metric {metric!r}: pass --alternative greater (a rise is bad) or "
+                             f"--alternative less (a drop is bad); known defaults: {known}")
+    alt = BAD_ALTERNATIVE[metric]
+    return "less" if alt == "two-sided" else alt
 
 
 def default_tolerances(metric: str, tiers: Sequence[str]) -> dict[str, float]:
@@ -174,7 +178,7 @@ class GateResult:
     looks: tuple[Look, ...]
     metric: str
     by: str
-    direction: str
+    alternative: str
     control: tuple[str, str]
     treatment: tuple[str, str]
     alpha: float
@@ -206,7 +210,7 @@ class GateResult:
             "decided_at": iso_z(self.last.at) if self.decision != "continue" else None,
             "hours_into_canary": round(self.last.hours, 4), "looks": len(self.looks),
             "first_hold": None if hold is None else {"look": hold.index, "at": iso_z(hold.at), "hours_into_canary": round(hold.hours, 4)},
-            "metric": self.metric, "by": self.by, "direction": self.direction,
+            "metric": self.metric, "by": self.by, "alternative": self.alternative,
             "control": {"column": self.control[0], "value": self.control[1]},
             "treatment": {"column": self.treatment[0], "value": self.treatment[1]},
             "alpha": self.alpha, "method": self.method, "tau": self.tau, "tolerances": self.tolerances,
@@ -385,17 +389,17 @@ class _Evidence:
     not_worse: np.ndarray
 
 
-def _evidence(c: _Counts, tol: np.ndarray, *, direction: str, alpha: float, method: str, tau: float) -> _Evidence:
+def _evidence(c: _Counts, tol: np.ndarray, *, alternative: str, alpha: float, method: str, tau: float) -> _Evidence:
     k = len(c.tiers)
     if method == "msprt":
-        r = seq.mixture_sprt(c.x_t, c.n_t, c.x_c, c.n_c, tolerance=tol, direction=direction, alpha=alpha / k, tau=tau)
+        r = seq.mixture_sprt(c.x_t, c.n_t, c.x_c, c.n_c, tolerance=tol, alternative=alternative, alpha=alpha / k, tau=tau)
         return _Evidence(r.harm, r.lower, r.upper, r.log_lr_worse, np.minimum(1.0, k * r.p_worse),
                          np.minimum(1.0, k * r.p_not_worse), r.worse, r.not_worse)
-    hb = seq.exact_harm_bounds(c.x_t, c.n_t, c.x_c, c.n_c, tolerance=tol, direction=direction, alpha=alpha / k)
-    pw = seq.exact_p_value(c.x_t, c.n_t, c.x_c, c.n_c, tolerance=tol, direction=direction, side="worse")
-    pn = seq.exact_p_value(c.x_t, c.n_t, c.x_c, c.n_c, tolerance=tol, direction=direction, side="not_worse")
-    # the treatment's evidence against the worst rate control allows: log M_T(U_C + tol) (mirrored for "down")
-    null_rate = np.clip(hb.control_upper + tol if direction == "up" else hb.control_lower - tol, 1e-12, 1 - 1e-12)
+    hb = seq.exact_harm_bounds(c.x_t, c.n_t, c.x_c, c.n_c, tolerance=tol, alternative=alternative, alpha=alpha / k)
+    pw = seq.exact_p_value(c.x_t, c.n_t, c.x_c, c.n_c, tolerance=tol, alternative=alternative, side="worse")
+    pn = seq.exact_p_value(c.x_t, c.n_t, c.x_c, c.n_c, tolerance=tol, alternative=alternative, side="not_worse")
+    # the treatment's evidence against the worst rate control allows: log M_T(U_C + tol) (mirrored for "less")
+    null_rate = np.clip(hb.control_upper + tol if alternative == "greater" else hb.control_lower - tol, 1e-12, 1 - 1e-12)
     stat = seq.log_beta_binomial_martingale(null_rate, c.x_t, c.n_t)
     run = lambda p: np.minimum(1.0, k * np.minimum.accumulate(p, axis=0))  # noqa: E731
     return _Evidence(hb.harm, hb.lower, hb.upper, stat, run(pw), run(pn), hb.worse, hb.not_worse)
@@ -453,7 +457,7 @@ def evaluate_gate(
     treatment: tuple[str, str] | str,
     metric: str = "refused",
     by: str = "risk_category",
-    direction: str | None = None,
+    alternative: str | None = None,
     alpha: float = 0.05,
     tolerances: Mapping[str, float] | None = None,
     every: str | pd.Timedelta | None = None,
@@ -475,9 +479,9 @@ def evaluate_gate(
         A boolean outcome column; unlabelled (null) events are not counted.
     by
         The tier column (default ``risk_category``).
-    direction
-        ``"up"`` (treatment's rate above control's is bad) or ``"down"``; default per metric
-        (:data:`GATE_DIRECTIONS`: ``refused`` is ``down``).
+    alternative
+        ``"greater"`` (treatment's rate above control's is bad) or ``"less"``; default per metric
+        (:func:`default_alternative`: ``refused`` is ``less``).
     alpha
         Family-wise error over the tiers and all looks.
     tolerances
@@ -508,17 +512,20 @@ def evaluate_gate(
     treatment = parse_arm(treatment, "--treatment") if isinstance(treatment, str) else tuple(treatment)
     eng = as_engine(events)
     _check_columns(eng, metric, by, control, treatment)
-    direction = direction or default_direction(metric)
-    if direction not in seq.DIRECTIONS:
-        raise GateInputError(f"--direction must be 'up' or 'down', got {direction!r}")
+    try:
+        alternative = alternative_of(alternative, source="--alternative") if alternative else default_alternative(metric)
+    except ValueError as exc:
+        raise GateInputError(str(exc)) from None
+    if alternative not in seq.DIRECTIONS:
+        raise GateInputError(f"--alternative must be 'greater' or 'less', got {alternative!r}")
     period = _period(start, end)
     _check_values(eng, period, control, treatment)
     counts, t0, data_end = _counts(eng, metric=metric, by=by, control=control, treatment=treatment, every=every_td, period=period)
     tol_map = _tolerance_map(metric, by, counts.tiers, tolerances)
     tol = np.array([tol_map[t] for t in counts.tiers])
-    ev = _evidence(counts, tol, direction=direction, alpha=alpha, method=method, tau=float(tau))
+    ev = _evidence(counts, tol, alternative=alternative, alpha=alpha, method=method, tau=float(tau))
     looks = _looks(counts, ev, tol, t0)
-    return GateResult(decision=looks[-1].decision, looks=looks, metric=metric, by=by, direction=direction,
+    return GateResult(decision=looks[-1].decision, looks=looks, metric=metric, by=by, alternative=alternative,
                       control=control, treatment=treatment, alpha=alpha, method=method,
                       tau=float(tau) if method == "msprt" else None, tolerances=tol_map, canary_start=t0, data_end=data_end,
                       every=None if every_td is None else str(every), params={"start": iso_z(period.start), "end": iso_z(period.end)})

@@ -42,6 +42,7 @@ import pandas as pd
 
 from analysis.investigation.series import series
 from analysis._common import check_duration, iso_z
+from analysis.schema.metrics import alternative_of
 from analysis.engine import Engine, Metric, Where
 from analysis.engine.query import quote_ident, quote_literal
 from analysis.engine.aggregates import offset_string
@@ -53,7 +54,12 @@ from analysis.stats import spc
 __all__ = ["SCHEMA_VERSION", "MonitorSpec", "ChartState", "Alarm", "MonitorRunResult", "load_config", "dump_config",
            "run_monitors", "prometheus_text", "design_monitors"]
 
-SCHEMA_VERSION = 1
+#: 2: sidedness is spelled ``alternative: greater|less`` (schema 1 wrote ``direction: up|down``).
+SCHEMA_VERSION = 2
+#: The versions ``load_config`` reads (schema 1 with a deprecation note).
+READ_VERSIONS = (1, 2)
+#: The state file's own format (unchanged since its first version).
+STATE_VERSION = 1
 CHARTS = ("binomial_cusum", "mean_cusum")
 _US = 1_000_000
 
@@ -68,7 +74,7 @@ class MonitorSpec:
     window: pd.Timedelta
     params: dict[str, float]
     segment: dict[str, list[str]] = field(default_factory=dict)
-    direction: str = "up"
+    alternative: str = "greater"
     description: str = ""
 
     def where(self) -> Where:
@@ -148,14 +154,20 @@ def _spec(d: Mapping[str, Any], i: int, src: str) -> MonitorSpec:
     if chart == "binomial_cusum" and not (0 < params["p0"] < 1 and 0 < params["p1"] < 1 and params["p0"] != params["p1"]):
         raise _bad(where, f"p0 and p1 must be distinct rates in (0, 1), got p0={params['p0']}, p1={params['p1']}")
     seg = {str(c): [str(v) for v in (vals if isinstance(vals, (list, tuple)) else [vals])] for c, vals in dict(d.get("segment") or {}).items()}
-    direction = str(d.get("direction", "up"))
-    if direction not in ("up", "down"):
-        raise _bad(where, f"direction must be 'up' or 'down', got {direction!r}")
+    try:
+        if "alternative" in d or "direction" not in d:
+            alternative = alternative_of(str(d.get("alternative", "greater")), source=where)
+        else:  # schema 1 spelled it direction: up|down
+            alternative = alternative_of(str(d["direction"]), source=f"{where}.direction")
+    except ValueError as e:
+        raise _bad(where, str(e)) from None
+    if alternative not in ("greater", "less"):
+        raise _bad(where, f"alternative must be 'greater' or 'less' (a chart watches one side), got {alternative!r}")
     try:
         w = check_duration(d["window"], "window")
     except ValueError as e:
         raise _bad(where, str(e)) from None
-    return MonitorSpec(str(d["name"]), chart, str(d["metric"]), w, params, seg, direction, str(d.get("description", "")))
+    return MonitorSpec(str(d["name"]), chart, str(d["metric"]), w, params, seg, alternative, str(d.get("description", "")))
 
 
 def load_config(path: str | Path) -> tuple[dict[str, Any], list[MonitorSpec]]:
@@ -171,8 +183,8 @@ def load_config(path: str | Path) -> tuple[dict[str, Any], list[MonitorSpec]]:
         raise _bad(str(p), f"not valid YAML ({e})") from None
     if not isinstance(doc, dict) or "monitors" not in doc:
         raise _bad(str(p), "expected a mapping with schema_version and monitors")
-    if doc.get("schema_version") != SCHEMA_VERSION:
-        raise _bad(str(p), f"schema_version must be {SCHEMA_VERSION}, got {doc.get('schema_version')!r}")
+    if doc.get("schema_version") not in READ_VERSIONS:
+        raise _bad(str(p), f"schema_version must be one of {list(READ_VERSIONS)}, got {doc.get('schema_version')!r}")
     specs = [_spec(m, i, str(p)) for i, m in enumerate(doc["monitors"] or [])]
     names = [s.name for s in specs]
     dup = sorted({n for n in names if names.count(n) > 1})
@@ -183,7 +195,10 @@ def load_config(path: str | Path) -> tuple[dict[str, Any], list[MonitorSpec]]:
 
 def config_sha(specs: Sequence[MonitorSpec]) -> str:
     """A digest of the monitors' definitions (a state file belongs to one configuration)."""
-    text = json.dumps([[s.name, s.chart, s.metric, s.window.value, sorted(s.params.items()), sorted(s.segment.items()), s.direction]
+    # the digest keeps schema 1's spelling of the side (up/down), so that a state file written
+    # before sidedness was spelled `alternative` still belongs to its configuration
+    old = {"greater": "up", "less": "down"}
+    text = json.dumps([[s.name, s.chart, s.metric, s.window.value, sorted(s.params.items()), sorted(s.segment.items()), old[s.alternative]]
                        for s in specs], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -199,7 +214,7 @@ def _increment(spec: MonitorSpec, n: float, s: float) -> float:
         return s * a + (n - s) * b
     mean = s / n
     z = ((mean - p["level"]) / (max(p["sd"], 1e-12) / math.sqrt(n))) / max(p["dispersion"], 1e-12) - p["z_centre"]
-    return (z if spec.direction == "up" else -z) - p["k"]
+    return (z if spec.alternative == "greater" else -z) - p["k"]
 
 
 def _chart_windows(spec: MonitorSpec, st: ChartState, table: pd.DataFrame, last_us: int) -> tuple[list[Alarm], int]:
@@ -318,7 +333,7 @@ def load_state(path: str | Path, specs: Sequence[MonitorSpec]) -> dict[str, Char
 def save_state(path: str | Path, specs: Sequence[MonitorSpec], states: Mapping[str, ChartState]) -> Path:
     p = Path(path)
     tmp = p.with_suffix(p.suffix + ".tmp")
-    tmp.write_text(json.dumps({"schema_version": SCHEMA_VERSION, "config_sha": config_sha(specs),
+    tmp.write_text(json.dumps({"schema_version": STATE_VERSION, "config_sha": config_sha(specs),
                                "monitors": {k: v.to_dict() for k, v in states.items()}}, indent=1), encoding="utf-8")
     tmp.replace(p)  # atomic: a cron run killed half-way leaves the old state
     return p
@@ -361,7 +376,7 @@ def _design_binomial(eng: Engine, failure: str, where: Where, window: pd.Timedel
     series = pd.DataFrame({"window_start": t["window_start"].to_numpy(), "n": t["f__n"].to_numpy(float),
                            "successes": t["f__sum"].to_numpy(float)})
     mask = np.ones(len(series), dtype=bool)
-    _, _, design = binomial_chart(series, "up", mask, series["window_start"], window, arl0)
+    _, _, design = binomial_chart(series, "greater", mask, series["window_start"], window, arl0)
     # real traffic varies more between windows than binomial sampling (the mix follows the hour of the
     # day): the quasi-likelihood CUSUM divides the increments by the Pearson dispersion, i.e. h * phi
     n, f, p0 = series["n"].to_numpy(float), series["successes"].to_numpy(float), float(design["p0"])
@@ -372,7 +387,7 @@ def _design_binomial(eng: Engine, failure: str, where: Where, window: pd.Timedel
             "h_binomial": float(design["h"]), "arl0": float(arl0)}
 
 
-def _design_mean(eng: Engine, column: str, direction: str, where: Where, window: pd.Timedelta,
+def _design_mean(eng: Engine, column: str, alternative: str, where: Where, window: pd.Timedelta,
                  baseline: tuple[pd.Timestamp, pd.Timestamp], arl0: float, k: float = 0.5) -> dict[str, float] | None:
     agg = eng.window_aggregates(window=window, metrics={column: "mean"}, where=where.and_(Where.of(*baseline)),
                                 start=pd.Timestamp(baseline[0]).floor(window), end=pd.Timestamp(baseline[1]).ceil(window))
@@ -409,14 +424,14 @@ def _incident_segment(inv: Investigation) -> dict[str, list[str]]:
 
 
 def _candidates(eng: Engine, inv: Investigation, baseline: tuple[pd.Timestamp, pd.Timestamp]) -> list[tuple]:
-    """``(name, chart, metric, direction, segment, description)`` of every monitor worth designing."""
+    """``(name, chart, metric, alternative, segment, description)`` of every monitor worth designing."""
     failure, failure_definition = inv.failure, inv.q3.failure_definition
     prof = eng.profile()
     cands: list[tuple[str, str, str, str, dict[str, list[str]], str]] = []
     seg = _incident_segment(inv)
     if seg:
-        cands.append(("incident_segment", "binomial_cusum", failure, "up", seg, f"{failure_definition} in {inv.onset_result.label}"))
-    cands.append(("all_traffic", "binomial_cusum", failure, "up", {}, f"{failure_definition} on all traffic"))
+        cands.append(("incident_segment", "binomial_cusum", failure, "greater", seg, f"{failure_definition} in {inv.onset_result.label}"))
+    cands.append(("all_traffic", "binomial_cusum", failure, "greater", {}, f"{failure_definition} on all traffic"))
     if prof.present("risk_category"):
         # per tier, the rare side of the flag: the failure where it is rare (a high tier's unsafe
         # answers), its complement where the failure is the norm (a low tier's refusals rising)
@@ -426,18 +441,18 @@ def _candidates(eng: Engine, inv: Investigation, baseline: tuple[pd.Timestamp, p
             if v == "__missing__" or not r["f__n"]:
                 continue
             if r["f__sum"] / r["f__n"] <= 0.5:
-                cands.append((f"risk_tier:{v}", "binomial_cusum", failure, "up", {"risk_category": [v]},
+                cands.append((f"risk_tier:{v}", "binomial_cusum", failure, "greater", {"risk_category": [v]},
                               f"{failure_definition} in risk tier {v}"))
             else:
-                cands.append((f"risk_tier:{v}", "binomial_cusum", f"NOT ({failure})", "up", {"risk_category": [v]},
+                cands.append((f"risk_tier:{v}", "binomial_cusum", f"NOT ({failure})", "greater", {"risk_category": [v]},
                               f"not ({failure_definition}) in risk tier {v}: the rarer side there"))
     if prof.present("retrieval_top1_score"):
-        cands.append(("retrieval_relevance", "mean_cusum", "retrieval_top1_score", "down", {}, "retrieval relevance (top-1 score) falling"))
+        cands.append(("retrieval_relevance", "mean_cusum", "retrieval_top1_score", "less", {}, "retrieval relevance (top-1 score) falling"))
     mix = inv.q3.mix_shift
     if mix:
         col, val = str(mix["column"]), str(mix["segment"])
         cands.append((f"traffic_mix:{col}={val}", "binomial_cusum", f"COALESCE(CAST({quote_ident(col)} AS VARCHAR) = {quote_literal(val)}, FALSE)",
-                      "up", {}, f"share of traffic with {col}={val} growing"))
+                      "greater", {}, f"share of traffic with {col}={val} growing"))
     return cands
 
 
@@ -466,7 +481,7 @@ def design_monitors(eng: Engine, inv: Investigation, *, per_month: float = 1.0, 
         spec = MonitorSpec(name, chart, m, w, params, sg, d, desc)
         hist = _history(eng, spec, baseline, reported_at, detect_from)
         monitors.append({
-            "name": name, "description": desc, "chart": chart, "metric": m, "direction": d, "segment": sg, "window": offset_string(w),
+            "name": name, "description": desc, "chart": chart, "metric": m, "alternative": d, "segment": sg, "window": offset_string(w),
             "parameters": params,
             "false_alarm_rate": {"designed_per_30_days": per_month, "arl0_windows": arl0},
             "baseline": {"start": baseline[0], "end": baseline[1]},

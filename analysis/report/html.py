@@ -372,7 +372,7 @@ def show_scope(pm: Any, *, redact: bool = True, max_rows: int = 15) -> HtmlBlock
     thresholds = ", ".join(f"{k} {100 * float(v):.2g}%" for k, v in (q3.risk_thresholds or {}).items())
     return _compose(
         _para(f"{q3.reason}", redact=redact, strong=f"Verdict: {q3.verdict}."),
-        _para(f"Failure: {q3.failure_definition}. Window {_period(q3.window)}. {q3.n_affected} affected events "
+        _para(f"Failure: {q3.failure_definition}. Failure window {_period(q3.period)}. {q3.n_affected} affected events "
               f"({_fmt_pct(q3.affected_share)} of requests in the window). Risk-tier tolerances: {thresholds or '-'}.",
               redact=redact),
         show_table(seg, redact=redact, max_rows=max_rows, columns=cols),

@@ -347,7 +347,7 @@ def _threshold_lines(ax: Any, run: Any) -> None:
         if alarm.size == len(x) and alarm.any():
             ax.scatter(x[alarm], np.asarray(chart["value"], float)[alarm], s=3, color=C_ALARM, zorder=3, label="threshold alarm")
     if bar is not None and np.isfinite(float(bar)):
-        ax.axhline(float(bar), color=C_THRESH, lw=1.2, ls="--", label=f"threshold {float(bar):g} ({design.get('side', '')})")
+        ax.axhline(float(bar), color=C_THRESH, lw=1.2, ls="--", label=f"threshold {float(bar):g} ({design.get('alternative', '')})")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -228,7 +228,7 @@ def _q3_dict(q3: Any, txt: Callable[[Any], Any]) -> dict[str, Any]:
         "affected_share": q3.affected_share,
         "failure_definition": q3.failure_definition,
         "risk_thresholds": q3.risk_thresholds,
-        "window": {"start": q3.window[0], "end": q3.window[1]},
+        "period": {"start": q3.period[0], "end": q3.period[1]},
         "alpha": q3.alpha,
         "mix_shift": None if q3.mix_shift is None else {k: txt(v) if isinstance(v, str) else v for k, v in q3.mix_shift.items()},
         "segments": [

@@ -42,6 +42,7 @@ offset raise unless ``assume_tz`` names their zone.
 from __future__ import annotations
 
 from .errors import SchemaError
+from .metrics import ALTERNATIVES, BAD_ALTERNATIVE, alternative_of
 from .rejects import REJECTED_COLUMNS, duplicate_reasons, rejected_frame, row_json
 from .retrieval import derive_retrieval_columns
 from .tables import (
@@ -66,6 +67,7 @@ from .validation import Coerced, check_required_columns, coerce, coerce_rows, va
 from .values import arrow_types_mapper
 
 __all__ = [
+    "ALTERNATIVES", "BAD_ALTERNATIVE", "alternative_of",
     "Column",
     "TableSchema",
     "SchemaError",

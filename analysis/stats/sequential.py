@@ -8,7 +8,7 @@ often, and whenever, it is looked at: its likelihood ratio is a (super)martingal
 Ville's inequality bounds the chance that it ever crosses ``1/alpha``.
 
 The harm :math:`\\theta` is the difference of the two rates in the bad direction
-(``direction="up"``: :math:`p_T - p_C`; ``"down"``: :math:`p_C - p_T`), estimated by
+(``alternative="greater"``: :math:`p_T - p_C`; ``"less"``: :math:`p_C - p_T`), estimated by
 :math:`\\hat\\theta` with variance :math:`V = \\tilde p_T(1-\\tilde p_T)/n_T + \\tilde p_C(1-\\tilde p_C)/n_C`.
 For the null :math:`H_0: \\theta \\le \\theta_0` against :math:`\\theta > \\theta_0`, the likelihood
 ratio of the normal approximation mixed over a half-normal :math:`\\theta - \\theta_0 \\sim |N(0, \\tau^2)|` is
@@ -44,7 +44,7 @@ from analysis._common import check_alpha
 __all__ = ["DIRECTIONS", "MixtureSPRT", "mixture_sprt", "harm_and_variance", "log_mixture_lr", "mixture_radius",
            "log_beta_binomial_martingale", "beta_binomial_cs", "HarmBounds", "exact_harm_bounds"]
 
-DIRECTIONS = ("up", "down")
+DIRECTIONS = ("greater", "less")
 _LOG2 = float(np.log(2.0))
 
 
@@ -54,14 +54,14 @@ def _check_tau(tau: float) -> float:
     return float(tau)
 
 
-def _check_direction(direction: str) -> int:
-    if direction not in DIRECTIONS:
-        raise ValueError(f"`direction` must be 'up' (a rise is bad) or 'down' (a drop is bad), got {direction!r}")
-    return 1 if direction == "up" else -1
+def check_alternative(alternative: str) -> int:
+    if alternative not in DIRECTIONS:
+        raise ValueError(f"`alternative` must be 'greater' (a rise is bad) or 'less' (a drop is bad), got {alternative!r}")
+    return 1 if alternative == "greater" else -1
 
 
 def harm_and_variance(x_t: ArrayLike, n_t: ArrayLike, x_c: ArrayLike, n_c: ArrayLike,
-                      direction: str = "up") -> tuple[np.ndarray, np.ndarray]:
+                      alternative: str = "greater") -> tuple[np.ndarray, np.ndarray]:
     """The harm estimate and its plug-in variance from the counts of the two arms.
 
     Parameters
@@ -69,15 +69,15 @@ def harm_and_variance(x_t: ArrayLike, n_t: ArrayLike, x_c: ArrayLike, n_c: Array
     x_t, n_t, x_c, n_c
         Events with the outcome (``x``) and labelled events (``n``) in treatment and control
         (broadcast together).
-    direction
-        ``"up"``: the harm is :math:`\\hat p_T - \\hat p_C`; ``"down"``: :math:`\\hat p_C - \\hat p_T`.
+    alternative
+        ``"greater"``: the harm is :math:`\\hat p_T - \\hat p_C`; ``"less"``: :math:`\\hat p_C - \\hat p_T`.
 
     Returns
     -------
     (harm, variance)
         NaN where an arm has no events. The variance uses :math:`\\tilde p = (x+1)/(n+2)`.
     """
-    sign = _check_direction(direction)
+    sign = check_alternative(alternative)
     x_t, n_t, x_c, n_c = (np.asarray(a, dtype=float) for a in (x_t, n_t, x_c, n_c))
     if np.any((x_t < 0) | (x_c < 0) | (x_t > n_t) | (x_c > n_c)):
         raise ValueError("counts must satisfy 0 <= x <= n in both arms")
@@ -174,7 +174,7 @@ def _running_p(log_lr: np.ndarray) -> np.ndarray:
 
 
 def mixture_sprt(x_t: ArrayLike, n_t: ArrayLike, x_c: ArrayLike, n_c: ArrayLike, *, tolerance: ArrayLike = 0.0,
-                 direction: str = "up", alpha: float = 0.05, tau: float = 0.1) -> MixtureSPRT:
+                 alternative: str = "greater", alpha: float = 0.05, tau: float = 0.1) -> MixtureSPRT:
     """The one-sided mSPRT of harm against ``tolerance``, and its confidence sequence, at every look.
 
     Parameters
@@ -184,8 +184,8 @@ def mixture_sprt(x_t: ArrayLike, n_t: ArrayLike, x_c: ArrayLike, n_c: ArrayLike,
         axis 0 (a scalar is one look).
     tolerance
         The harm tolerated (same units as the rates; broadcast against the counts' trailing axes).
-    direction
-        Which way is bad: ``"up"`` (treatment's rate above control's) or ``"down"``.
+    alternative
+        Which way is bad: ``"greater"`` (treatment's rate above control's) or ``"less"``.
     alpha
         Level of each one-sided test and bound (apply any multiplicity correction before).
     tau
@@ -197,7 +197,7 @@ def mixture_sprt(x_t: ArrayLike, n_t: ArrayLike, x_c: ArrayLike, n_c: ArrayLike,
     MixtureSPRT
     """
     alpha = check_alpha(alpha)
-    harm, var = harm_and_variance(x_t, n_t, x_c, n_c, direction)
+    harm, var = harm_and_variance(x_t, n_t, x_c, n_c, alternative)
     tol = np.broadcast_to(np.asarray(tolerance, dtype=float), harm.shape)
     r = mixture_radius(var, tau, alpha)
     lw = log_mixture_lr(harm, var, tol, tau)
@@ -270,16 +270,16 @@ class HarmBounds:
 
 
 def exact_harm_bounds(x_t: ArrayLike, n_t: ArrayLike, x_c: ArrayLike, n_c: ArrayLike, *, tolerance: ArrayLike = 0.0,
-                      direction: str = "up", alpha: float = 0.05) -> HarmBounds:
+                      alternative: str = "greater", alpha: float = 0.05) -> HarmBounds:
     """Bounds of the harm that hold at every look with probability ``1 - alpha``, without approximation.
 
     Each arm's rate gets :func:`beta_binomial_cs` at ``alpha / 2``; by the union bound both hold at
     all looks together with probability ``>= 1 - alpha``, and then the harm lies between
-    ``lower = L_T - U_C`` and ``upper = U_T - L_C`` (``direction="up"``; mirrored for ``"down"``).
+    ``lower = L_T - U_C`` and ``upper = U_T - L_C`` (``alternative="greater"``; mirrored for ``"less"``).
     Exact for any rates (including the 0.99 and 0.006 of the refusal case's tiers), but a union of
     two one-arm bounds: for mid-range rates :func:`mixture_sprt` is tighter.
     """
-    sign = _check_direction(direction)
+    sign = check_alternative(alternative)
     alpha = check_alpha(alpha)
     x_t, n_t, x_c, n_c = (np.asarray(v, dtype=float) for v in (x_t, n_t, x_c, n_c))
     if np.any((x_t < 0) | (x_c < 0) | (x_t > n_t) | (x_c > n_c)):
@@ -296,7 +296,7 @@ def exact_harm_bounds(x_t: ArrayLike, n_t: ArrayLike, x_c: ArrayLike, n_c: Array
 
 
 def exact_p_value(x_t: ArrayLike, n_t: ArrayLike, x_c: ArrayLike, n_c: ArrayLike, *, tolerance: ArrayLike = 0.0,
-                  direction: str = "up", side: str = "worse", iterations: int = 40) -> np.ndarray:
+                  alternative: str = "greater", side: str = "worse", iterations: int = 40) -> np.ndarray:
     """The smallest ``alpha`` at which :func:`exact_harm_bounds` says ``worse`` (``side="worse"``) or
     ``not_worse``: an always-valid p-value for ``H0: harm <= tolerance`` (resp. ``>= tolerance``).
 
@@ -306,7 +306,7 @@ def exact_p_value(x_t: ArrayLike, n_t: ArrayLike, x_c: ArrayLike, n_c: ArrayLike
     if side not in ("worse", "not_worse"):
         raise ValueError(f"`side` must be 'worse' or 'not_worse', got {side!r}")
 
-    sign = _check_direction(direction)
+    sign = check_alternative(alternative)
     tol = np.asarray(tolerance, dtype=float)
 
     def decides(alpha: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""k-sigma alarm against a rolling baseline (a window of points or a duration)."""
+"""k-sigma alarm against a rolling baseline (a span of points or a duration)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from analysis.stats.checks import check_alternative
 from analysis.stats.spc.checks import as_1d_float, check_positive, frozen
 
 __all__ = ["RollingSigmaResult", "rolling_sigma_alarm"]
@@ -24,7 +25,7 @@ class RollingSigmaResult:
     values
         The input as floats.
     baseline_mean, baseline_std
-        Mean and sample standard deviation (ddof 1) of the baseline window before each point.
+        Mean and sample standard deviation (ddof 1) of the baseline span before each point.
     upper, lower
         ``baseline_mean +/- k * baseline_std`` (NaN where the baseline has too few points).
     alarms, side, first_alarm
@@ -60,17 +61,17 @@ class RollingSigmaResult:
         return self.index[self.alarms]
 
 
-def _is_duration(window: Any) -> bool:
-    return isinstance(window, (str, datetime.timedelta, pd.DateOffset, np.timedelta64)) or hasattr(window, "nanos")
+def _is_duration(baseline_span: Any) -> bool:
+    return isinstance(baseline_span, (str, datetime.timedelta, pd.DateOffset, np.timedelta64)) or hasattr(baseline_span, "nanos")
 
 
 def rolling_sigma_alarm(
     series: ArrayLike,
     *,
-    window: int | str | pd.Timedelta,
+    baseline_span: int | str | pd.Timedelta,
     k: float = 2.0,
     min_periods: int | None = None,
-    side: str = "both",
+    alternative: str = "two-sided",
 ) -> RollingSigmaResult:
     """Alarm when a value is more than ``k`` standard deviations from its rolling baseline.
 
@@ -78,17 +79,17 @@ def rolling_sigma_alarm(
     ----------
     series
         Values (a pandas Series keeps its index for :meth:`RollingSigmaResult.alarm_labels`).
-    window
-        The baseline: the previous ``window`` observed points (an int >= 2), or, when ``series`` has
+    baseline_span
+        The baseline: the previous ``baseline_span`` observed points (an int >= 2), or, when ``series`` has
         a sorted DatetimeIndex, a duration such as ``"24h"``: the observed points in
-        ``[t - window, t)``. The current point is never part of its own baseline.
+        ``[t - baseline_span, t)``. The current point is never part of its own baseline.
     k
         Band half-width in baseline standard deviations.
     min_periods
-        Fewest observed baseline points needed to judge a point (>= 2); default ``window`` for a
+        Fewest observed baseline points needed to judge a point (>= 2); default ``baseline_span`` for a
         count and 2 for a duration.
-    side
-        ``"both"``, ``"upper"`` (alarm on rises only) or ``"lower"`` (falls only).
+    alternative
+        ``"two-sided"``, ``"greater"`` (alarm on rises only) or ``"less"`` (falls only).
 
     Notes
     -----
@@ -101,8 +102,7 @@ def rolling_sigma_alarm(
     sensitive, noisy alarm, not a calibrated one.
     """
     k = check_positive("k", k)
-    if side not in ("both", "upper", "lower"):
-        raise ValueError(f"`side` must be 'both', 'upper' or 'lower', got {side!r}")
+    check_alternative(alternative)
     index = series.index if isinstance(series, pd.Series) else None
     arr = as_1d_float(series, "series")
     n = arr.size
@@ -110,20 +110,20 @@ def rolling_sigma_alarm(
     # centre on a value of the series: a constant series then has exactly zero spread
     ref = float(arr[obs][0]) if obs.any() else 0.0
     d = arr - ref
-    if _is_duration(window):
-        mean, std, mp, win_param = _duration_baseline(d, index, window, min_periods)
+    if _is_duration(baseline_span):
+        mean, std, mp, win_param = _duration_baseline(d, index, baseline_span, min_periods)
     else:
-        mean, std, mp, win_param = _count_baseline(d, obs, window, min_periods)
+        mean, std, mp, win_param = _count_baseline(d, obs, baseline_span, min_periods)
     with np.errstate(invalid="ignore"):
         hi = d > mean + k * std
         lo = d < mean - k * std
-    if side == "upper":
+    if alternative == "greater":
         lo[:] = False
-    elif side == "lower":
+    elif alternative == "less":
         hi[:] = False
     alarms = np.flatnonzero(hi | lo)
     base_mean = mean + ref
-    params = {"window": win_param, "k": k, "min_periods": mp, "side": side}
+    params = {"baseline_span": win_param, "k": k, "min_periods": mp, "alternative": alternative}
     return RollingSigmaResult(
         values=arr,
         baseline_mean=base_mean,
@@ -141,40 +141,40 @@ def rolling_sigma_alarm(
     )
 
 
-def _duration_baseline(d: np.ndarray, index: pd.Index | None, window: Any, min_periods: int | None):
-    """Mean, std of the observed points in ``[t - window, t)``, the checked ``min_periods``, the window."""
+def _duration_baseline(d: np.ndarray, index: pd.Index | None, baseline_span: Any, min_periods: int | None):
+    """Mean, std of the observed points in ``[t - baseline_span, t)``, the checked ``min_periods``, the baseline_span."""
     if index is None or not isinstance(index, pd.DatetimeIndex):
-        raise ValueError(f"`window` {window!r} is a duration: `series` must be a Series with a DatetimeIndex")
+        raise ValueError(f"`baseline_span` {baseline_span!r} is a duration: `series` must be a Series with a DatetimeIndex")
     if not index.is_monotonic_increasing:
-        raise ValueError("`series` must have a sorted DatetimeIndex for a duration `window`")
+        raise ValueError("`series` must have a sorted DatetimeIndex for a duration `baseline_span`")
     try:
-        if isinstance(window, (datetime.timedelta, np.timedelta64)):
-            win = window
+        if isinstance(baseline_span, (datetime.timedelta, np.timedelta64)):
+            win = baseline_span
         else:
-            win = pd.tseries.frequencies.to_offset(window)
+            win = pd.tseries.frequencies.to_offset(baseline_span)
         if pd.Timedelta(win) <= pd.Timedelta(0):
             raise ValueError
-        window = pd.Timedelta(win) if not isinstance(window, str) else window
+        baseline_span = pd.Timedelta(win) if not isinstance(baseline_span, str) else baseline_span
     except (ValueError, TypeError):
-        raise ValueError(f"`window` must be a positive duration, got {window!r}") from None
+        raise ValueError(f"`baseline_span` must be a positive duration, got {baseline_span!r}") from None
     mp = 2 if min_periods is None else int(min_periods)
     if mp < 2:
         raise ValueError(f"`min_periods` must be >= 2, got {min_periods!r}")
-    roll = pd.Series(d, index=index).rolling(window, min_periods=mp, closed="left")
-    return roll.mean().to_numpy(), roll.std().to_numpy(), mp, str(window)
+    roll = pd.Series(d, index=index).rolling(baseline_span, min_periods=mp, closed="left")
+    return roll.mean().to_numpy(), roll.std().to_numpy(), mp, str(baseline_span)
 
 
-def _count_baseline(d: np.ndarray, obs: np.ndarray, window: Any, min_periods: int | None):
-    """Mean, std of the previous ``window`` observed points, the checked ``min_periods``, the window."""
-    if isinstance(window, (bool, np.bool_)) or not isinstance(window, (int, np.integer)) or window < 2:
-        raise ValueError(f"`window` must be an int >= 2 or a duration string, got {window!r}")
-    window = int(window)
-    mp = window if min_periods is None else int(min_periods)
-    if not 2 <= mp <= window:
-        raise ValueError(f"`min_periods` must be in [2, window={window}], got {min_periods!r}")
-    roll = pd.Series(d[obs]).rolling(window, min_periods=mp)
+def _count_baseline(d: np.ndarray, obs: np.ndarray, baseline_span: Any, min_periods: int | None):
+    """Mean, std of the previous ``baseline_span`` observed points, the checked ``min_periods``, the baseline_span."""
+    if isinstance(baseline_span, (bool, np.bool_)) or not isinstance(baseline_span, (int, np.integer)) or baseline_span < 2:
+        raise ValueError(f"`baseline_span` must be an int >= 2 or a duration string, got {baseline_span!r}")
+    baseline_span = int(baseline_span)
+    mp = baseline_span if min_periods is None else int(min_periods)
+    if not 2 <= mp <= baseline_span:
+        raise ValueError(f"`min_periods` must be in [2, baseline_span={baseline_span}], got {min_periods!r}")
+    roll = pd.Series(d[obs]).rolling(baseline_span, min_periods=mp)
     # stats of the j observed points before: index j-1 of the rolling result; j = 0 -> none
     mean_c = np.concatenate([[np.nan], roll.mean().to_numpy()])
     std_c = np.concatenate([[np.nan], roll.std().to_numpy()])
     before = np.cumsum(obs) - obs  # observed points strictly before each position
-    return mean_c[before], std_c[before], mp, window
+    return mean_c[before], std_c[before], mp, baseline_span
