@@ -58,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_reading_options(parser: argparse.ArgumentParser, *, format_: bool) -> None:
+    """How an events export is read: its format, the zone of naive timestamps, a column mapping."""
+    if format_:
+        parser.add_argument("--format", default=None, metavar="FMT", help="input format (default: detected)")
+    parser.add_argument("--assume-tz", default=None, metavar="TZ", help="IANA zone of timestamps written without an offset")
+    parser.add_argument("--mapping", default=None, metavar="FILE", help="column mapping file (YAML or JSON)")
+
+
 def _add_investigate(sub: Any) -> None:
     """The ``investigate`` command: its options come from the one parameter spec (:mod:`analysis.params`)."""
     inv = sub.add_parser(
@@ -95,9 +103,7 @@ def _add_convert(sub: Any) -> None:
     )
     conv.add_argument("--events", required=True, metavar="FILE", help="the export to convert")
     conv.add_argument("--out", required=True, metavar="FILE", help="the canonical Parquet file to write")
-    conv.add_argument("--format", default=None, metavar="FMT", help="input format (default: detected)")
-    conv.add_argument("--assume-tz", default=None, metavar="TZ", help="IANA zone of timestamps written without an offset")
-    conv.add_argument("--mapping", default=None, metavar="FILE", help="column mapping file (YAML or JSON)")
+    _add_reading_options(conv, format_=True)
     conv.add_argument("--memory-limit", default="512MB", metavar="SIZE",
                       help="DuckDB memory limit for the de-duplication and the sort (default: 512MB; it spills to disk past it)")
     conv.add_argument("--project", default=None, metavar="NAME", help="Phoenix database: the project to read (default: every project)")
@@ -120,9 +126,7 @@ def _add_monitor(sub: Any) -> None:
     mon.add_argument("--prometheus", default=None, metavar="FILE", help="write the chart states in Prometheus text format")
     mon.add_argument("--until", default=None, metavar="TS", help="chart the windows that end by this time (default: all complete ones)")
     mon.add_argument("--engine", default="duckdb", choices=["duckdb", "spark"], help="query engine (default: duckdb)")
-    mon.add_argument("--format", default=None, metavar="FMT", help="input format (default: detected)")
-    mon.add_argument("--assume-tz", default=None, metavar="TZ", help="IANA zone of timestamps written without an offset")
-    mon.add_argument("--mapping", default=None, metavar="FILE", help="column mapping file (YAML or JSON)")
+    _add_reading_options(mon, format_=True)
 
 
 def _add_generate(sub: Any) -> None:
@@ -217,8 +221,7 @@ def _add_gate(sub: Any) -> None:
     gate.add_argument("--engine", default="duckdb", choices=("duckdb", "spark"), help="engine that reads the events (default: duckdb)")
     gate.add_argument("--memory-limit", default="1GB", metavar="SIZE", help="DuckDB memory limit (default: 1GB)")
     gate.add_argument("--spark-master", default="local[*]", metavar="URL", help="Spark master with --engine spark")
-    gate.add_argument("--assume-tz", default=None, metavar="TZ", help="IANA zone of timestamps written without an offset")
-    gate.add_argument("--mapping", default=None, metavar="FILE", help="column mapping file (YAML or JSON)")
+    _add_reading_options(gate, format_=False)
 
 
 def _gate(args: argparse.Namespace) -> int:

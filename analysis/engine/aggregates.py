@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from analysis.params import format_duration
+
 __all__ = ["WindowedAggregates", "finish_samples", "offset_string"]
 
 
@@ -63,14 +65,9 @@ class WindowedAggregates:
 
 
 def offset_string(w: pd.Timedelta) -> str:
-    """The window length as a pandas offset string: ``"1h"``, ``"15min"``, ``"1D"``, ``"90s"`` (``"<n>ns"`` below a second)."""
-    secs = int(w.total_seconds())
-    if w == pd.Timedelta(seconds=secs):
-        for unit, size in (("D", 86400), ("h", 3600), ("min", 60)):
-            if secs % size == 0:
-                return f"{secs // size}{unit}"
-        return f"{secs}s"
-    return f"{w.value}ns"
+    """The window length as a pandas offset string: ``"1h"``, ``"15min"``, ``"1D"``, ``"90s"``
+    (:func:`analysis.params.format_duration`, the kit's one duration formatter)."""
+    return format_duration(w)
 
 
 def finish_samples(samples: pd.DataFrame | None) -> pd.DataFrame:

@@ -41,14 +41,8 @@ def _select(agg: WindowedAggregates, metric: str, kind: str | None, segment_colu
     return sel.sort_values("window_start")
 
 
-def rate_series(
-    agg: WindowedAggregates,
-    metric: str,
-    *,
-    segment_column: str = ALL,
-    segment: Any = ALL,
-    alpha: float = 0.05,
-) -> pd.DataFrame:
+def rate_series(agg: WindowedAggregates, metric: str, *, segment_column: str = ALL, segment: Any = ALL,
+                alpha: float = 0.05) -> pd.DataFrame:
     """The rate of a boolean metric per window, with Wilson intervals.
 
     Returns
@@ -69,26 +63,12 @@ def rate_series(
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = np.where(n > 0, x / np.maximum(n, 1), np.nan)
     lo, hi = wilson_interval(x, n, alpha)
-    return pd.DataFrame(
-        {
-            "window_start": sel["window_start"].reset_index(drop=True),
-            "n": n,
-            "successes": x,
-            "rate": rate,
-            "ci_low": np.asarray(lo, dtype=float),
-            "ci_high": np.asarray(hi, dtype=float),
-        }
-    )
+    return pd.DataFrame({"window_start": sel["window_start"].reset_index(drop=True), "n": n, "successes": x, "rate": rate,
+                         "ci_low": np.asarray(lo, dtype=float), "ci_high": np.asarray(hi, dtype=float)})
 
 
-def mean_series(
-    agg: WindowedAggregates,
-    metric: str,
-    *,
-    segment_column: str = ALL,
-    segment: Any = ALL,
-    alpha: float = 0.05,
-) -> pd.DataFrame:
+def mean_series(agg: WindowedAggregates, metric: str, *, segment_column: str = ALL, segment: Any = ALL,
+                alpha: float = 0.05) -> pd.DataFrame:
     """The mean of a numeric metric per window, with its standard error and a t interval.
 
     Returns
@@ -117,27 +97,12 @@ def mean_series(
         std = np.sqrt(var)
         se = std / np.sqrt(n)
         tq = np.where(n > 1, stats.t.ppf(1 - alpha / 2, np.maximum(n - 1, 1)), np.nan)
-    return pd.DataFrame(
-        {
-            "window_start": sel["window_start"].reset_index(drop=True),
-            "n": n,
-            "mean": mean,
-            "std": std,
-            "se": se,
-            "ci_low": mean - tq * se,
-            "ci_high": mean + tq * se,
-        }
-    )
+    return pd.DataFrame({"window_start": sel["window_start"].reset_index(drop=True), "n": n, "mean": mean, "std": std, "se": se,
+                         "ci_low": mean - tq * se, "ci_high": mean + tq * se})
 
 
-def series(
-    agg: WindowedAggregates,
-    metric: str,
-    *,
-    segment_column: str = ALL,
-    segment: Any = ALL,
-    alpha: float = 0.05,
-) -> pd.DataFrame:
+def series(agg: WindowedAggregates, metric: str, *, segment_column: str = ALL, segment: Any = ALL,
+           alpha: float = 0.05) -> pd.DataFrame:
     """:func:`rate_series` or :func:`mean_series`, whichever the metric's kind is.
 
     Both frames have ``window_start``, ``n``, ``ci_low``, ``ci_high``; the value column is

@@ -17,16 +17,8 @@ __all__ = ["GENERATORS", "generate"]
 GENERATORS = {"retrieval": generate_retrieval, "refusal": generate_refusal, "escalation": generate_escalation}
 
 
-def generate(
-    pattern: str,
-    *,
-    seed: int = 0,
-    scale: float | None = None,
-    incident: bool = True,
-    onset: Any = None,
-    magnitude: float | None = None,
-    days: float | None = None,
-) -> Scenario:
+def generate(pattern: str, *, seed: int = 0, scale: float | None = None, incident: bool = True, onset: Any = None,
+             magnitude: float | None = None, days: float | None = None) -> Scenario:
     """Generate one case-study incident (or its no-incident twin) with its ground truth.
 
     Parameters

@@ -31,16 +31,9 @@ class Coerced:
     kept_labels: np.ndarray
 
 
-def coerce(
-    frame: pd.DataFrame,
-    schema: TableSchema,
-    *,
-    source: str | None = None,
-    assume_tz: str | None = None,
-    row_labels: pd.Series | np.ndarray | None = None,
-    raw_text: Callable[[int], str] | Sequence[str] | None = None,
-    dedupe: bool = True,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def coerce(frame: pd.DataFrame, schema: TableSchema, *, source: str | None = None, assume_tz: str | None = None,
+           row_labels: pd.Series | np.ndarray | None = None, raw_text: Callable[[int], str] | Sequence[str] | None = None,
+           dedupe: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Coerce a raw frame to the canonical table.
 
     Parameters
@@ -167,16 +160,9 @@ def _assemble(frame: pd.DataFrame, schema: TableSchema, out: dict[str, pd.Series
     return pd.DataFrame(data, index=pd.RangeIndex(n))
 
 
-def coerce_rows(
-    frame: pd.DataFrame,
-    schema: TableSchema,
-    *,
-    source: str | None = None,
-    assume_tz: str | None = None,
-    row_labels: pd.Series | np.ndarray | None = None,
-    raw_text: Callable[[int], str] | Sequence[str] | None = None,
-    dedupe: bool = True,
-) -> Coerced:
+def coerce_rows(frame: pd.DataFrame, schema: TableSchema, *, source: str | None = None, assume_tz: str | None = None,
+                row_labels: pd.Series | np.ndarray | None = None, raw_text: Callable[[int], str] | Sequence[str] | None = None,
+                dedupe: bool = True) -> Coerced:
     """:func:`coerce`, also returning the labels of the kept rows (see :class:`Coerced`)."""
     frame = frame.reset_index(drop=True)
     n = len(frame)

@@ -5,6 +5,7 @@ small factory (``costs``) and the noise scales that set the penalty's units (``n
 imports only numpy, scipy, pandas and :mod:`analysis._common`.
 """
 
+from analysis.stats.changepoint import costs, noise
 from analysis.stats.changepoint.costs import (
     COSTS,
     CostBinomial,
@@ -31,24 +32,5 @@ from analysis.stats.changepoint.noise import (
     trend_null_variance,
 )
 
-__all__ = [
-    "Segment",
-    "ChangePointResult",
-    "detect",
-    "PENALTIES",
-    "METHODS",
-    "NOISE_SCALES",
-    "CostL2",
-    "CostNormalMean",
-    "CostNormalMeanVar",
-    "CostNormalTrend",
-    "CostBinomial",
-    "COSTS",
-    "make_cost",
-    "robust_sigma",
-    "long_run_variance",
-    "binomial_dispersion",
-    "robust_sigma_trend",
-    "long_run_variance_trend",
-    "trend_null_variance",
-]
+# the entry point, then every public name of the costs and the noise scales
+__all__ = ["Segment", "ChangePointResult", "detect", "PENALTIES", "METHODS", "NOISE_SCALES", *costs.__all__, *noise.__all__]

@@ -284,14 +284,8 @@ class CostNormalTrend:
     def noise_variance(self, total_rss: float, n_free: int) -> float:
         return 1.0
 
-    def level_spread(self, t: int, s: int) -> tuple[float, float]:
-        """Mean and standard deviation (ddof=1; NaN for one point) of segment ``(t, s]``."""
-        seg = self.y[t:s]
-        level = float(seg.mean()) if self.d == 1 else float(seg.mean(axis=0).mean())
-        if s - t < 2:
-            return level, math.nan
-        spread = float(seg.std(ddof=1)) if self.d == 1 else float(seg.std(axis=0, ddof=1).mean())
-        return level, spread
+    # the same summary as the Gaussian costs' (its fitted trend aside)
+    level_spread = _GaussianBase.level_spread
 
 
 class CostBinomial:

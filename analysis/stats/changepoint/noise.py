@@ -111,17 +111,8 @@ def long_run_variance(y: np.ndarray, block: int | None = None) -> np.ndarray:
 
 
 def robust_sigma_trend(y: np.ndarray) -> np.ndarray:
-    """Robust noise standard deviation from second differences, per column.
-
-    Parameters
-    ----------
-    y
-        Array of shape ``(n, d)`` without missing values.
-
-    Returns
-    -------
-    numpy.ndarray
-        Shape ``(d,)``; 0 for a column that is a straight line.
+    """Robust noise standard deviation from second differences, per column of ``y`` (shape
+    ``(n, d)``, no missing values): shape ``(d,)``, 0 for a column that is a straight line.
 
     Notes
     -----

@@ -24,6 +24,7 @@ Conventions shared by every chart
   in-control stream is about ``n / ARL0``.
 """
 
+from analysis.stats.spc import arl
 from analysis.stats.spc.arl import (
     bernoulli_cusum_arl,
     bernoulli_cusum_h_for_arl,
@@ -63,12 +64,7 @@ __all__ = [
     "EwmaChart",
     "ShewhartChart",
     "lindley",
-    "cusum_arl",
-    "cusum_h_for_arl",
-    "ewma_arl",
-    "ewma_L_for_arl",
-    "bernoulli_cusum_arl",
-    "bernoulli_cusum_h_for_arl",
+    *arl.__all__,
 ]
 
 #: The submodules' docstring examples, so that ``doctest.testmod(analysis.stats.spc)`` runs them

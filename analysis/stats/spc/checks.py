@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Mapping
 
@@ -10,6 +11,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 __all__ = [
+    "ChartPath",
     "as_1d_float",
     "check_finite",
     "check_positive",
@@ -145,3 +147,14 @@ def scalar(x: Any, name: str) -> float:
     if np.isinf(v):
         raise ValueError(f"`{name}` must be finite or NaN, got {x!r}")
     return v
+
+
+@dataclass(frozen=True)
+class ChartPath:
+    """What every chart's result carries besides its path: the chart's name (``method``), the
+    parameters used, the series length ``n`` and its non-missing points ``n_observed``."""
+
+    method: str
+    params: Mapping[str, Any]
+    n: int
+    n_observed: int

@@ -8,12 +8,13 @@ time, and the monitors of :mod:`analysis.prevention.monitors` one window at a ti
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from analysis.stats.spc.checks import (
+    ChartPath,
     as_1d_float,
     check_bool,
     check_finite,
@@ -40,7 +41,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class CusumResult:
+class CusumResult(ChartPath):
     """Path and alarms of a CUSUM chart (tabular, Bernoulli or binomial).
 
     Attributes
@@ -77,10 +78,6 @@ class CusumResult:
     first_alarm: int | None
     shift_start: int | None
     new_mean: float | None
-    method: str
-    params: Mapping[str, Any]
-    n: int
-    n_observed: int
 
     @property
     def statistic(self) -> np.ndarray:
@@ -152,7 +149,6 @@ def _cusum_core(
     """
     up, lo = np.zeros(m), np.zeros(m)
     n_up, n_lo = np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64)
-    al_chunks: list[np.ndarray] = []
 
     def block(a: int, b: int, st: tuple[float, float, int, int]):
         yu, yl = increments(a, b)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import signal
 
 from analysis.stats.spc.checks import (
+    ChartPath,
     as_1d_float,
     check_bool,
     check_finite,
@@ -24,7 +24,7 @@ __all__ = ["EwmaResult", "ewma_chart", "EwmaChart"]
 
 
 @dataclass(frozen=True)
-class EwmaResult:
+class EwmaResult(ChartPath):
     """Path and alarms of an EWMA chart.
 
     Attributes
@@ -45,10 +45,6 @@ class EwmaResult:
     alarms: np.ndarray
     side: np.ndarray
     first_alarm: int | None
-    method: str
-    params: Mapping[str, Any]
-    n: int
-    n_observed: int
 
     @property
     def statistic(self) -> np.ndarray:

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
 from analysis.stats.checks import check_alternative
-from analysis.stats.spc.checks import as_1d_float, check_positive, frozen
+from analysis.stats.spc.checks import ChartPath, as_1d_float, check_positive, frozen
 
 __all__ = ["RollingSigmaResult", "rolling_sigma_alarm"]
 
 
 @dataclass(frozen=True)
-class RollingSigmaResult:
+class RollingSigmaResult(ChartPath):
     """k-sigma alarm against a rolling baseline.
 
     Attributes
@@ -42,10 +42,6 @@ class RollingSigmaResult:
     alarms: np.ndarray
     side: np.ndarray
     first_alarm: int | None
-    method: str
-    params: Mapping[str, Any]
-    n: int
-    n_observed: int
     index: pd.Index | None = field(default=None, repr=False)
 
     @property

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from analysis.stats.spc.checks import as_1d_float, check_finite, check_positive, check_rules, frozen, scalar
+from analysis.stats.spc.checks import ChartPath, as_1d_float, check_finite, check_positive, check_rules, frozen, scalar
 from analysis.stats.spc._blocks import observed_points, sides
 
 __all__ = ["ShewhartResult", "shewhart", "ShewhartChart"]
 
 
 @dataclass(frozen=True)
-class ShewhartResult:
+class ShewhartResult(ChartPath):
     """Individuals chart with the Western Electric rules.
 
     Attributes
@@ -47,10 +47,6 @@ class ShewhartResult:
     rule_alarms: Mapping[int, np.ndarray]
     first_alarm: int | None
     first_rule: int | None
-    method: str
-    params: Mapping[str, Any]
-    n: int
-    n_observed: int
 
     @property
     def statistic(self) -> np.ndarray:
