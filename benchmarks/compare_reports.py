@@ -10,8 +10,10 @@ compares each case's outputs on the fields a restructuring must not move:
   ``affected_events.csv``),
 * the monitors of ``monitors.yaml`` (name, chart, metric, sidedness, segment, window, parameters).
 
-It prints one line per case and field (``same`` or the two values) and both runs' wall times, and
-exits 1 when any field differs.
+It prints one line per case and field (``same`` or the two values) and the two codes' demo wall
+times: ``--repeat`` runs of each, alternating old and new (old, new, new, old, ...) so that a noisy
+machine's drift falls on both, with their medians and the ratio of the medians. It exits 1 when any
+field differs.
 
 Usage::
 
@@ -24,6 +26,7 @@ import argparse
 import csv
 import json
 import math
+import statistics
 import os
 import subprocess
 import sys
@@ -106,19 +109,28 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--old", required=True, help="the older revision (a commit, branch or tag)")
     ap.add_argument("--data", default=str(ROOT / "sample_data"), help="the case-study data (default: sample_data)")
+    ap.add_argument("--repeat", type=int, default=3, help="demo runs of each code for the timing (default: 3)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="compare-reports-") as tmp:
         tmp_p = Path(tmp)
         old_code = tmp_p / "old"
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(old_code), args.old], check=True)
         try:
-            t_old = run_demo(old_code, tmp_p / "old-reports", Path(args.data).resolve())
-            t_new = run_demo(ROOT, tmp_p / "new-reports", Path(args.data).resolve())
-            lines = compare(tmp_p / "old-reports", tmp_p / "new-reports")
+            data = Path(args.data).resolve()
+            times: dict[str, list[float]] = {"old": [], "new": []}
+            for i in range(max(args.repeat, 1)):
+                order = ("old", "new") if i % 2 == 0 else ("new", "old")
+                for which in order:
+                    code = old_code if which == "old" else ROOT
+                    times[which].append(run_demo(code, tmp_p / f"{which}-reports-{i}", data))
+            lines = compare(tmp_p / "old-reports-0", tmp_p / "new-reports-0")
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old_code)], check=False)
     print("\n".join(lines))
-    print(f"demo wall time: old {args.old} {t_old:.1f} s, new (working tree) {t_new:.1f} s, ratio new/old {t_new / t_old:.2f}")
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"demo wall time over {len(times['old'])} runs each: old {args.old} median {med['old']:.1f} s "
+          f"({', '.join(f'{t:.1f}' for t in times['old'])}), new (working tree) median {med['new']:.1f} s "
+          f"({', '.join(f'{t:.1f}' for t in times['new'])}); ratio of the medians new/old {med['new'] / med['old']:.2f}")
     return 1 if any(line.startswith("DIFF") for line in lines) else 0
 
 
