@@ -17,7 +17,6 @@ from analysis.engine.base import Engine, Profile, QueryLimitError, RowsResult, V
 from analysis.engine.duckdb import DEFAULT_MEMORY_LIMIT, DuckDBEngine
 from analysis.engine.query import ALL, MISSING, Metric, Where
 from analysis.engine.sources import Source, SourceError, resolve_source
-from analysis.engine.spark import SparkEngine
 
 __all__ = [
     "ALL", "MISSING", "DEFAULT_MEMORY_LIMIT", "ENGINES", "Engine", "DuckDBEngine", "Metric", "Profile", "QueryLimitError",
@@ -35,6 +34,9 @@ def open_engine(events: Any, *, engine: str = "duckdb", memory_limit: str = DEFA
     if engine == "duckdb":
         return DuckDBEngine(events, memory_limit=memory_limit, threads=threads, max_result_rows=max_result_rows)
     if engine == "spark":
+        # Spark's engine (and its SQL transpiler, sqlglot) is loaded only when asked for: pyspark is optional
+        from analysis.engine.spark import SparkEngine
+
         return SparkEngine(events, master=spark_master, spark=spark, max_result_rows=max_result_rows)
     raise ValueError(f"`engine` must be one of {ENGINES}, got {engine!r}")
 

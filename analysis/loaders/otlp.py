@@ -19,9 +19,6 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-from google.protobuf.json_format import MessageToDict
-from google.protobuf.message import DecodeError
-from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
 from ._jsonio import JsonRecord, compression_of, open_binary, read_bytes, read_head, read_json_text
 from ._messages import first_output_text, last_user_text, maybe_json
@@ -425,6 +422,11 @@ def is_framed_proto(data: bytes) -> bool:
 
 
 def _proto_dict(msg: bytes) -> dict[str, Any]:
+    # the OTLP protobuf classes are loaded only for the collector's proto files, the one format
+    # that needs them
+    from google.protobuf.json_format import MessageToDict
+    from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
+
     td = TracesData()
     td.ParseFromString(msg)
     return MessageToDict(td)
@@ -432,6 +434,8 @@ def _proto_dict(msg: bytes) -> dict[str, Any]:
 
 def framed_records(data: bytes) -> list[Any]:
     """The messages of a length-prefixed file as :class:`JsonRecord` (``line`` = message number)."""
+    from google.protobuf.message import DecodeError  # with the proto classes, only for proto files (see _proto_dict)
+
     out: list[JsonRecord] = []
     pos, k = 0, 0
     while pos < len(data):

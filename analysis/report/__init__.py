@@ -30,7 +30,9 @@ from analysis.params import (
     resolve_output_dir,
     validate_parameters,
 )
-from analysis.report import html, markdown, monitors_yaml, notebook, paths, postmortem, regression
+from typing import Any
+
+from analysis.report import html, markdown, monitors_yaml, notebook, paths, regression
 from analysis.report.html import (
     HtmlBlock,
     inputs_summary,
@@ -61,7 +63,6 @@ from analysis.report.notebook import (
     run_notebook,
 )
 from analysis.report.paths import PATTERN_NOTEBOOKS, notebook_for_pattern, notebooks_dir
-from analysis.report.postmortem import SCHEMA_VERSION, Postmortem
 from analysis.report.regression import REGRESSION_COLUMNS, regression_cases, write_regression_cases
 
 # Every public name of the modules above (plots excepted: it is imported on its own, for matplotlib).
@@ -74,8 +75,20 @@ __all__ = [
     *paths.__all__,
     *notebook.__all__,
     *html.__all__,
-    *postmortem.__all__,
+    "Postmortem",
+    "SCHEMA_VERSION",
     *markdown.__all__,
     *monitors_yaml.__all__,
     *regression.__all__,
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # the Postmortem (and report.json's schema version) on first use: it brings the whole
+    # investigation (scipy, statsmodels, the engine), which the command's own process, running a
+    # notebook, never needs
+    if name in ("Postmortem", "SCHEMA_VERSION"):
+        from analysis.report import postmortem
+
+        return getattr(postmortem, name)
+    raise AttributeError(f"module 'analysis.report' has no attribute {name!r}")
