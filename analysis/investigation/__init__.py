@@ -9,9 +9,23 @@ onset, from :mod:`.onset`), :mod:`.what_changed` (Q2: :mod:`.changes` inferred f
 ``params``, ``schema``, ``engine``, ``stats`` and ``text``; never ``report``, ``prevention`` or ``cli``.
 """
 
+from typing import Any
+
 from analysis.investigation.context import AUTO_METRICS, PATTERN_DEFAULTS
-from analysis.investigation.pipeline import investigate
-from analysis.investigation.result import Investigation
 from analysis.params import PATTERNS
 
 __all__ = ["investigate", "Investigation", "PATTERN_DEFAULTS", "AUTO_METRICS", "PATTERNS"]
+
+
+def __getattr__(name: str) -> Any:
+    # the steps on first use, so that importing one building block (a monitor chart, the series)
+    # does not load every step of the investigation
+    if name == "investigate":
+        from analysis.investigation.pipeline import investigate
+
+        return investigate
+    if name == "Investigation":
+        from analysis.investigation.result import Investigation
+
+        return Investigation
+    raise AttributeError(f"module 'analysis.investigation' has no attribute {name!r}")

@@ -15,6 +15,10 @@ output with its input, chat-completion or Responses objects); change logs: ``csv
 
 Every error on bad input is a :class:`~analysis.schema.SchemaError` (``LoadError`` for
 file-level problems) whose message names the file.
+
+This package owns reading the inputs; it may import ``analysis.schema``, ``analysis.engine`` (to
+open and validate the events where they lie, and to convert exports to Parquet), ``analysis.params``
+and the small shared modules, never the statistics, the investigation or the report.
 """
 
 from __future__ import annotations

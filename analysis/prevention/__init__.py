@@ -7,6 +7,6 @@
 
 The affected requests as ``regression_cases.jsonl`` / ``.csv`` are written with the report
 (:mod:`analysis.report.regression`). This package may import every layer below it (engine, stats,
-investigation, report); the command line imports it (and, until the monitors' design moves here
-from the investigation's pipeline, :mod:`analysis.investigation.pipeline` does too).
+investigation, report); only :mod:`analysis.api` (which designs the monitors of each
+investigation) and the command line import it.
 """

@@ -35,21 +35,23 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from analysis.investigation.series import series
 from analysis._common import check_duration, iso_z
-from analysis.schema.metrics import alternative_of
 from analysis.engine import Engine, Metric, Where
-from analysis.engine.query import quote_ident, quote_literal
 from analysis.engine.aggregates import offset_string
-from analysis.investigation.result import Investigation
+from analysis.engine.query import quote_ident, quote_literal
 from analysis.investigation.monitor_charts import binomial_chart, standardize
+from analysis.investigation.series import series
+from analysis.schema.metrics import alternative_of
 from analysis.report.monitors_yaml import dump_monitors as dump_config  # the report package writes the file; the name stays here
 from analysis.stats import spc
+
+if TYPE_CHECKING:  # the design reads an Investigation; the runner (the cron job) never needs its steps
+    from analysis.investigation.result import Investigation
 
 __all__ = ["SCHEMA_VERSION", "MonitorSpec", "ChartState", "Alarm", "MonitorRunResult", "load_config", "dump_config",
            "run_monitors", "prometheus_text", "design_monitors"]
