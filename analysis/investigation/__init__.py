@@ -18,14 +18,10 @@ __all__ = ["investigate", "Investigation", "PATTERN_DEFAULTS", "AUTO_METRICS", "
 
 
 def __getattr__(name: str) -> Any:
+    if name not in ("investigate", "Investigation"):
+        raise AttributeError(f"module 'analysis.investigation' has no attribute {name!r}")
     # the steps on first use, so that importing one building block (a monitor chart, the series)
     # does not load every step of the investigation
-    if name == "investigate":
-        from analysis.investigation.pipeline import investigate
+    from analysis.investigation import pipeline, result
 
-        return investigate
-    if name == "Investigation":
-        from analysis.investigation.result import Investigation
-
-        return Investigation
-    raise AttributeError(f"module 'analysis.investigation' has no attribute {name!r}")
+    return pipeline.investigate if name == "investigate" else result.Investigation
