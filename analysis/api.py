@@ -9,42 +9,50 @@ the top of the package, beside the command line.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import pandas as pd
 
 from analysis._version import __version__
-from analysis.engine import Engine, open_engine
+from analysis.engine import Engine, Profile, open_engine
 from analysis.investigation.pipeline import investigate as run_steps
 from analysis.investigation.context import metric_candidates
 from analysis.params import InvestigationParams
-from analysis._common import json_safe
 from analysis.prevention import monitors as mon
 from analysis.report.postmortem import Postmortem
 from analysis.text import outcomes as labels
 
+#: The label rules by the column they derive.
+RULES = {r.column: r for r in labels.DEFAULT_RULES}
+
 __all__ = ["investigate"]
 
 
-def _derive_labels(events: pd.DataFrame, metric: str | None, metrics: Sequence[str]) -> tuple[pd.DataFrame, list[str], dict[str, Any]]:
-    """Derive missing outcome labels from text (:mod:`analysis.text.outcomes`) when the wanted metric is empty."""
-    def present(c: str) -> bool:
-        return c in events.columns and bool(events[c].notna().any())
+def _rules_to_apply(prof: Profile, params: InvestigationParams) -> list[labels.Rule]:
+    """The label rules the investigation needs: for the metric asked for (or, scanning every metric
+    of a log that carries no outcome label at all, for every rule), when the label is missing or
+    empty and the text or the finish reason is there."""
+    wanted = metric_candidates(params)
+    metric = params.metric or (wanted[0] if params.pattern != "auto" else None)
+    want = [m for m in ([metric] if metric else wanted) if m in RULES]
+    need = [m for m in want if not prof.present(m)]
+    if metric is None and any(prof.present(m) for m in ("refused", "escalated", "correct", "hallucinated")):
+        need = []  # scanning every metric of a log that carries outcome labels: derive nothing
+    if not (prof.present("output_text") or prof.present("finish_reason")):
+        return []
+    return [RULES[m] for m in need]
 
-    want = [m for m in ([metric] if metric else list(metrics)) if m in ("refused", "escalated")]
-    need = [m for m in want if not present(m)]
-    if metric is None and any(present(m) for m in ("refused", "escalated", "correct", "hallucinated")):
-        # scanning every metric of a log that carries outcome labels: derive nothing
-        need = []
-    has_text = present("output_text") or present("finish_reason")
-    if not need or not has_text:
-        return events, [], {}
-    res = labels.derive_outcomes(events)
-    derived = [m for m in getattr(res, "derived", []) if m in need or not present(m)]
-    rules = getattr(res, "rules", None) or getattr(res, "descriptions", None) or getattr(res, "rule_descriptions", None) or {}
-    if not isinstance(rules, Mapping):
-        rules = {"rules": json_safe(rules)}
-    return res.frame, list(derived), dict(rules)
+
+def _derive_labels(eng: Engine, params: InvestigationParams) -> tuple[list[str], dict[str, str]]:
+    """Derive the missing labels from the text where the rows lie (:meth:`Engine.derive` with each
+    rule as SQL): the derived metrics and their rules' descriptions."""
+    rules = _rules_to_apply(eng.profile(), params)
+    if not rules:
+        return [], {}
+    columns = set(eng.profile().columns["column"])
+    eng.derive({r.column: r.sql(columns) for r in rules})
+    prof = eng.profile()
+    return [r.column for r in rules if prof.present(r.column)], {r.column: r.description for r in rules}
 
 
 def _check_frame(events: pd.DataFrame) -> None:
@@ -87,16 +95,13 @@ def investigate(events: Any, changes: pd.DataFrame | None = None, params: Invest
         params = InvestigationParams.build(**kwargs)
     elif kwargs:
         params = params.replace(**kwargs)
-    derived: list[str] = []
-    rules: dict[str, Any] = {}
     if isinstance(events, pd.DataFrame):
         _check_frame(events)
-        wanted = metric_candidates(params)
-        events, derived, rules = _derive_labels(events, params.metric or (wanted[0] if params.pattern != "auto" else None), wanted)
     owned = not isinstance(events, Engine)
     eng = open_engine(events, engine=params.engine, memory_limit=params.memory_limit, spark_master=params.spark_master,
                       max_result_rows=params.max_result_rows) if owned else events
     try:
+        derived, rules = _derive_labels(eng, params)
         inv = run_steps(eng, changes, params, derived=derived, label_rules=rules, evaluations=evaluations, inputs=inputs)
         monitors = mon.design_monitors(eng, inv, title=params.title or "", kit_version=__version__)
     finally:

@@ -190,3 +190,72 @@ def test_rule_and_argument_checks():
     with pytest.raises(ValueError, match="must be boolean"):
         derive_outcomes(bad)
     assert {r.column for r in DEFAULT_RULES} == {"refused", "escalated"}
+
+
+# ----------------------------------------------------------------------------------------------
+# the rules evaluated by the engine, where the rows lie: the same labels as the pandas rules
+# ----------------------------------------------------------------------------------------------
+
+
+def _rule_corpus() -> pd.DataFrame:
+    """Every hand-written example above, the scenarios' answers, edge cases (empty text, no text,
+    only a finish reason) and curly apostrophes."""
+    texts = [t for t, _ in REFUSAL_CASES] + [t for t, _ in ESCALATION_CASES]
+    for pattern in ("refusal", "escalation"):
+        ev = generate(pattern, seed=3, scale=0.2).events
+        texts += ev["output_text"].dropna().astype(str).unique().tolist()[:400]
+    texts += ["I can\u2019t help with that.", "I\u2019m transferring you to a human agent now.", "", "   ", None]
+    n = len(texts)
+    finish = ["stop"] * n
+    finish[-1], finish[-2] = "content_filter", None
+    return pd.DataFrame({"event_id": [f"e{i}" for i in range(n)],
+                         "ts": pd.date_range("2026-01-01", periods=n, freq="min", tz="UTC"),
+                         "output_text": pd.array(texts, dtype="string"), "finish_reason": pd.array(finish, dtype="string")})
+
+
+@pytest.mark.parametrize("rule", DEFAULT_RULES, ids=lambda r: r.column)
+def test_the_rule_as_sql_gives_the_pandas_labels_on_duckdb(rule):
+    from analysis.engine import open_engine
+
+    frame = _rule_corpus()
+    expected = rule.predict(frame)
+    with open_engine(frame) as eng:
+        got = eng.sql(f"SELECT event_id, {rule.sql()} AS label FROM events ORDER BY event_id")
+    got = got.set_index("event_id")["label"].reindex(frame["event_id"]).astype("boolean")
+    assert (got.isna().to_numpy() == expected.isna().to_numpy()).all()
+    both = expected.notna().to_numpy()
+    mismatch = frame.loc[both & (got.fillna(False).to_numpy(bool) != expected.fillna(False).to_numpy(bool)), "output_text"].tolist()
+    assert not mismatch, mismatch[:5]
+    assert expected.sum() >= 5  # the corpus holds both outcomes
+
+
+@pytest.mark.parametrize("rule", DEFAULT_RULES, ids=lambda r: r.column)
+def test_the_rule_as_sql_gives_the_pandas_labels_on_spark(rule):
+    from test_engine import spark_or_skip
+
+    from analysis.engine import open_engine
+
+    spark_or_skip()
+    frame = _rule_corpus()
+    expected = rule.predict(frame)
+    with open_engine(frame, engine="spark") as eng:
+        got = eng.sql(f"SELECT event_id, {rule.sql()} AS label FROM events ORDER BY event_id")
+    got = got.set_index("event_id")["label"].reindex(frame["event_id"]).astype("boolean")
+    assert (got.isna().to_numpy() == expected.isna().to_numpy()).all()
+    both = expected.notna().to_numpy()
+    assert not frame.loc[both & (got.fillna(False).to_numpy(bool) != expected.fillna(False).to_numpy(bool)), "output_text"].tolist()
+
+
+def test_engine_derive_fills_only_the_missing_labels():
+    from analysis.engine import open_engine
+
+    frame = _rule_corpus()
+    frame["refused"] = pd.array([True] + [pd.NA] * (len(frame) - 1), dtype="boolean")  # one logged label, kept
+    with open_engine(frame) as eng:
+        eng.derive({"refused": REFUSAL_RULE.sql(), "escalated": ESCALATION_RULE.sql()})
+        out = eng.sql("SELECT event_id, refused, escalated FROM events").set_index("event_id").reindex(frame["event_id"])
+    expected = derive_outcomes(frame.drop(columns=[]))
+    assert out["refused"].astype("boolean").iat[0]
+    assert (out["refused"].astype("boolean").fillna(False).to_numpy() == expected.frame["refused"].fillna(False).to_numpy()).all()
+    assert (out["escalated"].astype("boolean").fillna(False).to_numpy()
+            == expected.frame["escalated"].fillna(False).to_numpy()).all()

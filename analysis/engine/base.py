@@ -142,6 +142,17 @@ class Engine(abc.ABC):
             self._redefine(inner)
         self._profile = None
 
+    def derive(self, columns: Mapping[str, str]) -> None:
+        """From now on ``events`` has each column filled by its SQL expression where the data leave
+        it missing (``COALESCE``; the column is added when the events lack it): labels derived
+        from the text, evaluated where the rows lie, never collected."""
+        kinds = self._kinds()
+        sel = [f"COALESCE(TRY_CAST({q.quote_ident(c)} AS BOOLEAN), {columns[c]}) AS {q.quote_ident(c)}" if c in columns
+               else q.quote_ident(c) for c in kinds]
+        sel += [f"{expr} AS {q.quote_ident(c)}" for c, expr in columns.items() if c not in kinds]
+        self._redefine(f"SELECT {', '.join(sel)} FROM events")
+        self._profile = None
+
     def recast(self, casts: Mapping[str, str]) -> None:
         """From now on ``events`` has the given columns cast (``TRY_CAST``) to the given SQL types."""
         cols = ", ".join(f"TRY_CAST({q.quote_ident(c)} AS {casts[c]}) AS {q.quote_ident(c)}" if c in casts else q.quote_ident(c)

@@ -55,11 +55,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Container, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from analysis.engine.query import quote_ident, quote_literal
 from analysis.stats.intervals import wilson_interval
 
 __all__ = [
@@ -75,6 +76,15 @@ __all__ = [
 
 _A = r"['\u2019]"  # straight or curly apostrophe
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
+#: The same split in SQL (RE2 and Java regular expressions have no look-behind: the punctuation goes with the break).
+SQL_SENTENCE_SPLIT = r"[.!?]\s+|\n+"
+
+
+def _sql_regex(patterns: Sequence[str]) -> str:
+    """Python patterns as one case-insensitive SQL regex literal: ``\\uXXXX`` escapes become
+    ``\\x{XXXX}``, which RE2 (DuckDB) and Java (Spark) both read."""
+    joined = "|".join(f"(?:{p})" for p in patterns)
+    return quote_literal("(?i)" + re.sub(r"\\u([0-9a-fA-F]{4})", r"\\x{\1}", joined))
 
 
 @dataclass(frozen=True)
@@ -122,6 +132,31 @@ class Rule:
             if any(p.search(sentence) for p in self._compiled) and not any(v.search(sentence) for v in self._vetoes):
                 return True
         return False
+
+    def sql(self, columns: Container[str] = ("output_text", "finish_reason")) -> str:
+        """The rule as one SQL expression over the events (DuckDB's dialect; the Spark engine
+        transpiles it), evaluated where the rows lie: ``TRUE``, ``FALSE`` or ``NULL`` per row, as
+        :meth:`predict` decides them.
+
+        The text is split into sentences at ``.``, ``!`` or ``?`` followed by white space, and at
+        line breaks (the punctuation itself is dropped, which no pattern or veto reads); a sentence
+        counts when it matches a pattern (case-insensitive) and no veto. ``columns`` are the columns
+        the events have: a missing text or finish-reason column reads as missing values.
+        """
+        text = quote_ident(self.text_column) if self.text_column in columns else "CAST(NULL AS VARCHAR)"
+        hit = "FALSE"
+        if self.patterns:
+            cond = f"regexp_matches(s, {_sql_regex(self.patterns)})"
+            if self.vetoes:
+                cond += f" AND NOT regexp_matches(s, {_sql_regex(self.vetoes)})"
+            hit = (f"array_length(list_filter(string_split_regex({text}, {quote_literal(SQL_SENTENCE_SPLIT)}), lambda s: {cond})) "
+                   "> 0")
+        finish = "FALSE"
+        if self.finish_reasons and "finish_reason" in columns:
+            values = ", ".join(quote_literal(f.lower()) for f in self.finish_reasons)
+            finish = f"COALESCE(lower(trim(CAST(finish_reason AS VARCHAR))) IN ({values}), FALSE)"
+        return (f"CASE WHEN {finish} THEN TRUE WHEN {text} IS NULL OR trim(CAST({text} AS VARCHAR)) = '' THEN NULL "
+                f"ELSE {hit} END")
 
     def predict(self, frame: pd.DataFrame) -> pd.Series:
         """The rule's label for every row: ``True``/``False``, missing when there is no evidence."""
