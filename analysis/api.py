@@ -44,15 +44,11 @@ def _rules_to_apply(prof: Profile, params: InvestigationParams) -> list[labels.R
 
 
 def _derive_labels(eng: Engine, params: InvestigationParams) -> tuple[list[str], dict[str, str]]:
-    """Derive the missing labels from the text where the rows lie (:meth:`Engine.derive` with each
-    rule as SQL): the derived metrics and their rules' descriptions."""
+    """Derive the missing labels from the text where the rows lie: the derived metrics and their
+    rules' descriptions."""
     rules = _rules_to_apply(eng.profile(), params)
-    if not rules:
-        return [], {}
-    columns = set(eng.profile().columns["column"])
-    eng.derive({r.column: r.sql(columns) for r in rules})
-    prof = eng.profile()
-    return [r.column for r in rules if prof.present(r.column)], {r.column: r.description for r in rules}
+    derived = labels.derive_missing(eng, [r.column for r in rules])
+    return derived, {r.column: r.description for r in rules}
 
 
 def _check_frame(events: pd.DataFrame) -> None:

@@ -23,6 +23,7 @@ Bad input (a missing file, a timestamp without an offset, an unknown pattern) en
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -235,6 +236,7 @@ def _gate(args: argparse.Namespace) -> int:
     from analysis.loaders import LoadError
     from analysis.loaders.engine_events import open_events
     from analysis.schema import SchemaError
+    from analysis.text.outcomes import derive_missing
 
     if not Path(args.events).expanduser().exists():
         return _error(f"--events: file not found: {Path(args.events).expanduser()}")
@@ -244,6 +246,8 @@ def _gate(args: argparse.Namespace) -> int:
                           spark_master=args.spark_master, assume_tz=args.assume_tz, mapping=args.mapping)
     except (GateInputError, LoadError, SchemaError, ValueError) as exc:
         return _error(str(exc))
+    for col in derive_missing(src.engine, [args.metric]):
+        print(f"note: {col} is not logged: derived from the answers (analysis.text.outcomes)", file=sys.stderr)
     try:
         result = evaluate_gate(src.engine, control=args.control, treatment=args.treatment, metric=args.metric, by=args.by,
                                alternative=_gate_alternative(args), alpha=args.alpha, tolerances=tolerances, every=args.every,
@@ -349,6 +353,7 @@ def _monitor(args: argparse.Namespace) -> int:
     from analysis.loaders.engine_events import open_events
     from analysis.prevention import monitors as mon
     from analysis.schema import SchemaError
+    from analysis.text.outcomes import derive_missing
 
     try:
         _, specs = mon.load_config(Path(args.config).expanduser())
@@ -356,6 +361,10 @@ def _monitor(args: argparse.Namespace) -> int:
         until = check_timestamp(args.until, "--until")
         src = open_events(Path(args.events).expanduser() if "*" not in args.events else args.events, engine=args.engine,
                           format=args.format, assume_tz=args.assume_tz, mapping=args.mapping)
+        # outcome labels the new logs lack are derived from their answers, as the investigation does
+        flags = {c for s in specs if s.chart == "binomial_cusum" for c in re.findall(r'"([A-Za-z_][A-Za-z0-9_]*)"', s.metric)}
+        for col in derive_missing(src.engine, sorted(flags)):
+            print(f"note: {col} is not logged: derived from the answers (analysis.text.outcomes)", file=sys.stderr)
         missing = sorted({c for s in specs for c in [*s.segment, *([s.metric] if s.chart == "mean_cusum" else [])]
                           if not src.engine.has(c)})
         if missing:

@@ -368,3 +368,22 @@ def test_cli_reads_the_old_direction_flag_with_a_note(capsys: pytest.CaptureFixt
     assert old == new and json.loads(out.out)["decision"] == new_doc["decision"]
     assert json.loads(out.out)["alternative"] == "less"
     assert "note: --direction down is deprecated; write --alternative less" in out.err
+
+
+def test_cli_derives_the_missing_label_from_the_answers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A canary logged without `refused`: the gate derives it from the answers. The rule misses the
+    soft redirects on purpose (its recall on this case's high tier is about 0.95), so the evidence is
+    weaker than on the labelled log, which holds: the gate must still never promote this canary."""
+    bare = tmp_path / "bare.parquet"
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(CASE / "events.parquet")
+    pq.write_table(t.drop_columns([c for c in ("refused", "escalated", "correct", "hallucinated") if c in t.column_names]), bare)
+    args = ["--control", V1, "--treatment", V2, "--metric", "refused", "--by", "risk_category", "--every", "1h",
+            "--end", _ramp_start(CASE)]
+    labelled = cli.main(["gate", "--events", str(CASE / "events.parquet"), *args])
+    capsys.readouterr()
+    code = cli.main(["gate", "--events", str(bare), *args])
+    out = capsys.readouterr()
+    assert labelled == 1 and code in (1, 3) and json.loads(out.out)["decision"] in ("hold", "continue")
+    assert "note: refused is not logged: derived from the answers" in out.err

@@ -154,3 +154,19 @@ def test_a_schema_1_monitors_yaml_is_still_read_with_a_deprecation_note(refusal_
     _, new_specs = mon.load_config(paths["monitors.yaml"])
     assert [s.alternative for s in old_specs] == [s.alternative for s in new_specs]
     assert mon.config_sha(old_specs) == mon.config_sha(new_specs)
+
+
+def test_monitor_cli_derives_the_missing_label_from_the_answers(refusal_report, fresh_logs, tmp_path, capsys):
+    """New logs without the `refused` label (a trace export): the monitors' flag is derived from
+    the answers where the rows lie, and the incident still alarms, with a note saying so."""
+    _, _, _, paths = refusal_report
+    _, _, whole = fresh_logs
+    bare = tmp_path / "bare.parquet"
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(whole)
+    pq.write_table(t.drop_columns([c for c in ("refused", "escalated", "correct", "hallucinated") if c in t.column_names]), bare)
+    code = main(["monitor", "--config", str(paths["monitors.yaml"]), "--events", str(bare)])
+    out = capsys.readouterr()
+    assert code == 1 and "ALARM incident_segment" in out.out
+    assert "note: refused is not logged: derived from the answers" in out.err

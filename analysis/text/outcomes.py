@@ -60,6 +60,7 @@ from typing import Any, Container, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from analysis.engine import Engine
 from analysis.engine.query import quote_ident, quote_literal
 from analysis.stats.intervals import wilson_interval
 
@@ -71,6 +72,7 @@ __all__ = [
     "DerivedOutcomes",
     "RuleEvaluation",
     "derive_outcomes",
+    "derive_missing",
     "evaluate_rule",
 ]
 
@@ -241,6 +243,24 @@ ESCALATION_RULE = Rule(
 )
 
 DEFAULT_RULES: tuple[Rule, ...] = (REFUSAL_RULE, ESCALATION_RULE)
+
+
+def derive_missing(eng: Engine, columns: Iterable[str], rules: Sequence[Rule] = DEFAULT_RULES) -> list[str]:
+    """Derive each of ``columns`` that a rule covers and the events lack (or hold empty), from the
+    text, where the rows lie (:meth:`analysis.engine.Engine.derive` with :meth:`Rule.sql`).
+
+    Returns the columns derived (those that now hold a value); nothing is derived without an
+    ``output_text`` or ``finish_reason`` to read.
+    """
+    prof = eng.profile()
+    by_column = {r.column: r for r in _check_rules(rules)}
+    todo = [by_column[c] for c in dict.fromkeys(columns) if c in by_column and not prof.present(c)]
+    if not todo or not any(prof.present(c) for c in ("output_text", "finish_reason")):
+        return []
+    present = set(prof.columns["column"])
+    eng.derive({r.column: r.sql(present) for r in todo})
+    prof = eng.profile()
+    return [r.column for r in todo if prof.present(r.column)]
 
 
 def _check_rules(rules: Any) -> tuple[Rule, ...]:
