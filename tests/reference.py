@@ -461,3 +461,12 @@ def affected_events(
             out[c] = pd.Series(pd.NA, index=out.index, dtype="string[pyarrow]")
     out["why"] = out["why"].astype("string[pyarrow]")
     return out.sort_values("ts", kind="stable").reset_index(drop=True)
+
+
+def hourly_rate_series(n: np.ndarray, k: np.ndarray, *, start: pd.Timestamp) -> pd.DataFrame:
+    """A rate series as the engine's series functions return it (``window_start, n, successes,
+    rate``; NaN for an empty window), hourly from ``start``, from the counts ``n`` and ``k``."""
+    ws = pd.date_range(start, periods=len(n), freq="1h", tz="UTC")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(n > 0, k / np.maximum(n, 1), np.nan)
+    return pd.DataFrame({"window_start": ws, "n": n, "successes": k, "rate": rate})

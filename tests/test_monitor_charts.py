@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import reference  # tests/ is on sys.path
+
 from analysis.investigation.monitor_charts import (
     EvaluationPlan,
     chart_monitors,
@@ -19,10 +21,7 @@ H = pd.Timedelta(hours=1)
 
 
 def _rate_series(n: np.ndarray, k: np.ndarray) -> pd.DataFrame:
-    ws = pd.date_range(T0, periods=len(n), freq="1h", tz="UTC")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rate = np.where(n > 0, k / np.maximum(n, 1), np.nan)
-    return pd.DataFrame({"window_start": ws, "n": n, "successes": k, "rate": rate})
+    return reference.hourly_rate_series(n, k, start=T0)
 
 
 def test_threshold_monitor_rolling_mean_hand_worked():
