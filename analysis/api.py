@@ -30,16 +30,14 @@ __all__ = ["investigate"]
 
 def _rules_to_apply(prof: Profile, params: InvestigationParams) -> list[labels.Rule]:
     """The label rules the investigation needs: for the metric asked for (or, scanning every metric
-    of a log that carries no outcome label at all, for every rule), when the label is missing or
-    empty and the text or the finish reason is there."""
+    of a log that carries no outcome label at all, for every rule) when the label is missing or empty
+    (:func:`analysis.text.outcomes.derive_missing` then derives what the text allows)."""
     wanted = metric_candidates(params)
     metric = params.metric or (wanted[0] if params.pattern != "auto" else None)
     want = [m for m in ([metric] if metric else wanted) if m in RULES]
     need = [m for m in want if not prof.present(m)]
     if metric is None and any(prof.present(m) for m in ("refused", "escalated", "correct", "hallucinated")):
         need = []  # scanning every metric of a log that carries outcome labels: derive nothing
-    if not (prof.present("output_text") or prof.present("finish_reason")):
-        return []
     return [RULES[m] for m in need]
 
 
@@ -48,7 +46,7 @@ def _derive_labels(eng: Engine, params: InvestigationParams) -> tuple[list[str],
     rules' descriptions."""
     rules = _rules_to_apply(eng.profile(), params)
     derived = labels.derive_missing(eng, [r.column for r in rules])
-    return derived, {r.column: r.description for r in rules}
+    return derived, {r.column: r.description for r in rules if r.column in derived}
 
 
 def _check_frame(events: pd.DataFrame) -> None:
