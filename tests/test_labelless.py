@@ -1,6 +1,11 @@
 """Logs as people have them: no outcome label. The command derives the label from the answers where
-the rows lie (the engine evaluates the rules), on a JSONL file and on a Parquet file, and names the
-case's cause."""
+the rows lie (the engine evaluates the rules), on a JSONL file and on a Parquet file, names the
+case's cause and calls the no-incident twin no incident.
+
+The segment columns stay: finding the failing slice in logs that carry none (the refusal case's
+risk tier, the escalation case's traffic source) is the work of the text segments. Without them the
+refusal drop is diluted below detection in all traffic, and the escalation storm's new traffic has
+no column to be exposed on."""
 
 from __future__ import annotations
 
@@ -13,33 +18,59 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CASE = ROOT / "sample_data" / "refusal_regression"
-#: What a real trace export carries: no outcome labels, no generator segments but the risk tier.
+SAMPLES = ROOT / "sample_data"
+#: What a real trace export does not carry: the outcome labels and the evaluator's fields.
 DROP = ["refused", "escalated", "hallucinated", "correct", "quality_score", "confidence", "expected_output"]
+CASES = {"refusal_regression": ("refusal", "refused"), "escalation_storm": ("escalation", "escalated")}
+
+
+def _labelless(case: str, out: Path) -> dict[str, Path]:
+    ev = pd.read_parquet(SAMPLES / case / "events.parquet").drop(columns=DROP, errors="ignore")
+    ev.to_parquet(out / f"{case}.parquet", index=False)
+    js = ev.copy()
+    js["ts"] = js["ts"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    js.to_json(out / f"{case}.jsonl", orient="records", lines=True, date_format="iso")
+    return {"parquet": out / f"{case}.parquet", "jsonl": out / f"{case}.jsonl"}
 
 
 @pytest.fixture(scope="module")
-def labelless(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def labelless(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict[str, Path]]]:
     out = tmp_path_factory.mktemp("labelless")
-    ev = pd.read_parquet(CASE / "events.parquet").drop(columns=DROP, errors="ignore")
-    ev.to_parquet(out / "events.parquet", index=False)
-    js = ev.copy()
-    js["ts"] = js["ts"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    js.to_json(out / "events.jsonl", orient="records", lines=True, date_format="iso")
-    return {"parquet": out / "events.parquet", "jsonl": out / "events.jsonl", "dir": out}
+    files = {case: _labelless(case, out) for base in CASES for case in (base, f"{base}_baseline")}
+    return out, files
+
+
+def _investigate(events: Path, case: str, pattern: str, out_dir: Path) -> dict:
+    run = subprocess.run([sys.executable, "-m", "analysis", "investigate", "--events", str(events),
+                          "--changes", str(SAMPLES / case / "changes.csv"), "--pattern", pattern, "--out", str(out_dir), "--quiet"],
+                         check=False, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads((out_dir / "report.json").read_text())
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
-def test_the_command_derives_refused_and_names_the_cause(labelless: dict[str, Path], fmt: str) -> None:
-    out_dir = labelless["dir"] / f"report-{fmt}"
-    run = subprocess.run([sys.executable, "-m", "analysis", "investigate", "--events", str(labelless[fmt]),
-                          "--changes", str(CASE / "changes.csv"), "--pattern", "refusal", "--out", str(out_dir), "--quiet"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=600)
-    assert run.returncode == 0, run.stderr[-2000:]
-    rep = json.loads((out_dir / "report.json").read_text())
-    truth = json.loads((CASE / "truth.json").read_text())
-    assert rep["derived_metrics"] == ["refused"] and rep["onset"]["derived"] is True
-    assert "refused" in rep["label_rules"]
+@pytest.mark.parametrize(("case", "fmt"), [("refusal_regression", "parquet"), ("refusal_regression", "jsonl"),
+                                           ("escalation_storm", "parquet")])
+def test_the_command_derives_the_label_and_names_the_cause(labelless, case: str, fmt: str) -> None:
+    out, files = labelless
+    pattern, metric = CASES[case]
+    rep = _investigate(files[case][fmt], case, pattern, out / f"report-{case}-{fmt}")
+    truth = json.loads((SAMPLES / case / "truth.json").read_text())
+    assert metric in rep["derived_metrics"] and rep["onset"]["metric"] == metric and rep["onset"]["derived"] is True
+    assert metric in rep["label_rules"]
     assert rep["q2_what_changed"]["candidates"][0]["change_id"] == truth["cause_change_id"]
     assert rep["q3_scope"]["verdict"] == "systematic"
+    # the onset the derived label gives is the one the logged label gives, within the truth's window
+    lo, hi = (pd.Timestamp(t) for t in truth["onset_window"])
+    assert lo <= pd.Timestamp(rep["onset"]["ts"]) <= hi
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_label_less_twin_is_no_incident(labelless, case: str) -> None:
+    out, files = labelless
+    pattern, metric = CASES[case]
+    twin = f"{case}_baseline"
+    rep = _investigate(files[twin]["parquet"], twin, pattern, out / f"report-{twin}")
+    assert metric in rep["derived_metrics"]
+    assert rep["q3_scope"]["verdict"] == "no_incident" and rep["onset"]["ts"] is None
