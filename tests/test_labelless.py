@@ -74,3 +74,39 @@ def test_the_label_less_twin_is_no_incident(labelless, case: str) -> None:
     rep = _investigate(files[twin]["parquet"], twin, pattern, out / f"report-{twin}")
     assert metric in rep["derived_metrics"]
     assert rep["q3_scope"]["verdict"] == "no_incident" and rep["onset"]["ts"] is None
+
+
+@pytest.fixture(scope="module")
+def guardrail_otlp(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, dict]:
+    """A guardrail incident as an instrumented application exports it: OTLP JSON Lines from the
+    SDK, no outcome label (blocks are content_filter finishes or apologies), the application's
+    attributes named by the user's mapping file."""
+    from fixtures.otlp_scenario import write_otlp_export
+
+    from analysis.scenarios.kinds import generate_kind
+
+    out = tmp_path_factory.mktemp("otlp")
+    sc = generate_kind("guardrail_change", seed=0, days=8)
+    sc.changes.to_csv(out / "changes.csv", index=False)
+    mapping = write_otlp_export(sc.events, out / "traces.jsonl")
+    truth = {"cause": sc.truth.cause_change_id, "n": len(sc.events), "window": sc.truth.onset_window}
+    return out / "traces.jsonl", mapping, out / "changes.csv", truth
+
+
+@pytest.mark.slow
+def test_the_label_less_otlp_export_is_investigated_right(guardrail_otlp) -> None:
+    events, mapping, changes, truth = guardrail_otlp
+    out_dir = events.parent / "report"
+    run = subprocess.run([sys.executable, "-m", "analysis", "investigate", "--events", str(events), "--mapping", str(mapping),
+                          "--changes", str(changes), "--pattern", "auto", "--out", str(out_dir), "--quiet"],
+                         check=False, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    rep = json.loads((out_dir / "report.json").read_text())
+    ins = rep["inputs"]["events"]
+    assert ins["format"] == "otlp" and ins["rows_read"] == ins["rows_loaded"] == truth["n"] and ins["rows_rejected"] == 0
+    assert "refused" in rep["derived_metrics"]
+    assert rep["onset"]["metric"] == "refused" and rep["onset"]["segment"] == {"language": "fr"}
+    lo, hi = truth["window"]
+    assert lo <= pd.Timestamp(rep["onset"]["ts"]) <= hi
+    assert rep["q2_what_changed"]["candidates"][0]["change_id"] == truth["cause"]
+    assert rep["q3_scope"]["verdict"] == "systematic"

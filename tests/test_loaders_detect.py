@@ -112,3 +112,20 @@ def test_the_report_counts_every_kind():
     res = load_events(REAL / "langfuse" / "claude-agent-2025-12-22.trace.json")
     assert res.spans_by_kind["inference"] == 4 and res.spans_by_kind["other"] == 3
     assert "read 7 observations in 1 trace(s)" in res.warnings[0] and "2 TOOL, 1 SPAN" in res.warnings[0]
+
+
+def test_a_collector_line_longer_than_the_sniffed_head_is_otlp(tmp_path):
+    # the collector's file exporter writes a batch per line: thousands of spans, megabytes, one line
+    from fixtures import make_fixtures as mf
+
+    line = (FIX / "otlp_genai_collector.jsonl").read_text().splitlines()[0]
+    doc = json.loads(line)
+    spans = doc["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    spans[0]["attributes"].append({"key": "app.note", "value": {"stringValue": "x" * (2 << 20)}})
+    p = tmp_path / "traces.jsonl"
+    p.write_text(json.dumps(doc, separators=(",", ":")) + "\n" + "\n".join((FIX / "otlp_genai_collector.jsonl").read_text().splitlines()[1:]) + "\n")
+    assert len(p.read_text().splitlines()[0]) > 2 << 20 and mf.HERE == FIX.resolve()
+    assert detect_format(p) == "otlp"
+    small = load_events(FIX / "otlp_genai_collector.jsonl")
+    res = load_events(p)
+    assert res.rows_read == res.rows_loaded == small.rows_loaded and len(res.rejected) == 0

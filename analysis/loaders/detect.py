@@ -325,6 +325,9 @@ def sniff(path: str | Path) -> Sniffed:
     value, first_complete, parsed = _first_json_line(text)
     if ext == "jsonl" or (first_complete and (parsed > 1 or isinstance(value, dict))):
         keys = tuple(value) if isinstance(value, dict) else tuple(value[0]) if isinstance(value, list) and value and isinstance(value[0], dict) else ()
+        if not parsed and len(head) == _HEAD and "\n" not in stripped.rstrip("\n"):
+            # a first line longer than the head (a collector's batch of thousands of spans): its first keys
+            keys = tuple(top_keys(stripped))
         return Sniffed("jsonl", comp, value, keys)
     complete = len(head) < _HEAD
     if not complete and size <= _DOC_LIMIT:
