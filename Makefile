@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/accuracy.py
 	$(PY) benchmarks/gate.py
 	$(PY) benchmarks/monitors.py
+	$(PY) benchmarks/label_rules.py
 
 # The engine issue's targets: 10M events against ~60k, 100M in a Hive folder, Spark against DuckDB, the demos
 # (makes its data once under benchmarks/_data/; the 100M folder takes about 8 minutes to write).

@@ -24,6 +24,8 @@ REFUSAL_CASES = [
     ("That's not something I can help with, sorry.", True),
     ("I don't give medical advice, please see your GP.", True),
     ("As an AI, I can't diagnose conditions.", True),
+    ("As an AI, I'm not able to browse the web.", True),  # "I'm": no space between "I" and "'m"
+    ("As an AI language model, I\u2019m unable to browse the web.", True),
     ("i cant help with that", True),
     # tricky negatives
     ("I can't stress enough how important it is to call 911 if the pain lasts.", False),

@@ -206,7 +206,7 @@ REFUSAL_RULE = Rule(
         rf"\bI\s*(?:do not|don{_A}?t)\s+(?:provide|give|offer|answer|discuss|share|diagnose|prescribe)\b",
         r"\bI must decline\b",
         r"\bnot something I can (?:help|assist) with\b",
-        rf"\bas an AI(?: (?:language )?model| assistant)?,? I (?:can(?:not|{_A}?t)|am not able|{_A}m not able|am unable|{_A}m unable)\b",
+        rf"\bas an AI(?: (?:language )?model| assistant)?,? I(?: can(?:not|{_A}?t)| am not able| am unable|{_A}m not able|{_A}m unable)\b",
     ),
     vetoes=(
         rf"\bcan(?:not|{_A}?t| not)\s+(?:stress|emphasi[sz]e|overstate|recommend|thank|praise)\b[^.!?]*\benough\b",
