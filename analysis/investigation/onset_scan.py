@@ -95,7 +95,9 @@ def _scan(ctx: Context, aggs: Aggregates) -> _Scan:
     todo = [(a, m, c, s, al, nt) for a, lst, al, nt in plan for m in metrics for (c, s) in lst]
     rows, onsets, pair_onsets = [], [], []
     for a, m, c, s, al, nt in tqdm(todo, desc="change points", leave=False, disable=not ctx.params.progress):
-        alternative = ctx.defaults["alternative"] if ctx.params.pattern != "auto" else BAD_ALTERNATIVE.get(m, "two-sided")
+        # the pattern's way for its own metric (refusals that drop); a fallback metric goes bad its own way
+        own = ctx.params.pattern != "auto" and m == ctx.defaults["metric"]
+        alternative = ctx.defaults["alternative"] if own else BAD_ALTERNATIVE.get(m, "two-sided")
         sr = series(a, m, segment_column=c, segment=s)
         o = detect_onset(sr, metric=m, kind=agg.metrics[m], segment=(c, s), alternative=alternative, window=aggs.window,
                          end=ctx.reported_at, search=OnsetSearch(alpha=al, n_tests=nt))
