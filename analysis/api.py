@@ -23,22 +23,29 @@ from analysis.report.postmortem import Postmortem
 from analysis.text import outcomes as labels
 
 #: The label rules by the column they derive.
-RULES = {r.column: r for r in labels.DEFAULT_RULES}
+RULES = {r.column: r for r in labels.DERIVATION_RULES}
 
 __all__ = ["investigate"]
 
 
 def _rules_to_apply(prof: Profile, params: InvestigationParams) -> list[labels.Rule]:
-    """The label rules the investigation needs: for the metric asked for (or, scanning every metric
-    of a log that carries no outcome label at all, for every rule) when the label is missing or empty
+    """The derivations the investigation needs: for a pattern's metric (or the metric asked for),
+    those of its candidates up to the first one the events hold (the retrieval pattern's relevance
+    score, else ``hallucinated``, else ``ungrounded_citation`` from the answers and the retrieved
+    documents); scanning every metric of a log that carries no outcome label at all, every rule
     (:func:`analysis.text.outcomes.derive_missing` then derives what the text allows)."""
     wanted = metric_candidates(params)
-    metric = params.metric or (wanted[0] if params.pattern != "auto" else None)
-    want = [m for m in ([metric] if metric else wanted) if m in RULES]
-    need = [m for m in want if not prof.present(m)]
-    if metric is None and any(prof.present(m) for m in ("refused", "escalated", "correct", "hallucinated")):
-        need = []  # scanning every metric of a log that carries outcome labels: derive nothing
-    return [RULES[m] for m in need]
+    if params.metric is None and params.pattern == "auto":
+        if any(prof.present(m) for m in ("refused", "escalated", "correct", "hallucinated", "ungrounded_citation")):
+            return []  # scanning every metric of a log that carries outcome labels: derive nothing
+        return [RULES[m] for m in wanted if m in RULES and not prof.present(m)]
+    need = []
+    for m in wanted:
+        if prof.present(m):
+            break
+        if m in RULES:
+            need.append(RULES[m])
+    return need
 
 
 def _derive_labels(eng: Engine, params: InvestigationParams) -> tuple[list[str], dict[str, str]]:

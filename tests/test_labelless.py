@@ -110,3 +110,26 @@ def test_the_label_less_otlp_export_is_investigated_right(guardrail_otlp) -> Non
     assert lo <= pd.Timestamp(rep["onset"]["ts"]) <= hi
     assert rep["q2_what_changed"]["candidates"][0]["change_id"] == truth["cause"]
     assert rep["q3_scope"]["verdict"] == "systematic"
+
+
+#: The retrieval case as a RAG trace carries it: the answer and the retrieved documents, no label and no relevance score.
+RAG_DROP = [*DROP, "retrieval_scores", "retrieval_top1_score", "retrieval_mean_score"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["retrieval_degradation", "retrieval_degradation_baseline"])
+def test_the_retrieval_case_is_found_from_ungrounded_citations_alone(tmp_path: Path, case: str) -> None:
+    events = tmp_path / "events.parquet"
+    pd.read_parquet(SAMPLES / case / "events.parquet").drop(columns=RAG_DROP).to_parquet(events, index=False)
+    rep = _investigate(events, case, "retrieval", tmp_path / "report")
+    truth = json.loads((SAMPLES / case / "truth.json").read_text())
+    assert rep["derived_metrics"] == ["ungrounded_citation"] and rep["onset"]["metric"] == "ungrounded_citation"
+    assert "retrieved documents" in rep["label_rules"]["ungrounded_citation"] or "retrieval_documents" in rep["label_rules"]["ungrounded_citation"]
+    if truth["cause_change_id"] is None:
+        assert rep["q3_scope"]["verdict"] == "no_incident" and rep["onset"]["ts"] is None
+        return
+    assert rep["onset"]["alternative"] == "greater"  # fabricated citations rising is the failure
+    lo, hi = (pd.Timestamp(t) for t in truth["onset_window"])
+    assert lo <= pd.Timestamp(rep["onset"]["ts"]) <= hi
+    assert rep["q2_what_changed"]["candidates"][0]["change_id"] == truth["cause_change_id"]
+    assert rep["q3_scope"]["verdict"] == "systematic"

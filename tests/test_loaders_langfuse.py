@@ -271,3 +271,16 @@ def test_blob_manifest_naming_a_missing_file_is_an_error(tmp_path):
     (d / "proj-1" / "scores" / "2026-03-01T12-30-00.csv").unlink()
     with pytest.raises(LoadError, match=r"manifest .*names 'proj-1/scores/2026-03-01T12-30-00.csv' \(scores, 17 rows\), which is not in the export"):
         load_events(d)
+
+
+def test_retriever_documents_text(tmp_path):
+    # a retriever observation's output as LangChain writes it: Documents with page_content and metadata
+    doc = json.loads((FIX / "langfuse_trace.json").read_text())
+    ret = next(o for o in doc["observations"] if o["type"] == "RETRIEVER")
+    ret["output"] = [{"page_content": f"Refund policy {d['id']}: 30 days.", "metadata": {"id": d["id"], "score": d["score"]}}
+                     for d in ret["output"]]
+    p = tmp_path / "trace.json"
+    p.write_text(json.dumps(doc))
+    e = load_events(p).frame.iloc[0]
+    assert list(e["retrieval_doc_ids"]) == ["kb-5", "kb-6"] and list(e["retrieval_scores"]) == [0.65, 0.55]
+    assert list(e["retrieval_documents"]) == ["Refund policy kb-5: 30 days.", "Refund policy kb-6: 30 days."]

@@ -76,8 +76,10 @@ def test_retriever_scores(loaded, sdk_spans):
     for r in (s for s in sdk_spans if s.attributes.get(SpanAttributes.OPENINFERENCE_SPAN_KIND) == "RETRIEVER"):
         scores = [r.attributes[f"retrieval.documents.{j}.document.score"] for j in range(3)]
         ids = [r.attributes[f"retrieval.documents.{j}.document.id"] for j in range(3)]
+        texts = [r.attributes[f"retrieval.documents.{j}.document.content"] for j in range(3)]
         e = f.loc[format(r.context.trace_id, "032x")]
         assert list(e["retrieval_scores"]) == scores and list(e["retrieval_doc_ids"]) == ids
+        assert list(e["retrieval_documents"]) == texts  # what grounding checks an answer's citations against
 
 
 def test_mapping_metadata_and_guardrail():

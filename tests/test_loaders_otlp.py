@@ -223,3 +223,30 @@ def test_truncated_zstd_stream_is_an_error(tmp_path):
     p.write_bytes(data[: len(data) // 2])
     with pytest.raises(LoadError, match=r"cut.pb.zst.*cannot decompress \(zstd\)"):
         load_events(p)
+
+
+def test_retrieved_documents_text_from_a_genai_retrieval_span(tmp_path):
+    # written by the SDK: a retrieval span whose documents carry their text, then the chat call
+    from google.protobuf.json_format import MessageToJson
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    provider, exporter = mf._provider(3, "legal-rag", "1.0")
+    tracer = provider.get_tracer("rag")
+    docs = [{"id": "case-1", "score": 0.61, "content": "Doe v. Roe, 831 F.4d 657 (2d Cir. 2020)."},
+            {"id": "case-2", "score": 0.83, "content": "Twombly, 550 U.S. 544 (2007)."}]
+    with tracer.start_as_current_span("POST /ask", kind=trace.SpanKind.SERVER, start_time=mf.T0, end_on_exit=False) as root:
+        r = tracer.start_span("retrieval idx", kind=trace.SpanKind.CLIENT, start_time=mf.T0 + mf.MS, attributes={
+            "gen_ai.operation.name": "retrieval", "gen_ai.retrieval.documents": json.dumps(docs)})
+        r.end(end_time=mf.T0 + 2 * mf.MS)
+        c = tracer.start_span("chat m", kind=trace.SpanKind.CLIENT, start_time=mf.T0 + 3 * mf.MS, attributes={
+            "gen_ai.operation.name": "chat", "gen_ai.request.model": "m", "gen_ai.response.model": "m-1",
+            "gen_ai.output.messages": json.dumps([{"role": "assistant", "parts": [{"type": "text", "content": "See 550 U.S. 544."}]}])})
+        c.end(end_time=mf.T0 + 9 * mf.MS)
+        root.end(end_time=mf.T0 + 10 * mf.MS)
+    p = tmp_path / "traces.json"
+    p.write_text(MessageToJson(encode_spans(list(exporter.get_finished_spans()))))
+    e = load_events(p).frame.iloc[0]
+    # best first, the text beside its id and score
+    assert list(e["retrieval_doc_ids"]) == ["case-2", "case-1"] and list(e["retrieval_scores"]) == [0.83, 0.61]
+    assert list(e["retrieval_documents"]) == [docs[1]["content"], docs[0]["content"]]

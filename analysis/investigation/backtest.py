@@ -66,6 +66,7 @@ __all__ = [
 DEFAULT_THRESHOLDS: dict[str, tuple[str, float]] = {
     "retrieval_top1_score": ("less", 0.72),
     "hallucinated": ("greater", 0.05),
+    "ungrounded_citation": ("greater", 0.05),
     "correct": ("less", 0.95),
     "escalated": ("greater", 0.20),
 }

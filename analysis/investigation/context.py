@@ -24,14 +24,14 @@ __all__ = ["PATTERN_DEFAULTS", "AUTO_METRICS", "SIDE_METRICS", "Context", "Failu
 #: Per pattern: the metric (and its fallbacks), the way it goes wrong, the default window, and the
 #: failure window's length when no onset is found.
 PATTERN_DEFAULTS: dict[str, dict[str, Any]] = {
-    "retrieval": {"metric": "retrieval_top1_score", "fallbacks": ("hallucinated", "correct"), "alternative": "less", "window": "6h",
+    "retrieval": {"metric": "retrieval_top1_score", "fallbacks": ("hallucinated", "ungrounded_citation", "correct"), "alternative": "less", "window": "6h",
                   "current_if_none": "7D"},
     "refusal": {"metric": "refused", "fallbacks": (), "alternative": "less", "window": "1h", "current_if_none": "72h"},
     "escalation": {"metric": "escalated", "fallbacks": (), "alternative": "greater", "window": "1h", "current_if_none": "24h"},
     "auto": {"metric": None, "fallbacks": (), "alternative": "two-sided", "window": None, "current_if_none": "72h"},
 }
 #: Metrics ``pattern="auto"`` scans (outcome labels and the quality signals that stand for them).
-AUTO_METRICS = ("refused", "escalated", "hallucinated", "correct", "retrieval_top1_score", "quality_score")
+AUTO_METRICS = ("refused", "escalated", "hallucinated", "ungrounded_citation", "correct", "retrieval_top1_score", "quality_score")
 #: Signals aggregated beside the outcomes (Q1 compares them; the error-by-confidence split reads one).
 SIDE_METRICS = ("confidence", "retrieval_mean_score", "latency_ms")
 

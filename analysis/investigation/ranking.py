@@ -31,7 +31,7 @@ __all__ = ["IncidentSignal", "ScoringOptions", "AFTER_ONSET_FACTOR", "CANDIDATE_
 DRIFT_SAMPLE = 20_000
 #: Columns whose drift the candidates' mix evidence looks at.
 DRIFT_COLUMNS = ("query_category", "traffic_source", "risk_category", "framing", "confidence")
-RETRIEVAL_METRICS = frozenset({"retrieval_top1_score", "retrieval_mean_score", "hallucinated", "correct", "quality_score"})
+RETRIEVAL_METRICS = frozenset({"retrieval_top1_score", "retrieval_mean_score", "hallucinated", "ungrounded_citation", "correct", "quality_score"})
 
 CANDIDATE_COLUMNS = (
     "rank", "change_id", "change_type", "ts", "score", "evidence", "inferred", "attribute", "from_value", "to_value",

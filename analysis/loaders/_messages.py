@@ -5,7 +5,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["maybe_json", "content_text", "last_user_text", "first_output_text", "finish_reason_of"]
+__all__ = ["maybe_json", "content_text", "last_user_text", "first_output_text", "finish_reason_of", "document_text"]
+
+#: Where a retrieved document's text sits: GenAI and OpenInference ``content``, LangChain's
+#: ``page_content``, LlamaIndex's ``text``.
+DOCUMENT_TEXT_KEYS = ("content", "page_content", "text", "document.content")
+
+
+def document_text(doc: dict[str, Any]) -> str | None:
+    """The text of one retrieved document (a dict in a retrieval span's or observation's output)."""
+    for k in DOCUMENT_TEXT_KEYS:
+        v = doc.get(k)
+        if isinstance(v, str) and v.strip():
+            return v
+    return None
 
 
 def maybe_json(v: Any) -> Any:

@@ -79,7 +79,8 @@ class Dialect:
     def fields(self, span: Span) -> dict[str, Any]:
         return {}
 
-    def retrieval_docs(self, span: Span) -> list[tuple[Any, Any]]:
+    def retrieval_docs(self, span: Span) -> list[tuple[Any, Any, Any]]:
+        """The retrieved documents of a retrieval span: ``(id, score, text)`` each."""
         return []
 
     def embedding_model(self, span: Span) -> str | None:
@@ -342,8 +343,9 @@ def _event_record(spans: list[Span], i: int, links: _Links, mapping_sources: lis
 
 
 def _fold_into(rec: dict[str, Any], folded: list[Span], roles: list[str]) -> None:
-    """Fill ``rec``'s embedding model and retrieved documents (best score first) from folded spans."""
-    docs: list[tuple[Any, Any]] = []
+    """Fill ``rec``'s embedding model and retrieved documents (best score first: ids, scores and
+    texts) from folded spans."""
+    docs: list[tuple[Any, Any, Any]] = []
     for f, r in zip(folded, roles):
         if r == RETRIEVAL:
             docs += f.dialect.retrieval_docs(f)
@@ -352,10 +354,13 @@ def _fold_into(rec: dict[str, Any], folded: list[Span], roles: list[str]) -> Non
             rec["embedding_model"] = em
     if docs and rec.get("retrieval_scores") is None:
         docs = sorted(docs, key=lambda x: -(to_float(x[1]) if to_float(x[1]) is not None else -math.inf))
-        scores = [to_float(sc) for _, sc in docs]
+        scores = [to_float(sc) for _, sc, _ in docs]
         rec["retrieval_scores"] = scores if any(x is not None for x in scores) else None
-        ids = [None if di is None else str(di) for di, _ in docs]
+        ids = [None if di is None else str(di) for di, _, _ in docs]
         rec["retrieval_doc_ids"] = ids if any(x is not None for x in ids) else None
+    if docs and rec.get("retrieval_documents") is None:
+        texts = [None if tx is None else str(tx) for _, _, tx in docs]
+        rec["retrieval_documents"] = texts if any(x is not None for x in texts) else None
 
 
 def assembly_warnings(unused: dict[str, int], unused_traces: dict[str, list[str]], eval_unattached: int, eval_attached: int) -> list[str]:

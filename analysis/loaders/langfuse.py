@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from ._jsonio import decode_reporting, read_json_records, snake
-from ._messages import finish_reason_of, first_output_text, last_user_text, maybe_json
+from ._messages import document_text, finish_reason_of, first_output_text, last_user_text, maybe_json
 from ._spans import EMBEDDING, INFERENCE, OTHER, RETRIEVAL, Dialect, Span, jsonable, param_value, to_float
 from .langfuse_blob import read_blob_export
 from .openinference import dialect_for, flatten
@@ -133,8 +133,9 @@ class LangfuseDialect(Dialect):
         m = maybe_json(span.attrs.get("metadata"))
         return flatten("metadata", m) if isinstance(m, dict) else {}
 
-    def retrieval_docs(self, span: Span) -> list[tuple[Any, Any]]:
-        # No convention: accept an output list of {id, score} (or {metadata: {score}}), or {documents: [...]}.
+    def retrieval_docs(self, span: Span) -> list[tuple[Any, Any, Any]]:
+        # No convention: accept an output list of {id, score, text} (or LangChain's {page_content, metadata: {id,
+        # score}}), or {documents: [...]}.
         out = maybe_json(span.attrs.get("output"))
         if isinstance(out, dict):
             out = out.get("documents") or out.get("results")
@@ -143,7 +144,8 @@ class LangfuseDialect(Dialect):
             d = maybe_json(d)
             if isinstance(d, dict):
                 md = d.get("metadata") if isinstance(d.get("metadata"), dict) else {}
-                docs.append((_first(d, "id", "doc_id") or md.get("id"), _first(d, "score", "similarity") or md.get("score")))
+                docs.append((_first(d, "id", "doc_id") or md.get("id"), _first(d, "score", "similarity") or md.get("score"),
+                             document_text(d)))
         return docs
 
     def embedding_model(self, span: Span) -> str | None:

@@ -127,9 +127,9 @@ class OpenInferenceDialect(Dialect):
             out.update(flatten("metadata", m))
         return out
 
-    def retrieval_docs(self, span: Span) -> list[tuple[Any, Any]]:
+    def retrieval_docs(self, span: Span) -> list[tuple[Any, Any, Any]]:
         docs = _indexed(span.attrs, "retrieval.documents")
-        return [(d.get("document.id"), d.get("document.score")) for _, d in sorted(docs.items())]
+        return [(d.get("document.id"), d.get("document.score"), d.get("document.content")) for _, d in sorted(docs.items())]
 
     def embedding_model(self, span: Span) -> str | None:
         v = span.attrs.get("embedding.model_name")

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ._jsonio import JsonRecord, compression_of, open_binary, read_bytes, read_head, read_json_text
-from ._messages import first_output_text, last_user_text, maybe_json
+from ._messages import document_text, first_output_text, last_user_text, maybe_json
 from ._spans import EMBEDDING, INFERENCE, OTHER, RETRIEVAL, Dialect, Span, SpanEvent, first_value, jsonable
 from .result import LoadError
 
@@ -374,14 +374,14 @@ class GenAIDialect(Dialect):
                 return first_output_text(ev.attrs["gen_ai.completion"])
         return None
 
-    def retrieval_docs(self, span: Span) -> list[tuple[Any, Any]]:
+    def retrieval_docs(self, span: Span) -> list[tuple[Any, Any, Any]]:
         docs = maybe_json(span.attrs.get("gen_ai.retrieval.documents"))
-        out: list[tuple[Any, Any]] = []
+        out: list[tuple[Any, Any, Any]] = []
         if isinstance(docs, list):
             for d in docs:
                 d = maybe_json(d)
                 if isinstance(d, dict):
-                    out.append((d.get("id"), d.get("score")))
+                    out.append((d.get("id"), d.get("score"), document_text(d)))
         return out
 
     def embedding_model(self, span: Span) -> str | None:

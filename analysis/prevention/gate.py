@@ -59,7 +59,8 @@ METHODS = ("exact", "msprt")
 #: Mixing scale of the harm for ``msprt``: most powerful for rate differences of about 10 points.
 DEFAULT_TAU = 0.1
 #: The pattern whose tier tolerances (:data:`analysis.params.PATTERN_RISK_THRESHOLDS`) apply to a metric.
-_METRIC_PATTERN = {"refused": "refusal", "escalated": "escalation", "hallucinated": "retrieval", "correct": "retrieval"}
+_METRIC_PATTERN = {"refused": "refusal", "escalated": "escalation", "hallucinated": "retrieval", "ungrounded_citation": "retrieval",
+                   "correct": "retrieval"}
 
 
 class GateInputError(ValueError):

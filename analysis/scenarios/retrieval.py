@@ -157,8 +157,10 @@ def _retrieval_outcomes(p: Params, rng: np.random.Generator, incident: bool, ts:
                 hallucinated=hallucinated, correct=correct, quality=quality)
 
 
-def _retrieval_texts(rng: np.random.Generator, category: np.ndarray, about_new: np.ndarray, errored: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Prompts and answers: cases, citations and topics filled into the templates (drawn in this order)."""
+def _retrieval_texts(rng: np.random.Generator, category: np.ndarray, about_new: np.ndarray, errored: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Prompts and answers: cases, citations and topics filled into the templates (drawn in this
+    order), and the citations each answer makes (for the retrieved documents)."""
     n = len(category)
     cats = list(_RAG_INPUTS)
     case, cite = _citations(rng, n)
@@ -178,7 +180,50 @@ def _retrieval_texts(rng: np.random.Generator, category: np.ndarray, about_new: 
     out_idx = rng.integers(0, len(_RAG_OUTPUTS), size=n)
     outputs = fill_templates(_RAG_OUTPUTS, out_idx, {"case": case, "cite": cite, "case2": case2, "cite2": cite2, "topic": topic, "circuit": circuit})
     outputs[errored] = None
-    return inputs, outputs
+    cited = {"case": case, "cite": cite, "case2": case2, "cite2": cite2, "topic": topic, "second": out_idx != 2}
+    return inputs, outputs, cited
+
+
+_DOC_SUMMARIES = (
+    "{case}, {cite}. Holding: {topic} claims require a showing of actual harm.",
+    "{case}, {cite}. The court applied a balancing test to {topic}.",
+    "{case}, {cite}. Opinion on {topic}; the district court's ruling was affirmed.",
+    "{case}, {cite}. Headnote: {topic}, standard of review, remand.",
+)
+_DOC_PASSAGES = (
+    "Practice note on {topic}: courts weigh the notice given and the harm shown.",
+    "Treatise excerpt: {topic}, elements and defenses.",
+    "Circuit survey of {topic}; standards of review differ.",
+)
+
+
+def retrieved_documents(seed: int, id0: int, cited: dict[str, np.ndarray], grounded: np.ndarray, k: int = 5) -> pa.Array:
+    """The text of the ``k`` retrieved chunks of each request (``retrieval_documents``).
+
+    Two chunks (at drawn positions) are opinions with their citation, the others passages on the
+    topic that cite nothing. A grounded answer's citations are in its opinion chunks; those of an
+    answer that fabricated its citations are other cases on the same topic (loosely related chunks,
+    as a stale index returns them). Drawn from a stream of their own (``seed``, ``id0``), so the
+    other columns do not depend on them.
+    """
+    rng = np.random.default_rng([int(seed), 0x6D0C, int(id0)])
+    n = len(grounded)
+    topic = cited["topic"]
+    other = [_citations(rng, n) for _ in range(2)]
+    tmpl = rng.integers(0, len(_DOC_SUMMARIES), size=(n, k))
+    pos1 = rng.integers(0, k, size=n)
+    pos2 = (pos1 + rng.integers(1, k, size=n)) % k
+    docs = np.empty((n, k), dtype=object)
+    for j in range(k):
+        docs[:, j] = fill_templates(_DOC_PASSAGES, tmpl[:, j] % len(_DOC_PASSAGES), {"topic": topic})
+        for pos, (case, cite), (c_case, c_cite), ok in ((pos1, other[0], ("case", "cite"), grounded),
+                                                        (pos2, other[1], ("case2", "cite2"), grounded & cited["second"])):
+            at = pos == j
+            if at.any():
+                case, cite = case.copy(), cite.copy()
+                case[ok], cite[ok] = cited[c_case][ok], cited[c_cite][ok]
+                docs[at, j] = fill_templates(_DOC_SUMMARIES, tmpl[at, j], {"case": case[at], "cite": cite[at], "topic": topic[at]})
+    return pa.FixedSizeListArray.from_arrays(pa.array(docs.ravel(), type=pa.string()), k).cast(pa.list_(pa.string()))
 
 
 def _retrieval_changes(p: Params) -> tuple[dict[str, pd.Timestamp], list[Change]]:
@@ -256,7 +301,7 @@ def generate_retrieval(
     o = _retrieval_outcomes(p, rng, incident, ts)
     about_new, category, errored, scores = o["about_new"], o["category"], o["errored"], o["scores"]
     hallucinated, doc_idx = o["hallucinated"], o["doc_idx"]
-    inputs, outputs = _retrieval_texts(rng, category, about_new, errored)
+    inputs, outputs, cited = _retrieval_texts(rng, category, about_new, errored)
     in_tok = (1900 + rng.normal(0, 250, n)).round().astype(np.int64)
     out_tok = np.clip(rng.normal(260, 60, n), 40, 1000).round().astype(np.int64)
     latency = lognormal_latency(rng, 320 + 0.05 * in_tok + 17.0 * out_tok, 0.2)
@@ -283,6 +328,7 @@ def generate_retrieval(
         retrieval_scores=pa.FixedSizeListArray.from_arrays(pa.array(scores.ravel()), 5).cast(pa.list_(pa.float64())),
         retrieval_doc_ids=pa.FixedSizeListArray.from_arrays(
             pa.array([f"doc-{i:05d}" for i in doc_idx.ravel()]), 5).cast(pa.list_(pa.string())),
+        retrieval_documents=retrieved_documents(p.seed, id0, cited, ~hallucinated),
         latency_ms=latency, input_tokens=in_tok, output_tokens=np.where(errored, 0, out_tok),
         finish_reason=np.where(errored, None, "stop").astype(object),
         status=np.where(errored, "error", "ok").astype(object),

@@ -20,6 +20,7 @@ BAD_ALTERNATIVE: dict[str, str] = {
     "refused": "two-sided",
     "escalated": "greater",
     "hallucinated": "greater",
+    "ungrounded_citation": "greater",
     "correct": "less",
     "retrieval_top1_score": "less",
     "retrieval_mean_score": "less",

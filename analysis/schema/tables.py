@@ -168,6 +168,7 @@ EVENTS = TableSchema(
         Column("quality_score", "float"),
         Column("retrieval_scores", "list_float", doc="top-k similarity, best first"),
         Column("retrieval_doc_ids", "list_string"),
+        Column("retrieval_documents", "list_string", doc="the retrieved documents' text, in the order of retrieval_doc_ids"),
         Column("query_embedding", "list_float"),
         Column("retrieval_top1_score", "float", doc="derived from retrieval_scores when absent"),
         Column("retrieval_mean_score", "float", doc="derived from retrieval_scores when absent"),

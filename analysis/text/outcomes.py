@@ -63,12 +63,14 @@ import pandas as pd
 from analysis.engine import Engine
 from analysis.engine.query import quote_ident, quote_literal
 from analysis.stats.intervals import wilson_interval
+from analysis.text.grounding import GROUNDING_RULE, GroundingRule
 
 __all__ = [
     "Rule",
     "REFUSAL_RULE",
     "ESCALATION_RULE",
     "DEFAULT_RULES",
+    "DERIVATION_RULES",
     "DerivedOutcomes",
     "RuleEvaluation",
     "derive_outcomes",
@@ -127,6 +129,10 @@ class Rule:
             object.__setattr__(self, "_vetoes", tuple(re.compile(p, re.IGNORECASE) for p in self.vetoes))
         except re.error as exc:
             raise ValueError(f"rule {self.name!r} has an invalid regular expression: {exc}") from None
+
+    def can_derive(self, columns: Container[str]) -> bool:
+        """Whether events with ``columns`` hold what the rule reads (the answer or the finish reason)."""
+        return self.text_column in columns or bool(self.finish_reasons and "finish_reason" in columns)
 
     def matches_text(self, text: str) -> bool:
         """Whether any sentence of ``text`` matches a pattern and no veto."""
@@ -243,21 +249,25 @@ ESCALATION_RULE = Rule(
 )
 
 DEFAULT_RULES: tuple[Rule, ...] = (REFUSAL_RULE, ESCALATION_RULE)
+#: Every derivation the kit applies to a missing column: the label rules and RAG grounding.
+DERIVATION_RULES: tuple[Any, ...] = (REFUSAL_RULE, ESCALATION_RULE, GROUNDING_RULE)
 
 
-def derive_missing(eng: Engine, columns: Iterable[str], rules: Sequence[Rule] = DEFAULT_RULES) -> list[str]:
+def derive_missing(eng: Engine, columns: Iterable[str], rules: Sequence[Any] = DERIVATION_RULES) -> list[str]:
     """Derive each of ``columns`` that a rule covers and the events lack (or hold empty), from the
-    text, where the rows lie (:meth:`analysis.engine.Engine.derive` with :meth:`Rule.sql`).
+    text, where the rows lie (:meth:`analysis.engine.Engine.derive` with the rule's ``sql``).
 
-    Returns the columns derived (those that now hold a value); nothing is derived without an
-    ``output_text`` or ``finish_reason`` to read.
+    ``rules`` are :class:`Rule` objects or :class:`analysis.text.grounding.GroundingRule` ones
+    (anything with ``column``, ``can_derive(columns)`` and ``sql(columns)``). Returns the columns
+    derived (those that now hold a value); a rule whose inputs the events lack derives nothing.
     """
     prof = eng.profile()
     by_column = {r.column: r for r in _check_rules(rules)}
+    present = {c for c in prof.columns["column"] if prof.present(c)}
     todo = [by_column[c] for c in dict.fromkeys(columns) if c in by_column and not prof.present(c)]
-    if not todo or not any(prof.present(c) for c in ("output_text", "finish_reason")):
+    todo = [r for r in todo if r.can_derive(present)]
+    if not todo:
         return []
-    present = set(prof.columns["column"])
     eng.derive({r.column: r.sql(present) for r in todo})
     prof = eng.profile()
     return [r.column for r in todo if prof.present(r.column)]
@@ -268,8 +278,8 @@ def _check_rules(rules: Any) -> tuple[Rule, ...]:
         rules = (rules,)
     rules = tuple(rules)
     for r in rules:
-        if not isinstance(r, Rule):
-            raise TypeError(f"`rules` must hold Rule objects, got {type(r).__name__}")
+        if not isinstance(r, (Rule, GroundingRule)):
+            raise TypeError(f"`rules` must hold Rule or GroundingRule objects, got {type(r).__name__}")
     cols = [r.column for r in rules]
     if len(set(cols)) != len(cols):
         raise ValueError(f"`rules` has more than one rule for the same column: {cols}")
