@@ -36,7 +36,7 @@ import pandas as pd
 
 from analysis.engine.query import quote_ident, quote_literal
 
-__all__ = ["GroundingRule", "GROUNDING_RULE", "CASE_CITATION", "URL_CITATION", "DOC_ID_CITATION"]
+__all__ = ["CASE_CITATION", "DOC_ID_CITATION", "GROUNDING_RULE", "URL_CITATION", "GroundingRule"]
 
 #: Volume, reporter, page: "831 F.4d 657", "550 U.S. 544", "73 F. Supp. 3d 1020", "12 Cal. App. 5th 101".
 CASE_CITATION = (r"\b\d{1,4} (?:U\.S\.|S\. ?Ct\.|L\. ?Ed\.(?: ?2d)?|F\. ?Supp\.(?: ?[234]d)?|F\. ?App'x|F\.(?: ?\d?d| ?\dth)?"
