@@ -21,14 +21,12 @@ from analysis.params import InvestigationParams
 from analysis.prevention import monitors as mon
 from analysis.report.postmortem import Postmortem
 from analysis.text import outcomes as labels
-
-#: The label rules by the column they derive.
-RULES = {r.column: r for r in labels.DERIVATION_RULES}
+from analysis.text.rules import rules_with
 
 __all__ = ["investigate"]
 
 
-def _rules_to_apply(prof: Profile, params: InvestigationParams) -> list[labels.Rule]:
+def _rules_to_apply(prof: Profile, params: InvestigationParams, rules: Mapping[str, Any]) -> list[Any]:
     """The derivations the investigation needs: for a pattern's metric (or the metric asked for),
     those of its candidates up to the first one the events hold (the retrieval pattern's relevance
     score, else ``hallucinated``, else ``ungrounded_citation`` from the answers and the retrieved
@@ -38,21 +36,22 @@ def _rules_to_apply(prof: Profile, params: InvestigationParams) -> list[labels.R
     if params.metric is None and params.pattern == "auto":
         if any(prof.present(m) for m in ("refused", "escalated", "correct", "hallucinated", "ungrounded_citation")):
             return []  # scanning every metric of a log that carries outcome labels: derive nothing
-        return [RULES[m] for m in wanted if m in RULES and not prof.present(m)]
+        return [rules[m] for m in wanted if m in rules and not prof.present(m)]
     need = []
     for m in wanted:
         if prof.present(m):
             break
-        if m in RULES:
-            need.append(RULES[m])
+        if m in rules:
+            need.append(rules[m])
     return need
 
 
 def _derive_labels(eng: Engine, params: InvestigationParams) -> tuple[list[str], dict[str, str]]:
     """Derive the missing labels from the text where the rows lie: the derived metrics and their
     rules' descriptions."""
-    rules = _rules_to_apply(eng.profile(), params)
-    derived = labels.derive_missing(eng, [r.column for r in rules])
+    every = rules_with(params.rules_path)
+    rules = _rules_to_apply(eng.profile(), params, {r.column: r for r in every})
+    derived = labels.derive_missing(eng, [r.column for r in rules], every)
     return derived, {r.column: r.description for r in rules if r.column in derived}
 
 

@@ -70,6 +70,17 @@ def _add_reading_options(parser: argparse.ArgumentParser, *, format_: bool) -> N
         parser.add_argument("--format", default=None, metavar="FMT", help="input format (default: detected)")
     parser.add_argument("--assume-tz", default=None, metavar="TZ", help="IANA zone of timestamps written without an offset")
     parser.add_argument("--mapping", default=None, metavar="FILE", help="column mapping file (YAML or JSON)")
+    parser.add_argument("--rules", default=None, metavar="FILE",
+                        help="rules (YAML) deriving missing labels and grounding from the text, in place of the built-in ones per column")
+
+
+def _derive(engine: Any, columns: list[str], rules_path: str | None) -> None:
+    """Derive the missing ``columns`` the rules cover, where the rows lie, with a note on stderr."""
+    from analysis.text.outcomes import derive_missing
+    from analysis.text.rules import rules_with
+
+    for col in derive_missing(engine, columns, rules_with(Path(rules_path).expanduser() if rules_path else None)):
+        print(f"note: {col} is not logged: derived from the text (analysis.text)", file=sys.stderr)
 
 
 def _add_investigate(sub: Any) -> None:
@@ -110,6 +121,8 @@ def _add_convert(sub: Any) -> None:
     conv.add_argument("--events", required=True, metavar="FILE", help="the export to convert")
     conv.add_argument("--out", required=True, metavar="FILE", help="the canonical Parquet file to write")
     _add_reading_options(conv, format_=True)
+    conv.add_argument("--no-derive", action="store_true",
+                      help="do not derive the missing outcome labels and grounding from the text into the file (default: derive)")
     conv.add_argument("--memory-limit", default="512MB", metavar="SIZE",
                       help="DuckDB memory limit for the de-duplication and the sort (default: 512MB; it spills to disk past it)")
     conv.add_argument("--project", default=None, metavar="NAME", help="Phoenix database: the project to read (default: every project)")
@@ -236,7 +249,6 @@ def _gate(args: argparse.Namespace) -> int:
     from analysis.loaders import LoadError
     from analysis.loaders.engine_events import open_events
     from analysis.schema import SchemaError
-    from analysis.text.outcomes import derive_missing
 
     if not Path(args.events).expanduser().exists():
         return _error(f"--events: file not found: {Path(args.events).expanduser()}")
@@ -244,10 +256,9 @@ def _gate(args: argparse.Namespace) -> int:
         tolerances = parse_tolerances(args.tolerance)
         src = open_events(Path(args.events).expanduser(), engine=args.engine, memory_limit=args.memory_limit,
                           spark_master=args.spark_master, assume_tz=args.assume_tz, mapping=args.mapping)
+        _derive(src.engine, [args.metric], args.rules)
     except (GateInputError, LoadError, SchemaError, ValueError) as exc:
         return _error(str(exc))
-    for col in derive_missing(src.engine, [args.metric]):
-        print(f"note: {col} is not logged: derived from the answers (analysis.text.outcomes)", file=sys.stderr)
     try:
         result = evaluate_gate(src.engine, control=args.control, treatment=args.treatment, metric=args.metric, by=args.by,
                                alternative=_gate_alternative(args), alpha=args.alpha, tolerances=tolerances, every=args.every,
@@ -309,6 +320,7 @@ _CLI_FLAGS = {
     "`segment_by`": "--segment-by",
     "`assume_tz`": "--assume-tz",
     "`mapping_path`": "--mapping",
+    "`rules_path`": "--rules",
     "`evaluations_path`": "--evaluations",
     "`out_dir`": "--out",
     "`pattern`": "--pattern",
@@ -336,13 +348,41 @@ def _convert(args: argparse.Namespace) -> int:
 
     try:
         events = args.events if is_phoenix_url(args.events) else Path(args.events).expanduser()
-        res = convert_events(events, Path(args.out).expanduser(), format=args.format, assume_tz=args.assume_tz,
+        out = Path(args.out).expanduser()
+        rules = None if args.no_derive else _rules_or_none(args.rules)
+        res = convert_events(events, out, format=args.format, assume_tz=args.assume_tz,
                              mapping=args.mapping, memory_limit=args.memory_limit, project=args.project, start=args.start, end=args.end)
+        derived = [] if rules is None else _derive_into(out, rules, args.memory_limit)
     except (SchemaError, ValueError) as exc:
         return _error(str(exc))
     for line in res.lines():
         print(line)
+    if derived:
+        print(f"derived from the text where the export does not log them (analysis.text): {', '.join(derived)}")
     return 0
+
+
+def _rules_or_none(path: str | None) -> tuple[Any, ...]:
+    from analysis.text.rules import rules_with
+
+    return rules_with(Path(path).expanduser() if path else None)
+
+
+def _derive_into(out: Path, rules: tuple[Any, ...], memory_limit: str) -> list[str]:
+    """Write the labels the converted file lacks (and grounding), derived from its text by the engine,
+    into it: one streaming rewrite, no row in Python."""
+    from analysis.engine import open_engine
+    from analysis.engine.query import Where
+    from analysis.text.outcomes import derive_missing
+
+    tmp = out.with_name(out.name + ".derived.parquet")
+    with open_engine(str(out), memory_limit=memory_limit) as eng:
+        derived = derive_missing(eng, [r.column for r in rules], rules)
+        if derived:
+            eng.rows(where=Where.of(None, None), path=tmp, limit=0)
+    if derived:
+        tmp.replace(out)
+    return derived
 
 
 def _monitor(args: argparse.Namespace) -> int:
@@ -353,7 +393,6 @@ def _monitor(args: argparse.Namespace) -> int:
     from analysis.loaders.engine_events import open_events
     from analysis.prevention import monitors as mon
     from analysis.schema import SchemaError
-    from analysis.text.outcomes import derive_missing
 
     try:
         _, specs = mon.load_config(Path(args.config).expanduser())
@@ -363,8 +402,7 @@ def _monitor(args: argparse.Namespace) -> int:
                           format=args.format, assume_tz=args.assume_tz, mapping=args.mapping)
         # outcome labels the new logs lack are derived from their answers, as the investigation does
         flags = {c for s in specs if s.chart == "binomial_cusum" for c in re.findall(r'"([A-Za-z_][A-Za-z0-9_]*)"', s.metric)}
-        for col in derive_missing(src.engine, sorted(flags)):
-            print(f"note: {col} is not logged: derived from the answers (analysis.text.outcomes)", file=sys.stderr)
+        _derive(src.engine, sorted(flags), args.rules)
         missing = sorted({c for s in specs for c in [*s.segment, *([s.metric] if s.chart == "mean_cusum" else [])]
                           if not src.engine.has(c)})
         if missing:

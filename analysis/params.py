@@ -297,6 +297,9 @@ PARAMETERS: tuple[Param, ...] = (
           flag="--assume-tz", metavar="TZ"),
     Param("mapping_path", str, "column mapping file (YAML or JSON) for non-canonical exports; empty: none",
           _path_check("mapping_path", "", required=False), flag="--mapping", metavar="FILE"),
+    Param("rules_path", str,
+          "rules (YAML) that derive missing labels and grounding from the text, in place of the built-in ones per column; empty: the built-in rules",
+          _path_check("rules_path", "", required=False), flag="--rules", metavar="FILE"),
     Param("evaluations_path", str,
           "offline evaluation history (CSV, JSONL or Parquet with ts and passed); empty: simulate a weekly evaluation",
           _path_check("evaluations_path", "", required=False), flag="--evaluations", metavar="FILE"),
@@ -344,7 +347,7 @@ def arguments_to_raw(args: argparse.Namespace) -> dict[str, Any]:
     user's working directory, not the notebook's)."""
     raw = {p.name: getattr(args, p.name) for p in PARAMETERS if p.flag is not None}
     raw["segment_by"] = ",".join(raw["segment_by"])
-    for name in ("events_path", "changes_path", "mapping_path", "evaluations_path", "out_dir"):
+    for name in ("events_path", "changes_path", "mapping_path", "rules_path", "evaluations_path", "out_dir"):
         raw[name] = str(Path(raw[name]).expanduser().resolve()) if raw[name] else ""
     return raw
 
@@ -401,7 +404,8 @@ class Parameters(Mapping[str, Any]):
         v = self._values
         return InvestigationParams(pattern=v["pattern"], metric=v["metric"], segment_by=v["segment_by"], window=v["window"],
                                    reported_at=v["reported_at"], seed=v["seed"], engine=v["engine"],
-                                   memory_limit=v["memory_limit"], spark_master=v["spark_master"], progress=False)
+                                   memory_limit=v["memory_limit"], spark_master=v["spark_master"], progress=False,
+                                   rules_path=v["rules_path"])
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in self._values.items())
@@ -614,6 +618,9 @@ class InvestigationParams:
         Show progress bars (tqdm) on the long steps.
     workdir
         Where the affected events are written whole (``None``: a temporary folder).
+    rules_path
+        A YAML file of derivation rules replacing the built-in ones for the columns it names
+        (:mod:`analysis.text.rules`); ``None``: the built-in rules.
     """
 
     pattern: str = "auto"
@@ -634,6 +641,7 @@ class InvestigationParams:
     max_result_rows: int | None = None
     progress: bool = True
     workdir: Path | None = None
+    rules_path: Path | None = None
 
     @classmethod
     def build(cls, **values: Any) -> InvestigationParams:
@@ -660,6 +668,7 @@ class InvestigationParams:
             memory_limit=_check_memory_limit(v["memory_limit"], raw), spark_master=_check_spark_master(v["spark_master"], raw),
             max_result_rows=None if v["max_result_rows"] is None else int(v["max_result_rows"]), progress=bool(v["progress"]),
             workdir=None if v["workdir"] is None else Path(v["workdir"]),
+            rules_path=_path_check("rules_path", "", required=False)(v["rules_path"], raw),
         )
         return cls(**out)
 

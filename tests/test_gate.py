@@ -386,4 +386,4 @@ def test_cli_derives_the_missing_label_from_the_answers(tmp_path: Path, capsys: 
     code = cli.main(["gate", "--events", str(bare), *args])
     out = capsys.readouterr()
     assert labelled == 1 and code in (1, 3) and json.loads(out.out)["decision"] in ("hold", "continue")
-    assert "note: refused is not logged: derived from the answers" in out.err
+    assert "note: refused is not logged: derived from the text" in out.err

@@ -133,3 +133,68 @@ def test_the_retrieval_case_is_found_from_ungrounded_citations_alone(tmp_path: P
     assert lo <= pd.Timestamp(rep["onset"]["ts"]) <= hi
     assert rep["q2_what_changed"]["candidates"][0]["change_id"] == truth["cause_change_id"]
     assert rep["q3_scope"]["verdict"] == "systematic"
+
+
+#: The guardrail's apology in the blocked requests' language, which the built-in (English) rule does not read.
+FRENCH_BLOCKS = ("Désolé, je ne peux pas vous aider avec cette demande.", "Je ne suis pas en mesure de répondre à cette question.")
+FRENCH_RULES = """\
+rules:
+  - column: refused
+    name: refusal-fr-en
+    description: refused = a content_filter finish, or the answer declines in French ("je ne peux pas vous aider", "je ne suis pas en mesure de")
+    patterns:
+      - "\\\\bje ne (?:peux|pourrai) pas (?:vous )?(?:aider|répondre)\\\\b"
+      - "\\\\bje ne suis pas en mesure de\\\\b"
+    finish_reasons: [content_filter]
+"""
+
+
+@pytest.mark.slow
+def test_the_users_rules_file_reads_what_the_built_in_rule_cannot(tmp_path: Path) -> None:
+    """The guardrail blocks French requests with a French apology: the built-in rule reads no refusal
+    in them; the user's rules file (passed with --rules) does, and the command names the guardrail."""
+    from analysis.scenarios.kinds import generate_kind
+    from fixtures.otlp_scenario import write_otlp_export
+
+    sc = generate_kind("guardrail_change", seed=1, days=8)
+    sc.changes.to_csv(tmp_path / "changes.csv", index=False)
+    mapping = write_otlp_export(sc.events, tmp_path / "traces.jsonl", blocked=FRENCH_BLOCKS, filtered_share=0.0)
+    (tmp_path / "rules.yaml").write_text(FRENCH_RULES, encoding="utf-8")
+    base = [sys.executable, "-m", "analysis", "investigate", "--events", str(tmp_path / "traces.jsonl"), "--mapping", str(mapping),
+            "--changes", str(tmp_path / "changes.csv"), "--pattern", "auto", "--quiet"]
+    runs = {}
+    for name, extra in (("built-in", []), ("rules", ["--rules", str(tmp_path / "rules.yaml")])):
+        run = subprocess.run([*base, *extra, "--out", str(tmp_path / name)], check=False, capture_output=True, text=True, cwd=ROOT,
+                             timeout=600)
+        assert run.returncode == 0, run.stderr[-2000:]
+        runs[name] = json.loads((tmp_path / name / "report.json").read_text())
+    assert runs["built-in"]["onset"]["ts"] is None  # no refusal read: nothing moved
+    rep = runs["rules"]
+    assert "refused" in rep["derived_metrics"] and "je ne peux pas" in rep["label_rules"]["refused"]
+    assert rep["onset"]["segment"] == {"language": "fr"}
+    assert rep["q2_what_changed"]["candidates"][0]["change_id"] == sc.truth.cause_change_id
+
+
+def test_convert_writes_the_derived_labels_into_the_parquet(tmp_path: Path) -> None:
+    ev = pd.DataFrame({
+        "event_id": ["a", "b", "c", "d"],
+        "ts": ["2026-03-01T10:00:00Z", "2026-03-01T10:01:00Z", "2026-03-01T10:02:00Z", "2026-03-01T10:03:00Z"],
+        "output_text": ["I can't help with that request.", "Here is your order status.", "Je ne peux pas vous aider.", None],
+        "finish_reason": ["stop", "stop", "stop", "content_filter"],
+    })
+    ev.to_json(tmp_path / "ev.jsonl", orient="records", lines=True)
+    (tmp_path / "rules.yaml").write_text(FRENCH_RULES, encoding="utf-8")
+    expected = {"built-in": [True, False, False, True], "rules": [False, False, True, True]}
+    for name, extra in (("built-in", []), ("rules", ["--rules", str(tmp_path / "rules.yaml")])):
+        out = tmp_path / f"{name}.parquet"
+        run = subprocess.run([sys.executable, "-m", "analysis", "convert", "--events", str(tmp_path / "ev.jsonl"), "--out", str(out),
+                              *extra], check=False, capture_output=True, text=True, cwd=ROOT, timeout=300)
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert "derived from the text" in run.stdout and "refused" in run.stdout
+        got = pd.read_parquet(out).set_index("event_id").loc[list("abcd")]
+        assert got["refused"].astype(bool).tolist() == expected[name]
+        assert got["output_text"].iloc[0] == ev["output_text"].iloc[0]  # every other column as converted
+    run = subprocess.run([sys.executable, "-m", "analysis", "convert", "--events", str(tmp_path / "ev.jsonl"),
+                          "--out", str(tmp_path / "plain.parquet"), "--no-derive"], check=False, capture_output=True, text=True, cwd=ROOT)
+    plain = pd.read_parquet(tmp_path / "plain.parquet")
+    assert run.returncode == 0 and ("refused" not in plain.columns or plain["refused"].isna().all())

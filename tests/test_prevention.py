@@ -169,4 +169,4 @@ def test_monitor_cli_derives_the_missing_label_from_the_answers(refusal_report, 
     code = main(["monitor", "--config", str(paths["monitors.yaml"]), "--events", str(bare)])
     out = capsys.readouterr()
     assert code == 1 and "ALARM incident_segment" in out.out
-    assert "note: refused is not logged: derived from the answers" in out.err
+    assert "note: refused is not logged: derived from the text" in out.err

@@ -205,6 +205,7 @@ def run_investigation(
         changes_path=str(p.changes_path),
         out_dir=str(out_dir),
         mapping_path=str(p.mapping_path) if p.mapping_path is not None else "",
+        rules_path=str(p.rules_path) if p.rules_path is not None else "",
         evaluations_path=str(p.evaluations_path) if p.evaluations_path is not None else "",
     )
     executed = out_dir / nb_path.name
