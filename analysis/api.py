@@ -33,26 +33,35 @@ def _rules_to_apply(prof: Profile, params: InvestigationParams, rules: Mapping[s
     documents); scanning every metric of a log that carries no outcome label at all, every rule
     (:func:`analysis.text.outcomes.derive_missing` then derives what the text allows)."""
     wanted = metric_candidates(params)
+    sparse = labels.SPARSE_LABELS
     if params.metric is None and params.pattern == "auto":
-        if any(prof.present(m) for m in ("refused", "escalated", "correct", "hallucinated", "ungrounded_citation")):
+        if any(prof.coverage(m) >= sparse for m in ("refused", "escalated", "correct", "hallucinated", "ungrounded_citation")):
             return []  # scanning every metric of a log that carries outcome labels: derive nothing
-        return [rules[m] for m in wanted if m in rules and not prof.present(m)]
+        return [rules[m] for m in wanted if m in rules and prof.coverage(m) < sparse]
     need = []
     for m in wanted:
-        if prof.present(m):
+        if prof.coverage(m) >= sparse or (m not in rules and prof.present(m)):
             break
         if m in rules:
             need.append(rules[m])
     return need
 
 
-def _derive_labels(eng: Engine, params: InvestigationParams) -> tuple[list[str], dict[str, str]]:
-    """Derive the missing labels from the text where the rows lie: the derived metrics and their
-    rules' descriptions."""
+def _derive_labels(eng: Engine, params: InvestigationParams) -> tuple[list[str], dict[str, str], dict[str, dict[str, Any]]]:
+    """Derive the missing labels from the text where the rows lie: the derived metrics, their rules'
+    descriptions, and each rule measured on the rows that carry its label (a reviewed sample)."""
     every = rules_with(params.rules_path)
     rules = _rules_to_apply(eng.profile(), params, {r.column: r for r in every})
+    measured = {r.column: labels.measure_rule(eng, r, alpha=params.alpha) for r in rules}
     derived = labels.derive_missing(eng, [r.column for r in rules], every)
-    return derived, {r.column: r.description for r in rules if r.column in derived}
+    quality = {c: _quality(m) for c, m in measured.items() if m is not None and c in derived}
+    return derived, {r.column: r.description for r in rules if r.column in derived}, quality
+
+
+def _quality(m: labels.RuleEvaluation) -> dict[str, Any]:
+    """report.json's words for a rule measured on the rows that carry its label."""
+    keys = ("rule", "n_labelled", "n", "tp", "fp", "fn", "tn", "precision", "recall", "precision_ci", "recall_ci", "n_without_evidence")
+    return {k: (list(getattr(m, k)) if k.endswith("_ci") else getattr(m, k)) for k in keys}
 
 
 def _check_frame(events: pd.DataFrame) -> None:
@@ -101,8 +110,9 @@ def investigate(events: Any, changes: pd.DataFrame | None = None, params: Invest
     eng = open_engine(events, engine=params.engine, memory_limit=params.memory_limit, spark_master=params.spark_master,
                       max_result_rows=params.max_result_rows) if owned else events
     try:
-        derived, rules = _derive_labels(eng, params)
-        inv = run_steps(eng, changes, params, derived=derived, label_rules=rules, evaluations=evaluations, inputs=inputs)
+        derived, rules, quality = _derive_labels(eng, params)
+        inv = run_steps(eng, changes, params, derived=derived, label_rules=rules, label_quality=quality, evaluations=evaluations,
+                        inputs=inputs)
         monitors = mon.design_monitors(eng, inv, title=params.title or "", kit_version=__version__)
     finally:
         if owned:

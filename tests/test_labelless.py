@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -198,3 +199,28 @@ def test_convert_writes_the_derived_labels_into_the_parquet(tmp_path: Path) -> N
                           "--out", str(tmp_path / "plain.parquet"), "--no-derive"], check=False, capture_output=True, text=True, cwd=ROOT)
     plain = pd.read_parquet(tmp_path / "plain.parquet")
     assert run.returncode == 0 and ("refused" not in plain.columns or plain["refused"].isna().all())
+
+
+@pytest.mark.slow
+def test_a_reviewed_sample_is_completed_and_the_rule_measured_on_it(tmp_path: Path) -> None:
+    """A fifth of the refusal case's requests carry a reviewer's label: the rule completes the others,
+    and the report quotes its precision and recall on the labelled fifth (counted again here with pandas)."""
+    from analysis.text.outcomes import REFUSAL_RULE
+
+    case = "refusal_regression"
+    ev = pd.read_parquet(SAMPLES / case / "events.parquet").drop(columns=[c for c in DROP if c != "refused"])
+    rng = np.random.default_rng(0)
+    ev["refused"] = ev["refused"].where(rng.random(len(ev)) < 0.2)
+    ev.to_parquet(tmp_path / "events.parquet", index=False)
+    rep = _investigate(tmp_path / "events.parquet", case, "refusal", tmp_path / "report")
+    q = rep["label_quality"]["refused"]
+    pred = REFUSAL_RULE.predict(ev)
+    both = ev["refused"].notna() & pred.notna()
+    y, p = ev.loc[both, "refused"].astype(bool), pred[both].astype(bool)
+    assert (q["tp"], q["fp"], q["fn"], q["tn"]) == (int((y & p).sum()), int((~y & p).sum()), int((y & ~p).sum()), int((~y & ~p).sum()))
+    assert q["n_labelled"] == int(ev["refused"].notna().sum()) and 0.15 < q["n_labelled"] / len(ev) < 0.25
+    assert q["precision"] > 0.9 and q["recall"] > 0.9 and q["rule"] == REFUSAL_RULE.name
+    assert rep["derived_metrics"] == ["refused"]
+    assert rep["q2_what_changed"]["candidates"][0]["change_id"] == json.loads((SAMPLES / case / "truth.json").read_text())["cause_change_id"]
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert f"measured on the {q['n']:,} rows that carry the label" in md

@@ -261,3 +261,28 @@ def test_engine_derive_fills_only_the_missing_labels():
     assert (out["refused"].astype("boolean").fillna(False).to_numpy() == expected.frame["refused"].fillna(False).to_numpy()).all()
     assert (out["escalated"].astype("boolean").fillna(False).to_numpy()
             == expected.frame["escalated"].fillna(False).to_numpy()).all()
+
+
+def test_measure_rule_counts_where_the_rows_lie_as_pandas_counts():
+    from analysis.engine import open_engine
+    from analysis.text.outcomes import measure_rule
+
+    frame = _rule_corpus()
+    rng = np.random.default_rng(4)
+    truth = REFUSAL_RULE.predict(frame).astype("boolean")
+    # a reviewer's labels on a sample: mostly the rule's answer, some flipped, most rows unlabelled
+    flip = rng.random(len(frame)) < 0.1
+    labelled = rng.random(len(frame)) < 0.4
+    lab = pd.array([None if not labelled[i] or pd.isna(truth.iat[i]) else bool(truth.iat[i]) ^ bool(flip[i])
+                    for i in range(len(frame))], dtype="boolean")
+    frame["refused"] = lab
+    with open_engine(frame) as eng:
+        m = measure_rule(eng, REFUSAL_RULE)
+    pred = REFUSAL_RULE.predict(frame.drop(columns=["refused"]))
+    both = frame["refused"].notna() & pred.notna()
+    y, p = frame.loc[both, "refused"].astype(bool), pred[both].astype(bool)
+    assert (m.tp, m.fp, m.fn, m.tn) == (int((y & p).sum()), int((~y & p).sum()), int((y & ~p).sum()), int((~y & ~p).sum()))
+    assert m.n_labelled == int(frame["refused"].notna().sum()) and m.n_without_evidence == int((frame["refused"].notna() & pred.isna()).sum())
+    assert m.precision == pytest.approx(m.tp / (m.tp + m.fp)) and m.recall == pytest.approx(m.tp / (m.tp + m.fn))
+    with open_engine(frame.drop(columns=["refused"])) as eng:
+        assert measure_rule(eng, REFUSAL_RULE) is None  # no row carries the label

@@ -49,6 +49,11 @@ class Profile:
         hit = self.columns.loc[self.columns["column"] == column, "non_null"]
         return bool(len(hit) and int(hit.iat[0]) > 0)
 
+    def coverage(self, column: str) -> float:
+        """The share of rows holding a value in ``column`` (0 when it does not exist)."""
+        hit = self.columns.loc[self.columns["column"] == column, "non_null"]
+        return float(int(hit.iat[0]) / self.rows) if len(hit) and self.rows else 0.0
+
     def distinct(self, column: str) -> int | None:
         hit = self.columns.loc[self.columns["column"] == column, "distinct"]
         return None if not len(hit) or pd.isna(hit.iat[0]) else int(hit.iat[0])

@@ -59,6 +59,7 @@ class Context:
     default_tier: str
     derived: tuple[str, ...] = ()
     label_rules: Mapping[str, Any] = field(default_factory=dict)
+    label_quality: Mapping[str, Any] = field(default_factory=dict)
     evaluations: pd.DataFrame | None = None
     inputs: Mapping[str, Any] = field(default_factory=dict)
     _failures: dict[tuple[str, str, str], Failure] = field(default_factory=dict, repr=False)
@@ -120,7 +121,8 @@ def failure_flag(eng: Engine, metric: str, kind: str, alternative: str) -> Failu
 
 
 def open_context(eng: Engine, changes: pd.DataFrame | None, params: InvestigationParams, *, derived: Sequence[str] = (),
-                 label_rules: Mapping[str, Any] | None = None, evaluations: pd.DataFrame | None = None,
+                 label_rules: Mapping[str, Any] | None = None, label_quality: Mapping[str, Any] | None = None,
+                 evaluations: pd.DataFrame | None = None,
                  inputs: Mapping[str, Any] | None = None) -> Context:
     """Profile the events and resolve what the parameters leave open (the report time, the metrics
     present, the risk tiers); the errors here are about the data, the parameters are already checked."""
@@ -150,4 +152,5 @@ def open_context(eng: Engine, changes: pd.DataFrame | None, params: Investigatio
     ch = empty_changes() if changes is None or not len(changes) else changes.sort_values("ts", kind="stable").reset_index(drop=True)
     return Context(eng=eng, params=params, prof=prof, changes=ch, reported_at=rep, metrics=metrics, risk_thresholds=risk_thr,
                    default_tier=DEFAULT_TIER if DEFAULT_TIER in risk_thr else sorted(risk_thr)[0], derived=tuple(derived),
-                   label_rules=dict(label_rules or {}), evaluations=evaluations, inputs=dict(inputs or {}))
+                   label_rules=dict(label_rules or {}), label_quality=dict(label_quality or {}), evaluations=evaluations,
+                   inputs=dict(inputs or {}))

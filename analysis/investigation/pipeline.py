@@ -30,8 +30,8 @@ STEPS = ("context", "aggregate", "onset", "what changed", "output", "scope", "de
 
 
 def investigate(eng: Engine, changes: pd.DataFrame | None, params: InvestigationParams, *, derived: Sequence[str] = (),
-                label_rules: Mapping[str, Any] | None = None, evaluations: pd.DataFrame | None = None,
-                inputs: Mapping[str, Any] | None = None) -> Investigation:
+                label_rules: Mapping[str, Any] | None = None, label_quality: Mapping[str, Any] | None = None,
+                evaluations: pd.DataFrame | None = None, inputs: Mapping[str, Any] | None = None) -> Investigation:
     """Investigate the events of an open engine against a change log.
 
     Parameters
@@ -42,8 +42,9 @@ def investigate(eng: Engine, changes: pd.DataFrame | None, params: Investigation
         The canonical ``changes`` table (may be ``None`` or empty).
     params
         The checked parameters (:meth:`analysis.params.InvestigationParams.build`).
-    derived, label_rules
-        The outcome labels derived from text, and their rules (for the report).
+    derived, label_rules, label_quality
+        The outcome labels derived from text, their rules, and each rule measured on the rows that
+        carry its label (for the report).
     evaluations
         An offline evaluation history, replayed as the ``weekly_evaluation`` monitor.
     inputs
@@ -55,7 +56,8 @@ def investigate(eng: Engine, changes: pd.DataFrame | None, params: Investigation
         bar.set_postfix_str(name)
         bar.update(1)
 
-    ctx = open_context(eng, changes, params, derived=derived, label_rules=label_rules, evaluations=evaluations, inputs=inputs)
+    ctx = open_context(eng, changes, params, derived=derived, label_rules=label_rules, label_quality=label_quality,
+                       evaluations=evaluations, inputs=inputs)
     done("context")
     aggs = aggregate(ctx)
     done("aggregate")

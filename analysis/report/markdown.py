@@ -135,6 +135,13 @@ def _header(pm: Any, d: Mapping[str, Any], redact: bool) -> list[str]:
     L.append(f"_Generated {d['generated_at']} by the AI incident forensics kit {d['kit_version']}; pattern `{pm.pattern}`._\n")
     if pm.derived_metrics:
         L.append(f"**Derived labels:** {', '.join(md_text(m) for m in pm.derived_metrics)} were derived from text by a documented rule, not logged.\n")
+        for col, rule in (pm.label_rules or {}).items():
+            L.append(f"- `{md_text(col)}`: {md_text(str(rule))}")
+            q = (pm.label_quality or {}).get(col)
+            if q and q.get("n"):
+                L.append(f"  - measured on the {q['n']:,} rows that carry the label (the rule completed the others): "
+                         f"precision {_pct_or_dash(q['precision'])}, recall {_pct_or_dash(q['recall'])}")
+        L.append("")
     return L
 
 
@@ -292,3 +299,7 @@ def postmortem_markdown(pm: Any, *, redact: bool = True) -> str:
     d = pm.to_dict(redact=redact)
     L = [line for section in _SECTIONS for line in section(pm, d, redact)]
     return "\n".join(L).rstrip() + "\n"
+
+
+def _pct_or_dash(x: float) -> str:
+    return "-" if x is None or x != x else f"{x:.3f}"

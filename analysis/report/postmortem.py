@@ -74,6 +74,7 @@ class Postmortem(Investigation):
             "pattern": self.pattern,
             "derived_metrics": list(self.derived_metrics),
             "label_rules": self.label_rules,
+            "label_quality": self.label_quality,
             "onset": self.onset,
             "q1_output": {
                 "findings": _findings(q1, self.derived_metrics),

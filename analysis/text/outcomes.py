@@ -75,6 +75,8 @@ __all__ = [
     "RuleEvaluation",
     "derive_outcomes",
     "derive_missing",
+    "measure_rule",
+    "SPARSE_LABELS",
     "evaluate_rule",
 ]
 
@@ -253,22 +255,29 @@ DEFAULT_RULES: tuple[Rule, ...] = (REFUSAL_RULE, ESCALATION_RULE)
 DERIVATION_RULES: tuple[Any, ...] = (REFUSAL_RULE, ESCALATION_RULE, GROUNDING_RULE)
 
 
+#: A label logged on fewer rows than this share (a reviewed sample) is completed by its rule, and the
+#: rule is measured on the rows that carry it; a label logged on more rows is left as it is.
+SPARSE_LABELS = 0.5
+
+
 def derive_missing(eng: Engine, columns: Iterable[str], rules: Sequence[Any] = DERIVATION_RULES) -> list[str]:
-    """Derive each of ``columns`` that a rule covers and the events lack (or hold empty), from the
-    text, where the rows lie (:meth:`analysis.engine.Engine.derive` with the rule's ``sql``).
+    """Derive each of ``columns`` that a rule covers and the events lack, hold empty or hold on fewer
+    than :data:`SPARSE_LABELS` of the rows (then only the rows without a value), from the text,
+    where the rows lie (:meth:`analysis.engine.Engine.derive` with the rule's ``sql``).
 
     ``rules`` are :class:`Rule` objects or :class:`analysis.text.grounding.GroundingRule` ones
     (anything with ``column``, ``can_derive(columns)`` and ``sql(columns)``). Returns the columns
     derived (those that now hold a value); a rule whose inputs the events lack derives nothing.
+    Measure a rule on the rows that carry its label first (:func:`measure_rule`): deriving fills them in.
     """
     prof = eng.profile()
     by_column = {r.column: r for r in _check_rules(rules)}
     present = {c for c in prof.columns["column"] if prof.present(c)}
-    todo = [by_column[c] for c in dict.fromkeys(columns) if c in by_column and not prof.present(c)]
+    todo = [by_column[c] for c in dict.fromkeys(columns) if c in by_column and prof.coverage(c) < SPARSE_LABELS]
     todo = [r for r in todo if r.can_derive(present)]
     if not todo:
         return []
-    eng.derive({r.column: r.sql(present) for r in todo})
+    eng.derive({r.column: r.sql(present - {r.column}) for r in todo})
     prof = eng.profile()
     return [r.column for r in todo if prof.present(r.column)]
 
@@ -430,6 +439,8 @@ def _ratio(a: int, b: int) -> float:
 
 
 def _ci(x: int, n: int, alpha: float) -> tuple[float, float]:
+    if n == 0:
+        return float("nan"), float("nan")
     lo, hi = wilson_interval(x, n, alpha)
     return float(lo), float(hi)
 
@@ -507,3 +518,25 @@ def evaluate_rule(
         false_positives=tuple(ids[~y & p][:max_examples].tolist()),
         false_negatives=tuple(ids[y & ~p][:max_examples].tolist()),
     )
+
+
+def measure_rule(eng: Engine, rule: Any, *, alpha: float = 0.05) -> RuleEvaluation | None:
+    """The rule against the rows that carry its label, counted where the rows lie (one query): what a
+    report quotes beside a label the rule completed. ``None`` when no row carries the label or the
+    events lack what the rule reads."""
+    prof = eng.profile()
+    present = {c for c in prof.columns["column"] if prof.present(c)}
+    if rule.column not in present or not rule.can_derive(present):
+        return None
+    lab, pred = f"TRY_CAST({quote_ident(rule.column)} AS BOOLEAN)", rule.sql(present - {rule.column})
+    cells = {"tp": "l AND p", "fp": "NOT l AND p", "fn": "l AND NOT p", "tn": "NOT l AND NOT p", "none": "p IS NULL"}
+    sums = ", ".join(f"SUM(CASE WHEN {cond} THEN 1 ELSE 0 END) AS {name}" for name, cond in cells.items())
+    r = eng.sql(f"SELECT COUNT(*) AS n_labelled, {sums} FROM (SELECT {lab} AS l, {pred} AS p FROM events) t WHERE l IS NOT NULL")
+    c = {k: int(0 if pd.isna(v) else v) for k, v in r.iloc[0].items()}
+    tp, fp, fn, tn = c["tp"], c["fp"], c["fn"], c["tn"]
+    prec, rec = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
+    return RuleEvaluation(column=rule.column, rule=rule.name, n=tp + fp + fn + tn, tp=tp, fp=fp, fn=fn, tn=tn, precision=prec,
+                          recall=rec, accuracy=_ratio(tp + tn, tp + fp + fn + tn),
+                          f1=_ratio(2 * tp, 2 * tp + fp + fn), precision_ci=_ci(tp, tp + fp, alpha), recall_ci=_ci(tp, tp + fn, alpha),
+                          accuracy_ci=_ci(tp + tn, tp + fp + fn + tn, alpha), n_labelled=c["n_labelled"], n_without_evidence=c["none"],
+                          alpha=alpha)
