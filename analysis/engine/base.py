@@ -156,7 +156,13 @@ class Engine(abc.ABC):
                else q.quote_ident(c) for c in kinds]
         sel += [f"{expr} AS {q.quote_ident(c)}" for c, expr in columns.items() if c not in kinds]
         self._redefine(f"SELECT {', '.join(sel)} FROM events")
+        # the rules are regular expressions over the text: evaluated once, not in every later query
+        self._materialize()
         self._profile = None
+
+    def _materialize(self) -> None:
+        """Compute ``events`` once where the engine keeps data (a temporary Parquet file, a cache);
+        later queries read the result instead of evaluating the view again."""
 
     def recast(self, casts: Mapping[str, str]) -> None:
         """From now on ``events`` has the given columns cast (``TRY_CAST``) to the given SQL types."""

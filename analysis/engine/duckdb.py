@@ -66,6 +66,7 @@ class DuckDBEngine(Engine):
         self.memory_limit = memory_limit
         self.threads = int(threads or os.cpu_count() or 1)
         self._tmp = None if temp_directory else tempfile.TemporaryDirectory(prefix="forensics-duckdb-")
+        self._workdir = Path(temp_directory or self._tmp.name)
         self.con = duckdb.connect(config={"memory_limit": str(memory_limit), "threads": self.threads,
                                           "temp_directory": str(temp_directory or self._tmp.name)})
         self.con.execute("SET TimeZone = 'UTC'")
@@ -129,6 +130,14 @@ class DuckDBEngine(Engine):
         """Whether the source's ``ts`` is a time-zone-aware timestamp (naive ones are rejected)."""
         t = self.con.sql("SELECT ts FROM events_raw LIMIT 0").to_arrow_table().schema.field("ts").type
         return bool(pa.types.is_timestamp(t) and t.tz is not None)
+
+    def _materialize(self) -> None:
+        """``events`` written once to a Parquet file in the temporary folder (streamed, spilled past the
+        memory limit) and read from there."""
+        self._materialized = getattr(self, "_materialized", 0) + 1
+        path = self._workdir / f"events_materialized_{self._materialized}.parquet"
+        self.con.execute(f"COPY (SELECT * FROM events) TO {quote_literal(str(path))} (FORMAT PARQUET)")
+        self._redefine(f"SELECT * FROM read_parquet({quote_literal(str(path))})")
 
     def _redefine(self, sql: str) -> None:
         self._views = getattr(self, "_views", 0) + 1

@@ -179,6 +179,14 @@ class SparkEngine(Engine):
 
         return not isinstance(self._df.schema["ts"].dataType, T.TimestampNTZType)
 
+    def _materialize(self) -> None:
+        """``events`` cached by Spark (memory, then disk) and counted once, so it is computed once."""
+        from pyspark import StorageLevel  # pyspark is optional (the [spark] extra): imported only when Spark is used
+
+        self._df = self._df.persist(StorageLevel.MEMORY_AND_DISK)
+        self._df.count()
+        self._df.createOrReplaceTempView(self._view)
+
     def _redefine(self, sql: str) -> None:
         df = self.spark.sql(self._spark_sql(sql))
         self._df = df

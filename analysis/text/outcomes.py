@@ -82,6 +82,8 @@ __all__ = [
 
 _A = r"['\u2019]"  # straight or curly apostrophe
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
+#: ``^`` or ``$`` as an anchor (not escaped, not a character class's negation).
+_ANCHOR = re.compile(r"(?<![\\\[])\^|(?<!\\)\$")
 #: The same split in SQL (RE2 and Java regular expressions have no look-behind: the punctuation goes with the break).
 SQL_SENTENCE_SPLIT = r"[.!?]\s+|\n+"
 
@@ -150,8 +152,10 @@ class Rule:
 
         The text is split into sentences at ``.``, ``!`` or ``?`` followed by white space, and at
         line breaks (the punctuation itself is dropped, which no pattern or veto reads); a sentence
-        counts when it matches a pattern (case-insensitive) and no veto. ``columns`` are the columns
-        the events have: a missing text or finish-reason column reads as missing values.
+        counts when it matches a pattern (case-insensitive) and no veto. A text no pattern matches
+        as a whole is ``FALSE`` without being split (a sentence's match is a match in its text, for
+        patterns without ``^``/``$``): the split runs on the few texts that match. ``columns`` are
+        the columns the events have: a missing text or finish-reason column reads as missing values.
         """
         text = quote_ident(self.text_column) if self.text_column in columns else "CAST(NULL AS VARCHAR)"
         hit = "FALSE"
@@ -161,6 +165,9 @@ class Rule:
                 cond += f" AND NOT regexp_matches(s, {_sql_regex(self.vetoes)})"
             hit = (f"array_length(list_filter(string_split_regex({text}, {quote_literal(SQL_SENTENCE_SPLIT)}), lambda s: {cond})) "
                    "> 0")
+            if not any(_ANCHOR.search(p) for p in self.patterns):
+                # a sentence matches only where the whole text does: the split runs on the few texts that match
+                hit = f"CASE WHEN NOT regexp_matches({text}, {_sql_regex(self.patterns)}) THEN FALSE ELSE {hit} END"
         finish = "FALSE"
         if self.finish_reasons and "finish_reason" in columns:
             values = ", ".join(quote_literal(f.lower()) for f in self.finish_reasons)
