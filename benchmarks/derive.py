@@ -37,10 +37,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from analysis.engine import open_engine  # noqa: E402
-from analysis.engine.query import quote_literal  # noqa: E402
-from analysis.text.outcomes import REFUSAL_RULE, derive_missing, measure_rule  # noqa: E402
-from scale import _gen, _right, _timed  # noqa: E402
+from scale import _gen, _right, _timed
+
+from analysis.engine import open_engine
+from analysis.engine.query import quote_literal
+from analysis.text.outcomes import REFUSAL_RULE, derive_missing, measure_rule
 
 LABELS = ("refused", "escalated", "correct", "hallucinated", "quality_score", "confidence", "expected_output")
 
