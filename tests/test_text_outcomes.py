@@ -286,3 +286,26 @@ def test_measure_rule_counts_where_the_rows_lie_as_pandas_counts():
     assert m.precision == pytest.approx(m.tp / (m.tp + m.fp)) and m.recall == pytest.approx(m.tp / (m.tp + m.fn))
     with open_engine(frame.drop(columns=["refused"])) as eng:
         assert measure_rule(eng, REFUSAL_RULE) is None  # no row carries the label
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "spark"])
+def test_derive_missing_is_computed_once_and_read_by_later_queries(engine):
+    from analysis.engine import open_engine
+    from analysis.text.outcomes import derive_missing
+
+    if engine == "spark":
+        from test_engine import spark_or_skip
+
+        spark_or_skip()
+    frame = _rule_corpus()
+    expected = derive_outcomes(frame).frame
+    with open_engine(frame, engine=engine) as eng:
+        assert derive_missing(eng, ["refused", "escalated"]) == ["refused", "escalated"]
+        # two later queries read the derived (materialized) columns: same values each time, the others intact
+        a = eng.sql("SELECT event_id, refused, escalated, output_text FROM events").set_index("event_id").reindex(frame["event_id"])
+        b = eng.sql("SELECT event_id, refused FROM events WHERE refused").set_index("event_id")
+    for col in ("refused", "escalated"):
+        assert a[col].astype("boolean").fillna(False).tolist() == expected[col].fillna(False).tolist()
+        assert a[col].isna().tolist() == expected[col].isna().tolist()
+    assert sorted(b.index) == sorted(frame.loc[expected["refused"].fillna(False).to_numpy(bool), "event_id"])
+    assert a["output_text"].fillna("").tolist() == frame["output_text"].fillna("").tolist()
