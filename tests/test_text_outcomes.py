@@ -48,6 +48,8 @@ REFUSAL_CASES = [
     ("This request can't be completed through chat.", True),
     ("Gift cards cannot be exchanged for cash.", True),
     ("That's outside what I can do here.", True),
+    ("Sorry, I can't.", True),
+    ("I'm afraid I can't. Is there anything else I can help with?", True),
     ("I'd rather not help with pranks that could get someone hurt.", True),
     ("I won't write an insulting speech, but here's a light-hearted roast.", True),  # partial: declines the ask as made
     # the commonest first-person declines in eight languages

@@ -32,7 +32,7 @@ when there is neither text nor a deciding finish reason (an errored request has 
       ("Unable to help with that", "Sorry, can't do that") or in the passive ("This request can't
       be completed", "Gift cards cannot be exchanged for cash");
     * idioms: "I must decline", "not something I can help with", "As an AI, I can't ...", "outside
-      what I can do", "I'm going to hold off", "I'll pass on this one", "I'm afraid that's not
+      what I can do", "Sorry, I can't." (nothing after the modal), "I'm going to hold off", "I'll pass on this one", "I'm afraid that's not
       possible", a "Request declined" heading;
     * the commonest first-person declines in French ("je ne peux pas", "je ne suis pas en mesure
       de"), German ("ich kann Ihnen ... nicht", "das kann ich leider nicht", "ich darf keine"),
@@ -308,6 +308,7 @@ _REFUSAL_PATTERNS: dict[str, tuple[str, ...]] = {
         rf"\bas an AI(?: (?:language )?model| assistant)?,? I(?: can(?:not|{_A}?t)| am not able| am unable|{_A}m not able|{_A}m unable)\b",
         r"\b(?:outside|beyond)\s+(?:what|the scope of what)\s+(?:I|we|this \w+|the \w+)\s+(?:can|am able to|is able to)\b",
         r"\b(?:outside|beyond)\s+(?:my|our)\s+(?:scope|remit|capabilities|abilities)\b",
+        rf"\bI\s*(?:can(?:not|{_A}?t| not)|won{_A}?t|will not)[\s.!]*$",  # "Sorry, I can't." at the end of a sentence
         rf"\bI{_A}?m going to (?:hold off|pass)\b",
         rf"\bI(?:{_A}ll| will)(?: have to)? pass on (?:this|that) (?:one|request|question|task)\b",
         rf"\b(?:afraid|unfortunately|sorry|regrettably)\b[^.!?]*\b(?:that|this|it)(?:{_A}s|\s+is)\s+not\s+(?:possible|permitted|allowed)\b",
