@@ -48,15 +48,17 @@ COLUMNS = ["id", "domain", "style", "output_text", "finish_reason", "refused", "
 FINISH = {"", "stop", "STOP", "length", "tool_calls", "content_filter"}
 
 #: Floors a little under the figures measured on each set (label_rules.json): one or two more
-#: misses or false alarms than today fail the test. Raise them when the rules improve.
+#: misses or false alarms than today fail the test. Raise them when the rules improve. The rules
+#: were widened on the development set; the held-out set was measured once before (label_rules.v1.json:
+#: refused 0.750, 0.146; escalated 0.889, 0.088) and once after.
 FLOORS = {
     "development": {
-        "refused": {"precision": 0.85, "recall": 0.32},  # measured 0.882 (45/51), 0.338 (45/133)
-        "escalated": {"precision": 0.80, "recall": 0.20},  # measured 0.840 (21/25), 0.216 (21/97)
+        "refused": {"precision": 0.98, "recall": 0.85},  # measured 1.000 (115/115), 0.865 (115/133)
+        "escalated": {"precision": 0.98, "recall": 0.98},  # measured 1.000 (97/97), 1.000 (97/97)
     },
     "heldout": {
-        "refused": {"precision": 0.70, "recall": 0.13},  # measured 0.750 (15/20), 0.146 (15/103)
-        "escalated": {"precision": 0.85, "recall": 0.07},  # measured 0.889 (8/9), 0.088 (8/91)
+        "refused": {"precision": 0.93, "recall": 0.60},  # measured 0.955 (63/66), 0.612 (63/103)
+        "escalated": {"precision": 0.97, "recall": 0.69},  # measured 1.000 (64/64), 0.703 (64/91)
     },
 }
 
@@ -257,6 +259,28 @@ def test_the_log_was_made_from_these_files(log):
         assert st["rows"] == {name: len(_read(name)) for name in files}
     assert log["clean"] is True and log["commit"] not in ("", "unknown")  # written from committed sources
     assert {c: r["name"] for c, r in log["rules"].items()} == {r.column: r.name for r in DEFAULT_RULES}
+
+
+def test_the_figures_before_the_widening_are_kept(log):
+    """label_rules.v1.json: the rules before they were widened, measured on these same files; the
+    current log quotes its whole-set figures."""
+    v1 = json.loads(LOG_V1.read_text(encoding="utf-8"))
+    assert set(v1["sets"]) == set(SETS) and v1["clean"] is True
+    for set_name, files in SETS.items():
+        for name in files:
+            assert v1["sets"][set_name]["sha256"][name] == hashlib.sha256((DATA / name).read_bytes()).hexdigest()
+    before = log["before"]
+    assert before["commit"] == v1["commit"] and before["log"] == "benchmarks/logs/label_rules.v1.json"
+    for set_name in SETS:
+        for col, res in v1["sets"][set_name]["results"].items():
+            quoted = before["figures"][set_name][col]
+            assert quoted == {k: res["all"][k] for k in quoted}
+            assert quoted["n"] == log["sets"][set_name]["results"][col]["all"]["n"]  # the same rows
+    # the widening did not cost precision or recall on either set
+    for set_name in SETS:
+        for col in ("refused", "escalated"):
+            now, then = log["sets"][set_name]["results"][col]["all"], before["figures"][set_name][col]
+            assert now["recall"] > then["recall"] and now["precision"] >= then["precision"], (set_name, col)
 
 
 # ----------------------------------------------------------------------------------------------
