@@ -2,16 +2,29 @@
 
 Run: ``.venv/bin/python benchmarks/label_rules.py`` (a few seconds). ``--write`` also writes
 ``benchmarks/logs/label_rules.json`` (the figures, the git commit, the date, the command) and
-``benchmarks/logs/label_rules.md`` (the same as Markdown tables).
+``benchmarks/logs/label_rules.md`` (the same as Markdown tables). ``--set development`` or
+``--set heldout`` measures one set only (``--write`` needs both).
 
-The data are ``tests/data/labelled_answers/answers.csv`` (395 answers written and labelled by hand,
-seven domains, seventeen styles; see its README for the guideline) and ``real_fixtures.csv`` (the 8
-answer texts of the real exports in ``tests/fixtures/real/``). For each rule of
-``analysis.text.outcomes.DEFAULT_RULES`` (``refused``, ``escalated``), ``evaluate_rule`` gives the
-confusion counts, precision and recall with Wilson 95% intervals:
+Two sets of hand-labelled answers, in ``tests/data/labelled_answers/`` (see its README and
+HELDOUT.md):
 
-* on both files together (``all``), on each file, per ``domain`` and per ``style``;
-* the misclassified rows (ids and texts), to read where recall and precision are lost.
+* the **development** set: ``answers.csv`` (395 answers written and labelled by hand, seven domains,
+  seventeen styles) and ``real_fixtures.csv`` (the 8 answer texts of the real exports in
+  ``tests/fixtures/real/``). The rules are widened by reading where they fail on it;
+* the **held-out** set: ``heldout.csv`` (300 answers written and labelled by another writer, blind to
+  the rules and to the development set). It is *measured*, never read to change a rule: its
+  misclassified rows are listed by id in the JSON log only, not with their texts.
+
+For each rule of ``analysis.text.outcomes.DEFAULT_RULES`` (``refused``, ``escalated``) and each set,
+``evaluate_rule`` gives the confusion counts, precision and recall with Wilson 95% intervals:
+
+* on the whole set (``all``), on each file, per ``domain`` and per ``style``;
+* the misclassified rows (ids, and for the development set their texts), to read where recall and
+  precision are lost.
+
+The figures of the rules before they were widened are kept in ``benchmarks/logs/label_rules.v1.json``
+(and ``.md``), written by this script on both sets at the commit before the change; the report puts
+them next to the current ones.
 
 The rules are also run as SQL on DuckDB (``Rule.sql`` through ``analysis.engine.open_engine``, as
 ``derive_missing`` runs them for the investigation, the monitor and the gate); the script prints
@@ -45,20 +58,30 @@ from analysis.stats.intervals import wilson_interval
 from analysis.text.outcomes import DEFAULT_RULES, Rule, evaluate_rule
 
 DATA = ROOT / "tests" / "data" / "labelled_answers"
-FILES = ("answers.csv", "real_fixtures.csv")
+#: The sets: name -> their CSV files.
+SETS: dict[str, tuple[str, ...]] = {
+    "development": ("answers.csv", "real_fixtures.csv"),
+    "heldout": ("heldout.csv",),
+}
+FILES = SETS["development"]
 LOGS = ROOT / "benchmarks" / "logs"
+#: The log of the rules before they were widened (both sets), shown next to the current figures.
+BEFORE = LOGS / "label_rules.v1.json"
 ALPHA = 0.05
 #: Files whose state the figures depend on (their git status is recorded with the figures).
-DEPENDS_ON = ("analysis/text/outcomes.py", "benchmarks/label_rules.py", *(f"tests/data/labelled_answers/{f}" for f in FILES))
+DEPENDS_ON = ("analysis/text/outcomes.py", "benchmarks/label_rules.py",
+              *(f"tests/data/labelled_answers/{f}" for files in SETS.values() for f in files))
 
 
-def load_sets(data: Path = DATA) -> pd.DataFrame:
-    """Both CSV files as one events frame.
+def load_sets(data: Path = DATA, files: tuple[str, ...] = FILES) -> pd.DataFrame:
+    """The CSV files of one set as one events frame.
 
     Parameters
     ----------
     data
-        The folder holding ``answers.csv`` and ``real_fixtures.csv``.
+        The folder holding the CSV files.
+    files
+        Which files (default: the development set, ``answers.csv`` and ``real_fixtures.csv``).
 
     Returns
     -------
@@ -68,7 +91,7 @@ def load_sets(data: Path = DATA) -> pd.DataFrame:
         ``file`` (which CSV the row came from).
     """
     frames = []
-    for name in FILES:
+    for name in files:
         raw = pd.read_csv(data / name, dtype=str, keep_default_na=False, encoding="utf-8")
         for col in ("refused", "escalated"):
             bad = sorted(set(raw[col]) - {"true", "false"})
@@ -193,70 +216,138 @@ def _short(text: str, width: int = 110) -> str:
     return flat if len(flat) <= width else flat[: width - 3] + "..."
 
 
-def report(results: dict[str, Any], frame: pd.DataFrame, meta: dict[str, Any]) -> str:
-    """The figures as Markdown (also what the script prints)."""
-    text = frame.set_index("event_id")["output_text"]
-    style = frame.set_index("event_id")["style"]
+SET_TITLES = {
+    "development": "Development set (answers.csv + real_fixtures.csv)",
+    "heldout": "Held-out set (heldout.csv)",
+}
+
+
+def _before_figures(path: Path = BEFORE) -> dict[str, Any] | None:
+    """The whole-set figures of the rules before they were widened (``label_rules.v1.json``), if kept."""
+    if not path.is_file():
+        return None
+    old = json.loads(path.read_text(encoding="utf-8"))
+    keep = ("n", "positives", "tp", "fp", "fn", "tn", "precision", "precision_ci", "recall", "recall_ci")
+    return {
+        "log": str(path.relative_to(ROOT)), "commit": old["commit"], "date": old["date"],
+        "rules": old["rules"],
+        "figures": {name: {col: {k: res["all"][k] for k in keep} for col, res in st["results"].items()}
+                    for name, st in old["sets"].items()},
+    }
+
+
+def _before_after(before: dict[str, Any], sets: dict[str, dict[str, Any]]) -> list[str]:
+    head = ["rule", "set", "n", "positives", "precision before", "recall before", "precision now", "recall now",
+            "tp / fp / fn / tn now"]
+    rows = []
+    for col in ("refused", "escalated"):
+        for name, st in sets.items():
+            b, f = before["figures"].get(name, {}).get(col), st["results"][col]["all"]
+            if b is None:
+                continue
+            rows.append([f"`{col}`", name, str(f["n"]), str(f["positives"]), _fmt_ci(b["precision"], b["precision_ci"]),
+                         _fmt_ci(b["recall"], b["recall_ci"]), _fmt_ci(f["precision"], f["precision_ci"]),
+                         _fmt_ci(f["recall"], f["recall_ci"]), f"{f['tp']} / {f['fp']} / {f['fn']} / {f['tn']}"])
+    return _table(rows, head)
+
+
+def report(sets: dict[str, dict[str, Any]], meta: dict[str, Any], before: dict[str, Any] | None = None) -> str:
+    """The figures as Markdown (also what the script prints).
+
+    ``sets`` maps a set's name to ``{"frame": ..., "results": measure(frame), "rows": {file: n}}``.
+    """
     lines = [
         "# Label rules on hand-labelled answers",
         "",
         (f"`{meta['command']}` at commit `{meta['commit']}`{'' if meta['clean'] else ' (with uncommitted changes)'}, "
-         f"{meta['date']}. Data: `tests/data/labelled_answers/` ({meta['rows']['answers.csv']} hand-written answers, "
-         f"{meta['rows']['real_fixtures.csv']} answers of the real fixtures). Wilson {100 * (1 - ALPHA):.0f}% intervals."),
+         f"{meta['date']}. Data: `tests/data/labelled_answers/`: "
+         + "; ".join(f"{name} set: " + ", ".join(f"`{f}` ({n} rows)" for f, n in st["rows"].items())
+                     for name, st in sets.items())
+         + f". Wilson {100 * (1 - ALPHA):.0f}% intervals."),
         "",
-        "## Both rules, whole set",
-        "",
+        ("The rules are changed only by reading their misses on the development set; the held-out set, written "
+         "blind to the rules by another writer, is only measured (its misclassified rows are counted here, not "
+         "listed; their ids are in the JSON log)."),
     ]
-    rows = []
-    for col, res in results.items():
-        rows.append(_row(f"`{col}` ({res['rule']}), all", res["all"]))
-        for f, fig in res["by_file"].items():
-            rows.append(_row(f"`{col}`, {f}", fig))
-    lines += _table(rows)
-    lines += [""]
-    for col, res in results.items():
-        s = res["sql_duckdb"]
-        verdict = "equal to the Python labels on every row" if s["equal"] else f"DIFFERENT from the Python labels on {len(s['differ'])} rows: {s['differ']}"
-        lines.append(f"- `{col}` as SQL on DuckDB ({s['rows']} rows): {verdict}; precision "
-                     f"{_fmt_ci(s['figures']['precision'], s['figures']['precision_ci'])}, recall "
-                     f"{_fmt_ci(s['figures']['recall'], s['figures']['recall_ci'])}.")
-    for col, res in results.items():
-        for key, title in (("by_domain", "domain"), ("by_style", "style")):
-            lines += ["", f"## `{col}` per {title}", ""]
-            lines += _table([_row(k, v) for k, v in res[key].items()], [title, *HEAD[1:]])
-    for col, res in results.items():
-        for kind in ("false_negatives", "false_positives"):
-            ids = res["all"][kind]
-            lines += ["", f"## `{col}`: {kind.replace('_', ' ')} ({len(ids)})", ""]
-            lines += [f"- `{i}` ({style[i]}): {_short(text[i])}" for i in ids] or ["- none"]
+    if before is not None:
+        lines += ["", "## Before and after", "",
+                  (f"Before: the rules at commit `{before['commit']}` (`{before['log']}`, {before['date']}). "
+                   "Now: the rules at this commit."), ""]
+        lines += _before_after(before, sets)
+    for name, st in sets.items():
+        frame, results = st["frame"], st["results"]
+        text = frame.set_index("event_id")["output_text"]
+        style = frame.set_index("event_id")["style"]
+        title = SET_TITLES.get(name, name)
+        lines += ["", f"## {title}: both rules, whole set", ""]
+        rows = []
+        for col, res in results.items():
+            rows.append(_row(f"`{col}` ({res['rule']}), all", res["all"]))
+            if len(res["by_file"]) > 1:
+                for f, fig in res["by_file"].items():
+                    rows.append(_row(f"`{col}`, {f}", fig))
+        lines += _table(rows)
+        lines += [""]
+        for col, res in results.items():
+            s = res["sql_duckdb"]
+            verdict = ("equal to the Python labels on every row" if s["equal"]
+                       else f"DIFFERENT from the Python labels on {len(s['differ'])} rows: {s['differ']}")
+            lines.append(f"- `{col}` as SQL on DuckDB ({s['rows']} rows): {verdict}; precision "
+                         f"{_fmt_ci(s['figures']['precision'], s['figures']['precision_ci'])}, recall "
+                         f"{_fmt_ci(s['figures']['recall'], s['figures']['recall_ci'])}.")
+        for col, res in results.items():
+            for key, what in (("by_domain", "domain"), ("by_style", "style")):
+                lines += ["", f"### {name}: `{col}` per {what}", ""]
+                lines += _table([_row(k, v) for k, v in res[key].items()], [what, *HEAD[1:]])
+        for col, res in results.items():
+            for kind in ("false_negatives", "false_positives"):
+                ids = res["all"][kind]
+                lines += ["", f"### {name}: `{col}`: {kind.replace('_', ' ')} ({len(ids)})", ""]
+                if name == "heldout":
+                    lines += ["- not listed (held out: ids in `label_rules.json`, texts in the CSV; not for tuning)"]
+                else:
+                    lines += [f"- `{i}` ({style[i]}): {_short(text[i])}" for i in ids] or ["- none"]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", action="store_true", help="write benchmarks/logs/label_rules.json and .md")
+    ap.add_argument("--set", choices=[*SETS, "both"], default="both", dest="which",
+                    help="which set to measure (default: both; --write needs both)")
     args = ap.parse_args(argv)
-    frame = load_sets()
-    results = measure(frame)
+    if args.write and args.which != "both":
+        ap.error("--write measures both sets: drop --set")
+    names = list(SETS) if args.which == "both" else [args.which]
+    sets: dict[str, dict[str, Any]] = {}
+    for name in names:
+        frame = load_sets(DATA, SETS[name])
+        sets[name] = {"frame": frame, "results": measure(frame),
+                      "rows": {f: int((frame["file"] == f).sum()) for f in SETS[name]},
+                      "sha256": {f: hashlib.sha256((DATA / f).read_bytes()).hexdigest() for f in SETS[name]}}
     dirty = _git("status", "--porcelain", "--", *DEPENDS_ON)
     meta = {
-        "command": "python benchmarks/label_rules.py" + (" --write" if args.write else ""),
+        "command": "python benchmarks/label_rules.py" + (" --write" if args.write else "")
+                   + ("" if args.which == "both" else f" --set {args.which}"),
         "commit": _git("rev-parse", "--short", "HEAD") or "unknown",
         "clean": dirty == "",
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "rows": {f: int((frame["file"] == f).sum()) for f in FILES},
-        "sha256": {f: hashlib.sha256((DATA / f).read_bytes()).hexdigest() for f in FILES},
         "alpha": ALPHA,
     }
-    md = report(results, frame, meta)
+    before = _before_figures()
+    md = report(sets, meta, before)
     print(md)
-    for col, res in results.items():
-        s = res["sql_duckdb"]
-        print(f"SQL on DuckDB vs Python, {col}: {'equal on all ' + str(s['rows']) + ' rows' if s['equal'] else 'DIFFER on ' + str(s['differ'])}")
+    for name, st in sets.items():
+        for col, res in st["results"].items():
+            s = res["sql_duckdb"]
+            print(f"{name}: SQL on DuckDB vs Python, {col}: "
+                  f"{'equal on all ' + str(s['rows']) + ' rows' if s['equal'] else 'DIFFER on ' + str(s['differ'])}")
     if args.write:
         LOGS.mkdir(parents=True, exist_ok=True)
         doc = {**meta, "rules": {r.column: {"name": r.name, "description": r.description} for r in DEFAULT_RULES},
-               "results": results}
+               "sets": {name: {"files": list(SETS[name]), "rows": st["rows"], "sha256": st["sha256"],
+                               "results": st["results"]} for name, st in sets.items()},
+               "before": before}
         (LOGS / "label_rules.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         (LOGS / "label_rules.md").write_text(md, encoding="utf-8")
         print(f"wrote {LOGS / 'label_rules.json'} and {LOGS / 'label_rules.md'}")

@@ -38,6 +38,45 @@ REFUSAL_CASES = [
     ("These symptoms need urgent assessment. Call 911 or your local emergency number now.", False),
     ("You can't be too careful with chest pain: chew an aspirin and rest.", False),
     ("Chest pain that spreads to the arm is often cardiac; chew a 325 mg aspirin.", False),
+    # widened: more verbs, "we", the service, no subject, the passive, idioms
+    ("I'm sorry, but I can't share another customer's order details.", True),
+    ("I'm afraid I can't change the price after the order has been placed.", True),
+    ("I'm not able to tell you whether this mole is cancerous.", True),
+    ("We're not able to offer refunds on digital downloads.", True),
+    ("This service cannot provide personalised financial advice.", True),
+    ("Unable to help with that request.", True),
+    ("This request can't be completed through chat.", True),
+    ("Gift cards cannot be exchanged for cash.", True),
+    ("That's outside what I can do here.", True),
+    ("Sorry, I can't.", True),
+    ("I'm afraid I can't. Is there anything else I can help with?", True),
+    ("I'd rather not help with pranks that could get someone hurt.", True),
+    ("I won't write an insulting speech, but here's a light-hearted roast.", True),  # partial: declines the ask as made
+    # the commonest first-person declines in eight languages
+    ("Désolé, je ne peux pas vous donner de conseil médical.", True),
+    ("Das kann ich leider nicht machen.", True),
+    ("Ich kann Ihnen dabei leider nicht helfen.", True),
+    ("Lo siento, no puedo ayudarle con eso.", True),
+    ("Não posso fornecer essas informações.", True),
+    ("Non posso fornire consulenza legale.", True),
+    ("Ik kan u daar helaas niet mee helpen.", True),
+    ("申し訳ございませんが、その質問にはお答えできません。", True),
+    ("抱歉，我无法提供医疗建议。", True),
+    # widened, tricky negatives
+    ("I can't wait to hear how the trip goes!", False),
+    ("I can't tell you how glad I am that it worked.", False),
+    ("I can't give you an exact date, but mortgage offers usually arrive 2 to 4 weeks after the valuation.", False),
+    ("I can't guarantee same-day delivery, but orders before noon usually ship the same day.", False),
+    ("I can't look that up without your order number. Could you share it?", False),  # a question for information
+    ("I cannot confirm the diagnosis from a photo, but these spots look like typical insect bites.", False),
+    ("I've updated your address. I can't add a gift note after the order is packed, though.", False),  # side request
+    ("I don't share that view, but here is the strongest argument for it.", False),
+    ("Your template bot replies 'I'm sorry, I can't help with that' whenever the intent is unknown.", False),  # quoted
+    ('Your function prints "I can\'t help you" when n < 0.', False),
+    ("That line is from 2001: 'I'm sorry, Dave. I'm afraid I can't do that.' HAL says it to Dave.", False),
+    ("The error 'You cannot access this resource' means your token expired.", False),
+    ("This medicine can't be taken with alcohol.", False),
+    ("Je ne peux pas m'empêcher de sourire : votre chien est adorable.", False),
 ]
 
 ESCALATION_CASES = [
@@ -58,6 +97,66 @@ ESCALATION_CASES = [
     ("Our agents are available 24/7 by phone.", False),
     ("Let me connect you with the right help article: Settings > Billing.", False),
     ("Refunds are processed within 5-7 business days.", False),
+    # widened: recipients, tickets, no subject, the passive, a person taking over, tool names
+    ("I'm transferring you to a triage nurse now.", True),
+    ("I've escalated your complaint to our customer care manager.", True),
+    ("I've opened a ticket with the network team (INC0049213); they'll contact you within 4 hours.", True),
+    ("I've created a ticket and a specialist will contact you within 24 hours.", True),
+    ("I've booked a call-back with a nurse.", True),
+    ("Please wait while I connect you to the next available representative.", True),
+    ("Connecting you to a live agent now...", True),
+    ("Transferring you now.", True),
+    ("Your conversation has been forwarded to our claims team.", True),
+    ("This conversation is being transferred to a Customer Experience Specialist.", True),
+    ("THE ON-CALL ENGINEER HAS BEEN PAGED.", True),
+    ("A nurse from our team will join this chat in a moment.", True),
+    ("escalated to L2, someone will ping you on teams soon", True),
+    ('{"name": "page_on_call_nurse", "arguments": {"priority": "high"}}', True),
+    ('{"name": "create_support_ticket", "arguments": {"team": "logistics"}}', True),
+    ('{"name": "route_to_specialist", "arguments": {"department": "mortgages"}}', True),
+    # the commonest hand-offs in eight languages
+    ("Je vous transfère à un conseiller.", True),
+    ("J'ai transmis votre dossier à l'un de nos avocats.", True),
+    ("Ich leite Sie an einen Berater weiter.", True),
+    ("Ich verbinde Sie jetzt mit einer Pflegekraft.", True),
+    ("Le transfiero con un agente ahora mismo.", True),
+    ("Hemos derivado su consulta a un abogado.", True),
+    ("Vou transferir você para um atendente.", True),
+    ("La metto in contatto con un operatore.", True),
+    ("Ik verbind u door met een medewerker.", True),
+    ("担当者におつなぎいたします。", True),
+    ("人事担当者に引き継ぎました。", True),
+    ("正在为您转接人工客服。", True),
+    ("Ich habe Ihre Anfrage an die Fachabteilung weitergeleitet.", True),
+    ("La sua richiesta è stata inoltrata al reparto competente.", True),
+    ("Ik heb uw vraag doorgestuurd naar onze klantenservice.", True),
+    ("Encaminhei seu pedido para a equipe de suporte.", True),
+    # widened, tricky negatives
+    ("Want me to raise a ticket with IT for you?", False),
+    ("Shall I pass your details to one of our lawyers?", False),
+    ("If the payment still hasn't arrived by Friday, I'll raise it with our payments team.", False),
+    ("I'll pass your feedback along to the product team.", False),
+    ("The banner 'Your request has been escalated' appears on every ticket older than 5 days.", False),  # quoted
+    ("The phone menu plays 'I'm transferring you to an agent' and then drops the call.", False),
+    ("This is a classic privilege escalation bug: the sudo rule lets any user run chown.", False),
+    ("Costs have escalated since 2020.", False),
+    ("I've transferred $200 to your savings account.", False),
+    ('{"name": "transfer_funds", "arguments": {"amount": 200}}', False),
+    ("I've created a test case that reproduces the bug.", False),
+    ("I've connected your Google account to the team workspace.", False),
+    ("Our support team is available Monday to Friday, 9 to 5.", False),
+    ("Your GP can refer you to a specialist.", False),
+    ("Your parcel has been handed over to the courier.", False),
+    ("¿Desea que le transfiera con un agente?", False),
+    ("Voulez-vous que je vous transfère à un conseiller ?", False),
+    ("需要我为您转接人工客服吗？", False),
+    ("USB转接头可以在附近的电脑商店买到。", False),
+    ("I can connect you with a specialist who will call you back.", False),  # an offer
+    ("Can I put you on hold for a moment?", False),
+    ("He enviado el enlace a su correo.", False),  # forwarded to the user, not to a person
+    ("Ho inoltrato la fattura al suo indirizzo email.", False),
+    ("Die Situation ist eskaliert.", False),
+    ("メールアドレスに転送しました。", False),
 ]
 
 
@@ -199,6 +298,21 @@ def test_rule_and_argument_checks():
 # ----------------------------------------------------------------------------------------------
 
 
+#: Texts for the SQL = Python checks only (no expected label): accented capitals (Java's (?i) folds ASCII
+#: only, the rules spell both cases), words ending in an accented letter, CJK next to ASCII. Not here: ASCII
+#: words run straight into CJK ("私はI can't help"), where RE2's ASCII `\b` differs from Python's and Java's.
+_PARITY_TEXTS = [
+    "JE NE PEUX PAS VOUS AIDER.", "DÉSOLÉ, IL M'EST IMPOSSIBLE DE RÉPONDRE.", "Votre demande a été transférée.",
+    "VOTRE DEMANDE A ÉTÉ TRANSMISE AU SERVICE CLIENT.", "Je l'ai escaladé.", "ICH KANN IHNEN LEIDER NICHT HELFEN.",
+    "DAS KÖNNEN WIR NICHT MACHEN.", "Ich übergebe an meine Kollegin.", "ICH ÜBERGEBE AN MEINE KOLLEGIN.",
+    "NO PUEDO AYUDARLE.", "UN AGENTE SE PONDRÁ EN CONTACTO CON USTED.", "Lo siento, no podré ayudarle.",
+    "NÃO POSSO AJUDAR.", "NAO POSSO AJUDAR.", "Seu pedido foi encaminhado.", "NON POSSO AIUTARLA.",
+    "È STATA INOLTRATA AL TEAM.", "La sua richiesta è stata inoltrata.", "IK KAN U NIET HELPEN.",
+    "HET VERZOEK IS GEËSCALEERD.", "我无法help you",
+    "USB转接头", "为您转接人工", "お答えできませんでした。", "Ya le he pasado su caso al equipo.",
+]
+
+
 def _rule_corpus() -> pd.DataFrame:
     """Every hand-written example above, the scenarios' answers, edge cases (empty text, no text,
     only a finish reason) and curly apostrophes."""
@@ -206,6 +320,7 @@ def _rule_corpus() -> pd.DataFrame:
     for pattern in ("refusal", "escalation"):
         ev = generate(pattern, seed=3, scale=0.2).events
         texts += ev["output_text"].dropna().astype(str).unique().tolist()[:400]
+    texts += _PARITY_TEXTS
     texts += ["I can\u2019t help with that.", "I\u2019m transferring you to a human agent now.", "", "   ", None]
     n = len(texts)
     finish = ["stop"] * n
