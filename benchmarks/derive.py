@@ -52,7 +52,7 @@ def _labelless(case: Path, limit: int | None = None) -> Path:
     if not out.exists():
         src = quote_literal(str(case / "events.parquet"))
         lim = f" LIMIT {int(limit)}" if limit else ""
-        con = duckdb.connect(config={"memory_limit": "2GB", "threads": 2})
+        con = duckdb.connect(config={"memory_limit": "2GB", "threads": 2, "temp_directory": str(case / "_duckdb_tmp")})
         con.execute(f"COPY (SELECT * EXCLUDE ({', '.join(LABELS)}) FROM read_parquet({src}) ORDER BY ts{lim}) "
                     f"TO {quote_literal(str(out))} (FORMAT PARQUET)")
         con.close()
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         small_l = _labelless(case, args.spark_events)
         small = case / f"events_{args.spark_events}.parquet"
         if not small.exists():
-            con = duckdb.connect()
+            con = duckdb.connect(config={"temp_directory": str(case / "_duckdb_tmp")})
             con.execute(f"COPY (SELECT * FROM read_parquet({quote_literal(str(case / 'events.parquet'))}) ORDER BY ts "
                         f"LIMIT {int(args.spark_events)}) TO {quote_literal(str(small))} (FORMAT PARQUET)")
             con.close()
