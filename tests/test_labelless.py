@@ -136,16 +136,17 @@ def test_the_retrieval_case_is_found_from_ungrounded_citations_alone(tmp_path: P
     assert rep["q3_scope"]["verdict"] == "systematic"
 
 
-#: The guardrail's apology in the blocked requests' language, which the built-in (English) rule does not read.
-FRENCH_BLOCKS = ("Désolé, je ne peux pas vous aider avec cette demande.", "Je ne suis pas en mesure de répondre à cette question.")
+#: The guardrail's block message in the blocked requests' language, which the built-in rule does not read
+#: (it reads first-person French declines, not a policy notice).
+FRENCH_BLOCKS = ("Cette demande a été bloquée par notre politique de contenu.", "Désolé, cette demande ne peut pas être traitée.")
 FRENCH_RULES = """\
 rules:
   - column: refused
-    name: refusal-fr-en
-    description: refused = a content_filter finish, or the answer declines in French ("je ne peux pas vous aider", "je ne suis pas en mesure de")
+    name: guardrail-notice-fr
+    description: refused = a content_filter finish, or the guardrail's French notice ("bloquée par notre politique", "ne peut pas être traitée")
     patterns:
-      - "\\\\bje ne (?:peux|pourrai) pas (?:vous )?(?:aider|répondre)\\\\b"
-      - "\\\\bje ne suis pas en mesure de\\\\b"
+      - "\\\\bbloqu[ée]e par notre politique\\\\b"
+      - "\\\\bne peut pas être traitée\\\\b"
     finish_reasons: [content_filter]
 """
 
@@ -171,7 +172,7 @@ def test_the_users_rules_file_reads_what_the_built_in_rule_cannot(tmp_path: Path
         runs[name] = json.loads((tmp_path / name / "report.json").read_text())
     assert runs["built-in"]["onset"]["ts"] is None  # no refusal read: nothing moved
     rep = runs["rules"]
-    assert "refused" in rep["derived_metrics"] and "je ne peux pas" in rep["label_rules"]["refused"]
+    assert "refused" in rep["derived_metrics"] and "bloquée par notre politique" in rep["label_rules"]["refused"]
     assert rep["onset"]["segment"] == {"language": "fr"}
     assert rep["q2_what_changed"]["candidates"][0]["change_id"] == sc.truth.cause_change_id
 
@@ -180,7 +181,8 @@ def test_convert_writes_the_derived_labels_into_the_parquet(tmp_path: Path) -> N
     ev = pd.DataFrame({
         "event_id": ["a", "b", "c", "d"],
         "ts": ["2026-03-01T10:00:00Z", "2026-03-01T10:01:00Z", "2026-03-01T10:02:00Z", "2026-03-01T10:03:00Z"],
-        "output_text": ["I can't help with that request.", "Here is your order status.", "Je ne peux pas vous aider.", None],
+        "output_text": ["I can't help with that request.", "Here is your order status.", "Cette demande a été bloquée par notre politique de contenu.",
+                        None],
         "finish_reason": ["stop", "stop", "stop", "content_filter"],
     })
     ev.to_json(tmp_path / "ev.jsonl", orient="records", lines=True)
