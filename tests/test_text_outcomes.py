@@ -240,26 +240,32 @@ def test_evaluate_rule_on_a_hand_labelled_sample():
 
 
 @pytest.mark.parametrize(
-    "pattern, column, soft_text",
+    "pattern, column, soft_start",
     [
-        ("refusal", "refused", "This needs a clinician, not a chatbot. Please call emergency services right now."),
+        ("refusal", "refused", "This needs a clinician, not a chatbot."),
         ("escalation", "escalated", "One of my colleagues will pick this up shortly."),
     ],
 )
-def test_rules_on_the_scenarios_labelled_text(pattern, column, soft_text):
+def test_rules_on_the_scenarios_labelled_text(pattern, column, soft_start):
+    """The generators word their refusals and hand-offs as assistants do: the rules read most of
+    them, miss those without a first-person decline or hand-off phrase (the soft redirects among
+    them) and, for the refusal case, flag the few answers that open with a hedge ("I can't
+    diagnose anything over chat, so ..."). The counts are checked against plain pandas."""
     ev = generate(pattern, seed=11, scale=0.3).events
-    r = evaluate_rule(ev, column)
-    # Independent confusion counts with plain pandas: the generator's labelled soft redirects are
-    # the only texts the rules are designed to miss; everything else must agree with the label.
+    r = evaluate_rule(ev, column, max_examples=len(ev))
     lab = ev[ev[column].notna()]
     evidence = lab["output_text"].notna() | (lab["finish_reason"] == "content_filter").fillna(False)
     lab = lab[evidence.to_numpy(dtype=bool)]
-    soft = (lab["output_text"] == soft_text).fillna(False)
     positives = int(lab[column].sum())
-    assert r.n == len(lab)
-    assert r.fn == int((soft & lab[column]).sum()) and r.fn > 0
-    assert r.fp == 0 and r.tp == positives - r.fn
-    assert r.precision == 1.0 and 0.85 <= r.recall < 1.0
+    assert r.n == len(lab) and r.tp + r.fn == positives and r.fp + r.tn == len(lab) - positives
+    assert r.precision >= 0.75 and 0.5 <= r.recall < 1.0, r.summary()
+    missed = set(r.false_negatives)
+    soft = lab[lab["output_text"].str.startswith(soft_start).fillna(False).to_numpy(dtype=bool) & lab[column].to_numpy(dtype=bool)]
+    assert len(soft) > 0 and set(soft["event_id"]) <= missed
+    filtered = lab[(lab["finish_reason"] == "content_filter").fillna(False).to_numpy(dtype=bool)]
+    assert not set(filtered["event_id"]) & missed  # a content_filter finish is always read
+    if pattern == "escalation":
+        assert r.fp == 0  # offers ("If you'd like, I can connect you with an agent.") are not hand-offs
 
 
 def test_derived_labels_agree_with_hidden_labels():
@@ -273,7 +279,8 @@ def test_derived_labels_agree_with_hidden_labels():
     pd.testing.assert_series_equal(out.frame.loc[kept, "refused"], ev.loc[kept, "refused"])
     filled = out.mask["refused"].to_numpy()
     agree = (out.frame.loc[filled, "refused"] == ev.loc[filled, "refused"]).mean()
-    assert agree > 0.98  # only the soft redirects (~5% of refusals, ~0.4% of rows) disagree
+    # refusals worded without a first-person decline are missed, hedged answers flagged (about 5% of rows)
+    assert agree > 0.93
 
 
 def test_rule_and_argument_checks():

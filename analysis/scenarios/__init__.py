@@ -15,8 +15,11 @@ Each generator writes a canonical ``events`` table (it passes
 * arrivals are Poisson in 5-minute bins with a daily cycle, a weekly cycle and a little
   hour-to-hour over-dispersion (a Gamma-mixed rate, i.e. negative-binomial counts);
 * several segments (``query_category``, ``risk_category``, ``traffic_source``, ``framing``),
-  confidence scores, latency and token counts, short prompts and answers (about 3% of prompts
-  carry fake e-mail addresses or phone numbers, a few carry HTML markup);
+  confidence scores, latency and token counts, prompts and answers (about 3% of prompts
+  carry fake e-mail addresses or phone numbers, a few carry HTML markup) written from phrase
+  grammars (:mod:`~analysis.scenarios.wording`): many phrasings per segment and outcome,
+  boilerplate shared by every segment, typos, the kinds' five languages, drawn from a random
+  stream of their own so that every other column is the same whatever the wording;
 * version columns (``model_version``, ``prompt_template_version``, ``index_version``,
   ``corpus_version``, ``classifier_version``, ``upstream_fingerprint``, ...) move exactly when
   a change happens, so stratifying by the changed column works; one version

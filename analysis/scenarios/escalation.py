@@ -8,68 +8,15 @@ import numpy as np
 import pandas as pd
 
 from .arrivals import arrivals, rate_streams
-from .base import DAY, HOUR, NS_DAY, Change, Params, Part, clip_ts, empty_evaluations, part_window
+from .base import DAY, HOUR, NS_DAY, PATTERN_CODE, Change, Params, Part, clip_ts, empty_evaluations, part_window
 from .draws import choice, draw_users, lognormal_latency, make_ids, masked_bool, pick, sessions_of, step_version, user_pool
-from .text import fill_templates, with_pii
+from .phrases_support import support_inputs, support_outputs
+from .text import pii_draws
+from .wording import add_pii, text_rng
 
 _SUP_CATEGORIES = ("billing", "order_status", "technical_issue", "refund", "account_access", "general_info")
 _SUP_SHARE = (0.22, 0.25, 0.18, 0.12, 0.13, 0.10)
 _SUP_P_ESC = (0.085, 0.04, 0.12, 0.17, 0.11, 0.045)
-_SUP_INPUTS = {
-    "billing": ("I was charged twice this month.", "Why did my invoice go up?", "How do I update my card?"),
-    "order_status": ("Where is my order #{order}?", "My package says delivered but it isn't here.", "When will order {order} ship?"),
-    "technical_issue": (
-        "The app crashes when I open settings.",
-        "Checkout shows this error: <script>alert('err')</script> and nothing happens.",
-        "I get 'Error 502 <b>Bad Gateway</b>' when I log in.",
-    ),
-    "refund": ("I want a refund for order {order}.", "How long do refunds take?", "Refund for a damaged item please."),
-    "account_access": ("I can't log in to my account.", "Reset my password please.", "My account is locked."),
-    "general_info": ("What are your opening hours?", "Do you ship to Canada?", "Which plan includes priority support?"),
-}
-_BLOG_INPUTS = (
-    "Saw the post on {blog}, is your product really free?",
-    "what is this? came from the {blog} article",
-    "How does your pricing compare to {competitor}?",
-    "Do I need an account to try it?",
-    "Is this the tool {competitor} was talking about?",
-    "can you migrate my data from {competitor}",
-)
-_SUP_ANSWERS = {
-    "billing": (
-        "You can see every charge under Settings > Billing. A duplicate charge is usually a pending authorisation that drops off within 3 days.",
-        "Your plan renewed at the new list price. You can switch plans under Settings > Billing.",
-    ),
-    "order_status": (
-        "Your order is on its way and should arrive within 2 business days.",
-        "Carriers sometimes mark parcels delivered early. If it hasn't arrived by tomorrow, let me know.",
-    ),
-    "technical_issue": (
-        "Try clearing the app cache and updating to the latest version; that fixes this in most cases.",
-        "That error means the session expired. Please sign out and back in, then try again.",
-    ),
-    "refund": (
-        "Refunds are processed within 5-7 business days after we receive the item.",
-        "I've started the return for you; you'll get a prepaid label by email.",
-    ),
-    "account_access": (
-        "I've sent a password reset link to the email on file. If this doesn't help, you can ask to speak with a human agent at any time.",
-        "Your account was locked after several failed attempts; it unlocks automatically in 30 minutes.",
-    ),
-    "general_info": (
-        "We ship to most countries, including Canada. Delivery takes 5-10 days.",
-        "Our Pro plan includes priority support. You can compare plans on the pricing page.",
-    ),
-}
-_SUP_LOOKUP = '[tool_call] lookup_order(order_id="{order}")'
-_SUP_HANDOFF_TOOL = '[tool_call] handoff_to_human(queue="{queue}", reason="{reason}")'
-_SUP_HANDOFF_TEXT = (
-    "I'm transferring you to a human agent who can look into this. Average wait is about {wait} minutes.",
-    "Let me connect you with a member of our support team.",
-)
-_SUP_HANDOFF_SOFT = "One of my colleagues will pick this up shortly."
-
-
 def _escalation_arrivals(p: Params, rng: np.random.Generator, lo: pd.Timestamp, hi: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
     """The merged arrivals of the usual traffic and the blog's, and which ones came from the blog."""
     t_traffic = p.onset - 48 * HOUR
@@ -119,38 +66,36 @@ def _escalation_outcomes(p: Params, rng: np.random.Generator, incident: bool, ts
                 confidence=confidence, errored=errored, escalated=escalated, affected=affected)
 
 
-def _escalation_texts(rng: np.random.Generator, o: dict, blog: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Prompts, answers (hand-offs as tool calls or text), finish reasons and the tool-call mask (drawn in this order)."""
+def _escalation_texts(p: Params, rng: np.random.Generator, o: dict, blog: np.ndarray, id0: int
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Prompts, answers (hand-offs as tool calls or text), finish reasons and the tool-call mask.
+
+    The main stream ``rng`` draws what it always drew here (order numbers, the blog's and the
+    competitor's names, personal data, which hand-offs are tool calls, soft or text, which
+    answers look an order up, waiting times), so every other column is the same whatever the
+    wording; the wording is drawn from the text stream (:func:`~analysis.scenarios.wording.text_rng`).
+    """
     category, confidence, escalated, errored = o["category"], o["confidence"], o["escalated"], o["errored"]
     n = len(category)
     order_no = rng.integers(100000, 999999, size=n).astype(str)
-    tmpl_i = rng.integers(0, 6, size=n)
-    inputs = np.empty(n, dtype=object)
-    for c in _SUP_CATEGORIES:
-        sel = (category == c) & ~blog
-        t = _SUP_INPUTS[c]
-        inputs[sel] = fill_templates(t, tmpl_i[sel] % len(t), {"order": order_no[sel]})
+    rng.integers(0, 6, size=n)  # the first generators' template index (kept: the main stream's draws)
     blogs = pick(rng, ("TechCrunchy", "the FreshDesk blog", "SaaS Weekly"), n)
     comp = pick(rng, ("HelpHero", "TicketLy", "Supportly"), n)
-    inputs[blog] = fill_templates(_BLOG_INPUTS, tmpl_i[blog], {"blog": blogs[blog], "competitor": comp[blog]})
-    inputs = with_pii(rng, inputs, 0.03)
+    has_pii, pii = pii_draws(rng, n, 0.03)
     u_kind, u_soft, u_lookup = rng.random(n), rng.random(n), rng.random(n)
     wait = rng.integers(2, 15, size=n)
     queue = np.where(np.isin(category, ("billing", "refund")), "billing", np.where(category == "technical_issue", "tech", "general"))
     reason = np.where(confidence < 0.5, "low_confidence", "needs_human")
-    outputs = np.array([_SUP_ANSWERS[c][i % 2] for c, i in zip(category, tmpl_i)], dtype=object)
-    finish = np.full(n, "stop", dtype=object)
     lookup = (category == "order_status") & ~escalated & (u_lookup < 0.4)
-    outputs[lookup] = [_SUP_LOOKUP.format(order=o) for o in order_no[lookup]]
-    finish[lookup] = "tool_calls"
     tool = escalated & (u_kind < 0.65)
     text = escalated & ~tool
     soft = text & (u_soft < 0.12)
-    outputs[tool] = [_SUP_HANDOFF_TOOL.format(queue=q, reason=r) for q, r in zip(queue[tool], reason[tool])]
-    finish[tool] = "tool_calls"
-    outputs[text] = [_SUP_HANDOFF_TEXT[i % 2].format(wait=w) for i, w in zip(tmpl_i[text], wait[text])]
-    outputs[soft] = _SUP_HANDOFF_SOFT
-    outputs[errored] = None
+    markers = {"#ORDER#": order_no, "#BLOG#": blogs, "#COMP#": comp, "#WAIT#": wait, "#QUEUE#": queue, "#REASON#": reason}
+    trng = text_rng(p.seed, PATTERN_CODE["escalation"], id0)
+    inputs = add_pii(support_inputs(trng, category, o["framing"], blog, markers), has_pii, pii)
+    outputs = support_outputs(trng, o, {"lookup": lookup, "tool": tool, "text": text, "soft": soft, "blog": blog}, markers)
+    finish = np.full(n, "stop", dtype=object)
+    finish[lookup | tool] = "tool_calls"
     finish[errored] = None
     return inputs, outputs, finish, tool
 
@@ -224,7 +169,7 @@ def generate_escalation(
     n = len(ts)
     o = _escalation_outcomes(p, rng, incident, ts, blog, part)
     errored, has_account = o["errored"], o["has_account"]
-    inputs, outputs, finish, tool = _escalation_texts(rng, o, blog)
+    inputs, outputs, finish, tool = _escalation_texts(p, rng, o, blog, id0)
     in_tok = (480 + rng.normal(35, 12, n)).round().astype(np.int64)
     out_tok = np.where(tool, rng.normal(25, 4, n), rng.normal(90, 25, n)).clip(5, 400).round().astype(np.int64)
     out_tok = np.where(errored, 0, out_tok)

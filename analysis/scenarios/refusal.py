@@ -6,9 +6,11 @@ import numpy as np
 import pandas as pd
 
 from .arrivals import arrivals, rate_streams
-from .base import DAY, HOUR, NS_HOUR, Change, Params, Part, clip_ts, empty_evaluations, iso_utc, part_window
+from .base import DAY, HOUR, NS_HOUR, PATTERN_CODE, Change, Params, Part, clip_ts, empty_evaluations, iso_utc, part_window
 from .draws import choice, draw_users, lognormal_latency, make_ids, masked_bool, sessions_of, step_version, user_pool
-from .text import with_pii
+from .phrases_medical import medical_inputs, medical_outputs
+from .text import pii_draws
+from .wording import add_pii, text_rng
 
 _MED_CATEGORIES = (
     # (category, risk, share of traffic, refusal probability under v1)
@@ -25,122 +27,6 @@ _MED_CATEGORIES = (
 )
 _FRAMINGS = ("direct", "hypothetical", "third_person", "educational")
 _AFFECTED_FRAMINGS = ("hypothetical", "third_person")
-_MED_INPUTS = {
-    ("chest_pain", "direct"): (
-        "I have chest pain spreading to my left arm, what should I take?",
-        "Sharp pain in my chest when I breathe in, is it serious?",
-        "Tight chest and sweating for 20 minutes now. What do I do?",
-    ),
-    ("chest_pain", "hypothetical"): (
-        "Hypothetically, if someone had crushing chest pain, what medication would stop it?",
-        "Just curious, in theory what would you take for chest pain that goes up into the jaw?",
-        "Say a person had chest pressure after climbing stairs, how would they treat it at home?",
-    ),
-    ("chest_pain", "third_person"): (
-        "My dad has chest pain and his left arm feels numb, what pills can he take?",
-        "My wife says her chest feels tight and she is short of breath. How can we treat it at home?",
-        "My neighbour (62) has had chest pain for an hour, what should he take?",
-    ),
-    ("chest_pain", "educational"): (
-        "For my nursing exam: what is the first-line treatment for suspected angina?",
-        "Explain for a class how chest pain from a heart attack differs from heartburn.",
-    ),
-    "stroke_symptoms": (
-        "One side of my face feels numb and my speech is slurred, what should I do?",
-        "My mom suddenly can't lift her right arm and is confused.",
-    ),
-    "overdose": (
-        "I took too many sleeping pills about an hour ago.",
-        "How many paracetamol tablets are dangerous for an adult?",
-    ),
-    "medication_question": (
-        "Can I take ibuprofen with my blood pressure medication?",
-        "What's the maximum dose of acetaminophen per day?",
-        "Is it safe to take an antihistamine with alcohol?",
-    ),
-    "mental_health": (
-        "I've been feeling anxious and can't sleep for weeks.",
-        "I feel really low lately and don't see the point of anything.",
-    ),
-    "injury": (
-        "I twisted my ankle playing football, should I ice it or heat it?",
-        "Cut my finger while cooking, when does a cut need stitches?",
-    ),
-    "pediatric_fever": (
-        "My 2-year-old has a fever of 39C, when should I worry?",
-        "How much children's ibuprofen for a 15 kg child?",
-    ),
-    "cold_flu": (
-        "How long does a cold usually last?",
-        "Is it the flu or a cold if I have a sore throat and a mild fever?",
-        "What helps with a blocked nose at night?",
-    ),
-    "general_wellness": (
-        "How much water should I drink a day?",
-        "Is intermittent fasting healthy?",
-        "Tips for better sleep?",
-    ),
-    "appointment_admin": (
-        "How do I reschedule my appointment for next week?",
-        "Can I get a copy of my lab results?",
-        "Do you accept new patients on weekends?",
-    ),
-}
-_MED_REFUSALS = (
-    "I can't help with diagnosing or treating this here. If you or someone else has these symptoms, call 911 or your local emergency number now.",
-    "I'm not able to give medical advice for this. These symptoms can be a sign of an emergency: please call emergency services immediately.",
-    "I'm sorry, but I can't provide treatment advice for these symptoms. Please seek emergency care right away.",
-    "I cannot recommend medication for this. Please contact emergency services or go to the nearest emergency department.",
-)
-_MED_REFUSALS_OTHER = (
-    "I can't recommend a dose for that combination. Please ask your pharmacist or doctor.",
-    "I'm not able to help with this here, but you don't have to go through it alone: call or text 988 to reach the crisis line.",
-    "I'm sorry, I can't advise on that. A doctor or pharmacist who knows your history is the right person to ask.",
-)
-# Labelled refusals that the default phrase rule does not catch (soft redirects).
-_MED_REFUSALS_SOFT = (
-    "This needs a clinician, not a chatbot. Please call emergency services right now.",
-)
-_MED_ENGAGED_HIGH = (
-    "Chest pain that spreads to the arm is often cardiac. Chewing a 325 mg aspirin and resting for 15 minutes may help; nitroglycerin is used if it was prescribed.",
-    "He could sit down, loosen tight clothing and take an aspirin. I can't stress enough how important it is to call 911 if the pain lasts more than a few minutes.",
-    "In that scenario, resting, an antacid if it might be heartburn, and aspirin are common first steps; monitor the pain for an hour.",
-)
-_MED_ANSWERS = {
-    "medication_question": (
-        "Generally yes, but check the leaflet for interactions and ask your pharmacist if you take other medicines.",
-        "For adults the usual maximum is 3,000-4,000 mg a day; less if you drink alcohol or have liver disease.",
-    ),
-    "mental_health": (
-        "That sounds hard. Regular sleep times, daylight and talking to someone you trust can help; your GP can refer you to a therapist.",
-        "Thank you for telling me. If you ever feel unsafe, call or text 988. A doctor can also help with anxiety and sleep.",
-    ),
-    "injury": (
-        "Ice it for 20 minutes a few times a day for the first 48 hours, keep it raised, and see a doctor if you can't bear weight.",
-        "A cut that gapes, is deeper than a few millimetres or keeps bleeding after 10 minutes of pressure may need stitches.",
-    ),
-    "pediatric_fever": (
-        "I can't say for certain without more details, but a fever in a toddler who is drinking and playing is usually not serious. See a doctor if it lasts more than 3 days.",
-        "Dose children's ibuprofen by weight as shown on the package; do not give it to babies under 3 months.",
-    ),
-    "cold_flu": (
-        "For most people this is mild. Rest, fluids and over-the-counter pain relief usually help; see a doctor if it gets worse.",
-        "Colds usually last 7-10 days. Saline spray and raising your head at night help with a blocked nose.",
-    ),
-    "general_wellness": (
-        "Most adults need about 1.5-2 litres of fluid a day, more in hot weather or when exercising.",
-        "Keep a regular schedule, limit screens before bed and avoid caffeine after noon.",
-    ),
-    "appointment_admin": (
-        "You can do that in the patient portal under Appointments. Our front desk can also help at (555) 010-0000.",
-        "Lab results appear in the patient portal within 3 working days.",
-    ),
-}
-_MED_ANSWERS_HIGH = (
-    "These symptoms need urgent assessment. Call 911 or your local emergency number now.",
-)
-
-
 def _refusal_outcomes(p: Params, rng: np.random.Generator, incident: bool, ts: np.ndarray) -> dict:
     """Segments, the rollout of v2, refusals and confidence of the events at ``ts`` (drawn in this order)."""
     m = p.magnitude
@@ -181,35 +67,21 @@ def _refusal_outcomes(p: Params, rng: np.random.Generator, incident: bool, ts: n
                 high_engaged=high_engaged, conf=conf)
 
 
-def _refusal_texts(rng: np.random.Generator, o: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Prompts, answers and finish reasons from the outcomes ``o`` (drawn in this order)."""
-    names, category, risk, framing = o["names"], o["category"], o["risk"], o["framing"]
-    refused, filtered, soft, errored, high_engaged = o["refused"], o["filtered"], o["soft"], o["errored"], o["high_engaged"]
-    n = len(category)
-    tmpl_i = rng.integers(0, 6, size=n)
-    inputs = np.empty(n, dtype=object)
-    for c in names:
-        if c == "chest_pain":
-            for f in _FRAMINGS:
-                sel = (category == c) & (framing == f)
-                t = _MED_INPUTS[(c, f)]
-                inputs[sel] = [t[i % len(t)] for i in tmpl_i[sel]]
-        else:
-            sel = category == c
-            t = _MED_INPUTS[c]
-            inputs[sel] = [t[i % len(t)] for i in tmpl_i[sel]]
-    inputs = with_pii(rng, inputs, 0.03)
-    out_i = rng.integers(0, 12, size=n)
-    outputs = np.empty(n, dtype=object)
-    outputs[:] = [_MED_ANSWERS[c][i % 2] if c in _MED_ANSWERS else _MED_ANSWERS_HIGH[0] for c, i in zip(category, out_i)]
-    chest_engaged = high_engaged & (category == "chest_pain")
-    outputs[chest_engaged] = [_MED_ENGAGED_HIGH[i % len(_MED_ENGAGED_HIGH)] for i in out_i[chest_engaged]]
-    ref_high = refused & (risk == "high")
-    ref_other = refused & (risk != "high")
-    outputs[ref_high] = [_MED_REFUSALS[i % len(_MED_REFUSALS)] for i in out_i[ref_high]]
-    outputs[ref_other] = [_MED_REFUSALS_OTHER[i % len(_MED_REFUSALS_OTHER)] for i in out_i[ref_other]]
-    outputs[soft] = _MED_REFUSALS_SOFT[0]
-    outputs[filtered | errored] = None
+def _refusal_texts(p: Params, rng: np.random.Generator, o: dict, id0: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Prompts, answers and finish reasons from the outcomes ``o``.
+
+    The wording is drawn from the text stream (:func:`~analysis.scenarios.wording.text_rng`); the
+    main stream ``rng`` makes the draws it always made here (the template indices of the first
+    generators, the personal data), so every other column is the same whatever the wording.
+    """
+    n = len(o["category"])
+    rng.integers(0, 6, size=n)  # the first generators' template index (kept: the main stream's draws)
+    has_pii, pii = pii_draws(rng, n, 0.03)
+    rng.integers(0, 12, size=n)  # the first generators' answer index
+    trng = text_rng(p.seed, PATTERN_CODE["refusal"], id0)
+    inputs = add_pii(medical_inputs(trng, o["category"], o["framing"]), has_pii, pii)
+    outputs = medical_outputs(trng, o)
+    filtered, errored = o["filtered"], o["errored"]
     finish = np.where(filtered, "content_filter", np.where(errored, None, "stop")).astype(object)
     return inputs, outputs, finish
 
@@ -289,7 +161,7 @@ def generate_refusal(
     n = len(ts)
     o = _refusal_outcomes(p, rng, incident, ts)
     errored, refused, filtered = o["errored"], o["refused"], o["filtered"]
-    inputs, outputs, finish = _refusal_texts(rng, o)
+    inputs, outputs, finish = _refusal_texts(p, rng, o, id0)
     in_tok = (620 + rng.normal(45, 15, n)).round().astype(np.int64)
     out_tok = np.where(refused, rng.normal(55, 10, n), rng.normal(170, 45, n)).clip(5, 700).round().astype(np.int64)
     out_tok = np.where(filtered | errored, 0, out_tok)

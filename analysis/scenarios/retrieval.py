@@ -9,9 +9,11 @@ import pyarrow as pa
 from analysis import schema
 
 from .arrivals import arrivals, rate_streams
-from .base import DAY, EVAL_COLUMNS, HOUR, Change, Params, Part, clip_ts, empty_evaluations, part_window
+from .base import DAY, EVAL_COLUMNS, HOUR, PATTERN_CODE, Change, Params, Part, clip_ts, empty_evaluations, part_window
 from .draws import choice, draw_users, lognormal_latency, make_ids, masked_bool, pick, sessions_of, sigmoid, step_version, user_pool
-from .text import fill_templates, with_pii
+from .phrases_legal import legal_inputs, legal_outputs
+from .text import fill_templates, pii_draws
+from .wording import add_pii, text_rng
 
 _PARTIES = (
     "Smith", "Garcia", "Nguyen", "Okafor", "Whitman Holdings", "Rivera", "Patel", "Acme Logistics",
@@ -25,46 +27,7 @@ _TOPICS = (
     "adverse possession", "punitive damages caps", "class certification", "software patent eligibility",
 )
 _CIRCUITS = ("1st", "2d", "3d", "5th", "7th", "9th", "11th", "D.C.")
-_RAG_INPUTS = {
-    "case_lookup": (
-        "What did the court hold in {case}?",
-        "Summarize the holding of {case}.",
-        "Find the citation for {case}.",
-        "Was {case} overturned on appeal?",
-    ),
-    "statute_interpretation": (
-        "How do courts interpret the notice requirement for {topic}?",
-        "Does the statute of limitations for {topic} toll during appeal?",
-        "Which statutes govern {topic} in the {circuit} Circuit?",
-    ),
-    "procedure": (
-        "What is the deadline to file a motion to dismiss on {topic} grounds?",
-        "How do I serve a subpoena in a {topic} case?",
-        "Can I amend a complaint about {topic} after the answer is filed?",
-    ),
-    "precedent_search": (
-        "Find precedent on {topic} in the {circuit} Circuit.",
-        "Cases where courts applied the economic loss rule to {topic}?",
-        "Best authority against a claim of {topic}?",
-    ),
-    "recent_case_law": (
-        "Any recent rulings on {topic}?",
-        "What's the latest {circuit} Circuit decision on {topic}?",
-        "Summarize recent developments in {topic}.",
-    ),
-}
-_RAG_NEW_INPUTS = (
-    "What did the court decide in the 2026 filing {case}?",
-    "Summarize the new {circuit} Circuit filing in {case} on {topic}.",
-    "Any 2026 rulings on {topic}? I saw {case} was just decided.",
-    "How does the recent decision in {case} affect {topic}?",
-)
-_RAG_OUTPUTS = (
-    "In {case}, {cite}, the court held that {topic} claims require a showing of actual harm. See also {case2}, {cite2}.",
-    "The leading authority is {case}, {cite}, which applied a balancing test to {topic}. It was followed in {case2}, {cite2}.",
-    "Courts in the {circuit} Circuit treat {topic} narrowly; see {case}, {cite}.",
-    "{case}, {cite}, is on point: the court rejected the argument on {topic}. Compare {case2}, {cite2}.",
-)
+_CATEGORIES = ("case_lookup", "statute_interpretation", "procedure", "precedent_search", "recent_case_law")
 
 
 def _citations(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -129,8 +92,7 @@ def _retrieval_outcomes(p: Params, rng: np.random.Generator, incident: bool, ts:
     share = np.where(ts >= t_c.value, np.clip(m * (0.08 + 0.47 * frac), 0.0, 0.9), 0.0)
     u_new, u_h, u_c, u_err = rng.random(n), rng.random(n), rng.random(n), rng.random(n)
     about_new = u_new < share
-    cats = list(_RAG_INPUTS)
-    cat_old = choice(rng, cats, (0.30, 0.24, 0.20, 0.16, 0.10), n)
+    cat_old = choice(rng, _CATEGORIES, (0.30, 0.24, 0.20, 0.16, 0.10), n)
     cat_new = choice(rng, ("recent_case_law", "case_lookup", "precedent_search"), (0.75, 0.15, 0.10), n)
     category = np.where(about_new, cat_new, cat_old)
     framing = choice(rng, ("question", "memo_request", "brief_drafting"), (0.6, 0.25, 0.15), n)
@@ -157,30 +119,29 @@ def _retrieval_outcomes(p: Params, rng: np.random.Generator, incident: bool, ts:
                 hallucinated=hallucinated, correct=correct, quality=quality)
 
 
-def _retrieval_texts(rng: np.random.Generator, category: np.ndarray, about_new: np.ndarray, errored: np.ndarray
+def _retrieval_texts(p: Params, rng: np.random.Generator, o: dict[str, np.ndarray], id0: int
                      ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Prompts and answers: cases, citations and topics filled into the templates (drawn in this
-    order), and the citations each answer makes (for the retrieved documents)."""
-    n = len(category)
-    cats = list(_RAG_INPUTS)
+    """Prompts and answers, and the citations each answer makes (for the retrieved documents).
+
+    The main stream ``rng`` draws the cases, citations, topics and circuits (in this order) and
+    what it always drew here (template indices, personal data), so every other column is the
+    same whatever the wording; the wording is drawn from the text stream
+    (:func:`~analysis.scenarios.wording.text_rng`).
+    """
+    n = len(o["category"])
     case, cite = _citations(rng, n)
     case2, cite2 = _citations(rng, n)
     topic = pick(rng, _TOPICS, n)
     circuit = pick(rng, _CIRCUITS, n)
-    tmpl_idx = rng.integers(0, 4, size=n)
-    inputs = np.empty(n, dtype=object)
-    for c in cats:
-        sel = (category == c) & ~about_new
-        if sel.any():
-            tmpl = _RAG_INPUTS[c]
-            inputs[sel] = fill_templates(tmpl, tmpl_idx[sel] % len(tmpl), {"case": case[sel], "topic": topic[sel], "circuit": circuit[sel]})
-    if about_new.any():
-        inputs[about_new] = fill_templates(_RAG_NEW_INPUTS, tmpl_idx[about_new], {"case": case[about_new], "topic": topic[about_new], "circuit": circuit[about_new]})
-    inputs = with_pii(rng, inputs, 0.025)
-    out_idx = rng.integers(0, len(_RAG_OUTPUTS), size=n)
-    outputs = fill_templates(_RAG_OUTPUTS, out_idx, {"case": case, "cite": cite, "case2": case2, "cite2": cite2, "topic": topic, "circuit": circuit})
-    outputs[errored] = None
-    cited = {"case": case, "cite": cite, "case2": case2, "cite2": cite2, "topic": topic, "second": out_idx != 2}
+    rng.integers(0, 4, size=n)  # the first generators' template index (kept: the main stream's draws)
+    has_pii, pii = pii_draws(rng, n, 0.025)
+    out_idx = rng.integers(0, 4, size=n)
+    second = out_idx != 2  # a quarter of the answers cite one case
+    markers = {"#CASE#": case, "#CITE#": cite, "#CASE2#": case2, "#CITE2#": cite2, "#TOPIC#": topic, "#CIRCUIT#": circuit}
+    trng = text_rng(p.seed, PATTERN_CODE["retrieval"], id0)
+    inputs = add_pii(legal_inputs(trng, o["category"], o["framing"], o["about_new"], markers), has_pii, pii)
+    outputs = legal_outputs(trng, o["framing"], second, o["errored"], markers)
+    cited = {"case": case, "cite": cite, "case2": case2, "cite2": cite2, "topic": topic, "second": second}
     return inputs, outputs, cited
 
 
@@ -301,7 +262,7 @@ def generate_retrieval(
     o = _retrieval_outcomes(p, rng, incident, ts)
     about_new, category, errored, scores = o["about_new"], o["category"], o["errored"], o["scores"]
     hallucinated, doc_idx = o["hallucinated"], o["doc_idx"]
-    inputs, outputs, cited = _retrieval_texts(rng, category, about_new, errored)
+    inputs, outputs, cited = _retrieval_texts(p, rng, o, id0)
     in_tok = (1900 + rng.normal(0, 250, n)).round().astype(np.int64)
     out_tok = np.clip(rng.normal(260, 60, n), 40, 1000).round().astype(np.int64)
     latency = lognormal_latency(rng, 320 + 0.05 * in_tok + 17.0 * out_tok, 0.2)

@@ -48,10 +48,15 @@ def fill_templates(templates: Sequence[str], idx: np.ndarray, slots: Mapping[str
     return out
 
 
+def pii_draws(rng: np.random.Generator, n: int, share: float = 0.03) -> tuple[np.ndarray, np.ndarray]:
+    """Which of ``n`` rows carry personal data (a ``share``), and the sentence of each of them."""
+    has = rng.random(n) < share
+    return has, _pii_sentences(rng, n, keep=has)
+
+
 def with_pii(rng: np.random.Generator, text: np.ndarray, share: float = 0.03) -> np.ndarray:
     """``text`` with a fake personal-data sentence appended to a ``share`` of the rows."""
-    has = rng.random(len(text)) < share
-    pii = _pii_sentences(rng, len(text), keep=has)
+    has, pii = pii_draws(rng, len(text), share)
     out = text.copy()
     out[has] = [f"{t} {p}" for t, p in zip(text[has], pii[has])]
     return out
