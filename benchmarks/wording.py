@@ -15,8 +15,8 @@ and a logistic regression predict, 5-fold stratified cross-validated (seeded):
 * each outcome present (``refused``, ``escalated``) from ``output_text`` (rows with an answer).
 
 Each row gives the cross-validated accuracy against the majority-class baseline, and the balanced
-accuracy (the mean recall over the classes; 1 / classes by chance), which is the figure to read
-for a rare slice. A template lookup scores 1.0; a text that carries no signal scores the baseline.
+accuracy (the mean recall over the classes; 1 / classes by chance) and, for two classes, the area
+under the ROC curve (0.5 by chance), which are the figures to read for a rare slice. A template lookup scores 1.0; a text that carries no signal scores the baseline.
 Per case, the share of distinct texts: unique inputs / rows and unique answers / rows with one.
 
 Nothing here asserts: ``tests/test_scenarios_wording.py`` checks a small case against floors and
@@ -38,6 +38,7 @@ import pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_validate
+from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import make_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,10 +55,10 @@ TOKENS = r"(?u)[\u3040-\u30ff\u3400-\u9fff]|\b\w+\b"
 
 
 def classifier(seed: int = 0) -> Any:
-    """The TF-IDF bag of words and the logistic regression (the same in the test)."""
+    """The TF-IDF bag of words and a logistic regression per class (one against the rest; the same in the test)."""
     return make_pipeline(
         TfidfVectorizer(token_pattern=TOKENS, ngram_range=(1, 2), min_df=2, sublinear_tf=True),
-        LogisticRegression(max_iter=2000, random_state=seed),
+        OneVsRestClassifier(LogisticRegression(solver="liblinear", random_state=seed)),
     )
 
 
@@ -77,20 +78,23 @@ def cv_scores(text: pd.Series, y: pd.Series, seed: int = 0, folds: int = 5) -> d
     -------
     dict
         ``n``, ``classes``, ``accuracy``, ``majority`` (the majority class's share),
-        ``balanced`` and ``chance`` (1 / classes).
+        ``balanced`` and ``chance`` (1 / classes), ``auc`` (two classes only: the area under the ROC
+        curve of the predicted probability, 0.5 by chance, whatever the classes' sizes).
     """
     keep = y.notna().to_numpy()
     x = text[keep].fillna("").astype(str).to_numpy()
     lab = y[keep].astype(str).to_numpy()
     counts = pd.Series(lab).value_counts()
     out = {"n": int(len(lab)), "classes": int(len(counts)), "majority": float(counts.iloc[0] / len(lab)),
-           "chance": 1.0 / max(len(counts), 1), "accuracy": float("nan"), "balanced": float("nan")}
+           "chance": 1.0 / max(len(counts), 1), "accuracy": float("nan"), "balanced": float("nan"), "auc": float("nan")}
     k = min(folds, int(counts.iloc[-1])) if len(counts) > 1 else 0
     if k < 2:
         return out
     cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-    res = cross_validate(classifier(seed), x, lab, cv=cv, scoring=("accuracy", "balanced_accuracy"))
-    out.update(accuracy=float(res["test_accuracy"].mean()), balanced=float(res["test_balanced_accuracy"].mean()))
+    scoring = ("accuracy", "balanced_accuracy") + (("roc_auc",) if len(counts) == 2 else ())
+    res = cross_validate(classifier(seed), x, lab, cv=cv, scoring=scoring)
+    out.update(accuracy=float(res["test_accuracy"].mean()), balanced=float(res["test_balanced_accuracy"].mean()),
+               auc=float(res["test_roc_auc"].mean()) if len(counts) == 2 else float("nan"))
     return out
 
 
@@ -142,11 +146,12 @@ def measure(name: str, events: pd.DataFrame, segment: dict[str, Any], seed: int,
 def markdown(rows: list[dict[str, Any]], header: str) -> str:
     """The figures as Markdown: one table of classifier scores, one of distinct-text shares."""
     df = pd.DataFrame(rows)
-    lines = [header, "", "| case | target | from | n | classes | majority | accuracy | chance | balanced accuracy |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [header, "", "| case | target | from | n | classes | majority | accuracy | chance | balanced accuracy | AUC |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in df.itertuples(index=False):
+        auc = "" if np.isnan(r.auc) else f"{r.auc:.3f}"
         lines.append(f"| {r.case} | {r.target} | {r.text} | {r.n} | {r.classes} | {r.majority:.3f} | {r.accuracy:.3f} "
-                     f"| {r.chance:.3f} | {r.balanced:.3f} |")
+                     f"| {r.chance:.3f} | {r.balanced:.3f} | {auc} |")
     lines += ["", "| case | rows | unique inputs / rows | unique answers / rows answered |", "|---|---|---|---|"]
     for r in df.drop_duplicates("case").itertuples(index=False):
         lines.append(f"| {r.case} | {r.rows} | {r.unique_inputs:.3f} | {r.unique_outputs:.3f} |")
@@ -179,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     cmd = "python benchmarks/wording.py " + " ".join(argv if argv is not None else sys.argv[1:])
     header = (f"# Wording: what a bag-of-words classifier reads in the generated text\n\n"
               f"commit {_commit()}, {dt.date.today().isoformat()}, `{cmd.strip()}` ({time.perf_counter() - t0:.0f} s). "
-              f"Seed {args.seed}, at most {args.max_rows} rows per case, TF-IDF (1-2 grams) + logistic regression, "
+              f"Seed {args.seed}, at most {args.max_rows} rows per case, TF-IDF (1-2 grams) + logistic regression (one against the rest, liblinear), "
               "5-fold stratified cross-validation. Segments and the slice are predicted from `input_text`, outcomes "
               "from `output_text` (rows with an answer).")
     text = markdown(rows, header)

@@ -54,6 +54,8 @@ from .arrivals import arrivals, cycle
 from .base import DAY, HOUR, Change, GroundTruth, Scenario, changes_frame, empty_evaluations
 from .draws import draw_users, lognormal_latency, make_ids, sessions_of
 from .frames import events_frame
+from .phrases_kinds import kind_texts
+from .wording import text_rng
 
 __all__ = ["INCIDENT_KINDS", "NO_INCIDENT_KINDS", "KINDS", "generate_kind"]
 
@@ -265,6 +267,14 @@ def _kind_truth(prm: Mapping[str, Any], incident: bool, eff: Mapping[str, Any] |
     )
 
 
+def _texts(kind: str, prm: Mapping[str, Any], s: Mapping[str, np.ndarray], o: Mapping[str, np.ndarray]
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Messages, answers and finish reasons for the outcomes ``o``, from the kind's text stream."""
+    outcomes = {"refused": o["refused"], "escalated": o["escalated"], "wrong": o["hallucinated"] | ~o["correct"],
+                "blocked": o["affected"] & (kind == "guardrail_change")}
+    return kind_texts(text_rng(prm["seed"], prm["code"]), s["category"], s["language"], outcomes)
+
+
 def generate_kind(kind: str, *, seed: int = 0, incident: bool = True, days: float | None = None,
                   scale: float | None = None) -> Scenario:
     """One incident (or no-incident log) of ``kind`` with its ground truth.
@@ -305,6 +315,7 @@ def generate_kind(kind: str, *, seed: int = 0, incident: bool = True, days: floa
     versions, temperature = _versions(eff, after)
     o = _kind_outcomes(rng, s, eff, after, incident, magnitude)
     labelled, keep = _outage_masks(kind, ts, on, incident)
+    inputs, outputs, finish = _texts(kind, prm, s, o)
     cols: dict[str, Any] = {
         "event_id": make_ids(f"{kind[:3]}{seed}", n),
         "ts": ts,
@@ -333,8 +344,7 @@ def generate_kind(kind: str, *, seed: int = 0, incident: bool = True, days: floa
         "latency_ms": lognormal_latency(rng, np.full(n, 900.0)),
         "input_tokens": rng.integers(40, 400, n),
         "output_tokens": rng.integers(20, 600, n),
-        "input_text": np.array([f"[{c}] question {i}" for i, c in enumerate(category)], dtype=object),
-        "output_text": np.full(n, "answer", dtype=object),
+        "input_text": inputs, "output_text": outputs, "finish_reason": finish,
     }
     cols = {k: (np.asarray(v)[keep] if isinstance(v, np.ndarray) else v) for k, v in cols.items()}
     language = language[keep]
