@@ -4,7 +4,9 @@ One generic LLM assistant serves all of them: Poisson arrivals with a daily and 
 (the case studies' traffic model), six ``query_category`` values with their own base rates, a
 ``risk_category`` per category, three ``traffic_source`` values and the application's own
 ``language`` column (not canonical: the investigation must find it in the data). Every version
-column is logged on every request and moves exactly when its change happens.
+column is logged on every request and moves exactly when its change happens. Messages and answers
+are written in the row's language, on the row's outcome (:mod:`analysis.scenarios.phrases_kinds`),
+from a random stream of their own.
 
 Incident kinds (each moves one metric in one slice, from ``onset`` on, for all traffic at once:
 no concurrent comparison is possible, so only the evidence at each change's own time can tell
