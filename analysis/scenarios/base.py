@@ -236,7 +236,7 @@ class Hard:
         The cause lands ``lead_hours`` before the metric moves (``GroundTruth.cause_ts`` <
         ``GroundTruth.onset``): the retrieval case's new filings are only asked about from the
         onset on; the kinds' change lands on a 5% canary and is promoted to all traffic at the
-        onset (ramped over 2 h). The refusal and escalation causes already lead their onsets
+        onset (ramped over 1 h). The refusal and escalation causes already lead their onsets
         (96 h, 48 h) and are unchanged.
     lead_hours
         Drawn from U(2, 18) (0 without ``cause_lead``).

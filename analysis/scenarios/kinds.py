@@ -53,7 +53,7 @@ The accuracy benchmark's hard options (default off; off, every draw is what it w
     effect; their rows name the column and both values, as the cause's does.
 ``cause_lead``
     The cause lands ``U(2, 18)`` h before the onset on a 5% canary (its column logged per
-    request) and is promoted to all traffic at the onset, ramped over 2 h: the metric moves at
+    request) and is promoted to all traffic at the onset, ramped over 1 h: the metric moves at
     the onset, hours after the change (``truth.cause_ts`` < ``truth.onset``).
 """
 
@@ -163,14 +163,14 @@ def _versions(eff: Mapping[str, Any] | None, new: np.ndarray) -> tuple[dict[str,
 
 #: ``cause_lead``: the canary's share of requests before the promotion, and the promotion's ramp.
 _CANARY_SHARE = 0.05
-_PROMOTION_HOURS = 2.0
+_PROMOTION_HOURS = 1.0
 #: ``logged_decoys``: the application's deploy column and its values.
 _APP_VERSIONS = ("2026.3.1", "2026.3.2")
 
 
 def _served_new(kind: str, ts: np.ndarray, onset: pd.Timestamp, hard: Hard | None, seed: int, code: int) -> np.ndarray:
     """The requests the cause's new value serves: all from the onset on; with ``cause_lead`` a 5%
-    canary from the cause's time, promoted to all traffic over 2 h from the onset (own stream)."""
+    canary from the cause's time, promoted to all traffic over 1 h from the onset (own stream)."""
     on = onset.value
     if hard is None or not hard.cause_lead or kind not in _EFFECTS:
         return ts >= on
