@@ -1,58 +1,128 @@
 """Accuracy of the whole investigation on generated incidents and their no-incident twins.
 
 Run: ``.venv/bin/python benchmarks/accuracy.py`` (the three case-study patterns and the nine kinds
-of :mod:`analysis.scenarios.kinds`, 20 seeds each, incident and twin: 480 investigations, about
-an hour on one core; run it alone). ``--seeds N``, ``--first-seed S``, ``--patterns`` and
+of :mod:`analysis.scenarios.kinds`, 20 seeds each, incident and twin: 480 investigations, one to
+two hours on one core; run it alone). ``--seeds N``, ``--first-seed S``, ``--patterns`` and
 ``--kinds`` make other runs (``--patterns`` with no value skips the case studies).
+
+The scenarios are hard by default: the generators' ``logged_decoys`` and ``cause_lead`` options
+(:class:`analysis.scenarios.base.Hard`) log decoys on the requests as the cause is logged, and
+land the cause hours before the metric moves. ``--easy`` runs the scenarios without them (the
+decoys known only from the change log, the retrieval and kinds' causes at the onset).
+
+The seeds are ``first-seed .. first-seed + N - 1``. The held-out seeds 1000-1002 are never run
+here: ``tests/test_heldout.py`` sweeps them in CI; a range that overlaps them is refused.
 
 The kinds run with ``pattern="auto"`` (every metric and every low-cardinality column scanned, the
 application's ``language`` included). A no-incident kind (a holiday mix shift, a logging outage,
 an evaluator outage) counts as right when the verdict is ``no_incident``; its fact (the traffic
 shift, the logging gap, the coverage drop) counts as found when the report states it.
 
-For each pattern and seed, ``analysis.scenarios.generate(pattern, seed=s)`` draws the onset
-(date and hour), the magnitude, the volume and the history length; ``analysis.investigate`` runs
-in-process (no notebook) with the pattern and the report time, on the incident and on its twin.
-Printed, per pattern and overall:
+Printed, per pattern and kind and overall:
 
-* how often the true cause ranks first (target >= 95%),
-* onset error in hours (detected minus true onset): median and 90th percentile of the absolute
-  error, and how often the onset falls inside the truth's ``onset_window``,
+* how often the true cause ranks first (target >= 95%), the cause's rank (median, worst), and
+  how often a *logged* decoy (one whose column the requests log) ranks above it,
+* onset error in hours (detected minus true onset, the time the metric moves): median and 90th
+  percentile of the absolute error; how often the onset falls inside the scoring window (2
+  analysis windows before to 3 after the truth's onset: -12/+18 h for retrieval, -2/+3 h for the
+  rest) and inside the truth's own, wider ``onset_window``,
 * the scope verdict on incidents (``systematic`` expected),
 * the false incident rate on the twins (verdict other than ``no_incident``; target <= 5%),
 * the median time per investigation (seconds).
 
-Nothing here asserts: read the figures.
+``--write`` writes ``benchmarks/logs/accuracy.json`` (``--easy``: ``accuracy_easy.json``): one row
+per run, the summaries, the git commit, whether the tree had uncommitted changes, the date, the
+exact command and the seeds; and ``benchmarks/logs/accuracy.md``, the tables rendered from the
+logs. ``--readme`` renders the committed logs into README.md between ``<!-- accuracy:begin -->``
+and ``<!-- accuracy:end -->`` (no runs). Nothing here asserts: read the figures.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import datetime as dt
+import json
+import shlex
 import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
-import numpy as np
+import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import pandas as pd  # noqa: E402
+import _accuracy_log as acc_log
 
-from analysis import investigate, scenarios  # noqa: E402
-from analysis.scenarios import kinds as scenario_kinds  # noqa: E402
+from analysis import investigate, scenarios
+from analysis.scenarios import kinds as scenario_kinds
 
 _FACT_FOUND = {
     "holiday_mix_shift": lambda pm: pm.q3.mix_shift is not None,
     "logging_outage": lambda pm: any(f.kind == "logging_gap" for f in pm.data_quality),
     "evaluator_outage": lambda pm: any(f.kind == "label_coverage_drop" for f in pm.data_quality),
 }
+_HOUR = pd.Timedelta(hours=1)
 
 
-def _run_one(pattern: str, seed: int, incident: bool) -> dict:
+def _scenario(pattern: str, seed: int, incident: bool, hard: bool) -> scenarios.Scenario:
+    opts = {"logged_decoys": hard, "cause_lead": hard}
+    if pattern in scenario_kinds.KINDS:
+        return scenario_kinds.generate_kind(pattern, seed=seed, incident=incident, **opts)
+    return scenarios.generate(pattern, seed=seed, incident=incident, **opts)
+
+
+def _cause_ts(sc: scenarios.Scenario) -> pd.Timestamp | None:
+    """When the cause landed: the truth's ``cause_ts``, else its change row, else its silent change."""
+    tr = sc.truth
+    if tr.cause_ts is not None:
+        return tr.cause_ts
+    row = sc.changes.loc[sc.changes["change_id"] == tr.cause_change_id, "ts"]
+    if len(row):
+        return pd.Timestamp(row.iat[0])
+    return pd.Timestamp(tr.silent_changes[0]["ts"]) if tr.silent_changes else None
+
+
+def _ranking(sc: scenarios.Scenario, cands: pd.DataFrame) -> dict[str, Any]:
+    """The cause's rank and margin, and the logged decoys (their column is on the requests) above it."""
+    tr = sc.truth
+    ch = sc.changes
+    logged = set(ch.loc[ch["change_id"].isin(tr.decoy_change_ids) & ch["attribute"].isin(sc.events.columns), "change_id"])
+    hit = cands.index[cands["change_id"] == tr.cause_change_id]
+    rank = int(cands["rank"].iat[hit[0]]) if len(hit) else None
+    above = cands if rank is None else cands[cands["rank"] < rank]
+    others = cands.loc[cands["change_id"] != tr.cause_change_id, "score"]
+    top = str(cands["change_id"].iat[0]) if len(cands) else None
+    return {
+        "top": top,
+        "top_is": ("cause" if top == tr.cause_change_id else "logged decoy" if top in logged
+                   else "decoy" if top in tr.decoy_change_ids else "other"),
+        "cause": tr.cause_change_id, "cause_first": top == tr.cause_change_id, "cause_rank": rank,
+        "margin": float(cands["score"].iat[hit[0]] - (others.max() if len(others) else 0.0)) if len(hit) else None,
+        "logged_decoys_above": sorted(set(above["change_id"].astype(str)) & logged),
+    }
+
+
+def _onset(sc: scenarios.Scenario, onset: Any) -> dict[str, Any]:
+    """Onset error (hours, detected minus true) and whether it is inside the scoring and truth windows."""
+    tr = sc.truth
+    cause_ts = _cause_ts(sc)
+    out: dict[str, Any] = {"cause_lead_h": None if cause_ts is None else round((tr.onset - cause_ts) / _HOUR, 3)}
+    if onset is None:
+        return {**out, "onset_error_h": None, "onset_in_window": False, "onset_in_tight": False}
+    ts = pd.Timestamp(onset)
+    err = (ts - tr.onset) / _HOUR
+    before, after = acc_log.tight_window(sc.pattern)
+    lo, hi = tr.onset_window
+    return {**out, "onset_error_h": round(err, 3), "onset_in_window": bool(lo <= ts <= hi),
+            "onset_in_tight": bool(-before <= err <= after)}
+
+
+def _run_one(pattern: str, seed: int, incident: bool, hard: bool) -> dict[str, Any]:
     kind = pattern in scenario_kinds.KINDS
-    sc = scenario_kinds.generate_kind(pattern, seed=seed, incident=incident) if kind else scenarios.generate(pattern, seed=seed, incident=incident)
+    sc = _scenario(pattern, seed, incident, hard)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -60,104 +130,129 @@ def _run_one(pattern: str, seed: int, incident: bool) -> dict:
             sc.events, sc.changes, pattern="auto" if kind else pattern, reported_at=sc.truth.reported_at, progress=False,
             seed=seed, evaluations=sc.evaluations,
         )
-    elapsed = time.perf_counter() - t0
-    tr = sc.truth
+    out: dict[str, Any] = {"pattern": pattern, "seed": seed, "incident": incident, "seconds": round(time.perf_counter() - t0, 2),
+                           "verdict": pm.q3.verdict, "n_events": len(sc.events)}
+    cands = pm.q2.candidates
     if pattern in scenario_kinds.NO_INCIDENT_KINDS:
         # the "incident" run holds the look-alike (surge, outage); the verdict must still be no_incident
-        found = _FACT_FOUND[pattern](pm) if incident else None
-        return {"pattern": pattern, "seed": seed, "incident": False, "lookalike": incident, "seconds": elapsed,
-                "verdict": pm.q3.verdict, "top": None, "n_events": len(sc.events), "fact_found": found}
-    cands = pm.q2.candidates
-    top = str(cands["change_id"].iat[0]) if len(cands) else None
-    onset = pm.onset.get("ts")
-    out = {
-        "pattern": pattern, "seed": seed, "incident": incident, "seconds": elapsed, "verdict": pm.q3.verdict,
-        "top": top, "n_events": len(sc.events),
+        return {**out, "incident": False, "lookalike": incident, "top": str(cands["change_id"].iat[0]) if len(cands) else None,
+                "fact_found": _FACT_FOUND[pattern](pm) if incident else None}
+    if not incident:
+        return {**out, "top": str(cands["change_id"].iat[0]) if len(cands) else None}
+    sep = pm.q2.separation
+    tr = sc.truth
+    ids = set(pm.affected_events["event_id"]) if len(pm.affected_events) else set()
+    truth_ids = set(tr.affected_event_ids)
+    return {
+        **out, **_ranking(sc, cands), **_onset(sc, pm.onset.get("ts")),
+        "separable": None if sep is None else bool(sep.separable),
+        "affected_precision": round(len(ids & truth_ids) / len(ids), 4) if ids else None,
+        "affected_recall": round(len(ids & truth_ids) / len(truth_ids), 4) if truth_ids else None,
+        "gap_category": pm.q4.gap_category,
     }
-    if incident:
-        out["cause"] = tr.cause_change_id
-        out["cause_first"] = top == tr.cause_change_id
-        rank = cands.index[cands["change_id"] == tr.cause_change_id]
-        out["cause_rank"] = int(cands["rank"].iat[rank[0]]) if len(rank) else None
-        others = cands.loc[cands["change_id"] != tr.cause_change_id, "score"]
-        if len(rank):
-            out["margin"] = float(cands["score"].iat[rank[0]] - (others.max() if len(others) else 0.0))
-        sep = pm.q2.separation
-        out["separable"] = None if sep is None else bool(sep.separable)
-        if onset is not None:
-            ts = pd.Timestamp(onset)
-            out["onset_error_h"] = (ts - tr.onset) / pd.Timedelta(hours=1)
-            lo, hi = tr.onset_window
-            out["onset_in_window"] = bool(lo <= ts <= hi)
-        else:
-            out["onset_error_h"] = None
-            out["onset_in_window"] = False
-        ids = set(pm.affected_events["event_id"]) if len(pm.affected_events) else set()
-        truth_ids = set(tr.affected_event_ids)
-        out["affected_precision"] = len(ids & truth_ids) / len(ids) if ids else None
-        out["affected_recall"] = len(ids & truth_ids) / len(truth_ids) if truth_ids else None
-        out["gap_category"] = pm.q4.gap_category
-    return out
 
 
-def _pct(xs: list[bool]) -> str:
-    return f"{100 * sum(xs) / len(xs):.0f}% ({sum(xs)}/{len(xs)})" if xs else "-"
-
-
-def _summary(rows: list[dict], label: str) -> None:
-    inc = [r for r in rows if r["incident"]]
-    twin = [r for r in rows if not r["incident"]]
-    errs = [abs(r["onset_error_h"]) for r in inc if r.get("onset_error_h") is not None]
+def _print_summary(label: str, s: dict[str, Any]) -> None:
     print(f"== {label} ==")
-    if inc:
-        print(f"  true cause ranked first      {_pct([r['cause_first'] for r in inc])}   (target >= 95%)")
-    if errs:
-        print(f"  onset |error| hours          median {statistics.median(errs):.1f}, p90 {np.percentile(errs, 90):.1f} "
-              f"(onset found in {len(errs)}/{len(inc)})")
-    print(f"  onset inside truth window    {_pct([r['onset_in_window'] for r in inc])}")
-    margins = [r["margin"] for r in inc if r.get("margin") is not None]
-    if margins:
-        print(f"  score margin over next       median {statistics.median(margins):.2f}, min {min(margins):.2f} "
-              "(cause score minus the best other candidate)")
-    if inc:
-        print(f"  verdict systematic           {_pct([r['verdict'] == 'systematic' for r in inc])}")
-        seps = [r["separable"] for r in inc if r.get("separable") is not None]
-        print(f"  first two told apart         {_pct(seps)} (the rest: the report says the data cannot separate them)")
-    print(f"  false incident rate (twins)  {_pct([r['verdict'] != 'no_incident' for r in twin])}   (target <= 5%)")
-    facts = [r["fact_found"] for r in twin if r.get("fact_found") is not None]
-    if facts:
-        print(f"  look-alike's fact reported   {_pct(facts)} (traffic shift, logging gap or coverage drop)")
-    prec = [r["affected_precision"] for r in inc if r.get("affected_precision") is not None]
-    rec = [r["affected_recall"] for r in inc if r.get("affected_recall") is not None]
-    if prec:
-        print(f"  affected events              precision median {statistics.median(prec):.2f}, recall median {statistics.median(rec):.2f}")
-    secs = [r["seconds"] for r in rows]
-    print(f"  time per investigation       median {statistics.median(secs):.1f} s (max {max(secs):.1f} s)")
+    if s["incidents"]:
+        print(f"  true cause ranked first      {acc_log._frac(s['cause_first'])}   (target >= 95%)")
+        print(f"  rank of the cause            median / worst {acc_log._rank(s)}")
+        print(f"  logged decoy above the cause {acc_log._frac(s['logged_decoy_above'])}")
+        if s["top_when_wrong"]:
+            print(f"  ranked first instead        {', '.join(s['top_when_wrong'])}")
+        print(f"  onset |error| hours          median / p90 {acc_log._err(s)}")
+        print(f"  onset inside scoring window  {acc_log._frac(s['onset_in_tight_window'])} "
+              f"(truth's wider window: {acc_log._frac(s['onset_in_truth_window'])})")
+        print(f"  verdict systematic           {acc_log._frac(s['systematic'])}")
+        print(f"  first two told apart         {acc_log._frac(s['told_apart'])}")
+    print(f"  false incident rate (twins)  {acc_log._frac(s['false_incidents'])}   (target <= 5%)")
+    if s["fact_found"][1]:
+        print(f"  look-alike's fact reported   {acc_log._frac(s['fact_found'])}")
+    print(f"  time per investigation       median {acc_log._num(s['seconds_median'])} s (max {acc_log._num(s['seconds_max'])} s)")
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def _write(log: dict[str, Any], easy: bool) -> None:
+    """The run's log, and accuracy.md rendered from the hard log and the easy one (when both exist)."""
+    acc_log.LOG_DIR.mkdir(parents=True, exist_ok=True)
+    path = acc_log.EASY_LOG if easy else acc_log.LOG
+    path.write_text(acc_log.dumps(log), encoding="utf-8")
+    hard_log, easy_log = _load(acc_log.LOG), _load(acc_log.EASY_LOG)
+    main = hard_log if hard_log is not None else easy_log
+    other = easy_log if hard_log is not None else None
+    acc_log.MARKDOWN.write_text(acc_log.markdown(main, other), encoding="utf-8")
+    print(f"wrote {path.relative_to(acc_log.REPO)} and {acc_log.MARKDOWN.relative_to(acc_log.REPO)}")
+
+
+def _readme() -> int:
+    """README.md's accuracy block rendered from the committed logs."""
+    hard_log = _load(acc_log.LOG)
+    if hard_log is None:
+        print(f"no log at {acc_log.LOG}: run with --write first", file=sys.stderr)
+        return 1
+    text = acc_log.README.read_text(encoding="utf-8")
+    acc_log.README.write_text(acc_log.splice(text, acc_log.render(hard_log, _load(acc_log.EASY_LOG))), encoding="utf-8")
+    print(f"README.md's accuracy tables rendered from {acc_log.LOG.relative_to(acc_log.REPO)}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    held = acc_log.HELD_OUT_SEEDS
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=20, help="seeds per pattern and kind (default 20)")
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help=f"first seed (default 0); the range may not overlap the held-out seeds {held[0]}-{held[-1]}, "
+                         "which tests/test_heldout.py sweeps in CI and the benchmark never runs")
+    ap.add_argument("--patterns", nargs="*", default=list(scenarios.PATTERNS))
+    ap.add_argument("--kinds", nargs="*", default=list(scenario_kinds.KINDS), help="kinds of analysis.scenarios.kinds")
+    ap.add_argument("--easy", action="store_true", help="without the hard options (logged_decoys, cause_lead): the old scenarios")
+    ap.add_argument("--write", action="store_true", help="write benchmarks/logs/accuracy.json (--easy: accuracy_easy.json) and accuracy.md")
+    ap.add_argument("--readme", action="store_true", help="render README.md's accuracy tables from the committed logs, and run nothing")
+    ap.add_argument("--verbose", action="store_true", help="one line per run")
+    return ap
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=20, help="seeds per pattern (default 20)")
-    ap.add_argument("--first-seed", type=int, default=0)
-    ap.add_argument("--patterns", nargs="*", default=list(scenarios.PATTERNS))
-    ap.add_argument("--kinds", nargs="*", default=list(scenario_kinds.KINDS), help="kinds of analysis.scenarios.kinds")
-    ap.add_argument("--verbose", action="store_true", help="one line per run")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ap = _parser()
     args = ap.parse_args(argv)
-    rows: list[dict] = []
+    if args.readme:
+        return _readme()
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    if args.seeds < 1 or args.first_seed < 0:
+        ap.error("--seeds must be at least 1 and --first-seed non-negative")
+    if set(seeds) & set(acc_log.HELD_OUT_SEEDS):
+        ap.error(f"seeds {seeds[0]}-{seeds[-1]} overlap the held-out seeds {list(acc_log.HELD_OUT_SEEDS)} (kept for tests/test_heldout.py)")
+    commit, dirty = acc_log.git_state()
+    hard = not args.easy
+    rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     todo = [*args.patterns, *args.kinds]
     for pattern in todo:
-        for seed in range(args.first_seed, args.first_seed + args.seeds):
+        for seed in seeds:
             for incident in (True, False):
-                r = _run_one(pattern, seed, incident)
+                r = _run_one(pattern, seed, incident, hard)
                 rows.append(r)
                 if args.verbose:
-                    keys = ("pattern", "seed", "incident", "verdict", "top", "cause_rank", "onset_error_h", "onset_in_window", "seconds")
-                    print("  ".join(f"{k}={r.get(k) if not isinstance(r.get(k), float) else round(r.get(k), 1)}" for k in keys), flush=True)
-    for pattern in todo:
-        _summary([r for r in rows if r["pattern"] == pattern], pattern)
-    _summary(rows, "all patterns and kinds")
-    print(f"total {time.perf_counter() - t0:.0f} s")
+                    keys = ("pattern", "seed", "incident", "verdict", "top", "cause_rank", "logged_decoys_above", "onset_error_h",
+                            "onset_in_tight", "seconds")
+                    print("  ".join(f"{k}={r.get(k)}" for k in keys), flush=True)
+    total = time.perf_counter() - t0
+    summaries = acc_log.groups(rows, scenario_kinds.INCIDENT_KINDS)
+    for name, s in summaries.items():
+        _print_summary(name, s)
+    print(f"total {total:.0f} s")
+    if args.write:
+        log = {"mode": "hard" if hard else "easy", "options": {"logged_decoys": hard, "cause_lead": hard},
+               "command": shlex.join(["python", "benchmarks/accuracy.py", *argv]), "commit": commit, "dirty": dirty,
+               "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "seeds": seeds,
+               "held_out_seeds": list(acc_log.HELD_OUT_SEEDS), "patterns": list(args.patterns), "kinds": list(args.kinds),
+               "scoring_window_hours": {p: list(acc_log.tight_window(p)) for p in todo},
+               "total_seconds": round(total, 1), "summaries": summaries, "rows": rows}
+        _write(log, args.easy)
     return 0
 
 

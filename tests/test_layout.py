@@ -114,7 +114,7 @@ def test_no_private_name_crosses_a_module() -> None:
 ENTRY_POINTS = {
     "analysis.engine.base.window_aggregates", "analysis.loaders.convert.convert_events",
     "analysis.loaders.engine_events.open_events", "analysis.loaders.load.load_events",
-    "analysis.prevention.gate.evaluate_gate", "analysis.scenarios.write.write_events",
+    "analysis.prevention.gate.evaluate_gate", "analysis.scenarios.cases.generate", "analysis.scenarios.write.write_events",
     "analysis.scenarios.write.write_sample_data", "analysis.stats.changepoint.detect.detect",
     "analysis.stats.drift.scan.drift_scan",
 }

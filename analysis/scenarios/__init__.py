@@ -61,6 +61,14 @@ Patterns (see ``/shared/DESIGN.md``):
 ``generate(pattern, seed=s)`` varies the onset (date and hour), the magnitude, the volume
 and the history length with the seed when they are not given, for the accuracy benchmark.
 
+The accuracy benchmark also turns on two hard options (``generate(..., logged_decoys=True,
+cause_lead=True)``, the same keywords for :func:`generate_kind`; default off, and off every draw
+is what it was: their draws come from their own random streams). ``logged_decoys`` adds decoys
+that the requests log as they log the cause (a prompt change near the onset, the kinds' deploy on
+an ``app_version`` column), so the requests' exposure no longer singles out the cause;
+``cause_lead`` lands the cause 2-18 h before the metric moves (``truth.cause_ts`` < ``truth.onset``).
+See :class:`~analysis.scenarios.base.Hard`. The chunked writer does not take them.
+
 ``write_events(pattern, out_dir, ...)`` writes the same scenario at any volume with bounded
 memory: the parameters (onset, changes, ground-truth window) are resolved once, then the events
 are drawn and streamed to Parquet one time slice at a time (UTC days, halved while a slice is

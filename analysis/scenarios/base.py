@@ -104,6 +104,10 @@ class GroundTruth:
         Other outcome columns that move (e.g. ``hallucinated`` in the retrieval case).
     params
         The resolved generator parameters (seed, scale, magnitude, days, onset).
+    cause_ts
+        When the cause's change lands, which may be hours before ``onset`` (the metric moves
+        later). Set only when a hard option (:class:`Hard`) is on, for an incident; ``None``
+        otherwise (the cause's row in the change log has it).
     """
 
     pattern: str
@@ -125,11 +129,14 @@ class GroundTruth:
     silent_changes: tuple[dict[str, Any], ...] = ()
     secondary_metrics: tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
+    cause_ts: pd.Timestamp | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict: timestamps as ISO 8601 with ``Z``, tuples as lists."""
+        """A JSON-able dict: timestamps as ISO 8601 with ``Z``, tuples as lists (``cause_ts`` only when set)."""
         out = {}
         for name in self.__dataclass_fields__:
+            if name == "cause_ts" and self.cause_ts is None:
+                continue  # the hard options' field: without them truth.json stays as it was
             out[name] = _jsonable(getattr(self, name))
         return out
 
@@ -141,7 +148,7 @@ class GroundTruth:
             return None if v is None else pd.Timestamp(v)
 
         kw = dict(d)
-        for k in ("onset", "reported_at"):
+        for k in ("onset", "reported_at", "cause_ts"):
             kw[k] = ts(kw.get(k))
         for k in ("onset_window", "failure_window"):
             v = kw.get(k)
@@ -211,6 +218,65 @@ def check_positive(name: str, value: float | None) -> None:
 
 
 @dataclass(frozen=True)
+class Hard:
+    """The opt-in hard options of a generated case, for the accuracy benchmark (default off).
+
+    Their values come from their own random stream (``np.random.default_rng([seed, code, 17])``,
+    and ``[seed, code, 18]`` for per-request draws), so a case without them draws exactly what it
+    always drew.
+
+    Attributes
+    ----------
+    logged_decoys
+        Some decoys are logged on the requests: their change row names the ``attribute`` and
+        ``from_value``/``to_value``, and that column moves on the events at the decoy's time (all
+        traffic, or an A/B share), with no effect on the outcome. The requests' exposure no
+        longer singles out the cause.
+    cause_lead
+        The cause lands ``lead_hours`` before the metric moves (``GroundTruth.cause_ts`` <
+        ``GroundTruth.onset``): the retrieval case's new filings are only asked about from the
+        onset on; the kinds' change lands on a 5% canary and is promoted to all traffic at the
+        onset (ramped over 1 h). The refusal and escalation causes already lead their onsets
+        (96 h, 48 h) and are unchanged.
+    lead_hours
+        Drawn from U(2, 18) (0 without ``cause_lead``).
+    decoy_hours
+        Drawn from U(0.5, 6): how long before the onset the added logged decoy lands.
+    """
+
+    logged_decoys: bool = False
+    cause_lead: bool = False
+    lead_hours: float = 0.0
+    decoy_hours: float = 0.0
+
+    @property
+    def lead(self) -> pd.Timedelta:
+        """``lead_hours`` as a duration (zero without ``cause_lead``)."""
+        return pd.Timedelta(hours=self.lead_hours) if self.cause_lead else pd.Timedelta(0)
+
+    def as_params(self) -> dict[str, Any]:
+        """The options and their draws, as the ground truth's ``params`` record them."""
+        return {"logged_decoys": self.logged_decoys, "cause_lead": self.cause_lead,
+                "lead_hours": self.lead_hours if self.cause_lead else 0.0,
+                "decoy_hours": self.decoy_hours if self.logged_decoys else None}
+
+
+def draw_hard(seed: int, code: int, logged_decoys: bool, cause_lead: bool) -> Hard | None:
+    """The :class:`Hard` options of one case (``None`` when both are off), from their own stream."""
+    if not (logged_decoys or cause_lead):
+        return None
+    rng = np.random.default_rng([int(seed), int(code), 17])
+    lead = float(rng.uniform(2.0, 18.0))  # both drawn always, in this order: one option does not move the other
+    decoy = float(rng.uniform(0.5, 6.0))
+    return Hard(bool(logged_decoys), bool(cause_lead), lead, decoy)
+
+
+def hard_rng(seed: int, code: int) -> np.random.Generator:
+    """The per-request random stream of the hard options (canary and A/B membership)."""
+    return np.random.default_rng([int(seed), int(code), 18])
+
+
+@dataclass(frozen=True)
 class Params:
     """One case's resolved parameters: every seed-drawn value fixed, the timeline computed."""
 
@@ -223,10 +289,13 @@ class Params:
     start: pd.Timestamp
     reported_at: pd.Timestamp
     jitter: float  # in [0, 1): pattern-specific position of the report after the onset
+    hard: Hard | None = None  # the opt-in hard options (None: off)
 
 
-def resolve(pattern: str, seed: int, scale: float | None, onset: Any, magnitude: float | None, days: float | None) -> Params:
-    """Check the arguments of :func:`generate` and resolve the seed-drawn parameters of one case."""
+def resolve(pattern: str, seed: int, scale: float | None, onset: Any, magnitude: float | None, days: float | None,
+            *, logged_decoys: bool = False, cause_lead: bool = False) -> Params:
+    """Check the arguments of :func:`generate` and resolve the seed-drawn parameters of one case
+    (the :class:`Hard` options from their own stream)."""
     _check_pattern(pattern)
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"`seed` must be a non-negative integer, got {seed!r}")
@@ -257,7 +326,8 @@ def resolve(pattern: str, seed: int, scale: float | None, onset: Any, magnitude:
     if days_v < min_days:
         raise ValueError(f"`days` must be at least {min_days} for pattern {pattern!r} (the story needs it), got {days!r}")
     start = (reported - pd.Timedelta(days=days_v)).floor("min")
-    return Params(pattern, int(seed), scale_v, mag_v, days_v, onset_v, start, reported, jitter)
+    hard = draw_hard(int(seed), PATTERN_CODE[pattern], logged_decoys, cause_lead)
+    return Params(pattern, int(seed), scale_v, mag_v, days_v, onset_v, start, reported, jitter, hard)
 
 
 @dataclass(frozen=True)
@@ -341,6 +411,7 @@ def params_dict(p: Params, incident: bool) -> dict[str, Any]:
         "start": p.start,
         "reported_at": p.reported_at,
         "incident": bool(incident),
+        **(p.hard.as_params() if p.hard is not None else {}),
     }
 
 
@@ -377,4 +448,5 @@ def ground_truth(
         silent_changes=tuple(t["silent"]),
         secondary_metrics=tuple(t["secondary"]),
         params=params,
+        cause_ts=t.get("cause_ts") if (incident and p.hard is not None) else None,
     )

@@ -18,7 +18,8 @@ GENERATORS = {"retrieval": generate_retrieval, "refusal": generate_refusal, "esc
 
 
 def generate(pattern: str, *, seed: int = 0, scale: float | None = None, incident: bool = True, onset: Any = None,
-             magnitude: float | None = None, days: float | None = None) -> Scenario:
+             magnitude: float | None = None, days: float | None = None, logged_decoys: bool = False,
+             cause_lead: bool = False) -> Scenario:
     """Generate one case-study incident (or its no-incident twin) with its ground truth.
 
     Parameters
@@ -45,6 +46,14 @@ def generate(pattern: str, *, seed: int = 0, scale: float | None = None, inciden
     days
         History length ending at ``reported_at``. ``None``: drawn with the seed from 52-60
         (retrieval), 12-17 (refusal), 11-17 (escalation) days; the sample data uses 56, 14, 14.
+    logged_decoys, cause_lead
+        The hard options of the accuracy benchmark (:class:`~analysis.scenarios.base.Hard`; default
+        off, and off the case is exactly what it was). ``logged_decoys`` adds a decoy near the
+        onset that every request (refusal: an A/B share) logs: a prompt change (``chg-0107``,
+        ``chg-0205``, ``chg-0306``) ``U(0.5, 6)`` h before the onset. ``cause_lead`` moves the
+        retrieval cause ``U(2, 18)`` h before the onset (the refusal and escalation causes
+        already lead by 96 h and 48 h). With either, ``truth.cause_ts`` says when the cause
+        landed and ``truth.params`` records the options and their draws.
 
     Returns
     -------
@@ -58,7 +67,7 @@ def generate(pattern: str, *, seed: int = 0, scale: float | None = None, inciden
     100% of v2 over ``[t0, t0 + 72 h]``, report 6-18 h after the ramp. Escalation: cause
     ``traffic_source_change`` at ``t0 - 48 h``, storm from ``t0``, report 6-9 h later.
     """
-    p = resolve(pattern, seed, scale, onset, magnitude, days)
+    p = resolve(pattern, seed, scale, onset, magnitude, days, logged_decoys=logged_decoys, cause_lead=cause_lead)
     rng = np.random.default_rng([p.seed, PATTERN_CODE[pattern], 11])
     cols, changes, t, evaluations = GENERATORS[pattern](p, rng, bool(incident))
     events = events_frame(cols, t.get("extra"))

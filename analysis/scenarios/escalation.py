@@ -109,6 +109,7 @@ def _escalation_changes(p: Params) -> tuple[dict[str, pd.Timestamp], list[Change
     t_silent = clip_ts(t_traffic - 30 * HOUR, p)
     t_deploy = clip_ts(t_traffic + 20 * HOUR, p)
     t_config = clip_ts(onset - 3 * HOUR, p)
+    times = dict(classifier=t_classifier, prompt=t_prompt, silent=t_silent, config=t_config)
     changes = [
         Change("chg-0301", t_classifier, "classifier_update", "router", "classifier_version", "router-v3", "router-v4",
                "Routing classifier retrained on Q4 tickets (account holders).", "ml-platform"),
@@ -121,16 +122,25 @@ def _escalation_changes(p: Params) -> tuple[dict[str, pd.Timestamp], list[Change
         Change("chg-0305", t_config, "config_change", "generation", "temperature", "0.3", "0.5",
                "Raised answer temperature for more varied phrasing.", "config-repo"),
     ]
-    return dict(classifier=t_classifier, prompt=t_prompt, silent=t_silent, config=t_config), changes
+    if p.hard is not None and p.hard.logged_decoys:
+        # a logged decoy near the onset: every request logs the new prompt from its time on
+        times["decoy"] = clip_ts(onset - pd.Timedelta(hours=p.hard.decoy_hours), p)
+        changes.append(Change("chg-0306", times["decoy"], "prompt_template_change", "system-prompt", "prompt_template_version",
+                              "support-v22", "support-v23", "Added the holiday opening hours to the system prompt.", "git"))
+    return times, changes
 
 
 def _escalation_truth(p: Params, affected: np.ndarray, ts: np.ndarray, t_silent: pd.Timestamp, extra: dict) -> dict:
     """The generator's truth dict (see :func:`analysis.scenarios.base.ground_truth`)."""
     m = p.magnitude
     onset = p.onset
+    logged = p.hard is not None and p.hard.logged_decoys
+    hard = (f" Hard option logged_decoys: chg-0306 moves prompt_template_version on every request {p.hard.decoy_hours:.1f} h "
+            "before the storm, with no effect." if logged else "")
     return dict(
         cause="chg-0303",
         cause_type="traffic_source_change",
+        cause_ts=onset - 48 * HOUR,
         onset=onset,
         onset_window=(onset - 3 * HOUR, onset + 4 * HOUR),
         metric="escalated",
@@ -141,7 +151,7 @@ def _escalation_truth(p: Params, affected: np.ndarray, ts: np.ndarray, t_silent:
         ),
         affected=affected & (ts >= onset.value),
         failure_from=onset,
-        decoys=("chg-0301", "chg-0302", "chg-0304", "chg-0305"),
+        decoys=("chg-0301", "chg-0302", "chg-0304", "chg-0305") + (("chg-0306",) if logged else ()),
         silent=({"column": "upstream_fingerprint", "from_value": "fp_1f2e3d", "to_value": "fp_9e8d7c", "ts": t_silent},),
         secondary=("confidence",),
         extra=extra,
@@ -156,7 +166,7 @@ def _escalation_truth(p: Params, affected: np.ndarray, ts: np.ndarray, t_silent:
             "Decoys: an earlier classifier retrain (chg-0301), a prompt rewording (chg-0302), an unrelated "
             "mobile release (chg-0304), a temperature change 3 h before the storm (chg-0305, nearer than the "
             "cause); upstream_fingerprint changes without a change event."
-        ),
+        ) + hard,
     )
 
 
@@ -181,7 +191,8 @@ def generate_escalation(
     # Changes and versions
     times, changes = _escalation_changes(p)
     classifier = step_version(ts, [(times["classifier"], "router-v4")], "router-v3")
-    prompt = step_version(ts, [(times["prompt"], "support-v22")], "support-v21")
+    prompt = step_version(ts, [(times["prompt"], "support-v22")] + ([(times["decoy"], "support-v23")] if "decoy" in times else []),
+                          "support-v21")
     fingerprint = step_version(ts, [(times["silent"], "fp_9e8d7c")], "fp_1f2e3d")
     temperature = np.where(ts >= times["config"].value, 0.5, 0.3)
     cols = dict(

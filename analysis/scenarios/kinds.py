@@ -44,6 +44,19 @@ Every kind has decoys at and near the onset: a deploy one hour before it, a conf
 three hours before, a prompt-copy change the day before and a feature-flag change two hours
 after. ``generate_kind(kind, seed=s, incident=False)`` is the incident kind's no-incident twin:
 the same draws and change log, no effect.
+
+The accuracy benchmark's hard options (default off; off, every draw is what it was):
+
+``logged_decoys``
+    Two decoys are logged on every request: the deploy moves the application's own
+    ``app_version`` column (2026.3.1 -> 2026.3.2), and a prompt-tone change ``chg-prompt-tone``
+    ``U(0.5, 6)`` h before the onset moves ``prompt_template_version`` (``model_version``, a
+    patch release, for ``prompt_template_change``, whose cause moves the prompt). Neither has an
+    effect; their rows name the column and both values, as the cause's does.
+``cause_lead``
+    The cause lands ``U(2, 18)`` h before the onset on a 5% canary (its column logged per
+    request) and is promoted to all traffic at the onset, ramped over 1 h: the metric moves at
+    the onset, hours after the change (``truth.cause_ts`` < ``truth.onset``).
 """
 
 from __future__ import annotations
@@ -53,7 +66,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import pandas as pd
 from .arrivals import arrivals, cycle
-from .base import DAY, HOUR, Change, GroundTruth, Scenario, changes_frame, empty_evaluations
+from .base import DAY, HOUR, NS_HOUR, Change, GroundTruth, Hard, Scenario, changes_frame, draw_hard, empty_evaluations, hard_rng
 from .draws import draw_users, lognormal_latency, make_ids, sessions_of
 from .frames import events_frame
 from .phrases_kinds import kind_texts
@@ -137,18 +150,67 @@ def _rate(vol: float) -> Callable[[np.ndarray], np.ndarray]:
     return rate
 
 
-def _versions(eff: Mapping[str, Any] | None, after: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The version columns and the temperature; the effect's attribute moves at the onset."""
-    n = len(after)
+def _versions(eff: Mapping[str, Any] | None, new: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The version columns and the temperature; the effect's attribute takes its new value on the
+    requests ``new`` serves (from the onset on, or the canary and its promotion with ``cause_lead``)."""
+    n = len(new)
     versions = {c: np.full(n, v, dtype=object) for c, v in _VERSIONS.items()}
     temperature = np.full(n, 0.2)
     if eff is not None:
         attr, (v0, v1) = eff["attribute"], eff["values"]
         if attr == "temperature":
-            temperature = np.where(after, float(v1), float(v0))
+            temperature = np.where(new, float(v1), float(v0))
         else:
-            versions[attr] = np.where(after, v1, v0).astype(object)
+            versions[attr] = np.where(new, v1, v0).astype(object)
     return versions, temperature
+
+
+#: ``cause_lead``: the canary's share of requests before the promotion, and the promotion's ramp.
+_CANARY_SHARE = 0.05
+_PROMOTION_HOURS = 1.0
+#: ``logged_decoys``: the application's deploy column and its values.
+_APP_VERSIONS = ("2026.3.1", "2026.3.2")
+
+
+def _served_new(kind: str, ts: np.ndarray, onset: pd.Timestamp, hard: Hard | None, seed: int, code: int) -> np.ndarray:
+    """The requests the cause's new value serves: all from the onset on; with ``cause_lead`` a 5%
+    canary from the cause's time, promoted to all traffic over 1 h from the onset (own stream)."""
+    on = onset.value
+    if hard is None or not hard.cause_lead or kind not in _EFFECTS:
+        return ts >= on
+    start = _cause_time(onset, hard).value
+    ramp = np.clip((ts - on) / (_PROMOTION_HOURS * NS_HOUR), 0.0, 1.0)
+    share = np.where(ts < start, 0.0, np.where(ts < on, _CANARY_SHARE, _CANARY_SHARE + (1 - _CANARY_SHARE) * ramp))
+    return hard_rng(seed, code).random(len(ts)) < share
+
+
+def _cause_time(onset: pd.Timestamp, hard: Hard | None) -> pd.Timestamp:
+    """When the cause lands: at the onset, or ``lead_hours`` before it (``cause_lead``)."""
+    return onset if hard is None else (onset - hard.lead).floor("min")
+
+
+def _decoy_column(eff: Mapping[str, Any] | None) -> tuple[str, str, str]:
+    """``logged_decoys``: the prompt-tone decoy's column and values (not the cause's column)."""
+    if eff is not None and eff["attribute"] == "prompt_template_version":
+        return "model_version", _VERSIONS["model_version"], _VERSIONS["model_version"] + "-patch"
+    return "prompt_template_version", _VERSIONS["prompt_template_version"], _VERSIONS["prompt_template_version"] + "-tone"
+
+
+def _logged_decoy_columns(eff: Mapping[str, Any] | None, ts: np.ndarray, onset: pd.Timestamp, hard: Hard | None,
+                          versions: dict[str, np.ndarray]) -> dict[str, Any]:
+    """``logged_decoys``: move the prompt-tone decoy's column in ``versions`` and return the extra
+    ``app_version`` column the deploy moves (nothing without the option)."""
+    if hard is None or not hard.logged_decoys:
+        return {}
+    col, _, v1 = _decoy_column(eff)
+    versions[col] = np.where(ts >= _decoy_time(onset, hard).value, v1, versions[col]).astype(object)
+    app = np.where(ts >= (onset - HOUR).value, _APP_VERSIONS[1], _APP_VERSIONS[0])
+    return {"app_version": pd.array(app.astype(object), dtype="string[pyarrow]")}
+
+
+def _decoy_time(onset: pd.Timestamp, hard: Hard) -> pd.Timestamp:
+    """``logged_decoys``: when the prompt-tone decoy lands (``decoy_hours`` before the onset)."""
+    return (onset - pd.Timedelta(hours=hard.decoy_hours)).floor("min")
 
 
 def _outage_masks(kind: str, ts: np.ndarray, on: int, incident: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -163,8 +225,10 @@ def _outage_masks(kind: str, ts: np.ndarray, on: int, incident: bool) -> tuple[n
     return labelled, keep
 
 
-def _kind_params(kind: str, seed: int, days: float | None, scale: float | None) -> dict[str, Any]:
-    """The seed-drawn parameters of one kind: history, volume, effect size, onset, report and start."""
+def _kind_params(kind: str, seed: int, days: float | None, scale: float | None, logged_decoys: bool = False,
+                 cause_lead: bool = False) -> dict[str, Any]:
+    """The seed-drawn parameters of one kind: history, volume, effect size, onset, report and start
+    (the :class:`~analysis.scenarios.base.Hard` options from their own stream)."""
     code = KINDS.index(kind) + 101
     prm = np.random.default_rng([int(seed), code, 1])
     n_days = float(days) if days is not None else float(prm.uniform(12, 16))
@@ -175,7 +239,7 @@ def _kind_params(kind: str, seed: int, days: float | None, scale: float | None) 
     reported_at = (onset + report_after).floor("min")
     start = (reported_at - pd.Timedelta(days=n_days)).floor("h")
     return dict(kind=kind, seed=int(seed), code=code, n_days=n_days, vol=vol, magnitude=magnitude, onset=onset,
-                reported_at=reported_at, start=start)
+                reported_at=reported_at, start=start, hard=draw_hard(int(seed), code, logged_decoys, cause_lead))
 
 
 def _kind_segments(kind: str, rng: np.random.Generator, ts: np.ndarray, on: int, incident: bool, magnitude: float) -> dict[str, np.ndarray]:
@@ -195,9 +259,10 @@ def _kind_segments(kind: str, rng: np.random.Generator, ts: np.ndarray, on: int,
     return dict(cat_idx=cat_idx, category=category, risk=risk, source=source, language=language)
 
 
-def _kind_outcomes(rng: np.random.Generator, s: dict[str, np.ndarray], eff: Mapping[str, Any] | None, after: np.ndarray,
+def _kind_outcomes(rng: np.random.Generator, s: dict[str, np.ndarray], eff: Mapping[str, Any] | None, new: np.ndarray,
                    incident: bool, magnitude: float) -> dict[str, np.ndarray]:
-    """The outcomes at their base rates, then the effect in its slice from the onset on (drawn in this order)."""
+    """The outcomes at their base rates, then the effect in its slice on the requests the new value
+    serves (``new``: from the onset on, or the canary too) (drawn in this order)."""
     cat_idx, category, risk, language = s["cat_idx"], s["category"], s["risk"], s["language"]
     n = len(cat_idx)
     # outcomes at their base rates
@@ -212,7 +277,7 @@ def _kind_outcomes(rng: np.random.Generator, s: dict[str, np.ndarray], eff: Mapp
     affected = np.zeros(n, dtype=bool)
     if eff is not None and incident:
         in_seg = {"language": language, "query_category": category, "risk_category": risk}[eff["column"]] == eff["value"]
-        affected_rows = after & in_seg
+        affected_rows = new & in_seg
         lo, hi = eff["level"]
         moved = lo + (hi - lo) * magnitude
         m = eff["metric"]
@@ -243,7 +308,7 @@ def _kind_truth(prm: Mapping[str, Any], incident: bool, eff: Mapping[str, Any] |
     affected_ids = tuple(events["event_id"].to_numpy(dtype=object)[affected].tolist()) if incident else ()
     share = float(affected.sum() / max(n_win, 1)) if incident else 0.0
     kind, seed, onset, reported_at = prm["kind"], prm["seed"], prm["onset"], prm["reported_at"]
-    n_days, vol, magnitude = prm["n_days"], prm["vol"], prm["magnitude"]
+    n_days, vol, magnitude, hard = prm["n_days"], prm["vol"], prm["magnitude"], prm["hard"]
     seg = {eff["column"]: eff["value"]} if eff is not None else {}
     return GroundTruth(
         pattern=kind,
@@ -258,14 +323,15 @@ def _kind_truth(prm: Mapping[str, Any], incident: bool, eff: Mapping[str, Any] |
                        else "none: not an incident"),
         affected_event_ids=affected_ids,
         incident=bool(incident and kind in INCIDENT_KINDS),
-        notes=_NOTES[kind],
+        notes=_NOTES[kind] + truth_kw["hard_notes"],
         candidate_change_id=truth_kw["cause"],
         failure_window=(onset, reported_at) if (incident and kind in INCIDENT_KINDS) else None,
         affected_share=share,
         decoy_change_ids=truth_kw["decoys"],
         silent_changes=truth_kw["silent"],
         params={"kind": kind, "seed": int(seed), "days": n_days, "scale": vol, "magnitude": magnitude, "onset": onset.isoformat(),
-                "incident": bool(incident), "fact": truth_kw.get("fact")},
+                "incident": bool(incident), "fact": truth_kw.get("fact"), **(hard.as_params() if hard is not None else {})},
+        cause_ts=truth_kw["cause_ts"] if (hard is not None and incident and kind in INCIDENT_KINDS) else None,
     )
 
 
@@ -278,7 +344,7 @@ def _texts(kind: str, prm: Mapping[str, Any], s: Mapping[str, np.ndarray], o: Ma
 
 
 def generate_kind(kind: str, *, seed: int = 0, incident: bool = True, days: float | None = None,
-                  scale: float | None = None) -> Scenario:
+                  scale: float | None = None, logged_decoys: bool = False, cause_lead: bool = False) -> Scenario:
     """One incident (or no-incident log) of ``kind`` with its ground truth.
 
     Parameters
@@ -294,31 +360,53 @@ def generate_kind(kind: str, *, seed: int = 0, incident: bool = True, days: floa
         ``False`` also removes the outage or the surge).
     days, scale
         History length and volume multiplier (``None``: drawn with the seed).
+    logged_decoys, cause_lead
+        The accuracy benchmark's hard options (the module's docstring; default off, and off the
+        case is exactly what it was). With either, ``truth.cause_ts`` says when the cause landed
+        and ``truth.params`` records the options and their draws.
 
     Returns
     -------
     Scenario
-        Canonical ``events`` (plus the application's ``language`` column) and ``changes``;
-        ``truth.pattern`` is the kind.
+        Canonical ``events`` (plus the application's ``language`` column, and ``app_version``
+        with ``logged_decoys``) and ``changes``; ``truth.pattern`` is the kind.
     """
     _check_kind(kind)
-    prm = _kind_params(kind, seed, days, scale)
-    code, n_days, vol, magnitude = prm["code"], prm["n_days"], prm["vol"], prm["magnitude"]
-    onset, reported_at, start = prm["onset"], prm["reported_at"], prm["start"]
+    prm = _kind_params(kind, seed, days, scale, logged_decoys, cause_lead)
+    code, vol, magnitude = prm["code"], prm["vol"], prm["magnitude"]
+    onset, reported_at, start, hard = prm["onset"], prm["reported_at"], prm["start"], prm["hard"]
     rng = np.random.default_rng([int(seed), code, 2])
     ts = arrivals(rng, start, reported_at, _rate(vol))
-    n = len(ts)
     on = onset.value
-    after = ts >= on
     s = _kind_segments(kind, rng, ts, on, incident, magnitude)
-    cat_idx, category, risk, source, language = s["cat_idx"], s["category"], s["risk"], s["source"], s["language"]
-    users = draw_users(rng, n, "u", max(400, n // 8))
+    users = draw_users(rng, len(ts), "u", max(400, len(ts) // 8))
     eff = _EFFECTS.get(kind)
-    versions, temperature = _versions(eff, after)
-    o = _kind_outcomes(rng, s, eff, after, incident, magnitude)
+    new = _served_new(kind, ts, onset, hard, seed, code)
+    versions, temperature = _versions(eff, new)
+    extra = _logged_decoy_columns(eff, ts, onset, hard, versions)
+    o = _kind_outcomes(rng, s, eff, new, incident, magnitude)
     labelled, keep = _outage_masks(kind, ts, on, incident)
-    inputs, outputs, finish = _texts(kind, prm, s, o)
-    cols: dict[str, Any] = {
+    texts = _texts(kind, prm, s, o)
+    cols = _kind_columns(kind, seed, rng, ts, {**s, "users": users, "labelled": labelled, "texts": texts}, (versions, temperature), o)
+    cols = {k: (np.asarray(v)[keep] if isinstance(v, np.ndarray) else v) for k, v in cols.items()}
+    extra = {"language": pd.array(s["language"][keep], dtype="string[pyarrow]"), **{k: v[keep] for k, v in extra.items()}}
+    affected = (o["affected"] & (ts >= on))[keep]  # the canary's failures before the onset are outside the failure window
+    events = events_frame(cols, extra)
+    changes, truth_kw = _changes_and_truth(kind, onset, incident, eff, hard)
+    n_win = int(((cols["ts"] >= on) & (cols["ts"] < reported_at.value)).sum())
+    truth = _kind_truth(prm, incident, eff, truth_kw, events, affected, n_win)
+    return Scenario(kind, int(seed), events, changes, truth, empty_evaluations(), truth.params)
+
+
+def _kind_columns(kind: str, seed: int, rng: np.random.Generator, ts: np.ndarray, s: Mapping[str, np.ndarray],
+                  v: tuple[Mapping[str, np.ndarray], np.ndarray], o: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """The canonical columns of one kind from its segments, users, label mask and texts ``s``, its
+    versions and temperature ``v`` and its outcomes ``o`` (latency and token counts drawn here, in this order)."""
+    n = len(ts)
+    category, users, labelled = s["category"], s["users"], s["labelled"]
+    inputs, outputs, finish = s["texts"]
+    versions, temperature = v
+    return {
         "event_id": make_ids(f"{kind[:3]}{seed}", n),
         "ts": ts,
         "user_id": users,
@@ -334,8 +422,8 @@ def generate_kind(kind: str, *, seed: int = 0, incident: bool = True, days: floa
         "classifier_version": versions["classifier_version"],
         "temperature": temperature,
         "query_category": category,
-        "risk_category": risk,
-        "traffic_source": source,
+        "risk_category": s["risk"],
+        "traffic_source": s["source"],
         "refused": o["refused"].astype(object),
         "escalated": o["escalated"].astype(object),
         "correct": np.where(labelled, o["correct"], None).astype(object),
@@ -348,14 +436,6 @@ def generate_kind(kind: str, *, seed: int = 0, incident: bool = True, days: floa
         "output_tokens": rng.integers(20, 600, n),
         "input_text": inputs, "output_text": outputs, "finish_reason": finish,
     }
-    cols = {k: (np.asarray(v)[keep] if isinstance(v, np.ndarray) else v) for k, v in cols.items()}
-    language = language[keep]
-    affected = o["affected"][keep]
-    events = events_frame(cols, {"language": pd.array(language, dtype="string[pyarrow]")})
-    changes, truth_kw = _changes_and_truth(kind, onset, incident, eff)
-    n_win = int(((cols["ts"] >= on) & (cols["ts"] < reported_at.value)).sum())
-    truth = _kind_truth(prm, incident, eff, truth_kw, events, affected, n_win)
-    return Scenario(kind, int(seed), events, changes, truth, empty_evaluations(), truth.params)
 
 
 _NO_INCIDENT_METRIC = {"holiday_mix_shift": "escalated", "logging_outage": "refused", "evaluator_outage": "correct"}
@@ -372,10 +452,12 @@ _NOTES = {
 }
 
 
-def _changes_and_truth(kind: str, onset: pd.Timestamp, incident: bool, eff: Mapping[str, Any] | None) -> tuple[pd.DataFrame, dict[str, Any]]:
+def _changes_and_truth(kind: str, onset: pd.Timestamp, incident: bool, eff: Mapping[str, Any] | None,
+                       hard: Hard | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The change log (cause, decoys, the campaign) and the truth's ids."""
+    logged = hard is not None and hard.logged_decoys
     ch = [
-        Change("chg-deploy-api", onset - HOUR, "deploy", "api-gateway", None, "2026.3.1", "2026.3.2",
+        Change("chg-deploy-api", onset - HOUR, "deploy", "api-gateway", "app_version" if logged else None, *_APP_VERSIONS,
                "Routine deploy of the API gateway (logging library bump)"),
         Change("chg-config-timeouts", onset - 3 * HOUR, "config_change", "api-gateway", None, "30s", "45s",
                "Raised the upstream timeout"),
@@ -384,24 +466,40 @@ def _changes_and_truth(kind: str, onset: pd.Timestamp, incident: bool, eff: Mapp
         Change("chg-flag-feedback", onset + 2 * HOUR, "config_change", "frontend", None, "off", "on",
                "Enabled the thumbs-up/down widget"),
     ]
+    hard_notes = ""
+    if logged:
+        col, v0, v1 = _decoy_column(eff)
+        ch.append(Change("chg-prompt-tone", _decoy_time(onset, hard), "prompt_template_change" if col == "prompt_template_version"
+                         else "model_update", "assistant", col, v0, v1, f"Tone tweak: {col} {v0} -> {v1} (no behaviour change)"))
+        hard_notes += (f" Hard option logged_decoys: chg-deploy-api moves app_version and chg-prompt-tone moves {col} "
+                       f"({hard.decoy_hours:.1f} h before the onset) on every request, with no effect.")
     decoys = tuple(c.change_id for c in ch)
     cause: str | None = None
     silent: tuple[dict[str, Any], ...] = ()
+    t_cause = _cause_time(onset, hard) if kind in _EFFECTS else onset
     if eff is not None:
         v0, v1 = eff["values"]
+        lead = hard is not None and hard.cause_lead
+        if lead:
+            hard_notes += (f" Hard option cause_lead: the change lands {hard.lead_hours:.1f} h before the onset on a "
+                           f"{_CANARY_SHARE:.0%} canary and is promoted to all traffic at the onset over {_PROMOTION_HOURS:g} h.")
         if kind == "upstream_api_change":
             cause = f"inferred:upstream_fingerprint:{v1}"
-            silent = ({"column": "upstream_fingerprint", "from_value": v0, "to_value": v1, "ts": onset.isoformat()},)
+            silent = ({"column": "upstream_fingerprint", "from_value": v0, "to_value": v1, "ts": t_cause.isoformat()},)
         else:
             cause = f"chg-{kind.replace('_', '-')}"
-            ch.append(Change(cause, onset, eff["change_type"], "assistant", eff["attribute"], v0, v1,
-                             f"{eff['change_type'].replace('_', ' ')}: {eff['attribute']} {v0} -> {v1}"))
+            what = f"{eff['change_type'].replace('_', ' ')}: {eff['attribute']} {v0} -> {v1}"
+            if lead:
+                what += f" ({_CANARY_SHARE:.0%} canary, promoted to all traffic from {onset.isoformat()})"
+            ch.append(Change(cause, t_cause, eff["change_type"], "assistant", eff["attribute"], v0, v1, what,
+                             ts_end=onset + pd.Timedelta(hours=_PROMOTION_HOURS) if lead else None,
+                             rollout_pct=100.0 if lead else None))
     elif kind == "holiday_mix_shift":
         cause = "chg-holiday-campaign"
         ch.append(Change(cause, onset, "traffic_source_change", "marketing", "traffic_source", None, "campaign",
                          "Holiday returns campaign e-mail goes out"))
     fact = {"logging_outage": ("logging_gap", onset, onset + 10 * HOUR),
             "evaluator_outage": ("label_coverage_drop", onset, onset + 12 * HOUR)}.get(kind)
-    out = {"cause": cause, "decoys": decoys, "silent": silent,
+    out = {"cause": cause, "decoys": decoys, "silent": silent, "cause_ts": t_cause, "hard_notes": hard_notes,
            "fact": None if fact is None or not incident else {"kind": fact[0], "start": fact[1].isoformat(), "end": fact[2].isoformat()}}
     return changes_frame(ch), out

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from .arrivals import arrivals, rate_streams
-from .base import DAY, HOUR, NS_HOUR, PATTERN_CODE, Change, Params, Part, clip_ts, empty_evaluations, iso_utc, part_window
+from .base import DAY, HOUR, NS_HOUR, PATTERN_CODE, Change, Params, Part, clip_ts, empty_evaluations, hard_rng, iso_utc, part_window
 from .draws import choice, draw_users, lognormal_latency, make_ids, masked_bool, sessions_of, step_version, user_pool
 from .phrases_medical import medical_inputs, medical_outputs
 from .text import pii_draws
@@ -95,6 +95,7 @@ def _refusal_changes(p: Params) -> tuple[dict[str, pd.Timestamp], list[Change]]:
     t_silent = clip_ts(t_update - 60 * HOUR, p)
     t_deploy = clip_ts(t_update + 40 * HOUR, p)
     t_config = clip_ts(onset - 6 * HOUR, p)
+    times = dict(prompt=t_prompt, silent=t_silent, config=t_config)
     changes = [
         Change("chg-0201", t_prompt, "prompt_template_change", "system-prompt", "prompt_template_version", "triage-v12", "triage-v13",
                "Reworded the greeting and the disclaimer paragraph.", "git"),
@@ -106,13 +107,26 @@ def _refusal_changes(p: Params) -> tuple[dict[str, pd.Timestamp], list[Change]]:
         Change("chg-0204", t_config, "config_change", "generation", "max_tokens", "512", "768",
                "Raised max_tokens so long answers are not cut off.", "config-repo"),
     ]
-    return dict(prompt=t_prompt, silent=t_silent, config=t_config), changes
+    if p.hard is not None and p.hard.logged_decoys:
+        # a logged decoy near the onset: an A/B test of a new prompt on 30% of the requests from its time on
+        times["decoy"] = clip_ts(onset - pd.Timedelta(hours=p.hard.decoy_hours), p)
+        changes.append(Change("chg-0205", times["decoy"], "prompt_template_change", "system-prompt", "prompt_template_version",
+                              "triage-v13", "triage-v14", "A/B test: shorter disclaimer on 30% of conversations.", "git",
+                              rollout_pct=30.0))
+    return times, changes
+
+
+#: The share of requests that the logged decoy's A/B test (``logged_decoys``) serves its new prompt.
+_DECOY_AB_SHARE = 0.30
 
 
 def _refusal_truth(p: Params, affected: np.ndarray, ts: np.ndarray, t_silent: pd.Timestamp, p_v2_seg: float) -> dict:
     """The generator's truth dict (see :func:`analysis.scenarios.base.ground_truth`)."""
     onset = p.onset
     framings = list(_AFFECTED_FRAMINGS)
+    logged = p.hard is not None and p.hard.logged_decoys
+    hard = (f" Hard option logged_decoys: chg-0205 serves prompt triage-v14 to {_DECOY_AB_SHARE:.0%} of the requests from "
+            f"{p.hard.decoy_hours:.1f} h before the onset on (logged on each), with no effect." if logged else "")
 
     def notes(canary_affected: int) -> str:
         return (
@@ -125,12 +139,13 @@ def _refusal_truth(p: Params, affected: np.ndarray, ts: np.ndarray, t_silent: pd
             "are outside the failure window. Decoys: prompt rewording (chg-0201), an unrelated portal deploy "
             "(chg-0203), max_tokens raised 6 h before the onset (chg-0204, nearer than the cause); "
             "upstream_fingerprint changes without a change event."
-        )
+        ) + hard
 
     counts = {"canary_affected": int((affected & (ts < onset.value)).sum())}
     return dict(
         cause="chg-0202",
         cause_type="model_update",
+        cause_ts=onset - 96 * HOUR,
         onset=onset,
         onset_window=(onset - 12 * HOUR, onset + 36 * HOUR),
         metric="refused",
@@ -141,7 +156,7 @@ def _refusal_truth(p: Params, affected: np.ndarray, ts: np.ndarray, t_silent: pd
         ),
         affected=affected & (ts >= onset.value),
         failure_from=onset,
-        decoys=("chg-0201", "chg-0203", "chg-0204"),
+        decoys=("chg-0201", "chg-0203", "chg-0204") + (("chg-0205",) if logged else ()),
         silent=({"column": "upstream_fingerprint", "from_value": "fp_a1b2f0", "to_value": "fp_c3d4a9", "ts": t_silent},),
         secondary=("confidence",),
         notes=notes(**counts),
@@ -171,6 +186,9 @@ def generate_refusal(
     times, changes = _refusal_changes(p)
     model = np.where(o["v2"], "medtriage-v2", "medtriage-v1").astype(object)
     prompt = step_version(ts, [(times["prompt"], "triage-v13")], "triage-v12")
+    if "decoy" in times:  # the hard option's A/B share, from its own stream
+        ab = hard_rng(p.seed, PATTERN_CODE["refusal"]).random(n) < _DECOY_AB_SHARE
+        prompt = np.where((ts >= times["decoy"].value) & ab, "triage-v14", prompt).astype(object)
     fingerprint = step_version(ts, [(times["silent"], "fp_c3d4a9")], "fp_a1b2f0")
     max_tokens = np.where(ts >= times["config"].value, 768, 512)
     cols = dict(

@@ -52,6 +52,7 @@ def retrieval_evaluations(p: Params, rng: np.random.Generator, incident: bool) -
     t_c = p.onset
     t_old_corpus = clip_ts(t_c - 7 * DAY + 2 * HOUR, p)
     t_old_index = t_old_corpus + 6 * HOUR
+    t_cause = _cause_ts(p)
     # Weekly evaluation: 50 fixed questions written before the update, one question a week
     # replaced by one about the latest filings; the eval therefore lags the traffic.
     eval_ts = pd.date_range((p.start + 6 * HOUR).floor("D"), p.reported_at, freq="W-MON") + 6 * HOUR
@@ -72,7 +73,7 @@ def retrieval_evaluations(p: Params, rng: np.random.Generator, incident: bool) -
             "threshold": 0.95,
             "passed": n_correct / 50.0 >= 0.95,
             "n_recent_questions": k_new,
-            "corpus_version": step_version(eval_ts.asi8, [(t_old_corpus, "filings-v41"), (t_c, "filings-v42")], "filings-v40"),
+            "corpus_version": step_version(eval_ts.asi8, [(t_old_corpus, "filings-v41"), (t_cause, "filings-v42")], "filings-v40"),
             "index_version": step_version(eval_ts.asi8, [(t_old_index, "ann-v41")], "ann-v40"),
         }
     )
@@ -187,9 +188,17 @@ def retrieved_documents(seed: int, id0: int, cited: dict[str, np.ndarray], groun
     return pa.FixedSizeListArray.from_arrays(pa.array(docs.ravel(), type=pa.string()), k).cast(pa.list_(pa.string()))
 
 
+def _cause_ts(p: Params) -> pd.Timestamp:
+    """When the corpus update lands: at the onset, or ``lead_hours`` before it (``cause_lead``: the
+    new filings are imported, and asked about only from the onset on)."""
+    return p.onset if p.hard is None else (p.onset - p.hard.lead).floor("min")
+
+
 def _retrieval_changes(p: Params) -> tuple[dict[str, pd.Timestamp], list[Change]]:
-    """The change log (the cause at the onset and the decoys) and the times the versions move."""
+    """The change log (the cause at the onset, or before it with ``cause_lead``, and the decoys) and
+    the times the versions move."""
     t_c = p.onset
+    t_cause = _cause_ts(p)
     t_old_corpus = clip_ts(t_c - 7 * DAY + 2 * HOUR, p)
     t_old_index = t_old_corpus + 6 * HOUR
     t_prompt = clip_ts(t_c - 3 * DAY - 5 * HOUR, p)
@@ -203,14 +212,19 @@ def _retrieval_changes(p: Params) -> tuple[dict[str, pd.Timestamp], list[Change]
                "Embedding index rebuilt after the corpus sync (filings-v41).", "data-pipeline"),
         Change("chg-0103", t_prompt, "prompt_template_change", "answer-prompt", "prompt_template_version", "legal-rag-v7", "legal-rag-v8",
                "Reworded the citation-format instruction (Bluebook style, no content change).", "git"),
-        Change("chg-0104", t_c, "corpus_update", "document-store", "corpus_version", "filings-v41", "filings-v42",
+        Change("chg-0104", t_cause, "corpus_update", "document-store", "corpus_version", "filings-v41", "filings-v42",
                "Bulk import of ~14,000 new federal filings (Q4 backlog).", "data-pipeline"),
         Change("chg-0105", t_config, "config_change", "generation", "temperature", "0.2", "0.0",
                "Sampling temperature lowered to 0 for more deterministic answers.", "config-repo"),
         Change("chg-0106", t_deploy, "deploy", "web-app", None, "2026.4.2", "2026.4.3",
                "Web app release: export answers to Word.", "ci"),
     ]
-    times = dict(old_corpus=t_old_corpus, old_index=t_old_index, prompt=t_prompt, config=t_config, silent=t_silent)
+    times = dict(cause=t_cause, old_corpus=t_old_corpus, old_index=t_old_index, prompt=t_prompt, config=t_config, silent=t_silent)
+    if p.hard is not None and p.hard.logged_decoys:
+        # a logged decoy near the onset: every request logs the new prompt from its time on
+        times["decoy"] = clip_ts(t_c - pd.Timedelta(hours=p.hard.decoy_hours), p)
+        changes.append(Change("chg-0107", times["decoy"], "prompt_template_change", "answer-prompt", "prompt_template_version",
+                              "legal-rag-v8", "legal-rag-v9", "Shortened the answer-length instruction.", "git"))
     return times, changes
 
 
@@ -218,9 +232,17 @@ def _retrieval_truth(p: Params, affected: np.ndarray, t_silent: pd.Timestamp) ->
     """The generator's truth dict (see :func:`analysis.scenarios.base.ground_truth`)."""
     m = p.magnitude
     t_c = p.onset
+    hard = ""
+    if p.hard is not None and p.hard.cause_lead:
+        hard += (f" Hard option cause_lead: chg-0104 lands {p.hard.lead_hours:.1f} h before the onset; the new filings "
+                 "are asked about only from the onset on (the firm's newsletter announces them then).")
+    if p.hard is not None and p.hard.logged_decoys:
+        hard += (f" Hard option logged_decoys: chg-0107 moves prompt_template_version on every request "
+                 f"{p.hard.decoy_hours:.1f} h before the onset, with no effect.")
     return dict(
         cause="chg-0104",
         cause_type="corpus_update",
+        cause_ts=_cause_ts(p),
         onset=t_c,
         onset_window=(t_c - 24 * HOUR, t_c + 96 * HOUR),
         metric="retrieval_top1_score",
@@ -231,7 +253,8 @@ def _retrieval_truth(p: Params, affected: np.ndarray, t_silent: pd.Timestamp) ->
         ),
         affected=affected,
         failure_from=t_c,
-        decoys=("chg-0101", "chg-0102", "chg-0103", "chg-0105", "chg-0106"),
+        decoys=("chg-0101", "chg-0102", "chg-0103", "chg-0105", "chg-0106")
+        + (("chg-0107",) if p.hard is not None and p.hard.logged_decoys else ()),
         silent=({"column": "upstream_fingerprint", "from_value": "fp_3a1b88c0", "to_value": "fp_7c2d19e4", "ts": t_silent},),
         secondary=("hallucinated", "retrieval_mean_score", "confidence", "correct"),
         notes=(
@@ -246,7 +269,7 @@ def _retrieval_truth(p: Params, affected: np.ndarray, t_silent: pd.Timestamp) ->
             "onset that lags the update (chg-0105), an unrelated web deploy (chg-0106); upstream_fingerprint "
             "changes without a change event. Scenario.evaluations: the weekly citation-50 evaluation; one "
             "question a week is replaced by one about recent filings, so it fails late."
-        ),
+        ) + hard,
     )
 
 
@@ -254,7 +277,6 @@ def generate_retrieval(
     p: Params, rng: np.random.Generator, incident: bool, part: Part | None = None
 ) -> tuple[dict, list[Change], dict, pd.DataFrame]:
     """The retrieval degradation's columns, change log, truth dict and weekly evaluations; ``part``: one time slice."""
-    t_c = p.onset
     lo, hi, id0 = part_window(p, part)
     ((_, rate),) = rate_streams(p)
     ts = arrivals(rng, lo, hi, rate)
@@ -269,9 +291,10 @@ def generate_retrieval(
     users = draw_users(rng, n, "lawyer-", user_pool("retrieval", n) if part is None else part.user_pool)
     # Changes and versions
     times, changes = _retrieval_changes(p)
-    corpus = step_version(ts, [(times["old_corpus"], "filings-v41"), (t_c, "filings-v42")], "filings-v40")
+    corpus = step_version(ts, [(times["old_corpus"], "filings-v41"), (times["cause"], "filings-v42")], "filings-v40")
     index = step_version(ts, [(times["old_index"], "ann-v41")], "ann-v40")
-    prompt = step_version(ts, [(times["prompt"], "legal-rag-v8")], "legal-rag-v7")
+    prompt = step_version(ts, [(times["prompt"], "legal-rag-v8")] + ([(times["decoy"], "legal-rag-v9")] if "decoy" in times else []),
+                          "legal-rag-v7")
     temperature = np.where(ts >= times["config"].value, 0.0, 0.2)
     fingerprint = step_version(ts, [(times["silent"], "fp_7c2d19e4")], "fp_3a1b88c0")
     cols = dict(
