@@ -16,7 +16,7 @@
 
 A column the file does not name keeps its built-in rule (:data:`analysis.text.outcomes.DERIVATION_RULES`).
 Patterns are regular expressions in the subset Python, RE2 (DuckDB) and Java (Spark) read alike: no
-look-behind and no back-references.
+look-behind, no look-ahead, no atomic group and no back-reference (:func:`portable_strings` checks them).
 """
 
 from __future__ import annotations
@@ -30,23 +30,26 @@ import yaml
 from analysis.text.grounding import GroundingRule
 from analysis.text.outcomes import DERIVATION_RULES, Rule
 
-__all__ = ["load_rules", "rules_with"]
+__all__ = ["load_rules", "rules_with", "portable_strings"]
 
 _LABEL_KEYS = {"column", "name", "description", "patterns", "vetoes", "finish_reasons", "text_column", "kind"}
 _GROUNDING_KEYS = {"column", "name", "description", "patterns", "id_patterns", "text_column", "documents_column", "ids_column", "kind"}
-#: Constructs RE2 or Java would read differently from Python, or not at all.
-_NOT_PORTABLE = re.compile(r"\(\?<[=!]|\\[1-9]|\(\?P=|\(\?P<")
+#: Constructs RE2 or Java would read differently from Python, or not at all: look-behind, look-ahead, atomic
+#: groups, back-references and Python's named groups.
+_NOT_PORTABLE = re.compile(r"\(\?<[=!]|\(\?[=!>]|\\[1-9]|\(\?P=|\(\?P<")
 
 
-def _strings(value: Any, where: str) -> tuple[str, ...]:
+def portable_strings(value: Any, where: str) -> tuple[str, ...]:
+    """``value`` as a tuple of strings (``None`` is empty), each in the subset of regular expressions Python,
+    RE2 (DuckDB) and Java (Spark) read alike; errors start with ``where`` (the file, the entry and the key)."""
     if value is None:
         return ()
     if isinstance(value, str) or not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"{where}: expected a list of strings, got {value!r}")
     for v in value:
         if _NOT_PORTABLE.search(v):
-            raise ValueError(f"{where}: {v!r} uses a look-behind or a back-reference, which DuckDB (RE2) and Spark do not read "
-                             "the way Python does; rewrite it without")
+            raise ValueError(f"{where}: {v!r} uses a look-behind, a look-ahead, an atomic group or a back-reference, which "
+                             "DuckDB (RE2) and Spark do not read the way Python does; rewrite it without")
     return tuple(value)
 
 
@@ -69,11 +72,12 @@ def _rule(entry: Any, where: str) -> Rule | GroundingRule:
     try:
         if kind == "grounding":
             return GroundingRule(column=column, name=name, description=description,
-                                 patterns=_strings(entry.get("patterns"), f"{where}.patterns"),
-                                 id_patterns=_strings(entry.get("id_patterns"), f"{where}.id_patterns"), **texts)
-        return Rule(column=column, name=name, description=description, patterns=_strings(entry.get("patterns"), f"{where}.patterns"),
-                    vetoes=_strings(entry.get("vetoes"), f"{where}.vetoes"),
-                    finish_reasons=_strings(entry.get("finish_reasons"), f"{where}.finish_reasons"), **texts)
+                                 patterns=portable_strings(entry.get("patterns"), f"{where}.patterns"),
+                                 id_patterns=portable_strings(entry.get("id_patterns"), f"{where}.id_patterns"), **texts)
+        return Rule(column=column, name=name, description=description,
+                    patterns=portable_strings(entry.get("patterns"), f"{where}.patterns"),
+                    vetoes=portable_strings(entry.get("vetoes"), f"{where}.vetoes"),
+                    finish_reasons=portable_strings(entry.get("finish_reasons"), f"{where}.finish_reasons"), **texts)
     except ValueError as exc:
         if str(exc).startswith(where):
             raise
