@@ -16,12 +16,13 @@ import pandas as pd
 from analysis._version import __version__
 from analysis.engine import Engine, Profile, open_engine
 from analysis.investigation.pipeline import investigate as run_steps
-from analysis.investigation.context import metric_candidates
+from analysis.investigation.context import FromText, metric_candidates
 from analysis.params import InvestigationParams
 from analysis.prevention import monitors as mon
 from analysis.report.postmortem import Postmortem
 from analysis.text import outcomes as labels
 from analysis.text.rules import rules_with
+from analysis.text.segments import derive_segments
 
 __all__ = ["investigate"]
 
@@ -111,8 +112,9 @@ def investigate(events: Any, changes: pd.DataFrame | None = None, params: Invest
                       max_result_rows=params.max_result_rows) if owned else events
     try:
         derived, rules, quality = _derive_labels(eng, params)
-        inv = run_steps(eng, changes, params, derived=derived, label_rules=rules, label_quality=quality, evaluations=evaluations,
-                        inputs=inputs)
+        segs = derive_segments(eng, topics=params.topics, taxonomy_path=params.taxonomy_path, seed=params.seed)
+        text = FromText(derived=tuple(derived), label_rules=rules, label_quality=quality, segments=segs.report())
+        inv = run_steps(eng, changes, params, text=text, evaluations=evaluations, inputs=inputs)
         monitors = mon.design_monitors(eng, inv, title=params.title or "", kit_version=__version__)
     finally:
         if owned:

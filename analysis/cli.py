@@ -321,6 +321,8 @@ _CLI_FLAGS = {
     "`assume_tz`": "--assume-tz",
     "`mapping_path`": "--mapping",
     "`rules_path`": "--rules",
+    "`taxonomy_path`": "--taxonomy",
+    "`topics`": "--topics",
     "`evaluations_path`": "--evaluations",
     "`out_dir`": "--out",
     "`pattern`": "--pattern",

@@ -44,6 +44,9 @@ __all__ = [
 PATTERNS = ("auto", "retrieval", "refusal", "escalation")
 #: The engines that read the events.
 ENGINES = ("duckdb", "spark")
+#: When the investigation reads topics from the input text: ``auto`` when the events carry none of
+#: the canonical segment columns, ``on`` always, ``off`` never.
+TOPICS = ("auto", "on", "off")
 DEFAULT_MEMORY_LIMIT = "1GB"
 
 #: Tolerated excess failure rate above the segment's own baseline, per risk tier (the sample scan of
@@ -218,6 +221,13 @@ def _check_out_dir(value: Any, _: Mapping[str, Any]) -> Path:
     return resolve_output_dir(str(value).strip())
 
 
+def _check_topics(value: Any, _: Mapping[str, Any]) -> str:
+    v = "auto" if _blank(value) else str(value).strip().lower()
+    if v not in TOPICS:
+        raise ParameterError(f"`topics` must be one of {', '.join(TOPICS)}, got {value!r}")
+    return v
+
+
 def _check_engine(value: Any, _: Mapping[str, Any]) -> str:
     v = str(value).strip()
     if v not in ENGINES:
@@ -300,6 +310,11 @@ PARAMETERS: tuple[Param, ...] = (
     Param("rules_path", str,
           "rules (YAML) that derive missing labels and grounding from the text, in place of the built-in ones per column; empty: the built-in rules",
           _path_check("rules_path", "", required=False), flag="--rules", metavar="FILE"),
+    Param("taxonomy_path", str,
+          "taxonomy (YAML: tier -> phrases, patterns or topics) that assigns risk tiers from the text when the events carry none; empty: none",
+          _path_check("taxonomy_path", "", required=False), flag="--taxonomy", metavar="FILE"),
+    Param("topics", str, "read topics from the input text as a segment: auto (when the events carry no segment column), on or off",
+          _check_topics, "auto", flag="--topics", choices=TOPICS),
     Param("evaluations_path", str,
           "offline evaluation history (CSV, JSONL or Parquet with ts and passed); empty: simulate a weekly evaluation",
           _path_check("evaluations_path", "", required=False), flag="--evaluations", metavar="FILE"),
@@ -347,7 +362,7 @@ def arguments_to_raw(args: argparse.Namespace) -> dict[str, Any]:
     user's working directory, not the notebook's)."""
     raw = {p.name: getattr(args, p.name) for p in PARAMETERS if p.flag is not None}
     raw["segment_by"] = ",".join(raw["segment_by"])
-    for name in ("events_path", "changes_path", "mapping_path", "rules_path", "evaluations_path", "out_dir"):
+    for name in ("events_path", "changes_path", "mapping_path", "rules_path", "taxonomy_path", "evaluations_path", "out_dir"):
         raw[name] = str(Path(raw[name]).expanduser().resolve()) if raw[name] else ""
     return raw
 
@@ -405,7 +420,7 @@ class Parameters(Mapping[str, Any]):
         return InvestigationParams(pattern=v["pattern"], metric=v["metric"], segment_by=v["segment_by"], window=v["window"],
                                    reported_at=v["reported_at"], seed=v["seed"], engine=v["engine"],
                                    memory_limit=v["memory_limit"], spark_master=v["spark_master"], progress=False,
-                                   rules_path=v["rules_path"])
+                                   rules_path=v["rules_path"], taxonomy_path=v["taxonomy_path"], topics=v["topics"])
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in self._values.items())
@@ -621,6 +636,12 @@ class InvestigationParams:
     rules_path
         A YAML file of derivation rules replacing the built-in ones for the columns it names
         (:mod:`analysis.text.rules`); ``None``: the built-in rules.
+    taxonomy_path
+        A YAML taxonomy (:mod:`analysis.text.taxonomy`) that assigns risk tiers from the text when
+        the events carry none; ``None``: no tiers from text.
+    topics
+        ``auto`` (topics from the input text when the events carry no canonical segment column),
+        ``on`` or ``off`` (:mod:`analysis.text.topics`).
     """
 
     pattern: str = "auto"
@@ -642,6 +663,8 @@ class InvestigationParams:
     progress: bool = True
     workdir: Path | None = None
     rules_path: Path | None = None
+    taxonomy_path: Path | None = None
+    topics: str = "auto"
 
     @classmethod
     def build(cls, **values: Any) -> InvestigationParams:
@@ -669,6 +692,8 @@ class InvestigationParams:
             max_result_rows=None if v["max_result_rows"] is None else int(v["max_result_rows"]), progress=bool(v["progress"]),
             workdir=None if v["workdir"] is None else Path(v["workdir"]),
             rules_path=_path_check("rules_path", "", required=False)(v["rules_path"], raw),
+            taxonomy_path=_path_check("taxonomy_path", "", required=False)(v["taxonomy_path"], raw),
+            topics=_check_topics(v["topics"], raw),
         )
         return cls(**out)
 

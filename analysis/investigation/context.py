@@ -7,7 +7,7 @@ metrics to scan and the risk tiers, and returns the :class:`Context` the other s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import pandas as pd
 
@@ -18,7 +18,7 @@ from analysis.investigation.changes import empty_changes
 from analysis.investigation.backtest import DEFAULT_THRESHOLDS
 from analysis.params import DEFAULT_RISK_THRESHOLDS, DEFAULT_TIER, PATTERN_RISK_THRESHOLDS, InvestigationParams, check_risk_thresholds
 
-__all__ = ["PATTERN_DEFAULTS", "AUTO_METRICS", "SIDE_METRICS", "Context", "Failure", "open_context", "metric_candidates",
+__all__ = ["FromText", "PATTERN_DEFAULTS", "AUTO_METRICS", "SIDE_METRICS", "Context", "Failure", "open_context", "metric_candidates",
            "kind_of", "failure_flag"]
 
 #: Per pattern: the metric (and its fallbacks), the way it goes wrong, the default window, and the
@@ -34,6 +34,18 @@ PATTERN_DEFAULTS: dict[str, dict[str, Any]] = {
 AUTO_METRICS = ("refused", "escalated", "hallucinated", "ungrounded_citation", "correct", "retrieval_top1_score", "quality_score")
 #: Signals aggregated beside the outcomes (Q1 compares them; the error-by-confidence split reads one).
 SIDE_METRICS = ("confidence", "retrieval_mean_score", "latency_ms")
+
+
+@dataclass(frozen=True)
+class FromText:
+    """What was read from the text before the steps: the outcome labels derived (their rules'
+    descriptions, and each rule measured on the rows that carry its label) and the segments
+    (:meth:`analysis.text.segments.TextSegments.report`)."""
+
+    derived: tuple[str, ...] = ()
+    label_rules: Mapping[str, Any] = field(default_factory=dict)
+    label_quality: Mapping[str, Any] = field(default_factory=dict)
+    segments: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,7 @@ class Context:
     derived: tuple[str, ...] = ()
     label_rules: Mapping[str, Any] = field(default_factory=dict)
     label_quality: Mapping[str, Any] = field(default_factory=dict)
+    text_segments: Mapping[str, Any] = field(default_factory=dict)
     evaluations: pd.DataFrame | None = None
     inputs: Mapping[str, Any] = field(default_factory=dict)
     _failures: dict[tuple[str, str, str], Failure] = field(default_factory=dict, repr=False)
@@ -120,12 +133,11 @@ def failure_flag(eng: Engine, metric: str, kind: str, alternative: str) -> Failu
     return Failure(f"{x} {op} {q!r}", f"{metric} beyond its overall 5% tail ({q:.4g})")
 
 
-def open_context(eng: Engine, changes: pd.DataFrame | None, params: InvestigationParams, *, derived: Sequence[str] = (),
-                 label_rules: Mapping[str, Any] | None = None, label_quality: Mapping[str, Any] | None = None,
-                 evaluations: pd.DataFrame | None = None,
-                 inputs: Mapping[str, Any] | None = None) -> Context:
+def open_context(eng: Engine, changes: pd.DataFrame | None, params: InvestigationParams, *, text: FromText | None = None,
+                 evaluations: pd.DataFrame | None = None, inputs: Mapping[str, Any] | None = None) -> Context:
     """Profile the events and resolve what the parameters leave open (the report time, the metrics
     present, the risk tiers); the errors here are about the data, the parameters are already checked."""
+    text = text or FromText()
     prof = eng.profile()
     if prof.rows == 0:
         raise ValueError("`events` is empty: nothing to investigate")
@@ -151,6 +163,7 @@ def open_context(eng: Engine, changes: pd.DataFrame | None, params: Investigatio
     risk_thr = check_risk_thresholds(thr)
     ch = empty_changes() if changes is None or not len(changes) else changes.sort_values("ts", kind="stable").reset_index(drop=True)
     return Context(eng=eng, params=params, prof=prof, changes=ch, reported_at=rep, metrics=metrics, risk_thresholds=risk_thr,
-                   default_tier=DEFAULT_TIER if DEFAULT_TIER in risk_thr else sorted(risk_thr)[0], derived=tuple(derived),
-                   label_rules=dict(label_rules or {}), label_quality=dict(label_quality or {}), evaluations=evaluations,
+                   default_tier=DEFAULT_TIER if DEFAULT_TIER in risk_thr else sorted(risk_thr)[0], derived=tuple(text.derived),
+                   label_rules=dict(text.label_rules), label_quality=dict(text.label_quality),
+                   text_segments=dict(text.segments), evaluations=evaluations,
                    inputs=dict(inputs or {}))

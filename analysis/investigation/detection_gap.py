@@ -41,7 +41,7 @@ def detection_gap(ctx: Context, aggs: Aggregates, found: OnsetFinding, changed: 
                                       window=aggs.window)
     design = backtest.MonitorDesign(
         thresholds=ctx.params.thresholds, seed=ctx.params.seed,
-        drift_columns=[c for c in ("query_category", "traffic_source", "confidence") if prof.present(c)],
+        drift_columns=[c for c in ("query_category", "traffic_source", "topic", "confidence") if prof.present(c)],
     )
     q4 = backtest.replay_monitors(watched, periods, events=eng, where=ctx.upto, design=design, evaluations=ctx.evaluations)
     return q4 if incident else backtest.with_reported_at(q4, rep)

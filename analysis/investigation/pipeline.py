@@ -7,14 +7,14 @@ function of its own module and returns a typed result; only the engine reads the
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import pandas as pd
 from tqdm.auto import tqdm
 
 from analysis.engine import Engine
 from analysis.investigation.aggregate import aggregate
-from analysis.investigation.context import open_context
+from analysis.investigation.context import FromText, open_context
 from analysis.investigation.detection_gap import detection_gap
 from analysis.investigation.onset_scan import find_onset
 from analysis.investigation.output_gap import output_gap
@@ -29,8 +29,7 @@ __all__ = ["investigate", "STEPS"]
 STEPS = ("context", "aggregate", "onset", "what changed", "output", "scope", "detection gap", "report")
 
 
-def investigate(eng: Engine, changes: pd.DataFrame | None, params: InvestigationParams, *, derived: Sequence[str] = (),
-                label_rules: Mapping[str, Any] | None = None, label_quality: Mapping[str, Any] | None = None,
+def investigate(eng: Engine, changes: pd.DataFrame | None, params: InvestigationParams, *, text: FromText | None = None,
                 evaluations: pd.DataFrame | None = None, inputs: Mapping[str, Any] | None = None) -> Investigation:
     """Investigate the events of an open engine against a change log.
 
@@ -42,9 +41,9 @@ def investigate(eng: Engine, changes: pd.DataFrame | None, params: Investigation
         The canonical ``changes`` table (may be ``None`` or empty).
     params
         The checked parameters (:meth:`analysis.params.InvestigationParams.build`).
-    derived, label_rules, label_quality
-        The outcome labels derived from text, their rules, and each rule measured on the rows that
-        carry its label (for the report).
+    text
+        What was read from the text: the derived labels, their rules and measured quality, and the
+        segments (:class:`analysis.investigation.context.FromText`).
     evaluations
         An offline evaluation history, replayed as the ``weekly_evaluation`` monitor.
     inputs
@@ -56,8 +55,7 @@ def investigate(eng: Engine, changes: pd.DataFrame | None, params: Investigation
         bar.set_postfix_str(name)
         bar.update(1)
 
-    ctx = open_context(eng, changes, params, derived=derived, label_rules=label_rules, label_quality=label_quality,
-                       evaluations=evaluations, inputs=inputs)
+    ctx = open_context(eng, changes, params, text=text, evaluations=evaluations, inputs=inputs)
     done("context")
     aggs = aggregate(ctx)
     done("aggregate")

@@ -30,7 +30,7 @@ __all__ = ["IncidentSignal", "ScoringOptions", "AFTER_ONSET_FACTOR", "CANDIDATE_
 #: Rows per period the candidates' mix-drift evidence tests at most (a bounded md5-keyed sample).
 DRIFT_SAMPLE = 20_000
 #: Columns whose drift the candidates' mix evidence looks at.
-DRIFT_COLUMNS = ("query_category", "traffic_source", "risk_category", "framing", "confidence")
+DRIFT_COLUMNS = ("query_category", "traffic_source", "risk_category", "framing", "topic", "confidence")
 RETRIEVAL_METRICS = frozenset({"retrieval_top1_score", "retrieval_mean_score", "hallucinated", "ungrounded_citation", "correct", "quality_score"})
 
 CANDIDATE_COLUMNS = (

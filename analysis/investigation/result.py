@@ -62,6 +62,7 @@ class Investigation:
     generated_at: pd.Timestamp | None = None
     label_rules: dict[str, Any] = field(default_factory=dict)
     label_quality: dict[str, Any] = field(default_factory=dict)
+    text_segments: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     data_quality: list[dq.DataQualityFact] = field(default_factory=list)
     monitors: dict[str, Any] | None = None
@@ -134,7 +135,7 @@ def assemble(ctx: Context, aggs: Aggregates, found: OnsetFinding, changed: WhatC
         drift_scans={k.split(":", 1)[1]: r.chart for k, r in q4.runs.items() if r.kind == "drift"},
         segment_series=_segment_series(aggs, found), derived_metrics=list(ctx.derived), durations=durs, onset_result=onset,
         onset_scan=found.scan, generated_at=pd.Timestamp.now(tz="UTC").floor("s"), label_rules=dict(ctx.label_rules),
-        label_quality=dict(ctx.label_quality),
+        label_quality=dict(ctx.label_quality), text_segments=dict(ctx.text_segments),
         notes=list(scoped.notes), data_quality=aggs.facts, failure=ctx.failure(onset.metric, onset.kind, onset.alternative).sql,
         window=aggs.window,
     )

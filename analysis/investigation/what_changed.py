@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from analysis.engine import Engine, Where
-from analysis.investigation.changes import infer_changes
+from analysis.investigation.changes import empty_changes, infer_changes
 from analysis.stats.decomposition import Decomposition, decompose
 from analysis.investigation.ranking import DRIFT_COLUMNS, IncidentSignal, Q2Result, ScoringOptions, score_candidates, separation
 from analysis.investigation.aggregate import Aggregates
@@ -20,6 +20,7 @@ from analysis.investigation.onset_scan import OnsetFinding, location_series
 from analysis.investigation.segments import MAX_SEGMENT_VALUES
 from analysis.schema import VERSION_COLUMNS
 from analysis.stats import drift as drift_mod
+from analysis.text.topics import topic_shifts
 
 __all__ = ["WhatChanged", "what_changed", "DRIFT_TABLE_SAMPLE", "decompositions", "baseline_period"]
 
@@ -98,12 +99,51 @@ def _drift_table(eng: Engine, base_period: tuple[pd.Timestamp, pd.Timestamp], in
     return drift_mod.drift_table(ref, now, cols, alpha=alpha, seed=seed, max_sample=DRIFT_TABLE_SAMPLE)
 
 
+#: A logged traffic change and a topic's rise are the same event when this close.
+TOPIC_MATCH = pd.Timedelta(hours=24)
+
+
+def traffic_from_topics(ctx: Context, logged: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Traffic shifts read from the topics (:func:`analysis.text.topics.topic_shifts`), when the
+    topics were read from the text: a logged traffic change whose own column the events lack is
+    tied to the topic that rose within :data:`TOPIC_MATCH` of it (its evidence is then read on that
+    topic); a rise no logged change explains becomes an inferred ``traffic_source_change``."""
+    if "topic" not in (ctx.text_segments.get("derived_columns") or []):
+        return logged, empty_changes()
+    shifts = topic_shifts(ctx.eng, where=ctx.upto, alpha=ctx.params.alpha)
+    firsts = shifts.drop_duplicates("topic", keep="first") if len(shifts) else shifts
+    out, used = logged.copy(), set()
+    for i, r in out.iterrows():
+        attr = r.get("attribute")
+        if r.get("change_type") != "traffic_source_change" or (isinstance(attr, str) and ctx.eng.has(attr)) or not len(shifts):
+            continue
+        near = shifts[(shifts["ts"] - r["ts"]).abs() <= TOPIC_MATCH]
+        if not len(near):
+            continue
+        best = near.sort_values("loglik_ratio", ascending=False, kind="stable").iloc[0]
+        out.loc[i, ["attribute", "to_value"]] = ["topic", str(best["topic"])]
+        out.loc[i, "description"] = (f"{r.get('description') or ''} [read on the topic {best['topic']!r}, whose share rose from "
+                                     f"{best['share_before']:.1%} to {best['share_after']:.1%} at {best['ts']:%Y-%m-%d %H:%M}Z]").strip()
+        used.update(near["topic"].astype(str))
+    rows = [{"change_id": f"inferred:topic:{s['topic']}", "ts": s["ts"], "change_type": "traffic_source_change", "component": "topic",
+             "attribute": "topic", "from_value": None, "to_value": str(s["topic"]),
+             "description": f"the topic {s['topic']!r} rose from {s['share_before']:.1%} to {s['share_after']:.1%} of requests "
+                            "(read from the text) without a change event", "source": "inferred from the text"}
+            for s in firsts.to_dict("records") if str(s["topic"]) not in used]
+    inferred = pd.DataFrame(rows) if rows else empty_changes()
+    if rows:
+        inferred["ts"] = pd.to_datetime(inferred["ts"], utc=True).astype("datetime64[ns, UTC]")
+    return out, inferred
+
+
 def what_changed(ctx: Context, aggs: Aggregates, found: OnsetFinding) -> WhatChanged:
     """Rank every logged change before the report and every change inferred from the logs on the
     evidence that it moved the metric; then the baseline period and the drift table."""
     eng, ch, rep, onset = ctx.eng, ctx.changes, ctx.reported_at, found.onset
     before_rep = ch[ch["ts"] < rep] if len(ch) else ch
     inferred = infer_changes(eng, ch, where=ctx.upto)
+    before_rep, from_topics = traffic_from_topics(ctx, before_rep)
+    inferred = pd.concat([inferred, from_topics], ignore_index=True) if len(from_topics) else inferred
     cands = pd.concat([before_rep, inferred], ignore_index=True) if len(inferred) else before_rep.copy()
     decomps = decompositions(eng, aggs.segment_columns, onset.metric, onset.kind, (aggs.t0, found.pre_end), found.current)
     signal = IncidentSignal(

@@ -206,6 +206,7 @@ def run_investigation(
         out_dir=str(out_dir),
         mapping_path=str(p.mapping_path) if p.mapping_path is not None else "",
         rules_path=str(p.rules_path) if p.rules_path is not None else "",
+        taxonomy_path=str(p.taxonomy_path) if p.taxonomy_path is not None else "",
         evaluations_path=str(p.evaluations_path) if p.evaluations_path is not None else "",
     )
     executed = out_dir / nb_path.name

@@ -75,6 +75,7 @@ class Postmortem(Investigation):
             "derived_metrics": list(self.derived_metrics),
             "label_rules": self.label_rules,
             "label_quality": self.label_quality,
+            "text_segments": self.text_segments,
             "onset": self.onset,
             "q1_output": {
                 "findings": _findings(q1, self.derived_metrics),
