@@ -220,7 +220,7 @@ def test_evaluate_rule_on_a_hand_labelled_sample():
         "I can't help with that.",
         None,
         "I cannot recommend a dose; here is the usual one anyway: 500 mg.",
-        "This needs a clinician, not a chatbot.",
+        "Please don't wait with this.",
         "Rest and fluids.",
         "I can't stress enough how important rest is.",
         "I can't help with that.",
@@ -242,15 +242,15 @@ def test_evaluate_rule_on_a_hand_labelled_sample():
 @pytest.mark.parametrize(
     "pattern, column, soft_start",
     [
-        ("refusal", "refused", "This needs a clinician, not a chatbot."),
+        ("refusal", "refused", "That could be serious."),
         ("escalation", "escalated", "One of my colleagues will pick this up shortly."),
     ],
 )
 def test_rules_on_the_scenarios_labelled_text(pattern, column, soft_start):
     """The generators word their refusals and hand-offs as assistants do: the rules read most of
-    them, miss those without a first-person decline or hand-off phrase (the soft redirects among
-    them) and, for the refusal case, flag the few answers that open with a hedge ("I can't
-    diagnose anything over chat, so ..."). The counts are checked against plain pandas."""
+    them and miss those without a decline, a deferral to a professional or a hand-off phrase (the
+    soft redirects among them: "That could be serious. If this is happening right now, call
+    911"). The counts are checked against plain pandas."""
     ev = generate(pattern, seed=11, scale=0.3).events
     r = evaluate_rule(ev, column, max_examples=len(ev))
     lab = ev[ev[column].notna()]

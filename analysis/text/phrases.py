@@ -68,6 +68,11 @@ _DECLINED_PASSIVE = (
     r"applied|answered|discussed|authori[sz]ed|amended|modified|extended|unblocked|unlocked|booked)"
 )
 
+#: Who a question is deferred to: a professional (a recipient of a handoff, or another profession).
+_PROFESSIONAL = (r"(?:nurses?|pharmacists?|doctors?|dr|gp|clinicians?|physicians?|midwife|midwives|therapists?|dentists?|"
+                 r"professionals?|specialists?|advis[eo]rs?|counsell?ors?|solicitors?|lawyers?|attorneys?|accountants?|"
+                 r"managers?|team|care team|consultants?|experts?|vets?|veterinarians?|psychiatrists?|psychologists?)")
+
 _REFUSAL_PATTERNS: dict[str, tuple[str, ...]] = {
     "first-person decline (English)": (
         rf"\bI\s*{_DECLINE_MODAL}\s+(?:\w+\s+)?{_DECLINE_VERB}\b",
@@ -96,6 +101,20 @@ _REFUSAL_PATTERNS: dict[str, tuple[str, ...]] = {
         rf"^[\s#*>_-]*(?:(?:sorry|unfortunately|apologies|regrettably)[\s,:;-]+(?:but\s+)?)?(?:unable|not able|not allowed|"
         rf"not permitted|can{_A}?t|cannot)\s+(?:to\s+)?(?:\w+\s+)?{_DECLINE_VERB}\b",
         rf"\b(?:can(?:not|{_A}?t| not)|could(?:n{_A}?t| not)|won{_A}?t|will not)\s+be\s+(?:\w+\s+)?{_DECLINED_PASSIVE}\b",
+    ),
+    "deferral to a professional (English)": (
+        # "That's a question for your doctor or pharmacist", "a decision for your midwife", "one for a tax professional"
+        rf"\b(?:(?:a|the)\s+(?:question|decision|conversation|matter|call)|(?:that|this|it)(?:{_A}s|\s+is)\s+(?:really\s+)?one)\s+for\s+"
+        rf"(?:a|an|your|the)\s+(?:[\w-]+\s+){{0,3}}?{_PROFESSIONAL}\b",
+        # "best handled by your diabetes care team", "best discussed with your manager"
+        rf"\b(?:best|better)\s+(?:handled|answered|discussed|addressed|judged|assessed|asked)\s+(?:by|with|of)\s+(?:a|an|your|the)\s+"
+        rf"(?:[\w-]+\s+){{0,3}}?{_PROFESSIONAL}\b",
+        # "something your doctor should answer", "something only a medical professional should judge"
+        rf"\bsomething\s+(?:only\s+)?(?:a|an|your)\s+(?:[\w-]+\s+){{0,2}}?{_PROFESSIONAL}\s+(?:should|can|could|must|needs? to)\s+"
+        r"(?:answer|judge|decide|assess|advise|weigh|look at|check|help(?: you)?(?: with)?)\b",
+        r"\bbeyond what I\s+(?:should|can|am able to|may)\b",
+        r"\bnot (?:for )?an?\s+(?:chatbot|bot|AI|virtual assistant|chat assistant)\b",
+        rf"^[\s#*>_-]*(?:this|that)(?: one)?\s+needs\s+(?:a|an)\s+(?:qualified\s+|licensed\s+|registered\s+)?(?:[\w-]+\s+)?{_PROFESSIONAL}\b",
     ),
     "French": (
         r"\b(?:je|nous) ne (?:peux|pouvons|pourrai|pourrons)(?: malheureusement| h[eéÉ]las)? pas\b",
@@ -164,6 +183,8 @@ _REFUSAL_VETOES: dict[str, tuple[str, ...]] = {
         # a decline of certainty, then the likely answer ("I can't confirm it from a photo, but it usually ...")
         rf"\b(?:can(?:not|{_A}?t| not)|unable to|not able to)\b[^.!?]*\bbut\b[^.!?]*\b(?:usually|typically|generally|normally|"
         r"most likely|likely|probably|often|in most cases|tends? to|sounds? like|looks? like|based on)\b",
+        # a disclaimer, then general information ("I can't give personal medical advice, but in general: ...")
+        r"\b(?:but|so)\b[^.!?]*\b(?:in general|generally speaking|general information|as a general rule|general guidance)\b",
         r",\s*though\b",  # a side request declined after the main one is done
         rf"\b(?:do not|don{_A}?t) share (?:that|this|your|the) (?:view|opinion|concern|perspective|sentiment|belief)",
     ),
