@@ -67,3 +67,42 @@ def test_errors_name_the_file_the_rule_and_the_key(tmp_path, text, message):
 def test_a_missing_file_is_named(tmp_path):
     with pytest.raises(ValueError, match="rules file not found"):
         load_rules(tmp_path / "nope.yaml")
+
+
+def test_a_rule_that_extends_the_built_in_one_adds_to_it(tmp_path):
+    from analysis.text.outcomes import REFUSAL_RULE
+
+    p = _write(tmp_path, """
+rules:
+  - column: refused
+    extends: built-in
+    name: triage-redirects
+    description: an answer opening with an emergency redirect
+    patterns: ["^(?:please\\\\s+)?call\\\\s+(?:911|an ambulance)"]
+    vetoes: ["\\\\bif it gets worse\\\\b"]
+""")
+    (rule,) = load_rules(p)
+    assert rule.patterns == REFUSAL_RULE.patterns + ("^(?:please\\s+)?call\\s+(?:911|an ambulance)",)
+    assert rule.vetoes[-1] == "\\bif it gets worse\\b" and rule.name == "refusal-phrases+triage-redirects"
+    # the built-in reading is kept, the team's is added (hand-decided texts)
+    assert rule.matches_text("I can't help with that.") and REFUSAL_RULE.matches_text("I can't help with that.")
+    assert rule.matches_text("Call an ambulance now, and don't wait.") and not REFUSAL_RULE.matches_text("Call an ambulance now, and don't wait.")
+    assert not rule.matches_text("Rest. Call 911 if it gets worse.")
+    merged = {r.column: r for r in rules_with(p)}
+    assert merged["refused"] == rule and merged["escalated"] == ESCALATION_RULE
+
+
+@pytest.mark.parametrize("extends, column, message", [
+    ("yes", "refused", "the only value is 'built-in'"),
+    ("built-in", "my_label", "no built-in label rule for column 'my_label'"),
+])
+def test_extends_errors_name_the_rule(tmp_path, extends, column, message):
+    p = _write(tmp_path, f"""
+rules:
+  - column: {column}
+    extends: {extends}
+    patterns: ["x"]
+""")
+    with pytest.raises(ValueError, match=message) as e:
+        load_rules(p)
+    assert str(p) in str(e.value) and "rules[0].extends" in str(e.value)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from analysis.engine import Engine, Metric, Where
 from analysis.engine.query import quote_literal
+from analysis.investigation.signature_scan import failure_signatures
 from analysis.investigation.ranking import Q2Result
 from analysis.investigation.drill_down import drill_down
 from analysis.investigation.findings import period_totals
@@ -201,5 +202,6 @@ def sample_scan(ctx: Context, aggs: Aggregates, found: OnsetFinding, changed: Wh
         q2 = dataclasses.replace(q2, candidates=ranked, separation=None)
     q3 = Q3Result(verdict=verdict, reason=reason, segments=scan, affected_events=affected.head, affected_share=affected.share,
                         failure_definition=failure.definition, risk_thresholds=ctx.risk_thresholds, period=cur,
-                        alpha=ctx.params.alpha, affected_total=affected.n, affected_file=affected.path, mix_shift=shift)
+                        alpha=ctx.params.alpha, affected_total=affected.n, affected_file=affected.path, mix_shift=shift,
+                        signatures=failure_signatures(ctx, found, base, failure.sql))
     return ScopeFinding(q3=q3, q2=q2, notes=list(notes))

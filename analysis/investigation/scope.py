@@ -366,6 +366,7 @@ class Q3Result:
     affected_total: int | None = None
     affected_file: str | None = None
     mix_shift: dict[str, Any] | None = None
+    signatures: Any = None
 
     @property
     def n_affected(self) -> int:

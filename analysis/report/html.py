@@ -306,7 +306,34 @@ def show_findings(pm: Any, *, redact: bool = True, max_rows: int = 15) -> HtmlBl
             redact=False,
         ),
         show_table(order, redact=redact, max_rows=max_rows, columns=cols),
+        *_signature_parts(pm, "outputs", redact),
     )
+
+
+def _signature_parts(pm: Any, side: str, redact: bool) -> list[Any]:
+    """The failure signatures of one side (Q3: what the failing requests ask; Q1: what their answers
+    say), as a table and three examples each, baseline against failure."""
+    sig = getattr(pm.q3, "signatures", None) if pm.q3 is not None else None
+    table = None if sig is None else (sig.inputs if side == "inputs" else sig.outputs)
+    if table is None or not len(table):
+        return []
+    what = "the failing requests ask" if side == "inputs" else "the failing answers say"
+    cols = ["phrase", "n_fail", "share_fail", "share_base", "z", "q"]
+    if side == "inputs":
+        cols += ["slice_rate_baseline", "slice_rate_current", "slice_p_holm"]
+    parts: list[Any] = [_para(f"Failure signatures: what {what}, against the baseline of {sig.segment} ({sig.n_fail} failing and "
+                              f"{sig.n_base} baseline requests sampled; log-odds ratio with an informative Dirichlet prior, "
+                              "Benjamini-Hochberg q).", redact=redact),
+                        show_table(table, redact=redact, max_rows=10, columns=[c for c in cols if c in table.columns])]
+    key = "input" if side == "inputs" else "output"
+    rows = []
+    for phrase in table["phrase"].head(3):
+        ex = sig.examples.get(f"{key}:{phrase}", {})
+        for group in ("failure", "baseline"):
+            rows += [{"phrase": phrase, "group": group, "text": t} for t in ex.get(group, [])]
+    if rows:
+        parts.append(show_table(pd.DataFrame(rows), redact=redact, max_rows=len(rows)))
+    return parts
 
 
 def show_error_confidence(pm: Any, *, redact: bool = True) -> HtmlBlock:
@@ -376,6 +403,7 @@ def show_scope(pm: Any, *, redact: bool = True, max_rows: int = 15) -> HtmlBlock
               f"({_fmt_pct(q3.affected_share)} of requests in the window). Risk-tier tolerances: {thresholds or '-'}.",
               redact=redact),
         show_table(seg, redact=redact, max_rows=max_rows, columns=cols),
+        *_signature_parts(pm, "inputs", redact),
     )
 
 

@@ -194,6 +194,36 @@ def _question_1(pm: Any, d: Mapping[str, Any], redact: bool) -> list[str]:
         L.append(f"Errors by confidence ({md_text(ec.get('error_definition'))}): **{ec['interpretation']}** "
                  f"(high-confidence share {_fmt_pct(ec.get('high_confidence_share'))}, low-confidence share {_fmt_pct(ec.get('low_confidence_share'))}).\n")
         L.append(_md_table(ec.get("bands", []), ["band", "n", "errors", "error_rate", "share_of_errors"], redact=redact))
+    sig = (d.get("q3_scope") or {}).get("signatures")
+    L += _signatures(sig, "outputs", redact)
+    ls = (sig or {}).get("output_length")
+    if ls:
+        L.append(f"Answer length, failing against baseline: median {_fmt(ls.get('median_fail'))} against {_fmt(ls.get('median_base'))} "
+                 f"characters (Mann-Whitney p {_fmt(ls.get('p'))}, Kolmogorov-Smirnov p {_fmt(ls.get('ks_p'))}).\n")
+    return L
+
+
+def _signatures(sig: Mapping[str, Any] | None, side: str, redact: bool) -> list[str]:
+    """The failure signatures of one side (``inputs`` for Q3, ``outputs`` for Q1), with examples."""
+    rows = (sig or {}).get(side) or []
+    if not rows:
+        return []
+    what = "the failing requests ask" if side == "inputs" else "the failing answers say"
+    L = [f"**Failure signatures** (what {what}, against the baseline of {md_text(sig.get('segment'), redact=redact)}; "
+         f"{sig.get('n_failing_sampled')} failing and {sig.get('n_baseline_sampled')} baseline requests sampled; log-odds "
+         "ratio with an informative Dirichlet prior, Benjamini-Hochberg q):\n"]
+    cols = ["phrase", "n_fail", "share_fail", "share_base", "z", "q"]
+    if side == "inputs":
+        cols += ["slice_rate_baseline", "slice_rate_current", "slice_p_holm"]
+    L.append(_md_table(rows, cols, redact=redact, max_rows=10))
+    for r in rows[:3]:
+        ex = r.get("examples") or {}
+        if ex.get("failure") or ex.get("baseline"):
+            L.append(f"- `{md_text(r['phrase'], redact=redact)}`: failing "
+                     + "; ".join(f"\"{md_text(x, redact=redact, max_len=160)}\"" for x in ex.get("failure", []))
+                     + (" -- baseline " + "; ".join(f"\"{md_text(x, redact=redact, max_len=160)}\"" for x in ex["baseline"])
+                        if ex.get("baseline") else " -- no baseline request holds it"))
+    L.append("")
     return L
 
 
@@ -231,6 +261,7 @@ def _question_3(pm: Any, d: Mapping[str, Any], redact: bool) -> list[str]:
                  + ", ".join(f"{md_text(k)} {_fmt_pct(v)}" for k, v in (q3.get('risk_thresholds') or {}).items()) + ".\n")
         segs = [s for s in q3["segments"] if s.get("status") != "ok"] or q3["segments"][:10]
         L.append(_md_table(segs, ["segment", "tier", "baseline_rate", "current_rate", "ci_low", "ci_high", "p_adjusted", "status"], redact=redact))
+        L += _signatures(q3.get("signatures"), "inputs", redact)
     if len(pm.affected_events):
         n_aff = pm.q3.n_affected
         L.append(f"Affected events ({'first 20 of ' if n_aff > 20 else ''}{n_aff}; all in affected_events.csv):\n")

@@ -233,6 +233,7 @@ def _q3_dict(q3: Any, txt: Callable[[Any], Any]) -> dict[str, Any]:
         "period": {"start": q3.period[0], "end": q3.period[1]},
         "alpha": q3.alpha,
         "mix_shift": None if q3.mix_shift is None else {k: txt(v) if isinstance(v, str) else v for k, v in q3.mix_shift.items()},
+        "signatures": None if getattr(q3, "signatures", None) is None else q3.signatures.to_dict(txt),
         "segments": [
             {**{k: v for k, v in r.items() if k not in ("segment_column", "segment")},
              "segment": _seg_dict(r["segment_column"], r["segment"])}

@@ -15,6 +15,16 @@
         id_patterns: []
 
 A column the file does not name keeps its built-in rule (:data:`analysis.text.outcomes.DERIVATION_RULES`).
+A label rule with ``extends: built-in`` adds its patterns, vetoes and finish reasons to the built-in
+rule of its column instead of replacing it (an application's own way of refusing, on top of the
+common ones)::
+
+    rules:
+      - column: refused
+        extends: built-in
+        name: triage-emergency-redirects
+        patterns: ["^(?:please\\s+)?call\\s+(?:911|an ambulance)"]
+
 Patterns are regular expressions in the subset Python, RE2 (DuckDB) and Java (Spark) read alike: no
 look-behind, no look-ahead, no atomic group and no back-reference (:func:`portable_strings` checks them).
 """
@@ -32,7 +42,7 @@ from analysis.text.outcomes import DERIVATION_RULES, Rule
 
 __all__ = ["load_rules", "rules_with", "portable_strings"]
 
-_LABEL_KEYS = {"column", "name", "description", "patterns", "vetoes", "finish_reasons", "text_column", "kind"}
+_LABEL_KEYS = {"column", "name", "description", "patterns", "vetoes", "finish_reasons", "text_column", "kind", "extends"}
 _GROUNDING_KEYS = {"column", "name", "description", "patterns", "id_patterns", "text_column", "documents_column", "ids_column", "kind"}
 #: Constructs RE2 or Java would read differently from Python, or not at all: look-behind, look-ahead, atomic
 #: groups, back-references and Python's named groups.
@@ -66,6 +76,11 @@ def _rule(entry: Any, where: str) -> Rule | GroundingRule:
     column = entry.get("column")
     if not isinstance(column, str) or not column.strip():
         raise ValueError(f"{where}: `column` must name the column the rule fills, got {column!r}")
+    extends = entry.get("extends")
+    if extends is not None and extends != "built-in":
+        raise ValueError(f"{where}.extends: the only value is 'built-in' (add to the built-in rule), got {extends!r}")
+    if extends is not None and not any(isinstance(r, Rule) and r.column == column for r in DERIVATION_RULES):
+        raise ValueError(f"{where}.extends: there is no built-in label rule for column {column!r} to extend")
     name = str(entry.get("name") or f"{column}-rule")
     description = str(entry.get("description") or f"{column} from the user's rule {name!r}")
     texts = {k: str(entry[k]) for k in ("text_column", "documents_column", "ids_column") if k in entry}
@@ -74,14 +89,23 @@ def _rule(entry: Any, where: str) -> Rule | GroundingRule:
             return GroundingRule(column=column, name=name, description=description,
                                  patterns=portable_strings(entry.get("patterns"), f"{where}.patterns"),
                                  id_patterns=portable_strings(entry.get("id_patterns"), f"{where}.id_patterns"), **texts)
-        return Rule(column=column, name=name, description=description,
+        rule = Rule(column=column, name=name, description=description,
                     patterns=portable_strings(entry.get("patterns"), f"{where}.patterns"),
                     vetoes=portable_strings(entry.get("vetoes"), f"{where}.vetoes"),
                     finish_reasons=portable_strings(entry.get("finish_reasons"), f"{where}.finish_reasons"), **texts)
+        return _extended(rule) if extends else rule
     except ValueError as exc:
         if str(exc).startswith(where):
             raise
         raise ValueError(f"{where}: {exc}") from None
+
+
+def _extended(own: Rule) -> Rule:
+    """The built-in rule of ``own``'s column with ``own``'s patterns, vetoes and finish reasons added."""
+    base = next(r for r in DERIVATION_RULES if isinstance(r, Rule) and r.column == own.column)
+    return Rule(column=own.column, name=f"{base.name}+{own.name}", description=f"{base.description}; and (the user's {own.name!r}) "
+                f"{own.description}", patterns=base.patterns + own.patterns, vetoes=base.vetoes + own.vetoes,
+                finish_reasons=tuple(dict.fromkeys(base.finish_reasons + own.finish_reasons)), text_column=own.text_column)
 
 
 def load_rules(path: str | Path) -> tuple[Rule | GroundingRule, ...]:
