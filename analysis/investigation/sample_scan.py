@@ -159,14 +159,23 @@ def _verdict(ctx: Context, aggs: Aggregates, scan_in: pd.DataFrame, failure: str
     return adj, adj_verdict, adj_reason, None
 
 
+#: The drill-down starts from all traffic when no systematic segment holds this share of all
+#: traffic's excess failures (a failure spread over many segments, such as every topic).
+CONCENTRATED = 0.5
+
+
 def _affected(ctx: Context, aggs: Aggregates, scan: pd.DataFrame, failure: Failure, baseline: tuple,
               cur: tuple) -> tuple[_Affected, list[str]]:
     """The affected events: drilled down from the segment with (nearly) the most excess failures,
     the smallest such one, and written whole to a file by the engine."""
     eng = ctx.eng
     sys_rows = scan[(scan["status"] == "systematic") & (scan["segment_column"] != "__all__")]
-    if len(sys_rows) == 0:
+    whole = scan[(scan["status"] == "systematic") & (scan["segment_column"] == "__all__")]
+    if len(sys_rows) == 0 or (len(whole) and sys_rows["excess_events"].max() < CONCENTRATED * whole["excess_events"].max()):
+        # no segment holds most of all traffic's excess failures: the failure is not one segment's
         sys_rows = scan[scan["status"] == "systematic"]
+        if len(whole):
+            sys_rows = whole
     top_ex = sys_rows["excess_events"].max()
     start_row = sys_rows[sys_rows["excess_events"] >= 0.9 * top_ex].sort_values("n_current").iloc[0]
     conds, awhere, notes = drill_down(eng, failure.sql, start_segment=(start_row["segment_column"], start_row["segment"]),
