@@ -35,6 +35,15 @@ per run, the summaries, the git commit, whether the tree had uncommitted changes
 exact command and the seeds; and ``benchmarks/logs/accuracy.md``, the tables rendered from the
 logs. ``--readme`` renders the committed logs into README.md between ``<!-- accuracy:begin -->``
 and ``<!-- accuracy:end -->`` (no runs). Nothing here asserts: read the figures.
+
+``--text-only`` runs every scenario with only what a real export carries: the outcome labels,
+``confidence``, ``quality_score``, ``expected_output``, the segment columns (``query_category``,
+``risk_category``, ``framing``, ``traffic_source``, ``has_account``) and, for the retrieval
+pattern, the relevance scores removed. The labels are derived from the text and the topics read
+from it; each row also carries the derived labels' precision and recall against the hidden labels
+(:func:`analysis.text.outcomes.measure_rule` on the full events). Its log is
+``benchmarks/logs/accuracy_text.json``. Every run records the affected set's Jaccard index against
+the truth's affected events.
 """
 
 from __future__ import annotations
@@ -57,7 +66,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import _accuracy_log as acc_log
 
 from analysis import investigate, scenarios
+from analysis.engine import open_engine
 from analysis.scenarios import kinds as scenario_kinds
+from analysis.text import outcomes as text_outcomes
 
 _FACT_FOUND = {
     "holiday_mix_shift": lambda pm: pm.q3.mix_shift is not None,
@@ -65,6 +76,23 @@ _FACT_FOUND = {
     "evaluator_outage": lambda pm: any(f.kind == "label_coverage_drop" for f in pm.data_quality),
 }
 _HOUR = pd.Timedelta(hours=1)
+#: What a real trace export does not carry (``--text-only``).
+TEXT_ONLY_DROP = ("refused", "escalated", "hallucinated", "correct", "quality_score", "confidence", "expected_output",
+                  "query_category", "risk_category", "framing", "traffic_source", "has_account")
+RAG_SCORES = ("retrieval_scores", "retrieval_top1_score", "retrieval_mean_score")
+
+
+def _text_only(sc: scenarios.Scenario) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The events as an export carries them, and the derived labels' precision/recall against the hidden ones."""
+    drop = [*TEXT_ONLY_DROP, *(RAG_SCORES if sc.pattern == "retrieval" else ())]
+    quality: dict[str, Any] = {}
+    with open_engine(sc.events) as eng:
+        for rule in text_outcomes.DERIVATION_RULES:
+            if eng.profile().present(rule.column):
+                m = text_outcomes.measure_rule(eng, rule)
+                if m is not None and m.n:
+                    quality[rule.column] = {"precision": m.precision, "recall": m.recall, "n": m.n}
+    return sc.events.drop(columns=[c for c in drop if c in sc.events.columns]), quality
 
 
 def _scenario(pattern: str, seed: int, incident: bool, hard: bool) -> scenarios.Scenario:
@@ -120,18 +148,19 @@ def _onset(sc: scenarios.Scenario, onset: Any) -> dict[str, Any]:
             "onset_in_tight": bool(-before <= err <= after)}
 
 
-def _run_one(pattern: str, seed: int, incident: bool, hard: bool) -> dict[str, Any]:
+def _run_one(pattern: str, seed: int, incident: bool, hard: bool, text_only: bool = False) -> dict[str, Any]:
     kind = pattern in scenario_kinds.KINDS
     sc = _scenario(pattern, seed, incident, hard)
+    events, quality = _text_only(sc) if text_only else (sc.events, {})
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pm = investigate(
-            sc.events, sc.changes, pattern="auto" if kind else pattern, reported_at=sc.truth.reported_at, progress=False,
+            events, sc.changes, pattern="auto" if kind else pattern, reported_at=sc.truth.reported_at, progress=False,
             seed=seed, evaluations=sc.evaluations,
         )
     out: dict[str, Any] = {"pattern": pattern, "seed": seed, "incident": incident, "seconds": round(time.perf_counter() - t0, 2),
-                           "verdict": pm.q3.verdict, "n_events": len(sc.events)}
+                           "verdict": pm.q3.verdict, "n_events": len(sc.events), "label_quality": quality}
     cands = pm.q2.candidates
     if pattern in scenario_kinds.NO_INCIDENT_KINDS:
         # the "incident" run holds the look-alike (surge, outage); the verdict must still be no_incident
@@ -148,6 +177,7 @@ def _run_one(pattern: str, seed: int, incident: bool, hard: bool) -> dict[str, A
         "separable": None if sep is None else bool(sep.separable),
         "affected_precision": round(len(ids & truth_ids) / len(ids), 4) if ids else None,
         "affected_recall": round(len(ids & truth_ids) / len(truth_ids), 4) if truth_ids else None,
+        "affected_jaccard": round(len(ids & truth_ids) / len(ids | truth_ids), 4) if (ids | truth_ids) else None,
         "gap_category": pm.q4.gap_category,
     }
 
@@ -171,6 +201,22 @@ def _print_summary(label: str, s: dict[str, Any]) -> None:
     print(f"  time per investigation       median {acc_log._num(s['seconds_median'])} s (max {acc_log._num(s['seconds_max'])} s)")
 
 
+def _in_group(name: str, pattern: str) -> bool:
+    return (name == "case studies" and pattern in scenarios.PATTERNS) or (name == "incident kinds" and pattern in scenario_kinds.INCIDENT_KINDS)
+
+
+def _print_text(rows: list[dict[str, Any]]) -> None:
+    """The affected set's Jaccard (median over incidents) and the derived labels' precision/recall."""
+    jac = [r["affected_jaccard"] for r in rows if r.get("affected_jaccard") is not None]
+    if jac:
+        print(f"  affected set Jaccard         median {pd.Series(jac).median():.2f} (min {min(jac):.2f}, n={len(jac)})")
+    for col in sorted({c for r in rows for c in (r.get("label_quality") or {})}):
+        q = [r["label_quality"][col] for r in rows if col in (r.get("label_quality") or {})]
+        p = pd.Series([x["precision"] for x in q], dtype=float).median()
+        rc = pd.Series([x["recall"] for x in q], dtype=float).median()
+        print(f"  derived {col:<20} precision {p:.3f} recall {rc:.3f} (median of {len(q)} runs)")
+
+
 def _load(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
@@ -179,6 +225,11 @@ def _write(log: dict[str, Any], easy: bool) -> None:
     """The run's log, and accuracy.md rendered from the hard log and the easy one (when both exist)."""
     acc_log.LOG_DIR.mkdir(parents=True, exist_ok=True)
     path = acc_log.EASY_LOG if easy else acc_log.LOG
+    if log.get("text_only"):
+        path = acc_log.LOG_DIR / "accuracy_text.json"
+        path.write_text(acc_log.dumps(log), encoding="utf-8")
+        print(f"wrote {path.relative_to(acc_log.REPO)}")
+        return
     path.write_text(acc_log.dumps(log), encoding="utf-8")
     hard_log, easy_log = _load(acc_log.LOG), _load(acc_log.EASY_LOG)
     main = hard_log if hard_log is not None else easy_log
@@ -209,6 +260,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--patterns", nargs="*", default=list(scenarios.PATTERNS))
     ap.add_argument("--kinds", nargs="*", default=list(scenario_kinds.KINDS), help="kinds of analysis.scenarios.kinds")
     ap.add_argument("--easy", action="store_true", help="without the hard options (logged_decoys, cause_lead): the old scenarios")
+    ap.add_argument("--text-only", action="store_true",
+                    help="labels, confidence and segment columns removed (and the retrieval scores): derived from the text")
     ap.add_argument("--write", action="store_true", help="write benchmarks/logs/accuracy.json (--easy: accuracy_easy.json) and accuracy.md")
     ap.add_argument("--readme", action="store_true", help="render README.md's accuracy tables from the committed logs, and run nothing")
     ap.add_argument("--verbose", action="store_true", help="one line per run")
@@ -234,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     for pattern in todo:
         for seed in seeds:
             for incident in (True, False):
-                r = _run_one(pattern, seed, incident, hard)
+                r = _run_one(pattern, seed, incident, hard, args.text_only)
                 rows.append(r)
                 if args.verbose:
                     keys = ("pattern", "seed", "incident", "verdict", "top", "cause_rank", "logged_decoys_above", "onset_error_h",
@@ -244,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     summaries = acc_log.groups(rows, scenario_kinds.INCIDENT_KINDS)
     for name, s in summaries.items():
         _print_summary(name, s)
+        _print_text([r for r in rows if name in ("all", r["pattern"]) or _in_group(name, r["pattern"])])
     print(f"total {total:.0f} s")
     if args.write:
         log = {"mode": "hard" if hard else "easy", "options": {"logged_decoys": hard, "cause_lead": hard},
@@ -251,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
                "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "seeds": seeds,
                "held_out_seeds": list(acc_log.HELD_OUT_SEEDS), "patterns": list(args.patterns), "kinds": list(args.kinds),
                "scoring_window_hours": {p: list(acc_log.tight_window(p)) for p in todo},
-               "total_seconds": round(total, 1), "summaries": summaries, "rows": rows}
+               "total_seconds": round(total, 1), "summaries": summaries, "rows": rows, "text_only": bool(args.text_only)}
         _write(log, args.easy)
     return 0
 

@@ -8,6 +8,12 @@ Prints, for the refusal-regression case made by the kit's own generator:
 * 100M events in a Hive-partitioned folder by day (``--hundred``): time and peak (target <= 4 GiB);
 * Spark local mode on 1M events (``--spark``): time, and whether its answers equal DuckDB's;
 * the three sample-data demos (``--demo``): time of ``python -m analysis demo``;
+* text only (``--text-only``): the large case as an export carries it (outcome labels, ``confidence``
+  and the segment columns removed; written once by DuckDB) investigated with the case's taxonomy
+  and the triage team's rules (labels derived, topics and tiers read from the text), against the
+  same investigation with the labels and segments given, timed in the same run: both wall times,
+  their ratio (target <= 2x) and the peak memory (target <= 2 GiB); with ``--spark``, the text-only
+  copy of 1M events on Spark against DuckDB (the same answers?);
 
 and for each run whether the answer is right: the cause ranked first, the onset in the truth
 window, a systematic verdict. Peak memory is ``ru_maxrss`` of the command's process tree, read by
@@ -67,6 +73,33 @@ def _events_path(case: Path) -> Path:
     return case / "events" if (case / "events").is_dir() else case / "events.parquet"
 
 
+#: What an export does not carry (``--text-only``).
+TEXT_ONLY_DROP = ("refused", "escalated", "hallucinated", "correct", "quality_score", "confidence", "expected_output",
+                  "query_category", "risk_category", "framing", "traffic_source")
+
+
+def _text_only(case: Path) -> Path:
+    """A case folder beside ``case`` whose events lack the labels and segments (written once by DuckDB)."""
+    import duckdb
+
+    out = case.parent / "refusal_textonly"
+    ev = out / "events.parquet"
+    if not ev.exists():
+        out.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(config={"memory_limit": "2GB", "threads": 2, "temp_directory": str(out / "_duckdb_tmp")})
+        con.execute(f"COPY (SELECT * EXCLUDE ({', '.join(TEXT_ONLY_DROP)}) FROM read_parquet('{case / 'events.parquet'}') ORDER BY ts) "
+                    f"TO '{ev}' (FORMAT PARQUET)")
+        con.close()
+        for name in ("changes.csv", "truth.json"):
+            (out / name).write_text((case / name).read_text())
+    return out
+
+
+def _text_options() -> list[str]:
+    sample = ROOT / "sample_data" / "refusal_regression"
+    return ["--taxonomy", str(sample / "taxonomy.yaml"), "--rules", str(sample / "rules.yaml")]
+
+
 def _investigate(case: Path, out: Path, *extra: str) -> dict:
     cmd = [PY, "-m", "analysis", "investigate", "--events", str(_events_path(case)), "--changes", str(case / "changes.csv"),
            "--pattern", "refusal", "--out", str(out), "--quiet", *extra]
@@ -105,9 +138,31 @@ def main() -> None:
     ap.add_argument("--spark", action="store_true", help="also Spark local mode against DuckDB on 1M events")
     ap.add_argument("--demo", action="store_true", help="also time the three sample-data demos")
     ap.add_argument("--skip-large", action="store_true", help="skip the 10M run")
+    ap.add_argument("--text-only", action="store_true",
+                    help="the large case without labels and segments (derived from the text) against it with them, same run")
     args = ap.parse_args()
     out = DATA / "reports"
     small = ROOT / "sample_data" / "refusal_regression"
+    if args.text_only:
+        large = _gen(args.events, partition=False)
+        text = _text_only(large)
+        rl, rt = [], []
+        for _ in range(args.repeat):
+            rl.append(_investigate(large, out / "labelled"))
+            rt.append(_investigate(text, out / "text_only", *_text_options()))
+        tl, tt = statistics.median(r["wall_s"] for r in rl), statistics.median(r["wall_s"] for r in rt)
+        print(f"\ninvestigate, refusal case at {args.events:,} events, DuckDB (median of {args.repeat})")
+        print(f"  labels and segments given: {tl:7.1f} s, peak {max(r['peak_gib'] for r in rl):.2f} GiB   {_right(rl[0])}")
+        print(f"  text only (derived):       {tt:7.1f} s, peak {max(r['peak_gib'] for r in rt):.2f} GiB   {_right(rt[0])}")
+        print(f"  time ratio {tt / tl:.2f}x (target <= 2x); peak target <= 2 GiB")
+        if args.spark:
+            one = _text_only(_gen(1_000_000, partition=False))
+            d = _investigate(one, out / "text_duckdb", *_text_options())
+            s = _investigate(one, out / "text_spark", "--engine", "spark", *_text_options())
+            print(f"\nSpark local[*], text only, {s['report']['inputs']['events']['rows_loaded']:,} events: {s['wall_s']:.0f} s "
+                  f"(DuckDB {d['wall_s']:.0f} s); same answers as DuckDB: {_answers(d['report']) == _answers(s['report'])}")
+            print(f"  DuckDB {_right(d)}\n  Spark  {_right(s)}")
+        return
     if not args.skip_large:
         large = _gen(args.events, partition=False)
         rs, rl = [], []
