@@ -48,13 +48,14 @@ def _rules_to_apply(prof: Profile, params: InvestigationParams, rules: Mapping[s
     return need
 
 
-def _derive_labels(eng: Engine, params: InvestigationParams) -> tuple[list[str], dict[str, str], dict[str, dict[str, Any]]]:
-    """Derive the missing labels from the text where the rows lie: the derived metrics, their rules'
-    descriptions, and each rule measured on the rows that carry its label (a reviewed sample)."""
+def _derive_labels(eng: Engine, params: InvestigationParams, prof: Profile) -> tuple[list[str], dict[str, str], dict[str, dict[str, Any]]]:
+    """Derive the missing labels from the text where the rows lie (computed by the caller's
+    ``materialize``): the derived metrics, their rules' descriptions, and each rule measured on the
+    rows that carry its label (a reviewed sample)."""
     every = rules_with(params.rules_path)
-    rules = _rules_to_apply(eng.profile(), params, {r.column: r for r in every})
+    rules = _rules_to_apply(prof, params, {r.column: r for r in every})
     measured = {r.column: labels.measure_rule(eng, r, alpha=params.alpha) for r in rules}
-    derived = labels.derive_missing(eng, [r.column for r in rules], every)
+    derived = labels.derive_missing(eng, [r.column for r in rules], every, materialize=False, profile=prof)
     quality = {c: _quality(m) for c, m in measured.items() if m is not None and c in derived}
     return derived, {r.column: r.description for r in rules if r.column in derived}, quality
 
@@ -111,8 +112,15 @@ def investigate(events: Any, changes: pd.DataFrame | None = None, params: Invest
     eng = open_engine(events, engine=params.engine, memory_limit=params.memory_limit, spark_master=params.spark_master,
                       max_result_rows=params.max_result_rows) if owned else events
     try:
-        derived, rules, quality = _derive_labels(eng, params)
-        segs = derive_segments(eng, topics=params.topics, taxonomy_path=params.taxonomy_path, seed=params.seed)
+        prof = eng.profile()  # before any derivation: every decision reads it, nothing is computed twice
+        derived, rules, quality = _derive_labels(eng, params, prof)
+        segs = derive_segments(eng, topics=params.topics, taxonomy_path=params.taxonomy_path, seed=params.seed, materialize=False,
+                               profile=prof)
+        if derived or segs.derived:
+            eng.materialize()  # the labels, topics and tiers read from the text: computed once, together
+            derived = [c for c in derived if eng.profile().present(c)]
+            rules = {c: d for c, d in rules.items() if c in derived}
+            quality = {c: q for c, q in quality.items() if c in derived}
         text = FromText(derived=tuple(derived), label_rules=rules, label_quality=quality, segments=segs.report())
         inv = run_steps(eng, changes, params, text=text, evaluations=evaluations, inputs=inputs)
         monitors = mon.design_monitors(eng, inv, title=params.title or "", kit_version=__version__)

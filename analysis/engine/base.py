@@ -147,21 +147,23 @@ class Engine(abc.ABC):
             self._redefine(inner)
         self._profile = None
 
-    def derive(self, columns: Mapping[str, str], *, cast: str = "BOOLEAN") -> None:
+    def derive(self, columns: Mapping[str, str], *, cast: str = "BOOLEAN", materialize: bool = True) -> None:
         """From now on ``events`` has each column filled by its SQL expression where the data leave
         it missing (``COALESCE``; the column is added when the events lack it): labels derived
         from the text, evaluated where the rows lie, never collected. ``cast`` is the SQL type of
-        the columns (``VARCHAR`` for a tier read from the text)."""
+        the columns (``VARCHAR`` for a tier read from the text). ``materialize=False`` leaves the
+        computing to a later :meth:`materialize` (several derivations written once)."""
         kinds = self._kinds()
         sel = [f"COALESCE(TRY_CAST({q.quote_ident(c)} AS {cast}), {columns[c]}) AS {q.quote_ident(c)}" if c in columns
                else q.quote_ident(c) for c in kinds]
         sel += [f"{expr} AS {q.quote_ident(c)}" for c, expr in columns.items() if c not in kinds]
         self._redefine(f"SELECT {', '.join(sel)} FROM events")
         # the rules are regular expressions over the text: evaluated once, not in every later query
-        self._materialize()
+        if materialize:
+            self._materialize()
         self._profile = None
 
-    def attach(self, column: str, table_sql: str, *, fill: str, source: str) -> None:
+    def attach(self, column: str, table_sql: str, *, fill: str, source: str, materialize: bool = True) -> None:
         """From now on ``events`` has ``column`` from a table ``event_id, <column>`` computed by the
         engine over ``events`` (a left join on ``event_id``): ``fill`` where the table has no row
         and ``source`` is not missing, missing where ``source`` is. Computed once (materialized)."""
@@ -169,6 +171,12 @@ class Engine(abc.ABC):
         cols = ", ".join(f"e.{q.quote_ident(k)}" for k in self._kinds() if k != column)
         self._redefine(f"SELECT {cols}, CASE WHEN e.{src} IS NULL THEN NULL ELSE COALESCE(b.{c}, {q.quote_literal(fill)}) END AS {c} "
                        f"FROM events e LEFT JOIN ({table_sql}) b ON e.event_id = b.event_id")
+        if materialize:
+            self._materialize()
+        self._profile = None
+
+    def materialize(self) -> None:
+        """Compute the derived ``events`` once now (after derivations made with ``materialize=False``)."""
         self._materialize()
         self._profile = None
 

@@ -299,7 +299,8 @@ DERIVATION_RULES: tuple[Any, ...] = (REFUSAL_RULE, ESCALATION_RULE, GROUNDING_RU
 SPARSE_LABELS = 0.5
 
 
-def derive_missing(eng: Engine, columns: Iterable[str], rules: Sequence[Any] = DERIVATION_RULES) -> list[str]:
+def derive_missing(eng: Engine, columns: Iterable[str], rules: Sequence[Any] = DERIVATION_RULES, *, materialize: bool = True,
+                   profile: Any = None) -> list[str]:
     """Derive each of ``columns`` that a rule covers and the events lack, hold empty or hold on fewer
     than :data:`SPARSE_LABELS` of the rows (then only the rows without a value), from the text,
     where the rows lie (:meth:`analysis.engine.Engine.derive` with the rule's ``sql``).
@@ -308,15 +309,20 @@ def derive_missing(eng: Engine, columns: Iterable[str], rules: Sequence[Any] = D
     (anything with ``column``, ``can_derive(columns)`` and ``sql(columns)``). Returns the columns
     derived (those that now hold a value); a rule whose inputs the events lack derives nothing.
     Measure a rule on the rows that carry its label first (:func:`measure_rule`): deriving fills them in.
+    With ``materialize=False`` the columns are computed by the caller's later
+    :meth:`~analysis.engine.Engine.materialize`, and every column derived is returned unchecked;
+    ``profile`` is the events' profile before (default: the engine's).
     """
-    prof = eng.profile()
+    prof = profile if profile is not None else eng.profile()
     by_column = {r.column: r for r in _check_rules(rules)}
     present = {c for c in prof.columns["column"] if prof.present(c)}
     todo = [by_column[c] for c in dict.fromkeys(columns) if c in by_column and prof.coverage(c) < SPARSE_LABELS]
     todo = [r for r in todo if r.can_derive(present)]
     if not todo:
         return []
-    eng.derive({r.column: r.sql(present - {r.column}) for r in todo})
+    eng.derive({r.column: r.sql(present - {r.column}) for r in todo}, materialize=materialize)
+    if not materialize:
+        return [r.column for r in todo]
     prof = eng.profile()
     return [r.column for r in todo if prof.present(r.column)]
 

@@ -44,14 +44,14 @@ class TextSegments:
         return out
 
 
-def _wants_topics(eng: Engine, mode: str, column: str) -> bool:
-    if mode == "off" or eng.has(TOPIC) or not eng.profile().present(column):
+def _wants_topics(eng: Engine, prof: Any, mode: str, column: str) -> bool:
+    if mode == "off" or eng.has(TOPIC) or not prof.present(column):
         return False
-    return mode == "on" or not any(eng.profile().present(c) for c in SEGMENT_COLUMNS)
+    return mode == "on" or not any(prof.present(c) for c in SEGMENT_COLUMNS)
 
 
 def derive_segments(eng: Engine, *, topics: str = "auto", taxonomy_path: str | Path | None = None, seed: int = 0,
-                    column: str = "input_text", max_topics: int = 16) -> TextSegments:
+                    column: str = "input_text", max_topics: int = 16, materialize: bool = True, profile: Any = None) -> TextSegments:
     """Add ``topic`` (fitted on a sample, assigned to every row by the engine) and the taxonomy's
     tier column (when the events lack it) to the events of ``eng``.
 
@@ -66,6 +66,11 @@ def derive_segments(eng: Engine, *, topics: str = "auto", taxonomy_path: str | P
         when the events do not carry it.
     seed, column, max_topics
         The sample's seed, the text the topics are read from, and the cap on their number.
+    materialize
+        Compute the added columns once at the end (``False``: the caller does, with other derivations).
+    profile
+        The events' profile before any derivation (default: the engine's): the decisions read it, so
+        that no derivation is computed before it is materialized.
     """
     tax = None
     if taxonomy_path not in (None, ""):
@@ -73,12 +78,15 @@ def derive_segments(eng: Engine, *, topics: str = "auto", taxonomy_path: str | P
 
         tax = load_taxonomy(taxonomy_path)
     model, derived = None, []
-    if _wants_topics(eng, topics, column):
-        model = fit_topics(eng, column=column, seed=seed, max_topics=max_topics)
+    prof = profile if profile is not None else eng.profile()
+    if _wants_topics(eng, prof, topics, column):
+        model = fit_topics(eng, column=column, seed=seed, max_topics=max_topics, profile=prof)
         if model is not None:
-            eng.attach(TOPIC, model.assign_sql(alias=TOPIC), fill=OTHER, source=column)
+            eng.attach(TOPIC, model.assign_sql(alias=TOPIC), fill=OTHER, source=column, materialize=False)
             derived.append(TOPIC)
-    if tax is not None and not eng.profile().present(tax.column) and eng.has(tax.text_column):
-        eng.derive({tax.column: tax.sql(has_topic=eng.has(TOPIC))}, cast="VARCHAR")
+    if tax is not None and not prof.present(tax.column) and prof.present(tax.text_column):
+        eng.derive({tax.column: tax.sql(has_topic=eng.has(TOPIC))}, cast="VARCHAR", materialize=False)
         derived.append(tax.column)
+    if derived and materialize:
+        eng.materialize()
     return TextSegments(topics=model, taxonomy=tax if tax is not None and tax.column in derived else None, derived=tuple(derived))

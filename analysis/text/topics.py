@@ -169,7 +169,7 @@ def _names(words: list[tuple[str, ...]]) -> list[str]:
 
 
 def fit_topics(eng: Engine, *, column: str = "input_text", sample_size: int = 10_000, max_topics: int = 16, seed: int = 0,
-               where: Where | None = None) -> TopicModel | None:
+               where: Where | None = None, profile: Any = None) -> TopicModel | None:
     """Fit topics on a time-stratified sample of ``column`` (see the module's notes); None when the
     text is missing or too uniform to hold two topics."""
     from sklearn.decomposition import NMF  # heavy: imported when topics are fitted
@@ -177,7 +177,7 @@ def fit_topics(eng: Engine, *, column: str = "input_text", sample_size: int = 10
 
     if not eng.has(column):
         return None
-    prof = eng.profile()
+    prof = profile if profile is not None else eng.profile()
     days = max(1, int(np.ceil((prof.ts_max - prof.ts_min) / pd.Timedelta(days=1))) + 1)
     per_day = max(50, int(np.ceil(sample_size / days)))
     w = Where(expr=f"{quote_ident(column)} IS NOT NULL").and_(where)
