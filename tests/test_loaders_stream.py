@@ -14,7 +14,7 @@ from analysis.loaders import load_events
 from analysis.loaders._spans import Span
 from analysis.loaders.convert import convert_events
 from analysis.loaders.mapping import Mapping, MappingState
-from analysis.loaders.otlp import iter_json_lines
+from analysis.loaders._jsonio import iter_json_records
 from analysis.loaders.stream import Tally, TraceWindow
 from analysis.loaders.traces import TraceOptions, stream_trace_format
 
@@ -78,7 +78,7 @@ def test_json_lines_are_read_block_by_block_with_bad_bytes_and_bad_lines_reporte
     with gzip.open(p, "wb") as f:
         f.write(b'{"a": 1}\n\n{"a": "caf\xe9"}\n{broken\n{"a": 3}')  # no final newline
     warnings: list[str] = []
-    recs = list(iter_json_lines(p, warnings))
+    recs = list(iter_json_records(p, warnings))
     assert [r.line for r in recs] == [1, 3, 4, 5]
     assert recs[1].value == {"a": "caf\ufffd"} and recs[2].error.startswith("malformed JSON") and recs[3].value == {"a": 3}
     assert warnings == ["bytes that are not UTF-8 were replaced with U+FFFD on 1 line(s): 3"]

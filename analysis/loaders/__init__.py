@@ -12,6 +12,8 @@ observations/scores exports, a directory of them, the blob-export folder), ``ope
 output with its input, chat-completion or Responses objects); change logs: ``csv``, ``jsonl``,
 ``json``, ``yaml``, ``parquet``; offline evaluation histories (:func:`load_evaluations`): ``csv``,
 ``jsonl``, ``json``, ``parquet``. ``openinference`` resolves to ``otlp`` or ``phoenix`` from the content.
+A JSON file of any of them may hold JSON Lines, one document, or documents written back to back
+(pretty-printed or not, whatever the extension): it is read document by document (:mod:`._jsonio`).
 
 Every error on bad input is a :class:`~analysis.schema.SchemaError` (``LoadError`` for
 file-level problems) whose message names the file.

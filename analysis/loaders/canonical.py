@@ -5,12 +5,15 @@ pandas with canonical dtypes and coerced; memory stays at about the loaded frame
 A JSON block that Arrow cannot parse (a malformed line, bytes that are not UTF-8, a value whose
 type changes) is split in halves until the bad part is small, and only that part is read line by
 line with Python's ``json``, so one bad line costs milliseconds, not the fast path for the file.
+A JSON document (an array of rows), or row documents back to back (pretty-printed, whatever the
+extension), is parsed document by document as it is read.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -33,10 +36,11 @@ from ..schema import (
     rejected_frame,
     row_json,
 )
+from ._jsonio import HEAD_BYTES, iter_json_records, json_layout, read_head
 from .mapping import MappingState
-from .result import LoadError, LoadResult, file_sha256
+from .result import DEFAULT_CHUNKSIZE, LoadError, LoadResult, file_sha256
 
-__all__ = ["Collector", "read_parquet", "read_jsonl", "read_json_array", "read_csv", "read_canonical"]
+__all__ = ["Collector", "read_parquet", "read_jsonl", "read_json_documents", "read_csv", "read_canonical"]
 
 _SMALL_BLOCK_LINES = 2048  # below this a failing JSON block is read line by line
 
@@ -55,6 +59,7 @@ class Collector:
         self.rows_read = 0
         self.columns_checked = False
         self.chunks = 0
+        self.warnings: list[str] = []  # the reader's (bytes replaced)
 
     def reject(self, rows: Sequence[int], reasons: Sequence[str], raws: Sequence[str]) -> None:
         if len(rows):
@@ -86,7 +91,7 @@ class Collector:
 
         ``sha256`` is the file's hash when the reader computed it while reading; else it is computed here.
         """
-        warnings: list[str] = []
+        warnings: list[str] = list(self.warnings)
         if self.frames:
             frame = self.frames[0] if len(self.frames) == 1 else pd.concat(self.frames, ignore_index=True)
             labels = np.concatenate(self.labels)
@@ -328,29 +333,58 @@ def read_jsonl(path: Path, col: Collector, chunksize: int) -> str:
     return h.hexdigest()
 
 
-def read_json_array(path: Path, col: Collector) -> None:
-    """A JSON document holding an array of row objects (or ``{"events"|"changes"|"data"|"rows": [...]}``)."""
-    data = path.read_bytes()
-    try:
-        doc = json.loads(data.decode("utf-8-sig"))
-    except UnicodeDecodeError as e:
-        raise LoadError(f"is not valid UTF-8 ({e.reason} at byte {e.start}); save it as UTF-8 or use JSON Lines, where a bad line is rejected and the rest loads.", source=str(path)) from None
-    except json.JSONDecodeError as e:
-        raise LoadError(f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}. (In JSON Lines a malformed line is rejected and the rest loads.)", source=str(path)) from None
+def _rows_of(doc: Any, table: str) -> list[Any]:
+    """The rows of one JSON document: an array, ``{"events"|"changes"|"rows"|"data": [...]}``, or one row."""
     if isinstance(doc, dict):
-        for k in (col.schema.name, "rows", "data"):
+        for k in (table, "rows", "data"):
             if isinstance(doc.get(k), list):
-                doc = doc[k]
-                break
-    if not isinstance(doc, list):
-        raise LoadError(f"expected a JSON array of row objects, got a JSON {type(doc).__name__}.", source=str(path))
-    good = [(i + 1, r) for i, r in enumerate(doc) if isinstance(r, dict)]
-    bad = [(i + 1, r) for i, r in enumerate(doc) if not isinstance(r, dict)]
-    col.reject([i for i, _ in bad], [f"not a JSON object: a row must be {{...}}, got {type(r).__name__}" for _, r in bad],
-               [json.dumps(r, ensure_ascii=False) for _, r in bad])
-    if good:
-        df = pd.DataFrame.from_records([r for _, r in good])
-        col.add(df, np.array([i for i, _ in good], dtype=np.int64), raw_text=[json.dumps(r, ensure_ascii=False, default=str) for _, r in good])
+                return doc[k]
+    return doc if isinstance(doc, list) else [doc]
+
+
+def read_json_documents(path: Path, col: Collector, chunksize: int = DEFAULT_CHUNKSIZE) -> None:
+    """JSON documents: one array of row objects (or ``{"events"|"changes"|"data"|"rows": [...]}``),
+    or row objects (or arrays of them) back to back, pretty-printed or not, parsed as they are read
+    (:func:`iter_json_records`) and added ``chunksize`` rows at a time.
+
+    Rows are numbered from 1 across the documents. A document that does not parse is one rejected
+    row naming the document, its line and byte offset; a file holding nothing else is an error.
+    """
+    warnings: list[str] = []
+    recs = iter_json_records(path, warnings)
+    first = next(recs, None)
+    if first is not None and first.error is not None:
+        second = next(recs, None)
+        if second is None:
+            raise LoadError(f"{first.error}. (In JSON Lines, or documents back to back, a malformed record is rejected and the rest loads.)",
+                            source=str(path))
+        recs = itertools.chain([second], recs)
+    rows: list[dict[str, Any]] = []
+    labels: list[int] = []
+    n = 0
+    for rec in itertools.chain([first] if first is not None else [], recs):
+        if rec.error is not None:
+            n += 1
+            col.reject([n], [rec.error], [rec.raw])
+            continue
+        for r in _rows_of(rec.value, col.schema.name):
+            n += 1
+            if not isinstance(r, dict):
+                col.reject([n], [f"not a JSON object: a row must be {{...}}, got {type(r).__name__}"], [json.dumps(r, ensure_ascii=False)])
+                continue
+            rows.append(r)
+            labels.append(n)
+            if len(rows) >= chunksize:
+                _add_rows(col, rows, labels)
+                rows, labels = [], []
+    _add_rows(col, rows, labels)
+    col.warnings += warnings
+
+
+def _add_rows(col: Collector, rows: list[dict[str, Any]], labels: list[int]) -> None:
+    if rows:
+        col.add(pd.DataFrame.from_records(rows), np.array(labels, dtype=np.int64),
+                raw_text=[json.dumps(r, ensure_ascii=False, default=str) for r in rows])
 
 
 # --------------------------------------------------------------------------------------------
@@ -468,14 +502,20 @@ def read_csv(path: Path, col: Collector, chunksize: int) -> None:
         check_required_columns(col.mapping.apply(pd.DataFrame(columns=header)).columns, col.schema, source=col.source)
 
 
+def _documents(path: Path) -> bool:
+    """Whether a file given as JSON Lines holds JSON documents back to back (pretty-printed)."""
+    head = read_head(path, HEAD_BYTES)
+    return json_layout(head.decode("utf-8", errors="replace").lstrip("\ufeff"), len(head) < HEAD_BYTES) == "documents"
+
+
 def read_canonical(path: Path, fmt: str, col: Collector, chunksize: int) -> str | None:
     """Dispatch on ``fmt``; returns the SHA-256 when it was computed while reading."""
     if fmt == "parquet":
         read_parquet(path, col, chunksize)
-    elif fmt == "jsonl":
+    elif fmt == "jsonl" and not _documents(path):
         return read_jsonl(path, col, chunksize)
-    elif fmt == "json":
-        read_json_array(path, col)
+    elif fmt in ("json", "jsonl"):
+        read_json_documents(path, col, chunksize)
     elif fmt == "csv":
         read_csv(path, col, chunksize)
     else:  # pragma: no cover - guarded by the caller

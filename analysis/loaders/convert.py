@@ -1,12 +1,12 @@
 """``convert``: any supported events export into canonical Parquet, once, with bounded memory.
 
-Canonical Parquet, JSONL and CSV tables are streamed: each chunk is coerced and appended to a
-staging Parquet file, then DuckDB de-duplicates ``event_id`` (the first row wins) and sorts by
+Canonical Parquet, JSONL, JSON and CSV tables are streamed: each chunk is coerced and appended to
+a staging Parquet file, then DuckDB de-duplicates ``event_id`` (the first row wins) and sorts by
 ``ts`` into the output, spilling to disk past its memory limit. Trace exports are streamed the
-same way (:mod:`.stream`): OTLP JSON Lines and Phoenix's database are parsed as they are read,
-whole traces at a time, and each chunk of events is written as a row group of its own, so memory
-stays bounded whatever the size of the export (a JSON document, a protobuf file, OTel-JS,
-Langfuse and OpenAI files are parsed whole first). The rejected rows (with their reason) go to
+same way (:mod:`.stream`): OTLP JSON (JSON Lines, documents back to back) and Phoenix's database
+are parsed as they are read, whole traces at a time, and each chunk of events is written as a row
+group of its own, so memory stays bounded whatever the size of the export (the largest OTLP
+document aside; a protobuf file, OTel-JS, Langfuse and OpenAI files are parsed whole first). The rejected rows (with their reason) go to
 ``<out>.rejected.csv``. Afterwards ``investigate --events OUT`` reads the Parquet
 file directly on the engine.
 """
@@ -143,7 +143,7 @@ def _stage_trace(p: Any, fmt: str, writer: _ChunkWriter, *, assume_tz: str | Non
 def _stage_canonical(p: Path, fmt: str, writer: _ChunkWriter, *, assume_tz: str | None, state: MappingState, chunksize: int) -> _Staged:
     col = _StreamingCollector(EVENTS, str(p), assume_tz, state, writer=writer)
     read_canonical(p, fmt, col, chunksize)
-    return _Staged(col.rows_read, list(col.rejected), list(state.warnings()), {})
+    return _Staged(col.rows_read, list(col.rejected), list(col.warnings) + list(state.warnings()), {})
 
 
 def convert_events(

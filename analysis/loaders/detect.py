@@ -19,7 +19,7 @@ from typing import Any, Iterable
 
 import pyarrow.parquet as pq
 
-from ._jsonio import compression_of, read_head
+from ._jsonio import HEAD_BYTES, compression_of, json_layout, read_head
 from .phoenix_db import PHOENIX_TABLES, is_phoenix_url, sqlite_tables
 from .result import LoadError
 
@@ -35,13 +35,13 @@ _ALIASES = {
     "ndjson": "jsonl", "yml": "yaml", "pq": "parquet", "otel": "otlp", "otlp-json": "otlp", "otlp-proto": "otlp",
     "otel-js": "oteljs", "vercel-ai": "oteljs", "openai-batch": "openai",
 }
-_HEAD = 1 << 20  # bytes sniffed for line-oriented files
+_HEAD = HEAD_BYTES  # bytes sniffed for line-oriented files
 _DOC_LIMIT = 64 << 20  # a JSON document up to this size is parsed whole to classify it
 
 #: What the loaders accept, for the unknown-format error.
 ACCEPTED_FORMATS = (
-    "a canonical events table (Parquet, JSON Lines, a JSON array or CSV with columns event_id and ts); "
-    "OTLP traces (JSON, JSON Lines, a bare Span, a JSON array of spans, ResourceSpans/ScopeSpans fragments, "
+    "a canonical events table (Parquet, JSON Lines, a JSON array, JSON rows back to back or CSV with columns event_id and ts); "
+    "OTLP traces (JSON, JSON Lines, documents back to back, a bare Span, a JSON array of spans, ResourceSpans/ScopeSpans fragments, "
     "Phoenix's snake_case variant, the collector's length-prefixed protobuf, gzip or zstd, a folder of them); "
     "an OpenTelemetry JS span dump (Vercel AI SDK names too); Phoenix spans (dataframe as Parquet or JSONL, "
     "JSONL download, its SQLite database); Langfuse exports (single-trace download, observations/scores/traces "
@@ -322,6 +322,9 @@ def sniff(path: str | Path) -> Sniffed:
         if ext is None and "," in text.split("\n", 1)[0]:
             return Sniffed("csv", comp, keys=tuple(c.strip() for c in next(csv.reader(io.StringIO(text.split("\n", 1)[0])), [])))
         return Sniffed("unknown", comp, note=_describe_bytes(head))
+    complete = len(head) < _HEAD
+    if json_layout(stripped, complete) == "documents":  # pretty-printed, or documents back to back, whatever the extension
+        return _json_sniffed(p, text, comp, complete, size)
     value, first_complete, parsed = _first_json_line(text)
     if ext == "jsonl" or (first_complete and (parsed > 1 or isinstance(value, dict))):
         keys = tuple(value) if isinstance(value, dict) else tuple(value[0]) if isinstance(value, list) and value and isinstance(value[0], dict) else ()
@@ -329,12 +332,16 @@ def sniff(path: str | Path) -> Sniffed:
             # a first line longer than the head (a collector's batch of thousands of spans): its first keys
             keys = tuple(top_keys(stripped))
         return Sniffed("jsonl", comp, value, keys)
-    complete = len(head) < _HEAD
-    if not complete and size <= _DOC_LIMIT:
-        head = read_head(p, _DOC_LIMIT)
-        text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
-        complete = True
+    return _json_sniffed(p, text, comp, complete, size)
+
+
+def _json_sniffed(p: Path, text: str, comp: str | None, complete: bool, size: int) -> Sniffed:
+    """A JSON document, or documents back to back: the first one (read on up to :data:`_DOC_LIMIT`
+    bytes when the head cuts it), or its first keys."""
     value, keys, note = _json_document(text, complete)
+    if value is None and not complete and size <= _DOC_LIMIT:
+        text = read_head(p, _DOC_LIMIT).decode("utf-8", errors="replace").lstrip("\ufeff")
+        value, keys, note = _json_document(text, True)
     return Sniffed("json", comp, value, keys, note)
 
 

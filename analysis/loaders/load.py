@@ -96,7 +96,7 @@ def load_events(
         Application attributes or columns -> canonical columns (a dict or a YAML file); see
         :mod:`analysis.loaders.mapping`.
     chunksize
-        Rows per chunk when streaming Parquet, JSONL and CSV tables.
+        Rows per chunk when streaming Parquet, JSONL, JSON and CSV tables.
     batch_input
         For an OpenAI Batch output, its input file (joined on ``custom_id``: the requested model,
         the sampling parameters, the prompt); found by itself when both lie in one folder.

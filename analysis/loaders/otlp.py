@@ -1,12 +1,13 @@
 """OTLP JSON traces with the OpenTelemetry GenAI semantic conventions.
 
 Layouts: the collector file exporter's JSON Lines of ``TracesData``, one
-``ExportTraceServiceRequest`` document, pretty-printed ``TracesData`` or bare ``ResourceSpans``
-written back to back, or a JSON array of any of these. Encodings: ids as lowercase hex (the
-OTLP/JSON mapping) or base64 (protobuf's generic JSON mapping); ``intValue`` and nanosecond
-timestamps as strings or numbers; ``kind``/``status.code`` as integers or enum names; camelCase
-or snake_case field names. Spans carrying ``openinference.span.kind`` are read with the
-OpenInference dialect (:mod:`.openinference`), the others with the GenAI dialect below.
+``ExportTraceServiceRequest`` document, ``TracesData`` or bare ``ResourceSpans`` written back to
+back (pretty-printed or not, in a ``.json`` or ``.jsonl`` file), or a JSON array of any of these.
+Encodings: ids as lowercase hex (the OTLP/JSON mapping) or base64 (protobuf's generic JSON
+mapping); ``intValue`` and nanosecond timestamps as strings or numbers; ``kind``/``status.code``
+as integers or enum names; camelCase or snake_case field names. Spans carrying
+``openinference.span.kind`` are read with the OpenInference dialect (:mod:`.openinference`), the
+others with the GenAI dialect below.
 """
 
 from __future__ import annotations
@@ -20,12 +21,11 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from ._jsonio import JsonRecord, compression_of, open_binary, read_bytes, read_head, read_json_text
+from ._jsonio import JsonRecord, iter_json_records, read_bytes, read_head
 from ._messages import document_text, first_output_text, last_user_text, maybe_json
 from ._spans import EMBEDDING, INFERENCE, OTHER, RETRIEVAL, Dialect, Span, SpanEvent, first_value, jsonable
-from .result import LoadError
 
-__all__ = ["spans_from_otlp", "GenAIDialect", "GENAI", "any_value", "norm_id", "iter_otlp_records", "iter_json_lines"]
+__all__ = ["spans_from_otlp", "GenAIDialect", "GENAI", "any_value", "norm_id", "iter_otlp_records"]
 
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _KINDS = {0: "unspecified", 1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
@@ -462,100 +462,15 @@ def framed_records(data: bytes) -> list[Any]:
     return out
 
 
-def otlp_file_records(path: Any) -> tuple[list[Any], list[str]]:
-    """Every top-level OTLP record of a file (JSON, JSON Lines, framed protobuf; gzip/zstd)."""
-    data = read_bytes(path)
-    if is_framed_proto(data):
-        return framed_records(data), []
-    return read_json_text(data)
-
-
-_BLOCK = 8 << 20  # bytes read at a time when streaming JSON Lines
-_FIRST_LINE_LIMIT = 256 << 20  # a first line longer than this is not read as JSON Lines
-
-
-def _read_block(f: Any, path: Any) -> bytes:
-    try:
-        return f.read(_BLOCK)
-    except OSError as e:  # a truncated or corrupt compressed stream
-        raise LoadError(f"cannot decompress ({compression_of(path)}): {e}", source=str(path)) from None
-
-
-def _first_line(path: Any) -> bytes:
-    """The first non-blank line of the (decompressed) file, up to :data:`_FIRST_LINE_LIMIT` bytes."""
-    buf = b""
-    with open_binary(path) as f:
-        while len(buf) < _FIRST_LINE_LIMIT:
-            block = _read_block(f, path)
-            if not block:
-                break
-            buf += block
-            stripped = buf.lstrip()
-            if b"\n" in stripped:
-                return stripped.split(b"\n", 1)[0]
-    return buf.lstrip()
-
-
-def _is_json_line(line: bytes) -> bool:
-    try:
-        json.loads(line.lstrip(b"\xef\xbb\xbf"))
-        return True
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return False
-
-
-def iter_json_lines(path: Any, warnings: list[str]) -> Any:
-    """Every non-blank line of a JSON Lines file as a :class:`JsonRecord`, read block by block.
-
-    Bytes that are not UTF-8 are replaced with U+FFFD; the lines are named in one warning appended
-    to ``warnings`` at the end.
-    """
-    bad_lines: list[int] = []
-    lineno = 0
-    rest = b""
-    with open_binary(path) as f:
-        while True:
-            block = _read_block(f, path)
-            data = rest + block
-            if not data:
-                break
-            lines = data.split(b"\n")
-            rest = lines.pop() if block else b""
-            for raw in lines:
-                lineno += 1
-                if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                    raw = raw[3:]
-                t = raw.strip()
-                if not t:
-                    continue
-                try:
-                    text = t.decode("utf-8")
-                except UnicodeDecodeError:
-                    bad_lines.append(lineno)
-                    text = t.decode("utf-8", errors="replace")
-                try:
-                    yield JsonRecord(lineno, json.loads(text), raw=text)
-                except json.JSONDecodeError as e:
-                    yield JsonRecord(lineno, error=f"malformed JSON: {e.msg} at column {e.colno}", raw=text)
-            if not block:
-                break
-    if bad_lines:
-        shown = ", ".join(map(str, bad_lines[:10])) + (" ..." if len(bad_lines) > 10 else "")
-        warnings.append(f"bytes that are not UTF-8 were replaced with U+FFFD on {len(bad_lines)} line(s): {shown}")
-
-
 def iter_otlp_records(path: Any) -> tuple[Any, list[str]]:
     """The top-level OTLP records of a file as an iterator, and the list its warnings go to.
 
-    JSON Lines (the collector's file exporter) are parsed line by line as they are read, so memory
-    stays at one block and the spans not yet handed on; a JSON document and the framed protobuf
-    files are read whole (as :func:`otlp_file_records`).
+    JSON Lines (the collector's file exporter), one document and documents back to back (a
+    receiver's pretty-printed ``ResourceSpans`` or ``TracesData``) are parsed as they are read
+    (:func:`iter_json_records`), so memory stays at one block, the document being parsed and the
+    spans not yet handed on; the collector's framed protobuf files are read whole.
     """
     if is_framed_proto(read_head(path, 8)):
-        recs, warnings = otlp_file_records(path)
-        return iter(recs), warnings
-    if _is_json_line(_first_line(path)):
-        warnings: list[str] = []
-        return iter_json_lines(path, warnings), warnings
-    recs, warnings = otlp_file_records(path)
-    return iter(recs), warnings
+        return iter(framed_records(read_bytes(path))), []
+    warnings: list[str] = []
+    return iter_json_records(path, warnings), warnings
