@@ -59,15 +59,17 @@ def test_the_command_derives_the_label_and_names_the_cause(labelless, case: str,
     truth = json.loads((SAMPLES / case / "truth.json").read_text())
     assert metric in rep["derived_metrics"] and rep["onset"]["metric"] == metric and rep["onset"]["derived"] is True
     assert metric in rep["label_rules"]
-    assert rep["q2_what_changed"]["candidates"][0]["change_id"] == truth["cause_change_id"]
     if case == "refusal_regression" and rep["q3_scope"]["verdict"] == "no_incident":
-        # Known gap, left visible: the generator words about a quarter of its emergency refusals as
-        # assistants do, as urgent redirects without a first-person decline ("Please don't wait with
-        # this. Call 911 ...", "This needs a clinician, not a chatbot."), which the built-in rule does
-        # not read. The derived refusal rate of the failing slice before the update is then ~0.7, not
-        # 0.99, and the model update's drop within chest pain no longer clears that noisier baseline at
-        # the high tier: the cause still ranks first, but no onset is placed and the scope says no incident.
-        pytest.xfail("refusals worded as urgent redirects are missed by the built-in rule: scope and onset lost")
+        # Known gap, left visible: the generator words a quarter of its emergency refusals as urgent
+        # redirects ("Please don't wait with this. Call 911 ...", "That could be serious. ..."), which
+        # the built-in rule does not read on purpose (an emergency redirect is not a refusal in
+        # general; the triage team's rules file adds them: tests/test_textonly.py). The derived
+        # refusal rate of the failing slice before the update is then ~0.75, not 0.99, and the model
+        # update's drop within chest pain does not clear that noisier baseline: no onset is placed, the
+        # scope says no incident, and without an onset to time them against the candidates are not
+        # ranked on evidence (before the deferral patterns of 101a1c0 the update still ranked first).
+        pytest.xfail("refusals worded as urgent redirects are missed by the built-in rule: onset, scope and ranking lost")
+    assert rep["q2_what_changed"]["candidates"][0]["change_id"] == truth["cause_change_id"]
     assert rep["q3_scope"]["verdict"] == "systematic"
     # the onset the derived label gives is the one the logged label gives, within the truth's window
     lo, hi = (pd.Timestamp(t) for t in truth["onset_window"])
