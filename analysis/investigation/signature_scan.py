@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import proportions_ztest
 
 from analysis.engine import Metric, Where
-from analysis.engine.query import quote_ident, quote_literal
+from analysis.engine.query import epoch_us, quote_ident, quote_literal
 from analysis.investigation.context import Context
 from analysis.investigation.onset_scan import OnsetFinding
 from analysis.text.signatures import find_signatures, length_shift, signature_pattern
@@ -87,24 +87,28 @@ def _scan(ctx: Context, phrases: list[str], failure_sql: str, seg: Where | None,
     flag = Metric("rate", f"COALESCE({failure_sql}, FALSE)")
     whole = ctx.eng.totals(metrics={"f": flag}, where=Where.of(*baseline).and_(seg))
     seg_base = (float(whole["f__n"].sum()), float(whole["f__sum"].sum())) if len(whole) else (0.0, 0.0)
+    b0, b1 = (epoch_us(t) for t in baseline)
+    c0, c1 = epoch_us(cur.start), epoch_us(cur.end)
+    in_cur = f"EPOCH_US(ts) >= {c0}"
+    both = Where(expr=f"(EPOCH_US(ts) >= {b0} AND EPOCH_US(ts) < {b1}) OR (EPOCH_US(ts) >= {c0} AND EPOCH_US(ts) <= {c1})")
     rows = []
     for phrase in phrases:
         match = f"regexp_matches(COALESCE({quote_ident('input_text')}, ''), {quote_literal(signature_pattern([phrase]))})"
-        counts = []
-        for w in (Where.of(*baseline), cur):
-            t = ctx.eng.totals(metrics={"f": flag}, where=w.and_(seg).and_(Where(expr=match)))
-            counts.append((float(t["f__n"].sum()), float(t["f__sum"].sum())) if len(t) else (0.0, 0.0))
+        # one query: the slice's requests in the baseline and in the failure window, by side
+        t = ctx.eng.totals(metrics={"f": flag}, exprs={"__cur": in_cur}, where=both.and_(seg).and_(Where(expr=match)))
+        side = t["__cur"].str.lower() == "true"
+        counts = [(float(t.loc[m, "f__n"].sum()), float(t.loc[m, "f__sum"].sum())) for m in (~side, side)]
         (n0, f0), (n1, f1) = counts
         source = "own"
         if n0 == 0:  # a new kind of request: held to its segment's baseline rate
             (n0, f0), source = seg_base, "segment"
 
         p0, p1 = (f0 / n0 if n0 else np.nan), (f1 / n1 if n1 else np.nan)
-        pool = (f0 + f1) / (n0 + n1) if n0 + n1 else np.nan
-        se = np.sqrt(pool * (1 - pool) * (1 / n0 + 1 / n1)) if n0 and n1 and 0 < pool < 1 else np.nan
-        z = (p1 - p0) / se if np.isfinite(se) and se > 0 else np.nan
+        pvalue = 1.0
+        if n0 and n1 and 0 < f0 + f1 < n0 + n1:
+            pvalue = float(proportions_ztest([f1, f0], [n1, n0], alternative="larger")[1])  # pooled, one-sided
         rows.append({"phrase": phrase, "slice_n_baseline": n0, "slice_rate_baseline": p0, "slice_n_current": n1,
-                     "slice_rate_current": p1, "slice_baseline": source, "slice_p": float(stats.norm.sf(z)) if np.isfinite(z) else 1.0})
+                     "slice_rate_current": p1, "slice_baseline": source, "slice_p": pvalue})
     out = pd.DataFrame(rows)
     if len(out):
         out["slice_p_holm"] = multipletests(out["slice_p"].to_numpy(float), method="holm")[1]

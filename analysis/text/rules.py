@@ -40,7 +40,7 @@ import yaml
 from analysis.text.grounding import GroundingRule
 from analysis.text.outcomes import DERIVATION_RULES, Rule
 
-__all__ = ["load_rules", "rules_with", "portable_strings"]
+__all__ = ["load_rules", "rules_with", "string_list", "read_yaml", "portable_strings"]
 
 _LABEL_KEYS = {"column", "name", "description", "patterns", "vetoes", "finish_reasons", "text_column", "kind", "extends"}
 _GROUNDING_KEYS = {"column", "name", "description", "patterns", "id_patterns", "text_column", "documents_column", "ids_column", "kind"}
@@ -49,13 +49,31 @@ _GROUNDING_KEYS = {"column", "name", "description", "patterns", "id_patterns", "
 _NOT_PORTABLE = re.compile(r"\(\?<[=!]|\(\?[=!>]|\\[1-9]|\(\?P=|\(\?P<")
 
 
-def portable_strings(value: Any, where: str) -> tuple[str, ...]:
-    """``value`` as a tuple of strings (``None`` is empty), each in the subset of regular expressions Python,
-    RE2 (DuckDB) and Java (Spark) read alike; errors start with ``where`` (the file, the entry and the key)."""
+def string_list(value: Any, where: str) -> tuple[str, ...]:
+    """``value`` as a tuple of strings (``None`` is empty); errors start with ``where``."""
     if value is None:
         return ()
     if isinstance(value, str) or not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"{where}: expected a list of strings, got {value!r}")
+    return tuple(value)
+
+
+def read_yaml(path: str | Path, what: str) -> tuple[Path, str, Any]:
+    """The path, text and parsed document of a YAML file the user wrote; errors name the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"{p}: {what} file not found")
+    text = p.read_text(encoding="utf-8")
+    try:
+        return p, text, yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{p}: not valid YAML: {exc}") from None
+
+
+def portable_strings(value: Any, where: str) -> tuple[str, ...]:
+    """``value`` as a tuple of strings (``None`` is empty), each in the subset of regular expressions Python,
+    RE2 (DuckDB) and Java (Spark) read alike; errors start with ``where`` (the file, the entry and the key)."""
+    value = string_list(value, where)
     for v in value:
         if _NOT_PORTABLE.search(v):
             raise ValueError(f"{where}: {v!r} uses a look-behind, a look-ahead, an atomic group or a back-reference, which "
@@ -110,13 +128,7 @@ def _extended(own: Rule) -> Rule:
 
 def load_rules(path: str | Path) -> tuple[Rule | GroundingRule, ...]:
     """The rules of a YAML file (see the module docstring); errors name the file, the rule and the key."""
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"{p}: rules file not found")
-    try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{p}: not valid YAML: {exc}") from None
+    p, _, doc = read_yaml(path, "rules")
     if not isinstance(doc, dict) or not isinstance(doc.get("rules"), list) or not doc["rules"]:
         raise ValueError(f"{p}: expected a mapping with a non-empty list `rules:`, got {type(doc).__name__}")
     rules = tuple(_rule(e, f"{p}: rules[{i}]") for i, e in enumerate(doc["rules"]))

@@ -47,7 +47,7 @@ import pandas as pd
 import yaml
 
 from analysis.engine.query import quote_ident, quote_literal
-from analysis.text.rules import portable_strings
+from analysis.text.rules import portable_strings, read_yaml, string_list
 
 __all__ = ["Tier", "Taxonomy", "load_taxonomy", "phrase_pattern"]
 
@@ -241,15 +241,9 @@ def _duplicates(node: Any, where: str) -> tuple[str, str, int] | None:
     return None
 
 
-def _read(p: Path) -> dict[str, Any]:
-    if not p.is_file():
-        raise ValueError(f"{p}: taxonomy file not found")
-    text = p.read_text(encoding="utf-8")
-    try:
-        dup = _duplicates(yaml.compose(text, Loader=yaml.SafeLoader), "")
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{p}: not valid YAML: {exc}") from None
+def _read(path: Path) -> dict[str, Any]:
+    p, text, doc = read_yaml(path, "taxonomy")
+    dup = _duplicates(yaml.compose(text, Loader=yaml.SafeLoader), "")  # parsed once already: valid YAML
     if dup is not None:
         where, key, line = dup
         if where == "tiers":
@@ -271,15 +265,6 @@ def _read(p: Path) -> dict[str, Any]:
     return doc
 
 
-def _words(value: Any, where: str) -> tuple[str, ...]:
-    """Phrases or topic words: a list of strings (taken literally, so any character is allowed)."""
-    if value is None:
-        return ()
-    if isinstance(value, str) or not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"{where}: expected a list of strings, got {value!r}")
-    return tuple(value)
-
-
 def _tier(name: Any, entry: Any, where: str) -> Tier:
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"{where}: a tier's name must be text (quote it if YAML reads it as another type), got {name!r}")
@@ -288,7 +273,7 @@ def _tier(name: Any, entry: Any, where: str) -> Tier:
     unknown = sorted(str(k) for k in set(entry) - set(_TIER_KEYS))
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {unknown}; a tier takes {list(_TIER_KEYS)}")
-    values = {k: (portable_strings if k == "patterns" else _words)(entry.get(k), f"{where}.{k}") for k in _TIER_KEYS}
+    values = {k: (portable_strings if k == "patterns" else string_list)(entry.get(k), f"{where}.{k}") for k in _TIER_KEYS}
     try:
         return Tier(name=name, **values)
     except ValueError as exc:

@@ -42,7 +42,7 @@ import pandas as pd
 from analysis.engine import Engine, Where
 from analysis.engine.query import quote_ident, quote_literal
 
-__all__ = ["TopicModel", "Topic", "fit_topics", "topic_shifts", "K_GRID", "TERMS_PER_TOPIC", "OTHER", "TOKEN"]
+__all__ = ["TopicModel", "Topic", "fit_topics", "tokens_of", "topic_shifts", "K_GRID", "TERMS_PER_TOPIC", "OTHER", "TOKEN"]
 
 #: The numbers of topics tried (those up to ``max_topics``).
 K_GRID = (6, 10, 16, 24)
@@ -96,18 +96,20 @@ class TopicModel:
 
     def assign(self, texts: Sequence[Any]) -> list[str | None]:
         """The topic of each text, by the rule the engine applies (:meth:`assign_sql`); None for a missing text."""
-        table = self.term_table()
+        return self.assign_tokens(tokens_of(texts))
+
+    def assign_tokens(self, token_sets: Sequence[set[str] | None]) -> list[str | None]:
+        """:meth:`assign` on texts already split into their sets of words (:func:`tokens_of`)."""
         by_term: dict[str, list[tuple[str, float]]] = {}
-        for term, topic, w in table.itertuples(index=False):
+        for term, topic, w in self.term_table().itertuples(index=False):
             by_term.setdefault(term, []).append((topic, w))
-        pat = re.compile(TOKEN)
         out: list[str | None] = []
-        for x in texts:
-            if x is None or (isinstance(x, float) and np.isnan(x)) or x is pd.NA:
+        for toks in token_sets:
+            if toks is None:
                 out.append(None)
                 continue
             score: dict[str, float] = {}
-            for tok in set(pat.findall(str(x).lower())):
+            for tok in toks:
                 for topic, w in by_term.get(tok, ()):
                     score[topic] = score.get(topic, 0.0) + w
             out.append(max(score.items(), key=lambda kv: kv[1])[0] if score else OTHER)
@@ -135,6 +137,13 @@ class TopicModel:
         return (f"topic from {self.column}: {self.k} topics (NMF on TF-IDF of a time-stratified sample of {self.sample_size:,} "
                 f"requests; k by the highest silhouette: {crit}); a request's topic is the one whose words it holds with the "
                 f"greatest weight, {OTHER!r} when it holds none")
+
+
+def tokens_of(texts: Sequence[Any]) -> list[set[str] | None]:
+    """Each text's set of words (:data:`TOKEN` after lower-casing, as the engine splits them); None for a missing text."""
+    pat = re.compile(TOKEN)
+    return [None if x is None or x is pd.NA or (isinstance(x, float) and np.isnan(x)) else set(pat.findall(str(x).lower()))
+            for x in texts]
 
 
 def _vectorizer(n: int) -> Any:
@@ -197,6 +206,7 @@ def fit_topics(eng: Engine, *, column: str = "input_text", sample_size: int = 10
     terms, idf = vec.get_feature_names_out(), vec.idf_
     rng = np.random.default_rng(seed)
     sub = rng.choice(X.shape[0], size=min(3000, X.shape[0]), replace=False)
+    tokens = tokens_of(texts)  # split once, assigned by every k's model
     crit: dict[int, float] = {}
     fits: dict[int, tuple[TopicModel, np.ndarray]] = {}
     for k in [k for k in K_GRID if k <= max_topics and k < X.shape[1]]:
@@ -204,7 +214,7 @@ def fit_topics(eng: Engine, *, column: str = "input_text", sample_size: int = 10
         words = _topics_of(H, idf, terms)
         model = TopicModel(column=column, k=k, criterion={}, sample_size=len(texts), seed=seed,
                            topics=tuple(Topic(n, ws, wt, 0.0) for n, (ws, wt) in zip(_names([w for w, _ in words]), words)))
-        labels = np.asarray(model.assign(texts), dtype=object)
+        labels = np.asarray(model.assign_tokens(tokens), dtype=object)
         ok = labels[sub] != OTHER
         if len(set(labels[sub][ok])) < 2:
             continue

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from analysis.stats.changepoint.costs import CostBinomial
+
 __all__ = ["ShareStep", "share_steps"]
 
 
@@ -37,29 +39,20 @@ class ShareStep:
     first: bool = False
 
 
-def _xlogy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(x > 0, x * np.log(np.where(y > 0, y, 1.0)), 0.0)
-
-
-def _loglik(c: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """The binomial log-likelihood (without its constant) of cumulative counts at their own share."""
-    p = np.divide(c, n, out=np.zeros_like(c), where=n > 0)
-    return _xlogy(c, p) + _xlogy(n - c, 1.0 - p)
-
-
 def _best_step(c: np.ndarray, n: np.ndarray, min_size: int) -> tuple[int, float]:
-    cc, nn = np.cumsum(c), np.cumsum(n)
-    C, N = cc[-1], nn[-1]
-    whole = float(_loglik(np.array([C]), np.array([N]))[0])
+    """The upward split of the segment that most raises its binomial log-likelihood (the segment
+    costs of :class:`~analysis.stats.changepoint.costs.CostBinomial`, -2 log-likelihoods), and the gain."""
     ks = np.arange(min_size, len(c) - min_size + 1)
     if not len(ks):
         return -1, 0.0
-    left = _loglik(cc[ks - 1], nn[ks - 1])
-    right = _loglik(C - cc[ks - 1], N - nn[ks - 1])
-    gain = left + right - whole
+    cost = CostBinomial().fit(c, n)
+    zero, end = np.zeros_like(ks), np.full_like(ks, len(c))
+    gain = 0.5 * (cost.cost(np.array([0]), np.array([len(c)]))[0] - cost.cost(zero, ks) - cost.cost(ks, end))
+    cc, nn = np.cumsum(c), np.cumsum(n)
+    x0, n0 = cc[ks - 1], nn[ks - 1]
+    x1, n1 = cc[-1] - x0, nn[-1] - n0
     with np.errstate(divide="ignore", invalid="ignore"):
-        up = (C - cc[ks - 1]) / np.maximum(N - nn[ks - 1], 1e-300) > cc[ks - 1] / np.maximum(nn[ks - 1], 1e-300)
+        up = x1 / np.maximum(n1, 1e-300) > x0 / np.maximum(n0, 1e-300)
     gain = np.where(up, gain, -np.inf)  # upward steps only
     if not np.isfinite(gain).any():
         return -1, 0.0
