@@ -4,6 +4,7 @@ same readers as the fixtures' own Parquet files."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import subprocess
@@ -170,6 +171,7 @@ def test_open_events_and_convert_stream_a_table(tmp_path: Path) -> None:
     src = open_events(url)
     try:
         assert (src.rows_read, src.rows_loaded, src.format) == (8, 8, "phoenix")
+        assert src.sha256 == hashlib.sha256(db.read_bytes()).hexdigest()  # the database file's
     finally:
         src.close()
     res = convert_events(url, tmp_path / "out.parquet", chunksize=3)
@@ -184,3 +186,64 @@ def test_the_convert_command_reads_a_table_url(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert f"sqlite:///{db}?table=traces (phoenix): 8 rows read, 8 written" in proc.stdout
     assert pq.ParquetFile(out).metadata.num_rows == 8
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def postgres_url():
+    """A Postgres server of Debian's package on 127.0.0.1, run as the `postgres` user (skipped without one)."""
+    import os
+    import pwd
+    import shutil
+
+    psycopg = pytest.importorskip("psycopg")
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        initdb = None
+    if not (initdb and pg_ctl and os.geteuid() == 0):
+        pytest.skip("no Postgres server binaries and `postgres` user here")
+    import tempfile
+
+    data, port = Path(tempfile.mkdtemp(prefix="forensics-pg-")), _free_port()  # pytest's tmp_path is root's only
+    shutil.chown(data, "postgres")
+
+    def as_postgres(cmd: str) -> None:
+        subprocess.run(["su", "postgres", "-s", "/bin/bash", "-c", cmd], check=True, capture_output=True, timeout=120)
+
+    as_postgres(f"{initdb} -D {data}/db -A trust -U postgres")
+    as_postgres(f"{pg_ctl} -D {data}/db -o '-h 127.0.0.1 -p {port} -k {data}' -l {data}/log start -w")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres", psycopg
+    finally:
+        as_postgres(f"{pg_ctl} -D {data}/db stop -m fast")
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def test_langsmith_runs_in_a_postgres_table(postgres_url) -> None:
+    url, psycopg = postgres_url
+    df = pd.read_parquet(LANGSMITH)
+    types = {"inputs": "jsonb", "outputs": "jsonb", "extra": "jsonb", "feedback_stats": "jsonb", "tags": "text[]"}
+    cols = ", ".join(f'"{c}" ' + types.get(c, "timestamptz" if c.endswith("_time") else "bigint" if c.endswith("_tokens") else "text")
+                     for c in df.columns)
+    rows = [[None if v is None or v is pd.NaT or (isinstance(v, float) and np.isnan(v)) else list(v) if isinstance(v, np.ndarray)
+             else int(v) if isinstance(v, float) else v for v in r.values()] for r in df.to_dict("records")]
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute(f"CREATE TABLE runs ({cols})")
+        with con.cursor() as cur:
+            cur.executemany(f"INSERT INTO runs VALUES ({', '.join(['%s'] * len(df.columns))})", rows)
+    res = load_events(f"{url}?table=runs", chunksize=7)
+    assert res.format == "langsmith" and res.rows_read == res.rows_loaded == 12
+    want = load_events(LANGSMITH).frame.sort_values("event_id").reset_index(drop=True)
+    got = res.frame.sort_values("event_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(got[want.columns], want, check_dtype=False)
+    with pytest.raises(LoadError, match=r"\?table=nope: has no table 'nope'; tables present: 'runs'"):
+        load_events(f"{url}?table=nope")

@@ -185,7 +185,11 @@ def _from_convert(path: Any, *, engine: str, memory_limit: str, spark_master: st
     if len(rej) > REJECTED_IN_MEMORY:
         warnings.append(f"{len(rej)} rows rejected; the first {REJECTED_IN_MEMORY} are listed")
         rej = rej.head(REJECTED_IN_MEMORY).reset_index(drop=True)
-    sha = file_sha256(Path(path)) if Path(str(path)).is_file() or Path(str(path)).is_dir() else ""
+    ref = table_ref(path) if is_db_url(path) else None
+    if ref is not None:
+        sha = file_sha256(Path(ref.location)) if ref.kind != "postgres" else ""  # a table's database file
+    else:
+        sha = file_sha256(Path(path)) if Path(str(path)).is_file() or Path(str(path)).is_dir() else ""
     return EventsSource(engine=eng, rows_read=res.rows_read, rows_loaded=res.rows_written, rows_rejected=res.rows_rejected,
                         rejected=rej, warnings=warnings, source=str(path), format=res.format, sha256=sha,
                         spans_by_kind=dict(res.spans_by_kind))
