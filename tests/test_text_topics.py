@@ -51,6 +51,9 @@ def test_topics_recover_the_kinds_of_questions_and_the_engine_assigns_as_python_
         on_engine = eng.sql(model.assign_sql()).set_index("event_id")["topic"]
         got = pd.Series([on_engine.get(f"e{i:06d}", OTHER) for i in range(len(texts))])
         assert (got.to_numpy() == np.asarray(py, dtype=object)).all()
+        # and so is the per-row expression DuckDB derives the column with
+        expr = eng.sql(f"SELECT event_id, {model.assign_expr()} AS topic FROM events").set_index("event_id")["topic"]
+        assert (expr.reindex([f"e{i:06d}" for i in range(len(texts))]).to_numpy() == np.asarray(py, dtype=object)).all()
         # names are the topics' three heaviest words, and each is one of its kind's words
         for tp in model.topics:
             words = tp.name.split(" · ")

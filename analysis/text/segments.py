@@ -82,7 +82,10 @@ def derive_segments(eng: Engine, *, topics: str = "auto", taxonomy_path: str | P
     if _wants_topics(eng, prof, topics, column):
         model = fit_topics(eng, column=column, seed=seed, max_topics=max_topics, profile=prof)
         if model is not None:
-            eng.attach(TOPIC, model.assign_sql(alias=TOPIC), fill=OTHER, source=column, materialize=False)
+            if eng.name == "duckdb":  # a subquery per row, decorrelated by DuckDB: no join of every word
+                eng.derive({TOPIC: model.assign_expr()}, cast="VARCHAR", materialize=False)
+            else:
+                eng.attach(TOPIC, model.assign_sql(alias=TOPIC), fill=OTHER, source=column, materialize=False)
             derived.append(TOPIC)
     if tax is not None and not prof.present(tax.column) and prof.present(tax.text_column):
         eng.derive({tax.column: tax.sql(has_topic=eng.has(TOPIC))}, cast="VARCHAR", materialize=False)
