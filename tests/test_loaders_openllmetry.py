@@ -13,10 +13,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from analysis.loaders import load_events
 from analysis.loaders.detect import detect_format
@@ -153,3 +155,32 @@ def test_convert_command_on_the_older_style(tmp_path: Path) -> None:
     assert len(f) == 7
     for text, want in EXPECTED.items():
         assert tuple(_none(f.at[text, c]) for c in COLUMNS) == want, text
+
+
+BREAKS = st.sampled_from(["keep", "no_start", "no_id", "bad_number"])
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(BREAKS, min_size=7, max_size=7), st.integers(0, 2), st.sampled_from([OLD, NEW]))
+def test_every_llm_span_is_loaded_or_rejected(breaks, garbage, path):
+    """Break some LLM spans and add unparsable lines: each is one record, loaded or rejected."""
+    docs = [json.loads(x) for x in path.read_text().splitlines()]
+    llm = [sp for d in docs for rs in d["resourceSpans"] for ss in rs["scopeSpans"] for sp in ss["spans"]
+           if ss["scope"]["name"].startswith("opentelemetry.instrumentation.openai")]
+    for sp, b in zip(llm, breaks):
+        if b == "no_start":
+            sp.pop("startTimeUnixNano")
+        elif b == "no_id":
+            sp.pop("spanId")
+        elif b == "bad_number":
+            sp["attributes"] = [a for a in sp["attributes"] if not a["key"].startswith("gen_ai.usage.")]
+            sp["attributes"].append({"key": "gen_ai.usage.input_tokens", "value": {"stringValue": "lots"}})
+    lines = [json.dumps(d) for d in docs] + ['{"resourceSpans": [' for _ in range(garbage)]
+    with tempfile.TemporaryDirectory() as tmp:
+        p = Path(tmp) / "t.jsonl"
+        p.write_text("\n".join(lines) + "\n")
+        res = load_events(p)
+    assert res.rows_read == res.rows_loaded + len(res.rejected) == 7 + garbage
+    # a token count that is not a number is a rejected event too, with its reason
+    assert len(res.rejected) == len(breaks) - breaks.count("keep") + garbage
+    assert res.frame["event_id"].is_unique
