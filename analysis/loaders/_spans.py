@@ -97,7 +97,7 @@ class Dialect:
     def kind_label(self, span: Span) -> str:
         """What a span that is not an inference span is, for the load report (e.g. ``CHAIN``)."""
         a = span.attrs
-        v = a.get("openinference.span.kind") or a.get("gen_ai.operation.name")
+        v = a.get("openinference.span.kind") or a.get("gen_ai.operation.name") or a.get("traceloop.span.kind")
         if v:
             return str(v)
         return f"{span.kind} span" if span.kind else "span without a GenAI operation"

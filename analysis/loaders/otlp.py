@@ -222,14 +222,20 @@ def spans_from_otlp(value: Any, row: int, dialect_for: Any) -> tuple[list[Span],
 # --------------------------------------------------------------------------------------------
 
 _INFERENCE_OPS = {"chat", "text_completion", "generate_content", "completion"}
+# OpenLLMetry (traceloop-sdk) writes the app's association properties on every span in their context
+_ASSOC = "traceloop.association.properties."
+_SESSION_KEYS = ("gen_ai.conversation.id", "session.id", _ASSOC + "session_id")
+_USER_KEYS = ("user.id", "enduser.id", _ASSOC + "user_id")
+# the older OpenLLMetry instrumentations write gen_ai.openai.system_fingerprint
+_FINGERPRINT_KEYS = ("openai.response.system_fingerprint", "gen_ai.openai.response.system_fingerprint",
+                     "gen_ai.openai.system_fingerprint")
 # Attributes whose meaning is used below (not kept again as extra columns).
 _GENAI_USED = {
     "gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.system", "gen_ai.request.model",
     "gen_ai.response.model", "gen_ai.request.temperature", "gen_ai.request.top_p", "gen_ai.request.top_k",
     "gen_ai.request.max_tokens", "gen_ai.request.seed", "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens",
     "gen_ai.usage.prompt_tokens", "gen_ai.usage.completion_tokens", "gen_ai.response.finish_reasons",
-    "gen_ai.conversation.id", "session.id", "user.id", "enduser.id", "error.type",
-    "openai.response.system_fingerprint", "gen_ai.openai.response.system_fingerprint",
+    "error.type", *_SESSION_KEYS, *_USER_KEYS, *_FINGERPRINT_KEYS,
 }
 # Content (may hold personal data): read into input_text/output_text, never kept as columns.
 _CONTENT = re.compile(
@@ -313,7 +319,7 @@ class GenAIDialect(Dialect):
                 "model_version": first_value(a, "gen_ai.response.model"),
                 "model_requested": first_value(a, "gen_ai.request.model"),
                 "provider": first_value(a, "gen_ai.provider.name", "gen_ai.system"),
-                "upstream_fingerprint": first_value(a, "openai.response.system_fingerprint", "gen_ai.openai.response.system_fingerprint"),
+                "upstream_fingerprint": first_value(a, *_FINGERPRINT_KEYS),
                 "temperature": a.get("gen_ai.request.temperature"),
                 "top_p": a.get("gen_ai.request.top_p"),
                 "top_k": a.get("gen_ai.request.top_k"),
@@ -322,8 +328,8 @@ class GenAIDialect(Dialect):
                 "input_tokens": first_value(a, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"),
                 "output_tokens": first_value(a, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
                 "finish_reason": fr,
-                "session_id": first_value(a, "gen_ai.conversation.id", "session.id"),
-                "user_id": first_value(a, "user.id", "enduser.id"),
+                "session_id": first_value(a, *_SESSION_KEYS),
+                "user_id": first_value(a, *_USER_KEYS),
                 "error_type": first_value(a, "error.type") or (exception_type(span) if span.status == "error" else None),
                 "input_text": self._input_text(span),
                 "output_text": self._output_text(span),
@@ -391,7 +397,7 @@ class GenAIDialect(Dialect):
 
     def inherited(self, span: Span) -> dict[str, Any]:
         a = span.attrs
-        return {"session_id": first_value(a, "gen_ai.conversation.id", "session.id"), "user_id": first_value(a, "user.id", "enduser.id")}
+        return {"session_id": first_value(a, *_SESSION_KEYS), "user_id": first_value(a, *_USER_KEYS)}
 
 
 GENAI = GenAIDialect()
