@@ -20,6 +20,7 @@ from analysis.investigation.context import FromText, metric_candidates
 from analysis.params import InvestigationParams
 from analysis.prevention import monitors as mon
 from analysis.report.postmortem import Postmortem
+from analysis.schema import CHANGES, validate
 from analysis.text import outcomes as labels
 from analysis.text.rules import rules_with
 from analysis.text.segments import derive_segments
@@ -108,6 +109,9 @@ def investigate(events: Any, changes: pd.DataFrame | None = None, params: Invest
         params = params.replace(**kwargs)
     if isinstance(events, pd.DataFrame):
         _check_frame(events)
+    if changes is not None and len(changes):
+        # a change log read with pandas (string times) is refused here, by name, not deep in a step
+        validate(changes, CHANGES, source="`changes`")
     owned = not isinstance(events, Engine)
     eng = open_engine(events, engine=params.engine, memory_limit=params.memory_limit, spark_master=params.spark_master,
                       max_result_rows=params.max_result_rows) if owned else events

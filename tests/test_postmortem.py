@@ -222,3 +222,15 @@ def test_detection_gap_sentence_never_renders_an_empty_figure():
     assert gap_sentence({"gap_hours": None, "gap_category": None, "earliest_alarm": None}) == "No incident, so no detection gap"
     for q4 in (alarmed, silent):
         assert "- h" not in gap_sentence(q4) and "****" not in gap_sentence(q4, strong=True)
+
+
+def test_a_change_log_read_with_pandas_is_refused_by_name():
+    """The Python API takes canonical tables: a change log read with ``pd.read_csv`` (times as
+    strings) gets an error naming the table, the column and the expected type, not a comparison
+    failure deep inside a step."""
+    from analysis.schema import SchemaError
+
+    sc, _ = _case("escalation")
+    raw = sc.changes.assign(ts=sc.changes["ts"].astype(str))
+    with pytest.raises(SchemaError, match=r"`changes`.*ts.*datetime64"):
+        investigate(sc.events, raw, pattern="escalation", progress=False)
