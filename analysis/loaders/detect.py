@@ -20,6 +20,8 @@ from typing import Any, Iterable
 import pyarrow.parquet as pq
 
 from ._jsonio import HEAD_BYTES, compression_of, json_layout, read_head
+from .mlflow_spans import is_mlflow_columns, is_mlflow_record
+from .mlflow_store import MLFLOW_TABLES
 from .phoenix_db import PHOENIX_TABLES, is_phoenix_url, sqlite_tables
 from .result import LoadError
 
@@ -28,12 +30,12 @@ __all__ = [
     "ACCEPTED_FORMATS", "TRACE_FORMATS", "unknown_format_error", "detect_dir",
 ]
 
-EVENT_FORMATS = ("parquet", "jsonl", "json", "csv", "otlp", "oteljs", "phoenix", "langfuse", "openai")
-TRACE_FORMATS = ("otlp", "oteljs", "phoenix", "langfuse", "openai")
+EVENT_FORMATS = ("parquet", "jsonl", "json", "csv", "otlp", "oteljs", "phoenix", "langfuse", "openai", "mlflow")
+TRACE_FORMATS = ("otlp", "oteljs", "phoenix", "langfuse", "openai", "mlflow")
 CHANGE_FORMATS = ("csv", "jsonl", "json", "yaml", "parquet")
 _ALIASES = {
     "ndjson": "jsonl", "yml": "yaml", "pq": "parquet", "otel": "otlp", "otlp-json": "otlp", "otlp-proto": "otlp",
-    "otel-js": "oteljs", "vercel-ai": "oteljs", "openai-batch": "openai",
+    "otel-js": "oteljs", "vercel-ai": "oteljs", "openai-batch": "openai", "mlflow3": "mlflow",
 }
 _HEAD = HEAD_BYTES  # bytes sniffed for line-oriented files
 _DOC_LIMIT = 64 << 20  # a JSON document up to this size is parsed whole to classify it
@@ -46,7 +48,9 @@ ACCEPTED_FORMATS = (
     "an OpenTelemetry JS span dump (Vercel AI SDK names too); Phoenix spans (dataframe as Parquet or JSONL, "
     "JSONL download, its SQLite database); Langfuse exports (single-trace download, observations/scores/traces "
     "files, API pages, a blob-export folder); OpenAI Batch output (with its input file), chat-completion or "
-    "Responses objects one per line"
+    "Responses objects one per line; MLflow traces (its SQLite tracking store with the table trace_info, the "
+    "search_traces() frame as Parquet or JSON with columns trace_id/request_id, trace/spans and request_time/state, "
+    "Trace.to_json() lines)"
 )
 
 
@@ -163,6 +167,8 @@ def classify_record(d: Any, *, required: Iterable[str] = ("event_id", "ts")) -> 
         return classify_record(d[0], required=required) if d else None
     if not isinstance(d, dict):
         return None
+    if is_mlflow_record(d):  # before OTLP: a frame row's `spans` look like bare OTLP spans
+        return "mlflow"
     if _has(d, "resourceSpans", "resource_spans", "scopeSpans", "scope_spans", "instrumentationLibrarySpans"):
         return "otlp"
     spans = d.get("spans")
@@ -195,6 +201,8 @@ def classify_record(d: Any, *, required: Iterable[str] = ("event_id", "ts")) -> 
 
 def _classify_columns(cols: Iterable[str], required: Iterable[str]) -> str | None:
     cols = {str(c).strip() for c in cols}
+    if is_mlflow_columns(cols):
+        return "mlflow"
     if "context.span_id" in cols or any(c.startswith("attributes.") for c in cols):
         return "phoenix"
     if "type" in cols and ({"start_time", "startTime"} & cols):
@@ -376,7 +384,7 @@ def describe(s: Sniffed) -> str:
         return s.note + comp
     if s.layout == "sqlite":
         return (f"a SQLite database{comp} with tables {keys or '(none)'} (a Phoenix database has the tables projects, "
-                "traces and spans)")
+                "traces and spans; an MLflow tracking store the table trace_info)")
     return s.layout + comp
 
 
@@ -454,7 +462,9 @@ def _classify_sniffed(s: Sniffed, required: list[str]) -> str | None:
     if s.layout == "proto":
         return "otlp"
     if s.layout == "sqlite":
-        return "phoenix" if all(t in s.keys for t in PHOENIX_TABLES) else None
+        if all(t in s.keys for t in PHOENIX_TABLES):
+            return "phoenix"
+        return "mlflow" if all(t in s.keys for t in MLFLOW_TABLES) else None
     return None
 
 
@@ -468,7 +478,9 @@ def detect_format(path: str | Path, table: str = "events", *, mapped: Iterable[s
     ``context.span_id``/``attributes.*``, a SQLite file with Phoenix's ``projects``/``traces``/``spans``
     tables or a Postgres URL are Phoenix; Langfuse observations,
     scores, traces or a single-trace download are Langfuse; ``custom_id`` lines and chat-completion
-    or Responses objects are OpenAI. A folder is a Langfuse export, an S3-exporter OTLP folder or
+    or Responses objects are OpenAI; a SQLite file with MLflow's ``trace_info`` table, a frame with
+    ``trace_id``/``request_id``, ``trace``/``spans`` and ``request_time``/``state`` columns (``timestamp_ms``/
+    ``status`` in MLflow 2), or ``{info, data}`` documents (``Trace.to_json()``) are MLflow. A folder is a Langfuse export, an S3-exporter OTLP folder or
     an OpenAI Batch pair. Anything else raises :class:`LoadError` naming the file, what it looks
     like and the formats accepted.
     """
