@@ -265,3 +265,16 @@ def test_every_span_is_loaded_or_rejected_under_breakage(tmp_path_factory: pytes
         return
     assert res.rows_read == res.rows_loaded + len(res.rejected) == n_records
     assert res.frame["event_id"].is_unique
+
+
+@pytest.mark.parametrize("layout", ["array", "pretty"])
+def test_a_records_array_and_pretty_printed_documents_read_the_same(tmp_path: Path, layout: str) -> None:
+    p = tmp_path / "traces.json"
+    if layout == "array":  # to_json(orient="records") without lines: one JSON array of rows
+        pd.read_json(FRAME_JSONL, lines=True).to_json(p, orient="records", date_format="iso")
+    else:  # Trace.to_json() pretty-printed, back to back
+        p.write_text("\n".join(json.dumps(json.loads(line), indent=2) for line in TRACES_JSONL.read_text().splitlines()))
+    assert detect_format(p) == "mlflow"
+    a, b = load_events(p).frame, load_events(TRACES_JSONL).frame
+    cols = ["event_id", "ts", "model_version", "input_tokens", "correct"]
+    pd.testing.assert_frame_equal(a[cols].sort_values("event_id").reset_index(drop=True), b[cols].sort_values("event_id").reset_index(drop=True))

@@ -9,7 +9,8 @@ folders; GenAI, OpenInference or Vercel AI attributes), ``oteljs`` (OpenTelemetr
 ``phoenix`` (Phoenix spans dataframe, Parquet or JSONL; its SQLite database or a Postgres URL,
 with ``project``, ``start`` and ``end`` pushed down), ``langfuse`` (single-trace downloads,
 observations/scores exports, a directory of them, the blob-export folder), ``openai`` (Batch
-output with its input, chat-completion or Responses objects); change logs: ``csv``, ``jsonl``,
+output with its input, chat-completion or Responses objects), ``mlflow`` (MLflow's SQLite tracking
+store, the ``search_traces()`` frame as Parquet or JSON, ``Trace.to_json()`` lines); change logs: ``csv``, ``jsonl``,
 ``json``, ``yaml``, ``parquet``; offline evaluation histories (:func:`load_evaluations`): ``csv``,
 ``jsonl``, ``json``, ``parquet``. ``openinference`` resolves to ``otlp`` or ``phoenix`` from the content.
 A JSON file of any of them may hold JSON Lines, one document, or documents written back to back

@@ -86,7 +86,8 @@ def load_events(
     ----------
     path
         A file (or, for a Langfuse export, a directory holding ``observations``, ``scores`` and
-        ``traces`` files; for Phoenix's database, its SQLite file or a ``postgresql://`` URL).
+        ``traces`` files; for Phoenix's database, its SQLite file or a ``postgresql://`` URL; for
+        MLflow, its SQLite tracking store).
     format
         One of :data:`EVENT_FORMATS` (or ``openinference``); detected when ``None``.
     assume_tz
