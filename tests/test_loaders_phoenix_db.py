@@ -122,7 +122,7 @@ def test_a_sqlite_file_that_is_not_a_phoenix_database_gets_the_detection_error(t
     con.commit()
     con.close()
     with pytest.raises(LoadError, match=r"matches no supported format: it is a SQLite database with tables 'orders' "
-                                         r"\(a Phoenix database has the tables projects, traces and spans\)"):
+                                         r"\(a Phoenix database has the tables projects, traces and spans; an MLflow tracking store the table trace_info\)"):
         load_events(p)
 
 
