@@ -345,11 +345,11 @@ def _cli_names(message: str) -> str:
 def _convert(args: argparse.Namespace) -> int:
     # loaded when the command runs (see the module docstring)
     from analysis.loaders.convert import convert_events
-    from analysis.loaders.phoenix_db import is_phoenix_url
+    from analysis.loaders.dbtable import is_db_url
     from analysis.schema import SchemaError
 
     try:
-        events = args.events if is_phoenix_url(args.events) else Path(args.events).expanduser()
+        events = args.events if is_db_url(args.events) else Path(args.events).expanduser()
         out = Path(args.out).expanduser()
         rules = None if args.no_derive else _rules_or_none(args.rules)
         res = convert_events(events, out, format=args.format, assume_tz=args.assume_tz,

@@ -37,7 +37,7 @@ __all__ = [
     "PATTERNS", "ENGINES", "DEFAULT_MEMORY_LIMIT", "ParameterError", "Param", "PARAMETERS", "NOTEBOOK_PARAMETERS",
     "Parameters", "InvestigationParams", "validate_parameters", "default_parameters", "add_arguments", "arguments_to_raw",
     "repo_root", "resolve_input_path", "resolve_output_dir", "check_risk_thresholds", "DEFAULT_RISK_THRESHOLDS",
-    "PATTERN_RISK_THRESHOLDS", "DEFAULT_TIER", "format_duration",
+    "PATTERN_RISK_THRESHOLDS", "DEFAULT_TIER", "format_duration", "DB_URL", "resolve_db_url",
 ]
 
 #: ``auto`` scans every outcome metric; the others are the three case-study patterns.
@@ -132,12 +132,31 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _path_check(name: str, what: str, *, required: bool, allow_dir: bool = False) -> Callable[[Any, Mapping[str, Any]], Path | None]:
-    def check(value: Any, _: Mapping[str, Any]) -> Path | None:
+#: A database URL (a table, or Phoenix's Postgres database) given where a file is expected.
+DB_URL = re.compile(r"^(sqlite|duckdb|postgres|postgresql(\+\w+)?)://", re.IGNORECASE)
+
+
+def resolve_db_url(text: str, *, name: str = "path") -> str:
+    """A database URL with its file (``sqlite:///``, ``duckdb:///``) made absolute; a server's URL as it is."""
+    m = DB_URL.match(text)
+    scheme = m.group(1).lower() if m else ""
+    if scheme not in ("sqlite", "duckdb"):
+        return text
+    path, sep, query = text[m.end():].partition("?")
+    path = path[1:] if path.startswith("/") else path  # sqlite:///rel.db -> rel.db; sqlite:////abs.db -> /abs.db
+    found = resolve_input_path(path, name=name)
+    return f"{scheme}:///{found}" + (sep + query if sep else "")
+
+
+def _path_check(name: str, what: str, *, required: bool, allow_dir: bool = False,
+                allow_url: bool = False) -> Callable[[Any, Mapping[str, Any]], Path | str | None]:
+    def check(value: Any, _: Mapping[str, Any]) -> Path | str | None:
         if _blank(value):
             if required:
                 raise ParameterError(f"`{name}` is required ({what})")
             return None
+        if allow_url and DB_URL.match(str(value).strip()):
+            return resolve_db_url(str(value).strip(), name=name)
         return resolve_input_path(str(value).strip(), name=name, allow_dir=allow_dir)
 
     return check
@@ -288,7 +307,8 @@ class Param:
 
 PARAMETERS: tuple[Param, ...] = (
     Param("events_path", str, "events file (Parquet, JSONL, CSV, a trace export; a folder for Langfuse)",
-          _path_check("events_path", "the events file: Parquet, JSONL, CSV or a trace export", required=True, allow_dir=True),
+          _path_check("events_path", "the events file: Parquet, JSONL, CSV or a trace export", required=True, allow_dir=True,
+                      allow_url=True),
           flag="--events", metavar="FILE"),
     Param("changes_path", str, "change log (CSV, JSONL, YAML or Parquet)",
           _path_check("changes_path", "the change log: CSV, JSONL, YAML or Parquet", required=True), flag="--changes", metavar="FILE"),
@@ -363,6 +383,8 @@ def arguments_to_raw(args: argparse.Namespace) -> dict[str, Any]:
     raw = {p.name: getattr(args, p.name) for p in PARAMETERS if p.flag is not None}
     raw["segment_by"] = ",".join(raw["segment_by"])
     for name in ("events_path", "changes_path", "mapping_path", "rules_path", "taxonomy_path", "evaluations_path", "out_dir"):
+        if raw[name] and DB_URL.match(str(raw[name])):
+            continue  # a database URL (events only): its file is resolved when the parameters are validated
         raw[name] = str(Path(raw[name]).expanduser().resolve()) if raw[name] else ""
     return raw
 

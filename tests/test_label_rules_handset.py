@@ -306,13 +306,14 @@ def test_the_rules_do_not_fall_below_the_measured_quality(rule, set_name, sets):
 # ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("dialect", ["duckdb", "spark"])  # both SQL forms, run here on DuckDB
 @pytest.mark.parametrize("set_name", list(SETS))
 @pytest.mark.parametrize("rule", DEFAULT_RULES, ids=lambda r: r.column)
-def test_the_sql_form_gives_the_python_labels_on_every_row(rule, set_name, sets):
+def test_the_sql_form_gives_the_python_labels_on_every_row(rule, set_name, sets, dialect):
     frame = sets[set_name][["event_id", "ts", "output_text", "finish_reason"]]
     expected = rule.predict(frame)
     with open_engine(frame, threads=1) as eng:
-        got = eng.sql(f"SELECT event_id, {rule.sql()} AS label FROM events")
+        got = eng.sql(f"SELECT event_id, {rule.sql(dialect=dialect)} AS label FROM events")
     got = got.set_index("event_id")["label"].reindex(frame["event_id"]).astype("boolean")
     assert (got.isna().to_numpy() == expected.isna().to_numpy()).all()
     assert expected.isna().sum() <= 1  # every row has text but the held-out set's one blocked, empty answer

@@ -278,3 +278,22 @@ def test_a_records_array_and_pretty_printed_documents_read_the_same(tmp_path: Pa
     a, b = load_events(p).frame, load_events(TRACES_JSONL).frame
     cols = ["event_id", "ts", "model_version", "input_tokens", "correct"]
     pd.testing.assert_frame_equal(a[cols].sort_values("event_id").reset_index(drop=True), b[cols].sort_values("event_id").reset_index(drop=True))
+
+
+def test_the_store_by_its_tracking_uri_and_the_frame_in_a_database_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(FIX)
+    assert detect_format("sqlite:///mlflow.db") == "mlflow"  # the URI given to mlflow.set_tracking_uri
+    assert load_events("sqlite:///mlflow.db").rows_loaded == 24
+    # the frame written with df.to_sql, its nested columns as JSON text (to_sql takes no dicts or lists)
+    df = pd.read_json(FRAME_JSONL, lines=True)
+    for c in ("request", "response", "trace_metadata", "tags", "spans", "assessments"):
+        df[c] = [json.dumps(v) for v in df[c]]
+    db = tmp_path / "frames.db"
+    with sqlite3.connect(db) as con:
+        df.to_sql("traces", con, index=False)
+    expected = load_events(FRAME_JSONL).frame.sort_values("event_id").reset_index(drop=True)
+    for src in (f"sqlite:///{db}?table=traces", db):  # named, and the lone table of a file
+        assert detect_format(src) == "mlflow"
+        got = load_events(src).frame.sort_values("event_id").reset_index(drop=True)
+        cols = ["event_id", "ts", "model_version", "input_tokens", "output_tokens", "correct", "session_id"]
+        pd.testing.assert_frame_equal(got[cols], expected[cols])

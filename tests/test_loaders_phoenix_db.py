@@ -121,8 +121,8 @@ def test_a_sqlite_file_that_is_not_a_phoenix_database_gets_the_detection_error(t
     con.execute("CREATE TABLE orders (id INTEGER, total REAL)")
     con.commit()
     con.close()
-    with pytest.raises(LoadError, match=r"matches no supported format: it is a SQLite database with tables 'orders' "
-                                         r"\(a Phoenix database has the tables projects, traces and spans; an MLflow tracking store the table trace_info\)"):
+    with pytest.raises(LoadError, match=r"other.db \(table 'orders'\): matches no supported format: it is a table with columns "
+                                         r"'id', 'total' \(Phoenix's own database has the tables projects, traces and spans\)"):
         load_events(p)
 
 

@@ -4,6 +4,9 @@ labelled text against counts recomputed here with plain pandas."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +14,8 @@ from statsmodels.stats.proportion import proportion_confint
 
 from analysis.text.outcomes import DEFAULT_RULES, ESCALATION_RULE, REFUSAL_RULE, Rule, derive_outcomes, evaluate_rule
 from analysis.scenarios import generate
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # (text, expected) for the refusal rule. The tricky negatives are the documented decisions.
 REFUSAL_CASES = [
@@ -363,7 +368,7 @@ def test_the_rule_as_sql_gives_the_pandas_labels_on_spark(rule):
     frame = _rule_corpus()
     expected = rule.predict(frame)
     with open_engine(frame, engine="spark") as eng:
-        got = eng.sql(f"SELECT event_id, {rule.sql()} AS label FROM events ORDER BY event_id")
+        got = eng.sql(f"SELECT event_id, {rule.sql(dialect='spark')} AS label FROM events ORDER BY event_id")
     got = got.set_index("event_id")["label"].reindex(frame["event_id"]).astype("boolean")
     assert (got.isna().to_numpy() == expected.isna().to_numpy()).all()
     both = expected.notna().to_numpy()
@@ -431,3 +436,54 @@ def test_derive_missing_is_computed_once_and_read_by_later_queries(engine):
         assert a[col].isna().tolist() == expected[col].isna().tolist()
     assert sorted(b.index) == sorted(frame.loc[expected["refused"].fillna(False).to_numpy(bool), "event_id"])
     assert a["output_text"].fillna("").tolist() == frame["output_text"].fillna("").tolist()
+
+
+# ----------------------------------------------------------------------------------------------
+# the whole-text pre-filter of a rule with anchored patterns
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pattern, text, sentence_hit", [
+    (r"^please call 911", "It sounds serious. Please call 911 now.", True),       # after '. '
+    (r"^please call 911", "It sounds serious!\n\nplease call 911", True),        # after line breaks
+    (r"^please call 911", "You could please call 911 later", False),             # mid-sentence: no sentence starts there
+    (r"I can(?:no|')t[\s.!]*$", "Sorry. I can't. Anything else?", True),         # before '. '
+    (r"I can(?:no|')t[\s.!]*$", "I cannot\nBye", True),                           # before a line break
+    (r"[^$]done$", "all done", True),                                             # '$' in a class stays a literal
+    (r"\$5 fee", "A $5 fee applies.", True),                                      # an escaped '$' stays a literal
+])
+def test_the_whole_text_pattern_matches_wherever_a_sentence_does(pattern, text, sentence_hit):
+    """Hand-worked: the sentences are the text split at '[.!?] + space' and line breaks (the SQL
+    split); the widened pattern must match the whole text whenever a sentence matches the pattern."""
+    from analysis.text.outcomes import SQL_SENTENCE_SPLIT, whole_text_pattern
+
+    sentences = re.split(SQL_SENTENCE_SPLIT, text)
+    assert any(re.search(pattern, s, re.I) for s in sentences) is sentence_hit
+    if sentence_hit:
+        assert re.search(whole_text_pattern(pattern), text, re.I)
+    assert whole_text_pattern("[]^]x[^]$]") == "[]^]x[^]$]"  # ']' first in a class is a literal
+
+
+def test_a_users_anchored_rules_as_sql_give_the_pandas_labels():
+    """The refusal sample's rules (built-in ones extended with emergency redirects that start a
+    sentence): the SQL, pre-filtered on the whole text, labels every row as the Python rule does."""
+    from analysis.engine import open_engine
+    from analysis.text.rules import load_rules
+
+    rule = next(r for r in load_rules(ROOT / "sample_data" / "refusal_regression" / "rules.yaml") if r.column == "refused")
+    assert any(p.startswith("^") for p in rule.patterns)
+    texts = ["Chest pain can be serious. Please call 911 or your local emergency number now.",
+             "That sounds frightening.\nPlease don't wait: seek emergency care right away.",
+             "You might please call 911 if it gets worse, but usually rest helps.",
+             "Go to the nearest emergency room. I can't assess this remotely.",
+             "Here is how to reset your password: open Settings.", "I can't.", "We will seek emergency care."]
+    frame = pd.DataFrame({"event_id": [f"e{i}" for i in range(len(texts))],
+                          "ts": pd.date_range("2026-01-01", periods=len(texts), freq="min", tz="UTC"),
+                          "output_text": pd.array(texts, dtype="string")})
+    expected = rule.predict(frame)
+    with open_engine(frame) as eng:
+        for dialect in ("duckdb", "spark"):  # the correlated subquery, and the lambda after the whole-text filter
+            got = eng.sql(f"SELECT event_id, {rule.sql(('output_text',), dialect=dialect)} AS label FROM events ORDER BY event_id")
+            got = got.set_index("event_id")["label"].reindex(frame["event_id"]).astype("boolean")
+            assert got.tolist() == expected.tolist(), dialect
+    assert 2 <= int(expected.sum()) < len(texts)

@@ -16,7 +16,7 @@ import hashlib
 import itertools
 import json
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -37,10 +37,11 @@ from ..schema import (
     row_json,
 )
 from ._jsonio import HEAD_BYTES, iter_json_records, json_layout, read_head
+from .dbtable import open_table, table_ref
 from .mapping import MappingState
 from .result import DEFAULT_CHUNKSIZE, LoadError, LoadResult, file_sha256
 
-__all__ = ["Collector", "read_parquet", "read_jsonl", "read_json_documents", "read_csv", "read_canonical"]
+__all__ = ["Collector", "read_parquet", "read_arrow_batches", "read_table", "read_jsonl", "read_json_documents", "read_csv", "read_canonical"]
 
 _SMALL_BLOCK_LINES = 2048  # below this a failing JSON block is read line by line
 
@@ -122,7 +123,7 @@ class Collector:
             warnings=warnings,
             source=self.source,
             format=fmt,
-            sha256=sha256 or file_sha256(Path(self.source)),
+            sha256=sha256 if sha256 is not None else file_sha256(Path(self.source)),
         )
 
 
@@ -131,20 +132,39 @@ class Collector:
 # --------------------------------------------------------------------------------------------
 
 
+def read_arrow_batches(batches: Iterable[pa.RecordBatch], names: Sequence[str], col: Collector) -> None:
+    """Rows coming as Arrow record batches (a Parquet file's, a database table's) with columns ``names``."""
+    cols = col.mapping.apply(pd.DataFrame(columns=list(names))).columns
+    check_required_columns(cols, col.schema, source=col.source)
+    start = 1
+    for batch in batches:
+        df = pa.Table.from_batches([batch]).to_pandas(types_mapper=arrow_types_mapper)
+        n = len(df)
+        col.add(df, np.arange(start, start + n, dtype=np.int64))
+        start += n
+
+
 def read_parquet(path: Path, col: Collector, chunksize: int) -> None:
     try:
         pf = pq.ParquetFile(path)
     except Exception as e:  # noqa: BLE001 - pyarrow raises several types for a corrupt file
         raise LoadError(f"cannot read as Parquet: {e}", source=str(path)) from None
-    if pf.metadata.num_rows:
-        cols = col.mapping.apply(pd.DataFrame(columns=pf.schema_arrow.names)).columns
-        check_required_columns(cols, col.schema, source=col.source)
-    start = 1
-    for batch in pf.iter_batches(batch_size=chunksize, use_threads=True):
-        df = pa.Table.from_batches([batch]).to_pandas(types_mapper=arrow_types_mapper)
-        n = len(df)
-        col.add(df, np.arange(start, start + n, dtype=np.int64))
-        start += n
+    if not pf.metadata.num_rows:
+        return
+    read_arrow_batches(pf.iter_batches(batch_size=chunksize, use_threads=True), pf.schema_arrow.names, col)
+
+
+def read_table(path: Any, col: Collector, chunksize: int) -> str:
+    """A canonical events table in a database (a URL, or a file holding one table); returns the
+    file's SHA-256 ("" for a server)."""
+    ref = table_ref(path)
+    if ref is None:  # pragma: no cover - guarded by the caller
+        raise LoadError("is not a database table.", source=str(path))
+    with open_table(ref) as t:
+        col.source = t.source
+        read_arrow_batches(t.batches(chunksize), t.columns, col)
+        col.warnings += t.warnings()
+    return file_sha256(Path(ref.location)) if ref.kind != "postgres" else ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -512,6 +532,8 @@ def read_canonical(path: Path, fmt: str, col: Collector, chunksize: int) -> str 
     """Dispatch on ``fmt``; returns the SHA-256 when it was computed while reading."""
     if fmt == "parquet":
         read_parquet(path, col, chunksize)
+    elif fmt == "table":
+        return read_table(path, col, chunksize)
     elif fmt == "jsonl" and not _documents(path):
         return read_jsonl(path, col, chunksize)
     elif fmt in ("json", "jsonl"):

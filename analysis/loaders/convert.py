@@ -33,7 +33,7 @@ from .canonical import Collector, read_canonical
 from .detect import TRACE_FORMATS, detect_format, normalize_format
 from .mapping import MappingState, load_mapping, required_sources
 from .result import DEFAULT_CHUNKSIZE, LoadError, check_path
-from .phoenix_db import is_phoenix_url
+from .dbtable import is_db_url
 from .stream import Tally
 from .traces import RECORD_NAMES, TraceOptions, load_trace_format, stream_trace_format
 
@@ -178,7 +178,7 @@ def convert_events(
     ConvertResult
         Rows read, written and rejected (``rows_read == rows_written + rows_rejected``).
     """
-    p = path if is_phoenix_url(path) else check_path(path)
+    p = path if is_db_url(path) else check_path(path)
     mp = load_mapping(mapping, EVENTS)
     mapped = required_sources(mp, EVENTS)
     fmt = detect_format(p, "events", mapped=mapped) if format is None else normalize_format(format, p, "events", mapped=mapped)

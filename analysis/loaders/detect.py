@@ -20,22 +20,24 @@ from typing import Any, Iterable
 import pyarrow.parquet as pq
 
 from ._jsonio import HEAD_BYTES, compression_of, json_layout, read_head
-from .mlflow_spans import is_mlflow_columns, is_mlflow_record
-from .mlflow_store import MLFLOW_TABLES
+from .dbtable import TableRef, open_table, table_ref
+from .langsmith import looks_langsmith
+from .mlflow_spans import MLFLOW_TABLES, is_mlflow_columns, is_mlflow_record
+from .mlflow_store import mlflow_store_path
 from .phoenix_db import PHOENIX_TABLES, is_phoenix_url, sqlite_tables
 from .result import LoadError
 
 __all__ = [
     "detect_format", "EVENT_FORMATS", "CHANGE_FORMATS", "normalize_format", "sniff", "Sniffed", "classify_record",
-    "ACCEPTED_FORMATS", "TRACE_FORMATS", "unknown_format_error", "detect_dir",
+    "ACCEPTED_FORMATS", "TRACE_FORMATS", "unknown_format_error", "detect_dir", "detect_table", "TABLE_CONTENTS",
 ]
 
-EVENT_FORMATS = ("parquet", "jsonl", "json", "csv", "otlp", "oteljs", "phoenix", "langfuse", "openai", "mlflow")
-TRACE_FORMATS = ("otlp", "oteljs", "phoenix", "langfuse", "openai", "mlflow")
+EVENT_FORMATS = ("parquet", "jsonl", "json", "csv", "table", "otlp", "oteljs", "phoenix", "langfuse", "openai", "langsmith", "mlflow")
+TRACE_FORMATS = ("otlp", "oteljs", "phoenix", "langfuse", "openai", "langsmith", "mlflow")
 CHANGE_FORMATS = ("csv", "jsonl", "json", "yaml", "parquet")
 _ALIASES = {
     "ndjson": "jsonl", "yml": "yaml", "pq": "parquet", "otel": "otlp", "otlp-json": "otlp", "otlp-proto": "otlp",
-    "otel-js": "oteljs", "vercel-ai": "oteljs", "openai-batch": "openai", "mlflow3": "mlflow",
+    "otel-js": "oteljs", "vercel-ai": "oteljs", "openai-batch": "openai", "langsmith-runs": "langsmith", "mlflow3": "mlflow",
 }
 _HEAD = HEAD_BYTES  # bytes sniffed for line-oriented files
 _DOC_LIMIT = 64 << 20  # a JSON document up to this size is parsed whole to classify it
@@ -48,9 +50,11 @@ ACCEPTED_FORMATS = (
     "an OpenTelemetry JS span dump (Vercel AI SDK names too); Phoenix spans (dataframe as Parquet or JSONL, "
     "JSONL download, its SQLite database); Langfuse exports (single-trace download, observations/scores/traces "
     "files, API pages, a blob-export folder); OpenAI Batch output (with its input file), chat-completion or "
-    "Responses objects one per line; MLflow traces (its SQLite tracking store with the table trace_info, the "
-    "search_traces() frame as Parquet or JSON with columns trace_id/request_id, trace/spans and request_time/state, "
-    "Trace.to_json() lines)"
+    "Responses objects one per line; LangSmith bulk-export runs (Parquet with id, trace_id, run_type, start_time); "
+    "MLflow traces (its SQLite tracking store with the table trace_info, the search_traces() frame as Parquet or JSON "
+    "with columns trace_id/request_id, trace/spans and request_time/state, Trace.to_json() lines); "
+    "a table in a database (sqlite:///file.db?table=T, duckdb:///file.duckdb?table=T, postgresql://...?table=T, or a "
+    "SQLite or DuckDB file holding one table) holding canonical events, a Phoenix spans dataframe, LangSmith runs or an MLflow frame"
 )
 
 
@@ -82,6 +86,9 @@ def normalize_format(fmt: str, path: Path, table: str, *, mapped: Iterable[str] 
     """Check a caller-given ``format``; ``openinference`` and ``canonical`` are resolved from the file."""
     allowed = EVENT_FORMATS if table == "events" else CHANGE_FORMATS
     f = _ALIASES.get(str(fmt).lower(), str(fmt).lower())
+    ref = table_ref(path) if table == "events" else None
+    if ref is not None:
+        return _table_format(f, fmt, ref)
     if f == "openinference":
         found = detect_format(path, table, mapped=mapped)
         if found not in ("otlp", "phoenix"):
@@ -91,6 +98,22 @@ def normalize_format(fmt: str, path: Path, table: str, *, mapped: Iterable[str] 
         f = _by_extension(path) or "jsonl"
     if f not in allowed:
         raise LoadError(f"`format` must be one of {list(allowed) + ['openinference', 'canonical']}, got {fmt!r}.", source=str(path))
+    return f
+
+
+#: What a database table may hold: canonical events (``table``) or a frame format.
+TABLE_CONTENTS = ("table", "phoenix", "langsmith", "mlflow")
+
+
+def _table_format(f: str, given: str, ref: TableRef) -> str:
+    """A caller-given ``format`` for a database table: canonical events or a frame format."""
+    if f in ("canonical", "parquet", "table"):
+        return "table"
+    if f == "openinference":
+        return "phoenix"
+    if f not in TABLE_CONTENTS:
+        raise LoadError(f"is a database table: `format` must be one of {list(TABLE_CONTENTS) + ['canonical']}, got {given!r}.",
+                        source=ref.label)
     return f
 
 
@@ -205,6 +228,8 @@ def _classify_columns(cols: Iterable[str], required: Iterable[str]) -> str | Non
         return "mlflow"
     if "context.span_id" in cols or any(c.startswith("attributes.") for c in cols):
         return "phoenix"
+    if looks_langsmith(cols):
+        return "langsmith"
     if "type" in cols and ({"start_time", "startTime"} & cols):
         return "langfuse"
     if "name" in cols and ({"data_type", "dataType"} & cols) and ({"trace_id", "traceId"} & cols):
@@ -476,7 +501,10 @@ def detect_format(path: str | Path, table: str = "events", *, mapped: Iterable[s
     is a canonical table; records with ``resourceSpans``/``scopeSpans`` or bare ``Span`` messages,
     and length-prefixed protobuf, are OTLP; ``spanContext`` and hrtime pairs are an OTel-JS dump;
     ``context.span_id``/``attributes.*``, a SQLite file with Phoenix's ``projects``/``traces``/``spans``
-    tables or a Postgres URL are Phoenix; Langfuse observations,
+    tables or a Postgres URL are Phoenix; ``id``, ``trace_id``, ``run_type`` and ``start_time`` columns
+    are LangSmith runs; a database table (a ``sqlite://``, ``duckdb://`` or ``postgresql://...?table=``
+    URL, or a SQLite or DuckDB file holding one table) is classified by its columns as a file's would
+    be (:func:`detect_table`); Langfuse observations,
     scores, traces or a single-trace download are Langfuse; ``custom_id`` lines and chat-completion
     or Responses objects are OpenAI; a SQLite file with MLflow's ``trace_info`` table, a frame with
     ``trace_id``/``request_id``, ``trace``/``spans`` and ``request_time``/``state`` columns (``timestamp_ms``/
@@ -484,6 +512,13 @@ def detect_format(path: str | Path, table: str = "events", *, mapped: Iterable[s
     an OpenAI Batch pair. Anything else raises :class:`LoadError` naming the file, what it looks
     like and the formats accepted.
     """
+    if table == "events" and mlflow_store_path(path) is not None:
+        return "mlflow"  # its SQLite file, or its tracking URI sqlite:///mlflow.db
+    ref = table_ref(path)
+    if ref is not None:
+        if table != "events":
+            raise LoadError("is a database table; a change log is one CSV, JSONL, JSON or YAML file.", source=ref.label)
+        return detect_table(ref, list(mapped) or ["event_id", "ts"])
     if is_phoenix_url(path):
         if table != "events":
             raise LoadError("is a database URL; a change log is one CSV, JSONL, JSON or YAML file.", source=str(path))
@@ -509,6 +544,29 @@ def detect_format(path: str | Path, table: str = "events", *, mapped: Iterable[s
     if s.layout == "jsonl" and not s.keys:
         return "jsonl"  # no line is an object: each is rejected with its reason
     raise unknown_format_error(p, s, required=required)
+
+
+def detect_table(ref: TableRef, required: list[str]) -> str:
+    """What a database table holds, by its columns: ``table`` (canonical events) or a frame format."""
+    with open_table(ref) as t:
+        cols, source = t.columns, t.source
+    kind = _classify_columns(cols, required)
+    if kind == "canonical":
+        return "table"
+    if kind in TABLE_CONTENTS:
+        return kind
+    shown = ", ".join(repr(c) for c in cols[:12]) + (" ..." if len(cols) > 12 else "")
+    req = [r for r in required if r not in cols]
+    what = f"a {kind} export, which is read from its files, not from a table" if kind else "no supported format"
+    phoenix = " (Phoenix's own database has the tables projects, traces and spans)" if ref.kind == "sqlite" else ""
+    raise LoadError(
+        f"matches {what}: it is a table with columns {shown or '(none)'}{phoenix}; as canonical events it lacks "
+        f"{', '.join(req) or 'nothing'}. A table may hold canonical events (columns event_id and ts), a Phoenix spans "
+        "dataframe (context.span_id, attributes.*), LangSmith runs (id, trace_id, run_type, start_time) or an MLflow "
+        "search_traces() frame (trace_id, trace or spans, request_time or state). "
+        "Give `format=` to read it as one of them, or a `mapping` naming its id and time columns.",
+        source=source,
+    )
 
 
 def _detect_change_format(p: Path) -> str:

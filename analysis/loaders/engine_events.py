@@ -30,7 +30,8 @@ from .convert import convert_events
 from .detect import detect_dir, detect_format, normalize_format
 from .load import load_events
 from .mapping import load_mapping, required_sources
-from .phoenix_db import is_phoenix_db, is_phoenix_url
+from .dbtable import is_db_url, table_ref
+from .phoenix_db import is_phoenix_db
 from .result import LoadError, LoadResult, check_path, file_sha256, load_summary
 
 __all__ = ["EventsSource", "open_events", "REJECTED_IN_MEMORY"]
@@ -152,8 +153,8 @@ def _trace_folder(p: Path) -> bool:
 
 
 def _streams(path: Any, format: str | None, mapping: Any) -> bool:
-    """True for the inputs read chunk by chunk: Phoenix's database and OTLP exports."""
-    if is_phoenix_url(path):
+    """True for the inputs read chunk by chunk: databases (Phoenix's, a table) and OTLP exports."""
+    if is_db_url(path):
         return True
     p = Path(path)
     if not p.exists() or (format in (None, "parquet") and str(p).endswith((".parquet", ".pq"))):
@@ -166,7 +167,7 @@ def _streams(path: Any, format: str | None, mapping: Any) -> bool:
         fmt = detect_format(p, "events", mapped=mapped) if format is None else normalize_format(format, p, "events", mapped=mapped)
     except SchemaError:
         return False  # load_events raises the error
-    return fmt == "otlp" or (fmt == "phoenix" and is_phoenix_db(p))
+    return fmt == "otlp" or (fmt == "phoenix" and is_phoenix_db(p)) or table_ref(p) is not None
 
 
 def _from_convert(path: Any, *, engine: str, memory_limit: str, spark_master: str, **load: Any) -> EventsSource:
@@ -184,7 +185,11 @@ def _from_convert(path: Any, *, engine: str, memory_limit: str, spark_master: st
     if len(rej) > REJECTED_IN_MEMORY:
         warnings.append(f"{len(rej)} rows rejected; the first {REJECTED_IN_MEMORY} are listed")
         rej = rej.head(REJECTED_IN_MEMORY).reset_index(drop=True)
-    sha = file_sha256(Path(path)) if Path(str(path)).is_file() or Path(str(path)).is_dir() else ""
+    ref = table_ref(path) if is_db_url(path) else None
+    if ref is not None:
+        sha = file_sha256(Path(ref.location)) if ref.kind != "postgres" else ""  # a table's database file
+    else:
+        sha = file_sha256(Path(path)) if Path(str(path)).is_file() or Path(str(path)).is_dir() else ""
     return EventsSource(engine=eng, rows_read=res.rows_read, rows_loaded=res.rows_written, rows_rejected=res.rows_rejected,
                         rejected=rej, warnings=warnings, source=str(path), format=res.format, sha256=sha,
                         spans_by_kind=dict(res.spans_by_kind))

@@ -16,7 +16,7 @@ from .changes import read_yaml
 from .detect import TRACE_FORMATS, detect_format, normalize_format
 from .mapping import MappingState, load_mapping, required_sources
 from .result import DEFAULT_CHUNKSIZE, LoadError, LoadResult, check_path
-from .phoenix_db import is_phoenix_url
+from .dbtable import is_db_url
 from .traces import TraceOptions, load_trace_format
 
 __all__ = ["load_events", "load_changes"]
@@ -40,7 +40,7 @@ def _load_table(
     options: TraceOptions = TraceOptions(),
 ) -> LoadResult:
     chunksize = _check_chunksize(chunksize)
-    p = path if is_phoenix_url(path) else check_path(path)
+    p = path if is_db_url(path) else check_path(path)
     table = schema.name
     mp = load_mapping(mapping, schema)
     mapped = required_sources(mp, schema)
@@ -87,7 +87,9 @@ def load_events(
     path
         A file (or, for a Langfuse export, a directory holding ``observations``, ``scores`` and
         ``traces`` files; for Phoenix's database, its SQLite file or a ``postgresql://`` URL; for
-        MLflow, its SQLite tracking store).
+        MLflow, its SQLite tracking store); or a
+        table in a database: ``sqlite:///file.db?table=T``, ``duckdb:///file.duckdb?table=T``,
+        ``postgresql://user@host:port/db?table=T``, or a SQLite or DuckDB file holding one table.
     format
         One of :data:`EVENT_FORMATS` (or ``openinference``); detected when ``None``.
     assume_tz

@@ -35,8 +35,11 @@ from .stream import SpanBatch
 
 __all__ = [
     "MLflowDialect", "MLFLOW", "is_mlflow_columns", "is_mlflow_record", "frame_row_trace", "mlflow_trace_batch", "MlflowTrace",
-    "AssessmentTally", "DEFAULT_ASSESSMENT_OUTCOMES", "norm_assessment", "MLFLOW_FRAME_IDS",
+    "AssessmentTally", "DEFAULT_ASSESSMENT_OUTCOMES", "norm_assessment", "MLFLOW_FRAME_IDS", "MLFLOW_TABLES", "is_mlflow_tables",
 ]
+
+#: The tables that make a SQLite file an MLflow tracking store holding traces.
+MLFLOW_TABLES = ("trace_info",)
 
 #: The id column of a ``search_traces()`` frame (MLflow 3, MLflow 2).
 MLFLOW_FRAME_IDS = ("trace_id", "request_id")
@@ -48,6 +51,12 @@ _USED = {
     "mlflow.llm.provider", "invocation_params", "session.id", "user.id",
 }
 _SESSION, _USER = "mlflow.trace.session", "mlflow.trace.user"
+
+
+def is_mlflow_tables(tables: Iterable[str]) -> bool:
+    """The table names of an MLflow tracking store (its ``trace_info``)."""
+    names = set(tables)
+    return all(t in names for t in MLFLOW_TABLES)
 
 
 def is_mlflow_columns(cols: Iterable[Any]) -> bool:

@@ -23,15 +23,14 @@ from typing import Any, Iterable, Iterator, Mapping
 import pyarrow.parquet as pq
 
 from ._jsonio import iter_json_records
-from .mlflow_spans import AssessmentTally, MlflowTrace, frame_row_trace, mlflow_trace_batch, norm_assessment
+from .dbtable import TableRef, open_table, table_ref
+from .mlflow_spans import AssessmentTally, MlflowTrace, frame_row_trace, is_mlflow_tables, mlflow_trace_batch, norm_assessment
 from .phoenix_db import sqlite_tables
 from .result import LoadError
 from .stream import DEFAULT_BATCH_SPANS, SpanBatch
 
-__all__ = ["is_mlflow_db", "mlflow_batches", "mlflow_db_batches", "mlflow_row_batches", "MLFLOW_TABLES"]
+__all__ = ["is_mlflow_db", "mlflow_store_path", "mlflow_batches", "mlflow_db_batches", "mlflow_row_batches", "mlflow_table_batches"]
 
-#: The tables that make a SQLite file an MLflow tracking store holding traces.
-MLFLOW_TABLES = ("trace_info",)
 _TRACES_PER_QUERY = 200
 _SESSION, _USER = "mlflow.trace.session", "mlflow.trace.user"
 
@@ -42,7 +41,18 @@ def is_mlflow_db(path: Any) -> bool:
     if not p.is_file():
         return False
     tables = sqlite_tables(p)
-    return tables is not None and all(t in tables for t in MLFLOW_TABLES)
+    return tables is not None and is_mlflow_tables(tables)
+
+
+def mlflow_store_path(path: Any) -> Path | None:
+    """The SQLite file of an MLflow tracking store given as a path or as its tracking URI
+    (``sqlite:///mlflow.db``, no ``table``); ``None`` for anything else."""
+    if isinstance(path, str) and "://" in path:
+        if not path.lower().startswith("sqlite://"):
+            return None
+        ref = table_ref(path)
+        return Path(ref.location) if ref is not None and ref.table is None and is_mlflow_db(ref.location) else None
+    return Path(path) if is_mlflow_db(path) else None
 
 
 def mlflow_row_batches(rows: Iterable[tuple[int, Mapping[str, Any]]], *, skip: frozenset[str] = frozenset(),
@@ -64,12 +74,21 @@ def mlflow_row_batches(rows: Iterable[tuple[int, Mapping[str, Any]]], *, skip: f
     yield SpanBatch(warnings=tally.warnings())
 
 
-def _parquet_rows(path: Path, batch_rows: int) -> Iterator[tuple[int, dict[str, Any]]]:
+def _arrow_rows(batches: Iterable[Any]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The rows of Arrow record batches as dicts, numbered from 1."""
     n = 0
-    for b in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+    for b in batches:
         for r in b.to_pylist():
             n += 1
             yield n, r
+
+
+def _parquet_rows(path: Path, batch_rows: int) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as e:  # noqa: BLE001 - pyarrow raises several types for a corrupt file
+        raise LoadError(f"cannot read as Parquet: {e}", source=str(path)) from None
+    yield from _arrow_rows(pf.iter_batches(batch_size=batch_rows))
 
 
 def _json_rows(path: Path, bad: list[tuple[int, str, str]], warnings: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -89,12 +108,27 @@ def _json_rows(path: Path, bad: list[tuple[int, str, str]], warnings: list[str])
             bad.append((r.line, f"not an MLflow trace: got {type(r.value).__name__}", r.raw[:2000]))
 
 
+def mlflow_table_batches(ref: TableRef, *, skip: frozenset[str] = frozenset(), chunksize: int = DEFAULT_BATCH_SPANS) -> Iterator[SpanBatch]:
+    """Span batches of a ``search_traces()`` frame kept in a database table (``df.to_sql``; nested
+    columns as JSON text), ``row`` the row number."""
+    with open_table(ref) as t:
+        yield SpanBatch(warnings=[f"read table {t.table!r} ({len(t.columns)} columns) as an MLflow search_traces() frame"])
+        yield from mlflow_row_batches(_arrow_rows(t.batches(max(1, chunksize // 10))), skip=skip)
+        yield SpanBatch(warnings=t.warnings())
+
+
 def mlflow_batches(path: Path | str, *, skip: frozenset[str] = frozenset(), batch_spans: int = DEFAULT_BATCH_SPANS) -> Iterator[SpanBatch]:
-    """Span batches of any MLflow form: the SQLite store, the frame as Parquet or JSON, ``Trace.to_json()`` lines."""
-    p = Path(path)
-    if is_mlflow_db(p):
-        yield from mlflow_db_batches(p, skip=skip)
+    """Span batches of any MLflow form: the SQLite store (a path or its ``sqlite:///`` tracking URI),
+    the frame as Parquet, JSON or a database table, ``Trace.to_json()`` lines."""
+    store = mlflow_store_path(path)
+    if store is not None:
+        yield from mlflow_db_batches(store, skip=skip)
         return
+    ref = table_ref(path)
+    if ref is not None:
+        yield from mlflow_table_batches(ref, skip=skip, chunksize=batch_spans)
+        return
+    p = Path(path)
     with open(p, "rb") as f:
         parquet = f.read(4) == b"PAR1"
     if parquet:

@@ -23,10 +23,11 @@ from ._jsonio import read_json_records
 from ._messages import content_text, finish_reason_of, first_output_text, last_user_text, maybe_json
 from ._spans import EMBEDDING, INFERENCE, OTHER, RETRIEVAL, Dialect, Span, SpanEvent, first_value, jsonable, param_value
 from .otlp import GENAI, base_fields, exception_type
-from .result import LoadError
+from .stream import SpanBatch
 from .vercel import VERCEL_AI, is_vercel_span
 
-__all__ = ["OpenInferenceDialect", "OPENINFERENCE", "spans_from_phoenix", "phoenix_span", "flatten"]
+__all__ = ["OpenInferenceDialect", "OPENINFERENCE", "spans_from_phoenix", "phoenix_span", "flatten", "phoenix_frame_spans",
+           "phoenix_limit_warnings"]
 
 PHOENIX_DEFAULT_LIMIT = 1000
 
@@ -249,34 +250,38 @@ def phoenix_span(row: dict[str, Any], line: int, dialect_for: Any) -> Span:
     return span
 
 
+def phoenix_frame_spans(df: pd.DataFrame, first_row: int) -> SpanBatch:
+    """The spans of some rows of a Phoenix spans dataframe (from Parquet or a database table);
+    ``first_row`` is the row number of the first."""
+    if df.index.name == "context.span_id" or "context.span_id" in (df.index.names or []):
+        df = df.reset_index()
+    rows = df.to_dict(orient="records")
+    return SpanBatch([phoenix_span(r, first_row + i, dialect_for) for i, r in enumerate(rows)])
+
+
+def phoenix_limit_warnings(n_spans: int) -> list[str]:
+    """A dataframe of exactly Phoenix's default export limit may be truncated."""
+    if n_spans != PHOENIX_DEFAULT_LIMIT:
+        return []
+    return [f"exactly {PHOENIX_DEFAULT_LIMIT} spans: Phoenix's export functions return at most {PHOENIX_DEFAULT_LIMIT} "
+            "rows by default, so this export may be truncated; export again with a larger limit (e.g. limit=None)"]
+
+
 def spans_from_phoenix(path: Path, fmt_hint: str | None = None) -> tuple[list[Span], list[tuple[int, str, str]], list[str]]:
-    """Spans of a Phoenix spans dataframe file; plus unparseable records and warnings."""
-    warnings: list[str] = []
+    """Spans of a Phoenix spans dataframe in JSON (Lines); plus unparseable records and warnings.
+
+    Parquet files are read batch by batch with :mod:`.frames`, as database tables are."""
     bad: list[tuple[int, str, str]] = []
     rows: list[tuple[int, dict[str, Any]]] = []
-    if path.suffix.lower() in (".parquet", ".pq") or path.read_bytes()[:4] == b"PAR1":
-        try:
-            df = pd.read_parquet(path)
-        except Exception as e:  # noqa: BLE001
-            raise LoadError(f"cannot read as Parquet: {e}", source=str(path)) from None
-        if df.index.name == "context.span_id" or "context.span_id" in (df.index.names or []):
-            df = df.reset_index()
-        rows = [(i + 1, r) for i, r in enumerate(df.to_dict(orient="records"))]
-    else:
-        recs, warnings = read_json_records(path)
-        for r in recs:
-            if r.error is not None:
-                bad.append((r.line, r.error, r.raw))
-            elif isinstance(r.value, list):
-                rows += [(r.line, x) for x in r.value if isinstance(x, dict)]
-            elif isinstance(r.value, dict):
-                rows.append((r.line, r.value))
-            else:
-                bad.append((r.line, f"not a span object: got {type(r.value).__name__}", r.raw))
+    recs, warnings = read_json_records(path)
+    for r in recs:
+        if r.error is not None:
+            bad.append((r.line, r.error, r.raw))
+        elif isinstance(r.value, list):
+            rows += [(r.line, x) for x in r.value if isinstance(x, dict)]
+        elif isinstance(r.value, dict):
+            rows.append((r.line, r.value))
+        else:
+            bad.append((r.line, f"not a span object: got {type(r.value).__name__}", r.raw))
     spans = [phoenix_span(row, line, dialect_for) for line, row in rows]
-    if len(spans) == PHOENIX_DEFAULT_LIMIT:
-        warnings.append(
-            f"exactly {PHOENIX_DEFAULT_LIMIT} spans: Phoenix's export functions return at most {PHOENIX_DEFAULT_LIMIT} "
-            "rows by default, so this export may be truncated; export again with a larger limit (e.g. limit=None)"
-        )
-    return spans, bad, warnings
+    return spans, bad, warnings + phoenix_limit_warnings(len(spans))

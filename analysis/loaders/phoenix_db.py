@@ -24,6 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
+from urllib.parse import parse_qsl, urlsplit
 
 import pandas as pd
 
@@ -66,8 +67,10 @@ DEFAULT_OUTCOMES = (
 
 
 def is_phoenix_url(path: Any) -> bool:
-    """True for a Postgres URL (``postgresql://user@host/db``)."""
-    return isinstance(path, str) and path.lower().startswith(_URL_PREFIXES)
+    """True for a Postgres URL (``postgresql://user@host/db``) that names no ``table`` (a table is read by :mod:`.dbtable`)."""
+    if not (isinstance(path, str) and path.lower().startswith(_URL_PREFIXES)):
+        return False
+    return not any(k == "table" for k, _ in parse_qsl(urlsplit(path).query))
 
 
 def sqlite_tables(path: Path) -> list[str] | None:

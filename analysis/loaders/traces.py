@@ -16,7 +16,9 @@ import pandas as pd
 
 from ..schema import EVENTS, coerce_rows, duplicate_reasons, rejected_frame, row_json
 from ._spans import Span
+from .dbtable import is_db_url, table_ref
 from .detect import data_files
+from .frames import FRAME_FORMATS, frame_span_batches, parquet_batches, table_span_batches
 from .langfuse import attach_scores, read_langfuse
 from .mlflow_store import mlflow_batches
 from .mapping import MappingState
@@ -24,7 +26,7 @@ from .openai_batch import read_openai
 from .openinference import dialect_for, spans_from_phoenix
 from .oteljs import spans_from_oteljs
 from .otlp import iter_otlp_records, spans_from_otlp
-from .phoenix_db import is_phoenix_db, is_phoenix_url, phoenix_db_batches
+from .phoenix_db import is_phoenix_db, phoenix_db_batches
 from .result import LoadError, LoadResult, file_sha256
 from .stream import DEFAULT_BATCH_SPANS, DEFAULT_WINDOW, EventChunk, SpanBatch, Tally, event_chunks, records_to_chunk
 
@@ -32,7 +34,8 @@ __all__ = ["load_trace_format", "stream_trace_format", "TraceOptions", "RECORD_N
 
 
 #: What one record of each format is called in the load report.
-RECORD_NAMES = {"otlp": "span", "oteljs": "span", "phoenix": "span", "langfuse": "observation", "openai": "response", "mlflow": "span"}
+RECORD_NAMES = {"otlp": "span", "oteljs": "span", "phoenix": "span", "langfuse": "observation", "openai": "response", "langsmith": "run",
+                "mlflow": "span"}
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,11 @@ def _otlp_file_batches(path: Path, label: str, batch_spans: int) -> Iterator[Spa
     yield batch
 
 
+def _is_parquet(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(4) == b"PAR1"
+
+
 def _whole(spans: list[Span], bad: list[tuple[int, str, str]], warnings: list[str]) -> Iterator[SpanBatch]:
     yield SpanBatch(spans, list(bad), list(warnings))
 
@@ -109,6 +117,12 @@ def trace_batches(path: Path | str, fmt: str, options: TraceOptions, scores: lis
     if fmt == "phoenix" and is_phoenix_db(path):
         return phoenix_db_batches(path, project=options.project, start=options.start, end=options.end,
                                   batch_spans=options.batch_spans, skip_outcomes=mapped), options.window
+    if fmt in FRAME_FORMATS:
+        ref = table_ref(path)
+        if ref is not None:
+            return table_span_batches(ref, fmt, options.batch_spans), options.window
+        if Path(path).is_file() and _is_parquet(Path(path)):
+            return frame_span_batches(fmt, parquet_batches(Path(path), options.batch_spans)), options.window
     if fmt == "oteljs":
         spans, bad, warnings = spans_from_oteljs(Path(path))
     elif fmt == "phoenix":
@@ -117,6 +131,8 @@ def trace_batches(path: Path | str, fmt: str, options: TraceOptions, scores: lis
         spans, bad, warnings, sc = read_langfuse(Path(path))
         if scores is not None:
             scores += sc
+    elif fmt in FRAME_FORMATS:
+        raise LoadError(f"{fmt!r} runs are read from a Parquet file or a database table; this input is neither.", source=str(path))
     else:
         raise LoadError(f"not a trace format: {fmt!r}", source=str(path))  # pragma: no cover - guarded by the caller
     return _whole(spans, bad, warnings), max(len(spans), 1)  # read whole: assembled as one group
@@ -201,7 +217,7 @@ def load_trace_format(path: Path, fmt: str, *, assume_tz: str | None, mapping: M
         warnings=warnings,
         source=source,
         format=fmt,
-        sha256=file_sha256(path) if not is_phoenix_url(path) else "",
+        sha256=file_sha256(path) if not is_db_url(path) else "",
         spans_by_kind=dict(tally.spans_by_kind),
     )
 

@@ -96,8 +96,8 @@ class GroundingRule:
         rx = re.compile("|".join(f"(?:{p})" for p in self._patterns(with_text)))
         return [m.group(0).lower() for m in rx.finditer(text)]
 
-    def sql(self, columns: Container[str]) -> str:
-        """The rule as one SQL expression over the events (DuckDB's dialect; the Spark engine
+    def sql(self, columns: Container[str], *, dialect: str = "duckdb") -> str:
+        """The rule as one SQL expression over the events (DuckDB's syntax in any ``dialect``: the Spark engine
         transpiles it): ``TRUE``, ``FALSE`` or ``NULL`` per row, as :meth:`predict` decides them."""
         with_text = self.documents_column in columns
         pats = self._patterns(with_text)
