@@ -10,9 +10,10 @@ folders; GenAI, OpenInference or Vercel AI attributes), ``oteljs`` (OpenTelemetr
 with ``project``, ``start`` and ``end`` pushed down), ``langfuse`` (single-trace downloads,
 observations/scores exports, a directory of them, the blob-export folder), ``openai`` (Batch
 output with its input, chat-completion or Responses objects), ``langsmith`` (LangSmith bulk-export
-runs, Parquet), ``table`` (canonical events in a database table: ``sqlite:///f.db?table=T``,
+runs, Parquet), ``mlflow`` (MLflow's SQLite tracking store, the ``search_traces()`` frame as Parquet,
+JSON or a database table, ``Trace.to_json()`` lines), ``table`` (canonical events in a database table: ``sqlite:///f.db?table=T``,
 ``duckdb:///f.duckdb?table=T``, ``postgresql://...?table=T``, or a SQLite/DuckDB file of one table;
-a table of a Phoenix dataframe or LangSmith runs is read as those, see :mod:`.dbtable`); change logs: ``csv``, ``jsonl``,
+a table of a Phoenix dataframe, LangSmith runs or an MLflow frame is read as those, see :mod:`.dbtable`); change logs: ``csv``, ``jsonl``,
 ``json``, ``yaml``, ``parquet``; offline evaluation histories (:func:`load_evaluations`): ``csv``,
 ``jsonl``, ``json``, ``parquet``. ``openinference`` resolves to ``otlp`` or ``phoenix`` from the content.
 A JSON file of any of them may hold JSON Lines, one document, or documents written back to back

@@ -28,6 +28,7 @@ import duckdb
 import pyarrow as pa
 
 from ..engine.query import quote_ident
+from .mlflow_spans import is_mlflow_tables
 from .phoenix_db import PHOENIX_TABLES, sqlite_tables
 from .result import LoadError
 
@@ -129,7 +130,8 @@ def _file_kind(p: Path) -> str | None:
 def table_ref(path: Any) -> TableRef | None:
     """The table a URL names, or the lone table of a SQLite or DuckDB file; ``None`` otherwise.
 
-    A SQLite file holding Phoenix's own tables is not a table (it is read by :mod:`.phoenix_db`).
+    A SQLite file holding Phoenix's own tables is not a table (it is read by :mod:`.phoenix_db`), nor
+    is MLflow's tracking store (:mod:`.mlflow_store`).
     """
     if is_table_url(path):
         return parse_table_url(str(path))
@@ -143,7 +145,7 @@ def table_ref(path: Any) -> TableRef | None:
         return None
     if kind == "sqlite":
         tables = sqlite_tables(p) or []
-        if all(t in tables for t in PHOENIX_TABLES):
+        if all(t in tables for t in PHOENIX_TABLES) or is_mlflow_tables(tables):
             return None
     return TableRef(kind, str(p), None, str(p))
 

@@ -22,6 +22,8 @@ import pyarrow.parquet as pq
 from ._jsonio import HEAD_BYTES, compression_of, json_layout, read_head
 from .dbtable import TableRef, open_table, table_ref
 from .langsmith import looks_langsmith
+from .mlflow_spans import MLFLOW_TABLES, is_mlflow_columns, is_mlflow_record
+from .mlflow_store import mlflow_store_path
 from .phoenix_db import PHOENIX_TABLES, is_phoenix_url, sqlite_tables
 from .result import LoadError
 
@@ -30,12 +32,12 @@ __all__ = [
     "ACCEPTED_FORMATS", "TRACE_FORMATS", "unknown_format_error", "detect_dir", "detect_table", "TABLE_CONTENTS",
 ]
 
-EVENT_FORMATS = ("parquet", "jsonl", "json", "csv", "table", "otlp", "oteljs", "phoenix", "langfuse", "openai", "langsmith")
-TRACE_FORMATS = ("otlp", "oteljs", "phoenix", "langfuse", "openai", "langsmith")
+EVENT_FORMATS = ("parquet", "jsonl", "json", "csv", "table", "otlp", "oteljs", "phoenix", "langfuse", "openai", "langsmith", "mlflow")
+TRACE_FORMATS = ("otlp", "oteljs", "phoenix", "langfuse", "openai", "langsmith", "mlflow")
 CHANGE_FORMATS = ("csv", "jsonl", "json", "yaml", "parquet")
 _ALIASES = {
     "ndjson": "jsonl", "yml": "yaml", "pq": "parquet", "otel": "otlp", "otlp-json": "otlp", "otlp-proto": "otlp",
-    "otel-js": "oteljs", "vercel-ai": "oteljs", "openai-batch": "openai", "langsmith-runs": "langsmith",
+    "otel-js": "oteljs", "vercel-ai": "oteljs", "openai-batch": "openai", "langsmith-runs": "langsmith", "mlflow3": "mlflow",
 }
 _HEAD = HEAD_BYTES  # bytes sniffed for line-oriented files
 _DOC_LIMIT = 64 << 20  # a JSON document up to this size is parsed whole to classify it
@@ -49,8 +51,10 @@ ACCEPTED_FORMATS = (
     "JSONL download, its SQLite database); Langfuse exports (single-trace download, observations/scores/traces "
     "files, API pages, a blob-export folder); OpenAI Batch output (with its input file), chat-completion or "
     "Responses objects one per line; LangSmith bulk-export runs (Parquet with id, trace_id, run_type, start_time); "
+    "MLflow traces (its SQLite tracking store with the table trace_info, the search_traces() frame as Parquet or JSON "
+    "with columns trace_id/request_id, trace/spans and request_time/state, Trace.to_json() lines); "
     "a table in a database (sqlite:///file.db?table=T, duckdb:///file.duckdb?table=T, postgresql://...?table=T, or a "
-    "SQLite or DuckDB file holding one table) holding canonical events, a Phoenix spans dataframe or LangSmith runs"
+    "SQLite or DuckDB file holding one table) holding canonical events, a Phoenix spans dataframe, LangSmith runs or an MLflow frame"
 )
 
 
@@ -98,7 +102,7 @@ def normalize_format(fmt: str, path: Path, table: str, *, mapped: Iterable[str] 
 
 
 #: What a database table may hold: canonical events (``table``) or a frame format.
-TABLE_CONTENTS = ("table", "phoenix", "langsmith")
+TABLE_CONTENTS = ("table", "phoenix", "langsmith", "mlflow")
 
 
 def _table_format(f: str, given: str, ref: TableRef) -> str:
@@ -186,6 +190,8 @@ def classify_record(d: Any, *, required: Iterable[str] = ("event_id", "ts")) -> 
         return classify_record(d[0], required=required) if d else None
     if not isinstance(d, dict):
         return None
+    if is_mlflow_record(d):  # before OTLP: a frame row's `spans` look like bare OTLP spans
+        return "mlflow"
     if _has(d, "resourceSpans", "resource_spans", "scopeSpans", "scope_spans", "instrumentationLibrarySpans"):
         return "otlp"
     spans = d.get("spans")
@@ -218,6 +224,8 @@ def classify_record(d: Any, *, required: Iterable[str] = ("event_id", "ts")) -> 
 
 def _classify_columns(cols: Iterable[str], required: Iterable[str]) -> str | None:
     cols = {str(c).strip() for c in cols}
+    if is_mlflow_columns(cols):
+        return "mlflow"
     if "context.span_id" in cols or any(c.startswith("attributes.") for c in cols):
         return "phoenix"
     if looks_langsmith(cols):
@@ -401,7 +409,7 @@ def describe(s: Sniffed) -> str:
         return s.note + comp
     if s.layout == "sqlite":
         return (f"a SQLite database{comp} with tables {keys or '(none)'} (a Phoenix database has the tables projects, "
-                "traces and spans)")
+                "traces and spans; an MLflow tracking store the table trace_info)")
     return s.layout + comp
 
 
@@ -479,7 +487,9 @@ def _classify_sniffed(s: Sniffed, required: list[str]) -> str | None:
     if s.layout == "proto":
         return "otlp"
     if s.layout == "sqlite":
-        return "phoenix" if all(t in s.keys for t in PHOENIX_TABLES) else None
+        if all(t in s.keys for t in PHOENIX_TABLES):
+            return "phoenix"
+        return "mlflow" if all(t in s.keys for t in MLFLOW_TABLES) else None
     return None
 
 
@@ -496,10 +506,14 @@ def detect_format(path: str | Path, table: str = "events", *, mapped: Iterable[s
     URL, or a SQLite or DuckDB file holding one table) is classified by its columns as a file's would
     be (:func:`detect_table`); Langfuse observations,
     scores, traces or a single-trace download are Langfuse; ``custom_id`` lines and chat-completion
-    or Responses objects are OpenAI. A folder is a Langfuse export, an S3-exporter OTLP folder or
+    or Responses objects are OpenAI; a SQLite file with MLflow's ``trace_info`` table, a frame with
+    ``trace_id``/``request_id``, ``trace``/``spans`` and ``request_time``/``state`` columns (``timestamp_ms``/
+    ``status`` in MLflow 2), or ``{info, data}`` documents (``Trace.to_json()``) are MLflow. A folder is a Langfuse export, an S3-exporter OTLP folder or
     an OpenAI Batch pair. Anything else raises :class:`LoadError` naming the file, what it looks
     like and the formats accepted.
     """
+    if table == "events" and mlflow_store_path(path) is not None:
+        return "mlflow"  # its SQLite file, or its tracking URI sqlite:///mlflow.db
     ref = table_ref(path)
     if ref is not None:
         if table != "events":
@@ -548,7 +562,8 @@ def detect_table(ref: TableRef, required: list[str]) -> str:
     raise LoadError(
         f"matches {what}: it is a table with columns {shown or '(none)'}{phoenix}; as canonical events it lacks "
         f"{', '.join(req) or 'nothing'}. A table may hold canonical events (columns event_id and ts), a Phoenix spans "
-        "dataframe (context.span_id, attributes.*) or LangSmith runs (id, trace_id, run_type, start_time). "
+        "dataframe (context.span_id, attributes.*), LangSmith runs (id, trace_id, run_type, start_time) or an MLflow "
+        "search_traces() frame (trace_id, trace or spans, request_time or state). "
         "Give `format=` to read it as one of them, or a `mapping` naming its id and time columns.",
         source=source,
     )

@@ -86,7 +86,8 @@ def load_events(
     ----------
     path
         A file (or, for a Langfuse export, a directory holding ``observations``, ``scores`` and
-        ``traces`` files; for Phoenix's database, its SQLite file or a ``postgresql://`` URL); or a
+        ``traces`` files; for Phoenix's database, its SQLite file or a ``postgresql://`` URL; for
+        MLflow, its SQLite tracking store); or a
         table in a database: ``sqlite:///file.db?table=T``, ``duckdb:///file.duckdb?table=T``,
         ``postgresql://user@host:port/db?table=T``, or a SQLite or DuckDB file holding one table.
     format

@@ -1,6 +1,6 @@
-"""Trace formats (OTLP, OTel-JS, Phoenix, Langfuse, OpenAI) -> events, with the load report.
+"""Trace formats (OTLP, OTel-JS, Phoenix, Langfuse, OpenAI, MLflow) -> events, with the load report.
 
-Span-based formats go through :mod:`.stream`: OTLP files and Phoenix's database are parsed as they
+Span-based formats go through :mod:`.stream`: OTLP files, Phoenix's database and MLflow's forms are parsed as they
 are read and assembled whole traces at a time, so that ``convert`` keeps memory bounded; the
 other formats are parsed whole and assembled as one group.
 """
@@ -20,6 +20,7 @@ from .dbtable import is_db_url, table_ref
 from .detect import data_files
 from .frames import FRAME_FORMATS, frame_span_batches, parquet_batches, table_span_batches
 from .langfuse import attach_scores, read_langfuse
+from .mlflow_store import mlflow_batches
 from .mapping import MappingState
 from .openai_batch import read_openai
 from .openinference import dialect_for, spans_from_phoenix
@@ -33,7 +34,8 @@ __all__ = ["load_trace_format", "stream_trace_format", "TraceOptions", "RECORD_N
 
 
 #: What one record of each format is called in the load report.
-RECORD_NAMES = {"otlp": "span", "oteljs": "span", "phoenix": "span", "langfuse": "observation", "openai": "response", "langsmith": "run"}
+RECORD_NAMES = {"otlp": "span", "oteljs": "span", "phoenix": "span", "langfuse": "observation", "openai": "response", "langsmith": "run",
+                "mlflow": "span"}
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,8 @@ def trace_batches(path: Path | str, fmt: str, options: TraceOptions, scores: lis
     """
     if fmt == "otlp":
         return _otlp_batches(Path(path), options.batch_spans), options.window
+    if fmt == "mlflow":
+        return mlflow_batches(path, skip=mapped, batch_spans=options.batch_spans), options.window
     if fmt == "phoenix" and is_phoenix_db(path):
         return phoenix_db_batches(path, project=options.project, start=options.start, end=options.end,
                                   batch_spans=options.batch_spans, skip_outcomes=mapped), options.window
@@ -167,7 +171,7 @@ def stream_trace_format(path: Path | str, fmt: str, *, assume_tz: str | None, ma
         raise LoadError(
             f"holds no inference {tally.what} to make events from ({kinds}{others}). Inference spans are OTel GenAI spans with "
             "gen_ai.operation.name chat/text_completion/generate_content, OpenInference LLM spans, Vercel AI SDK "
-            "doGenerate/doStream spans, or Langfuse GENERATION observations.",
+            "doGenerate/doStream spans, MLflow LLM/CHAT_MODEL spans, or Langfuse GENERATION observations.",
             source=source,
         )
 
