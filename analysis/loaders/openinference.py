@@ -135,6 +135,10 @@ class OpenInferenceDialect(Dialect):
         v = span.attrs.get("embedding.model_name")
         return str(v) if v else None
 
+    def embedding_text(self, span: Span) -> str | None:
+        texts = [e.get("embedding.text") for _, e in sorted(_indexed(span.attrs, "embedding.embeddings").items())]
+        return next((str(t) for t in texts if t is not None and t != ""), None)
+
     def inherited(self, span: Span) -> dict[str, Any]:
         return {"session_id": span.attrs.get("session.id"), "user_id": span.attrs.get("user.id")}
 
