@@ -99,3 +99,32 @@ def test_the_command_names_the_forgotten_embedding_model_switch(tmp_path):
     # first seen on the re-indexing job's embedding span, 1 ms past the switch: only an embedding event says so
     assert pd.Timestamp(switch["ts"]) == pd.Timestamp(mk.SWITCH, unit="ns", tz="UTC") + pd.Timedelta(milliseconds=1)
     assert switch["from_value"] == mk.SMALL and "prompt-v3" in cands
+
+
+def _canary(with_embeddings: bool) -> pd.DataFrame:
+    """Chat events of two model versions refusing alike; embedding events labelled as refusals on the
+    treatment's version (wrongly: were they read, the treatment would look far worse)."""
+    n = 200
+    chat = pd.DataFrame({"event_id": [f"c{i}" for i in range(2 * n)], "ts": [T0 + pd.Timedelta(minutes=7 * i) for i in range(2 * n)],
+                         "operation": "chat", "model_version": ["v1", "v2"] * n, "refused": [i % 20 == 0 for i in range(2 * n)],
+                         "risk_category": "high"})
+    if not with_embeddings:
+        return chat
+    emb = pd.DataFrame({"event_id": [f"e{i}" for i in range(n)], "ts": [T0 + pd.Timedelta(minutes=14 * i, seconds=1) for i in range(n)],
+                        "operation": "embeddings", "model_version": "v2", "refused": True, "risk_category": "high"})
+    return pd.concat([chat, emb], ignore_index=True)
+
+
+def test_the_gate_reads_the_chat_events_only(tmp_path, capsys):
+    from analysis import cli
+
+    outs = {}
+    for name in ("chat", "mixed"):
+        path = tmp_path / f"{name}.parquet"
+        _canary(name == "mixed").to_parquet(path, index=False)
+        code = cli.main(["gate", "--events", str(path), "--control", "model_version=v1", "--treatment", "model_version=v2",
+                         "--metric", "refused", "--every", "6h"])
+        out = capsys.readouterr()
+        outs[name] = (code, json.loads(out.out), out.err)
+    assert outs["mixed"][:2] == outs["chat"][:2]
+    assert "note: 200 embeddings event(s) kept apart: the gate read(s) the chat events only" in outs["mixed"][2]
