@@ -85,7 +85,6 @@ class OpenInferenceDialect(Dialect):
         params = params if isinstance(params, dict) else {}
         out_body = maybe_json(a.get("output.value"))
         out_body = out_body if isinstance(out_body, dict) else {}
-        choice = out_body.get("choices", [None])[0] if isinstance(out_body.get("choices"), list) and out_body["choices"] else None
         in_msgs = _oi_messages(a, "llm.input_messages")
         out_msgs = _oi_messages(a, "llm.output_messages")
         rec.update(
