@@ -17,6 +17,7 @@ from analysis._version import __version__
 from analysis.engine import Engine, Profile, open_engine
 from analysis.investigation.pipeline import investigate as run_steps
 from analysis.investigation.context import FromText, metric_candidates
+from analysis.investigation.operations import set_apart
 from analysis.params import InvestigationParams
 from analysis.prevention import monitors as mon
 from analysis.report.postmortem import Postmortem
@@ -116,6 +117,7 @@ def investigate(events: Any, changes: pd.DataFrame | None = None, params: Invest
     eng = open_engine(events, engine=params.engine, memory_limit=params.memory_limit, spark_master=params.spark_master,
                       max_result_rows=params.max_result_rows) if owned else events
     try:
+        apart = set_apart(eng, changes, params.reported_at)  # embedding calls never enter the chat metrics
         prof = eng.profile()  # before any derivation: every decision reads it, nothing is computed twice
         derived, rules, quality = _derive_labels(eng, params, prof)
         segs = derive_segments(eng, topics=params.topics, taxonomy_path=params.taxonomy_path, seed=params.seed, materialize=False,
@@ -126,7 +128,7 @@ def investigate(events: Any, changes: pd.DataFrame | None = None, params: Invest
             rules = {c: d for c, d in rules.items() if c in derived}
             quality = {c: q for c, q in quality.items() if c in derived}
         text = FromText(derived=tuple(derived), label_rules=rules, label_quality=quality, segments=segs.report())
-        inv = run_steps(eng, changes, params, text=text, evaluations=evaluations, inputs=inputs)
+        inv = run_steps(eng, changes, params, text=text, evaluations=evaluations, inputs=inputs, apart=apart)
         monitors = mon.design_monitors(eng, inv, title=params.title or "", kit_version=__version__)
     finally:
         if owned:

@@ -83,6 +83,16 @@ def _derive(engine: Any, columns: list[str], rules_path: str | None) -> None:
         print(f"note: {col} is not logged: derived from the text (analysis.text)", file=sys.stderr)
 
 
+def _chat_only(engine: Any, what: str) -> None:
+    """Keep the events of other operations (embedding calls) out of ``what``'s metrics, with a note on stderr."""
+    from analysis.investigation.operations import set_apart
+
+    apart = set_apart(engine, None)
+    if apart.counts:
+        kinds = ", ".join(f"{n} {op}" for op, n in sorted(apart.counts.items()))
+        print(f"note: {kinds} event(s) kept apart: {what} read(s) the chat events only", file=sys.stderr)
+
+
 def _add_investigate(sub: Any) -> None:
     """The ``investigate`` command: its options come from the one parameter spec (:mod:`analysis.params`)."""
     inv = sub.add_parser(
@@ -256,6 +266,7 @@ def _gate(args: argparse.Namespace) -> int:
         tolerances = parse_tolerances(args.tolerance)
         src = open_events(Path(args.events).expanduser(), engine=args.engine, memory_limit=args.memory_limit,
                           spark_master=args.spark_master, assume_tz=args.assume_tz, mapping=args.mapping)
+        _chat_only(src.engine, "the gate")
         _derive(src.engine, [args.metric], args.rules)
     except (GateInputError, LoadError, SchemaError, ValueError) as exc:
         return _error(str(exc))
@@ -402,6 +413,7 @@ def _monitor(args: argparse.Namespace) -> int:
         until = check_timestamp(args.until, "--until")
         src = open_events(Path(args.events).expanduser() if "*" not in args.events else args.events, engine=args.engine,
                           format=args.format, assume_tz=args.assume_tz, mapping=args.mapping)
+        _chat_only(src.engine, "the monitors")
         # outcome labels the new logs lack are derived from their answers, as the investigation does
         flags = {c for s in specs if s.chart == "binomial_cusum" for c in re.findall(r'"([A-Za-z_][A-Za-z0-9_]*)"', s.metric)}
         _derive(src.engine, sorted(flags), args.rules)

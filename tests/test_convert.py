@@ -111,7 +111,7 @@ def test_a_mapping_onto_a_new_column_survives_into_parquet_and_the_engine(tmp_pa
     mapping = {"app.query_category": "language", "service.version": "app_version"}  # neither is canonical
     out = tmp_path / "events.parquet"
     res = convert_events(fix / "otlp_genai_request.json", out, mapping=mapping)
-    assert res.rows_written == 12
+    assert res.rows_written == 12 + 10  # 12 chat calls, 10 embedding calls
     f = pd.read_parquet(out)
     assert set(f["language"].dropna()) == {"contract", "tort"} and set(f["app_version"]) == {"2.3.1"}
     src = open_events(out)

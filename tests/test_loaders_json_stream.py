@@ -76,7 +76,7 @@ def _same_events(got, ref) -> None:
 def test_sdk_spans_pretty_printed_back_to_back_load_as_their_json_lines(tmp_path, traces_data, bare, name, sep):
     docs = [rs for d in traces_data for rs in d["resourceSpans"]] if bare else traces_data
     ref = load_events(_json_lines(docs, tmp_path / "ref.jsonl"))
-    assert ref.rows_loaded == 12 and len(ref.rejected) == 0  # 10 RAG chats (one timed out), the agent's two
+    assert ref.rows_loaded == 12 + 10 and len(ref.rejected) == 0  # 10 RAG chats (one timed out), the agent's two; 10 embedding calls
     p = _pretty(docs, tmp_path / name, sep)
     assert p.read_text().startswith("{\n") and len(p.read_text().splitlines()) > 1000
     assert detect_format(p) == "otlp" and sniff(p).keys == (("resource", "scopeSpans") if bare else ("resourceSpans",))
@@ -85,7 +85,7 @@ def test_sdk_spans_pretty_printed_back_to_back_load_as_their_json_lines(tmp_path
     assert res.frame["event_id"].tolist() == ref.frame["event_id"].tolist()
     for c in COLS:
         assert res.frame[c].equals(ref.frame[c]), c
-    assert set(res.frame["model_version"]) == {"gpt-4o-2024-08-06", "gpt-4o-2024-11-20"}
+    assert set(res.frame["model_version"]) == {"gpt-4o-2024-08-06", "gpt-4o-2024-11-20", "text-embedding-3-large"}
     assert res.frame["output_text"].str.startswith("The leading authority").sum() == 10
     assert res.warnings[0] == ref.warnings[0]  # the same spans read, by kind
 
@@ -102,9 +102,9 @@ def test_the_convert_command_reads_the_stream_as_its_json_lines(tmp_path, traces
     stream = _pretty([rs for d in traces_data for rs in d["resourceSpans"]], tmp_path / "receiver.jsonl", "")
     out, frame = _convert_rows(stream, tmp_path / "stream.parquet")
     ref_out, ref = _convert_rows(_json_lines(traces_data, tmp_path / "collector.jsonl"), tmp_path / "ref.parquet")
-    assert "receiver.jsonl (otlp): 12 rows read, 12 written" in out and "0 rejected" in out
-    assert "collector.jsonl (otlp): 12 rows read, 12 written" in ref_out
-    assert len(frame) == len(ref) == 12
+    assert "receiver.jsonl (otlp): 22 rows read, 22 written" in out and "0 rejected" in out  # 12 chat, 10 embedding calls
+    assert "collector.jsonl (otlp): 22 rows read, 22 written" in ref_out
+    assert len(frame) == len(ref) == 22
     pd.testing.assert_frame_equal(frame, ref)
 
 

@@ -211,9 +211,10 @@ def test_every_observation_type_and_varying_key_sets(tmp_path):
     p = tmp_path / "types.json"
     p.write_text(json.dumps(doc, indent=2))
     res = load_events(p)
-    assert res.rows_loaded == 5 and len(res.rejected) == 0
-    assert res.spans_by_kind["inference"] == 5
-    assert res.spans_by_kind["other"] + res.spans_by_kind.get("retrieval_folded", 0) + res.spans_by_kind.get("embedding_folded", 0) == 3 + 7
+    assert res.rows_loaded == 5 + 1 and len(res.rejected) == 0  # the EMBEDDING observation is an event of its own
+    assert res.spans_by_kind["inference"] == 5 and res.spans_by_kind["embedding"] == 1
+    assert res.frame["operation"].value_counts().to_dict() == {"chat": 5, "embeddings": 1}
+    assert res.spans_by_kind["other"] + res.spans_by_kind.get("retrieval_folded", 0) + res.spans_by_kind["embedding"] == 3 + 7
     e = res.frame.set_index("event_id").loc["a" * 16]
     assert e["input_tokens"] == 7 and pd.isna(e["output_tokens"]) and pd.isna(e["latency_ms"])
     assert e["input_text"] == "plain text, not JSON"

@@ -44,8 +44,9 @@ def test_all_three_inputs_agree(loaded):
         pd.testing.assert_frame_equal(f, frames[0])
     for r in loaded.values():
         validate(r.frame, EVENTS)
-        assert r.rows_read == r.rows_loaded == 8 and len(r.rejected) == 0
-        assert r.spans_by_kind == {"inference": 8, "retrieval_folded": 8, "embedding_folded": 8, "other": 16}
+        assert r.rows_read == r.rows_loaded == 8 + 8 and len(r.rejected) == 0  # 8 LLM calls, 8 EMBEDDING calls
+        assert r.spans_by_kind == {"inference": 8, "retrieval_folded": 8, "embedding": 8, "other": 16}
+        assert r.frame["operation"].value_counts().to_dict() == {"chat": 8, "embeddings": 8}
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -72,7 +73,8 @@ def test_llm_spans_match_the_sdk(loaded, sdk_spans, name):
 
 
 def test_retriever_scores(loaded, sdk_spans):
-    f = loaded["phoenix_spans.parquet"].frame.set_index("trace_id")
+    f = loaded["phoenix_spans.parquet"].frame
+    f = f[f["operation"] == "chat"].set_index("trace_id")
     for r in (s for s in sdk_spans if s.attributes.get(SpanAttributes.OPENINFERENCE_SPAN_KIND) == "RETRIEVER"):
         scores = [r.attributes[f"retrieval.documents.{j}.document.score"] for j in range(3)]
         ids = [r.attributes[f"retrieval.documents.{j}.document.id"] for j in range(3)]
@@ -84,7 +86,7 @@ def test_retriever_scores(loaded, sdk_spans):
 
 def test_mapping_metadata_and_guardrail():
     res = load_events(FIX / "phoenix_spans.jsonl", mapping={"metadata.risk_tier": "risk_category", "guardrail.refused": "refused"})
-    f = res.frame.sort_values("ts")
+    f = res.frame[res.frame["operation"] == "chat"].sort_values("ts")
     assert f["risk_category"].tolist() == [t for _, t, _ in mf.TRIAGE]
     assert f["refused"].tolist() == [r for _, _, r in mf.TRIAGE]
 

@@ -46,11 +46,13 @@ def test_three_layouts_give_the_same_events(loaded):
         pd.testing.assert_frame_equal(f[EVENTS.names], frames[0][EVENTS.names])
     for r in loaded.values():
         validate(r.frame, EVENTS)
-        assert r.rows_read == r.rows_loaded == 12 and len(r.rejected) == 0
+        assert r.rows_read == r.rows_loaded == 12 + 10 and len(r.rejected) == 0  # 12 chat calls, 10 embedding calls
+        assert r.frame["operation"].value_counts().to_dict() == {"chat": 12, "embeddings": 10}
 
 
 def test_events_match_the_sdk_spans(loaded, sdk_spans):
     f = loaded["otlp_genai_request.json"].frame.set_index("event_id")
+    f = f[f["operation"] == "chat"]
     chats = [s for s in sdk_spans if s.attributes.get("gen_ai.operation.name") == "chat"]
     assert len(chats) == len(f) == 12
     for s in chats:
@@ -95,14 +97,25 @@ def test_retrieval_and_embedding_spans_are_folded(loaded, sdk_spans):
     # the agent trace's first chat came before the retrieval: it has none
     first_agent_chat = [s for s in sdk_spans if s.attributes.get("gen_ai.response.finish_reasons") == ("tool_calls",)][0]
     assert pd.isna(f.loc[format(first_agent_chat.context.span_id, "016x"), "retrieval_scores"])
-    emb = f["embedding_model"].dropna()
+    emb = f.loc[f["operation"] == "chat", "embedding_model"].dropna()
     assert len(emb) == 10 and set(emb) == {"text-embedding-3-large"}
+
+
+def test_embedding_spans_are_events_of_their_own(loaded, sdk_spans):
+    f = loaded["otlp_genai_request.json"].frame.set_index("event_id")
+    embs = [s for s in sdk_spans if s.attributes.get("gen_ai.operation.name") == "embeddings"]
+    assert len(embs) == 10
+    for s in embs:
+        e = f.loc[format(s.context.span_id, "016x")]
+        assert e["operation"] == "embeddings" and e["ts"] == pd.Timestamp(s.start_time, unit="ns", tz="UTC")
+        assert e["embedding_model"] == e["model_version"] == "text-embedding-3-large"  # make_fixtures: requested, no response model
+        assert e["input_tokens"] == 14 and e["latency_ms"] == pytest.approx(35.0) and pd.isna(e["output_text"])
 
 
 def test_nothing_is_dropped_silently(loaded, sdk_spans):
     r = loaded["otlp_genai_collector.jsonl"]
     assert sum(r.spans_by_kind.values()) == len(sdk_spans) == 46
-    assert r.spans_by_kind == {"inference": 12, "retrieval_folded": 11, "retrieval_unused": 1, "embedding_folded": 10, "other": 12}
+    assert r.spans_by_kind == {"inference": 12, "retrieval_folded": 11, "retrieval_unused": 1, "embedding": 10, "other": 12}
     assert any("1 retrieval span(s) are in traces with no inference span" in w for w in r.warnings)
 
 
@@ -123,7 +136,7 @@ def test_mapping_reads_ancestor_attributes():
         "app.index_version": "index_version",
         "eval.citation_accuracy.label": {"column": "correct", "values": {"pass": True, "fail": False}},
     })
-    f = res.frame.sort_values("ts")
+    f = res.frame[res.frame["operation"] == "chat"].sort_values("ts")
     # root span attribute of requests 0..9: "high" when i % 3 == 0; agent root says "low"
     assert f["risk_category"].tolist()[:10] == ["high" if i % 3 == 0 else "low" for i in range(10)]
     assert set(f["index_version"].dropna()) == {"idx-2026-01-02"}  # from the folded retrieval span
@@ -197,7 +210,7 @@ def test_binary_compressed_and_folder_layouts_give_the_same_events(loaded, name)
     ref = loaded["otlp_genai_request.json"].frame.sort_values("event_id").reset_index(drop=True)
     got = res.frame.sort_values("event_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(got[EVENTS.names], ref[EVENTS.names])
-    assert res.rows_read == res.rows_loaded == 12 and len(res.rejected) == 0
+    assert res.rows_read == res.rows_loaded == 12 + 10 and len(res.rejected) == 0
     assert sum(res.spans_by_kind.values()) == 46
 
 

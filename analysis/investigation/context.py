@@ -16,6 +16,7 @@ from analysis.engine import Engine, Profile, Where
 from analysis.engine.query import quote_ident
 from analysis.investigation.changes import empty_changes
 from analysis.investigation.backtest import DEFAULT_THRESHOLDS
+from analysis.investigation.operations import SetApart
 from analysis.params import DEFAULT_RISK_THRESHOLDS, DEFAULT_TIER, PATTERN_RISK_THRESHOLDS, InvestigationParams, check_risk_thresholds
 
 __all__ = ["FromText", "PATTERN_DEFAULTS", "AUTO_METRICS", "SIDE_METRICS", "Context", "Failure", "open_context", "metric_candidates",
@@ -59,7 +60,8 @@ class Failure:
 @dataclass(frozen=True, eq=False)
 class Context:
     """What every step reads: the engine and its profile, the parameters, the change log sorted by
-    time, the report time, the metrics to scan, the risk tiers, and the labels derived from text."""
+    time, the report time, the metrics to scan, the risk tiers, the labels derived from text, and
+    the events of other operations kept apart (:mod:`analysis.investigation.operations`)."""
 
     eng: Engine
     params: InvestigationParams
@@ -75,6 +77,7 @@ class Context:
     text_segments: Mapping[str, Any] = field(default_factory=dict)
     evaluations: pd.DataFrame | None = None
     inputs: Mapping[str, Any] = field(default_factory=dict)
+    apart: SetApart = field(default_factory=SetApart)
     _failures: dict[tuple[str, str, str], Failure] = field(default_factory=dict, repr=False)
 
     @property
@@ -134,7 +137,8 @@ def failure_flag(eng: Engine, metric: str, kind: str, alternative: str) -> Failu
 
 
 def open_context(eng: Engine, changes: pd.DataFrame | None, params: InvestigationParams, *, text: FromText | None = None,
-                 evaluations: pd.DataFrame | None = None, inputs: Mapping[str, Any] | None = None) -> Context:
+                 evaluations: pd.DataFrame | None = None, inputs: Mapping[str, Any] | None = None,
+                 apart: SetApart | None = None) -> Context:
     """Profile the events and resolve what the parameters leave open (the report time, the metrics
     present, the risk tiers); the errors here are about the data, the parameters are already checked."""
     text = text or FromText()
@@ -166,4 +170,4 @@ def open_context(eng: Engine, changes: pd.DataFrame | None, params: Investigatio
                    default_tier=DEFAULT_TIER if DEFAULT_TIER in risk_thr else sorted(risk_thr)[0], derived=tuple(text.derived),
                    label_rules=dict(text.label_rules), label_quality=dict(text.label_quality),
                    text_segments=dict(text.segments), evaluations=evaluations,
-                   inputs=dict(inputs or {}))
+                   inputs=dict(inputs or {}), apart=apart or SetApart())

@@ -17,6 +17,7 @@ from analysis.investigation.aggregate import aggregate
 from analysis.investigation.context import FromText, open_context
 from analysis.investigation.detection_gap import detection_gap
 from analysis.investigation.onset_scan import find_onset
+from analysis.investigation.operations import SetApart, set_apart
 from analysis.investigation.output_gap import output_gap
 from analysis.investigation.result import Investigation, assemble
 from analysis.investigation.sample_scan import sample_scan
@@ -30,7 +31,8 @@ STEPS = ("context", "aggregate", "onset", "what changed", "output", "scope", "de
 
 
 def investigate(eng: Engine, changes: pd.DataFrame | None, params: InvestigationParams, *, text: FromText | None = None,
-                evaluations: pd.DataFrame | None = None, inputs: Mapping[str, Any] | None = None) -> Investigation:
+                evaluations: pd.DataFrame | None = None, inputs: Mapping[str, Any] | None = None,
+                apart: SetApart | None = None) -> Investigation:
     """Investigate the events of an open engine against a change log.
 
     Parameters
@@ -48,6 +50,9 @@ def investigate(eng: Engine, changes: pd.DataFrame | None, params: Investigation
         An offline evaluation history, replayed as the ``weekly_evaluation`` monitor.
     inputs
         report.json's ``inputs`` (paths, hashes, row counts).
+    apart
+        The events of other operations already kept apart (:func:`analysis.investigation.operations.set_apart`);
+        when None they are kept apart here.
     """
     bar = tqdm(total=len(STEPS), desc="investigate", leave=False, disable=not params.progress)
 
@@ -55,7 +60,8 @@ def investigate(eng: Engine, changes: pd.DataFrame | None, params: Investigation
         bar.set_postfix_str(name)
         bar.update(1)
 
-    ctx = open_context(eng, changes, params, text=text, evaluations=evaluations, inputs=inputs)
+    apart = set_apart(eng, changes, params.reported_at) if apart is None else apart
+    ctx = open_context(eng, changes, params, text=text, evaluations=evaluations, inputs=inputs, apart=apart)
     done("context")
     aggs = aggregate(ctx)
     done("aggregate")

@@ -136,6 +136,6 @@ def assemble(ctx: Context, aggs: Aggregates, found: OnsetFinding, changed: WhatC
         segment_series=_segment_series(aggs, found), derived_metrics=list(ctx.derived), durations=durs, onset_result=onset,
         onset_scan=found.scan, generated_at=pd.Timestamp.now(tz="UTC").floor("s"), label_rules=dict(ctx.label_rules),
         label_quality=dict(ctx.label_quality), text_segments=dict(ctx.text_segments),
-        notes=list(scoped.notes), data_quality=aggs.facts, failure=ctx.failure(onset.metric, onset.kind, onset.alternative).sql,
+        notes=[*ctx.apart.notes(), *scoped.notes], data_quality=aggs.facts, failure=ctx.failure(onset.metric, onset.kind, onset.alternative).sql,
         window=aggs.window,
     )

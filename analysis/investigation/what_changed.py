@@ -12,6 +12,7 @@ import pandas as pd
 
 from analysis.engine import Engine, Where
 from analysis.investigation.changes import empty_changes, infer_changes
+from analysis.investigation.operations import merge_inferred
 from analysis.stats.decomposition import Decomposition, decompose
 from analysis.investigation.ranking import DRIFT_COLUMNS, IncidentSignal, Q2Result, ScoringOptions, score_candidates, separation
 from analysis.investigation.aggregate import Aggregates
@@ -141,7 +142,7 @@ def what_changed(ctx: Context, aggs: Aggregates, found: OnsetFinding) -> WhatCha
     evidence that it moved the metric; then the baseline period and the drift table."""
     eng, ch, rep, onset = ctx.eng, ctx.changes, ctx.reported_at, found.onset
     before_rep = ch[ch["ts"] < rep] if len(ch) else ch
-    inferred = infer_changes(eng, ch, where=ctx.upto)
+    inferred = merge_inferred(infer_changes(eng, ch, where=ctx.upto), ctx.apart, rep)
     before_rep, from_topics = traffic_from_topics(ctx, before_rep)
     inferred = pd.concat([inferred, from_topics], ignore_index=True) if len(from_topics) else inferred
     cands = pd.concat([before_rep, inferred], ignore_index=True) if len(inferred) else before_rep.copy()

@@ -2,12 +2,14 @@
 
 Every trace format is first turned into :class:`Span` objects; a *dialect* (OTel GenAI,
 OpenInference, Langfuse) says what role each span plays and which canonical columns it fills.
-:func:`assemble` then makes one event per inference span and folds the rest of its trace in:
+:func:`assemble` then makes one event per inference span (``operation = "chat"``) and one per
+embedding span (``operation = "embeddings"``: an embedding call is an inference call of its own
+kind, kept apart from the chat metrics by the investigation), and folds the rest of its trace in:
 
 * retrieval spans give ``retrieval_scores``/``retrieval_doc_ids`` to the inference span that
   follows them in the same trace (the first one starting at or after the retrieval started;
   failing that, the last one before it);
-* embedding spans give ``embedding_model`` the same way;
+* embedding spans also give ``embedding_model`` to the inference span that follows them, the same way;
 * evaluation results (``gen_ai.evaluation.result`` events) become ``eval.<name>`` columns of the
   evaluated event (matched by ``gen_ai.response.id``, else the span carrying them or its nearest
   inference ancestor, else the trace's only inference span);
@@ -28,9 +30,12 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["Span", "SpanEvent", "Dialect", "Assembled", "assemble", "assembly_warnings", "first_value", "jsonable", "to_float", "param_value"]
+__all__ = ["Span", "SpanEvent", "Dialect", "Assembled", "assemble", "assembly_warnings", "first_value", "jsonable", "to_float", "param_value",
+           "CHAT", "EMBEDDINGS"]
 
 INFERENCE, RETRIEVAL, EMBEDDING, OTHER = "inference", "retrieval", "embedding", "other"
+#: The ``operation`` of the events made from inference spans and from embedding spans.
+CHAT, EMBEDDINGS = "chat", "embeddings"
 
 
 @dataclass
@@ -84,6 +89,10 @@ class Dialect:
         return []
 
     def embedding_model(self, span: Span) -> str | None:
+        return None
+
+    def embedding_text(self, span: Span) -> str | None:
+        """The text an embedding span embedded (the first one), when the convention records it."""
         return None
 
     def inherited(self, span: Span) -> dict[str, Any]:
@@ -198,7 +207,8 @@ class _Links:
 
 
 def assemble(spans: list[Span], *, mapping_sources: list[str] = ()) -> Assembled:
-    """One event per inference span, with the rest of its trace folded in (see the module docstring).
+    """One event per inference and per embedding span, with the rest of its trace folded in (see the
+    module docstring).
 
     ``mapping_sources`` are the attribute keys a user mapping reads: each is copied into the event
     from the span, its folded spans, its ancestors or its resource when the event lacks it.
@@ -209,9 +219,13 @@ def assemble(spans: list[Span], *, mapping_sources: list[str] = ()) -> Assembled
     raws: list[str] = []
     eval_attached = 0
     for i, s in enumerate(spans):
-        if links.roles[i] != INFERENCE:
+        if links.roles[i] == INFERENCE:
+            rec = _event_record(spans, i, links, mapping_sources)
+            rec["operation"] = CHAT
+        elif links.roles[i] == EMBEDDING:
+            rec = _embedding_record(spans, i, links, mapping_sources)
+        else:
             continue
-        rec = _event_record(spans, i, links, mapping_sources)
         eval_attached += len(links.evals.get(i, []))
         records.append(rec)
         labels.append(s.row)
@@ -257,13 +271,18 @@ def _fold_trace(spans: list[Span], tid: str, idxs: list[int], inf: list[int], li
     """Fold each retrieval and embedding span into an inference span of the trace, and count roles.
 
     The target is the first inference span (``inf``, in start order) starting at or after the
-    span, failing that the last one; in a trace without inference span the span is unused.
+    span, failing that the last one; in a trace without inference span a retrieval span is
+    unused. Embedding spans are counted as ``embedding`` (each is an event of its own too).
     """
     roles, counts = links.roles, links.counts
     for i in idxs:
         r = roles[i]
+        if r == EMBEDDING:
+            counts[EMBEDDING] += 1
         if r in (RETRIEVAL, EMBEDDING):
             if not inf:
+                if r == EMBEDDING:
+                    continue
                 counts[f"{r}_unused"] += 1
                 links.unused[r] += 1
                 links.unused_traces[r].append(tid)
@@ -272,7 +291,8 @@ def _fold_trace(spans: list[Span], tid: str, idxs: list[int], inf: list[int], li
             after = [j for j in inf if _order_key(spans[j]) >= k]
             target = after[0] if after else inf[-1]
             links.folded[target].append(i)
-            counts[f"{r}_folded"] += 1
+            if r == RETRIEVAL:
+                counts[f"{r}_folded"] += 1
         elif r == INFERENCE:
             counts[INFERENCE] += 1
         else:
@@ -339,6 +359,23 @@ def _event_record(spans: list[Span], i: int, links: _Links, mapping_sources: lis
         for src in mapping_sources:
             if src in ctx and src not in rec:
                 rec[src] = jsonable(ctx[src])
+    return rec
+
+
+def _embedding_record(spans: list[Span], i: int, links: _Links, mapping_sources: list[str]) -> dict[str, Any]:
+    """The event of embedding span ``i``: its dialect's fields and its ancestors' (as for a chat
+    event), ``operation = "embeddings"``, its model as ``embedding_model`` (and as
+    ``model_version`` when the span names no other), the embedded text as ``input_text`` when the
+    dialect has it, and no output text (the output is vectors)."""
+    s = spans[i]
+    rec = _event_record(spans, i, links, mapping_sources)
+    model = s.dialect.embedding_model(s)
+    rec["operation"] = EMBEDDINGS
+    rec["embedding_model"] = model
+    if rec.get("model_version") is None and model is not None:
+        rec["model_version"] = model
+    rec["input_text"] = s.dialect.embedding_text(s) or rec.get("input_text")
+    rec["output_text"] = None
     return rec
 
 

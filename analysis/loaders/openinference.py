@@ -86,7 +86,6 @@ class OpenInferenceDialect(Dialect):
         params = params if isinstance(params, dict) else {}
         out_body = maybe_json(a.get("output.value"))
         out_body = out_body if isinstance(out_body, dict) else {}
-        choice = out_body.get("choices", [None])[0] if isinstance(out_body.get("choices"), list) and out_body["choices"] else None
         in_msgs = _oi_messages(a, "llm.input_messages")
         out_msgs = _oi_messages(a, "llm.output_messages")
         rec.update(
@@ -135,6 +134,10 @@ class OpenInferenceDialect(Dialect):
     def embedding_model(self, span: Span) -> str | None:
         v = span.attrs.get("embedding.model_name")
         return str(v) if v else None
+
+    def embedding_text(self, span: Span) -> str | None:
+        texts = [e.get("embedding.text") for _, e in sorted(_indexed(span.attrs, "embedding.embeddings").items())]
+        return next((str(t) for t in texts if t is not None and t != ""), None)
 
     def inherited(self, span: Span) -> dict[str, Any]:
         return {"session_id": span.attrs.get("session.id"), "user_id": span.attrs.get("user.id")}

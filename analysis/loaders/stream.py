@@ -185,7 +185,7 @@ class Tally:
             out.append(f"... and {self.reader_warnings_dropped} more warning(s) of the reader")
         out += self.extra_warnings
         if self.model_from_request:
-            out.append(f"{self.model_from_request} inference span(s) have no gen_ai.response.model: their model_version is the requested model")
+            out.append(f"{self.model_from_request} inference or embedding span(s) have no gen_ai.response.model: their model_version is the requested model")
         out += assembly_warnings(dict(self.unused), self.unused_traces, self.eval_unattached, self.eval_attached)
         if self.late_spans:
             out.append(f"{self.late_spans} span(s) of {self.late_traces} trace(s) came more than {self._window} spans after the rest of their "

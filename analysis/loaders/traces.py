@@ -170,8 +170,8 @@ def stream_trace_format(path: Path | str, fmt: str, *, assume_tz: str | None, ma
         others = f" ({tally.kinds_text()})" if tally.other_kinds else ""
         raise LoadError(
             f"holds no inference {tally.what} to make events from ({kinds}{others}). Inference spans are OTel GenAI spans with "
-            "gen_ai.operation.name chat/text_completion/generate_content, OpenInference LLM spans, Vercel AI SDK "
-            "doGenerate/doStream spans, MLflow LLM/CHAT_MODEL spans, or Langfuse GENERATION observations.",
+            "gen_ai.operation.name chat/text_completion/generate_content (or embeddings), OpenInference LLM (or EMBEDDING) "
+            "spans, Vercel AI SDK doGenerate/doStream (or doEmbed) spans, MLflow LLM/CHAT_MODEL spans, or Langfuse GENERATION (or EMBEDDING) observations.",
             source=source,
         )
 

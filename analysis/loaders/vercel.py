@@ -57,7 +57,7 @@ class VercelAIDialect(GenAIDialect):
             "model_version": first_value(a, "gen_ai.response.model", "ai.response.model", "ai.model.id"),
             "model_requested": first_value(a, "gen_ai.request.model", "ai.model.id"),
             "provider": first_value(a, "gen_ai.system", "gen_ai.provider.name", "ai.model.provider"),
-            "input_tokens": first_value(a, "gen_ai.usage.input_tokens", "ai.usage.inputTokens", "ai.usage.promptTokens"),
+            "input_tokens": first_value(a, "gen_ai.usage.input_tokens", "ai.usage.inputTokens", "ai.usage.promptTokens", "ai.usage.tokens"),
             "output_tokens": first_value(a, "gen_ai.usage.output_tokens", "ai.usage.outputTokens", "ai.usage.completionTokens"),
             "finish_reason": rec.get("finish_reason") or first_value(a, "ai.response.finishReason"),
             "max_tokens": param_value(first_value(a, "gen_ai.request.max_tokens", "ai.settings.maxOutputTokens", "ai.settings.maxTokens")),
@@ -91,6 +91,12 @@ class VercelAIDialect(GenAIDialect):
         if self.role(span) == EMBEDDING:
             return first_value(span.attrs, "gen_ai.response.model", "ai.model.id")
         return None
+
+    def embedding_text(self, span: Span) -> str | None:
+        v = maybe_json(first_value(span.attrs, "ai.value", "ai.values"))
+        if isinstance(v, list):
+            v = next((x for x in v if isinstance(x, str) and x), None)
+        return v if isinstance(v, str) and v else None
 
 
 VERCEL_AI = VercelAIDialect()

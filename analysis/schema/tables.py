@@ -139,6 +139,8 @@ EVENTS = TableSchema(
         Column("trace_id", "string"),
         Column("session_id", "string"),
         Column("user_id", "string"),
+        Column("operation", "string", doc="the call's kind: chat (or missing) for a chat or completion call, embeddings for an "
+                                           "embedding call; the investigation reads the chat events only"),
         Column("model_version", "string", doc="the model that answered (response model)"),
         Column("model_requested", "string"),
         Column("provider", "string"),
