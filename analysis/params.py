@@ -37,7 +37,7 @@ __all__ = [
     "PATTERNS", "ENGINES", "DEFAULT_MEMORY_LIMIT", "ParameterError", "Param", "PARAMETERS", "NOTEBOOK_PARAMETERS",
     "Parameters", "InvestigationParams", "validate_parameters", "default_parameters", "add_arguments", "arguments_to_raw",
     "repo_root", "resolve_input_path", "resolve_output_dir", "check_risk_thresholds", "DEFAULT_RISK_THRESHOLDS",
-    "PATTERN_RISK_THRESHOLDS", "DEFAULT_TIER", "format_duration",
+    "PATTERN_RISK_THRESHOLDS", "DEFAULT_TIER", "format_duration", "is_url",
 ]
 
 #: ``auto`` scans every outcome metric; the others are the three case-study patterns.
@@ -139,6 +139,47 @@ def _path_check(name: str, what: str, *, required: bool, allow_dir: bool = False
                 raise ParameterError(f"`{name}` is required ({what})")
             return None
         return resolve_input_path(str(value).strip(), name=name, allow_dir=allow_dir)
+
+    return check
+
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+
+
+def is_url(value: Any) -> bool:
+    """True for a database URL such as ``postgresql://user@host/db`` (read by the loaders, never a file path)."""
+    return isinstance(value, str) and bool(_URL.match(value.strip()))
+
+
+def _check_events_path(value: Any, values: Mapping[str, Any]) -> Path | str | None:
+    """A database URL as given; otherwise an existing file or folder."""
+    if is_url(value):
+        return str(value).strip()
+    return _path_check("events_path", "the events file: Parquet, JSONL, CSV or a trace export", required=True,
+                       allow_dir=True)(value, values)
+
+
+def _check_project(value: Any, _: Mapping[str, Any]) -> str | None:
+    return None if _blank(value) else str(value).strip()
+
+
+def _check_bound(name: str) -> Callable[[Any, Mapping[str, Any]], pd.Timestamp | None]:
+    """``start`` or ``end``: a time (UTC when written without a zone), ``start`` before ``end``."""
+    def check(value: Any, values: Mapping[str, Any]) -> pd.Timestamp | None:
+        if _blank(value):
+            return None
+        try:
+            ts = pd.Timestamp(value.strip() if isinstance(value, str) else value)
+        except (ValueError, TypeError):
+            ts = None
+        if ts is None or pd.isna(ts):
+            raise ParameterError(f"`{name}` must be a time such as '2026-03-02T00:00:00Z', got {value!r}")
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        if name == "end" and not _blank(values.get("start")):
+            start = _check_bound("start")(values["start"], {})
+            if start is not None and start >= ts:
+                raise ParameterError(f"`start` ({values['start']}) must be before `end` ({value})")
+        return ts
 
     return check
 
@@ -287,9 +328,14 @@ class Param:
 
 
 PARAMETERS: tuple[Param, ...] = (
-    Param("events_path", str, "events file (Parquet, JSONL, CSV, a trace export; a folder for Langfuse)",
-          _path_check("events_path", "the events file: Parquet, JSONL, CSV or a trace export", required=True, allow_dir=True),
-          flag="--events", metavar="FILE"),
+    Param("events_path", str, "events file (Parquet, JSONL, CSV, a trace export; a folder for Langfuse; a Phoenix database URL)",
+          _check_events_path, flag="--events", metavar="FILE"),
+    Param("project", str, "Phoenix database: the project to read; empty: every project", _check_project,
+          flag="--project", metavar="NAME"),
+    Param("start", str, "Phoenix database: only spans starting at or after this time (ISO 8601; UTC without a zone); "
+          "empty: no bound", _check_bound("start"), flag="--start", metavar="TIME"),
+    Param("end", str, "Phoenix database: only spans starting before this time (ISO 8601; UTC without a zone); empty: no bound",
+          _check_bound("end"), flag="--end", metavar="TIME"),
     Param("changes_path", str, "change log (CSV, JSONL, YAML or Parquet)",
           _path_check("changes_path", "the change log: CSV, JSONL, YAML or Parquet", required=True), flag="--changes", metavar="FILE"),
     Param("reported_at", str, "when the incident was reported, ISO 8601 with offset; empty: the last event", _check_reported_at,
@@ -363,7 +409,8 @@ def arguments_to_raw(args: argparse.Namespace) -> dict[str, Any]:
     raw = {p.name: getattr(args, p.name) for p in PARAMETERS if p.flag is not None}
     raw["segment_by"] = ",".join(raw["segment_by"])
     for name in ("events_path", "changes_path", "mapping_path", "rules_path", "taxonomy_path", "evaluations_path", "out_dir"):
-        raw[name] = str(Path(raw[name]).expanduser().resolve()) if raw[name] else ""
+        v = raw[name]
+        raw[name] = v if name == "events_path" and is_url(v) else (str(Path(v).expanduser().resolve()) if v else "")
     return raw
 
 
