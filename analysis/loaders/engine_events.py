@@ -30,7 +30,7 @@ from .convert import convert_events
 from .detect import detect_dir, detect_format, normalize_format
 from .load import load_events
 from .mapping import load_mapping, required_sources
-from .phoenix_db import is_phoenix_db, is_phoenix_url
+from .phoenix_db import is_phoenix_db, is_phoenix_url, source_text
 from .result import LoadError, LoadResult, check_path, file_sha256, load_summary
 
 __all__ = ["EventsSource", "open_events", "REJECTED_IN_MEMORY"]
@@ -186,7 +186,7 @@ def _from_convert(path: Any, *, engine: str, memory_limit: str, spark_master: st
         rej = rej.head(REJECTED_IN_MEMORY).reset_index(drop=True)
     sha = file_sha256(Path(path)) if Path(str(path)).is_file() or Path(str(path)).is_dir() else ""
     return EventsSource(engine=eng, rows_read=res.rows_read, rows_loaded=res.rows_written, rows_rejected=res.rows_rejected,
-                        rejected=rej, warnings=warnings, source=str(path), format=res.format, sha256=sha,
+                        rejected=rej, warnings=warnings, source=source_text(path), format=res.format, sha256=sha,
                         spans_by_kind=dict(res.spans_by_kind))
 
 
