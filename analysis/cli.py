@@ -326,6 +326,9 @@ def _investigate(args: argparse.Namespace) -> int:
 
 _CLI_FLAGS = {
     "`events_path`": "--events",
+    "`project`": "--project",
+    "`start`": "--start",
+    "`end`": "--end",
     "`changes_path`": "--changes",
     "`reported_at`": "--reported-at",
     "`segment_by`": "--segment-by",

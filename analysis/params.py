@@ -37,7 +37,7 @@ __all__ = [
     "PATTERNS", "ENGINES", "DEFAULT_MEMORY_LIMIT", "ParameterError", "Param", "PARAMETERS", "NOTEBOOK_PARAMETERS",
     "Parameters", "InvestigationParams", "validate_parameters", "default_parameters", "add_arguments", "arguments_to_raw",
     "repo_root", "resolve_input_path", "resolve_output_dir", "check_risk_thresholds", "DEFAULT_RISK_THRESHOLDS",
-    "PATTERN_RISK_THRESHOLDS", "DEFAULT_TIER", "format_duration", "DB_URL", "resolve_db_url",
+    "PATTERN_RISK_THRESHOLDS", "DEFAULT_TIER", "format_duration", "DB_URL", "resolve_db_url", "is_url",
 ]
 
 #: ``auto`` scans every outcome metric; the others are the three case-study patterns.
@@ -158,6 +158,39 @@ def _path_check(name: str, what: str, *, required: bool, allow_dir: bool = False
         if allow_url and DB_URL.match(str(value).strip()):
             return resolve_db_url(str(value).strip(), name=name)
         return resolve_input_path(str(value).strip(), name=name, allow_dir=allow_dir)
+
+    return check
+
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+
+
+def is_url(value: Any) -> bool:
+    """True for a database URL such as ``postgresql://user@host/db`` (read by the loaders, never a file path)."""
+    return isinstance(value, str) and bool(_URL.match(value.strip()))
+
+
+def _check_project(value: Any, _: Mapping[str, Any]) -> str | None:
+    return None if _blank(value) else str(value).strip()
+
+
+def _check_bound(name: str) -> Callable[[Any, Mapping[str, Any]], pd.Timestamp | None]:
+    """``start`` or ``end``: a time (UTC when written without a zone), ``start`` before ``end``."""
+    def check(value: Any, values: Mapping[str, Any]) -> pd.Timestamp | None:
+        if _blank(value):
+            return None
+        try:
+            ts = pd.Timestamp(value.strip() if isinstance(value, str) else value)
+        except (ValueError, TypeError):
+            ts = None
+        if ts is None or pd.isna(ts):
+            raise ParameterError(f"`{name}` must be a time such as '2026-03-02T00:00:00Z', got {value!r}")
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        if name == "end" and not _blank(values.get("start")):
+            start = _check_bound("start")(values["start"], {})
+            if start is not None and start >= ts:
+                raise ParameterError(f"`start` ({values['start']}) must be before `end` ({value})")
+        return ts
 
     return check
 
@@ -306,10 +339,16 @@ class Param:
 
 
 PARAMETERS: tuple[Param, ...] = (
-    Param("events_path", str, "events file (Parquet, JSONL, CSV, a trace export; a folder for Langfuse)",
+    Param("events_path", str, "events file (Parquet, JSONL, CSV, a trace export; a folder for Langfuse; a database URL)",
           _path_check("events_path", "the events file: Parquet, JSONL, CSV or a trace export", required=True, allow_dir=True,
                       allow_url=True),
           flag="--events", metavar="FILE"),
+    Param("project", str, "Phoenix database: the project to read; empty: every project", _check_project,
+          flag="--project", metavar="NAME"),
+    Param("start", str, "Phoenix database: only spans starting at or after this time (ISO 8601; UTC without a zone); "
+          "empty: no bound", _check_bound("start"), flag="--start", metavar="TIME"),
+    Param("end", str, "Phoenix database: only spans starting before this time (ISO 8601; UTC without a zone); empty: no bound",
+          _check_bound("end"), flag="--end", metavar="TIME"),
     Param("changes_path", str, "change log (CSV, JSONL, YAML or Parquet)",
           _path_check("changes_path", "the change log: CSV, JSONL, YAML or Parquet", required=True), flag="--changes", metavar="FILE"),
     Param("reported_at", str, "when the incident was reported, ISO 8601 with offset; empty: the last event", _check_reported_at,

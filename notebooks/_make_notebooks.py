@@ -151,7 +151,7 @@ def build(name: str, spec: dict[str, str]) -> nbformat.NotebookNode:
             "from analysis.loaders import load_changes, load_evaluations, open_events\n"
             "\n"
             "events = open_events(p.events_path, engine=p.engine, memory_limit=p.memory_limit, spark_master=p.spark_master,\n"
-            "                     assume_tz=p.assume_tz, mapping=p.mapping_path)\n"
+            "                     assume_tz=p.assume_tz, mapping=p.mapping_path, project=p.project, start=p.start, end=p.end)\n"
             "changes = load_changes(p.changes_path, assume_tz=p.assume_tz)\n"
             "evaluations = load_evaluations(p.evaluations_path, assume_tz=p.assume_tz) if p.evaluations_path else None\n"
             "rejected_files = report.write_rejected(p.out_dir, redact=p.redact, events=events, changes=changes, "

@@ -37,3 +37,22 @@ def small():
 @pytest.fixture(scope="module")
 def refusal():
     return generate("refusal", seed=4, scale=0.25, magnitude=1.0, days=12).events
+
+
+# A throw-away PostgreSQL cluster on 127.0.0.1 (tests/_postgres.py), started once per session when a
+# test asks for it. Without the server binaries the test is skipped, except under
+# FORENSICS_REQUIRE_POSTGRES=1 (which .ci/run sets, after installing Debian's postgresql), where it fails.
+@pytest.fixture(scope="session")
+def postgres():
+    import _postgres
+
+    why = _postgres.why_not()
+    if why:
+        if os.environ.get("FORENSICS_REQUIRE_POSTGRES"):
+            pytest.fail(f"FORENSICS_REQUIRE_POSTGRES is set but PostgreSQL cannot run: {why}")
+        pytest.skip(f"Postgres tests skipped: {why}")
+    cluster = _postgres.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

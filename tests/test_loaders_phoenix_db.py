@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -126,18 +127,13 @@ def test_a_sqlite_file_that_is_not_a_phoenix_database_gets_the_detection_error(t
         load_events(p)
 
 
-def test_a_postgres_url_needs_a_driver_or_says_what_to_install() -> None:
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        try:
-            import psycopg2  # noqa: F401
-        except ImportError:
-            with pytest.raises(LoadError, match=r"pip install 'psycopg\[binary\]'") as e:
-                load_events("postgresql://phoenix:secret@127.0.0.1:1/phoenix")
-            assert "secret" not in str(e.value)
-            return
-    pytest.skip("a Postgres driver is installed; no server to connect to here")
+def test_a_postgres_url_without_a_driver_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the `postgres` extra installs psycopg; without it (None in sys.modules: the import fails) the URL gets one error
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    monkeypatch.setitem(sys.modules, "psycopg2", None)
+    with pytest.raises(LoadError, match=r"pip install 'psycopg\[binary\]'") as e:
+        load_events("postgresql://phoenix:secret@127.0.0.1:1/phoenix")
+    assert "secret" not in str(e.value)
 
 
 def test_small_fetches_and_a_small_window_give_the_same_events() -> None:
@@ -182,14 +178,35 @@ def _investigate(events_path: Path | str, changes: Path, out: Path, **kw: object
     return json.loads(Path(written["report.json"] if "report.json" in written else out / "report.json").read_text()), events
 
 
-def test_investigate_runs_end_to_end_on_the_phoenix_database(tmp_path: Path) -> None:
+def assert_says_too_few_data(doc: dict, md: str) -> None:
+    """Every section of a report says the data are too few to answer; none claims an incident, a cause or a scope."""
+    assert doc["title"].startswith("Investigation: too few data to answer (too few non-empty windows (2 windows of 1D")
+    assert doc["onset"]["ts"] is None and doc["onset"]["reason"].startswith("too few non-empty windows")
+    q3 = doc["q3_scope"]
+    assert q3["verdict"] == "too_few_data" and q3["reason"].startswith("too few data to answer")
+    assert q3["affected_events"] == 0 and q3["segments"] == []
+    assert doc["q4_detection_gap"]["gap_category"] is None
+    assert doc["q4_detection_gap"]["gap_explanation"].startswith("too few data to answer")
+    assert doc["durations"]["onset"] is None
+    assert [r["item"] for r in doc["runbook"] if r["section"] == "mitigate"][0].startswith("Nothing to conclude: too few data")
+    summary = md.split("## 1.")[0]
+    assert "systematic" not in summary and "affected events" not in summary
+    for line in [x for x in summary.splitlines() if x.startswith("- **") and "Durations" not in x]:
+        assert "too few data to answer" in line.lower(), line
+    assert "**Too few data to answer:**" in md.split("## 1.")[1].split("## 2.")[0]
+
+
+def test_investigate_on_the_phoenix_database_with_too_few_windows_says_so_in_every_section(tmp_path: Path) -> None:
+    # 24 spans over two days: the default window (1 day) leaves 2 windows, too few to search for an onset.
+    # The report once said "no incident found" and, in the same breath, "systematic, 67% affected".
     changes = tmp_path / "changes.yaml"
     changes.write_text("changes:\n  - {change_id: chg-1, ts: '2026-03-03T00:00:00Z', change_type: model_update, component: llm, "
                        "attribute: model_version, from_value: gpt-4o-2024-08-06, to_value: gpt-4o-2024-11-20}\n")
     doc, events = _investigate(DB, changes, tmp_path / "report", project="support-bot")
     inp = doc["inputs"]["events"]
     assert inp["format"] == "phoenix" and inp["rows_read"] == inp["rows_loaded"] + inp["rows_rejected"] == 24
-    assert (tmp_path / "report" / "report.md").is_file() and (tmp_path / "report" / "timeline.csv").is_file()
+    assert (tmp_path / "report" / "timeline.csv").is_file()
+    assert_says_too_few_data(doc, (tmp_path / "report" / "report.md").read_text())
 
 
 def test_investigate_runs_end_to_end_on_a_langfuse_blob_export(tmp_path: Path) -> None:

@@ -183,10 +183,11 @@ def test_derived_labels_are_marked():
     "events_file",
     ["otlp_genai_collector.jsonl", "phoenix_spans.parquet", "langfuse_observations.jsonl"],
 )
-def test_trace_exports_run_end_to_end_to_a_no_incident_report(events_file, tmp_path):
-    """A few dozen spans written by the real OpenTelemetry SDK (and the Phoenix and Langfuse export
-    layouts) go through loader -> investigate -> writers. Half a day of normal traffic holds no
-    incident: the verdict must say so, and the draft must not name a "most likely cause"."""
+def test_trace_exports_run_end_to_end_to_a_too_few_data_report(events_file, tmp_path):
+    """A few spans written by the real OpenTelemetry SDK (and the Phoenix and Langfuse export
+    layouts) go through loader -> investigate -> writers. 8 to 12 requests in one window are too few
+    to search for an onset: the verdict must say so (not "no incident"), and the draft must not
+    name a "most likely cause"."""
     from pathlib import Path
 
     from analysis.loaders import load_changes, load_events
@@ -196,9 +197,9 @@ def test_trace_exports_run_end_to_end_to_a_no_incident_report(events_file, tmp_p
     changes = load_changes(fixtures / "changes.yaml")
     pm = investigate(events.frame, changes.frame, progress=False)
     d = json.loads(pm.to_json())
-    assert d["q3_scope"]["verdict"] == "no_incident"
-    assert d["onset"]["ts"] is None
-    assert "none: no onset was detected" in pm.to_markdown()
+    assert d["q3_scope"]["verdict"] == "too_few_data"
+    assert d["onset"]["ts"] is None and d["onset"]["reason"].startswith("too few non-empty windows (1 window of 1D")
+    assert "- **Most likely cause:** none: too few data to answer" in pm.to_markdown()
     written = pm.write(tmp_path)
     assert {"report.json", "report.md", "timeline.csv"} <= set(written)
 

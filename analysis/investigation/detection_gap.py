@@ -3,6 +3,8 @@ earlier of the onset and the most likely cause."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from analysis.investigation.series import series
@@ -11,6 +13,7 @@ from analysis.investigation.ranking import RETRIEVAL_METRICS
 from analysis.investigation import backtest
 from analysis.investigation.aggregate import Aggregates
 from analysis.investigation.context import Context
+from analysis.investigation.onset import TOO_FEW_DATA
 from analysis.investigation.onset_scan import OnsetFinding
 from analysis.investigation.what_changed import WhatChanged
 
@@ -44,4 +47,6 @@ def detection_gap(ctx: Context, aggs: Aggregates, found: OnsetFinding, changed: 
         drift_columns=[c for c in ("query_category", "traffic_source", "topic", "confidence") if prof.present(c)],
     )
     q4 = backtest.replay_monitors(watched, periods, events=eng, where=ctx.upto, design=design, evaluations=ctx.evaluations)
+    if onset.too_few_data:
+        q4 = dataclasses.replace(q4, gap_explanation=f"{TOO_FEW_DATA}: {onset.reason}; no onset, so nothing to detect")
     return q4 if incident else backtest.with_reported_at(q4, rep)

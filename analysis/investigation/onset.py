@@ -13,11 +13,17 @@ import numpy as np
 import pandas as pd
 
 from analysis._common import iso_z
+from analysis.params import format_duration
 from analysis.stats import changepoint
 from analysis.stats.checks import check_alternative
 from analysis.stats.compare import compare_windows, pooled_level
 
-__all__ = ["OnsetSearch", "MIN_EFFECT", "Onset", "detect_onset", "segment_dict", "segment_label"]
+__all__ = ["OnsetSearch", "MIN_EFFECT", "Onset", "detect_onset", "segment_dict", "segment_label", "TOO_FEW_WINDOWS", "TOO_FEW_DATA"]
+
+#: The reason of an onset whose series has too few non-empty windows to search.
+TOO_FEW_WINDOWS = "too few non-empty windows"
+#: What every section of the report says when the data are too few to answer (:attr:`Onset.too_few_data`).
+TOO_FEW_DATA = "too few data to answer"
 
 # ----------------------------------------------------------------------------------------------
 # onset: change-point detection on a windowed series
@@ -77,6 +83,12 @@ class Onset:
         if self.conditions:
             return {c: (v[0] if len(v) == 1 else list(v)) for c, v in self.conditions.items()}
         return segment_dict(self.segment_column, self.segment)
+
+    @property
+    def too_few_data(self) -> bool:
+        """No onset because the series has too few non-empty windows to search: the data are too few to
+        answer any of the four questions (not "no incident")."""
+        return self.ts is None and self.reason.startswith(TOO_FEW_WINDOWS)
 
     @property
     def label(self) -> str:
@@ -271,7 +283,7 @@ def detect_onset(series: pd.DataFrame, *, metric: str, kind: str, segment: tuple
         method=f"PELT change points ({cost} cost) on {w} windows", penalty=np.nan, significant=False, reason="", series=s,
     )
     if len(s) < 2 * search.min_size + 1:
-        return _replace(empty, reason=f"too few non-empty windows ({len(s)})")
+        return _replace(empty, reason=f"{TOO_FEW_WINDOWS} ({len(s)} window{'' if len(s) == 1 else 's'} of {format_duration(w)}; the search needs {2 * search.min_size + 1})")
     x = pd.to_numeric(s["successes" if kind == "rate" else "mean"], errors="coerce").to_numpy(float)
     kwargs: dict[str, Any] = {"method": "pelt", "cost": cost, "penalty": search.penalty, "min_size": search.min_size}
     if kind == "rate":

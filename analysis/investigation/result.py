@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.investigation.series import series
-from analysis.investigation.onset import Onset, segment_label
+from analysis.investigation.onset import TOO_FEW_DATA, Onset, segment_label
 from analysis.investigation.ranking import Q2Result
 from analysis.investigation import data_quality as dq
 from analysis.investigation import timeline as tl_mod
@@ -126,6 +126,7 @@ def assemble(ctx: Context, aggs: Aggregates, found: OnsetFinding, changed: WhatC
     onset_d["derived"] = onset.metric in ctx.derived
     onset_d["segment_label"] = onset.label
     title = ctx.params.title or (f"Incident postmortem (draft): {onset.metric} in {onset.label}" if incident
+                                 else f"Investigation: {TOO_FEW_DATA} ({onset.reason})" if onset.too_few_data
                                  else "Investigation: no incident found")
     return Investigation(
         title=title, pattern=ctx.params.pattern, parameters=_parameters(ctx, aggs, found, changed), inputs=dict(ctx.inputs),

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from analysis.investigation.evidence import StratifiedResult
-from analysis.investigation.onset import Onset
+from analysis.investigation.onset import TOO_FEW_DATA, Onset
 from analysis.investigation.backtest import Q4Result
 from analysis.investigation.scope import Q3Result
 
@@ -34,7 +34,8 @@ def runbook(onset: Onset, ranked: pd.DataFrame, q3: Q3Result, q4: Q4Result, deri
         "; ".join(f"{k}: effect {v.effect:+.2f} over {v.windows_shared} shared windows" for k, v in list(strat.items())[:3]) if strat else "no version column to compare")
     add("triage", "Check that the outcome labels are logged, not derived", not derived,
         f"derived from text: {', '.join(derived)}" if derived else "labels present in the logs")
-    add("scope", "Scan the failure rate per segment against the baseline with the risk-tier tolerances", True, f"verdict {q3.verdict}: {q3.reason}")
+    add("scope", "Scan the failure rate per segment against the baseline with the risk-tier tolerances", q3.verdict != "too_few_data",
+        f"verdict {q3.verdict}: {q3.reason}")
     add("scope", "Export the affected events for manual review", bool(q3.n_affected) if q3.verdict == "systematic" else None,
         f"{q3.n_affected} events ({q3.affected_share:.2%} of the failure window)")
     add("scope", "Check the affected events for personal data before sharing", None, "reports redact emails and phone numbers by default")
@@ -55,6 +56,9 @@ def runbook(onset: Onset, ranked: pd.DataFrame, q3: Q3Result, q4: Q4Result, deri
         add("post_incident", "Add the change log entries that were missing (inferred changes)", None if len(ranked) else False,
             ", ".join(c for c in ranked["change_id"] if str(c).startswith("inferred:")) or "none inferred")
         add("post_incident", "Review the risk-tier tolerances with the product owner", None, "")
+    elif onset.too_few_data:
+        add("mitigate", f"Nothing to conclude: {TOO_FEW_DATA} ({onset.reason})", None, "")
+        add("post_incident", "Read a longer period of the logs, or give a shorter window (--window), and investigate again", None, "")
     else:
         add("mitigate", "Nothing to mitigate: no incident found in the logs", None, "")
         add("post_incident", "If users still report a problem, check the labels and the segments the logs carry", None, "")

@@ -20,7 +20,8 @@ from analysis.investigation.signature_scan import failure_signatures
 from analysis.investigation.ranking import Q2Result
 from analysis.investigation.drill_down import drill_down
 from analysis.investigation.findings import period_totals
-from analysis.investigation.scope import Q3Result, baseline_envelope, scan_segments, scope_verdict
+from analysis.investigation.onset import TOO_FEW_DATA
+from analysis.investigation.scope import SCAN_COLUMNS, Q3Result, baseline_envelope, scan_segments, scope_verdict
 from analysis.investigation.aggregate import Aggregates
 from analysis.investigation.context import Context, Failure
 from analysis.investigation.mix_shift import mix_adjusted, mix_column, mix_shift_facts, name_traffic_change
@@ -194,10 +195,24 @@ def _affected(ctx: Context, aggs: Aggregates, scan: pd.DataFrame, failure: Failu
     return _Affected(rows.n, str(rows.path), _canonical_affected(rows.head), float(share)), notes
 
 
+def _too_few(ctx: Context, aggs: Aggregates, found: OnsetFinding, changed: WhatChanged, failure: Failure) -> ScopeFinding:
+    """Q3 when the data are too few to answer: no failure window, so no segment scanned and no affected event."""
+    reason = (f"{TOO_FEW_DATA}: {found.onset.reason}; no onset can be placed, so there is no failure window to scope "
+              "and no segment was scanned")
+    q3 = Q3Result(verdict="too_few_data", reason=reason, segments=pd.DataFrame(columns=list(SCAN_COLUMNS)),
+                  affected_events=empty_affected(ctx.eng, aggs.segment_columns), affected_share=0.0,
+                  failure_definition=failure.definition, risk_thresholds=ctx.risk_thresholds, period=found.current,
+                  alpha=ctx.params.alpha, affected_total=0)
+    return ScopeFinding(q3=q3, q2=changed.q2, notes=[])
+
+
 def sample_scan(ctx: Context, aggs: Aggregates, found: OnsetFinding, changed: WhatChanged) -> ScopeFinding:
-    """Q3: the per-segment binomial scan, the verdict and the affected events."""
+    """Q3: the per-segment binomial scan, the verdict and the affected events (``too_few_data`` when the
+    onset's series had too few windows to search: then nothing is scanned)."""
     onset, cur, base = found.onset, found.current, changed.baseline
     failure = ctx.failure(onset.metric, onset.kind, onset.alternative)
+    if onset.too_few_data:
+        return _too_few(ctx, aggs, found, changed, failure)
     bad_sign = 1.0 if onset.alternative == "greater" else -1.0
     mix_col = mix_column(changed.decompositions, aggs.segment_columns, bad_sign) if onset.ts is not None else None
     scan_in = _scan_input(ctx, aggs, failure.sql, base, cur)

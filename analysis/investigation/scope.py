@@ -27,7 +27,8 @@ __all__ = ["VERDICTS", "BinomialScanResult", "binomial_scan", "SCAN_COLUMNS", "s
 
 
 
-VERDICTS = ("systematic", "isolated", "no_incident")
+#: ``too_few_data``: the onset could not be searched (too few non-empty windows), so no failure window is scoped.
+VERDICTS = ("systematic", "isolated", "no_incident", "too_few_data")
 
 
 # ----------------------------------------------------------------------------------------------

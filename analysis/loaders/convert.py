@@ -34,6 +34,7 @@ from .detect import TRACE_FORMATS, detect_format, normalize_format
 from .mapping import MappingState, load_mapping, required_sources
 from .result import DEFAULT_CHUNKSIZE, LoadError, check_path
 from .dbtable import is_db_url
+from .phoenix_db import source_text
 from .stream import Tally
 from .traces import RECORD_NAMES, TraceOptions, load_trace_format, stream_trace_format
 
@@ -209,7 +210,7 @@ def convert_events(
         csv_safe_frame(rej.sort_values("row", kind="stable"), redact=True).to_csv(rej_path, index=False)
     if rows_read != written + len(rej):
         raise RuntimeError(f"internal error converting {p}: read {rows_read}, wrote {written}, rejected {len(rej)}")
-    return ConvertResult(str(p), fmt, out, int(rows_read), written, int(len(rej)), rej_path, tuple(warnings), st.spans_by_kind, rej)
+    return ConvertResult(source_text(p), fmt, out, int(rows_read), written, int(len(rej)), rej_path, tuple(warnings), st.spans_by_kind, rej)
 
 
 def _release_freed_memory() -> None:

@@ -31,7 +31,7 @@ from .detect import detect_dir, detect_format, normalize_format
 from .load import load_events
 from .mapping import load_mapping, required_sources
 from .dbtable import is_db_url, table_ref
-from .phoenix_db import is_phoenix_db
+from .phoenix_db import is_phoenix_db, source_text
 from .result import LoadError, LoadResult, check_path, file_sha256, load_summary
 
 __all__ = ["EventsSource", "open_events", "REJECTED_IN_MEMORY"]
@@ -191,7 +191,7 @@ def _from_convert(path: Any, *, engine: str, memory_limit: str, spark_master: st
     else:
         sha = file_sha256(Path(path)) if Path(str(path)).is_file() or Path(str(path)).is_dir() else ""
     return EventsSource(engine=eng, rows_read=res.rows_read, rows_loaded=res.rows_written, rows_rejected=res.rows_rejected,
-                        rejected=rej, warnings=warnings, source=str(path), format=res.format, sha256=sha,
+                        rejected=rej, warnings=warnings, source=source_text(path), format=res.format, sha256=sha,
                         spans_by_kind=dict(res.spans_by_kind))
 
 

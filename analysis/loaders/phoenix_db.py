@@ -10,8 +10,8 @@ The project and the time range are pushed down into SQL (``WHERE projects.name =
 spans.start_time >= ? AND spans.start_time < ?``); rows come ordered by trace and are fetched in
 chunks (``fetchmany``), so a trace arrives whole and memory stays at one chunk plus the traces being
 assembled. DuckDB's sqlite and postgres extensions are downloaded at first use, which is not
-possible offline, so SQLite is read with Python's ``sqlite3`` and Postgres with ``psycopg`` (when
-installed). Span annotations become ``annotation.<name>`` (score) and ``annotation.<name>.label``
+possible offline, so SQLite is read with Python's ``sqlite3`` and Postgres with ``psycopg`` (the
+``postgres`` extra); a URL's password is never repeated (:func:`source_text`). Span annotations become ``annotation.<name>`` (score) and ``annotation.<name>.label``
 columns of the annotated event (the latest per name); :data:`DEFAULT_OUTCOMES` turns the labels of
 Phoenix's usual evaluations into outcome columns unless the user's mapping names that outcome.
 """
@@ -34,7 +34,7 @@ from .stream import DEFAULT_BATCH_SPANS, SpanBatch
 
 __all__ = [
     "is_phoenix_db", "is_phoenix_url", "phoenix_db_batches", "DEFAULT_OUTCOMES", "AnnotationOutcome", "sqlite_tables",
-    "PHOENIX_TABLES",
+    "PHOENIX_TABLES", "redact_url", "source_text",
 ]
 
 #: The tables a Phoenix database has (detection needs all three).
@@ -71,6 +71,11 @@ def is_phoenix_url(path: Any) -> bool:
     if not (isinstance(path, str) and path.lower().startswith(_URL_PREFIXES)):
         return False
     return not any(k == "table" for k, _ in parse_qsl(urlsplit(path).query))
+
+
+def source_text(path: Any) -> str:
+    """How an input is named in messages and reports: a Postgres URL without its password, a path as it is."""
+    return redact_url(str(path)) if is_phoenix_url(path) else str(path)
 
 
 def sqlite_tables(path: Path) -> list[str] | None:
@@ -137,17 +142,17 @@ def _connect(path: Any) -> _Db:
             except ImportError:
                 raise LoadError("is a Postgres URL: reading Phoenix's Postgres database needs a Postgres driver; install one "
                                 "with `pip install 'psycopg[binary]'` (or copy the spans out with Phoenix's export).",
-                                source=_redact_url(url)) from None
+                                source=redact_url(url)) from None
         try:
             con = psycopg.connect(url)
         except Exception as e:  # noqa: BLE001 - each driver has its own error types
-            raise LoadError(f"cannot connect to the Postgres database: {e}", source=_redact_url(url)) from None
-        return _Db(con, "%s", "postgres", _redact_url(url))
+            raise LoadError(f"cannot connect to the Postgres database: {e}", source=redact_url(url)) from None
+        return _Db(con, "%s", "postgres", redact_url(url))
     con = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
     return _Db(con, "?", "sqlite", str(path))
 
 
-def _redact_url(url: str) -> str:
+def redact_url(url: str) -> str:
     """The URL without its password."""
     head, sep, rest = url.partition("://")
     if "@" in rest:

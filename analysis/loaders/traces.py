@@ -26,7 +26,7 @@ from .openai_batch import read_openai
 from .openinference import dialect_for, spans_from_phoenix
 from .oteljs import spans_from_oteljs
 from .otlp import iter_otlp_records, spans_from_otlp
-from .phoenix_db import is_phoenix_db, phoenix_db_batches
+from .phoenix_db import is_phoenix_db, phoenix_db_batches, source_text
 from .result import LoadError, LoadResult, file_sha256
 from .stream import DEFAULT_BATCH_SPANS, DEFAULT_WINDOW, EventChunk, SpanBatch, Tally, event_chunks, records_to_chunk
 
@@ -151,7 +151,7 @@ def stream_trace_format(path: Path | str, fmt: str, *, assume_tz: str | None, ma
     what was read. Raises :class:`LoadError` at the end when the input holds no inference record.
     """
     _check_options(fmt, path, options)
-    source = str(path)
+    source = source_text(path)
     scores: list[dict] = []
     post = None
     if fmt == "langfuse":
@@ -197,7 +197,7 @@ def load_trace_format(path: Path, fmt: str, *, assume_tz: str | None, mapping: M
     does not parse, a repeated id); the others are counted by kind in ``spans_by_kind`` and the
     first warning.
     """
-    source = str(path)
+    source = source_text(path)
     if fmt == "openai":
         chunk, tally, warnings = _load_openai(path, batch_input, assume_tz=assume_tz, mapping=mapping)
         chunks = [chunk]

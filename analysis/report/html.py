@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from analysis._common import to_utc
+from analysis.investigation.onset import TOO_FEW_DATA
 from analysis.redact import csv_safe_frame, escape_html, safe_text
 
 __all__ = [
@@ -191,12 +192,16 @@ def show_headline(pm: Any, *, redact: bool = True) -> HtmlBlock:
     q4 = d.get("q4_detection_gap", {}) or {}
     seg = onset.get("segment")
     seg_text = ", ".join(f"{k}={v}" for k, v in seg.items()) if isinstance(seg, dict) and seg else (str(seg) if seg else "all traffic")
+    if q3.get("verdict") == "too_few_data":  # every line says so
+        top = None
+        seg_text = f"{seg_text}; {onset.get('reason')}"
     lines = [
         ("Pattern", str(d.get("pattern") or getattr(pm, "pattern", ""))),
         ("Onset", f"{_fmt_ts(onset.get('ts'))} in {onset.get('metric') or '-'} ({seg_text}; {onset.get('method') or '-'})"),
         (
             "Most likely cause",
-            (f"{top.get('change_id')} ({top.get('change_type')}, {_fmt_ts(top.get('ts'))}, score {_fmt_num(top.get('score'))})" if top else "none found"),
+            (f"{top.get('change_id')} ({top.get('change_type')}, {_fmt_ts(top.get('ts'))}, score {_fmt_num(top.get('score'))})" if top
+             else f"none: {TOO_FEW_DATA}" if q3.get("verdict") == "too_few_data" else "none found"),
         ),
         (
             "Scope",
@@ -220,6 +225,8 @@ def _gap_text(q4: Mapping[str, Any]) -> str:
     if alarm and q4.get("gap_hours") is not None:
         return f"{_fmt_num(q4.get('gap_hours'))} h ({q4.get('gap_category') or '-'}); earliest alarm {_fmt_ts(alarm)}"
     if not q4.get("gap_category"):
+        if str(q4.get("gap_explanation") or "").startswith(TOO_FEW_DATA):
+            return f"{TOO_FEW_DATA}, so no detection gap"
         return "no incident, so no detection gap"
     return f"no replayed monitor alarmed before the report ({q4.get('gap_category')})"
 
@@ -298,7 +305,11 @@ def show_findings(pm: Any, *, redact: bool = True, max_rows: int = 15) -> HtmlBl
     n_sig = int(f["significant"].astype("boolean").fillna(False).sum())
     cols = ["metric", "segment", "n_baseline", "n_current", "baseline", "current", "difference", "ci_low", "ci_high",
             "effect", "p_adjusted", "significant"]
+    too_few = getattr(pm.q3, "verdict", None) == "too_few_data"
     return _compose(
+        _para(f"{pm.onset.get('reason')}. There is no failure window: the differences below compare the last period with "
+              "what precedes it and describe the data; they are not an incident's.", redact=False,
+              strong=f"{TOO_FEW_DATA.capitalize()}:") if too_few else None,
         _para(
             f"Baseline {_period(q1.baseline)} against the failure window {_period(q1.current)}: {n_sig} of {len(f)} "
             "metric/segment differences are significant after Benjamini-Hochberg (intervals: 95%, of current - baseline; "

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.investigation.onset import TOO_FEW_DATA
 from analysis.redact import safe_text
 
 __all__ = ["md_text", "gap_sentence", "postmortem_markdown"]
@@ -103,6 +104,8 @@ def gap_sentence(q4: dict[str, Any], *, strong: bool = False) -> str:
         return (f"Gap {b}{_fmt(q4.get('gap_hours'), 1)} h{b}, {cat_txt}; earliest alarm "
                 f"{_fmt_iso(q4.get('earliest_alarm'))} by {md_text(q4.get('closing_monitor'))}")
     if cat is None:
+        if str(q4.get("gap_explanation") or "").startswith(TOO_FEW_DATA):
+            return "Too few data to answer, so no detection gap"
         return "No incident, so no detection gap"
     return f"No replayed monitor alarmed before the report ({cat_txt})"
 
@@ -154,9 +157,14 @@ def _summary(pm: Any, d: Mapping[str, Any], redact: bool) -> list[str]:
     cands = d["q2_what_changed"]["candidates"]
     top = cands[0] if cands else None
     q3, q4 = d["q3_scope"], d["q4_detection_gap"]
+    too_few = (q3 or {}).get("verdict") == "too_few_data"
     L.append(f"- **Onset:** {_fmt_iso(on.get('ts'))} in `{on.get('metric')}` ({md_text(seg, redact=redact)})"
-             + (f", interval {_fmt_iso(on['interval'][0])} .. {_fmt_iso(on['interval'][1])}" if on.get("interval") else "") + "\n")
-    if top and not on.get("ts"):
+             + (f", interval {_fmt_iso(on['interval'][0])} .. {_fmt_iso(on['interval'][1])}" if on.get("interval") else "")
+             + (f": {TOO_FEW_DATA} ({md_text(on.get('reason'))})" if too_few else "") + "\n")
+    if too_few:
+        L.append(f"- **Most likely cause:** none: {TOO_FEW_DATA}, so no change can be tied to an onset "
+                 "(the change log is listed under question 2)\n")
+    elif top and not on.get("ts"):
         L.append("- **Most likely cause:** none: no onset was detected, so no change can be tied to one "
                  "(the change log is listed under question 2)\n")
     elif top:
@@ -164,7 +172,9 @@ def _summary(pm: Any, d: Mapping[str, Any], redact: bool) -> list[str]:
                  f"{_fmt_iso(top['ts'])}), score {_fmt(top['score'])}: {md_text(top['evidence'], redact=redact, max_len=400)}\n")
     else:
         L.append("- **Most likely cause:** none found\n")
-    if q3:
+    if q3 and too_few:
+        L.append(f"- **Scope:** {q3['verdict']}: {md_text(q3.get('reason'), redact=redact, max_len=400)}\n")
+    elif q3:
         L.append(f"- **Scope:** {q3['verdict']}: {md_text(q3.get('reason'), redact=redact, max_len=400)}; "
                  f"{q3['affected_events']} affected events ({_fmt_pct(q3.get('affected_share'))} of traffic in the failure window)\n")
     if q4:
@@ -182,6 +192,10 @@ def _question_1(pm: Any, d: Mapping[str, Any], redact: bool) -> list[str]:
     L: list[str] = []
     L.append("## 1. What was the output, and what should it have been?\n")
     q1 = d["q1_output"]
+    if (d.get("q3_scope") or {}).get("verdict") == "too_few_data":
+        L.append(f"**{TOO_FEW_DATA.capitalize()}:** {md_text((d.get('onset') or {}).get('reason'))}. There is no failure "
+                 "window: the differences below compare the last period with what precedes it and describe the data; "
+                 "they are not an incident's.\n")
     if q1.get("baseline"):
         L.append(f"Baseline {_fmt_iso(q1['baseline']['start'])} .. {_fmt_iso(q1['baseline']['end'])}; "
                  f"current {_fmt_iso(q1['current']['start'])} .. {_fmt_iso(q1['current']['end'])}.\n")
