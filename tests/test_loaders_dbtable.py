@@ -57,10 +57,10 @@ def test_a_phoenix_dataframe_in_sqlite_gives_the_events_of_the_same_dataframe_as
     url = f"sqlite:///{db}?table=traces"
     assert detect_format(url) == "phoenix"
     want, got = load_events(PHOENIX), load_events(url)
-    assert got.rows_read == got.rows_loaded == 8 and len(got.rejected) == 0
+    assert got.rows_read == got.rows_loaded == 16 and len(got.rejected) == 0
     assert got.spans_by_kind == want.spans_by_kind
     # SQLite has no boolean type: to_sql stores True/False as 1/0, which the span attribute keeps
-    assert got.frame["guardrail.refused"].tolist() == want.frame["guardrail.refused"].astype(float).tolist()
+    pd.testing.assert_series_equal(got.frame["guardrail.refused"], want.frame["guardrail.refused"].astype(float))
     pd.testing.assert_frame_equal(got.frame.drop(columns="guardrail.refused"), want.frame.drop(columns="guardrail.refused"))
 
 
@@ -79,7 +79,7 @@ def test_a_lone_table_of_plain_to_sql_is_detected_and_its_binary_columns_named(t
     db = _to_sqlite(pd.read_parquet(PHOENIX), tmp_path / "traces.db", "traces")
     assert detect_format(db) == "phoenix"
     res = load_events(db)
-    assert res.rows_read == res.rows_loaded == 8
+    assert res.rows_read == res.rows_loaded == 16  # 8 chat calls and their 8 query embeddings
     assert res.frame["model_version"].notna().all()
     named = [w for w in res.warnings if "binary data, not text" in w]
     assert len(named) == 3 and all("of table 'traces'" in w for w in named)
@@ -170,12 +170,12 @@ def test_open_events_and_convert_stream_a_table(tmp_path: Path) -> None:
     url = f"sqlite:///{db}?table=traces"
     src = open_events(url)
     try:
-        assert (src.rows_read, src.rows_loaded, src.format) == (8, 8, "phoenix")
+        assert (src.rows_read, src.rows_loaded, src.format) == (16, 16, "phoenix")  # 8 chat calls, 8 embeddings
         assert src.sha256 == hashlib.sha256(db.read_bytes()).hexdigest()  # the database file's
     finally:
         src.close()
     res = convert_events(url, tmp_path / "out.parquet", chunksize=3)
-    assert (res.rows_read, res.rows_written, res.rows_rejected) == (8, 8, 0)
+    assert (res.rows_read, res.rows_written, res.rows_rejected) == (16, 16, 0)
 
 
 def test_the_convert_command_reads_a_table_url(tmp_path: Path) -> None:
@@ -184,8 +184,8 @@ def test_the_convert_command_reads_a_table_url(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "analysis", "convert", "--events", f"sqlite:///{db}?table=traces", "--out", str(out),
                            "--no-derive"], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert f"sqlite:///{db}?table=traces (phoenix): 8 rows read, 8 written" in proc.stdout
-    assert pq.ParquetFile(out).metadata.num_rows == 8
+    assert f"sqlite:///{db}?table=traces (phoenix): 16 rows read, 16 written" in proc.stdout
+    assert pq.ParquetFile(out).metadata.num_rows == 16
 
 
 def _free_port() -> int:
@@ -197,35 +197,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def postgres_url():
-    """A Postgres server of Debian's package on 127.0.0.1, run as the `postgres` user (skipped without one)."""
-    import os
-    import pwd
-    import shutil
-
+def postgres_url(postgres):
+    """A fresh database on the session's Postgres server (Debian's package, 127.0.0.1; skipped without
+    one, a failure under FORENSICS_REQUIRE_POSTGRES)."""
     psycopg = pytest.importorskip("psycopg")
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    try:
-        pwd.getpwnam("postgres")
-    except KeyError:
-        initdb = None
-    if not (initdb and pg_ctl and os.geteuid() == 0):
-        pytest.skip("no Postgres server binaries and `postgres` user here")
-    import tempfile
-
-    data, port = Path(tempfile.mkdtemp(prefix="forensics-pg-")), _free_port()  # pytest's tmp_path is root's only
-    shutil.chown(data, "postgres")
-
-    def as_postgres(cmd: str) -> None:
-        subprocess.run(["su", "postgres", "-s", "/bin/bash", "-c", cmd], check=True, capture_output=True, timeout=120)
-
-    as_postgres(f"{initdb} -D {data}/db -A trust -U postgres")
-    as_postgres(f"{pg_ctl} -D {data}/db -o '-h 127.0.0.1 -p {port} -k {data}' -l {data}/log start -w")
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres", psycopg
-    finally:
-        as_postgres(f"{pg_ctl} -D {data}/db stop -m fast")
-        shutil.rmtree(data, ignore_errors=True)
+    return postgres.createdb("dbtable"), psycopg
 
 
 def test_langsmith_runs_in_a_postgres_table(postgres_url) -> None:
