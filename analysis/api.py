@@ -119,9 +119,10 @@ def investigate(events: Any, changes: pd.DataFrame | None = None, params: Invest
     try:
         apart = set_apart(eng, changes, params.reported_at)  # embedding calls never enter the chat metrics
         prof = eng.profile()  # before any derivation: every decision reads it, nothing is computed twice
-        derived, rules, quality = _derive_labels(eng, params, prof)
+        # the topics first: their sample is read before any derived column is in the view
         segs = derive_segments(eng, topics=params.topics, taxonomy_path=params.taxonomy_path, seed=params.seed, materialize=False,
                                profile=prof)
+        derived, rules, quality = _derive_labels(eng, params, prof)
         if derived or segs.derived:
             eng.materialize()  # the labels, topics and tiers read from the text: computed once, together
             derived = [c for c in derived if eng.profile().present(c)]

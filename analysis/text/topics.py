@@ -204,7 +204,7 @@ def fit_topics(eng: Engine, *, column: str = "input_text", sample_size: int = 10
     w = Where(expr=f"{quote_ident(column)} IS NOT NULL").and_(where)
     # half the sample the same size from every day (a quiet day is in it), half in proportion to the
     # traffic (a burst of a new kind of traffic is in it)
-    strat = eng.sample_rows([column], size=max(25, per_day // 2), window="1D", seed=seed, where=w)
+    strat = eng.sample_rows([column], size=max(25, per_day // 2), window="1D", seed=seed, where=w, start=prof.ts_min.floor("1D"))
     flat = eng.sample_rows([column], size=sample_size // 2, seed=seed, where=w)
     sample = pd.concat([strat, flat], ignore_index=True).drop_duplicates("event_id").sort_values(["ts", "event_id"], kind="stable")
     texts = sample[column].astype(str).tolist()
