@@ -288,3 +288,53 @@ def test_rows_head_is_the_first_rows_by_time(tmp_path):
     written = pd.read_parquet(tmp_path / "r.parquet")
     assert full.n == len(written) > 50
     assert r.head["event_id"].tolist() == written["event_id"].head(50).tolist()
+
+
+def _deferred_frame(n: int = 5000) -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    words = np.array(["refund", "password", "chest pain", "invoice", "sorry, I can't help"])
+    return pd.DataFrame({"event_id": [f"e{i:05d}" for i in range(n)],
+                         "ts": pd.date_range("2026-01-01", periods=n, freq="min", tz="UTC"),
+                         "input_text": pd.array(rng.choice(words, n), dtype="string"),
+                         "latency_ms": rng.gamma(2.0, 100.0, n),
+                         "refused": pd.array(np.where(rng.random(n) < 0.5, None, rng.random(n) < 0.2), dtype="boolean")})
+
+
+DERIVED = {"refused": "regexp_matches(input_text, 'sorry')", "slow": "latency_ms > 400"}
+
+
+@pytest.mark.parametrize("parquet", [False, True])
+def test_deferred_derivations_set_back_by_position_equal_the_derivations_computed_in_place(tmp_path, parquet):
+    """The derived columns computed alone and set back beside the numbered rows (DuckDB) give the
+    same table as deriving in place, and the row number never shows as a column."""
+    frame = _deferred_frame()
+    src = frame
+    if parquet:
+        src = tmp_path / "events.parquet"
+        frame.to_parquet(src)
+    with open_engine(src) as a, open_engine(src) as b:
+        a.derive(DERIVED, materialize=True)
+        b.derive({"refused": DERIVED["refused"]}, materialize=False)
+        b.derive({"slow": DERIVED["slow"]}, materialize=False)
+        assert "rn__" not in b.columns and "rn__" not in set(b.profile().columns["column"])
+        b.materialize()
+        assert b.last_materialize == "by position" and "rn__" not in b.columns
+        got = b.sql("SELECT * FROM events ORDER BY event_id")
+        want = a.sql("SELECT * FROM events ORDER BY event_id")
+    pd.testing.assert_frame_equal(got[list(want.columns)], want)
+    # by hand: a missing label is filled by the rule, a present one kept
+    row = frame.set_index("event_id")
+    fill = row["refused"].isna()
+    assert (got.set_index("event_id")["refused"][fill] == row.loc[fill, "input_text"].str.contains("sorry")).all()
+    assert (got.set_index("event_id")["refused"][~fill] == row.loc[~fill, "refused"]).all()
+
+
+def test_rows_filtered_between_numbering_and_materializing_take_the_plain_way():
+    frame = _deferred_frame()
+    with open_engine(frame) as eng:
+        eng.derive({"slow": DERIVED["slow"]}, materialize=False)
+        eng.restrict("latency_ms < 300")
+        eng.materialize()
+        assert eng.last_materialize == "whole"
+        got = eng.sql("SELECT COUNT(*) AS n, SUM(CASE WHEN slow THEN 1 ELSE 0 END) AS s FROM events").iloc[0]
+    assert int(got["n"]) == int((frame["latency_ms"] < 300).sum()) and int(got["s"]) == 0

@@ -153,6 +153,8 @@ class Engine(abc.ABC):
         from the text, evaluated where the rows lie, never collected. ``cast`` is the SQL type of
         the columns (``VARCHAR`` for a tier read from the text). ``materialize=False`` leaves the
         computing to a later :meth:`materialize` (several derivations written once)."""
+        if not materialize:
+            self._defer(list(columns))
         kinds = self._kinds()
         sel = [f"COALESCE(TRY_CAST({q.quote_ident(c)} AS {cast}), {columns[c]}) AS {q.quote_ident(c)}" if c in columns
                else q.quote_ident(c) for c in kinds]
@@ -167,6 +169,8 @@ class Engine(abc.ABC):
         """From now on ``events`` has ``column`` from a table ``event_id, <column>`` computed by the
         engine over ``events`` (a left join on ``event_id``): ``fill`` where the table has no row
         and ``source`` is not missing, missing where ``source`` is. Computed once (materialized)."""
+        if not materialize:
+            self._defer([column])
         c, src = q.quote_ident(column), q.quote_ident(source)
         cols = ", ".join(f"e.{q.quote_ident(k)}" for k in self._kinds() if k != column)
         self._redefine(f"SELECT {cols}, CASE WHEN e.{src} IS NULL THEN NULL ELSE COALESCE(b.{c}, {q.quote_literal(fill)}) END AS {c} "
@@ -174,6 +178,12 @@ class Engine(abc.ABC):
         if materialize:
             self._materialize()
         self._profile = None
+
+    #: Columns of the views that the engine keeps for itself (never a column of the events).
+    hidden: frozenset[str] = frozenset()
+
+    def _defer(self, columns: Sequence[str]) -> None:
+        """``columns`` are about to be derived, to be computed by a later :meth:`materialize`."""
 
     def materialize(self) -> None:
         """Compute the derived ``events`` once now (after derivations made with ``materialize=False``)."""
@@ -216,7 +226,7 @@ class Engine(abc.ABC):
     @property
     def columns(self) -> dict[str, str]:
         """Column name -> kind."""
-        return self._kinds()
+        return {c: k for c, k in self._kinds().items() if c not in self.hidden}
 
     def has(self, column: str) -> bool:
         return column in self.columns
@@ -224,7 +234,7 @@ class Engine(abc.ABC):
     def profile(self) -> Profile:
         """Rows, time range, null counts, and distinct counts of the string columns (cached)."""
         if self._profile is None:
-            kinds = self._kinds()
+            kinds = self.columns
             strings = [c for c, k in kinds.items() if k == "string"]
             others = [c for c, k in kinds.items() if k != "string"]
             r = self.sql(q.profile_sql(strings=strings, others=others)).iloc[0]

@@ -6,14 +6,14 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 
 from analysis.engine.base import Engine
-from analysis.engine.query import quote_literal
+from analysis.engine.query import quote_ident, quote_literal
 from analysis.engine.sources import Source, SourceError, resolve_source
 
 __all__ = ["DuckDBEngine", "DEFAULT_MEMORY_LIMIT", "arrow_kind"]
@@ -131,15 +131,68 @@ class DuckDBEngine(Engine):
         t = self.con.sql("SELECT ts FROM events_raw LIMIT 0").to_arrow_table().schema.field("ts").type
         return bool(pa.types.is_timestamp(t) and t.tz is not None)
 
+    # -- derived columns, computed once ----------------------------------------------------------
+    #: The row number the deferred derivations carry, to put their columns back beside the rows.
+    ROW = "rn__"
+    hidden = frozenset({ROW})
+
+    def _defer(self, columns: Sequence[str]) -> None:
+        """Before the first deferred derivation, number the rows (in the order of the source, a
+        streaming window): :meth:`_materialize` computes the derived columns alone and sets them
+        back beside the rows by position, instead of carrying every column through the
+        derivations' joins (10M requests with text: 52 s -> 36 s)."""
+        if not getattr(self, "_pending", None):
+            self._pending: list[str] = []
+            self._views = getattr(self, "_views", 0) + 1
+            base = f"events_v{self._views}"
+            self.con.execute(f"ALTER VIEW events RENAME TO {base}")
+            self._rn_view = f"events_rn{self._views}"
+            self.con.execute(f"CREATE VIEW {self._rn_view} AS SELECT *, row_number() OVER () AS {self.ROW} FROM {base}")
+            self.con.execute(f"CREATE VIEW events AS SELECT * FROM {self._rn_view}")
+            self._kinds_cache = None
+        self._pending += [c for c in columns if c not in self._pending]
+        self._deriving = True
+
     def _materialize(self) -> None:
         """``events`` written once to a Parquet file in the temporary folder (streamed, spilled past the
         memory limit) and read from there."""
         self._materialized = getattr(self, "_materialized", 0) + 1
         path = self._workdir / f"events_materialized_{self._materialized}.parquet"
-        self.con.execute(f"COPY (SELECT * FROM events) TO {quote_literal(str(path))} (FORMAT PARQUET)")
+        pending, self._pending = list(getattr(self, "_pending", None) or []), []
+        written = False
+        if pending and not getattr(self, "_rn_broken", False):
+            written = self._materialize_by_position(pending, path)
+        self.last_materialize = "by position" if written else "whole"
+        if not written:
+            cols = ", ".join(quote_ident(c) for c in self._kinds() if c != self.ROW)
+            self.con.execute(f"COPY (SELECT {cols} FROM events) TO {quote_literal(str(path))} (FORMAT PARQUET)")
+        self._rn_broken = False
         self._redefine(f"SELECT * FROM read_parquet({quote_literal(str(path))})")
 
+    def _materialize_by_position(self, pending: list[str], path: Path) -> bool:
+        """The derived columns computed alone, sorted by row number, then set beside the numbered
+        rows by position; every row's number is checked on the way (False: not aligned, nothing kept)."""
+        narrow = self._workdir / f"events_derived_{self._materialized}.parquet"
+        row = quote_ident(self.ROW)
+        derived = ", ".join(quote_ident(c) for c in pending)
+        cols = ", ".join(f"n.{quote_ident(c)}" if c in pending else f"b.{quote_ident(c)}" for c in self._kinds() if c != self.ROW)
+        self.con.execute("SET preserve_insertion_order = true")  # the row numbers follow the source, twice
+        try:
+            self.con.execute(f"COPY (SELECT {row}, {derived} FROM events ORDER BY {row}) TO {quote_literal(str(narrow))} (FORMAT PARQUET)")
+            self.con.execute(f"COPY (SELECT {cols} FROM {self._rn_view} b POSITIONAL JOIN read_parquet({quote_literal(str(narrow))}) n "
+                             f"WHERE CASE WHEN b.{row} = n.{row} THEN TRUE ELSE error('derived rows out of step') END) "
+                             f"TO {quote_literal(str(path))} (FORMAT PARQUET)")
+            return True
+        except duckdb.Error:  # a row filtered or repeated after the numbering: the plain way
+            return False
+        finally:
+            self.con.execute("SET preserve_insertion_order = false")
+            narrow.unlink(missing_ok=True)
+
     def _redefine(self, sql: str) -> None:
+        if getattr(self, "_pending", None) and not getattr(self, "_deriving", False):
+            self._rn_broken = True  # rows filtered or columns changed between the numbering and the derivations
+        self._deriving = False
         self._views = getattr(self, "_views", 0) + 1
         name = f"events_v{self._views}"
         self.con.execute(f"ALTER VIEW events RENAME TO {name}")
