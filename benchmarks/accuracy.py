@@ -76,6 +76,7 @@ _FACT_FOUND = {
     "evaluator_outage": lambda pm: any(f.kind == "label_coverage_drop" for f in pm.data_quality),
 }
 _HOUR = pd.Timedelta(hours=1)
+SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
 #: What a real trace export does not carry (``--text-only``).
 TEXT_ONLY_DROP = ("refused", "escalated", "hallucinated", "correct", "quality_score", "confidence", "expected_output",
                   "query_category", "risk_category", "framing", "traffic_source", "has_account")
@@ -148,16 +149,24 @@ def _onset(sc: scenarios.Scenario, onset: Any) -> dict[str, Any]:
             "onset_in_tight": bool(-before <= err <= after)}
 
 
+#: What a team writes for its own domain, passed on text-only runs: the triage team's risk taxonomy
+#: and its rules file (emergency redirects), as the refusal sample case ships them (the generated
+#: refusal cases speak the same domain). Without a taxonomy a text-only log has no high tier.
+TEXT_FILES = {"refusal": {"taxonomy_path": SAMPLES / "refusal_regression" / "taxonomy.yaml",
+                          "rules_path": SAMPLES / "refusal_regression" / "rules.yaml"}}
+
+
 def _run_one(pattern: str, seed: int, incident: bool, hard: bool, text_only: bool = False) -> dict[str, Any]:
     kind = pattern in scenario_kinds.KINDS
     sc = _scenario(pattern, seed, incident, hard)
     events, quality = _text_only(sc) if text_only else (sc.events, {})
+    files = {k: str(v) for k, v in TEXT_FILES.get(pattern, {}).items()} if text_only else {}
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pm = investigate(
             events, sc.changes, pattern="auto" if kind else pattern, reported_at=sc.truth.reported_at, progress=False,
-            seed=seed, evaluations=sc.evaluations,
+            seed=seed, evaluations=sc.evaluations, **files,
         )
     out: dict[str, Any] = {"pattern": pattern, "seed": seed, "incident": incident, "seconds": round(time.perf_counter() - t0, 2),
                            "verdict": pm.q3.verdict, "n_events": len(sc.events), "label_quality": quality}
