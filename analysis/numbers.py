@@ -42,6 +42,7 @@ __all__ = [
     "rate",
     "points",
     "pvalue",
+    "p_clause",
     "duration",
     "count",
     "number",
@@ -130,6 +131,12 @@ def pvalue(p: Any, *, missing: str = MISSING) -> str:
     if f < 0.001:
         return "< 0.001"
     return f"{f:.2g}"
+
+
+def p_clause(p: Any) -> str:
+    """A p-value in a sentence: ``p < 0.001``, ``p = 0.26``, ``p n/a``."""
+    text = pvalue(p)
+    return f"p {text}" if text.startswith("<") or text == MISSING else f"p = {text}"
 
 
 def duration(hours: Any, *, missing: str = MISSING) -> str:

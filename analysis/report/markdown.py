@@ -24,11 +24,13 @@ __all__ = ["md_text", "md_code", "gap_sentence", "durations_sentence", "postmort
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 # Data text is always inline (after a bullet's label or inside a table cell, newlines folded), so
-# only the inline metacharacters need escaping. Markdown renders inline HTML: `<` becomes `&lt;`
-# (no tag, comment or autolink can open without it, so `>` stays as it is), and `&` becomes
-# `&amp;` where it would start an entity (`&lt;` in the data stays `&lt;` on the page).
+# only the inline metacharacters need escaping. Markdown renders inline HTML: a `<` that could open
+# a tag, a comment or an autolink (before a letter, `/`, `!` or `?`) becomes `&lt;` (without one
+# nothing opens, so `>` and "p < 0.001" stay as they are), and `&` becomes `&amp;` where it would
+# start an entity (`&lt;` in the data stays `&lt;` on the page).
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 _ENTITY_START = re.compile(r"&(?=#?\w+;)")
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
 
 #: a table cell computed from its row, already text for people (numbers: no escaping needed)
 Cell = Callable[[Mapping[str, Any]], str]
@@ -37,7 +39,7 @@ Cell = Callable[[Mapping[str, Any]], str]
 def md_text(text: Any, *, redact: bool = True, max_len: int | None = 300) -> str:
     """Text from the data made safe for Markdown: redacted, markup neutralised, metacharacters escaped.
 
-    ``<script>`` becomes ``&lt;script>``, ``**bold**`` ``\\*\\*bold\\*\\*``, ``a|b`` ``a\\|b``
+    ``<script>`` becomes ``&lt;script>`` (``a < b`` stays), ``**bold**`` ``\\*\\*bold\\*\\*``, ``a|b`` ``a\\|b``
     (a table cell stays one cell); newlines are folded into spaces. ``max_len`` shortens it
     (``None``: never), for quoted prompts and answers, not for the kit's own sentences.
     """
@@ -49,7 +51,7 @@ def md_text(text: Any, *, redact: bool = True, max_len: int | None = 300) -> str
     except (TypeError, ValueError):
         pass
     t = safe_text(str(text), redact=redact, max_len=max_len)
-    t = _ENTITY_START.sub("&amp;", t).replace("<", "&lt;")
+    t = _TAG_START.sub("&lt;", _ENTITY_START.sub("&amp;", t))
     t = _MD_SPECIAL.sub(r"\\\1", t)
     return t.replace("\r", " ").replace("\n", " ")
 
