@@ -93,11 +93,11 @@ def _fmt_cell(v: Any, redact: bool, max_len: int | None, column: str = "") -> st
         return tuple(str(safe_text(str(x), redact=redact, max_len=None)) for x in v)
     if v is None or (not isinstance(v, (list, dict)) and _isna(v)):
         return num.MISSING if column in _BY_NAME else ""
-    if column in _BY_NAME and not isinstance(v, (str, bool)):
+    if column in _BY_NAME and not isinstance(v, (str, bool, np.bool_)):
         return _BY_NAME[column](v)
     if isinstance(v, pd.Timestamp):
         return num.timestamp(v)
-    if isinstance(v, bool):
+    if isinstance(v, (bool, np.bool_)):
         return "yes" if v else "no"
     if isinstance(v, (int, np.integer)):
         return num.count(v)
