@@ -1,8 +1,10 @@
 """Redaction and escaping of text that comes from the data (prompts, responses).
 
 Prompts and responses may hold personal data and markup. Every report redacts them by default
-(``redact=False`` / ``--no-redact`` turns it off) and always escapes them for HTML; every CSV the
-kit writes (reports, rejected rows, the regression set) goes through :func:`csv_safe_frame`.
+(``redact=False`` / ``--no-redact`` turns it off), and each format escapes them for itself: HTML
+with :func:`escape_html`, Markdown with :func:`analysis.report.markdown.md_text`, CSV with
+:func:`csv_safe_frame` (raw text, formulas defused: every CSV the kit writes, reports, rejected rows
+and the regression set, goes through it), JSON as raw text.
 This is the bottom module for redaction and escaping: it imports only ``analysis._common``.
 """
 
@@ -16,7 +18,7 @@ import pandas as pd
 
 from analysis._common import iso_z
 
-__all__ = ["redact_text", "escape_html", "safe_text", "csv_safe", "csv_safe_frame", "PATTERNS"]
+__all__ = ["redact_text", "escape_html", "safe_text", "csv_safe", "csv_safe_frame", "json_text_safe", "PATTERNS"]
 
 # Order matters: the most specific patterns first, so that an email is not half-eaten by a
 # phone-number pattern. CARD and PHONE matches are only candidates: they are kept as they are when
@@ -85,6 +87,16 @@ def escape_html(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
+def json_text_safe(text: str) -> str:
+    """JSON text with ``<``, ``>`` and ``&`` written as ``\\u003c``, ``\\u003e``, ``\\u0026``.
+
+    The same values for any JSON reader (the data stays raw), but text from the data cannot
+    become markup where the file is shown or embedded in a page. Only valid on JSON text: those
+    characters occur in JSON only inside strings.
+    """
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def safe_text(text: Any, *, redact: bool = True, max_len: int | None = 500) -> Any:
     """Redact (by default) and shorten a value from the data for a report; not escaped.
 
@@ -101,21 +113,21 @@ def safe_text(text: Any, *, redact: bool = True, max_len: int | None = 500) -> A
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
 def csv_safe(value: Any, *, redact: bool = True) -> Any:
-    """A cell value from the data made safe for a CSV someone will open in a spreadsheet or browser.
+    """A text cell from the data made safe for a CSV someone will open in a spreadsheet.
 
-    Personal data redacted (unless ``redact=False``), HTML escaped, and a leading ``=``, ``+``,
-    ``-``, ``@`` neutralised with a quote so it is not run as a formula (OWASP CSV injection).
+    The text stays raw (a CSV is not HTML: no entities), with personal data redacted (unless
+    ``redact=False``); a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
+    gets a leading ``'`` so a spreadsheet does not run it as a formula (OWASP's rule for CSV
+    injection, applied to every text cell, ``-0.5`` included; numeric cells are not text and stay
+    as they are). Quoting is the CSV writer's job.
     """
     if not isinstance(value, str):
         return value
-    text = html.escape(safe_text(value, redact=redact, max_len=None), quote=False)
-    if text.startswith(_FORMULA_START) and not _NUMBER.match(text):
-        text = "'" + text
-    return text
+    text = safe_text(value, redact=redact, max_len=None)
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def csv_safe_frame(frame: pd.DataFrame, *, redact: bool = True) -> pd.DataFrame:

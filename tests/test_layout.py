@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "analysis"
 #: The pipeline's stages, lowest first: a module may import its own stage and the stages before it.
 #: ``params`` and the small shared modules are the floor; the command line and ``api`` the roof.
 STAGES: tuple[tuple[str, ...], ...] = (
-    ("analysis._common", "analysis._version", "analysis.redact", "analysis.params"),
+    ("analysis._common", "analysis._version", "analysis.numbers", "analysis.redact", "analysis.params"),
     ("analysis.schema",),
     ("analysis.engine",),
     ("analysis.loaders",),

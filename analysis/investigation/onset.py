@@ -280,7 +280,7 @@ def detect_onset(series: pd.DataFrame, *, metric: str, kind: str, segment: tuple
         ts=None, interval=None, metric=metric, kind=kind, segment_column=str(segment[0]), segment=str(segment[1]),
         alternative=alternative, baseline_level=np.nan, current_level=np.nan, effect=np.nan, strength=0.0,
         statistic=np.nan, pvalue=np.nan, n_baseline=0.0, n_current=0.0, change_points=(),
-        method=f"PELT change points ({cost} cost) on {w} windows", penalty=np.nan, significant=False, reason="", series=s,
+        method=f"PELT change points ({cost} cost) on {format_duration(w)} windows", penalty=np.nan, significant=False, reason="", series=s,
     )
     if len(s) < 2 * search.min_size + 1:
         return _replace(empty, reason=f"{TOO_FEW_WINDOWS} ({len(s)} window{'' if len(s) == 1 else 's'} of {format_duration(w)}; the search needs {2 * search.min_size + 1})")

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from analysis import numbers as num
 from analysis.engine import Engine, Where, as_engine
 from analysis.engine.query import epoch_us
 from analysis.stats import drift as drift_mod
@@ -73,9 +74,7 @@ def _strength(effect: float, pvalue: float, bad_sign: float, *, scale: float, al
 
 
 def _pfmt(p: float) -> str:
-    if not np.isfinite(p):
-        return "p=n/a"
-    return "p<1e-10" if p < 1e-10 else f"p={p:.2g}"
+    return num.p_clause(p)
 
 
 def _drift_strengths(drift_mod: Any, ref: pd.DataFrame, cur: pd.DataFrame, cols: Sequence[str], alpha: float,
@@ -343,6 +342,11 @@ class _ScoringContext:
                                min_effect=MIN_EFFECT.get(kind, 0.2), profile=prof, **kw)
 
 
+def _level(ctx: _ScoringContext, x: float) -> str:
+    """The metric's level for the evidence: a rate in %, a mean in its unit."""
+    return num.value(x, ctx.kind, ctx.metric)
+
+
 def _timing(ctx: _ScoringContext, t_c: pd.Timestamp) -> Timing:
     """T: 1 inside the onset interval, falling to 0 at its end, e^(-hours before / tau) before it."""
     if not ctx.has_onset:
@@ -351,14 +355,14 @@ def _timing(ctx: _ScoringContext, t_c: pd.Timestamp) -> Timing:
     lead = (o - t_c) / pd.Timedelta(hours=1)
     end_ok = hi + w
     if t_c > end_ok:
-        return Timing(0.0, True, False, lead, f"after the onset interval ({-lead:.1f} h after the onset): cannot be its cause")
+        return Timing(0.0, True, False, lead, f"after the onset interval ({num.duration(-lead)} after the onset): cannot be its cause")
     if t_c > o:
         return Timing(float(max(0.0, 1 - (t_c - o) / (end_ok - o))), False, True, lead,
-                      f"{-lead:.1f} h after the detected onset, inside its interval")
+                      f"{num.duration(-lead)} after the detected onset, inside its interval")
     if t_c >= lo - w:
-        return Timing(1.0, False, True, lead, f"coincides with the onset ({lead:.1f} h before it, inside its interval)")
+        return Timing(1.0, False, True, lead, f"coincides with the onset ({num.duration(lead)} before it, inside its interval)")
     return Timing(float(np.exp(-((lo - t_c) / pd.Timedelta(hours=1)) / ctx.tau_hours)), False, False, lead,
-                  f"{lead:.1f} h before the onset")
+                  f"{num.duration(lead)} before the onset")
 
 
 def _association(ctx: _ScoringContext, attr: str | None, to_v: str | None, t_c: pd.Timestamp) -> tuple[Evidence, StratifiedResult | None]:
@@ -386,7 +390,8 @@ def _association(ctx: _ScoringContext, attr: str | None, to_v: str | None, t_c: 
         text = f"{attr} switched for all traffic at once: no concurrent comparison possible"
     else:
         text = (f"{ctx.metric} with {attr}={to_v} vs the rest in the same {best.windows_shared} windows ({best.segment}): "
-                f"{best.level_new:.3g} vs {best.level_old:.3g}, effect {best.effect:+.2f}, {_pfmt(best.pvalue)}")
+                f"{_level(ctx, best.level_new)} vs {_level(ctx, best.level_old)}, effect {num.effect(best.effect, ctx.kind)}, "
+                f"{_pfmt(best.pvalue)}")
     return Evidence(A, (text,), {"stratified": dict(best.__dict__)}), best
 
 
@@ -396,7 +401,8 @@ def _step(ctx: _ScoringContext, t_c: pd.Timestamp, before: tuple[pd.Timestamp, p
     if st is None:
         return Evidence()
     S = _strength(st["effect"], st["pvalue"], ctx.bad_sign, scale=2 * ctx.min_effect, alpha=ctx.alpha_level, floor=ctx.min_effect)
-    text = (f"{ctx.metric} stepped {st['baseline']:.3g} -> {st['current']:.3g} at the change (effect {st['effect']:+.2f}, "
+    text = (f"{ctx.metric} stepped {_level(ctx, st['baseline'])} -> {_level(ctx, st['current'])} at the change "
+            f"(effect {num.effect(st['effect'], ctx.kind)}, "
             f"{_pfmt(st['pvalue'])})")
     return Evidence(S, (text,) if S > 0 else (), {"step": st})
 
@@ -411,8 +417,8 @@ def _own_time(ctx: _ScoringContext, t_c: pd.Timestamp) -> tuple[Evidence, float]
     if st is None:
         return Evidence(0.0, (), {"own_step": None, "location_loglik": ll}), ll
     O = _strength(st.effect, st.pvalue, ctx.bad_sign, scale=2 * ctx.min_effect, alpha=ctx.alpha_level, floor=ctx.min_effect)
-    text = (f"{ctx.metric} in the day after the change vs the {st.lag} ({label}): {st.baseline:.3g} -> {st.current:.3g} "
-            f"(effect {st.effect:+.2f}, {_pfmt(st.pvalue)})")
+    text = (f"{ctx.metric} in the day after the change vs the {st.lag} ({label}): {_level(ctx, st.baseline)} -> "
+            f"{_level(ctx, st.current)} (effect {num.effect(st.effect, ctx.kind)}, {_pfmt(st.pvalue)})")
     if O == 0:
         text += ": no step at the change's own time"
     return Evidence(O, (text,), {"own_step": dict(st.__dict__), "location_loglik": ll}), ll

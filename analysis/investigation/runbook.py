@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from analysis import numbers as num
 from analysis.investigation.evidence import StratifiedResult
 from analysis.investigation.onset import TOO_FEW_DATA, Onset
 from analysis.investigation.backtest import Q4Result
@@ -27,17 +28,21 @@ def runbook(onset: Onset, ranked: pd.DataFrame, q3: Q3Result, q4: Q4Result, deri
     seg = onset.segment_dict
     seg_t = ", ".join(f"{k}={v}" for k, v in seg.items()) or "all traffic"
     add("triage", "Confirm the symptom in the logs (a significant, persistent change in the metric)", bool(onset.significant),
-        f"{onset.metric} in {seg_t}: {onset.baseline_level:.4g} -> {onset.current_level:.4g}, effect {onset.effect:+.2f}" if onset.significant else onset.reason)
+        f"{onset.metric} in {seg_t}: {num.value(onset.baseline_level, onset.kind, onset.metric)} -> "
+        f"{num.value(onset.current_level, onset.kind, onset.metric)}, effect {num.effect(onset.effect, onset.kind)}"
+        if onset.significant else onset.reason)
     add("triage", "Identify the changes made before the onset (logged and inferred from the logs)", bool(len(ranked)),
         f"{len(ranked)} candidate change(s)")
     add("triage", "Stratify the metric by the changed version columns", bool(strat),
-        "; ".join(f"{k}: effect {v.effect:+.2f} over {v.windows_shared} shared windows" for k, v in list(strat.items())[:3]) if strat else "no version column to compare")
+        "; ".join(f"{k}: effect {num.effect(v.effect, onset.kind)} over {v.windows_shared} shared windows" if v.windows_shared
+                  else f"{k}: no shared window (the column switched for all traffic at once)" for k, v in list(strat.items())[:3])
+        if strat else "no version column to compare")
     add("triage", "Check that the outcome labels are logged, not derived", not derived,
         f"derived from text: {', '.join(derived)}" if derived else "labels present in the logs")
     add("scope", "Scan the failure rate per segment against the baseline with the risk-tier tolerances", q3.verdict != "too_few_data",
         f"verdict {q3.verdict}: {q3.reason}")
     add("scope", "Export the affected events for manual review", bool(q3.n_affected) if q3.verdict == "systematic" else None,
-        f"{q3.n_affected} events ({q3.affected_share:.2%} of the failure window)")
+        f"{num.count(q3.n_affected)} events ({num.rate(q3.affected_share)} of the failure window)")
     add("scope", "Check the affected events for personal data before sharing", None, "reports redact emails and phone numbers by default")
     if incident and top is not None:
         add("mitigate", f"Roll back or contain the most likely cause: {top['change_id']} ({top['change_type']})", None, str(top.get("evidence", ""))[:300])

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from analysis import numbers as num
 from analysis._common import check_alpha as _check_alpha
 from analysis.params import DEFAULT_TIER, check_risk_thresholds
 from analysis.stats.checks import check_alternative
@@ -320,9 +321,9 @@ def scope_verdict(scan: pd.DataFrame, *, max_isolated: float = 10.0) -> tuple[st
         top = sys_.sort_values("p_adjusted").iloc[0]
         return "systematic", (
             f"{len(sys_)} segment(s) above baseline + tier tolerance; strongest {_seg(top)}: "
-            f"{top['failures_current']:.0f}/{top['n_current']:.0f} = {top['current_rate']:.4f} "
-            f"against baseline {top['baseline_rate']:.4f} + {top['threshold']:.4f} ({top['tier']} tier), "
-            f"Holm-adjusted p = {top['p_adjusted']:.2g}"
+            f"{num.count(top['failures_current'])}/{num.count(top['n_current'])} = {num.rate(top['current_rate'])} "
+            f"against baseline {num.rate(top['baseline_rate'])} + {num.rate(top['threshold'])} ({top['tier']} tier), "
+            f"Holm-adjusted {num.p_clause(top['p_adjusted'])}"
         )
     el = scan[scan["status"] == "elevated"]
     if len(el):

@@ -17,9 +17,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from analysis._common import to_utc
+from analysis import numbers as num
 from analysis.investigation.onset import TOO_FEW_DATA
 from analysis.redact import csv_safe_frame, escape_html, safe_text
 
@@ -64,18 +65,45 @@ class HtmlBlock:
         return self._plain
 
 
-def _fmt_cell(v: Any, redact: bool, max_len: int | None) -> str:
-    if v is None or (not isinstance(v, (list, tuple, dict)) and _isna(v)):
-        return ""
+def _score(v: Any) -> str:
+    return num.MISSING if num.is_missing(v) else f"{float(v):.2f}"
+
+
+def _relative(hours: Any) -> str:
+    text = num.duration(hours)
+    return text if text.startswith("-") or text in (num.MISSING, "0 min") else "+" + text
+
+
+#: Columns whose numbers have a known meaning, written for people wherever a table shows them.
+_BY_NAME: dict[str, Any] = {
+    **dict.fromkeys(("pvalue", "p_adjusted", "q", "slice_p_holm", "pvalue_baseline", "p_adjusted_baseline"), num.pvalue),
+    **dict.fromkeys(("baseline_rate", "current_rate", "error_rate", "share_of_errors", "share_fail", "share_base",
+                     "slice_rate_baseline", "slice_rate_current", "threshold", "mix_share", "affected_share"), num.rate),
+    **dict.fromkeys(("lead_hours", "lead_time_hours", "lead time (h)"), num.duration),
+    "t_rel_hours": _relative,
+    "score": _score,
+}
+
+
+def _fmt_cell(v: Any, redact: bool, max_len: int | None, column: str = "") -> str | tuple[str, ...]:
+    """A cell's text: numbers for people (:mod:`analysis.numbers`, by the column's name when it has
+    a known meaning), times in UTC, data text redacted and shortened; a tuple is a list of items
+    (each whole, never shortened)."""
+    if isinstance(v, tuple):
+        return tuple(str(safe_text(str(x), redact=redact, max_len=None)) for x in v)
+    if v is None or (not isinstance(v, (list, dict)) and _isna(v)):
+        return num.MISSING if column in _BY_NAME else ""
+    if column in _BY_NAME and not isinstance(v, (str, bool, np.bool_)):
+        return _BY_NAME[column](v)
     if isinstance(v, pd.Timestamp):
-        if v.tzinfo is not None:
-            v = v.tz_convert("UTC")
-        return v.strftime("%Y-%m-%d %H:%M UTC") if (v.second == 0 and v.microsecond == 0) else v.isoformat()
-    if isinstance(v, bool):
+        return num.timestamp(v)
+    if isinstance(v, (bool, np.bool_)):
         return "yes" if v else "no"
-    if isinstance(v, float):
-        return f"{v:.0f}" if 1e4 <= abs(v) < 1e12 else f"{v:.4g}"
-    if isinstance(v, (dict, list, tuple)):
+    if isinstance(v, (int, np.integer)):
+        return num.count(v)
+    if isinstance(v, (float, np.floating)):
+        return num.number(v)
+    if isinstance(v, (dict, list)):
         v = json.dumps(v, default=str, ensure_ascii=False)
     return str(safe_text(str(v), redact=redact, max_len=max_len))
 
@@ -92,7 +120,7 @@ def show_monitors_to_deploy(doc: Mapping[str, Any] | None, *, redact: bool = Tru
     rows = [{"name": m["name"], "chart": m["chart"], "window": m["window"],
              "designed false alarms / 30 d": m["false_alarm_rate"]["designed_per_30_days"],
              "false alarms in baseline": m["history"]["false_alarms_baseline"], "first alarm": m["history"]["first_alarm"],
-             "lead time (h)": m["history"]["lead_time_hours"], "description": m.get("description", "")}
+             "lead time": num.duration(m["history"]["lead_time_hours"]), "description": m.get("description", "")}
             for m in (doc or {}).get("monitors", [])]
     return show_table(pd.DataFrame(rows), redact=redact)
 
@@ -118,18 +146,25 @@ def show_table(
     df = frame if columns is None else frame[[c for c in columns if c in frame.columns]]
     shown = df.head(max_rows)
     cols = [str(c) for c in shown.columns]
-    cells = [[_fmt_cell(v, redact, max_len) for v in row] for row in shown.itertuples(index=False, name=None)]
+    cells = [[_fmt_cell(v, redact, max_len, c) for v, c in zip(row, cols)] for row in shown.itertuples(index=False, name=None)]
     head = "".join(f"<th>{escape_html(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{escape_html(c)}</td>" for c in row) + "</tr>" for row in cells)
+    body = "".join("<tr>" + "".join(f"<td>{_cell_html(c)}</td>" for c in row) + "</tr>" for row in cells)
     more = len(df) - len(shown)
     foot = f"<p><em>{more} more rows not shown</em></p>" if more > 0 else ""
     cap = f"<caption>{escape_html(caption)}</caption>" if caption else ""
     html_text = f"<table class='dataframe'>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{foot}"
-    plain_df = pd.DataFrame(cells, columns=cols)
+    plain_df = pd.DataFrame([["; ".join(c) if isinstance(c, tuple) else c for c in row] for row in cells], columns=cols)
     plain = plain_df.to_string(index=False, max_colwidth=60) + (f"\n... {more} more rows" if more > 0 else "")
     if caption:
         plain = caption + "\n" + plain
     return HtmlBlock(html_text, html.escape(plain, quote=False))
+
+
+def _cell_html(cell: str | tuple[str, ...]) -> str:
+    """A cell's escaped HTML: a list of items as bullet points."""
+    if isinstance(cell, tuple):
+        return "<ul style='margin:0;padding-left:1.2em'>" + "".join(f"<li>{escape_html(x)}</li>" for x in cell) + "</ul>"
+    return escape_html(cell)
 
 
 _MARKS = {True: ("\u2611", "done / yes"), False: ("\u2610", "not done / no"), None: ("\u2610", "check by hand")}
@@ -178,8 +213,7 @@ def show_runbook(runbook: list[Mapping[str, Any]], *, redact: bool = True) -> Ht
 
 
 def _fmt_ts(ts: Any) -> str:
-    t = to_utc(ts)
-    return "none" if t is None else t.strftime("%Y-%m-%d %H:%M UTC")
+    return num.timestamp(ts, missing="none")
 
 
 def show_headline(pm: Any, *, redact: bool = True) -> HtmlBlock:
@@ -197,15 +231,17 @@ def show_headline(pm: Any, *, redact: bool = True) -> HtmlBlock:
         seg_text = f"{seg_text}; {onset.get('reason')}"
     lines = [
         ("Pattern", str(d.get("pattern") or getattr(pm, "pattern", ""))),
-        ("Onset", f"{_fmt_ts(onset.get('ts'))} in {onset.get('metric') or '-'} ({seg_text}; {onset.get('method') or '-'})"),
+        ("Onset", f"{_fmt_ts(onset.get('ts'))} in {onset.get('metric') or 'no metric'} ({seg_text}; "
+                  f"{onset.get('method') or 'no method'})"),
         (
             "Most likely cause",
-            (f"{top.get('change_id')} ({top.get('change_type')}, {_fmt_ts(top.get('ts'))}, score {_fmt_num(top.get('score'))})" if top
+            (f"{top.get('change_id')} ({top.get('change_type')}, {_fmt_ts(top.get('ts'))}, score {_score(top.get('score'))})" if top
              else f"none: {TOO_FEW_DATA}" if q3.get("verdict") == "too_few_data" else "none found"),
         ),
         (
             "Scope",
-            f"{q3.get('verdict', '-')}: {q3.get('affected_events', 0)} affected events ({_fmt_pct(q3.get('affected_share'))} of traffic)",
+            f"{q3.get('verdict', 'no verdict')}: {num.count(q3.get('affected_events', 0))} affected events "
+            f"({num.rate(q3.get('affected_share'))} of traffic)",
         ),
         (
             "Detection gap",
@@ -223,28 +259,12 @@ def _gap_text(q4: Mapping[str, Any]) -> str:
     alarm = q4.get("earliest_alarm")
     alarm = alarm.get("ts") if isinstance(alarm, dict) else alarm
     if alarm and q4.get("gap_hours") is not None:
-        return f"{_fmt_num(q4.get('gap_hours'))} h ({q4.get('gap_category') or '-'}); earliest alarm {_fmt_ts(alarm)}"
+        return f"{num.duration(q4.get('gap_hours'))} ({q4.get('gap_category') or 'no category'}); earliest alarm {_fmt_ts(alarm)}"
     if not q4.get("gap_category"):
         if str(q4.get("gap_explanation") or "").startswith(TOO_FEW_DATA):
             return f"{TOO_FEW_DATA}, so no detection gap"
         return "no incident, so no detection gap"
     return f"no replayed monitor alarmed before the report ({q4.get('gap_category')})"
-
-
-def _fmt_num(v: Any) -> str:
-    if v is None or _isna(v):
-        return "-"
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return str(v)
-    return f"{f:.0f}" if abs(f) >= 100 else f"{f:.3g}"
-
-
-def _fmt_pct(v: Any) -> str:
-    if v is None or _isna(v):
-        return "-"
-    return f"{100 * float(v):.2g}%"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -287,7 +307,7 @@ def _with_segment(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _period(p: Any) -> str:
     if p is None:
-        return "-"
+        return "none"
     return f"{_fmt_ts(p[0])} .. {_fmt_ts(p[1])}"
 
 
@@ -303,8 +323,9 @@ def show_findings(pm: Any, *, redact: bool = True, max_rows: int = 15) -> HtmlBl
     derived = set(getattr(pm, "derived_metrics", []) or [])
     order = order.assign(metric=[f"{m} (derived)" if m in derived else m for m in order["metric"]])
     n_sig = int(f["significant"].astype("boolean").fillna(False).sum())
-    cols = ["metric", "segment", "n_baseline", "n_current", "baseline", "current", "difference", "ci_low", "ci_high",
-            "effect", "p_adjusted", "significant"]
+    cols = ["metric", "segment", "n_baseline", "n_current", "baseline", "current", "difference", "95% CI", "effect",
+            "p_adjusted", "significant"]
+    order = _findings_for_people(order)
     too_few = getattr(pm.q3, "verdict", None) == "too_few_data"
     return _compose(
         _para(f"{pm.onset.get('reason')}. There is no failure window: the differences below compare the last period with "
@@ -312,12 +333,25 @@ def show_findings(pm: Any, *, redact: bool = True, max_rows: int = 15) -> HtmlBl
               strong=f"{TOO_FEW_DATA.capitalize()}:") if too_few else None,
         _para(
             f"Baseline {_period(q1.baseline)} against the failure window {_period(q1.current)}: {n_sig} of {len(f)} "
-            "metric/segment differences are significant after Benjamini-Hochberg (intervals: 95%, of current - baseline; "
-            "effect: Cohen's h for rates, d for means).",
+            "metric/segment differences are significant after Benjamini-Hochberg (rates in %, their differences in "
+            "percentage points; intervals: 95%, of current - baseline; effect: Cohen's h for rates, d for means).",
             redact=False,
         ),
         show_table(order, redact=redact, max_rows=max_rows, columns=cols),
         *_signature_parts(pm, "outputs", redact),
+    )
+
+
+def _findings_for_people(f: pd.DataFrame) -> pd.DataFrame:
+    """Q1's findings with their values written by kind: rates in %, differences in points, means in
+    the metric's unit (:mod:`analysis.numbers`)."""
+    rows = list(zip(f["kind"], f["metric"].astype(str).str.replace(" (derived)", "", regex=False)))
+    return f.assign(
+        baseline=[num.value(v, k, m) for v, (k, m) in zip(f["baseline"], rows)],
+        current=[num.value(v, k, m) for v, (k, m) in zip(f["current"], rows)],
+        difference=[num.difference(v, k, m) for v, (k, m) in zip(f["difference"], rows)],
+        **{"95% CI": [num.interval(lo, hi, k, m) for lo, hi, (k, m) in zip(f["ci_low"], f["ci_high"], rows)]},
+        effect=[num.effect(v, k) for v, (k, _) in zip(f["effect"], rows)],
     )
 
 
@@ -360,7 +394,8 @@ def show_error_confidence(pm: Any, *, redact: bool = True) -> HtmlBlock:
     }.get(ec.interpretation, ec.interpretation)
     return _compose(
         _para(f"Errors ({ec.error_definition}): {ec.errors} of {ec.n}; {meaning}.", redact=redact, strong="Error by confidence."),
-        show_table(ec.table, redact=redact),
+        show_table(ec.table.assign(**{c: [num.rate(v) for v in ec.table[c]] for c in ("ci_low", "ci_high") if c in ec.table}),
+                   redact=redact),
     )
 
 
@@ -370,7 +405,8 @@ def show_candidates(pm: Any, *, redact: bool = True, max_rows: int = 10) -> Html
     if q2 is None or q2.candidates is None or len(q2.candidates) == 0:
         return HtmlBlock("<p><em>No change event and no inferred change.</em></p>", "No candidates.")
     cols = ["rank", "change_id", "change_type", "ts", "score", "lead_hours", "inferred", "evidence"]
-    return show_table(q2.candidates, redact=redact, max_rows=max_rows, columns=cols, max_len=400)
+    shown = q2.candidates.assign(evidence=[tuple(num.evidence_items(e)) for e in q2.candidates["evidence"]])
+    return show_table(shown, redact=redact, max_rows=max_rows, columns=cols, max_len=400)
 
 
 def show_drift(pm: Any, *, redact: bool = True) -> HtmlBlock:
@@ -383,7 +419,7 @@ def show_drift(pm: Any, *, redact: bool = True) -> HtmlBlock:
                   show_table(q2.drift, redact=redact, columns=cols)]
     decs = list(getattr(q2, "decompositions", []) or []) if q2 is not None else []
     if decs:
-        rows = [d.to_dict() if hasattr(d, "to_dict") else dict(d) for d in decs]
+        rows = [_decomposition_for_people(d.to_dict() if hasattr(d, "to_dict") else dict(d), pm) for d in decs]
         parts += [
             _para("Aggregate change split into mix shift (traffic moved between segments) and within-segment change "
                   "(behaviour changed inside segments), with a Simpson's-paradox check:", redact=False, strong="Decomposition."),
@@ -396,6 +432,15 @@ def show_drift(pm: Any, *, redact: bool = True) -> HtmlBlock:
     return _compose(*parts)
 
 
+def _decomposition_for_people(row: dict[str, Any], pm: Any) -> dict[str, Any]:
+    """A decomposition's values by its metric's kind: a rate's in % and points, a mean's in its unit."""
+    f = getattr(pm.q1, "findings", None) if pm.q1 is not None else None
+    kinds = dict(zip(f["metric"], f["kind"])) if f is not None and len(f) else {}
+    k, m = kinds.get(row.get("metric")), row.get("metric")
+    return {**row, **{c: num.value(row.get(c), k, m) for c in ("aggregate_baseline", "aggregate_current")},
+            **{c: num.difference(row.get(c), k, m) for c in ("mix", "within")}}
+
+
 def show_scope(pm: Any, *, redact: bool = True, max_rows: int = 15) -> HtmlBlock:
     """Q3: the verdict with its reason, and the segment scan (flagged segments first)."""
     q3 = pm.q3
@@ -405,13 +450,15 @@ def show_scope(pm: Any, *, redact: bool = True, max_rows: int = 15) -> HtmlBlock
     if seg is not None and len(seg) and "status" in seg.columns:
         rank = seg["status"].map({"systematic": 0, "elevated": 1}).fillna(2)
         seg = seg.assign(_r=rank).sort_values(["_r"], kind="stable")
-    cols = ["segment", "tier", "threshold", "n_baseline", "baseline_rate", "n_current", "current_rate", "ci_low", "ci_high",
+    cols = ["segment", "tier", "threshold", "n_baseline", "baseline_rate", "n_current", "current_rate", "95% CI",
             "excess_events", "p_adjusted", "status"]
-    thresholds = ", ".join(f"{k} {100 * float(v):.2g}%" for k, v in (q3.risk_thresholds or {}).items())
+    if seg is not None and len(seg):
+        seg = seg.assign(**{"95% CI": [f"{num.rate(lo)} to {num.rate(hi)}" for lo, hi in zip(seg["ci_low"], seg["ci_high"])]})
+    thresholds = ", ".join(f"{k} {num.rate(v)}" for k, v in (q3.risk_thresholds or {}).items())
     return _compose(
         _para(f"{q3.reason}", redact=redact, strong=f"Verdict: {q3.verdict}."),
-        _para(f"Failure: {q3.failure_definition}. Failure window {_period(q3.period)}. {q3.n_affected} affected events "
-              f"({_fmt_pct(q3.affected_share)} of requests in the window). Risk-tier tolerances: {thresholds or '-'}.",
+        _para(f"Failure: {q3.failure_definition}. Failure window {_period(q3.period)}. {num.count(q3.n_affected)} affected events "
+              f"({num.rate(q3.affected_share)} of requests in the window). Risk-tier tolerances: {thresholds or 'none'}.",
               redact=redact),
         show_table(seg, redact=redact, max_rows=max_rows, columns=cols),
         *_signature_parts(pm, "inputs", redact),
@@ -423,7 +470,7 @@ def show_monitors(pm: Any, *, redact: bool = True) -> HtmlBlock:
     q4 = pm.q4
     if q4 is None:
         return HtmlBlock("<p><em>No monitors replayed.</em></p>", "No monitors replayed.")
-    head = (f"{_fmt_num(q4.gap_hours)} h between the earliest usable alarm ({_fmt_ts(q4.earliest_alarm)}, "
+    head = (f"{num.duration(q4.gap_hours)} between the earliest usable alarm ({_fmt_ts(q4.earliest_alarm)}, "
             f"{q4.closing_monitor or 'none'}) and the report ({_fmt_ts(q4.reported_at)}).")
     cols = ["name", "metric", "segment", "first_alarm", "lead_time_hours", "false_alarms_baseline", "false_alarms_per_30d",
             "usable", "description"]

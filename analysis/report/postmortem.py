@@ -5,7 +5,8 @@
 machine-readable contract of DESIGN.md), ``report.md`` (for a ticket, :mod:`analysis.report.markdown`),
 ``timeline.csv``, ``affected_events.csv``, ``monitors.yaml`` and the regression cases. Text that comes
 from the data (prompts, responses, change descriptions) is redacted (emails, phone numbers, ...)
-unless ``redact=False``, and escaped in Markdown and CSV.
+unless ``redact=False``; each format escapes it for itself (Markdown its metacharacters and
+markup, CSV formulas, JSON its own escapes), and the CSVs and JSON keep it raw.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pyarrow.parquet as pq
 from analysis._version import __version__
 from analysis._common import json_safe
 from analysis.investigation.result import Investigation
-from analysis.redact import csv_safe_frame, safe_text
+from analysis.redact import csv_safe_frame, json_text_safe, safe_text
 from analysis.report.markdown import postmortem_markdown
 from analysis.report.monitors_yaml import dump_monitors
 from analysis.report.regression import write_regression_cases
@@ -101,8 +102,7 @@ class Postmortem(Investigation):
         any JSON reader, and text from the data cannot become markup where the file is shown or
         embedded in a page.
         """
-        text = json.dumps(self.to_dict(redact=redact), indent=indent, allow_nan=False)
-        return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+        return json_text_safe(json.dumps(self.to_dict(redact=redact), indent=indent, allow_nan=False))
 
     # -- report.md -----------------------------------------------------------------------------
 
@@ -116,7 +116,8 @@ class Postmortem(Investigation):
         """Write report.json, report.md, timeline.csv and (when any) affected_events.csv.
 
         Returns the written paths by name. Text cells of the CSVs are redacted (unless
-        ``redact=False``), HTML-escaped and protected against spreadsheet formula injection.
+        ``redact=False``), raw (no HTML entities) and protected against spreadsheet formula
+        injection.
         """
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

@@ -21,8 +21,9 @@ Langfuse's dataset CSV import maps ``input`` and ``expected_output`` by name (th
 metadata); Phoenix's dataset upload takes ``input`` as the input key, ``expected_output`` as the
 output key and the other columns as metadata. The JSONL file holds the same rows as objects
 ``{"input", "expected_output", "metadata": {...}}``, Langfuse's dataset-item shape. Text is
-redacted like every report file and HTML-escaped in both files; the CSV is also protected against
-formula injection.
+redacted like every report file and kept raw in both (no HTML entities: an evaluation runs on the
+request as it was); the CSV's cells are protected against formula injection, and the JSONL writes
+``<``, ``>`` and ``&`` as JSON escapes (``\\u003c``...), the same text for any JSON reader.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from analysis._common import iso_z
-from analysis.redact import csv_safe_frame, escape_html, safe_text
+from analysis.redact import csv_safe_frame, json_text_safe, safe_text
 
 __all__ = ["REGRESSION_COLUMNS", "regression_cases", "write_regression_cases"]
 
@@ -105,10 +106,10 @@ def write_regression_cases(pm: Any, out_dir: str | Path, *, redact: bool = True)
         return {}
     with jl.open("w", encoding="utf-8") as fh:
         for r in rows:
-            e = {k: escape_html(v) for k, v in r.items()}  # text from the data is always escaped
-            meta = {k: e[k] for k in REGRESSION_COLUMNS if k not in ("input", "expected_output")}
-            fh.write(json.dumps({"input": e["input"], "expected_output": e["expected_output"], "metadata": meta}, ensure_ascii=False) + "\n")
+            meta = {k: r[k] for k in REGRESSION_COLUMNS if k not in ("input", "expected_output")}
+            line = json.dumps({"input": r["input"], "expected_output": r["expected_output"], "metadata": meta}, ensure_ascii=False)
+            fh.write(json_text_safe(line) + "\n")
     frame = pd.DataFrame(rows, columns=list(REGRESSION_COLUMNS))
-    # the texts are already redacted; csv_safe_frame escapes and guards against formula injection
+    # the texts are already redacted; csv_safe_frame guards against formula injection
     csv_safe_frame(frame, redact=False).to_csv(cs, index=False)
     return {"regression_cases.jsonl": jl, "regression_cases.csv": cs}

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis import numbers as num
 
 __all__ = ["Decomposition", "decompose"]
 
@@ -67,8 +68,8 @@ class Decomposition:
     def summary(self) -> str:
         """One line for the report."""
         parts = [
-            f"{self.metric or 'metric'} moved {self.statistic:+.4g} by {self.segment_column or 'segment'}: "
-            f"mix shift {self.mix:+.4g}, within-segment {self.within:+.4g}"
+            f"{self.metric or 'metric'} moved {num.signed(self.statistic)} by {self.segment_column or 'segment'}: "
+            f"mix shift {num.signed(self.mix)}, within-segment {num.signed(self.within)}"
         ]
         if self.simpson:
             parts.append("Simpson's paradox: every segment moved the other way than the aggregate")
