@@ -158,10 +158,10 @@ def smoothed_series(frame: pd.DataFrame, *, min_n: int = 30, alpha: float = 0.05
     Notes
     -----
     For point :math:`t` and span :math:`k = 2m + 1`, the pooled counts are
-    :math:`N_t = \sum_{|s-t| \le m} n_s` (fewer windows at the ends). A rate is
-    :math:`\sum x_s / N_t` with its Wilson interval; a mean is
-    :math:`\sum n_s \bar x_s / N_t` with the pooled variance
-    :math:`(\sum [(n_s - 1) s_s^2 + n_s \bar x_s^2] - N_t \bar x^2) / (N_t - 1)` and a t interval.
+    :math:`N_t = \\sum_{|s-t| \\le m} n_s` (fewer windows at the ends). A rate is
+    :math:`\\sum x_s / N_t` with its Wilson interval; a mean is
+    :math:`\\sum n_s \\bar x_s / N_t` with the pooled variance
+    :math:`(\\sum [(n_s - 1) s_s^2 + n_s \\bar x_s^2] - N_t \\bar x^2) / (N_t - 1)` and a t interval.
     This is a centred moving (boxcar) pooling, not an exponential one: each point is a plain
     estimate over the requests of its span, so its interval is the ordinary one.
     """

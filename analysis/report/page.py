@@ -351,7 +351,7 @@ def postmortem_page(pm: Any, *, redact: bool = True) -> str:
     ])
     title = _t(pm.title, redact, 300)
     return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-            f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{title}</title>"
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'><link rel='icon' href='data:,'><title>{title}</title>"
             f"<style>{_CSS}</style></head><body><main>{body}</main></body></html>\n")
 
 
