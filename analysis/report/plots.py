@@ -12,8 +12,9 @@ display inline in a notebook after ``%matplotlib inline``.
 
 * :func:`plot_overview` -- the report's first-screen timeline: the metric pooled with its interval,
   the onset band, the change log, the first alarms and the report, with the requests per window;
-* :func:`plot_metric_timeline` -- the metric per window with its interval, the change events (the
-  most likely cause highlighted), the onset with its interval shaded, the report, and a fixed
+* :func:`plot_metric_timeline` -- the metric pooled over neighbouring windows with its interval (each
+  window's own value as a faint dot), the change events (the most likely cause highlighted), the onset
+  with its interval shaded, the report, the requests per window underneath, and a fixed
   threshold (e.g. the 0.72 retrieval-relevance bar) with its rolling value where one applies;
 * :func:`plot_control_charts` -- CUSUM, EWMA and rolling 2-sigma paths with limits and alarms;
 * :func:`plot_drift_heatmap` -- query-mix drift per column and window;
@@ -302,7 +303,11 @@ def _changepoint_levels(ax: Any, pm: Any, series: pd.DataFrame) -> None:
 
 
 def plot_metric_timeline(pm: Any) -> Figure:
-    """The metric per window with its 95% interval, change events, onset and report.
+    """The metric per window with its 95% interval, change events, onset and report, and the requests per window.
+
+    Where windows hold a handful of requests the line pools neighbouring ones
+    (:func:`~analysis.investigation.series.smoothed_series`, about :data:`MIN_REQUESTS` a point) and
+    each window's own value is a faint dot.
 
     Panels: the metric in the segment where the onset was found (with the change-point segment
     levels) and, in grey, on all traffic when that differs; then one panel per fixed-threshold
