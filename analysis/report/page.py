@@ -215,7 +215,7 @@ def _trigger(pm: Any, fs: FirstScreen, redact: bool) -> str:
     lead = top.get("lead_hours")
     rows = [("Change", _t(top.get("change_id"), redact)), ("Type", _t(top.get("change_type"), redact)),
             ("When", escape_html(when(top.get("ts"))) + (f" ({escape_html(duration(lead))} before the onset)" if lead == lead and lead is not None and lead >= 0 else "")),
-            ("What changed", _t(f"{top.get('attribute')}: {top.get('from_value')} -> {top.get('to_value')}", redact)
+            ("What changed", _t(f"{top.get('attribute')}: {_value(top.get('from_value'))} -> {_value(top.get('to_value'))}", redact)
              if isinstance(top.get("attribute"), str) else "-"),
             ("Description", _t(top.get("description"), redact) or "-"),
             ("Source", "inferred from the logs (no change-log entry)" if top.get("inferred") else "the change log"),
@@ -223,6 +223,11 @@ def _trigger(pm: Any, fs: FirstScreen, redact: bool) -> str:
              (f", interval {escape_html(when(on['interval'][0]))} .. {escape_html(when(on['interval'][1]))}" if on.get("interval") else "")
              + f" ({_t(on.get('method'), redact)})")]
     return _section("trigger", "Trigger", _rows(rows))
+
+
+def _value(v: Any) -> str:
+    """A version value, '?' where the log has none."""
+    return "?" if v is None or v == "" or (isinstance(v, float) and v != v) else str(v)
 
 
 def _detection(pm: Any, fs: FirstScreen, redact: bool) -> str:
