@@ -163,3 +163,17 @@ def test_text_from_the_data_is_redacted_and_escaped(real_pm: Any) -> None:
     assert "&lt;script&gt;" in text and "[EMAIL]" in text
     kept = page.postmortem_page(pm, redact=False)
     assert XSS not in kept and EMAIL in kept
+
+
+def test_a_page_without_incident_says_so_on_every_answer() -> None:
+    scenarios = pytest.importorskip("analysis.scenarios")
+    from analysis import investigate
+
+    s = scenarios.generate("escalation", seed=3, scale=0.2, incident=False)  # the no-incident twin
+    pm = investigate(s.events, s.changes, pattern="escalation", progress=False)
+    assert not pm.incident
+    fs = answers.first_screen(pm)
+    assert [a.confidence for a in fs.answers] == ["n/a"] * 4
+    assert fs.impact.affected is None and "no incident" in fs.headline.lower()
+    text = page.postmortem_page(pm)
+    assert text.count("data-question=") == 4 and "No incident: no requests affected." in text

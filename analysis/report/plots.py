@@ -179,8 +179,9 @@ def _mark_events(ax: Any, pm: Any, *, label: bool = False) -> None:
         ax.axvline(_naive(rep), color=C_REPORT, lw=1.2, ls="--", label="reported" if label else None)
 
 
-def _mark_changes(ax: Any, pm: Any, *, label: bool, annotate: bool, max_labels: int = 3) -> None:
-    """Change events as vertical lines; labelled: the logged ones and the top-ranked inferred ones."""
+def _mark_changes(ax: Any, pm: Any, *, label: bool, annotate: bool, max_labels: int = 3, cause: bool = True) -> None:
+    """Change events as vertical lines; labelled: the logged ones and the top-ranked inferred ones.
+    ``cause=False`` (no incident) draws the first-ranked one like the others: there is no cause to name."""
     cands = _candidates(pm)
     if len(cands) == 0:
         return
@@ -190,7 +191,7 @@ def _mark_changes(ax: Any, pm: Any, *, label: bool, annotate: bool, max_labels: 
     for i, (t, row) in enumerate(zip(ts, cands.to_dict("records"))):
         if pd.isna(t):
             continue
-        is_top = int(row.get("rank", i + 1)) == 1
+        is_top = cause and int(row.get("rank", i + 1)) == 1
         colour = C_CAUSE if is_top else C_CHANGE
         lab = None
         if label and is_top and not top_shown:
@@ -399,7 +400,7 @@ def plot_overview(pm: Any) -> Figure:
     ax.set_ylabel(metric, fontsize=9)
     ax.tick_params(labelsize=8)
     _mark_events(ax, pm, label=True)
-    _mark_changes(ax, pm, label=True, annotate=True, max_labels=1)
+    _mark_changes(ax, pm, label=True, annotate=True, max_labels=1, cause=_onset(pm)[0] is not None)
     _mark_alarms(ax, pm)
     _plot_counts(ax_n, main)
     _date_axis(ax_n)
