@@ -56,3 +56,22 @@ def postgres():
         yield cluster
     finally:
         cluster.stop()
+
+
+# A headless Chromium driven over the DevTools protocol (tests/_chromium.py), started once per session
+# when a test asks for it. Without Chromium (or websocket-client) the test is skipped, except under
+# FORENSICS_REQUIRE_CHROMIUM=1 (which .ci/run sets, after installing Debian's chromium), where it fails.
+@pytest.fixture(scope="session")
+def chromium():
+    import _chromium
+
+    why = _chromium.why_not()
+    if why:
+        if os.environ.get("FORENSICS_REQUIRE_CHROMIUM"):
+            pytest.fail(f"FORENSICS_REQUIRE_CHROMIUM is set but Chromium cannot run: {why}")
+        pytest.skip(f"browser tests skipped: {why}")
+    browser = _chromium.open_browser()
+    try:
+        yield browser
+    finally:
+        browser.close()

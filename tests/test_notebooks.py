@@ -341,7 +341,7 @@ def test_no_incident_on_the_twins(executed: dict, key: tuple[str, str]) -> None:
 @pytest.mark.parametrize("key", RUNS[:3], ids=lambda k: k[0])
 def test_report_files_and_contract_keys(executed: dict, key: tuple[str, str]) -> None:
     run: report.InvestigationRun = executed[key]["run"]
-    for name in ("report.json", "report.md", "report.html", "timeline.csv", f"{key[0]}.ipynb"):
+    for name in ("report.json", "report.md", "report.html", "notebook.html", "timeline.csv", f"{key[0]}.ipynb"):
         assert name in run.files, sorted(run.files)
     r = executed[key]["report"]
     assert r["schema_version"] == 1
@@ -352,6 +352,9 @@ def test_report_files_and_contract_keys(executed: dict, key: tuple[str, str]) ->
     html_text = run.html.read_text(encoding="utf-8")
     assert "validate_parameters" not in html_text  # inputs hidden
     assert "data:image/png;base64" in html_text  # the plots survive sanitising
+    assert "id='answers'" in html_text  # report.html is the postmortem page, not the notebook
+    notebook_html = (run.out_dir / "notebook.html").read_text(encoding="utf-8")
+    assert "validate_parameters" not in notebook_html and "data:image/png;base64" in notebook_html
     executed_nb = nbformat.read(run.notebook, as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed_nb.cells)
 

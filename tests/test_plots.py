@@ -169,9 +169,42 @@ def test_a_threshold_on_another_signal_gets_its_own_panel(fake_pm: SimpleNamespa
         "relevance_threshold", "threshold", {"value": s["mean"].to_numpy(), "alarm": np.zeros(N, bool)}, s,
         metric="retrieval_top1_score", design={"alternative": "less", "threshold": 0.72, "rolling": 6})
     fig = plots.plot_metric_timeline(fake_pm)
-    assert len(fig.axes) == 2
+    assert len(fig.axes) == 3  # the metric, the other signal, the requests per window
     assert fig.axes[1].get_ylabel() == "retrieval_top1_score"
+    assert fig.axes[2].get_ylabel() == "requests"
     assert any(y.size == 2 and _same(y, 0.72) for y in _ys(fig.axes[1]))
+
+
+def test_sparse_windows_are_drawn_pooled_with_their_counts(fake_pm: SimpleNamespace) -> None:
+    rng = np.random.default_rng(7)
+    n = rng.integers(0, 4, N)
+    k = rng.binomial(n, np.where(np.arange(N) < 60, 0.9, 0.2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(n > 0, k / np.maximum(n, 1), np.nan)
+    fake_pm.onset_result.series = pd.DataFrame({"window_start": STARTS, "n": n, "successes": k, "rate": rate,
+                                                "ci_low": rate, "ci_high": rate})
+    fig = plots.plot_overview(fake_pm)
+    ax, ax_n = fig.axes[0], fig.axes[1]
+    span = next(int(t.get_text().split(", ")[1].split()[0]) for t in fig.legends[0].get_texts() if "windows pooled" in t.get_text())
+    box = np.ones(span)  # the pooled rate by hand: centred sums of the counts
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pooled = np.convolve(k, box, mode="same") / np.convolve(n, box, mode="same")
+    assert any(y.size == N and _same(y, pooled) for y in _ys(ax)), "the pooled line"
+    assert any(y.size == N and _same(y, rate) for y in _ys(ax)), "each window's own rate, as dots"
+    bars = [p.get_height() for p in ax_n.containers[0]]
+    assert _same(bars, n), "the requests per window underneath"
+
+
+def test_overview_marks_onset_report_cause_and_the_alarms_before_the_report(fake_pm: SimpleNamespace) -> None:
+    fig = plots.plot_overview(fake_pm)
+    ax = fig.axes[0]
+    assert _vlines_at(ax, _num(ONSET)) and _vlines_at(ax, _num(REPORTED)) and _vlines_at(ax, _num(CAUSE_TS))
+    tri = [c for c in ax.collections if isinstance(c, PathCollection)]
+    xs = sorted(float(x) for c in tri for x, _ in c.get_offsets())
+    # the usable monitors' first alarms: cusum's only ("noisy" is unusable, "never" never fired)
+    assert _same(xs, [_num(fake_pm.q4.monitors.loc[0, "first_alarm"])])
+    assert any("earliest: cusum" in t.get_text() for t in fig.legends[0].get_texts())
+    assert _png(fig).startswith(b"\x89PNG")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -269,7 +302,7 @@ def real_pm() -> Any:
 
 def test_every_figure_renders_from_a_real_postmortem(real_pm: Any) -> None:
     figs = plots.plot_all(real_pm)
-    assert set(figs) == {"metric_timeline", "control_charts", "drift_heatmap", "segments", "detection_gap"}
+    assert set(figs) == {"overview", "metric_timeline", "control_charts", "drift_heatmap", "segments", "detection_gap"}
     for name, fig in figs.items():
         assert _png(fig).startswith(b"\x89PNG"), name
     ax = figs["metric_timeline"].axes[0]

@@ -138,8 +138,9 @@ def test_reports_escape_and_redact(tmp_path):
     )
     pm2 = dataclasses.replace(pm, affected_events=evil, title="Incident <b>x</b> by bob@example.org")
     paths = pm2.write(tmp_path)
-    # (the prevention artifacts joined the report files in issue 10; every file is checked below)
-    assert set(paths) == {"report.json", "report.md", "timeline.csv", "affected_events.csv", "monitors.yaml",
+    # (the prevention artifacts joined the report files in issue 10, the postmortem page in issue 19;
+    # every file is checked below)
+    assert set(paths) == {"report.json", "report.md", "report.html", "timeline.csv", "affected_events.csv", "monitors.yaml",
                           "regression_cases.csv", "regression_cases.jsonl"}
     for name, p in paths.items():
         text = p.read_text(encoding="utf-8")
@@ -148,6 +149,8 @@ def test_reports_escape_and_redact(tmp_path):
         assert "jane.doe@example.com" not in text and "bob@example.org" not in text, name
     md = paths["report.md"].read_text(encoding="utf-8")
     assert "&lt;script>" in md and "\\[EMAIL\\]" in md  # brackets escaped for Markdown
+    page = paths["report.html"].read_text(encoding="utf-8")
+    assert "Incident &lt;b&gt;x&lt;/b&gt; by [EMAIL]" in page and "<b>x</b>" not in page
     assert "415 555 0100" not in md
     # unredacted on request (still escaped)
     md_raw = pm2.to_markdown(redact=False)

@@ -11,7 +11,7 @@ from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
 from analysis.engine.aggregates import WindowedAggregates
-from analysis.investigation.series import mean_series, rate_series, series
+from analysis.investigation.series import mean_series, rate_series, series, smoothed_series
 from reference import aggregate  # tests/ is on sys.path (rootdir-relative imports)
 
 
@@ -80,3 +80,66 @@ def test_series_errors_and_naive_timestamps(small):
     naive = small.assign(ts=small["ts"].dt.tz_localize(None))
     with pytest.raises(ValueError, match="timezone-aware"):
         aggregate(naive)
+
+
+# ----------------------------------------------------------------------------------------------
+# smoothed_series: neighbouring windows pooled so a point rests on enough requests
+# ----------------------------------------------------------------------------------------------
+
+
+def _sparse_rates(seed: int = 0, windows: int = 120) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n = rng.integers(0, 4, windows)  # a handful of requests a window, some empty
+    x = rng.binomial(n, np.where(np.arange(windows) < 60, 0.95, 0.2))
+    starts = pd.date_range("2026-01-01", periods=windows, freq="1h", tz="UTC")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(n > 0, x / np.maximum(n, 1), np.nan)
+    return pd.DataFrame({"window_start": starts, "n": n, "successes": x, "rate": rate})
+
+
+def test_pooled_rates_are_the_rates_of_the_pooled_counts():
+    s = _sparse_rates()
+    out = smoothed_series(s, min_n=30)
+    k = int(out["span"].iat[0])
+    assert k % 2 == 1 and k > 1
+    # the centred sums by hand: np.convolve with a box of k ones, 'same' length (shorter runs at the ends)
+    box = np.ones(k)
+    n_ref = np.convolve(s["n"], box, mode="same")
+    x_ref = np.convolve(s["successes"], box, mode="same")
+    assert np.array_equal(out["n"].to_numpy(), n_ref.astype(int))
+    assert np.median(n_ref[s["n"] > 0]) >= 30  # the span reaches the requests asked for...
+    n_less = np.convolve(s["n"], np.ones(k - 2), mode="same")
+    assert np.median(n_less[s["n"] > 0]) < 30  # ...and is the smallest that does
+    ok = n_ref > 0
+    assert np.allclose(out["value"][ok], x_ref[ok] / n_ref[ok])
+    lo, hi = proportion_confint(x_ref[ok], n_ref[ok], alpha=0.05, method="wilson")
+    assert np.allclose(out["ci_low"][ok], np.clip(lo, 0, 1)) and np.allclose(out["ci_high"][ok], np.clip(hi, 0, 1))
+
+
+def test_pooled_means_equal_the_means_of_the_pooled_requests():
+    rng = np.random.default_rng(3)
+    samples = [rng.normal(0.8 if w < 20 else 0.6, 0.1, rng.integers(1, 5)) for w in range(40)]
+    s = pd.DataFrame({"window_start": pd.date_range("2026-01-01", periods=40, freq="6h", tz="UTC"),
+                      "n": [len(v) for v in samples], "mean": [v.mean() for v in samples],
+                      "std": [v.std(ddof=1) if len(v) > 1 else np.nan for v in samples]})
+    out = smoothed_series(s, min_n=10, max_share=1 / 4)
+    k = int(out["span"].iat[0])
+    i = 20  # a point in the middle: its span holds the windows i-m .. i+m
+    pooled = np.concatenate(samples[i - k // 2: i + k // 2 + 1])
+    assert out["n"].iat[i] == pooled.size
+    assert out["value"].iat[i] == pytest.approx(pooled.mean())
+    half = stats.t.ppf(0.975, pooled.size - 1) * pooled.std(ddof=1) / np.sqrt(pooled.size)
+    assert out["ci_high"].iat[i] - out["value"].iat[i] == pytest.approx(half)
+
+
+def test_windows_with_enough_requests_are_not_pooled():
+    s = _sparse_rates().assign(n=lambda f: f["n"] + 100)
+    out = smoothed_series(s, min_n=30)
+    assert (out["span"] == 1).all() and np.array_equal(out["n"], s["n"])
+
+
+def test_the_span_is_capped_and_min_n_checked():
+    s = _sparse_rates(windows=30)
+    assert smoothed_series(s, min_n=10_000, max_share=0.2)["span"].iat[0] <= 6
+    with pytest.raises(ValueError, match="min_n"):
+        smoothed_series(s, min_n=0)

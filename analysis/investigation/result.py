@@ -102,18 +102,34 @@ def _parameters(ctx: Context, aggs: Aggregates, found: OnsetFinding, changed: Wh
     }
 
 
-def _segment_series(aggs: Aggregates, found: OnsetFinding) -> dict[str, pd.DataFrame]:
-    """Small multiples for the plots: every value of the onset's segment column (or of the first
-    segment column when the onset is on all traffic), largest first, plus all traffic."""
+def _segment_series(aggs: Aggregates, found: OnsetFinding, q1: Q1Result, *, max_panels: int = 6) -> dict[str, pd.DataFrame]:
+    """Small multiples for the plots: the segments that matter, largest effect first, then all traffic.
+
+    The segments are the values of the onset's segment column (or of the first segment column when
+    the onset is on all traffic) whose Q1 difference on the onset's metric is significant, ordered
+    by the absolute effect; when none is, the three largest effects. At most ``max_panels``.
+    """
     onset, seg_cols = found.onset, aggs.segment_columns
-    out: dict[str, pd.DataFrame] = {"all traffic": found.all_series}
     show_col = onset.segment_column if onset.segment_column != "__all__" else (seg_cols[0] if seg_cols else None)
+    out: dict[str, pd.DataFrame] = {}
     if show_col is not None:
-        t = found.segment_table
-        vals = t[t["segment_column"] == show_col].sort_values("n", ascending=False)["segment"].tolist()
-        for v in [v for v in vals if v != "__missing__"][:12]:
+        for v in _values_by_effect(q1, onset.metric, show_col, found, max_panels):
             out[segment_label(show_col, v)] = series(aggs.agg, onset.metric, segment_column=show_col, segment=v)
+    out["all traffic"] = found.all_series
     return out
+
+
+def _values_by_effect(q1: Q1Result, metric: str, column: str, found: OnsetFinding, max_panels: int) -> list[Any]:
+    """The values of ``column`` whose difference on ``metric`` matters, largest absolute effect first."""
+    f = q1.findings if q1 is not None and q1.findings is not None else pd.DataFrame()
+    seen = set(found.segment_table.loc[found.segment_table["segment_column"] == column, "segment"])
+    if len(f):
+        f = f[(f["metric"] == metric) & (f["segment_column"] == column) & f["segment"].isin(seen - {"__missing__"})]
+    if not len(f):
+        return []
+    f = f.assign(_abs=-f["effect"].abs()).sort_values("_abs", kind="stable")
+    sig = f[f["significant"].astype("boolean").fillna(False).to_numpy(bool)]
+    return (sig if len(sig) else f.head(3))["segment"].head(max_panels).tolist()
 
 
 def assemble(ctx: Context, aggs: Aggregates, found: OnsetFinding, changed: WhatChanged, scoped: ScopeFinding, q1: Q1Result,
@@ -134,7 +150,7 @@ def assemble(ctx: Context, aggs: Aggregates, found: OnsetFinding, changed: WhatC
         runbook=runbook(onset, q2.candidates, q3, q4, ctx.derived, q2.stratified, incident), metric_series=found.all_series,
         changepoint=onset.changepoint, charts=q4.charts,
         drift_scans={k.split(":", 1)[1]: r.chart for k, r in q4.runs.items() if r.kind == "drift"},
-        segment_series=_segment_series(aggs, found), derived_metrics=list(ctx.derived), durations=durs, onset_result=onset,
+        segment_series=_segment_series(aggs, found, q1), derived_metrics=list(ctx.derived), durations=durs, onset_result=onset,
         onset_scan=found.scan, generated_at=pd.Timestamp.now(tz="UTC").floor("s"), label_rules=dict(ctx.label_rules),
         label_quality=dict(ctx.label_quality), text_segments=dict(ctx.text_segments),
         notes=[*ctx.apart.notes(), *scoped.notes], data_quality=aggs.facts, failure=ctx.failure(onset.metric, onset.kind, onset.alternative).sql,

@@ -1,7 +1,8 @@
 """The report: the :class:`Postmortem` result, its writers, and the notebooks that show it.
 
 This package owns what an investigation hands to people: the :class:`Postmortem` (the four answers)
-and its files (``report.json``, ``report.md`` in :mod:`~analysis.report.markdown`, the CSVs,
+and its files (``report.json``, ``report.md`` in :mod:`~analysis.report.markdown`, ``report.html`` in
+:mod:`~analysis.report.page` with its first screen in words from :mod:`~analysis.report.answers`, the CSVs,
 ``monitors.yaml`` in :mod:`~analysis.report.monitors_yaml`, the regression cases in
 :mod:`~analysis.report.regression`); the notebooks of each pattern (:mod:`~analysis.report.paths`; their parameters are
 :mod:`analysis.params`, re-exported here for the notebook cells), running a
@@ -32,7 +33,8 @@ from analysis.params import (
 )
 from typing import Any
 
-from analysis.report import html, markdown, monitors_yaml, notebook, paths, regression
+from analysis.report import answers, html, markdown, monitors_yaml, notebook, page, paths, regression
+from analysis.report.answers import Answer, FirstScreen, Impact, QUESTIONS, first_screen
 from analysis.report.html import (
     HtmlBlock,
     inputs_summary,
@@ -62,7 +64,8 @@ from analysis.report.notebook import (
     run_investigation,
     run_notebook,
 )
-from analysis.report.paths import PATTERN_NOTEBOOKS, notebook_for_pattern, notebooks_dir
+from analysis.report.page import postmortem_page, write_page
+from analysis.report.paths import NOTEBOOK_HTML, PATTERN_NOTEBOOKS, notebook_for_pattern, notebooks_dir
 from analysis.report.regression import REGRESSION_COLUMNS, regression_cases, write_regression_cases
 
 # Every public name of the modules above (plots excepted: it is imported on its own, for matplotlib).
@@ -78,6 +81,8 @@ __all__ = [
     "Postmortem",
     "SCHEMA_VERSION",
     *markdown.__all__,
+    *answers.__all__,
+    *page.__all__,
     *monitors_yaml.__all__,
     *regression.__all__,
 ]

@@ -3,7 +3,9 @@
 A notebook runs on the venv's own ``python3`` kernel (:func:`run_notebook`); the executed notebook
 is rendered to HTML with inputs hidden (:func:`render_html`), after outputs holding active markup
 are reduced to plain text (:func:`neutralise_outputs`). :func:`run_investigation` is the whole
-``investigate`` command: validate the parameters, run the pattern's notebook, render the HTML.
+``investigate`` command: validate the parameters, run the pattern's notebook (whose ``pm.write``
+writes ``report.html``, the postmortem page of :mod:`analysis.report.page`), and render the executed
+notebook beside it as ``notebook.html``, the analyst's record.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 from jupyter_client import AsyncKernelManager
 
 from analysis.params import validate_parameters
-from analysis.report.paths import notebook_for_pattern
+from analysis.report.paths import NOTEBOOK_HTML, notebook_for_pattern
 
 __all__ = [
     "CASES",
@@ -188,11 +190,13 @@ def run_investigation(
     notebook: str | os.PathLike[str] | None = None,
     progress: bool | dict[str, Any] = True,
 ) -> InvestigationRun:
-    """The ``investigate`` command: validate, execute the pattern's notebook, render the HTML.
+    """The ``investigate`` command: validate, execute the pattern's notebook, render it as ``notebook.html``.
 
     ``parameters`` are the notebook parameters (all of :data:`NOTEBOOK_PARAMETERS`); they are
     validated here first so that a bad path or timestamp fails before a kernel starts. The executed
-    notebook is saved into ``out_dir`` under the notebook's name, and ``report.html`` next to it.
+    notebook is saved into ``out_dir`` under the notebook's name and rendered next to it as
+    ``notebook.html``; ``report.html`` is the postmortem page the notebook's ``pm.write`` wrote (a
+    notebook that writes none gets its rendering there too).
     """
     p = validate_parameters(parameters)
     nb_path = Path(notebook) if notebook is not None else notebook_for_pattern(p.pattern)
@@ -210,9 +214,13 @@ def run_investigation(
         evaluations_path=str(p.evaluations_path) if p.evaluations_path is not None else "",
     )
     executed = out_dir / nb_path.name
+    page = out_dir / "report.html"
+    page.unlink(missing_ok=True)  # a page left by an earlier run must not pass for this one's
     nb = run_notebook(nb_path, executed, params, progress=progress)
     title = _report_title(out_dir) or nb_path.stem.replace("_", " ").capitalize()
-    html_path = render_html(nb, out_dir / "report.html", title=title)
+    render_html(nb, out_dir / NOTEBOOK_HTML, title=f"{title} (analyst's notebook)")
+    # the notebook's pm.write() wrote the postmortem page; a notebook that writes none gets its own rendering
+    html_path = page if page.is_file() else render_html(nb, page, title=title)
     files = {f.name: f for f in sorted(out_dir.iterdir()) if f.is_file()}
     return InvestigationRun(out_dir=out_dir, notebook=executed, html=html_path, files=files)
 

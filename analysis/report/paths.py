@@ -3,7 +3,7 @@
 Relative input paths are looked up from the working directory, then from the repository root, so
 that the same defaults work from JupyterLab (cwd ``notebooks/``), papermill and nbval; a relative
 ``out_dir`` is taken from the repository root. :data:`PATTERN_NOTEBOOKS` names the notebook run
-for each ``pattern``.
+for each ``pattern``; :data:`NOTEBOOK_HTML` is the executed notebook's rendering beside the report.
 """
 
 from __future__ import annotations
@@ -12,7 +12,11 @@ from pathlib import Path
 
 from analysis.params import PATTERNS, ParameterError, repo_root
 
-__all__ = ["PATTERN_NOTEBOOKS", "notebooks_dir", "notebook_for_pattern"]
+__all__ = ["PATTERN_NOTEBOOKS", "NOTEBOOK_HTML", "notebooks_dir", "notebook_for_pattern"]
+
+#: The executed notebook's rendering, written beside ``report.html`` by the ``investigate`` command:
+#: the analyst's record, which the postmortem page links to.
+NOTEBOOK_HTML = "notebook.html"
 
 #: Notebook run for each ``pattern``; ``auto`` runs the generic triage notebook.
 PATTERN_NOTEBOOKS: dict[str, str] = {

@@ -10,8 +10,11 @@ Figures are built with :class:`matplotlib.figure.Figure` directly (not ``pyplot`
 on any backend (Agg in tests and on servers), are not kept alive by pyplot's figure manager, and
 display inline in a notebook after ``%matplotlib inline``.
 
-* :func:`plot_metric_timeline` -- the metric per window with its interval, the change events (the
-  most likely cause highlighted), the onset with its interval shaded, the report, and a fixed
+* :func:`plot_overview` -- the report's first-screen timeline: the metric pooled with its interval,
+  the onset band, the change log, the first alarms and the report, with the requests per window;
+* :func:`plot_metric_timeline` -- the metric pooled over neighbouring windows with its interval (each
+  window's own value as a faint dot), the change events (the most likely cause highlighted), the onset
+  with its interval shaded, the report, the requests per window underneath, and a fixed
   threshold (e.g. the 0.72 retrieval-relevance bar) with its rolling value where one applies;
 * :func:`plot_control_charts` -- CUSUM, EWMA and rolling 2-sigma paths with limits and alarms;
 * :func:`plot_drift_heatmap` -- query-mix drift per column and window;
@@ -31,9 +34,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from analysis._common import to_utc
+from analysis.investigation.series import smoothed_series
 from analysis.redact import safe_text
 
 __all__ = [
+    "plot_overview",
     "plot_metric_timeline",
     "plot_control_charts",
     "plot_drift_heatmap",
@@ -54,6 +59,8 @@ C_LIMIT = "#ff7f0e"
 C_THRESH = "#7030a0"
 
 _WIDTH = 11.0
+#: The requests each point of a metric line should rest on (the line pools windows until it does).
+MIN_REQUESTS = 30
 
 
 # ----------------------------------------------------------------------------------------------
@@ -172,8 +179,9 @@ def _mark_events(ax: Any, pm: Any, *, label: bool = False) -> None:
         ax.axvline(_naive(rep), color=C_REPORT, lw=1.2, ls="--", label="reported" if label else None)
 
 
-def _mark_changes(ax: Any, pm: Any, *, label: bool, annotate: bool, max_labels: int = 3) -> None:
-    """Change events as vertical lines; labelled: the logged ones and the top-ranked inferred ones."""
+def _mark_changes(ax: Any, pm: Any, *, label: bool, annotate: bool, max_labels: int = 3, cause: bool = True) -> None:
+    """Change events as vertical lines; labelled: the logged ones and the top-ranked inferred ones.
+    ``cause=False`` (no incident) draws the first-ranked one like the others: there is no cause to name."""
     cands = _candidates(pm)
     if len(cands) == 0:
         return
@@ -183,7 +191,7 @@ def _mark_changes(ax: Any, pm: Any, *, label: bool, annotate: bool, max_labels: 
     for i, (t, row) in enumerate(zip(ts, cands.to_dict("records"))):
         if pd.isna(t):
             continue
-        is_top = int(row.get("rank", i + 1)) == 1
+        is_top = cause and int(row.get("rank", i + 1)) == 1
         colour = C_CAUSE if is_top else C_CHANGE
         lab = None
         if label and is_top and not top_shown:
@@ -220,6 +228,51 @@ def _plot_series(ax: Any, series: pd.DataFrame, *, colour: str = C_METRIC, label
     ax.step(x, y, where="post", color=colour, lw=1.0, label=label)
 
 
+def _smoothed(series: pd.DataFrame) -> pd.DataFrame | None:
+    """The series pooled so each point rests on enough requests (:func:`~analysis.investigation.series.smoothed_series`)."""
+    if "n" not in series.columns or not ({"successes"} <= set(series.columns) or "mean" in series.columns):
+        return None
+    return smoothed_series(series, min_n=MIN_REQUESTS)
+
+
+def _plot_pooled(ax: Any, series: pd.DataFrame, *, colour: str = C_METRIC, label: str | None = None,
+                 raw: bool = True) -> pd.DataFrame:
+    """Each window's value as a faint dot, and the pooled line with its 95% band; returns what the line draws.
+
+    A window of a handful of requests has a rate of 0 or 1: the dots show them as they are, the line
+    pools neighbouring windows (a centred span, named in the legend) so that the change is visible.
+    """
+    col = _value_column(series)
+    pooled = _smoothed(series)
+    if col is None or "window_start" not in series.columns:
+        return series
+    x = _x(series["window_start"])
+    if pooled is None:  # no counts to pool by: the stored values and interval, as they are
+        _plot_series(ax, series, colour=colour, label=label)
+        return series
+    span = int(pooled["span"].iat[0]) if len(pooled) else 1
+    if raw and span > 1:
+        ax.plot(x, pd.to_numeric(series[col], errors="coerce").to_numpy(float), ls="none", marker=".", ms=2.5,
+                color=colour, alpha=0.25, label="per window" if label else None)
+    ax.fill_between(x, pooled["ci_low"].to_numpy(float), pooled["ci_high"].to_numpy(float),
+                    color=C_BAND if colour == C_METRIC else colour, alpha=0.35 if colour == C_METRIC else 0.15, lw=0,
+                    label="95% interval" if label else None)
+    what = f", {span} windows pooled" if span > 1 else ""
+    ax.plot(x, pooled["value"].to_numpy(float), color=colour, lw=1.6, label=f"{label}{what}" if label else None)
+    return pooled.assign(**{col: pooled["value"]})
+
+
+def _plot_counts(ax: Any, series: pd.DataFrame, *, colour: str = "#a6a6a6") -> None:
+    """Requests per window as bars under the metric, so a reader sees what each point rests on."""
+    if "n" not in series.columns or "window_start" not in series.columns or len(series) == 0:
+        return
+    starts = pd.to_datetime(series["window_start"], utc=True)
+    width = (starts.diff().median() if len(starts) > 1 else pd.Timedelta(hours=1)) / pd.Timedelta(days=1)
+    ax.bar(_x(series["window_start"]), series["n"].to_numpy(float), width=float(width), align="edge", color=colour, lw=0)
+    ax.set_ylabel("requests", fontsize=8)
+    ax.tick_params(labelsize=7.5)
+
+
 def _changepoint_levels(ax: Any, pm: Any, series: pd.DataFrame) -> None:
     """Segment levels of the change-point fit, if it ran on ``series``."""
     onset_result = getattr(pm, "onset_result", None)
@@ -251,7 +304,11 @@ def _changepoint_levels(ax: Any, pm: Any, series: pd.DataFrame) -> None:
 
 
 def plot_metric_timeline(pm: Any) -> Figure:
-    """The metric per window with its 95% interval, change events, onset and report.
+    """The metric per window with its 95% interval, change events, onset and report, and the requests per window.
+
+    Where windows hold a handful of requests the line pools neighbouring ones
+    (:func:`~analysis.investigation.series.smoothed_series`, about :data:`MIN_REQUESTS` a point) and
+    each window's own value is a faint dot.
 
     Panels: the metric in the segment where the onset was found (with the change-point segment
     levels) and, in grey, on all traffic when that differs; then one panel per fixed-threshold
@@ -278,25 +335,28 @@ def plot_metric_timeline(pm: Any) -> Figure:
         if r.metric != metric:
             extra.setdefault(r.metric, r)
 
-    n_panels = 1 + len(extra)
-    fig = Figure(figsize=(_WIDTH, 3.6 + 2.6 * len(extra)), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(n_panels, 1, sharex=True, height_ratios=[1.4] + [1.0] * len(extra)))
+    n_panels = 2 + len(extra)
+    fig = Figure(figsize=(_WIDTH, 4.4 + 2.6 * len(extra)), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(n_panels, 1, sharex=True, height_ratios=[1.4] + [1.0] * len(extra) + [0.35]))
     ax = axes[0]
     if overall is not None and len(overall) and seg != "all traffic":
-        _plot_series(ax, overall, colour="#a6a6a6", label="all traffic", band=False)
-    _plot_series(ax, main, label=f"{metric} ({seg})")
+        _plot_pooled(ax, overall, colour="#a6a6a6", label="all traffic", raw=False)
+    drawn = _plot_pooled(ax, main, label=f"{metric} ({seg})")
     _changepoint_levels(ax, pm, main)
     for r in same:
         _threshold_lines(ax, r)
-    _fit_ylim(ax, main, same)
+    _fit_ylim(ax, drawn, same)
     _date_axis(ax)
     ax.set_ylabel(metric)
     _mark_events(ax, pm, label=True)
     _mark_changes(ax, pm, label=True, annotate=True)
     ax.set_title(f"{metric} per window, {seg}", loc="left", fontsize=11)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    _plot_counts(axes[-1], main)
+    _date_axis(axes[-1])
+    _mark_events(axes[-1], pm, label=False)
 
-    for ax_, (m, run) in zip(axes[1:], extra.items()):
+    for ax_, (m, run) in zip(axes[1:-1], extra.items()):
         series = getattr(run, "series", None)
         if series is not None and len(series):
             _plot_series(ax_, series, colour="#5b9bd5", label=f"{m} per window", band=False)
@@ -311,6 +371,62 @@ def plot_metric_timeline(pm: Any) -> Figure:
         ax_.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     axes[-1].set_xlabel("window start (UTC)")
     return fig
+
+
+def plot_overview(pm: Any) -> Figure:
+    """The report's one timeline figure: the metric with its interval, the onset band, the change log,
+    the alarms and the report time, with the requests per window underneath.
+
+    A compact form of :func:`plot_metric_timeline` for the first screen of ``report.html``: one
+    panel, the metric pooled so each point rests on about :data:`MIN_REQUESTS` requests, each
+    logged change as a line (the most likely cause labelled), each usable monitor's first alarm as
+    a triangle on the top edge (the earliest one labelled), and the legend above the axes.
+    """
+    onset_result = getattr(pm, "onset_result", None)
+    main = getattr(onset_result, "series", None) if onset_result is not None else None
+    if main is None or len(main) == 0:
+        main = getattr(pm, "metric_series", None)
+    if main is None or len(main) == 0:
+        return _empty("No metric series: nothing to plot.", height=1.6)
+    metric = _metric_label(pm)
+    on = getattr(pm, "onset", None) or {}
+    seg = str(on.get("segment_label") or _segment_text(on.get("segment")))
+    fig = Figure(figsize=(_WIDTH, 3.5), layout="constrained")
+    ax, ax_n = fig.subplots(2, 1, sharex=True, height_ratios=[3.2, 1.0])
+    drawn = _plot_pooled(ax, main, label=_short(metric, 40))
+    _fit_ylim(ax, drawn, [])
+    ax.set_title(f"{metric} in {seg}", loc="left", fontsize=9)
+    _date_axis(ax)
+    ax.set_ylabel(metric, fontsize=9)
+    ax.tick_params(labelsize=8)
+    _mark_events(ax, pm, label=True)
+    _mark_changes(ax, pm, label=True, annotate=True, max_labels=1, cause=_onset(pm)[0] is not None)
+    _mark_alarms(ax, pm)
+    _plot_counts(ax_n, main)
+    _date_axis(ax_n)
+    _mark_events(ax_n, pm, label=False)
+    ax_n.set_xlabel("time (UTC)", fontsize=8)
+    fig.legend(loc="outside upper center", ncols=5, fontsize=7.5, frameon=False, columnspacing=1.2, handlelength=1.6)
+    return fig
+
+
+def _mark_alarms(ax: Any, pm: Any) -> None:
+    """Each usable monitor's first alarm before the report as a triangle on the top edge; the legend names the earliest."""
+    q4 = getattr(pm, "q4", None)
+    table = getattr(q4, "monitors", None) if q4 is not None else None
+    if table is None or len(table) == 0 or "first_alarm" not in table.columns:
+        return
+    usable = table["usable"].astype("boolean").fillna(True) if "usable" in table.columns else pd.Series(True, index=table.index)
+    rep = _reported_at(pm)  # an alarm after the report detected nothing
+    firsts = sorted({t for t in (to_utc(v) for v in table.loc[usable.to_numpy(bool), "first_alarm"])
+                     if t is not None and (rep is None or t <= rep)})
+    if not firsts:
+        return
+    name = getattr(q4, "closing_monitor", None)
+    trans = ax.get_xaxis_transform()  # x in data, y in axes: the triangles sit on the top edge
+    xs = mdates.date2num([_naive(t) for t in firsts])  # a transform's coordinates skip the date units: numbers
+    ax.scatter(xs, [0.985] * len(firsts), transform=trans, marker="v", s=34, color=C_ALARM, zorder=4,
+               clip_on=False, label="first alarms" + (f" (earliest: {_short(name, 24)})" if name else ""))
 
 
 def _fit_ylim(ax: Any, series: pd.DataFrame, runs: Sequence[Any]) -> None:
@@ -525,7 +641,9 @@ def plot_segments(pm: Any, *, max_panels: int = 12, ncols: int = 3) -> Figure:
     """The metric per segment as small multiples on a shared scale, onset and report marked.
 
     Segments come from ``pm.segment_series`` (label -> windowed series) in the order the
-    investigation ranked them; at most ``max_panels`` are drawn.
+    investigation ranked them (the segments that matter, largest effect first); at most
+    ``max_panels`` are drawn. Each line pools neighbouring windows so a point rests on about
+    :data:`MIN_REQUESTS` requests; the windows' own values are the faint dots.
     """
     segs = {k: v for k, v in (getattr(pm, "segment_series", None) or {}).items() if v is not None and len(v)}
     if not segs:
@@ -536,18 +654,20 @@ def plot_segments(pm: Any, *, max_panels: int = 12, ncols: int = 3) -> Figure:
     fig = Figure(figsize=(_WIDTH, 2.2 * nrows + 0.7), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)).ravel()
     metric = _metric_label(pm)
+    drawn = []
     for ax, (label, series) in zip(axes, items):
-        _plot_series(ax, series)
+        drawn.append(_plot_pooled(ax, series))
         _mark_events(ax, pm, label=False)
         _date_axis(ax)
         ax.set_title(_short(label, 48), loc="left", fontsize=9)
         ax.tick_params(labelsize=7.5)
-    allv = pd.concat([s[[c for c in ("rate", "mean") if c in s.columns]] for _, s in items], ignore_index=True)
+    allv = pd.concat([d[["value"]] for d in drawn if "value" in d.columns], ignore_index=True) if drawn else pd.DataFrame()
     if len(allv.columns):
         _fit_ylim(axes[0], allv, [])  # sharey: scaling one panel scales them all
     for ax in axes[len(items):]:
         ax.axis("off")
-    fig.suptitle(f"{metric} per segment (95% intervals; red: onset, dashed: report)", x=0.01, ha="left", fontsize=11)
+    fig.suptitle(f"{metric} per segment, largest effect first, then all traffic (windows pooled to about {MIN_REQUESTS} requests a point, "
+                 "95% intervals; red: onset, dashed: report)", x=0.01, ha="left", fontsize=10)
     return fig
 
 
@@ -619,6 +739,7 @@ def plot_detection_gap(pm: Any, *, max_monitors: int = 16) -> Figure:
 def plot_all(pm: Any) -> dict[str, Figure]:
     """Every figure of the report, by name (the notebooks show them one by one)."""
     return {
+        "overview": plot_overview(pm),
         "metric_timeline": plot_metric_timeline(pm),
         "control_charts": plot_control_charts(pm),
         "drift_heatmap": plot_drift_heatmap(pm),

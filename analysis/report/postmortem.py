@@ -2,7 +2,8 @@
 
 :func:`analysis.investigate` runs the whole investigation through the engine and returns a
 :class:`Postmortem`; ``Postmortem.write(out_dir)`` writes ``report.json`` (the
-machine-readable contract of DESIGN.md), ``report.md`` (for a ticket, :mod:`analysis.report.markdown`),
+machine-readable contract of DESIGN.md), ``report.md`` (for a ticket, :mod:`analysis.report.markdown`), ``report.html`` (the postmortem page
+people read first, :mod:`analysis.report.page`),
 ``timeline.csv``, ``affected_events.csv``, ``monitors.yaml`` and the regression cases. Text that comes
 from the data (prompts, responses, change descriptions) is redacted (emails, phone numbers, ...)
 unless ``redact=False``; each format escapes it for itself (Markdown its metacharacters and
@@ -113,7 +114,8 @@ class Postmortem(Investigation):
     # -- files ---------------------------------------------------------------------------------
 
     def write(self, out_dir: str | Path, *, redact: bool = True) -> dict[str, Path]:
-        """Write report.json, report.md, timeline.csv and (when any) affected_events.csv.
+        """Write report.json, report.md, report.html (the postmortem page, :mod:`analysis.report.page`),
+        timeline.csv, monitors.yaml, the regression cases and (when any) affected_events.csv.
 
         Returns the written paths by name. Text cells of the CSVs are redacted (unless
         ``redact=False``), raw (no HTML entities) and protected against spreadsheet formula
@@ -142,6 +144,9 @@ class Postmortem(Investigation):
         if self.monitors is not None:
             paths["monitors.yaml"] = dump_monitors(self.monitors, out / "monitors.yaml")
         paths.update(write_regression_cases(self, out, redact=redact))
+        from analysis.report.page import write_page  # matplotlib, only when the page is written
+
+        paths["report.html"] = write_page(self, out / "report.html", redact=redact)
         return paths
 
 
