@@ -28,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from analysis import numbers
 from analysis._common import to_utc
 from analysis.investigation.onset import TOO_FEW_DATA
 
@@ -78,53 +79,18 @@ class FirstScreen:
 
 
 # ----------------------------------------------------------------------------------------------
-# Numbers for people (a local stand-in: the shared numbers module replaces these at merge)
+# Numbers for people: the shared forms of analysis.numbers (report.md and the notebook write the same)
 # ----------------------------------------------------------------------------------------------
 
-
-def pct(x: Any) -> str:
-    """A share as a percentage with sensible digits: 0.9735 -> '97%', 0.00434 -> '0.43%'."""
-    f = _finite(x)
-    if f is None:
-        return "-"
-    v = 100 * f
-    if v == 0 or abs(v) >= 10:
-        return f"{v:.0f}%"
-    return f"{v:.1f}%" if abs(v) >= 1 else f"{v:.2g}%"
-
-
-def duration(hours: Any) -> str:
-    """Hours as days, hours and minutes: 116.75 -> '4 d 21 h', 6.0 -> '6 h', 0.5 -> '30 min'."""
-    f = _finite(hours)
-    if f is None:
-        return "-"
-    sign, f = ("-" if f < 0 else ""), abs(f)
-    if f < 1:
-        return f"{sign}{round(f * 60):.0f} min"
-    d, h = divmod(round(f), 24)
-    return f"{sign}{d} d" + (f" {h} h" if h else "") if d else f"{sign}{h} h"
-
-
-def pvalue(p: Any) -> str:
-    """A p-value as people read it: '< 0.001' below that, else two significant digits."""
-    f = _finite(p)
-    if f is None:
-        return "-"
-    return "< 0.001" if f < 0.001 else f"{f:.2g}"
-
-
-def when(ts: Any) -> str:
-    """A timestamp as 'YYYY-MM-DD HH:MM UTC' ('-' without one)."""
-    t = to_utc(ts)
-    return "-" if t is None else t.strftime("%Y-%m-%d %H:%M UTC")
+pct = numbers.rate
+duration = numbers.duration
+pvalue = numbers.pvalue
+when = numbers.timestamp
 
 
 def level(v: Any, kind: str) -> str:
     """A metric's value: a percentage for a rate, three significant digits for a mean."""
-    f = _finite(v)
-    if f is None:
-        return "-"
-    return pct(f) if kind == "rate" else f"{f:.3g}"
+    return numbers.value(v, kind)
 
 
 def _finite(x: Any) -> float | None:
