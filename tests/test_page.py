@@ -24,24 +24,24 @@ EMAIL = "jane.doe@example.com"
 
 
 # ----------------------------------------------------------------------------------------------
-# numbers for people (local helpers until the shared numbers module)
+# numbers for people (the page's names for analysis.numbers: three significant digits, "n/a" for a missing value)
 # ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("x, text", [(0.9735, "97%"), (0.25, "25%"), (0.00434, "0.43%"), (0.0116, "1.2%"), (0.001, "0.1%"),
-                                     (0.0, "0%"), (None, "-"), (float("nan"), "-")])
+@pytest.mark.parametrize("x, text", [(0.9735, "97.4%"), (0.25, "25%"), (0.00434, "0.43%"), (0.0116, "1.2%"), (0.001, "0.1%"),
+                                     (0.0, "0%"), (None, "n/a"), (float("nan"), "n/a")])
 def test_percentages_have_sensible_digits(x: Any, text: str) -> None:
     assert answers.pct(x) == text
 
 
 @pytest.mark.parametrize("hours, text", [(116.75, "4 d 21 h"), (6.0, "6 h"), (24.0, "1 d"), (0.5, "30 min"), (-78.0, "-3 d 6 h"),
-                                         (None, "-")])
+                                         (None, "n/a")])
 def test_durations_read_as_days_and_hours(hours: Any, text: str) -> None:
     assert answers.duration(hours) == text
 
 
 def test_p_values_below_a_thousandth_are_not_printed_in_full() -> None:
-    assert answers.pvalue(3.2e-59) == "< 0.001" and answers.pvalue(0.26) == "0.26" and answers.pvalue(None) == "-"
+    assert answers.pvalue(3.2e-59) == "< 0.001" and answers.pvalue(0.26) == "0.26" and answers.pvalue(None) == "n/a"
 
 
 # ----------------------------------------------------------------------------------------------
