@@ -38,6 +38,8 @@ __all__ = [
     "binomial_chart",
     "design_binomial",
     "SIZE_QUANTILES",
+    "CUSUM_K",
+    "EWMA_LAMBDA",
     "drift_monitors",
     "weekly_evaluation",
 ]
@@ -144,6 +146,11 @@ def threshold_monitor(
     return val, np.where(np.isfinite(val), alarm, False)
 
 
+#: Reference value of the replayed tabular CUSUM (half a standard deviation) and weight of the EWMA.
+CUSUM_K = 0.5
+EWMA_LAMBDA = 0.2
+
+
 def chart_monitors(
     series: pd.DataFrame,
     *,
@@ -152,15 +159,16 @@ def chart_monitors(
     baseline_mask: np.ndarray,
     window: pd.Timedelta,
     arl0: float,
-    k: float = 0.5,
-    lam: float = 0.2,
     cusum_design: Mapping[str, Any] | None = None,
 ) -> dict[str, tuple[list[pd.Timestamp], Any, dict[str, Any]]]:
     """CUSUM, EWMA and rolling 2-sigma on one series; name -> (alarm times, chart, design).
 
+    The tabular CUSUM's reference is :data:`CUSUM_K`, the EWMA's weight :data:`EWMA_LAMBDA`.
+
     ``cusum_design``: the CUSUM of a designed monitor set (its ``p0, p1, h`` for a rate, its
     ``k, h`` for a mean), charted as it is instead of being designed here for ``arl0``.
     """
+    k, lam = CUSUM_K, EWMA_LAMBDA
     z, info = standardize(series, kind, baseline_mask)
     starts = series["window_start"].reset_index(drop=True)
     out: dict[str, tuple[list[pd.Timestamp], Any, dict[str, Any]]] = {}
@@ -215,7 +223,7 @@ SIZE_QUANTILES = 16
 
 
 def design_binomial(n: np.ndarray, fails: np.ndarray, baseline_mask: np.ndarray, arl0: float) -> dict[str, float]:
-    """The binomial CUSUM for one false alarm per ``arl0`` windows, fitted on the baseline's windows.
+    r"""The binomial CUSUM for one false alarm per ``arl0`` windows, fitted on the baseline's windows.
 
     Returns ``p0``, ``p1``, ``h``, ``h_binomial``, ``dispersion``, ``arl0``, ``arl0_nonempty``,
     ``requests_per_window`` and ``window_sizes``.

@@ -268,7 +268,7 @@ def _bernoulli_h(arl0: float, p0: float, p1: float) -> float:
 
 
 def rate_cusum_arl0_approx(h: float, *, p0: float, p1: float, mean_n: float = 1.0) -> float:
-    """Siegmund's corrected approximation of a rate CUSUM's in-control ARL (in windows of ``mean_n`` events).
+    r"""Siegmund's corrected approximation of a rate CUSUM's in-control ARL (in windows of ``mean_n`` events).
 
     Parameters
     ----------
@@ -380,7 +380,7 @@ def _window_increments(h: float, p0: float, p1: float, n: np.ndarray, w: np.ndar
 
 def binomial_cusum_arl(h: float, *, p0: float, p1: float, n: Sequence[float], weights: Sequence[float] | None = None,
                        p: float | None = None) -> float:
-    """Zero-state ARL (in windows) of a binomial CUSUM whose windows hold ``n`` events.
+    r"""Zero-state ARL (in windows) of a binomial CUSUM whose windows hold ``n`` events.
 
     Parameters
     ----------
