@@ -166,12 +166,17 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     n = 20 if args.full else args.seeds
     t0 = time.perf_counter()
-    rows, lines = [], []
+    rows, lines, failed = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for pattern in args.patterns:
             got = []
             for seed in range(1, n + 1):
-                got.append(_run_seed(pattern, seed, seed + n, args.budget, Path(tmp)))
+                try:
+                    got.append(_run_seed(pattern, seed, seed + n, args.budget, Path(tmp)))
+                except Exception as e:  # an investigation that fails is reported, not a reason to lose the run
+                    failed.append(f"{pattern} seed {seed}: {type(e).__name__}: {e}")
+                    print(f"  {failed[-1]}", file=sys.stderr)
+                    continue
                 print(f"  {pattern} seed {seed}: {sum(got[-1]['pages'].values())} false pages in {got[-1]['twin_days']:.1f} days",
                       file=sys.stderr)
             block = [f"== {pattern}: sets from the postmortems of seeds 1..{n}, their twins, fresh incidents {n + 1}..{2 * n} =="]
@@ -179,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(block))
             lines += block
             rows += got
-    allrows = _summary(rows, args.budget)[:2]
+    allrows = _summary(rows, args.budget)[:2] + [f"  failed (left out): {f}" for f in failed]
     print("== all patterns ==\n" + "\n".join(allrows))
     lines += ["== all patterns =="] + allrows
     elapsed = time.perf_counter() - t0
@@ -189,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         meta = {"command": "python benchmarks/monitors.py " + shlex.join(argv if argv is not None else sys.argv[1:]),
                 "commit": sha, "dirty": dirty, "date": dt.date.today().isoformat(), "seconds": round(elapsed)}
         LOGS.mkdir(parents=True, exist_ok=True)
-        (LOGS / "monitors.json").write_text(json.dumps({**meta, "rows": rows}, indent=1, default=str), encoding="utf-8")
+        (LOGS / "monitors.json").write_text(json.dumps({**meta, "rows": rows, "failed": failed}, indent=1, default=str),
+                                            encoding="utf-8")
         (LOGS / "monitors.md").write_text(f"# benchmarks/monitors.py\n\n`{meta['command']}` at {sha[:10]}"
                                           f"{' (uncommitted changes)' if dirty else ''}, {meta['date']}, {meta['seconds']} s\n\n```\n"
                                           + "\n".join(lines) + "\n```\n", encoding="utf-8")

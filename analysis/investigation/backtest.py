@@ -13,7 +13,8 @@ Monitors (names as in the report):
 * ``cusum`` -- for a rate with a known bad direction, a binomial CUSUM on the failures per
   window; otherwise a tabular CUSUM on the standardized window values; ``ewma`` -- an EWMA on the
   standardized values; both designed with the ARL helpers for one false alarm per ``arl0``
-  windows;
+  windows, except the CUSUMs that are also exported monitors (:class:`MonitorDesign`'s
+  ``cusum_designs``), charted as the monitor set designed them from their share of its budget;
 * ``segment_cusum`` -- the same CUSUM on the affected segment only (the per-segment rate monitor);
 * ``drift:<column>`` -- query-mix drift (chi-square on categories, KS on confidence) in 6-hour
   windows against a reference week;

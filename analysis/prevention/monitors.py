@@ -7,16 +7,20 @@ A monitor is a CUSUM chart on one metric in one segment, in fixed windows aligne
     :math:`S_t = \\max(0, S_{t-1} + f_t \\ln(p_1/p_0) + (n_t - f_t) \\ln((1-p_1)/(1-p_0)))` for
     ``f_t`` failures among ``n_t`` requests; an alarm when :math:`S_t > h`, then :math:`S_t = 0`.
     ``p0`` is the baseline failure rate, ``p1`` the rate to detect, ``h`` designed for one false
-    alarm per ``arl0`` windows (the kit's own ARL design, :func:`analysis.investigation.monitor_charts.binomial_chart`),
-    times the baseline's Pearson dispersion :math:`\\phi \\ge 1` (a quasi-likelihood CUSUM: real
-    traffic varies more between windows than binomial sampling, as its mix follows the hour of day).
+    alarm per ``arl0`` windows (:func:`analysis.investigation.monitor_charts.design_binomial`: the
+    exact window-level ARL), times the baseline's Pearson dispersion :math:`\\phi \\ge 1` when it
+    is significant (a quasi-likelihood CUSUM: real traffic can vary more between windows than
+    binomial sampling).
 ``mean_cusum``
     On a score (``retrieval_top1_score``): the window mean standardised against the baseline,
     :math:`z_t = ((\\bar x_t - \\mu_0)/(s_0/\\sqrt{n_t}))/\\phi - c`, into a one-sided tabular CUSUM
     with reference ``k`` and limit ``h`` (``spc.cusum_h_for_arl``).
 
-The file (``schema_version: 1``) holds for each monitor its metric, segment filter, window,
-chart and parameters, the false-alarm rate it was designed for, the baseline it was fitted on,
+The monitors are designed as a set for a family false-page budget (one page per 30 days for the
+whole file by default), split across the charts (:mod:`analysis.investigation.monitor_set`, planned
+in the detection-gap step, so that the Q4 replay charts the same designs). The file holds the
+budget and the split, and for each monitor its metric, segment filter, window, chart and
+parameters, its share of the budget and the ARL0 designed from it, the baseline it was fitted on,
 and the lead time and false alarms it had on the investigated history. People can read and edit
 it; :func:`load_config` checks it.
 
