@@ -130,7 +130,8 @@ def investigate(events: Any, changes: pd.DataFrame | None = None, params: Invest
             quality = {c: q for c, q in quality.items() if c in derived}
         text = FromText(derived=tuple(derived), label_rules=rules, label_quality=quality, segments=segs.report())
         inv = run_steps(eng, changes, params, text=text, evaluations=evaluations, inputs=inputs, apart=apart)
-        monitors = mon.design_monitors(eng, inv, title=params.title or "", kit_version=__version__)
+        monitors = mon.design_monitors(eng, inv, budget_per_30_days=params.monitor_budget, title=params.title or "",
+                                       kit_version=__version__)
     finally:
         if owned:
             eng.close()

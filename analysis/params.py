@@ -313,6 +313,16 @@ def _check_seed(value: Any, _: Mapping[str, Any]) -> int:
     return int(value)
 
 
+def _check_monitor_budget(value: Any, _: Mapping[str, Any]) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = float("nan")
+    if isinstance(value, bool) or not (np.isfinite(v) and v > 0):
+        raise ParameterError(f"`monitor_budget` must be a positive number of false pages per 30 days, got {value!r}")
+    return v
+
+
 # ----------------------------------------------------------------------------------------------
 # The spec
 # ----------------------------------------------------------------------------------------------
@@ -378,6 +388,8 @@ PARAMETERS: tuple[Param, ...] = (
           "offline evaluation history (CSV, JSONL or Parquet with ts and passed); empty: simulate a weekly evaluation",
           _path_check("evaluations_path", "", required=False), flag="--evaluations", metavar="FILE"),
     Param("seed", int, "seed for the sampled parts of the analysis", _check_seed, 0, flag="--seed", metavar="N"),
+    Param("monitor_budget", float, "false pages per 30 days for the whole monitors.yaml, split across its charts",
+          _check_monitor_budget, 1.0, flag="--monitor-budget", metavar="PAGES"),
     Param("engine", str, "engine that reads the events: duckdb (embedded) or spark", _check_engine, "duckdb", flag="--engine",
           choices=ENGINES),
     Param("memory_limit", str, "DuckDB memory limit; past it DuckDB spills to disk", _check_memory_limit, DEFAULT_MEMORY_LIMIT,
@@ -479,7 +491,7 @@ class Parameters(Mapping[str, Any]):
         """The investigation's own parameters (already checked: nothing is parsed again)."""
         v = self._values
         return InvestigationParams(pattern=v["pattern"], metric=v["metric"], segment_by=v["segment_by"], window=v["window"],
-                                   reported_at=v["reported_at"], seed=v["seed"], engine=v["engine"],
+                                   reported_at=v["reported_at"], seed=v["seed"], monitor_budget=v["monitor_budget"], engine=v["engine"],
                                    memory_limit=v["memory_limit"], spark_master=v["spark_master"], progress=False,
                                    rules_path=v["rules_path"], taxonomy_path=v["taxonomy_path"], topics=v["topics"])
 
@@ -685,6 +697,9 @@ class InvestigationParams:
         Metric -> ``(side, bar)``, the fixed business bars of the threshold monitor.
     alpha, seed
         Significance level of every test; seed of the sampled parts.
+    monitor_budget
+        False pages per 30 days for the whole exported monitor set (``monitors.yaml``), split across
+        its charts (:mod:`analysis.investigation.monitor_set`).
     title
         The report's title; ``None``: written from the findings.
     engine, memory_limit, spark_master, max_result_rows
@@ -716,6 +731,7 @@ class InvestigationParams:
     thresholds: Mapping[str, tuple[str, float]] | None = None
     alpha: float = 0.05
     seed: int = 0
+    monitor_budget: float = 1.0
     title: str | None = None
     engine: str = "duckdb"
     memory_limit: str = DEFAULT_MEMORY_LIMIT
@@ -748,6 +764,7 @@ class InvestigationParams:
             baseline=_check_baseline(v["baseline"]),
             risk_thresholds=None if v["risk_thresholds"] is None else check_risk_thresholds(v["risk_thresholds"]),
             thresholds=_check_thresholds(v["thresholds"]), alpha=check_alpha(v["alpha"]), seed=_check_seed(v["seed"], raw),
+            monitor_budget=_check_monitor_budget(v["monitor_budget"], raw),
             title=None if _blank(v["title"]) else str(v["title"]), engine=_check_engine(v["engine"], raw),
             memory_limit=_check_memory_limit(v["memory_limit"], raw), spark_master=_check_spark_master(v["spark_master"], raw),
             max_result_rows=None if v["max_result_rows"] is None else int(v["max_result_rows"]), progress=bool(v["progress"]),

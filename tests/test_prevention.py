@@ -57,7 +57,15 @@ def test_monitors_yaml_is_written_versioned_and_designed(refusal_report):
     inc = specs[0]
     assert inc.segment.get("query_category") == ["chest_pain"] and inc.metric == 'NOT "refused"'
     m0 = doc["monitors"][0]
-    assert m0["false_alarm_rate"]["arl0_windows"] == pytest.approx(720.0)  # one a month at 1 h windows
+    # the family budget: one false page a month for the whole set, half of it to the incident's own chart
+    assert doc["false_page_budget"]["per_30_days"] == 1.0 and doc["false_page_budget"]["lead"] == "incident_segment"
+    shares = [m["false_alarm_rate"]["share_per_30_days"] for m in doc["monitors"]]
+    assert sum(shares) == pytest.approx(1.0) and shares[0] == pytest.approx(0.5)
+    assert shares[1:] == pytest.approx([0.5 / (len(shares) - 1)] * (len(shares) - 1))
+    # ARL0 = 30 days of hourly windows / share: 720 / 0.5 for the lead
+    assert m0["false_alarm_rate"]["arl0_windows"] == pytest.approx(1440.0)
+    for m in doc["monitors"]:
+        assert m["false_alarm_rate"]["arl0_windows"] == pytest.approx(720 / m["false_alarm_rate"]["share_per_30_days"], rel=1e-3)
     assert m0["history"]["first_alarm"] is not None and m0["history"]["lead_time_hours"] > 0
     # the history replayed by the monitor code is the kit's batch binomial CUSUM on the same windows
     eng = open_engine(sc.events)
@@ -67,6 +75,21 @@ def test_monitors_yaml_is_written_versioned_and_designed(refusal_report):
     res = mon.run_monitors(eng, [inc], until=sc.truth.reported_at)
     ends = t["w_us"].to_numpy()[batch.alarms] + inc.window.value // 1000
     assert [a.window_end for a in res.alarms] == [mon._ts(int(x)) for x in ends]
+
+
+def test_the_q4_replay_charts_the_exported_monitors_as_designed(refusal_report):
+    # the Q4 replay's CUSUMs on the segment and on all traffic are the exported monitors: same
+    # design, same alarms up to the report as the monitor code's run over the same history
+    sc, pm, out, paths = refusal_report
+    doc, specs = mon.load_config(paths["monitors.yaml"])
+    eng = open_engine(sc.events)
+    for run_name, monitor in (("segment_cusum", "incident_segment"), ("cusum", "all_traffic")):
+        spec = next(s for s in specs if s.name == monitor)
+        run = pm.q4.runs[run_name]
+        for key in ("p0", "p1", "h"):
+            assert run.design[key] == pytest.approx(spec.params[key], rel=1e-12), (run_name, key)
+        res = mon.run_monitors(eng, [spec], until=sc.truth.reported_at)
+        assert [a.window_end for a in res.alarms] == [t for t in run.alarm_times if t <= sc.truth.reported_at]
 
 
 def test_monitors_on_fresh_logs_same_alarms_in_chunks_and_whole(refusal_report, fresh_logs, tmp_path):

@@ -13,7 +13,8 @@ Monitors (names as in the report):
 * ``cusum`` -- for a rate with a known bad direction, a binomial CUSUM on the failures per
   window; otherwise a tabular CUSUM on the standardized window values; ``ewma`` -- an EWMA on the
   standardized values; both designed with the ARL helpers for one false alarm per ``arl0``
-  windows;
+  windows, except the CUSUMs that are also exported monitors (:class:`MonitorDesign`'s
+  ``cusum_designs``), charted as the monitor set designed them from their share of its budget;
 * ``segment_cusum`` -- the same CUSUM on the affected segment only (the per-segment rate monitor);
 * ``drift:<column>`` -- query-mix drift (chi-square on categories, KS on confidence) in 6-hour
   windows against a reference week;
@@ -127,6 +128,7 @@ class Q4Result:
     detect_from: pd.Timestamp | None
     arl0: float
     max_false_alarms_per_30d: float
+    monitor_set: Any = None
 
     @property
     def charts(self) -> dict[str, dict[str, Any]]:
@@ -216,6 +218,13 @@ class MonitorDesign:
         Monitors noisier than this in the baseline cannot close the gap (nobody would keep them).
     seed
         Seed of the simulated evaluation's sample.
+    cusum_designs
+        Series prefix (``""``: the metric on all traffic, ``"segment_"``, ``"relevance_"``) -> the
+        design of that series' CUSUM in the exported monitor set
+        (:mod:`analysis.investigation.monitor_set`): those CUSUMs are charted as designed there,
+        from their share of the family budget, instead of for ``arl0``.
+    monitor_set
+        The planned monitor set itself, carried to :class:`Q4Result` for the export.
     """
 
     thresholds: Mapping[str, tuple[str, float]] | None = None
@@ -223,6 +232,8 @@ class MonitorDesign:
     arl0: float | None = None
     max_false_alarms_per_30d: float = 4.0
     seed: int = 0
+    cusum_designs: Mapping[str, Mapping[str, Any]] | None = None
+    monitor_set: Any = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -340,21 +351,23 @@ def _chart_description(cname: str, design: Mapping[str, Any], metric: str) -> st
     if cname == "cusum":
         if "p0" in design:
             return (f"binomial CUSUM on failures (p0={design.get('p0', float('nan')):.3g}, p1={design.get('p1', float('nan')):.3g}, "
-                    f"h={design.get('h', float('nan')):.2f})")
+                    f"h={design.get('h', float('nan')):.2f}, ARL0 {design.get('arl0', float('nan')):.0f} windows)")
         return f"tabular CUSUM (k={design.get('k')}, h={design.get('h', float('nan')):.2f}) on standardized {metric}"
     if cname == "ewma":
         return f"EWMA (lambda={design.get('lam')}, L={design.get('L', float('nan')):.2f}) on standardized {metric}"
     return f"{metric} beyond 2 sigma of the previous 7 days"
 
 
-def _series_runs(s: _Series, thresholds: Mapping[str, tuple[str, float]], periods: ReplayPeriods, arl0: float) -> dict[str, MonitorRun]:
-    """The threshold (when the metric has a bar) and the chart monitors on one watched series."""
+def _series_runs(s: _Series, thresholds: Mapping[str, tuple[str, float]], periods: ReplayPeriods, arl0: float,
+                 cusum_design: Mapping[str, Any] | None = None) -> dict[str, MonitorRun]:
+    """The threshold (when the metric has a bar) and the chart monitors on one watched series (its CUSUM
+    as the monitor set designed it, when given)."""
     signal = "quality" if s.metric in QUALITY_SIGNALS else "outcome"
     runs: dict[str, MonitorRun] = {}
     if s.metric in thresholds:
         runs[f"{s.prefix}threshold"] = _threshold_run(s, signal, thresholds[s.metric], periods)
     charts = chart_monitors(s.frame, kind=s.kind, alternative=s.alternative, baseline_mask=periods.in_baseline(s.frame),
-                            window=periods.window, arl0=arl0)
+                            window=periods.window, arl0=arl0, cusum_design=cusum_design)
     for cname, (alarms, chart, design) in charts.items():
         if s.prefix and cname != "cusum":
             continue  # one chart per extra series keeps the table readable
@@ -483,7 +496,7 @@ def replay_monitors(
     arl0 = design.arl0 if design.arl0 is not None else max(pd.Timedelta(days=30) / periods.window, 20.0)
     runs: dict[str, MonitorRun] = {}
     for s in _watched_series(watched):
-        runs.update(_series_runs(s, thr, periods, arl0))
+        runs.update(_series_runs(s, thr, periods, arl0, (design.cusum_designs or {}).get(s.prefix)))
     runs.update(_drift_runs(eng, design.drift_columns, where, periods))
     # weekly evaluation: the real history when given, else simulated on the failure flag
     if evaluations is not None and len(evaluations) and {"ts", "passed"} <= set(evaluations.columns):
@@ -497,7 +510,7 @@ def replay_monitors(
         monitors=_monitor_table(runs, design.max_false_alarms_per_30d), runs=runs, reported_at=periods.reported_at,
         earliest_alarm=None if closing is None else closing.first_alarm, closing_monitor=None if closing is None else closing.name,
         gap_hours=gap, gap_category=cat, gap_explanation=expl, baseline=periods.baseline, detect_from=periods.detect_from,
-        arl0=float(arl0), max_false_alarms_per_30d=design.max_false_alarms_per_30d,
+        arl0=float(arl0), max_false_alarms_per_30d=design.max_false_alarms_per_30d, monitor_set=design.monitor_set,
     )
 
 

@@ -20,10 +20,11 @@ raised them) with what it computed:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from analysis.engine import MISSING, DuckDBEngine, Engine, Where, as_engine
 from analysis.stats import drift, spc
@@ -35,6 +36,10 @@ __all__ = [
     "threshold_monitor",
     "chart_monitors",
     "binomial_chart",
+    "design_binomial",
+    "SIZE_QUANTILES",
+    "CUSUM_K",
+    "EWMA_LAMBDA",
     "drift_monitors",
     "weekly_evaluation",
 ]
@@ -91,6 +96,15 @@ def standardize(series: pd.DataFrame, kind: str, baseline_mask: np.ndarray) -> t
     return zc - centre, {"level": float(level), "sd": float(base_sd), "dispersion": phi, "z_centre": centre}
 
 
+def _standardized_as(series: pd.DataFrame, design: Mapping[str, Any]) -> np.ndarray:
+    """Window means standardized with a designed monitor's baseline (``level, sd, dispersion, z_centre``)."""
+    n = pd.to_numeric(series["n"], errors="coerce").to_numpy(float)
+    m = pd.to_numeric(series["mean"], errors="coerce").to_numpy(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (m - design["level"]) / (max(float(design["sd"]), 1e-12) / np.sqrt(n))
+    return np.where(n > 0, z / max(float(design["dispersion"]), 1e-12) - float(design["z_centre"]), np.nan)
+
+
 def _alarm_times(starts: pd.Series, idx: Sequence[int], sides: Sequence[str] | None, alternative: str, window: pd.Timedelta) -> list[pd.Timestamp]:
     ok = _bad_sides(alternative)
     out = []
@@ -132,6 +146,11 @@ def threshold_monitor(
     return val, np.where(np.isfinite(val), alarm, False)
 
 
+#: Reference value of the replayed tabular CUSUM (half a standard deviation) and weight of the EWMA.
+CUSUM_K = 0.5
+EWMA_LAMBDA = 0.2
+
+
 def chart_monitors(
     series: pd.DataFrame,
     *,
@@ -140,21 +159,30 @@ def chart_monitors(
     baseline_mask: np.ndarray,
     window: pd.Timedelta,
     arl0: float,
-    k: float = 0.5,
-    lam: float = 0.2,
+    cusum_design: Mapping[str, Any] | None = None,
 ) -> dict[str, tuple[list[pd.Timestamp], Any, dict[str, Any]]]:
-    """CUSUM, EWMA and rolling 2-sigma on one series; name -> (alarm times, chart, design)."""
+    """CUSUM, EWMA and rolling 2-sigma on one series; name -> (alarm times, chart, design).
+
+    The tabular CUSUM's reference is :data:`CUSUM_K`, the EWMA's weight :data:`EWMA_LAMBDA`.
+
+    ``cusum_design``: the CUSUM of a designed monitor set (its ``p0, p1, h`` for a rate, its
+    ``k, h`` for a mean), charted as it is instead of being designed here for ``arl0``.
+    """
+    k, lam = CUSUM_K, EWMA_LAMBDA
     z, info = standardize(series, kind, baseline_mask)
     starts = series["window_start"].reset_index(drop=True)
     out: dict[str, tuple[list[pd.Timestamp], Any, dict[str, Any]]] = {}
     if kind == "rate" and alternative in ("greater", "less"):
-        out["cusum"] = binomial_chart(series, alternative, baseline_mask, starts, window, arl0)
+        out["cusum"] = binomial_chart(series, alternative, baseline_mask, starts, window, arl0, design=cusum_design)
     else:
         # one false alarm per arl0 windows on the side that matters (both sides when either is bad)
-        h = float(spc.cusum_h_for_arl(arl0, k=k, two_sided=alternative == "two-sided"))
-        cus = spc.tabular_cusum(z, target=0.0, sigma=1.0, k=k, h=h, reset=True)
+        kk, h = (float(cusum_design["k"]), float(cusum_design["h"])) if cusum_design is not None else (
+            k, float(spc.cusum_h_for_arl(arl0, k=k, two_sided=alternative == "two-sided")))
+        zc = z if cusum_design is None or "level" not in cusum_design else _standardized_as(series, cusum_design)
+        cus = spc.tabular_cusum(zc, target=0.0, sigma=1.0, k=kk, h=h, reset=True)
+        a0 = float(cusum_design.get("arl0", arl0)) if cusum_design is not None else arl0
         out["cusum"] = (_alarm_times(starts, cus.alarms, cus.side, alternative, window), cus,
-                        {"chart": "tabular CUSUM on standardized windows", "k": k, "h": h, "arl0": arl0, **info})
+                        {"chart": "tabular CUSUM on standardized windows", "k": kk, "h": h, "arl0": a0, **info})
     L = float(spc.ewma_L_for_arl(arl0, lam=lam))
     ew = spc.ewma_chart(z, target=0.0, sigma=1.0, lam=lam, L=L)
     out["ewma"] = (_alarm_times(starts, ew.alarms, ew.side, alternative, window), ew,
@@ -172,73 +200,81 @@ def chart_monitors(
 
 
 def binomial_chart(series: pd.DataFrame, alternative: str, baseline_mask: np.ndarray, starts: pd.Series,
-                   window: pd.Timedelta, arl0: float) -> tuple[list[pd.Timestamp], Any, dict[str, Any]]:
+                   window: pd.Timedelta, arl0: float, design: Mapping[str, Any] | None = None) -> tuple[list[pd.Timestamp], Any, dict[str, Any]]:
     """Binomial CUSUM on the failures per window (exact for sparse slices, where z-scores are not).
 
     Returns ``(alarm times, chart, design)``: the alarms at the close of their window, the
-    :func:`analysis.stats.spc.binomial_cusum` result and its design (``p0``, ``p1``, ``h``,
-    ``h_event_design``, ``arl0``, ``mean_n``). ``series`` has ``n`` and ``successes`` per window,
-    ``baseline_mask`` marks the in-control windows, ``starts`` their starts.
-
-    Failures are the successes (``alternative="greater"``) or the non-successes (``"less"``). ``p0`` is
-    the baseline failure rate, ``p1 = min(max(2 p0, p0 + 0.05), (1 + p0)/2)`` (twice the rate, at
-    least 5 points more); ``h`` starts from :func:`analysis.stats.spc.bernoulli_cusum_h_for_arl` for
-    ``arl0`` windows times the mean window size in events (Gan 1993: a window's increment is the
-    sum of its events' increments) and is calibrated to windows by :func:`_calibrate_binomial_h`.
+    :func:`analysis.stats.spc.binomial_cusum` result and its design (:func:`design_binomial`, or
+    ``design`` when given: a chart of a designed monitor set, charted as it is). ``series`` has
+    ``n`` and ``successes`` per window, ``baseline_mask`` marks the in-control windows, ``starts``
+    their starts. Failures are the successes (``alternative="greater"``) or the non-successes (``"less"``).
     """
     n = pd.to_numeric(series["n"], errors="coerce").fillna(0).to_numpy(float)
     k = pd.to_numeric(series["successes"], errors="coerce").fillna(0).to_numpy(float)
     fails = k if alternative == "greater" else n - k
-    bm = baseline_mask & (n > 0)
+    d = dict(design) if design is not None else design_binomial(n, fails, baseline_mask, arl0)
+    res = spc.binomial_cusum(fails, n, p0=d["p0"], p1=d["p1"], h=d["h"], reset=True)
+    alarms = [pd.Timestamp(starts.iat[int(i)]) + window for i in res.alarms]
+    return alarms, res, {"chart": "binomial CUSUM on failures", **d}
+
+
+#: Window sizes are summarised by this many quantiles for the design (and its cache key).
+SIZE_QUANTILES = 16
+
+
+def design_binomial(n: np.ndarray, fails: np.ndarray, baseline_mask: np.ndarray, arl0: float) -> dict[str, float]:
+    r"""The binomial CUSUM for one false alarm per ``arl0`` windows, fitted on the baseline's windows.
+
+    Returns ``p0``, ``p1``, ``h``, ``h_binomial``, ``dispersion``, ``arl0``, ``arl0_nonempty``,
+    ``requests_per_window`` and ``window_sizes``.
+
+    Notes
+    -----
+    ``p0`` is the baseline failure rate (half a failure when none was seen; 4 significant
+    digits: the design is cached on it), ``p1 = min(max(2 p0, p0 + 0.05), (1 + p0)/2)`` (twice
+    the rate, at least 5 points more). A window without requests moves nothing, so the chart
+    counts non-empty windows: ``arl0`` is scaled by the baseline's share of non-empty windows.
+    ``h_binomial`` solves :func:`analysis.stats.spc.binomial_cusum_h_for_arl` exactly (a Markov
+    chain over window increments, window sizes from 16 quantiles of the baseline's), so a chart
+    costs one cached root search, shared by the replay and the exported monitor. When the
+    baseline's windows vary more than binomial sampling allows (Pearson's statistic beyond its 1%
+    chi-square quantile, with at least one expected failure a window), the chart is the
+    quasi-likelihood CUSUM (the increments divided by the Pearson dispersion :math:`\phi`, i.e.
+    the limit ``h = phi * h_binomial``): its increments have the mean and variance of a binomial
+    chart's on windows of :math:`n/\phi` requests, so ``h_binomial`` is designed on those
+    (``window_sizes`` are the sizes designed on). Otherwise :math:`\phi = 1`.
+    """
+    n, fails = np.asarray(n, float), np.asarray(fails, float)
+    base = np.asarray(baseline_mask, bool)
+    bm = base & (n > 0)
     p0 = float(fails[bm].sum() / n[bm].sum()) if n[bm].sum() > 0 else float(fails.sum() / max(n.sum(), 1))
     # no failure at all in the baseline: half a failure (a continuity correction), not zero
-    p0 = min(max(p0, 0.5 / max(float(n[bm].sum()), 1.0), 1e-4), 0.95)
+    p0 = float(f"{min(max(p0, 0.5 / max(float(n[bm].sum()), 1.0), 1e-4), 0.95):.4g}")
     p1 = min(max(2 * p0, p0 + 0.05), (1 + p0) / 2)
-    mean_n = float(n[n > 0].mean()) if (n > 0).any() else 1.0
-    try:
-        h_events = float(spc.bernoulli_cusum_h_for_arl(arl0 * mean_n, p0=p0, p1=p1))
-    except ValueError:
-        # the event-level design did not bracket a root (extreme rates): simulate over a wide grid
-        h_events = float(4 * np.log(p1 / p0))
-    h = _calibrate_binomial_h(n[bm] if bm.any() else n[n > 0], p0, p1, arl0, h_events)
-    res = spc.binomial_cusum(fails, n, p0=p0, p1=p1, h=h, reset=True)
-    alarms = [pd.Timestamp(starts.iat[int(i)]) + window for i in res.alarms]
-    return alarms, res, {"chart": "binomial CUSUM on failures", "p0": p0, "p1": p1, "h": h, "h_event_design": h_events,
-                         "arl0": arl0, "mean_n": mean_n}
+    sizes = n[bm] if bm.any() else n[n > 0]
+    if sizes.size == 0:
+        sizes = np.ones(1)
+    quantiles = np.quantile(sizes, (np.arange(SIZE_QUANTILES) + 0.5) / SIZE_QUANTILES)
+    share_nonempty = float(bm.sum() / base.sum()) if base.sum() else 1.0
+    arl0_nonempty = float(f"{max(arl0 * share_nonempty, 2.0):.4g}")
+    phi = float(f"{_binomial_dispersion(n[bm], fails[bm], p0):.3g}")
+    # the quasi-likelihood chart (increments / phi) runs like a binomial one on windows of n / phi requests
+    nodes = tuple(float(max(1.0, round(q / phi))) for q in quantiles)
+    h_bin = float(spc.binomial_cusum_h_for_arl(arl0_nonempty, p0=p0, p1=p1, n=nodes))
+    return {"p0": p0, "p1": p1, "h": h_bin * phi, "h_binomial": h_bin, "dispersion": phi, "arl0": float(arl0),
+            "arl0_nonempty": arl0_nonempty, "requests_per_window": float(n[base].sum() / max(base.sum(), 1)),
+            "window_sizes": [int(x) for x in nodes]}
 
 
-def _calibrate_binomial_h(n_windows: np.ndarray, p0: float, p1: float, arl0: float, h_events: float,
-                          replicates: int = 32, seed: int = 20260105) -> float:
-    """Decision limit giving a window-level binomial CUSUM about one false alarm per ``arl0`` windows.
-
-    The event-level design (:func:`analysis.stats.spc.bernoulli_cusum_h_for_arl` with ``arl0`` times
-    the mean window size) is conservative on window counts: the chart is only checked at window
-    ends. The limit is calibrated by simulating in-control windows (window sizes resampled from
-    the baseline's, failures ~ Binomial(n, p0)) for a grid of limits below the event design, and
-    taking the smallest limit whose false-alarm rate per window is at most ``1 / arl0``.
-    Deterministic (fixed seed).
-    """
-    n_windows = np.asarray(n_windows, float)
-    n_windows = n_windows[n_windows > 0]
-    if n_windows.size == 0 or not np.isfinite(h_events) or h_events <= 0:
-        return h_events
-    rng = np.random.default_rng(seed)
-    steps = int(min(max(30 * arl0 / replicates, 500), 20000))
-    hs = np.linspace(0.25 * h_events, 1.5 * h_events, 41)
-    a, b = np.log(p1 / p0), np.log((1 - p1) / (1 - p0))
-    nn = rng.choice(n_windows, size=(steps, replicates))
-    kk = rng.binomial(nn.astype(np.int64), p0)
-    inc = kk * a + (nn - kk) * b
-    S = np.zeros((hs.size, replicates))
-    alarms = np.zeros(hs.size)
-    for t in range(steps):
-        S = np.maximum(0.0, S + inc[t][None, :])
-        hit = S > hs[:, None]
-        alarms += hit.sum(axis=1)
-        S[hit] = 0.0
-    rate = alarms / (steps * replicates)
-    ok = np.flatnonzero(rate <= 1.0 / arl0)
-    return float(hs[ok[0]]) if ok.size else float(h_events)
+def _binomial_dispersion(n: np.ndarray, f: np.ndarray, p0: float) -> float:
+    """Pearson's dispersion of the windows' failure counts when significant at 1%, else 1."""
+    df = n.size - 1
+    if df < 10 or float(np.mean(n)) * min(p0, 1 - p0) < 1.0:
+        return 1.0  # too few windows, or too few expected failures a window for Pearson's chi-square
+    x2 = float(np.sum((f - n * p0) ** 2 / (n * p0 * (1 - p0))))
+    if not np.isfinite(x2) or x2 <= stats.chi2.ppf(0.99, df):
+        return 1.0
+    return x2 / df
 
 
 #: Values per drift-monitor window (6 h) a numeric scan (KS) tests at most (a bounded md5-keyed

@@ -74,7 +74,7 @@ def investigate(eng: Engine, changes: pd.DataFrame | None, params: Investigation
     scoped = sample_scan(ctx, aggs, found, changed)
     done("scope")
     incident = scoped.q3.verdict != "no_incident" and found.onset.ts is not None
-    q4 = detection_gap(ctx, aggs, found, changed, incident)
+    q4 = detection_gap(ctx, aggs, found, changed, incident, mix_shift=scoped.q3.mix_shift)
     done("detection gap")
     result = assemble(ctx, aggs, found, changed, scoped, q1, q4)
     done("report")

@@ -7,16 +7,20 @@ A monitor is a CUSUM chart on one metric in one segment, in fixed windows aligne
     :math:`S_t = \\max(0, S_{t-1} + f_t \\ln(p_1/p_0) + (n_t - f_t) \\ln((1-p_1)/(1-p_0)))` for
     ``f_t`` failures among ``n_t`` requests; an alarm when :math:`S_t > h`, then :math:`S_t = 0`.
     ``p0`` is the baseline failure rate, ``p1`` the rate to detect, ``h`` designed for one false
-    alarm per ``arl0`` windows (the kit's own ARL design, :func:`analysis.investigation.monitor_charts.binomial_chart`),
-    times the baseline's Pearson dispersion :math:`\\phi \\ge 1` (a quasi-likelihood CUSUM: real
-    traffic varies more between windows than binomial sampling, as its mix follows the hour of day).
+    alarm per ``arl0`` windows (:func:`analysis.investigation.monitor_charts.design_binomial`: the
+    exact window-level ARL), times the baseline's Pearson dispersion :math:`\\phi \\ge 1` when it
+    is significant (a quasi-likelihood CUSUM: real traffic can vary more between windows than
+    binomial sampling).
 ``mean_cusum``
     On a score (``retrieval_top1_score``): the window mean standardised against the baseline,
     :math:`z_t = ((\\bar x_t - \\mu_0)/(s_0/\\sqrt{n_t}))/\\phi - c`, into a one-sided tabular CUSUM
     with reference ``k`` and limit ``h`` (``spc.cusum_h_for_arl``).
 
-The file (``schema_version: 1``) holds for each monitor its metric, segment filter, window,
-chart and parameters, the false-alarm rate it was designed for, the baseline it was fitted on,
+The monitors are designed as a set for a family false-page budget (one page per 30 days for the
+whole file by default), split across the charts (:mod:`analysis.investigation.monitor_set`, planned
+in the detection-gap step, so that the Q4 replay charts the same designs). The file holds the
+budget and the split, and for each monitor its metric, segment filter, window, chart and
+parameters, its share of the budget and the ARL0 designed from it, the baseline it was fitted on,
 and the lead time and false alarms it had on the investigated history. People can read and edit
 it; :func:`load_config` checks it.
 
@@ -43,9 +47,14 @@ import pandas as pd
 from analysis._common import check_duration, iso_z
 from analysis.engine import Engine, Metric, Where
 from analysis.engine.aggregates import offset_string
-from analysis.engine.query import quote_ident, quote_literal
-from analysis.investigation.monitor_charts import binomial_chart, standardize
-from analysis.investigation.series import series
+from analysis.engine.query import quote_ident
+from analysis.investigation.monitor_set import (
+    FAMILY_BUDGET_PER_30_DAYS,
+    MonitorSet,
+    PlannedMonitor,
+    SetScope,
+    plan_monitor_set,
+)
 from analysis.schema.metrics import alternative_of
 from analysis.report.monitors_yaml import dump_monitors as dump_config  # the report package writes the file; the name stays here
 from analysis.stats import spc
@@ -54,7 +63,7 @@ if TYPE_CHECKING:  # the design reads an Investigation; the runner (the cron job
     from analysis.investigation.result import Investigation
 
 __all__ = ["SCHEMA_VERSION", "MonitorSpec", "ChartState", "Alarm", "MonitorRunResult", "load_config", "dump_config",
-           "run_monitors", "prometheus_text", "design_monitors"]
+           "run_monitors", "prometheus_text", "design_monitors", "monitor_set_of"]
 
 #: 2: sidedness is spelled ``alternative: greater|less`` (schema 1 wrote ``direction: up|down``).
 SCHEMA_VERSION = 2
@@ -368,40 +377,6 @@ def prometheus_text(specs: Sequence[MonitorSpec], result: MonitorRunResult) -> s
 # ------------------------------------------------------------------------------------ design
 
 
-def _design_binomial(eng: Engine, failure: str, where: Where, window: pd.Timedelta, baseline: tuple[pd.Timestamp, pd.Timestamp],
-                     arl0: float) -> dict[str, float] | None:
-    agg = eng.window_aggregates(window=window, metrics={"f": Metric("rate", failure)}, where=where.and_(Where.of(*baseline)),
-                                start=pd.Timestamp(baseline[0]).floor(window), end=pd.Timestamp(baseline[1]).ceil(window))
-    t = agg.table[agg.table["segment_column"] == "__all__"]
-    if float(t["f__n"].sum()) < 30:
-        return None
-    series = pd.DataFrame({"window_start": t["window_start"].to_numpy(), "n": t["f__n"].to_numpy(float),
-                           "successes": t["f__sum"].to_numpy(float)})
-    mask = np.ones(len(series), dtype=bool)
-    _, _, design = binomial_chart(series, "greater", mask, series["window_start"], window, arl0)
-    # real traffic varies more between windows than binomial sampling (the mix follows the hour of the
-    # day): the quasi-likelihood CUSUM divides the increments by the Pearson dispersion, i.e. h * phi
-    n, f, p0 = series["n"].to_numpy(float), series["successes"].to_numpy(float), float(design["p0"])
-    ok = n > 0
-    phi = float(np.mean((f[ok] - n[ok] * p0) ** 2 / (n[ok] * p0 * (1 - p0)))) if ok.sum() > 10 else 1.0
-    phi = max(phi, 1.0) if np.isfinite(phi) else 1.0
-    return {"p0": p0, "p1": float(design["p1"]), "h": float(design["h"]) * phi, "dispersion": phi,
-            "h_binomial": float(design["h"]), "arl0": float(arl0)}
-
-
-def _design_mean(eng: Engine, column: str, alternative: str, where: Where, window: pd.Timedelta,
-                 baseline: tuple[pd.Timestamp, pd.Timestamp], arl0: float, k: float = 0.5) -> dict[str, float] | None:
-    agg = eng.window_aggregates(window=window, metrics={column: "mean"}, where=where.and_(Where.of(*baseline)),
-                                start=pd.Timestamp(baseline[0]).floor(window), end=pd.Timestamp(baseline[1]).ceil(window))
-    s = series(agg, column)
-    if float(pd.to_numeric(s["n"]).sum()) < 30:
-        return None
-    _, info = standardize(s, "mean", np.ones(len(s), dtype=bool))
-    h = float(spc.cusum_h_for_arl(arl0, k=k, two_sided=False))
-    return {"level": info["level"], "sd": info["sd"], "dispersion": info["dispersion"], "z_centre": info["z_centre"], "k": k, "h": h,
-            "arl0": float(arl0)}
-
-
 def _history(eng: Engine, spec: MonitorSpec, baseline: tuple[pd.Timestamp, pd.Timestamp], reported_at: pd.Timestamp,
              detect_from: pd.Timestamp | None) -> dict[str, Any]:
     """The monitor replayed over the investigated history: false alarms in the baseline, first alarm, lead time."""
@@ -415,79 +390,68 @@ def _history(eng: Engine, spec: MonitorSpec, baseline: tuple[pd.Timestamp, pd.Ti
             "lead_time_hours": None if first is None else (reported_at - first.window_end) / pd.Timedelta(hours=1)}
 
 
-def _incident_segment(inv: Investigation) -> dict[str, list[str]]:
-    """The incident's segment (or slice) as column -> values; empty without an incident."""
+def _set_scope(inv: Investigation) -> SetScope:
+    """What the investigation's monitor set watches (as the detection-gap step planned it)."""
     onset = inv.onset_result
-    if not inv.incident or onset is None:
-        return {}
-    if onset.conditions:
-        return {str(c): [str(v) for v in vals] for c, vals in onset.conditions.items()}
-    return {} if onset.segment_column == "__all__" else {str(onset.segment_column): [str(onset.segment)]}
+    seg: dict[str, list[str]] = {}
+    if inv.incident and onset is not None:
+        if onset.conditions:
+            seg = {str(c): [str(v) for v in vals] for c, vals in onset.conditions.items()}
+        elif onset.segment_column != "__all__":
+            seg = {str(onset.segment_column): [str(onset.segment)]}
+    return SetScope(failure=inv.failure, failure_definition=inv.q3.failure_definition, metric=str(inv.onset.get("metric") or ""),
+                    incident=inv.incident, segment=seg, segment_label=onset.label if onset is not None else "",
+                    mix_shift=inv.q3.mix_shift)
 
 
-def _candidates(eng: Engine, inv: Investigation, baseline: tuple[pd.Timestamp, pd.Timestamp]) -> list[tuple]:
-    """``(name, chart, metric, alternative, segment, description)`` of every monitor worth designing."""
-    failure, failure_definition = inv.failure, inv.q3.failure_definition
-    prof = eng.profile()
-    cands: list[tuple[str, str, str, str, dict[str, list[str]], str]] = []
-    seg = _incident_segment(inv)
-    if seg:
-        cands.append(("incident_segment", "binomial_cusum", failure, "greater", seg, f"{failure_definition} in {inv.onset_result.label}"))
-    cands.append(("all_traffic", "binomial_cusum", failure, "greater", {}, f"{failure_definition} on all traffic"))
-    if prof.present("risk_category"):
-        # per tier, the rare side of the flag: the failure where it is rare (a high tier's unsafe
-        # answers), its complement where the failure is the norm (a low tier's refusals rising)
-        rates = eng.totals(by=["risk_category"], metrics={"f": Metric("rate", failure)}, where=Where.of(*baseline))
-        for r in rates.sort_values("risk_category").to_dict("records"):
-            v = str(r["risk_category"])
-            if v == "__missing__" or not r["f__n"]:
-                continue
-            if r["f__sum"] / r["f__n"] <= 0.5:
-                cands.append((f"risk_tier:{v}", "binomial_cusum", failure, "greater", {"risk_category": [v]},
-                              f"{failure_definition} in risk tier {v}"))
-            else:
-                cands.append((f"risk_tier:{v}", "binomial_cusum", f"NOT ({failure})", "greater", {"risk_category": [v]},
-                              f"not ({failure_definition}) in risk tier {v}: the rarer side there"))
-    if prof.present("retrieval_top1_score"):
-        cands.append(("retrieval_relevance", "mean_cusum", "retrieval_top1_score", "less", {}, "retrieval relevance (top-1 score) falling"))
-    mix = inv.q3.mix_shift
-    if mix:
-        col, val = str(mix["column"]), str(mix["segment"])
-        cands.append((f"traffic_mix:{col}={val}", "binomial_cusum", f"COALESCE(CAST({quote_ident(col)} AS VARCHAR) = {quote_literal(val)}, FALSE)",
-                      "greater", {}, f"share of traffic with {col}={val} growing"))
-    return cands
+def monitor_set_of(eng: Engine, inv: Investigation, budget_per_30_days: float | None = None) -> MonitorSet:
+    """The investigation's monitor set: the one its Q4 replay charted, or planned again for another budget."""
+    planned = getattr(inv.q4, "monitor_set", None)
+    if planned is not None and (budget_per_30_days is None or budget_per_30_days == planned.budget_per_30_days):
+        return planned
+    baseline = (inv.parameters["baseline"]["start"], inv.parameters["baseline"]["end"])
+    budget = FAMILY_BUDGET_PER_30_DAYS if budget_per_30_days is None else budget_per_30_days
+    return plan_monitor_set(eng, _set_scope(inv), window=pd.Timedelta(inv.window), baseline=baseline, budget_per_30_days=budget)
 
 
-def design_monitors(eng: Engine, inv: Investigation, *, per_month: float = 1.0, title: str = "", kit_version: str = "") -> dict[str, Any]:
+def _false_alarm_rate(m: PlannedMonitor) -> dict[str, Any]:
+    out: dict[str, Any] = {"share_per_30_days": m.share_per_30_days, "designed_per_30_days": m.share_per_30_days,
+                           "arl0_windows": m.arl0_windows}
+    if "requests_per_window" in m.params:
+        # the binomial chart counts requests: at k times the baseline's traffic it pages about k times as often
+        out["arl0_requests"] = float(f"{m.arl0_windows * m.params['requests_per_window']:.4g}")
+    return out
+
+
+def design_monitors(eng: Engine, inv: Investigation, *, budget_per_30_days: float | None = None, title: str = "",
+                    kit_version: str = "") -> dict[str, Any]:
     """The ``monitors.yaml`` document of one investigation.
 
-    The monitors: the failure's binomial CUSUM in the incident's segment (the one that closes the
-    gap) and on all traffic; one per risk tier (``risk_category`` values); the retrieval
-    relevance chart when ``retrieval_top1_score`` is logged; and the traffic-mix monitor (the
-    share of the segment that grew, when a mix shift was seen). Each is designed for ``per_month``
-    false alarms a month on the investigation's baseline, then replayed over the history for its figures.
+    The monitors are the set the detection-gap step planned
+    (:func:`analysis.investigation.monitor_set.plan_monitor_set`): the failure's binomial CUSUM in
+    the incident's segment (the one that closes the gap) and on all traffic; one per risk tier
+    (``risk_category`` values); the retrieval relevance chart when ``retrieval_top1_score`` is
+    logged; and the traffic-mix monitor (the share of the segment that grew, when a mix shift was
+    seen). The set is designed for ``budget_per_30_days`` false pages a month in all (default:
+    the investigation's ``monitor_budget``), split across its charts; each chart is replayed
+    over the history for its figures. The document states the budget, the split and each share.
     """
-    w = pd.Timedelta(inv.window)
-    arl0 = max(pd.Timedelta(days=30) / w / max(per_month, 1e-9), 20.0)
-    baseline = (inv.parameters["baseline"]["start"], inv.parameters["baseline"]["end"])
+    mset = monitor_set_of(eng, inv, budget_per_30_days)
+    baseline = mset.baseline
     reported_at = inv.parameters["reported_at"]
     detect_from = inv.q4.detect_from if inv.incident else None
-    cands = _candidates(eng, inv, baseline)
     monitors = []
-    for name, chart, m, d, sg, desc in cands:
-        where = Where.of(conditions=sg) if sg else Where()
-        params = (_design_binomial(eng, m, where, w, baseline, arl0) if chart == "binomial_cusum"
-                  else _design_mean(eng, m, d, where, w, baseline, arl0))
-        if params is None or (chart == "binomial_cusum" and params["p0"] >= 0.95):
-            continue  # too few baseline requests, or the flag is the norm: no rate to watch rise
-        spec = MonitorSpec(name, chart, m, w, params, sg, d, desc)
-        hist = _history(eng, spec, baseline, reported_at, detect_from)
+    for m in mset.monitors:
+        spec = MonitorSpec(m.name, m.chart, m.metric, mset.window, {k: v for k, v in m.params.items() if k != "window_sizes"},
+                           m.segment, m.alternative, m.description)
         monitors.append({
-            "name": name, "description": desc, "chart": chart, "metric": m, "alternative": d, "segment": sg, "window": offset_string(w),
-            "parameters": params,
-            "false_alarm_rate": {"designed_per_30_days": per_month, "arl0_windows": arl0},
+            "name": m.name, "description": m.description, "chart": m.chart, "metric": m.metric, "alternative": m.alternative,
+            "segment": m.segment, "window": offset_string(mset.window), "parameters": dict(m.params),
+            "false_alarm_rate": _false_alarm_rate(m),
             "baseline": {"start": baseline[0], "end": baseline[1]},
-            "history": hist,
+            "history": _history(eng, spec, baseline, reported_at, detect_from),
         })
     return {"schema_version": SCHEMA_VERSION, "generated_by": f"llm-incident-forensics {kit_version}".strip(), "incident": title,
-            "reported_at": reported_at, "monitors": monitors}
+            "reported_at": reported_at,
+            "false_page_budget": {"per_30_days": mset.budget_per_30_days, "lead": mset.lead, "split": mset.rule},
+            "monitors": monitors}

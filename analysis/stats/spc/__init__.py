@@ -9,7 +9,7 @@ that gives the same path on the same data. The CUSUMs (batch, streaming and the 
 :mod:`analysis.prevention.monitors`) share one recursion, :func:`lindley`. The design helpers turn a
 wanted in-control average run length (ARL0, the mean number of points between false alarms) into
 the chart's decision limit: "one false alarm a month at hourly windows" is ``arl0 = 720``. The
-package imports only numpy, scipy and pandas.
+package imports only numpy, scipy and pandas (and threadpoolctl, to keep the ARL chains' small solves on one BLAS thread).
 
 Conventions shared by every chart
 
@@ -28,10 +28,13 @@ from analysis.stats.spc import arl
 from analysis.stats.spc.arl import (
     bernoulli_cusum_arl,
     bernoulli_cusum_h_for_arl,
+    binomial_cusum_arl,
+    binomial_cusum_h_for_arl,
     cusum_arl,
     cusum_h_for_arl,
     ewma_arl,
     ewma_L_for_arl,
+    rate_cusum_arl0_approx,
 )
 from analysis.stats.spc.cusum import (
     BernoulliCusumChart,
