@@ -50,7 +50,8 @@ from scipy import optimize, special, stats
 from analysis._common import check_alpha
 
 __all__ = ["obf_spending", "Boundaries", "spending_boundaries", "restricted_rates", "score_statistic", "score_bound",
-           "ExactScoreTest", "exact_score_test", "tiny_arms", "MIN_EXPECTED"]
+           "ExactScoreTest", "exact_score_test", "exact_score_pvalues", "nuisance_range", "tiny_arms", "MIN_EXPECTED",
+           "NoninferiorityLooks", "noninferiority_looks", "MIN_GAIN"]
 
 #: The normal approximation is used when every arm expects at least this many outcome and non-outcome events
 #: at the pooled rate; below it, :func:`exact_score_test` (the usual rule of thumb is 5; the gate asks twice that).
@@ -279,44 +280,75 @@ def tiny_arms(x1: ArrayLike, n1: ArrayLike, x2: ArrayLike, n2: ArrayLike, min_ex
 
 @dataclass(frozen=True)
 class ExactScoreTest:
-    """The score statistic of ``H0: p1 - p2 <= delta`` and its exact unconditional p-value.
+    """The score statistic of ``H0: p1 - p2 <= delta`` and its exact unconditional p-values.
 
     ``pvalue`` is ``sup P(Z >= statistic)`` over the nuisance rate on the null boundary
     ``p1 = p2 + delta`` (within the Berger-Boos confidence set when ``gamma > 0``, plus ``gamma``);
-    ``nuisance`` the rate ``p2`` where the sup was reached.
+    ``reverse_pvalue`` the same for the other side, ``H0: p1 - p2 >= delta`` (``sup P(Z <= statistic)``).
     """
 
     statistic: float
     pvalue: float
+    reverse_pvalue: float
     delta: float
     gamma: float
-    nuisance: float
     n1: int
     n2: int
 
 
-def _nuisance_range(x1: int, n1: int, x2: int, n2: int, delta: float, gamma: float) -> tuple[float, float]:
-    """The rates ``p2`` on the null boundary: all of them (``gamma = 0``), or those in a ``1 - gamma``
-    Clopper-Pearson interval of the larger arm's rate (mapped through ``p1 = p2 + delta``)."""
+def nuisance_range(x1: int, n1: int, x2: int, n2: int, delta: float, gamma: float) -> tuple[float, float]:
+    """The rates ``p2`` on the null boundary ``p1 = p2 + delta``: all of them (``gamma = 0``), or those
+    in a ``1 - gamma`` Clopper-Pearson interval of the larger arm's rate (Berger & Boos 1994)."""
     lo, hi = max(0.0, -delta), min(1.0, 1.0 - delta)
     if gamma <= 0:
         return lo, hi
     x, n, shift = (x2, n2, 0.0) if n2 >= n1 else (x1, n1, -delta)
-    ci = stats.binomtest(int(x), int(n)).proportion_ci(confidence_level=1.0 - gamma, method="exact")
-    return max(lo, ci.low + shift), min(hi, ci.high + shift)
+    ci_low = special.betaincinv(x, n - x + 1, gamma / 2) if x > 0 else 0.0  # Clopper-Pearson
+    ci_high = special.betaincinv(x + 1, n - x, 1 - gamma / 2) if x < n else 1.0
+    return max(lo, ci_low + shift), min(hi, ci_high + shift)
 
 
 def _support(n: int, p_lo: float, p_hi: float) -> np.ndarray:
-    """The counts of ``Binomial(n, p)`` within 10 sd + 10 of the mean for some ``p`` in ``[p_lo, p_hi]``
-    (the mass left out is added back to the tail by :func:`exact_score_test`)."""
+    """The counts of ``Binomial(n, p)`` within 7 sd + 6 of the mean for some ``p`` in ``[p_lo, p_hi]``
+    (the mass left out, below 1e-10, is added back to the tails by :func:`exact_score_pvalues`)."""
     sd = np.sqrt(n * 0.25 if p_lo <= 0.5 <= p_hi else n * max(p * (1 - p) for p in (p_lo, p_hi)))
-    lo, hi = n * p_lo - 10 * sd - 10, n * p_hi + 10 * sd + 10
+    lo, hi = n * p_lo - 7 * sd - 6, n * p_hi + 7 * sd + 6
     return np.arange(int(max(np.floor(lo), 0)), int(min(np.ceil(hi), n)) + 1)
 
 
+def _binom_pmf(k: np.ndarray, n: int, p: np.ndarray) -> np.ndarray:
+    """``Binomial(n, p).pmf(k)`` for each rate (rows) and count (columns), from log-gamma functions."""
+    log_c = special.gammaln(n + 1.0) - special.gammaln(k + 1.0) - special.gammaln(n - k + 1.0)
+    return np.exp(log_c[None, :] + special.xlogy(k[None, :], p[:, None]) + special.xlog1py(n - k[None, :], -p[:, None]))
+
+
+def exact_score_pvalues(z_obs: ArrayLike, n1: int, n2: int, delta: float, p_range: tuple[float, float], *,
+                        points: int = 65) -> tuple[np.ndarray, np.ndarray]:
+    """``sup P(Z >= z)`` and ``sup P(Z <= z)`` for each observed score ``z``, over nuisance rates ``p2`` in ``p_range``.
+
+    The two binomial laws (``p1 = p2 + delta``) are summed over the outcomes whose score statistic
+    is at least (at most) ``z``, for ``points`` rates ``p2`` spaced as ``sin^2`` over the range
+    (denser at its ends); the mass of the outcomes left out of the enumeration is added.
+    """
+    z_obs = np.atleast_1d(np.asarray(z_obs, dtype=float))
+    lo, hi = p_range
+    p2 = lo + (hi - lo) * np.sin(0.5 * np.pi * np.linspace(0.0, 1.0, int(points))) ** 2
+    p1 = np.clip(p2 + delta, 0.0, 1.0)
+    s1, s2 = _support(n1, float(p1.min()), float(p1.max())), _support(n2, float(p2.min()), float(p2.max()))
+    z = score_statistic(s1[:, None], n1, s2[None, :], n2, delta)[:, :, None]
+    pmf1, pmf2 = _binom_pmf(s1, n1, p1), _binom_pmf(s2, n2, p2)
+    left_out = np.clip(1.0 - pmf1.sum(axis=1) * pmf2.sum(axis=1), 0.0, 1.0)[:, None]
+
+    def tails(region: np.ndarray) -> np.ndarray:
+        a = (pmf1 @ region.reshape(len(s1), -1).astype(float)).reshape(len(p2), len(s2), -1)
+        return np.minimum(1.0, ((a * pmf2[:, :, None]).sum(axis=1) + left_out).max(axis=0))
+
+    return tails(z >= z_obs - 1e-9), tails(z <= z_obs + 1e-9)
+
+
 def exact_score_test(x1: int, n1: int, x2: int, n2: int, delta: float = 0.0, *, gamma: float = 1e-6,
-                     points: int = 129) -> ExactScoreTest:
-    """The exact unconditional score test of ``H0: p1 - p2 <= delta`` (Chan 1998).
+                     points: int = 65) -> ExactScoreTest:
+    """The exact unconditional score test of ``H0: p1 - p2 <= delta`` (Chan 1998), both sides.
 
     Parameters
     ----------
@@ -326,41 +358,25 @@ def exact_score_test(x1: int, n1: int, x2: int, n2: int, delta: float = 0.0, *, 
         The margin: the largest ``p1 - p2`` tolerated.
     gamma
         Berger & Boos (1994): the sup over the nuisance rate runs over a ``1 - gamma`` confidence
-        interval of it, and ``gamma`` is added to the p-value (still valid; a large control arm
-        then costs little). ``0``: the sup over every rate (with ``delta = 0`` this is Barnard's
-        test with the pooled score statistic, as :func:`scipy.stats.barnard_exact`).
+        interval of it (:func:`nuisance_range`), and ``gamma`` is added to the p-values (still
+        valid; a large control arm then costs little). ``0``: the sup over every rate (with
+        ``delta = 0`` this is Barnard's test with the pooled score statistic, as
+        :func:`scipy.stats.barnard_exact`).
     points
-        Nuisance rates tried (spaced as ``sin^2``, denser at the ends of the range).
+        Nuisance rates tried (65 over the narrow Berger-Boos interval; pass more with ``gamma = 0``).
 
     Returns
     -------
     ExactScoreTest
-
-    Notes
-    -----
-    For each nuisance rate ``p2`` on a grid, ``P(Z >= z_obs)`` sums the two binomial laws over the
-    outcomes whose score statistic is at least the observed one; the mass of the outcomes left out
-    of the enumeration (below 1e-15) is added, so the p-value errs on the large side.
     """
     n1, n2, x1, x2 = int(n1), int(n2), int(x1), int(x2)
     if not (0 <= x1 <= n1 and 0 <= x2 <= n2 and n1 > 0 and n2 > 0):
         raise ValueError(f"counts must satisfy 0 <= x <= n and n > 0 in both arms, got {x1}/{n1} and {x2}/{n2}")
     z_obs = float(score_statistic(x1, n1, x2, n2, delta))
-    lo, hi = _nuisance_range(x1, n1, x2, n2, float(delta), float(gamma))
-    u = np.linspace(0.0, 1.0, int(points))
-    p2 = lo + (hi - lo) * np.sin(0.5 * np.pi * u) ** 2
-    p1 = np.clip(p2 + delta, 0.0, 1.0)
-    s1 = _support(n1, float(p1.min()), float(p1.max()))
-    s2 = _support(n2, float(p2.min()), float(p2.max()))
-    z = score_statistic(s1[:, None], n1, s2[None, :], n2, delta)
-    reject = (z >= z_obs - 1e-9).astype(float)
-    pmf1 = stats.binom.pmf(s1[None, :], n1, p1[:, None])
-    pmf2 = stats.binom.pmf(s2[None, :], n2, p2[:, None])
-    left_out = np.clip(1.0 - pmf1.sum(axis=1) * pmf2.sum(axis=1), 0.0, 1.0)
-    tail = np.einsum("gi,ij,gj->g", pmf1, reject, pmf2) + left_out
-    g = int(np.argmax(tail))
-    return ExactScoreTest(statistic=z_obs, pvalue=float(min(1.0, tail[g] + gamma)), delta=float(delta), gamma=float(gamma),
-                          nuisance=float(p2[g]), n1=n1, n2=n2)
+    p_range = nuisance_range(x1, n1, x2, n2, float(delta), float(gamma))
+    up, down = exact_score_pvalues([z_obs], n1, n2, float(delta), p_range, points=points)
+    return ExactScoreTest(statistic=z_obs, pvalue=float(min(1.0, up[0] + gamma)), reverse_pvalue=float(min(1.0, down[0] + gamma)),
+                          delta=float(delta), gamma=float(gamma), n1=n1, n2=n2)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -438,16 +454,19 @@ def _boundaries(info: np.ndarray, taken: np.ndarray, times: np.ndarray, alpha: f
     return z
 
 
-def _exact_p(x1, n1, x2, n2, tol, cells: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray]:
-    """Exact p-values of both sides at ``cells`` (one computation per distinct table)."""
+def _exact_p(x1, n1, x2, n2, z, tol, cells: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Exact p-values of both sides at ``cells``: one enumeration per look's arm sizes, margin and
+    nuisance range (the larger arm's count), for all the cells that share them."""
     pw, pn = np.full(x1.shape, np.nan), np.full(x1.shape, np.nan)
-    memo: dict[tuple, tuple[float, float]] = {}
+    groups: dict[tuple, list[tuple[int, int]]] = {}
     for k, j in zip(*np.nonzero(cells)):
-        key = (x1[k, j], n1[k, j], x2[k, j], n2[k, j], tol[j])
-        if key not in memo:
-            a, b, c, d, e = (float(v) for v in key)
-            memo[key] = (exact_score_test(a, b, c, d, e, gamma=gamma).pvalue, exact_score_test(c, d, a, b, -e, gamma=gamma).pvalue)
-        pw[k, j], pn[k, j] = memo[key]
+        big = x2[k, j] if n2[k, j] >= n1[k, j] else x1[k, j]
+        groups.setdefault((n1[k, j], n2[k, j], tol[j], big), []).append((k, j))
+    for (a, b, d, _), where in groups.items():
+        k, j = np.array(where).T
+        p_range = nuisance_range(int(x1[k[0], j[0]]), int(a), int(x2[k[0], j[0]]), int(b), float(d), gamma)
+        up, down = exact_score_pvalues(z[k, j], int(a), int(b), float(d), p_range)
+        pw[k, j], pn[k, j] = np.minimum(1.0, up + gamma), np.minimum(1.0, down + gamma)
     return pw, pn
 
 
@@ -512,7 +531,7 @@ def noninferiority_looks(x_t: ArrayLike, n_t: ArrayLike, x_c: ArrayLike, n_c: Ar
     worse, not_worse = normal & (z >= c), normal & (-z >= c)
     level = special.ndtr(-c)
     cells = tiny if detail else tiny & (level > gamma) & (np.abs(z) > 0)
-    pw, pn = _exact_p(x1, n1, x2, n2, tol, cells, gamma)
+    pw, pn = _exact_p(x1, n1, x2, n2, z, tol, cells, gamma)
     worse |= cells & (pw <= level)
     not_worse |= cells & (pn <= level)
     pw, pn = np.where(normal, special.ndtr(-z), pw), np.where(normal, special.ndtr(z), pn)
