@@ -181,3 +181,24 @@ def test_motivating_high_tier_holds_and_says_exact() -> None:
     assert bool(r.worse[-1, 0]) and bool(r.exact[-1, 0])
     assert r.p_worse[-1, 0] <= r.level[-1, 0]
     assert r.harm[-1, 0] == pytest.approx(80 / 81 - 20 / 25)
+
+
+def test_skewness_correction_brings_the_one_sided_level_closer_by_enumeration() -> None:
+    # a 5% canary at a 90% rate: 150 treatment and 2850 control requests; fixed-sample one-sided test of
+    # harm = p_C - p_T <= 0.001 at 0.0167, its size summed exactly over both binomial laws at the margin
+    n1, n2, delta, a, p2 = 2850, 150, 0.001, 0.05 / 3, 0.9 - 0.001
+    x1, x2 = np.arange(n1 + 1)[:, None], np.arange(n2 + 1)[None, :]
+    prob = np.outer(stats.binom.pmf(np.arange(n1 + 1), n1, p2 + delta), stats.binom.pmf(np.arange(n2 + 1), n2, p2))
+    crit = stats.norm.isf(a)
+    plain = float(prob[gsq.score_statistic(x1, n1, x2, n2, delta) >= crit].sum())
+    corrected = float(prob[gsq.score_statistic(x1, n1, x2, n2, delta, skew=True) >= crit].sum())
+    assert plain > 1.15 * a  # the plain statistic's tail is too heavy on this side
+    assert abs(corrected - a) < abs(plain - a) and corrected <= 1.05 * a
+
+
+def test_a_null_the_larger_arm_rules_out_gets_gamma() -> None:
+    # the twin's low tier: control 58/9672 (0.6%), treatment 3/479; H0 harm >= 0.05 would need control's
+    # rate at 5% or more, outside its 1 - 1e-6 interval: the p-value is gamma
+    r = gsq.exact_score_test(58, 9672, 3, 479, 0.05)
+    assert r.reverse_pvalue == pytest.approx(1e-6)
+    assert r.pvalue == pytest.approx(1.0, abs=1e-6)
