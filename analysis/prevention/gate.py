@@ -551,8 +551,7 @@ def evaluate_gate(
         Tier -> tolerated harm, overriding :func:`default_tolerances` (the scope step's tier
         tolerances); every tier named must be in the data.
     every
-        Look every this long from the first treatment request (default hourly), every look
-        replayed; the last look is at the end of the data. ``None``: one look at the end.
+        Look every this long from the first treatment request, every look replayed (``None``: one look).
     start, end
         Restrict the events to ``[start, end)`` (timezone-aware).
     method
@@ -560,8 +559,7 @@ def evaluate_gate(
     tau
         The mixing scale for ``msprt``.
     horizon
-        ``obf``: the planned length of the canary, over which the level is spent; events after it
-        are not read. Default: up to ``end`` when given, else :data:`DEFAULT_HORIZON`.
+        ``obf``: the planned canary, over which the level is spent (default: up to ``end``, else 24 h).
 
     Returns
     -------
@@ -575,16 +573,10 @@ def evaluate_gate(
     """
     alpha, every_td = _checked_options(alpha, method, tau, every)
     horizon_opt = _horizon_option(method, horizon, end)
-    control = parse_arm(control, "--control") if isinstance(control, str) else tuple(control)
-    treatment = parse_arm(treatment, "--treatment") if isinstance(treatment, str) else tuple(treatment)
+    control, treatment = (parse_arm(a, f) if isinstance(a, str) else tuple(a) for a, f in ((control, "--control"), (treatment, "--treatment")))
     eng = as_engine(events)
     _check_columns(eng, metric, by, control, treatment)
-    try:
-        alternative = alternative_of(alternative, source="--alternative") if alternative else default_alternative(metric)
-    except ValueError as exc:
-        raise GateInputError(str(exc)) from None
-    if alternative not in seq.DIRECTIONS:
-        raise GateInputError(f"--alternative must be 'greater' or 'less', got {alternative!r}")
+    alternative = _alternative(alternative, metric)
     period = _period(start, end)
     _check_values(eng, period, control, treatment)
     counts, t0, data_end = _counts(eng, metric=metric, by=by, control=control, treatment=treatment, every=every_td, period=period,
@@ -600,6 +592,17 @@ def evaluate_gate(
                       tau=float(tau) if method == "msprt" else None, tolerances=tol_map, canary_start=t0, data_end=data_end,
                       every=None if every_td is None else str(every), params={"start": iso_z(period.start), "end": iso_z(period.end)},
                       horizon=horizon_td)
+
+
+def _alternative(alternative: str | None, metric: str) -> str:
+    """``alternative`` checked (``greater`` or ``less``), or the metric's default."""
+    try:
+        alternative = alternative_of(alternative, source="--alternative") if alternative else default_alternative(metric)
+    except ValueError as exc:
+        raise GateInputError(str(exc)) from None
+    if alternative not in seq.DIRECTIONS:
+        raise GateInputError(f"--alternative must be 'greater' or 'less', got {alternative!r}")
+    return alternative
 
 
 def _horizon_option(method: str, horizon: Any, end: Any) -> pd.Timedelta | str | None:

@@ -227,7 +227,7 @@ def _bisect_restricted(x1, n1, x2, n2, d, lo, hi, iterations: int = 80) -> np.nd
 
 def score_statistic(x1: ArrayLike, n1: ArrayLike, x2: ArrayLike, n2: ArrayLike, delta: ArrayLike = 0.0, *,
                     skew: bool = False) -> np.ndarray:
-    """The Farrington-Manning score statistic of ``H0: p1 - p2 <= delta`` (large: arm 1's rate is above arm 2's by more).
+    r"""The Farrington-Manning score statistic of ``H0: p1 - p2 <= delta`` (large: arm 1's rate is above arm 2's by more).
 
     ``skew=True``: corrected for the skewness of the rate difference (Gart & Nam 1990; Laud 2017's
     SCAS): with :math:`g = \gamma/6`, :math:`\gamma = \mu_3 / V^{3/2}` the skewness of
