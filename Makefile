@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/tcpd.py
 	$(PY) benchmarks/accuracy.py
 	$(PY) benchmarks/gate.py
+	$(PY) benchmarks/gate_replay.py
 	$(PY) benchmarks/monitors.py
 	$(PY) benchmarks/label_rules.py
 

@@ -13,7 +13,7 @@ takes 0.6 s so, 2.1 s with every command's imports at the top).
   ``--scale 10`` (or with ``--chunked``) it streams them day by day with bounded memory.
 * ``convert`` turns an events export into canonical Parquet once, for the engine to read directly.
 * ``monitor`` runs a report's ``monitors.yaml`` on new logs (exit 1 on an alarm), resuming from ``--state``.
-* ``gate`` evaluates a canary against control per risk tier with always-valid sequential tests and
+* ``gate`` evaluates a canary against control per risk tier with a group-sequential test (hourly looks) and
   exits 0 (promote), 1 (hold) or 3 (continue).
 
 Bad input (a missing file, a timestamp without an offset, an unknown pattern) ends with a one-line
@@ -239,12 +239,16 @@ def _add_gate(sub: Any) -> None:
     gate.add_argument("--alpha", type=float, default=0.05, help="family-wise error over tiers and looks (default: 0.05)")
     gate.add_argument("--tolerance", nargs="+", default=[], metavar="TIER=RATE",
                       help="tolerated harm per tier, e.g. high=0.002 (default: the scope step's tier tolerances)")
-    gate.add_argument("--every", default=None, metavar="DUR",
-                      help="replay: look every DUR from the first treatment request, e.g. 1h (default: one look at the end)")
+    gate.add_argument("--every", default="1h", metavar="DUR",
+                      help="look every DUR from the first treatment request, every look replayed (default: 1h)")
+    gate.add_argument("--horizon", default=None, metavar="DUR",
+                      help="obf: the planned canary length over which the level is spent, e.g. 24h; events after it are "
+                           "not read (default: up to --end when given, else 24h)")
     gate.add_argument("--start", default=None, metavar="TS", help="only events at or after TS (ISO 8601 with offset)")
     gate.add_argument("--end", default=None, metavar="TS", help="only events before TS (ISO 8601 with offset)")
-    gate.add_argument("--method", default="exact", choices=("exact", "msprt"),
-                      help="exact: beta-binomial confidence sequences (default); msprt: normal-mixture SPRT")
+    gate.add_argument("--method", default="obf", choices=("obf", "exact", "msprt"),
+                      help="obf: group-sequential score test with O'Brien-Fleming-type alpha spending, exact for tiny arms "
+                           "(default); exact: beta-binomial confidence sequences; msprt: normal-mixture SPRT")
     gate.add_argument("--tau", type=float, default=0.1, help="msprt: mixing scale of the harm (default: 0.1)")
     gate.add_argument("--out", default=None, metavar="DIR", help="also write gate.json and gate_looks.csv into DIR")
     gate.add_argument("--engine", default="duckdb", choices=("duckdb", "spark"), help="engine that reads the events (default: duckdb)")
@@ -273,7 +277,7 @@ def _gate(args: argparse.Namespace) -> int:
     try:
         result = evaluate_gate(src.engine, control=args.control, treatment=args.treatment, metric=args.metric, by=args.by,
                                alternative=_gate_alternative(args), alpha=args.alpha, tolerances=tolerances, every=args.every,
-                               start=args.start, end=args.end, method=args.method, tau=args.tau)
+                               start=args.start, end=args.end, method=args.method, tau=args.tau, horizon=args.horizon)
     except GateInputError as exc:
         return _error(str(exc))
     finally:

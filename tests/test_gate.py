@@ -107,7 +107,7 @@ def _events(rows: list[tuple[str, str, int, int]], start: str = "2026-02-01T00:0
 
 def test_gate_at_one_look_reports_counts_and_bounds_checked_with_scipy() -> None:
     ev = _events([("A", "high", 600, 597), ("B", "high", 30, 24), ("A", "low", 900, 9), ("B", "low", 50, 1)])
-    r = evaluate_gate(ev, control="model_version=A", treatment="model_version=B")
+    r = evaluate_gate(ev, control="model_version=A", treatment="model_version=B", method="exact")
     assert len(r.looks) == 1
     high = next(t for t in r.last.tiers if t.tier == "high")
     assert (high.n_control, high.x_control, high.n_treatment, high.x_treatment) == (600, 597, 30, 24)
@@ -341,7 +341,8 @@ def test_cli_missing_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 @pytest.mark.parametrize("flag", ["--events", "--control", "--treatment", "--metric", "--by", "--alternative", "--alpha",
-                                  "--tolerance", "--every", "--start", "--end", "--method", "--tau", "--out", "--engine"])
+                                  "--tolerance", "--every", "--horizon", "--start", "--end", "--method", "--tau", "--out",
+                                  "--engine"])
 def test_cli_help_documents_every_option(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         cli.main(["gate", "--help"])
@@ -387,3 +388,57 @@ def test_cli_derives_the_missing_label_from_the_answers(tmp_path: Path, capsys: 
     out = capsys.readouterr()
     assert labelled == 1 and code in (1, 3) and json.loads(out.out)["decision"] in ("hold", "continue")
     assert "note: refused is not logged: derived from the text" in out.err
+
+
+# ----------------------------------------------------------------------------------------------
+# the issue's motivating canary, through the command
+# ----------------------------------------------------------------------------------------------
+
+
+def _write_motivating_canary(path: Path) -> None:
+    """24 hours at 25% canary, three tiers, as a user's JSONL export: in the high tier control refused
+    80 of 81 questions and the new model 20 of 25; medium and low behave the same in both arms.
+    Arrival times and the order of the outcomes are drawn with a fixed seed."""
+    rng = np.random.default_rng(20)
+    start = pd.Timestamp("2026-03-02T00:00:00Z")
+    rows = []
+    for arm, tier, n, x in [("medtriage-v1", "high", 81, 80), ("medtriage-v2", "high", 25, 20), ("medtriage-v1", "medium", 900, 117),
+                            ("medtriage-v2", "medium", 300, 39), ("medtriage-v1", "low", 1500, 9), ("medtriage-v2", "low", 500, 3)]:
+        ts = start + pd.to_timedelta(np.sort(rng.uniform(0, 24 * 3600, n)), unit="s")
+        refused = rng.permutation([True] * x + [False] * (n - x))
+        rows += [{"ts": t.isoformat().replace("+00:00", "Z"), "model_version": arm, "risk_category": tier, "refused": bool(r)}
+                 for t, r in zip(ts, refused)]
+    rows.sort(key=lambda r: r["ts"])
+    path.write_text("".join(json.dumps({"event_id": f"req-{i:05d}", **r}) + "\n" for i, r in enumerate(rows)))
+
+
+def test_the_issues_canary_holds_through_the_command(tmp_path: Path) -> None:
+    """Fisher's one-sided exact test on the high tier's 80/81 vs 20/25 gives p = 0.0026 (scipy), below
+    0.05/3; the gate must not say CONTINUE (the beta-binomial sequences could not decide)."""
+    from scipy import stats
+
+    assert stats.fisher_exact([[80, 1], [20, 5]], alternative="greater").pvalue == pytest.approx(0.0026, abs=1e-4)
+    path = tmp_path / "canary.jsonl"
+    _write_motivating_canary(path)
+    out = subprocess.run([sys.executable, "-m", "analysis", "gate", "--events", str(path), "--control", "model_version=medtriage-v1",
+                          "--treatment", "model_version=medtriage-v2", "--out", str(tmp_path / "gate")],
+                         capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert out.returncode == 1, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["decision"] == "hold" and doc["method"] == "obf" and doc["every"] == "1h" and doc["horizon_hours"] == 24.0
+    assert doc["first_hold"]["hours_into_canary"] <= 24
+    high = next(t for t in doc["tiers"] if t["tier"] == "high")
+    assert high["status"] == "worse" and high["test"] == "exact" and high["p_worse"] <= high["level"]
+    assert "high" in doc["exact_tiers"]
+    assert "risk_category=high" in out.stderr and "by the exact test" in out.stderr
+    # every look replayed, each with its decision and bounds
+    assert [h["look"] for h in doc["history"]] == list(range(1, doc["looks"] + 1))
+    assert all(h["decision"] == "continue" for h in doc["history"][:-1])
+    assert all(t["lower"] is not None for h in doc["history"] for t in h["tiers"] if t["test"] in ("normal", "exact"))
+    looks = pd.read_csv(tmp_path / "gate" / "gate_looks.csv")
+    assert {"boundary", "level", "test", "lower", "upper", "decision"} <= set(looks.columns)
+    # at its one look at the end, with all 24 hours, the gate holds too
+    full = evaluate_gate(str(path), control="model_version=medtriage-v1", treatment="model_version=medtriage-v2", every=None)
+    assert full.decision == "hold" and len(full.looks) == 1
+    totals = next(t for t in full.last.tiers if t.tier == "high")
+    assert (totals.x_control, totals.n_control, totals.x_treatment, totals.n_treatment) == (80, 81, 20, 25)

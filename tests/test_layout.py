@@ -116,7 +116,7 @@ ENTRY_POINTS = {
     "analysis.loaders.engine_events.open_events", "analysis.loaders.load.load_events",
     "analysis.prevention.gate.evaluate_gate", "analysis.scenarios.cases.generate", "analysis.scenarios.write.write_events",
     "analysis.scenarios.write.write_sample_data", "analysis.stats.changepoint.detect.detect",
-    "analysis.stats.drift.scan.drift_scan",
+    "analysis.stats.drift.scan.drift_scan", "analysis.stats.group_sequential.noninferiority_looks",
 }
 
 

@@ -10,24 +10,32 @@ sequence: bounds that hold at every look at once. Then
 - ``promote``: every tier's upper bound is below its tolerance;
 - ``continue``: neither yet.
 
-The first look that says ``hold`` or ``promote`` stops the gate. Two methods
-(:mod:`analysis.stats.sequential`):
+The first look that says ``hold`` or ``promote`` stops the gate. Looks are hourly by default
+(``every``), from the first treatment request, and every look is replayed. Three methods:
 
-``exact`` (default)
-    Robbins' beta-binomial mixture confidence sequence per arm and tier at ``alpha / (2K)``
-    (``K`` tiers), combined by a union bound. No normal approximation: valid for rates near 0
-    or 1 and for arms of a few events.
+``obf`` (default; :mod:`analysis.stats.group_sequential`)
+    A group-sequential non-inferiority test per tier: the Farrington-Manning score statistic of
+    ``harm <= tolerance`` (the tolerance is the margin), with Lan-DeMets O'Brien-Fleming-type
+    alpha spending over the planned ``horizon`` at ``alpha / K`` per side (``K`` tiers). A look
+    whose arms expect fewer than 10 outcome or non-outcome events uses the exact unconditional
+    test of the same statistic (Chan 1998) against the look's nominal level, and says so. Chosen
+    by measurement (``benchmarks/gate.py``): it decides within the canaries people run, where
+    the two below cannot.
+``exact``
+    Robbins' beta-binomial mixture confidence sequence per arm and tier at ``alpha / (2K)``,
+    combined by a union bound (:mod:`analysis.stats.sequential`). No normal approximation, valid
+    at any looks whatever the horizon, but wide.
 ``msprt``
     The one-sided mixture SPRT of Johari et al. (2017/2022) on the normal approximation of the
     difference (plug-in, Laplace-smoothed variance), half-normal mixing scale ``tau``, each side
-    at ``alpha / K``. Tighter for mid-range rates and large arms; approximate for small ones.
+    at ``alpha / K``. Approximate for small arms.
 
-Both control the family-wise error over the tiers (Bonferroni): with probability at least
-``1 - alpha`` no tier's bounds are ever wrong, so a false ``hold`` (no tier worse beyond its
-tolerance) and a false ``promote`` (some tier worse beyond it) each happen with probability at most
-``alpha``, however many looks are taken. Assumptions: within the canary, each arm's requests in a
-tier are independent with one rate (no drift), and the treatment share does not depend on the
-outcomes.
+All three control the family-wise error over the tiers (Bonferroni): a false ``hold`` (no tier
+worse beyond its tolerance) and a false ``promote`` (some tier worse beyond it) each happen with
+probability at most ``alpha`` (``obf``: over the looks of the planned horizon, by the normal
+approximation and simulation; the other two at any looks, for ever). Assumptions: within the
+canary, each arm's requests in a tier are independent with one rate (no drift), and the treatment
+share and the looks' times do not depend on the outcomes.
 """
 
 from __future__ import annotations
@@ -45,17 +53,22 @@ from analysis._common import check_alpha, check_duration, check_timestamp, iso_z
 from analysis.engine import Engine, Metric, Where, as_engine
 from analysis.schema import BAD_ALTERNATIVE, alternative_of
 from analysis.params import DEFAULT_RISK_THRESHOLDS, DEFAULT_TIER, PATTERN_RISK_THRESHOLDS
+from analysis.stats import group_sequential as gsq
 from analysis.stats import sequential as seq
 
 __all__ = [
     "GateInputError", "TierEvidence", "Look", "GateResult", "evaluate_gate", "default_alternative", "default_tolerances",
-    "parse_arm", "parse_tolerances", "DECISIONS", "EXIT_CODES", "METHODS", "DEFAULT_TAU",
+    "parse_arm", "parse_tolerances", "DECISIONS", "EXIT_CODES", "METHODS", "DEFAULT_TAU", "DEFAULT_EVERY", "DEFAULT_HORIZON",
 ]
 
 DECISIONS = ("promote", "hold", "continue")
 #: Exit codes of ``python -m analysis gate`` (2 is bad input).
 EXIT_CODES = {"promote": 0, "hold": 1, "continue": 3}
-METHODS = ("exact", "msprt")
+METHODS = ("obf", "exact", "msprt")
+#: Looks: hourly, from the first treatment request.
+DEFAULT_EVERY = "1h"
+#: The planned canary (``obf`` spends its level over it) when neither ``horizon`` nor ``end`` is given.
+DEFAULT_HORIZON = "24h"
 #: Mixing scale of the harm for ``msprt``: most powerful for rate differences of about 10 points.
 DEFAULT_TAU = 0.1
 #: The pattern whose tier tolerances (:data:`analysis.params.PATTERN_RISK_THRESHOLDS`) apply to a metric.
@@ -131,12 +144,17 @@ class TierEvidence:
     """One tier at one look: counts, rates, the harm and its always-valid bounds.
 
     ``harm`` is the treatment-minus-control rate difference in the bad direction; ``lower`` and
-    ``upper`` its confidence-sequence bounds at the gate's level (Bonferroni over the tiers);
-    ``p_worse`` / ``p_not_worse`` the always-valid p-values (Bonferroni-adjusted, running minimum
-    over the looks) of ``harm <= tolerance`` and of ``harm >= tolerance``; ``statistic`` the log
+    ``upper`` its bounds at the gate's level (Bonferroni over the tiers): ``obf``'s repeated
+    confidence bounds (the score test inverted at the look's boundary), the other methods'
+    confidence sequences. ``p_worse`` / ``p_not_worse``: the p-values of ``harm <= tolerance`` and
+    of ``harm >= tolerance``; ``obf``: the look's own (normal, or exact), compared with ``level``,
+    the look's nominal level from the alpha spending (``boundary`` is the same on the
+    standard-normal scale); the other methods: always-valid (Bonferroni-adjusted, running minimum
+    over the looks), compared with ``alpha``. ``statistic``: the score statistic (``obf``), the log
     likelihood ratio behind ``p_worse`` (``msprt``) or the log beta-binomial martingale of the
-    treatment at control's upper bound plus the tolerance (``exact``). ``status``: ``worse``,
-    ``not_worse``, ``undecided`` or ``no_data`` (an arm has no labelled event in the tier yet).
+    treatment at control's upper bound plus the tolerance (``exact``). ``test``: ``normal`` or
+    ``exact`` (``obf``'s test at this look; exact for tiny arms), else the method. ``status``:
+    ``worse``, ``not_worse``, ``undecided`` or ``no_data`` (an arm has no labelled event in the tier yet).
     """
 
     tier: str
@@ -154,6 +172,9 @@ class TierEvidence:
     p_worse: float
     p_not_worse: float
     status: str
+    boundary: float | None = None
+    level: float | None = None
+    test: str = ""
 
 
 @dataclass(frozen=True)
@@ -172,7 +193,8 @@ class GateResult:
     """The gate's decision and its evidence.
 
     ``looks`` runs from the first look to the one that decided (or the last one, for
-    ``continue``); ``first_hold`` is the look that said ``hold`` (None otherwise).
+    ``continue``); ``first_hold`` is the look that said ``hold`` (None otherwise). ``horizon``:
+    the planned canary ``obf`` spends its level over (None for the other methods).
     """
 
     decision: str
@@ -190,6 +212,7 @@ class GateResult:
     data_end: pd.Timestamp
     every: str | None
     params: dict[str, Any] = field(default_factory=dict)
+    horizon: pd.Timedelta | None = None
 
     @property
     def last(self) -> Look:
@@ -216,7 +239,9 @@ class GateResult:
             "treatment": {"column": self.treatment[0], "value": self.treatment[1]},
             "alpha": self.alpha, "method": self.method, "tau": self.tau, "tolerances": self.tolerances,
             "canary_start": iso_z(self.canary_start), "data_end": iso_z(self.data_end), "every": self.every,
-            "method_note": _METHOD_NOTE[self.method],
+            "horizon_hours": None if self.horizon is None else self.horizon / pd.Timedelta(hours=1),
+            "method_note": _METHOD_NOTE[self.method], "exact_tiers": sorted({t.tier for lk in self.looks for t in lk.tiers
+                                                                            if self.method == "obf" and t.test == "exact"}),
             "tiers": [_tier_dict(t) for t in self.last.tiers],
             "history": [{"look": lk.index, "at": iso_z(lk.at), "hours": round(lk.hours, 4), "decision": lk.decision,
                          "tiers": [_tier_dict(t) for t in lk.tiers]} for lk in self.looks],
@@ -234,7 +259,8 @@ class GateResult:
     def line(self) -> str:
         """The human line: the decision, when, and the tier(s) that decided it."""
         lk = self.last
-        when = f"look {lk.index} ({iso_z(lk.at)}, {lk.hours:.1f} h into the canary)"
+        planned = "" if self.horizon is None else f" of {self.horizon / pd.Timedelta(hours=1):.1f} h planned"
+        when = f"look {lk.index} ({iso_z(lk.at)}, {lk.hours:.1f} h into the canary{planned})"
         arms = f"{self.treatment[0]}={self.treatment[1]} vs {self.control[0]}={self.control[1]}"
         if self.decision == "hold":
             worst = [t for t in lk.tiers if t.status == "worse"]
@@ -249,6 +275,10 @@ class GateResult:
 
 
 _METHOD_NOTE = {
+    "obf": "group-sequential non-inferiority test per tier: Farrington-Manning score statistic, Lan-DeMets "
+           "O'Brien-Fleming-type alpha spending over the planned horizon at alpha/K per side, Bonferroni over the K tiers; "
+           "a look whose arms expect fewer than 10 outcome or non-outcome events uses the exact unconditional score test "
+           "(Chan 1998, Berger-Boos) at the look's nominal level (test: exact)",
     "exact": "beta-binomial mixture confidence sequences per arm and tier (Robbins 1970; Howard et al. 2021), "
              "at alpha/(2K) each, union bound over arms and Bonferroni over the K tiers; valid at every look",
     "msprt": "one-sided mixture SPRT on the normal approximation of the rate difference (Johari et al. 2017/2022), "
@@ -266,15 +296,19 @@ def _pct(v: float | None) -> str:
 
 
 def _tier_text(t: TierEvidence, r: GateResult) -> str:
-    return (f"{t.tier}: {r.metric} {_pct(t.rate_treatment)} (treatment, n={t.n_treatment}) vs {_pct(t.rate_control)} "
-            f"(control, n={t.n_control}), harm {t.harm:.3f}, always-valid lower bound {t.lower:.3f} > tolerance "
-            f"{t.tolerance:g} (p={t.p_worse:.2g})")
+    head = (f"{t.tier}: {r.metric} {_pct(t.rate_treatment)} (treatment, n={t.n_treatment}) vs {_pct(t.rate_control)} "
+            f"(control, n={t.n_control}), harm {t.harm:.3f}")
+    if t.level is None or r.method != "obf":
+        return f"{head}, always-valid lower bound {t.lower:.3f} > tolerance {t.tolerance:g} (p={t.p_worse:.2g})"
+    return (f"{head}, worse beyond the tolerance {t.tolerance:g} by the {t.test} test (p={t.p_worse:.2g} <= "
+            f"{t.level:.2g}, this look's level; repeated lower bound {t.lower:.3f})")
 
 
 def _open_text(t: TierEvidence) -> str:
     if t.status == "no_data":
         return f"{t.tier} (no data in an arm: n={t.n_treatment} treatment, {t.n_control} control)"
-    return f"{t.tier} (harm {t.harm:.3f}, bounds [{t.lower:.3f}, {t.upper:.3f}], tolerance {t.tolerance:g})"
+    test = f", {t.test} test p={t.p_worse:.2g} vs level {t.level:.2g}" if t.level is not None and t.test in ("normal", "exact") else ""
+    return f"{t.tier} (harm {t.harm:.3f}, bounds [{t.lower:.3f}, {t.upper:.3f}], tolerance {t.tolerance:g}{test})"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -351,12 +385,17 @@ def _cumulative(t: pd.DataFrame, starts: pd.DatetimeIndex, tiers: Sequence[str],
 
 
 def _counts(eng: Engine, *, metric: str, by: str, control: tuple[str, str], treatment: tuple[str, str],
-            every: pd.Timedelta | None, period: Where) -> tuple[_Counts, pd.Timestamp, pd.Timestamp]:
+            every: pd.Timedelta | None, period: Where, horizon: Any = None) -> tuple[_Counts, pd.Timestamp, pd.Timestamp]:
+    """Counts per look; ``horizon``: a duration (events after it are not read), ``"end"`` (up to
+    ``period.end``) or None (all the data)."""
     n_t, t0, t_last = eng.time_range(_arm_where(treatment).and_(period))
     if n_t == 0 or t0 is None:
         raise GateInputError(f"--treatment: no events with {treatment[0]}={treatment[1]!r} in the period evaluated")
     _, _, c_last = eng.time_range(_arm_where(control).and_(period).and_(Where(t0, None)))
     data_end = period.end if period.end is not None else max(x for x in (t_last, c_last) if x is not None) + pd.Timedelta(microseconds=1)
+    if isinstance(horizon, pd.Timedelta):
+        data_end = min(data_end, t0 + horizon)
+        period = period.and_(Where(None, data_end))
     window = every if every is not None else data_end - t0
     n_looks = max(int(-(-(data_end - t0) // window)), 1)
     end = t0 + n_looks * window
@@ -388,10 +427,23 @@ class _Evidence:
     p_not_worse: np.ndarray
     worse: np.ndarray
     not_worse: np.ndarray
+    boundary: np.ndarray | None = None
+    level: np.ndarray | None = None
+    exact: np.ndarray | None = None
 
 
-def _evidence(c: _Counts, tol: np.ndarray, *, alternative: str, alpha: float, method: str, tau: float) -> _Evidence:
+def _obf_evidence(c: _Counts, tol: np.ndarray, *, alternative: str, alpha: float, times: np.ndarray) -> _Evidence:
+    r = gsq.noninferiority_looks(c.x_t, c.n_t, c.x_c, c.n_c, times=times, tolerance=tol, alternative=alternative,
+                                 alpha=alpha / len(c.tiers))
+    return _Evidence(r.harm, r.lower, r.upper, r.statistic, r.p_worse, r.p_not_worse, r.worse, r.not_worse,
+                     boundary=r.boundary, level=r.level, exact=r.exact)
+
+
+def _evidence(c: _Counts, tol: np.ndarray, *, alternative: str, alpha: float, method: str, tau: float,
+              times: np.ndarray) -> _Evidence:
     k = len(c.tiers)
+    if method == "obf":
+        return _obf_evidence(c, tol, alternative=alternative, alpha=alpha, times=times)
     if method == "msprt":
         r = seq.mixture_sprt(c.x_t, c.n_t, c.x_c, c.n_c, tolerance=tol, alternative=alternative, alpha=alpha / k, tau=tau)
         return _Evidence(r.harm, r.lower, r.upper, r.log_lr_worse, np.minimum(1.0, k * r.p_worse),
@@ -410,16 +462,25 @@ def _num(v: float) -> float | None:
     return None if not np.isfinite(v) else float(v)
 
 
-def _tier_evidence(c: _Counts, ev: _Evidence, tol: np.ndarray, i: int, j: int) -> TierEvidence:
+def _test_fields(ev: _Evidence, i: int, j: int, method: str) -> dict[str, Any]:
+    if ev.level is None:
+        return {"boundary": None, "level": None, "test": method}
+    if not np.isfinite(ev.level[i, j]):  # no look taken yet for the tier
+        return {"boundary": None, "level": None, "test": "none"}
+    return {"boundary": _num(ev.boundary[i, j]), "level": float(ev.level[i, j]), "test": "exact" if ev.exact[i, j] else "normal"}
+
+
+def _tier_evidence(c: _Counts, ev: _Evidence, tol: np.ndarray, i: int, j: int, method: str) -> TierEvidence:
     nc, xc, nt, xt = (int(a[i, j]) for a in (c.n_c, c.x_c, c.n_t, c.x_t))
     no_data = nc == 0 or nt == 0
     status = "no_data" if no_data else "worse" if ev.worse[i, j] else "not_worse" if ev.not_worse[i, j] else "undecided"
+    p_w, p_n = (float(v) if np.isfinite(v) else 1.0 for v in (ev.p_worse[i, j], ev.p_not_worse[i, j]))
     return TierEvidence(
         tier=c.tiers[j], tolerance=float(tol[j]), n_control=nc, x_control=xc, n_treatment=nt, x_treatment=xt,
         rate_control=xc / nc if nc else None, rate_treatment=xt / nt if nt else None,
         harm=None if no_data else _num(ev.harm[i, j]), lower=None if no_data else _num(ev.lower[i, j]),
         upper=None if no_data else _num(ev.upper[i, j]), statistic=None if no_data else _num(ev.statistic[i, j]),
-        p_worse=float(ev.p_worse[i, j]), p_not_worse=float(ev.p_not_worse[i, j]), status=status)
+        p_worse=p_w, p_not_worse=p_n, status=status, **_test_fields(ev, i, j, method))
 
 
 def _decision(tiers: Sequence[TierEvidence]) -> str:
@@ -440,11 +501,11 @@ def _tolerance_map(metric: str, by: str, tiers: Sequence[str], tolerances: Mappi
     return tol_map
 
 
-def _looks(c: _Counts, ev: _Evidence, tol: np.ndarray, t0: pd.Timestamp) -> tuple[Look, ...]:
+def _looks(c: _Counts, ev: _Evidence, tol: np.ndarray, t0: pd.Timestamp, method: str) -> tuple[Look, ...]:
     """The looks in order, up to the first that says ``hold`` or ``promote`` (all of them for ``continue``)."""
     looks = []
     for i, at in enumerate(c.at):
-        tiers = tuple(_tier_evidence(c, ev, tol, i, j) for j in range(len(c.tiers)))
+        tiers = tuple(_tier_evidence(c, ev, tol, i, j, method) for j in range(len(c.tiers)))
         looks.append(Look(index=i + 1, at=at, hours=(at - t0) / pd.Timedelta(hours=1), decision=_decision(tiers), tiers=tiers))
         if looks[-1].decision != "continue":
             break
@@ -461,11 +522,12 @@ def evaluate_gate(
     alternative: str | None = None,
     alpha: float = 0.05,
     tolerances: Mapping[str, float] | None = None,
-    every: str | pd.Timedelta | None = None,
+    every: str | pd.Timedelta | None = DEFAULT_EVERY,
     start: Any = None,
     end: Any = None,
-    method: str = "exact",
+    method: str = "obf",
     tau: float = DEFAULT_TAU,
+    horizon: str | pd.Timedelta | None = None,
 ) -> GateResult:
     """Evaluate a canary (``treatment``) against ``control`` per ``by`` tier, at one look or replayed.
 
@@ -489,14 +551,15 @@ def evaluate_gate(
         Tier -> tolerated harm, overriding :func:`default_tolerances` (the scope step's tier
         tolerances); every tier named must be in the data.
     every
-        Look every this long from the first treatment request (a replay); ``None``: one look at
-        the end of the data.
+        Look every this long from the first treatment request, every look replayed (``None``: one look).
     start, end
         Restrict the events to ``[start, end)`` (timezone-aware).
     method
-        ``"exact"`` (default) or ``"msprt"`` (see the module docstring).
+        ``"obf"`` (default), ``"exact"`` or ``"msprt"`` (see the module docstring).
     tau
         The mixing scale for ``msprt``.
+    horizon
+        ``obf``: the planned canary, over which the level is spent (default: up to ``end``, else 24 h).
 
     Returns
     -------
@@ -509,27 +572,46 @@ def evaluate_gate(
         A column or value not in the data, a bad option.
     """
     alpha, every_td = _checked_options(alpha, method, tau, every)
-    control = parse_arm(control, "--control") if isinstance(control, str) else tuple(control)
-    treatment = parse_arm(treatment, "--treatment") if isinstance(treatment, str) else tuple(treatment)
+    horizon_opt = _horizon_option(method, horizon, end)
+    control, treatment = (parse_arm(a, f) if isinstance(a, str) else tuple(a) for a, f in ((control, "--control"), (treatment, "--treatment")))
     eng = as_engine(events)
     _check_columns(eng, metric, by, control, treatment)
+    alternative = _alternative(alternative, metric)
+    period = _period(start, end)
+    _check_values(eng, period, control, treatment)
+    counts, t0, data_end = _counts(eng, metric=metric, by=by, control=control, treatment=treatment, every=every_td, period=period,
+                                   horizon=horizon_opt)
+    horizon_td = (data_end - t0) if isinstance(horizon_opt, str) else horizon_opt
+    tol_map = _tolerance_map(metric, by, counts.tiers, tolerances)
+    tol = np.array([tol_map[t] for t in counts.tiers])
+    times = np.ones(len(counts.at)) if horizon_td is None else np.asarray((counts.at - t0) / horizon_td, dtype=float)
+    ev = _evidence(counts, tol, alternative=alternative, alpha=alpha, method=method, tau=float(tau), times=times)
+    looks = _looks(counts, ev, tol, t0, method)
+    return GateResult(decision=looks[-1].decision, looks=looks, metric=metric, by=by, alternative=alternative,
+                      control=control, treatment=treatment, alpha=alpha, method=method,
+                      tau=float(tau) if method == "msprt" else None, tolerances=tol_map, canary_start=t0, data_end=data_end,
+                      every=None if every_td is None else str(every), params={"start": iso_z(period.start), "end": iso_z(period.end)},
+                      horizon=horizon_td)
+
+
+def _alternative(alternative: str | None, metric: str) -> str:
+    """``alternative`` checked (``greater`` or ``less``), or the metric's default."""
     try:
         alternative = alternative_of(alternative, source="--alternative") if alternative else default_alternative(metric)
     except ValueError as exc:
         raise GateInputError(str(exc)) from None
     if alternative not in seq.DIRECTIONS:
         raise GateInputError(f"--alternative must be 'greater' or 'less', got {alternative!r}")
-    period = _period(start, end)
-    _check_values(eng, period, control, treatment)
-    counts, t0, data_end = _counts(eng, metric=metric, by=by, control=control, treatment=treatment, every=every_td, period=period)
-    tol_map = _tolerance_map(metric, by, counts.tiers, tolerances)
-    tol = np.array([tol_map[t] for t in counts.tiers])
-    ev = _evidence(counts, tol, alternative=alternative, alpha=alpha, method=method, tau=float(tau))
-    looks = _looks(counts, ev, tol, t0)
-    return GateResult(decision=looks[-1].decision, looks=looks, metric=metric, by=by, alternative=alternative,
-                      control=control, treatment=treatment, alpha=alpha, method=method,
-                      tau=float(tau) if method == "msprt" else None, tolerances=tol_map, canary_start=t0, data_end=data_end,
-                      every=None if every_td is None else str(every), params={"start": iso_z(period.start), "end": iso_z(period.end)})
+    return alternative
+
+
+def _horizon_option(method: str, horizon: Any, end: Any) -> pd.Timedelta | str | None:
+    """``obf``'s planned canary: the duration given, ``"end"`` (up to ``end``) or :data:`DEFAULT_HORIZON`."""
+    if method != "obf":
+        return None
+    if horizon is None:
+        return "end" if end is not None else _checked(check_duration, DEFAULT_HORIZON, "--horizon")
+    return _checked(check_duration, horizon, "--horizon")
 
 
 def _checked_options(alpha: Any, method: str, tau: Any, every: Any) -> tuple[float, pd.Timedelta | None]:
