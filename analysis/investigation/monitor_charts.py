@@ -175,7 +175,11 @@ def chart_monitors(
     if kind == "rate" and alternative in ("greater", "less"):
         out["cusum"] = binomial_chart(series, alternative, baseline_mask, starts, window, arl0, design=cusum_design)
     else:
-        # one false alarm per arl0 windows on the side that matters (both sides when either is bad)
+        # one false alarm per arl0 windows on the side that matters (both sides when either is bad); a set's
+        # binomial design (p0, p1, h: a one-sided rate chart) does not fit a two-sided chart, which is designed here for
+        # the same share of the set's budget (its arl0)
+        if cusum_design is not None and "k" not in cusum_design:
+            arl0, cusum_design = float(cusum_design.get("arl0", arl0)), None
         kk, h = (float(cusum_design["k"]), float(cusum_design["h"])) if cusum_design is not None else (
             k, float(spc.cusum_h_for_arl(arl0, k=k, two_sided=alternative == "two-sided")))
         zc = z if cusum_design is None or "level" not in cusum_design else _standardized_as(series, cusum_design)
