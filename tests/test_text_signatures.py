@@ -333,3 +333,13 @@ def test_length_shift_with_an_empty_group():
     out = length_shift([], [1, 2, 3])
     assert out["n_fail"] == 0 and math.isnan(out["median_fail"]) and math.isnan(out["p"])
     assert out["median_base"] == 2
+
+
+def test_a_phrase_in_every_text_is_untested_even_when_its_prior_rounds_past_the_total() -> None:
+    """1 failing and 12 baseline texts: a0 = 0.1 * 13 and a0 * 13 / 13 exceeds a0 by one ulp in floating
+    point (a phrase in every text once raised "counts and prior must be non-negative"; retrieval seed 6)."""
+    a0 = 0.1 * 13
+    assert a0 * 13 / 13 > a0  # the rounding this guards against
+    out = score_phrases(["chest pain now"], ["chest pain now"] * 12)
+    assert set(out["phrase"]) >= {"chest pain now", "chest", "pain"}
+    assert out["z"].isna().all() and out["p"].isna().all()

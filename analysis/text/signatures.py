@@ -347,7 +347,7 @@ def _score(fail: Sequence[str], base: Sequence[str], ngram_range: tuple[int, int
     x, phrases = _count(fail + base, lo, hi, _stop_set(stop_words), min_count)
     y_a = np.asarray(x[:n_a].sum(axis=0)).ravel().astype(float)
     y_b = np.asarray(x[n_a:].sum(axis=0)).ravel().astype(float)
-    a_w = a0 * (y_a + y_b) / (n_a + n_b)
+    a_w = np.minimum(a0 * (y_a + y_b) / (n_a + n_b), a0)  # a phrase in every text: a_w may round past a0
     delta, var, _ = log_odds_dirichlet(np.column_stack([y_a, n_a - y_a]), np.column_stack([y_b, n_b - y_b]),
                                        np.column_stack([a_w, a0 - a_w]))
     d, v = delta[:, 0], var.sum(axis=1)
