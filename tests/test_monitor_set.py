@@ -132,3 +132,17 @@ def test_design_uses_the_dispersion_only_when_significant():
     assert 2.0 < d["dispersion"] < 4.5
     assert d["h"] == pytest.approx(d["h_binomial"] * d["dispersion"])
     assert d["window_sizes"][0] == round(200 / d["dispersion"])  # designed on windows of n / phi requests
+
+
+def test_windows_too_large_to_alarm_in_control_have_an_infinite_arl_not_a_singular_chain() -> None:
+    """5,000 requests a window at p0 = 0.1 against p1 = 0.2: one window climbs above zero only if
+    f > 5000 ln(0.9/0.8) / ln(2.25) = 726 failures, P = binom.sf(726, 5000, 0.1) (about 1e-26, scipy), so
+    the in-control ARL is beyond 1 / P; the chain's matrix was singular (a 10M-event investigation failed)."""
+    from scipy import stats as sps
+    from analysis.stats import spc
+    cut = 5000 * np.log(0.9 / 0.8) / np.log(0.2 / 0.1 * 0.9 / 0.8)
+    p_up = sps.binom.sf(int(np.floor(cut)), 5000, 0.1)
+    assert 0 < p_up < 1e-20
+    assert spc.binomial_cusum_arl(5.0, p0=0.1, p1=0.2, n=[5000]) >= 1 / p_up
+    # no limit alarms as often as wanted: the smallest one
+    assert spc.binomial_cusum_h_for_arl(5760, p0=0.1, p1=0.2, n=[5000]) == pytest.approx(1e-3)

@@ -4,6 +4,7 @@ in-control ARL0.
 
 from __future__ import annotations
 
+import math
 import functools
 import warnings
 from typing import Callable, Sequence
@@ -331,8 +332,8 @@ def _solve_from_approx(arl: Callable[[float], float], target: float, p0: float, 
     seen: dict[float, float] = {}
 
     def g(h: float) -> float:
-        if h not in seen:
-            seen[h] = float(np.log(arl(h)) - np.log(target))
+        if h not in seen:  # an ARL too long to compute counts as 1e300 windows: the root search stays finite
+            seen[h] = float(np.log(min(arl(h), 1e300)) - np.log(target))
         return seen[h]
 
     with threadpool_limits(limits=1, user_api="blas"):
@@ -420,8 +421,14 @@ def binomial_cusum_arl(h: float, *, p0: float, p1: float, n: Sequence[float], we
     q[:, 0] = np.where(d0 >= pmf.size, 1.0, np.where(d0 >= 0, cdf[np.clip(d0, 0, pmf.size - 1)], 0.0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", linalg.LinAlgWarning)
-        arl = linalg.solve(np.eye(size) - q, np.ones(size), check_finite=False)
-    return float(arl[0])
+        try:
+            arl = linalg.solve(np.eye(size) - q, np.ones(size), check_finite=False)
+        except linalg.LinAlgError:
+            # no state reaches h with a probability above the pmf's cut (1e-15): windows so large that
+            # the drift below zero is many standard deviations, the chain is never absorbed
+            return math.inf
+    a0 = float(arl[0])
+    return a0 if np.isfinite(a0) and a0 > 0 else math.inf
 
 
 def _sizes(n: Sequence[float], weights: Sequence[float] | None) -> tuple[np.ndarray, np.ndarray]:
