@@ -147,12 +147,13 @@ def build(name: str, spec: dict[str, str]) -> nbformat.NotebookNode:
         new_code_cell(
             "%matplotlib inline\n"
             "import analysis\n"
-            "from analysis.report import plots\n"
+            "from analysis.report import explore, plots\n"
             "from analysis.loaders import load_changes, load_evaluations, open_events\n"
             "\n"
             "events = open_events(p.events_path, engine=p.engine, memory_limit=p.memory_limit, spark_master=p.spark_master,\n"
             "                     assume_tz=p.assume_tz, mapping=p.mapping_path, project=p.project, start=p.start, end=p.end)\n"
             "changes = load_changes(p.changes_path, assume_tz=p.assume_tz)\n"
+            "explore.init()  # interactive tables and figures, offline\n"
             "evaluations = load_evaluations(p.evaluations_path, assume_tz=p.assume_tz) if p.evaluations_path else None\n"
             "rejected_files = report.write_rejected(p.out_dir, redact=p.redact, events=events, changes=changes, "
             "evaluations=evaluations)\n"
@@ -174,6 +175,7 @@ def build(name: str, spec: dict[str, str]) -> nbformat.NotebookNode:
         ),
         new_markdown_cell(f"## 1. What was the output, and what should it have been?\n\n{spec['q1']}"),
         new_code_cell("report.show_findings(pm, redact=p.redact)"),
+        new_code_cell("explore.timeline_figure(pm)  # zoom, pan, hover: the change log is on the figure"),
         new_code_cell("plots.plot_metric_timeline(pm)"),
         new_code_cell("report.show_error_confidence(pm, redact=p.redact)"),
         new_markdown_cell(f"## 2. What changed?\n\n{spec['q2']}"),
@@ -184,8 +186,20 @@ def build(name: str, spec: dict[str, str]) -> nbformat.NotebookNode:
         new_code_cell("report.show_scope(pm, redact=p.redact)"),
         new_code_cell("plots.plot_segments(pm)"),
         new_code_cell(
-            "report.show_table(pm.affected_events, redact=p.redact, max_rows=10, "
-            "caption=\"Affected events (first 10; all in affected_events.csv)\")"
+            "explore.table(pm.affected_events, redact=p.redact, "
+            "caption=\"Affected events (sort, search; all of them in affected_events.csv)\")"
+        ),
+        new_markdown_cell(
+            "### Dig in: the requests behind a segment, before and after\n\n"
+            "A sample of the segment's requests in the baseline beside a sample from the failure window, pulled "
+            "through the engine (at most `n` rows a period, the same rows on every engine). Name another segment "
+            "or a topic: `\"topic=3\"`, `\"query_category=chest_pain\"`, `{\"framing\": [\"hypothetical\"]}`; "
+            "`None` is all traffic."
+        ),
+        new_code_cell(
+            "pairs = explore.requests_before_after(events.engine, pm, \"onset\", n=5, redact=p.redact)\n"
+            "explore.table(pairs, redact=p.redact, caption=f\"{pairs.attrs['segment']}: {pairs.attrs['n_before']} requests \"\n"
+            "              f\"in the baseline, {pairs.attrs['n_after']} in the failure window (5 of each)\")"
         ),
         new_markdown_cell(f"## 4. What was the detection gap?\n\n{spec['q4']}"),
         new_code_cell("report.show_monitors(pm, redact=p.redact)"),
@@ -195,7 +209,7 @@ def build(name: str, spec: dict[str, str]) -> nbformat.NotebookNode:
             "## Timeline\n\nChange events, the onset with its interval, each monitor's first alarm and the report, "
             "with hours relative to the onset."
         ),
-        new_code_cell("report.show_table(pm.timeline, redact=p.redact, max_rows=60)"),
+        new_code_cell("explore.table(pm.timeline, redact=p.redact, page_length=25)"),
         new_markdown_cell(
             "## Runbook\n\nTriage, scope, mitigate, post-incident. Items the data can answer are ticked (or marked "
             "*no*) with the evidence; the others are left for you to check by hand."

@@ -8,8 +8,8 @@ the timeline figure, show no markup as text, and the page must raise no console 
 With ``FORENSICS_SCREENSHOTS=DIR`` the tests also save each first screen, reduced to 960 pixels
 wide, as ``DIR/<case>.png`` (the README's screenshots come from ``docs/screenshots``).
 
-The JupyterLab half of the issue's browser test (an executed notebook's interactive tables) belongs
-to the interactive notebooks and is not tested here.
+The executed notebook's interactive tables and figure, in JupyterLab and in ``notebook.html``, are
+tested in ``tests/test_browser_notebook.py``.
 """
 
 from __future__ import annotations

@@ -127,13 +127,15 @@ def neutralise_outputs(nb: Any) -> int:
     ``javascript:`` URL loses that representation and falls back to its plain text (which nbconvert
     escapes); JavaScript outputs are removed.
     """
+    from analysis.report.explore import is_marked
+
     dropped = 0
     for cell in nb.cells:
         if cell.get("cell_type") != "code":
             continue
         for out in cell.get("outputs", []):
             data = out.get("data")
-            if not data:
+            if not data or is_marked(out):
                 continue
             for mime in list(data):
                 value = data[mime]

@@ -45,6 +45,11 @@ __all__ = [
     "plot_segments",
     "plot_detection_gap",
     "plot_all",
+    "onset_marks",
+    "reported_time",
+    "change_events",
+    "metric_label",
+    "segment_text",
 ]
 
 # Colours: one meaning each, the same in every figure.
@@ -80,7 +85,8 @@ def _x(series: pd.Series) -> np.ndarray:
     return s.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
 
 
-def _onset(pm: Any) -> tuple[pd.Timestamp | None, tuple[pd.Timestamp, pd.Timestamp] | None]:
+def onset_marks(pm: Any) -> tuple[pd.Timestamp | None, tuple[pd.Timestamp, pd.Timestamp] | None]:
+    """The onset time and its interval (UTC), each None when the investigation has none."""
     on = getattr(pm, "onset", None) or {}
     ts = to_utc(on.get("ts")) if isinstance(on, Mapping) else None
     interval = on.get("interval") if isinstance(on, Mapping) else None
@@ -94,7 +100,8 @@ def _onset(pm: Any) -> tuple[pd.Timestamp | None, tuple[pd.Timestamp, pd.Timesta
     return ts, iv
 
 
-def _reported_at(pm: Any) -> pd.Timestamp | None:
+def reported_time(pm: Any) -> pd.Timestamp | None:
+    """When the incident was reported (Q4's, else the parameters'), or None."""
     q4 = getattr(pm, "q4", None)
     t = to_utc(getattr(q4, "reported_at", None)) if q4 is not None else None
     if t is None:
@@ -103,7 +110,8 @@ def _reported_at(pm: Any) -> pd.Timestamp | None:
     return t
 
 
-def _candidates(pm: Any) -> pd.DataFrame:
+def change_events(pm: Any) -> pd.DataFrame:
+    """Q2's candidates with their ``rank`` (empty with the columns the figures read when there are none)."""
     q2 = getattr(pm, "q2", None)
     c = getattr(q2, "candidates", None) if q2 is not None else None
     if c is None or len(c) == 0:
@@ -127,7 +135,8 @@ def _value_column(series: pd.DataFrame) -> str | None:
     return None
 
 
-def _metric_label(pm: Any) -> str:
+def metric_label(pm: Any) -> str:
+    """The investigated metric's name."""
     on = getattr(pm, "onset", None) or {}
     metric = on.get("metric") if isinstance(on, Mapping) else None
     if not metric:
@@ -136,7 +145,8 @@ def _metric_label(pm: Any) -> str:
     return str(metric or "metric")
 
 
-def _segment_text(seg: Any) -> str:
+def segment_text(seg: Any) -> str:
+    """A segment (column -> value) in words: ``col=value, ...``; ``all traffic`` for none."""
     if isinstance(seg, Mapping):
         return ", ".join(f"{k}={v}" for k, v in seg.items()) or "all traffic"
     if seg in (None, "", "__all__"):
@@ -168,13 +178,13 @@ def _empty(message: str, height: float = 2.0) -> Figure:
 
 def _mark_events(ax: Any, pm: Any, *, label: bool = False) -> None:
     """Onset (line + shaded interval) and report; the change events are :func:`_mark_changes`."""
-    onset, interval = _onset(pm)
+    onset, interval = onset_marks(pm)
     if interval is not None:
         ax.axvspan(_naive(interval[0]), _naive(interval[1]), color=C_ONSET, alpha=0.10, lw=0,
                    label="onset interval" if label else None)
     if onset is not None:
         ax.axvline(_naive(onset), color=C_ONSET, lw=1.4, ls="-", label="onset" if label else None)
-    rep = _reported_at(pm)
+    rep = reported_time(pm)
     if rep is not None:
         ax.axvline(_naive(rep), color=C_REPORT, lw=1.2, ls="--", label="reported" if label else None)
 
@@ -182,7 +192,7 @@ def _mark_events(ax: Any, pm: Any, *, label: bool = False) -> None:
 def _mark_changes(ax: Any, pm: Any, *, label: bool, annotate: bool, max_labels: int = 3, cause: bool = True) -> None:
     """Change events as vertical lines; labelled: the logged ones and the top-ranked inferred ones.
     ``cause=False`` (no incident) draws the first-ranked one like the others: there is no cause to name."""
-    cands = _candidates(pm)
+    cands = change_events(pm)
     if len(cands) == 0:
         return
     ts = pd.to_datetime(cands["ts"], utc=True, errors="coerce")
@@ -322,8 +332,8 @@ def plot_metric_timeline(pm: Any) -> Figure:
         main, overall = overall, None
     if main is None or len(main) == 0:
         return _empty("No metric series: nothing to plot.")
-    metric = _metric_label(pm)
-    seg = _segment_text((getattr(pm, "onset", None) or {}).get("segment"))
+    metric = metric_label(pm)
+    seg = segment_text((getattr(pm, "onset", None) or {}).get("segment"))
 
     thresholds = [r for r in _runs(pm).values() if getattr(r, "kind", None) == "threshold"]
     # On the main panel: the threshold monitor of the same metric, on the same segment if there is one.
@@ -388,9 +398,9 @@ def plot_overview(pm: Any) -> Figure:
         main = getattr(pm, "metric_series", None)
     if main is None or len(main) == 0:
         return _empty("No metric series: nothing to plot.", height=1.6)
-    metric = _metric_label(pm)
+    metric = metric_label(pm)
     on = getattr(pm, "onset", None) or {}
-    seg = str(on.get("segment_label") or _segment_text(on.get("segment")))
+    seg = str(on.get("segment_label") or segment_text(on.get("segment")))
     fig = Figure(figsize=(_WIDTH, 3.5), layout="constrained")
     ax, ax_n = fig.subplots(2, 1, sharex=True, height_ratios=[3.2, 1.0])
     drawn = _plot_pooled(ax, main, label=_short(metric, 40))
@@ -400,7 +410,7 @@ def plot_overview(pm: Any) -> Figure:
     ax.set_ylabel(metric, fontsize=9)
     ax.tick_params(labelsize=8)
     _mark_events(ax, pm, label=True)
-    _mark_changes(ax, pm, label=True, annotate=True, max_labels=1, cause=_onset(pm)[0] is not None)
+    _mark_changes(ax, pm, label=True, annotate=True, max_labels=1, cause=onset_marks(pm)[0] is not None)
     _mark_alarms(ax, pm)
     _plot_counts(ax_n, main)
     _date_axis(ax_n)
@@ -417,7 +427,7 @@ def _mark_alarms(ax: Any, pm: Any) -> None:
     if table is None or len(table) == 0 or "first_alarm" not in table.columns:
         return
     usable = table["usable"].astype("boolean").fillna(True) if "usable" in table.columns else pd.Series(True, index=table.index)
-    rep = _reported_at(pm)  # an alarm after the report detected nothing
+    rep = reported_time(pm)  # an alarm after the report detected nothing
     firsts = sorted({t for t in (to_utc(v) for v in table.loc[usable.to_numpy(bool), "first_alarm"])
                      if t is not None and (rep is None or t <= rep)})
     if not firsts:
@@ -653,7 +663,7 @@ def plot_segments(pm: Any, *, max_panels: int = 12, ncols: int = 3) -> Figure:
     nrows = math.ceil(len(items) / ncols)
     fig = Figure(figsize=(_WIDTH, 2.2 * nrows + 0.7), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)).ravel()
-    metric = _metric_label(pm)
+    metric = metric_label(pm)
     drawn = []
     for ax, (label, series) in zip(axes, items):
         drawn.append(_plot_pooled(ax, series))
@@ -689,8 +699,8 @@ def plot_detection_gap(pm: Any, *, max_monitors: int = 16) -> Figure:
     if table is None or len(table) == 0:
         return _empty("No monitors were replayed.")
     t = table.head(max_monitors).reset_index(drop=True)
-    rep = _reported_at(pm)
-    onset, interval = _onset(pm)
+    rep = reported_time(pm)
+    onset, interval = onset_marks(pm)
     fig = Figure(figsize=(_WIDTH, 1.4 + 0.32 * len(t)), layout="constrained")
     ax = fig.subplots()
     closing = getattr(q4, "closing_monitor", None)
@@ -719,7 +729,7 @@ def plot_detection_gap(pm: Any, *, max_monitors: int = 16) -> Figure:
         ax.axvline(_naive(onset), color=C_ONSET, lw=1.4, label="onset")
     if rep is not None:
         ax.axvline(_naive(rep), color=C_REPORT, lw=1.2, ls="--", label="reported")
-    cands = _candidates(pm)
+    cands = change_events(pm)
     if len(cands):
         top = to_utc(cands.iloc[0]["ts"])
         if top is not None:
