@@ -96,7 +96,7 @@ def table(frame: pd.DataFrame | None, *, redact: bool = True, caption: str | Non
     shown = _for_display(frame.reset_index(drop=True), redact, max_len)
     html_text = itables.to_html_datatable(shown, caption=caption, connected=False, pageLength=page_length,
                                           allow_html=False, showIndex=False)
-    return _Marked(html_text, shown.to_string(max_rows=20))
+    return _Marked(html_text, escape_html(shown.to_string(max_rows=20)))  # the plain text is escaped too, as everywhere
 
 
 class _Marked(HtmlBlock):
