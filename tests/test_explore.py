@@ -139,3 +139,23 @@ def test_the_interactive_timeline_marks_the_onset_the_changes_and_the_report(inv
     names = [t.name for t in fig.data]
     assert {"each window", "95% interval", "requests per window"} <= set(names)
     fig.to_json()  # serialisable: what the notebook stores
+
+
+def test_notebook_html_keeps_the_scripts_of_marked_outputs_only() -> None:
+    """neutralise_outputs: an output carrying explore's mark (in its metadata, which the data cannot set)
+    keeps its script; the same HTML without the mark is reduced to its text."""
+    import nbformat
+
+    from analysis.report.explore import MARK, table
+    from analysis.report.notebook import neutralise_outputs
+
+    html_text, md = table(pd.DataFrame({"a": ["<b>x</b>"]}))._repr_html_()
+    assert md == MARK and "<script" in html_text
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": html_text, "text/plain": "t"},
+                                           metadata={"text/html": MARK}),
+                    nbformat.v4.new_output("display_data", data={"text/html": html_text, "text/plain": "t"})]
+    nb.cells = [cell]
+    assert neutralise_outputs(nb) == 1
+    assert "text/html" in cell.outputs[0]["data"] and "text/html" not in cell.outputs[1]["data"]
