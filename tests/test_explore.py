@@ -116,6 +116,9 @@ def test_the_interactive_table_redacts_and_escapes_the_data() -> None:
     html_text = table(frame)._repr_html_()[0]
     assert "jane.doe@example.com" not in html_text
     assert "<img src=x" not in html_text and "&lt;img src=x onerror=alert(1)&gt;" in html_text
+    captioned = table(frame, caption="<b>segment</b> of jane.doe@example.com")._repr_html_()[0]
+    assert "<b>segment</b>" not in captioned and "&lt;b&gt;segment&lt;/b&gt;" in captioned
+    assert "jane.doe@example.com" not in captioned
     shown = table(frame, redact=False)._repr_html_()[0]
     assert "jane.doe@example.com" in shown
     assert "(none)" in str(table(frame.iloc[:0])._repr_html_())

@@ -86,14 +86,18 @@ def table(frame: pd.DataFrame | None, *, redact: bool = True, caption: str | Non
           page_length: int = 10) -> HtmlBlock:
     """``frame`` as an interactive DataTable: sortable, searchable, paged.
 
-    Text cells are redacted (unless ``redact=False``) and cut to ``max_len`` characters; DataTables
-    writes them as text, so markup in the data is shown, never run. Call :func:`init` once before.
+    Text cells and the caption are redacted (unless ``redact=False``), cells cut to ``max_len``
+    characters; DataTables writes the cells as text and the caption and headers are escaped here, so
+    markup in the data is shown, never run. Call :func:`init` once before.
     """
     import itables
 
     if frame is None or len(frame) == 0:
         return HtmlBlock("<p><em>(none)</em></p>", "(none)")
     shown = _for_display(frame.reset_index(drop=True), redact, max_len)
+    # DataTables writes the cells as text, but the caption and the headers as HTML: escape them here
+    shown.columns = [escape_html(str(c)) for c in shown.columns]
+    caption = None if caption is None else escape_html(redact_text(caption) if redact else caption)
     html_text = itables.to_html_datatable(shown, caption=caption, connected=False, pageLength=page_length,
                                           allow_html=False, showIndex=False)
     return _Marked(html_text, escape_html(shown.to_string(max_rows=20)))  # the plain text is escaped too, as everywhere
