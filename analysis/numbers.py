@@ -39,6 +39,7 @@ from analysis._common import to_utc
 __all__ = [
     "MISSING",
     "is_missing",
+    "finite",
     "rate",
     "points",
     "pvalue",
@@ -64,7 +65,7 @@ _SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u207
 _UNITS = (("_ms", "ms"), ("_seconds", "s"), ("_s", "s"), ("_tokens", "tokens"), ("_usd", "USD"), ("_chars", "characters"))
 
 
-def _finite(x: Any) -> float | None:
+def finite(x: Any) -> float | None:
     """``x`` as a finite float, or None (missing, not a number, infinite)."""
     if x is None or isinstance(x, bool):
         return None if x is None else float(x)
@@ -77,7 +78,7 @@ def _finite(x: Any) -> float | None:
 
 def is_missing(x: Any) -> bool:
     """True for ``None``, NaN, NA, NaT and infinities."""
-    return _finite(x) is None
+    return finite(x) is None
 
 
 def _strip(s: str) -> str:
@@ -103,7 +104,7 @@ def _percent_text(p: float) -> str:
 def rate(x: Any, *, missing: str = MISSING) -> str:
     """A share (0..1) as a percentage: ``0.1967`` -> ``19.7%``, ``0.0043`` -> ``0.43%``,
     ``0.0003333`` -> ``0.03%``, ``1`` -> ``100%``."""
-    f = _finite(x)
+    f = finite(x)
     if f is None:
         return missing
     text = _percent_text(100 * f)
@@ -115,7 +116,7 @@ def rate(x: Any, *, missing: str = MISSING) -> str:
 def points(x: Any, *, missing: str = MISSING) -> str:
     """A difference of two shares in percentage points, signed: ``-0.0003333`` -> ``-0.03 pts``,
     ``0.186`` -> ``+18.6 pts``, ``0`` (or less than 0.00005 points) -> ``0 pts``."""
-    f = _finite(x)
+    f = finite(x)
     if f is None:
         return missing
     text = _percent_text(100 * f)
@@ -125,7 +126,7 @@ def points(x: Any, *, missing: str = MISSING) -> str:
 
 def pvalue(p: Any, *, missing: str = MISSING) -> str:
     """A p-value: ``< 0.001`` below 0.001, else 2 significant digits (``0.26``, ``0.012``, ``1``)."""
-    f = _finite(p)
+    f = finite(p)
     if f is None:
         return missing
     if f < 0.001:
@@ -146,7 +147,7 @@ def duration(hours: Any, *, missing: str = MISSING) -> str:
     The last unit is rounded (116.8 h is 4 d 20.8 h, written ``4 d 21 h``); a zero last unit is
     left out; under half a minute is ``< 1 min``; a negative duration keeps its sign.
     """
-    f = _finite(hours)
+    f = finite(hours)
     if f is None:
         return missing
     sign, a = ("-" if f < 0 else ""), abs(f)
@@ -165,7 +166,7 @@ def duration(hours: Any, *, missing: str = MISSING) -> str:
 def count(n: Any, *, missing: str = MISSING) -> str:
     """A count with thousands separators: ``29854`` -> ``29,854``; a fractional one (an expected
     count) through :func:`number`."""
-    f = _finite(n)
+    f = finite(n)
     if f is None:
         return missing
     if f != round(f):
@@ -177,7 +178,7 @@ def number(x: Any, digits: int = 3, *, missing: str = MISSING) -> str:
     """A plain number to ``digits`` significant digits (whole numbers to the unit), with thousands
     separators and no exponent down to 1e-4: ``1378.223`` -> ``1,378``, ``0.5237`` -> ``0.524``, ``0.012289`` -> ``0.0123``;
     smaller ones as ``3.8×10⁻⁶``."""
-    f = _finite(x)
+    f = finite(x)
     if f is None:
         return missing
     if f == 0:
@@ -200,7 +201,7 @@ def signed(x: Any, digits: int = 3, *, missing: str = MISSING) -> str:
 def effect(x: Any, kind: str | None = None, *, missing: str = MISSING) -> str:
     """A standardised effect with its name: Cohen's h for a rate (``h = -0.70``), Cohen's d for a
     mean (``d = 0.52``), else the bare number to 2 decimals."""
-    f = _finite(x)
+    f = finite(x)
     if f is None:
         return missing
     text = f"{f:.2f}" if abs(f) >= 0.005 else "0.00"

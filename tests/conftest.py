@@ -9,7 +9,8 @@ import pytest
 from hypothesis import settings
 
 from analysis.scenarios import generate
-from reference import events_frame  # tests/ is on sys.path (rootdir-relative imports)
+from _require import skip_or_fail  # tests/ is on sys.path (rootdir-relative imports)
+from reference import events_frame
 
 # Seed every random generator: hypothesis too. The "ci" profile (the default) derandomizes it, so
 # a run is reproducible on any machine; HYPOTHESIS_PROFILE=explore searches anew on each run.
@@ -46,11 +47,7 @@ def refusal():
 def postgres():
     import _postgres
 
-    why = _postgres.why_not()
-    if why:
-        if os.environ.get("FORENSICS_REQUIRE_POSTGRES"):
-            pytest.fail(f"FORENSICS_REQUIRE_POSTGRES is set but PostgreSQL cannot run: {why}")
-        pytest.skip(f"Postgres tests skipped: {why}")
+    skip_or_fail("FORENSICS_REQUIRE_POSTGRES", "PostgreSQL", _postgres.why_not())
     cluster = _postgres.start()
     try:
         yield cluster
@@ -65,11 +62,7 @@ def postgres():
 def chromium():
     import _chromium
 
-    why = _chromium.why_not()
-    if why:
-        if os.environ.get("FORENSICS_REQUIRE_CHROMIUM"):
-            pytest.fail(f"FORENSICS_REQUIRE_CHROMIUM is set but Chromium cannot run: {why}")
-        pytest.skip(f"browser tests skipped: {why}")
+    skip_or_fail("FORENSICS_REQUIRE_CHROMIUM", "Chromium", _chromium.why_not())
     browser = _chromium.open_browser()
     try:
         yield browser

@@ -3,7 +3,6 @@ reference implementation (tests/reference.py, a second engine) and as each other
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import reference  # tests/ is on sys.path (rootdir-relative imports)
+from _require import skip_or_fail
 from analysis import loaders
 from analysis.engine import DuckDBEngine, QueryLimitError, SourceError, Where, open_engine
 from analysis.engine.spark import spark_available, to_spark_sql
@@ -24,10 +24,7 @@ RETRIEVAL = ROOT / "sample_data" / "retrieval_degradation" / "events.parquet"
 
 def spark_or_skip():
     ok, why = spark_available()
-    if not ok:
-        if os.environ.get("FORENSICS_REQUIRE_SPARK"):
-            pytest.fail(f"FORENSICS_REQUIRE_SPARK is set but Spark cannot run: {why}")
-        pytest.skip(f"Spark tests skipped: {why}")
+    skip_or_fail("FORENSICS_REQUIRE_SPARK", "Spark", None if ok else why)
 
 
 @pytest.fixture(scope="module")

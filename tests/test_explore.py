@@ -4,7 +4,6 @@ table's redaction and escaping; the interactive timeline's marks."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import duckdb
@@ -87,15 +86,12 @@ def test_a_segment_on_a_column_the_events_lack_is_refused_by_name(investigated) 
 
 @pytest.mark.slow
 def test_spark_pulls_the_same_requests(investigated) -> None:
-    from analysis.engine.spark import spark_available
+    from test_engine import spark_or_skip
+
     from analysis.loaders import open_events
     from analysis.report.explore import requests_before_after
 
-    ok, why = spark_available()
-    if not ok:
-        if os.environ.get("FORENSICS_REQUIRE_SPARK"):
-            pytest.fail(f"FORENSICS_REQUIRE_SPARK is set but Spark cannot run: {why}")
-        pytest.skip(f"Spark tests skipped: {why}")
+    spark_or_skip()
     eng, pm = investigated
     spark = open_events(REFUSAL / "events.parquet", engine="spark").engine
     try:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from analysis._common import iso_z
+from analysis.numbers import finite
 from analysis.params import format_duration
 from analysis.stats import changepoint
 from analysis.stats.checks import check_alternative
@@ -104,22 +105,14 @@ class Onset:
             "method": self.method,
             "interval": None if self.interval is None else [iso_z(self.interval[0]), iso_z(self.interval[1])],
             "alternative": self.alternative,
-            "baseline": _num(self.baseline_level),
-            "current": _num(self.current_level),
-            "effect": _num(self.effect),
-            "pvalue": _num(self.pvalue),
+            "baseline": finite(self.baseline_level),
+            "current": finite(self.current_level),
+            "effect": finite(self.effect),
+            "pvalue": finite(self.pvalue),
             "change_points": [iso_z(t) for t in self.change_points],
             "significant": bool(self.significant),
             "reason": self.reason,
         }
-
-
-def _num(v: Any) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if np.isfinite(f) else None
 
 
 def _bad_strength(effect: float, alternative: str) -> float:

@@ -93,14 +93,6 @@ def level(v: Any, kind: str) -> str:
     return numbers.value(v, kind)
 
 
-def _finite(x: Any) -> float | None:
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
 # ----------------------------------------------------------------------------------------------
 # The four answers
 # ----------------------------------------------------------------------------------------------
@@ -135,7 +127,7 @@ def answer_output(pm: Any) -> Answer:
         return Answer("output", q, f"No persistent change in {metric}: no incident found.", "n/a", str(on.get("reason") or ""))
     sentence = (f"{metric} went from {level(on.get('baseline'), kind)} to {level(on.get('current'), kind)} in "
                 f"{_segment(pm)} from {when(on.get('ts'))}; it should have stayed near {level(on.get('baseline'), kind)}.")
-    p, iv = _finite(on.get("pvalue")), on.get("interval")
+    p, iv = numbers.finite(on.get("pvalue")), on.get("interval")
     width = None if not iv else (to_utc(iv[1]) - to_utc(iv[0])) / pd.Timedelta(hours=1)
     basis = f"p {pvalue(p)}" + (f"; onset located within {duration(width)} ({when(iv[0])} .. {when(iv[1])})" if width is not None else "")
     if on.get("significant") and p is not None and p < 0.001 and width is not None and width <= 24:
@@ -160,13 +152,13 @@ def answer_cause(pm: Any) -> Answer:
         return Answer("cause", q, "No cause to name: without an onset no change can be tied to one.", "n/a", "no onset")
     if top is None:
         return Answer("cause", q, "No logged or inferred change came before the onset.", "low", "empty change log")
-    lead = _finite(top.get("lead_hours"))
+    lead = numbers.finite(top.get("lead_hours"))
     sentence = (f"Most likely {_change_text(top)}" + (f", {duration(lead)} before the onset" if lead is not None and lead >= 0 else "")
                 + (" (inferred from the logs: no change-log entry)" if top.get("inferred") else "") + ".")
     sep = getattr(pm.q2, "separation", None)
     if sep is None:
         return Answer("cause", q, sentence, "medium", "the only candidate")
-    margin = _finite(getattr(sep, "margin", None))
+    margin = numbers.finite(getattr(sep, "margin", None))
     basis = f"score margin {margin:.2f} over {sep.second}" if margin is not None else str(sep.text)
     if not sep.separable:
         return Answer("cause", q, sentence, "low", f"the data cannot separate it from {sep.second}")
@@ -203,7 +195,7 @@ def answer_scope(pm: Any) -> Answer:
                       "every segment within its tolerance")
     sentence = (f"{head}; strongest in {_seg_name(s)}, {pct(s.get('current_rate'))} failing against "
                 f"{pct(s.get('baseline_rate'))} before ({s.get('tier')} tier, tolerance {pct(s.get('threshold'))}).")
-    p = _finite(s.get("p_adjusted"))
+    p = numbers.finite(s.get("p_adjusted"))
     basis = f"Holm-adjusted p {pvalue(p)} in {_seg_name(s)}"
     conf = "high" if p is not None and p < 0.001 else "medium" if p is not None and p < q3.alpha else "low"
     return Answer("scope", q, sentence, conf, basis)
@@ -251,8 +243,8 @@ def impact(pm: Any) -> Impact:
     hours = None if end is None or onset is None else (end - onset) / pd.Timedelta(hours=1)
     s = _strongest(q3)
     tier = str(s["tier"]) if s is not None else (pm.parameters or {}).get("default_tier")
-    tolerance = _finite(s["threshold"]) if s is not None else _finite((q3.risk_thresholds or {}).get(tier))
-    return Impact(int(q3.n_affected), _finite(q3.affected_share), hours, mitigated is None, tier, tolerance)
+    tolerance = numbers.finite(s["threshold"]) if s is not None else numbers.finite((q3.risk_thresholds or {}).get(tier))
+    return Impact(int(q3.n_affected), numbers.finite(q3.affected_share), hours, mitigated is None, tier, tolerance)
 
 
 def headline(pm: Any, answers: tuple[Answer, ...], imp: Impact) -> str:
@@ -263,7 +255,7 @@ def headline(pm: Any, answers: tuple[Answer, ...], imp: Impact) -> str:
     top = _top(pm)
     cause = f" after {top.get('change_id')} ({top.get('change_type')})" if top is not None else ""
     gap = pm.q4.gap_hours if pm.q4 is not None else None
-    late = f"; a monitor could have caught it {duration(gap)} before it was reported" if _finite(gap) is not None else ""
+    late = f"; a monitor could have caught it {duration(gap)} before it was reported" if numbers.finite(gap) is not None else ""
     return (f"{on.get('metric')} in {_segment(pm)} went from {level(on.get('baseline'), kind)} to "
             f"{level(on.get('current'), kind)}{cause}: {imp.affected:,} requests affected{late}.")
 

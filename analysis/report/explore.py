@@ -19,6 +19,7 @@ by papermill; the figures render without it.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -27,7 +28,7 @@ import pandas as pd
 from analysis._common import to_utc
 from analysis.engine import Engine, Where
 from analysis.investigation.series import smoothed_series
-from analysis.redact import escape_html, redact_text
+from analysis.redact import escape_html, safe_text
 from analysis.report.html import HtmlBlock
 from analysis.report.plots import (C_ALARM, C_CAUSE, C_CHANGE, C_METRIC, C_ONSET, C_REPORT, MIN_REQUESTS, change_events,
                                    metric_label, onset_marks, reported_time, segment_text)
@@ -64,19 +65,12 @@ def init() -> None:
         publish_display_data(out.data, {**(out.metadata or {}), **MARK})
 
 
-def _cell(v: Any, redact: bool, max_len: int) -> Any:
-    if isinstance(v, str):
-        text = redact_text(v) if redact else v
-        return text if len(text) <= max_len else text[: max_len - 1] + "…"
-    return v
-
-
 def _for_display(frame: pd.DataFrame, redact: bool, max_len: int) -> pd.DataFrame:
     out = frame.copy()
     for c in out.columns:
         s = out[c]
         if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
-            out[c] = s.astype(object).map(lambda v: _cell(v, redact, max_len))
+            out[c] = s.astype(object).map(lambda v: safe_text(v, redact=redact, max_len=max_len))
         elif isinstance(s.dtype, pd.DatetimeTZDtype):
             out[c] = s.dt.strftime("%Y-%m-%d %H:%M:%SZ")
     return out
@@ -97,7 +91,7 @@ def table(frame: pd.DataFrame | None, *, redact: bool = True, caption: str | Non
     shown = _for_display(frame.reset_index(drop=True), redact, max_len)
     # DataTables writes the cells as text, but the caption and the headers as HTML: escape them here
     shown.columns = [escape_html(str(c)) for c in shown.columns]
-    caption = None if caption is None else escape_html(redact_text(caption) if redact else caption)
+    caption = None if caption is None else escape_html(safe_text(caption, redact=redact, max_len=None))
     html_text = itables.to_html_datatable(shown, caption=caption, connected=False, pageLength=page_length,
                                           allow_html=False, showIndex=False)
     return _Marked(html_text, escape_html(shown.to_string(max_rows=20)))  # the plain text is escaped too, as everywhere
@@ -140,6 +134,7 @@ def _figure_html(fig: Any) -> str:
             + fig.to_html(include_plotlyjs=False, full_html=False))
 
 
+@functools.cache
 def _figure_class() -> type:
     import plotly.graph_objects as go
     import plotly.io as pio
