@@ -31,7 +31,7 @@ from analysis.investigation.series import smoothed_series
 from analysis.redact import escape_html, safe_text
 from analysis.report.html import HtmlBlock
 from analysis.report.plots import (C_ALARM, C_CAUSE, C_CHANGE, C_METRIC, C_ONSET, C_REPORT, MIN_REQUESTS, change_events,
-                                   metric_label, onset_marks, reported_time, segment_text)
+                                   main_series, metric_label, onset_marks, reported_time, segment_text)
 
 __all__ = ["init", "table", "timeline_figure", "requests_before_after", "TEXT_COLUMNS"]
 
@@ -104,14 +104,6 @@ class _Marked(HtmlBlock):
         return super()._repr_html_(), MARK
 
 
-def _main_series(pm: Any) -> pd.DataFrame | None:
-    onset_result = getattr(pm, "onset_result", None)
-    main = getattr(onset_result, "series", None) if onset_result is not None else None
-    if main is None or len(main) == 0:
-        main = getattr(pm, "metric_series", None)
-    return None if main is None or len(main) == 0 else main
-
-
 def _value(series: pd.DataFrame) -> np.ndarray:
     if "rate" in series.columns:
         return pd.to_numeric(series["rate"], errors="coerce").to_numpy(float)
@@ -171,7 +163,7 @@ def timeline_figure(pm: Any) -> Any:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    series = _main_series(pm)
+    series = main_series(pm)
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.75, 0.25], vertical_spacing=0.04)
     metric = escape_html(metric_label(pm))
     seg = escape_html(segment_text((getattr(pm, "onset", None) or {}).get("segment")))

@@ -45,6 +45,7 @@ __all__ = [
     "plot_segments",
     "plot_detection_gap",
     "plot_all",
+    "main_series",
     "onset_marks",
     "reported_time",
     "change_events",
@@ -133,6 +134,15 @@ def _value_column(series: pd.DataFrame) -> str | None:
         if col in series.columns:
             return col
     return None
+
+
+def main_series(pm: Any) -> pd.DataFrame | None:
+    """The metric per window in the segment where the onset was found, else on all traffic; None when empty."""
+    onset_result = getattr(pm, "onset_result", None)
+    main = getattr(onset_result, "series", None) if onset_result is not None else None
+    if main is None or len(main) == 0:
+        main = getattr(pm, "metric_series", None)
+    return None if main is None or len(main) == 0 else main
 
 
 def metric_label(pm: Any) -> str:
@@ -392,11 +402,8 @@ def plot_overview(pm: Any) -> Figure:
     logged change as a line (the most likely cause labelled), each usable monitor's first alarm as
     a triangle on the top edge (the earliest one labelled), and the legend above the axes.
     """
-    onset_result = getattr(pm, "onset_result", None)
-    main = getattr(onset_result, "series", None) if onset_result is not None else None
-    if main is None or len(main) == 0:
-        main = getattr(pm, "metric_series", None)
-    if main is None or len(main) == 0:
+    main = main_series(pm)
+    if main is None:
         return _empty("No metric series: nothing to plot.", height=1.6)
     metric = metric_label(pm)
     on = getattr(pm, "onset", None) or {}
